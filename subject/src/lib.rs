@@ -1,0 +1,14 @@
+//! Identifying people in Trama: the Italian tax code (*codice fiscale*) and
+//! its validation, the Belfiore codes of birthplaces, name folding and
+//! similarity, and the scoring of a candidate against what a caller knows.
+//!
+//! Shared by the gateway (request validation, grouping candidates), the
+//! connectors (matching) and the synthetic data generator.
+
+pub mod belfiore;
+pub mod codice_fiscale;
+pub mod matching;
+pub mod names;
+
+pub use codice_fiscale::{TaxCode, TaxCodeError};
+pub use names::Sex;
