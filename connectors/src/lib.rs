@@ -1,1 +1,60 @@
-//! placeholder
+//! Trama's connector runtime. A connector runs beside a partner's database
+//! and answers `trama.v1.Connector` calls from the federation's gateway by
+//! running the partner's own mapping file (parameterised SQL, column
+//! bindings, code tables) against that database, as it is.
+//!
+//! Module map: [`config`] reads the connector's configuration, [`mapping`]
+//! the mapping file; [`check`] verifies the mapping against the live
+//! database at start; [`source`] is the database layer and [`params`] its
+//! named parameters; [`runtime`] answers requests, [`values`] and
+//! [`to_proto`] turn rows into the common schema; [`service`] is the gRPC
+//! server.
+
+pub mod check;
+pub mod config;
+pub mod mapping;
+pub mod params;
+pub mod runtime;
+pub mod service;
+pub mod source;
+pub mod to_proto;
+pub mod values;
+
+pub use config::ConnectorConfig;
+pub use service::serve;
+
+/// Why a connector cannot start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The configuration file is refused.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The mapping file is refused.
+    #[error(transparent)]
+    Mapping(#[from] mapping::MappingError),
+    /// The mapping does not fit the live database.
+    #[error(transparent)]
+    Check(#[from] check::CheckError),
+    /// The database could not be opened.
+    #[error("database {url}: {source}")]
+    Database {
+        /// The URL, without password.
+        url: String,
+        /// The error.
+        source: source::SourceError,
+    },
+    /// Certificates could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] trama_tls::TlsError),
+    /// The listening address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The server failed.
+    #[error("server: {0}")]
+    Internal(String),
+}

@@ -18,3 +18,50 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// The schema version connectors and the gateway speak.
 pub const SCHEMA_VERSION: &str = "v1";
+
+/// Names of the record sections as written in mapping files, policies and on
+/// the command line (`housing`, `socio_economic`, ...).
+pub mod sections {
+    use crate::v1::Section;
+
+    /// Every section, in schema order.
+    pub const ALL: [Section; 10] = [
+        Section::Housing,
+        Section::SocioEconomic,
+        Section::SupportNetwork,
+        Section::Needs,
+        Section::JudicialActs,
+        Section::CourtRelations,
+        Section::Referrals,
+        Section::Interventions,
+        Section::Health,
+        Section::CaseMembership,
+    ];
+
+    /// The short name of a section, for example `socio_economic`.
+    pub fn name(section: Section) -> &'static str {
+        match section {
+            Section::Unspecified => "unspecified",
+            Section::Housing => "housing",
+            Section::SocioEconomic => "socio_economic",
+            Section::SupportNetwork => "support_network",
+            Section::Needs => "needs",
+            Section::JudicialActs => "judicial_acts",
+            Section::CourtRelations => "court_relations",
+            Section::Referrals => "referrals",
+            Section::Interventions => "interventions",
+            Section::Health => "health",
+            Section::CaseMembership => "case_membership",
+        }
+    }
+
+    /// The section with short name `name`, if any.
+    pub fn parse(name: &str) -> Option<Section> {
+        ALL.into_iter().find(|s| self::name(*s) == name)
+    }
+
+    /// The comma-separated list of every section name, for messages.
+    pub fn all_names() -> String {
+        ALL.iter().map(|s| name(*s)).collect::<Vec<_>>().join(", ")
+    }
+}

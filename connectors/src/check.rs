@@ -1,0 +1,177 @@
+//! The start-up check: every query of the mapping is prepared against the
+//! live database, and every bound column must be in its result with a type
+//! that fits the schema field. A connector that fails the check does not
+//! start; the error names the mapping file, the key and the problem.
+
+use std::path::PathBuf;
+
+use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery, SubjectField};
+use crate::source::{ColumnInfo, Database};
+
+/// Why the mapping does not fit the database.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The database refused a query (bad SQL, missing table or column).
+    #[error("{path}: key `{key}`: the database refused the query: {message}")]
+    Query {
+        /// The mapping file.
+        path: PathBuf,
+        /// The key of the query.
+        key: String,
+        /// The database's message.
+        message: String,
+    },
+    /// A bound column is not in the query's result.
+    #[error("{path}: key `{key}`: column `{column}` is not returned by `{query}` (it returns: {available})")]
+    MissingColumn {
+        /// The mapping file.
+        path: PathBuf,
+        /// The key binding the column.
+        key: String,
+        /// The column.
+        column: String,
+        /// The query's key.
+        query: String,
+        /// The columns the query returns.
+        available: String,
+    },
+    /// A column's type cannot hold the field.
+    #[error("{path}: key `{key}`: column `{column}` has type {found}, which cannot hold a {kind} field")]
+    Type {
+        /// The mapping file.
+        path: PathBuf,
+        /// The key binding the column.
+        key: String,
+        /// The column.
+        column: String,
+        /// The engine's type.
+        found: String,
+        /// The field's kind.
+        kind: String,
+    },
+}
+
+/// Checks every query and binding of `mapping` against `db`.
+pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
+    let subject_bindings: Vec<(String, FieldKind, &ColumnSpec)> = mapping
+        .subject
+        .fields
+        .iter()
+        .map(|(field, spec)| (format!("subject.columns.{}", subject_field_name(*field)), subject_kind(*field), spec))
+        .collect();
+    let match_queries: Vec<&NamedQuery> = [
+        mapping.matching.tax_code.as_ref(),
+        Some(&mapping.matching.local_id),
+        mapping.matching.demographics.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for query in match_queries {
+        let columns = describe(db, mapping, &query.key, query).await?;
+        for (key, kind, spec) in &subject_bindings {
+            check_binding(mapping, key, *kind, spec, &query.key, &columns)?;
+        }
+    }
+    for queries in mapping.sections.values() {
+        for q in queries {
+            let key = format!("{}.sql", q.key);
+            let named = NamedQuery {
+                key: key.clone(),
+                sql: q.sql.clone(),
+            };
+            let columns = describe(db, mapping, &key, &named).await?;
+            check_binding(mapping, &format!("{}.columns.record_id", q.key), FieldKind::Text, &q.record_id, &key, &columns)?;
+            if let Some(spec) = &q.last_updated {
+                check_binding(mapping, &format!("{}.columns.last_updated", q.key), FieldKind::Timestamp, spec, &key, &columns)?;
+            }
+            for (field, kind, spec) in &q.fields {
+                check_binding(mapping, &format!("{}.columns.{field}", q.key), *kind, spec, &key, &columns)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn describe(db: &Database, mapping: &Mapping, key: &str, q: &NamedQuery) -> Result<Vec<ColumnInfo>, CheckError> {
+    db.describe(&q.sql).await.map_err(|e| CheckError::Query {
+        path: mapping.path.clone(),
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn check_binding(
+    mapping: &Mapping,
+    key: &str,
+    kind: FieldKind,
+    spec: &ColumnSpec,
+    query: &str,
+    columns: &[ColumnInfo],
+) -> Result<(), CheckError> {
+    let Some(column) = spec.column() else {
+        return Ok(());
+    };
+    let Some(info) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(column)) else {
+        return Err(CheckError::MissingColumn {
+            path: mapping.path.clone(),
+            key: key.to_string(),
+            column: column.to_string(),
+            query: query.to_string(),
+            available: columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        });
+    };
+    if !fits(kind, &info.type_name) {
+        return Err(CheckError::Type {
+            path: mapping.path.clone(),
+            key: key.to_string(),
+            column: column.to_string(),
+            found: info.type_name.clone(),
+            kind: format!("{kind:?}").to_lowercase(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a column of the engine type `type_name` can hold a field of
+/// `kind`. Unknown or untyped columns (expressions) are given the benefit
+/// of the doubt: rows that do not convert are reported when read.
+pub fn fits(kind: FieldKind, type_name: &str) -> bool {
+    let t = type_name.to_ascii_uppercase();
+    let is = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    if t.is_empty() || t == "NULL" {
+        return true;
+    }
+    if is(&["BLOB", "BYTEA", "BINARY"]) {
+        return false;
+    }
+    match kind {
+        FieldKind::Text | FieldKind::Coding => true,
+        FieldKind::Date | FieldKind::Timestamp => is(&["DATE", "TIME", "TEXT", "CHAR", "INT", "CLOB"]),
+        FieldKind::Money => is(&["INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY"]),
+        FieldKind::Int => is(&["INT", "NUM", "DEC", "BOOL"]),
+        FieldKind::Bool => is(&["INT", "BOOL", "TEXT", "CHAR", "BIT", "NUM"]),
+    }
+}
+
+fn subject_field_name(field: SubjectField) -> &'static str {
+    match field {
+        SubjectField::LocalId => "local_id",
+        SubjectField::TaxCode => "tax_code",
+        SubjectField::GivenName => "given_name",
+        SubjectField::FamilyName => "family_name",
+        SubjectField::BirthDate => "birth_date",
+        SubjectField::BirthplaceCode => "birthplace_code",
+        SubjectField::Sex => "sex",
+        SubjectField::LastUpdated => "last_updated",
+    }
+}
+
+fn subject_kind(field: SubjectField) -> FieldKind {
+    match field {
+        SubjectField::BirthDate => FieldKind::Date,
+        SubjectField::LastUpdated => FieldKind::Timestamp,
+        SubjectField::Sex => FieldKind::Coding,
+        _ => FieldKind::Text,
+    }
+}

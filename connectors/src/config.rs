@@ -1,0 +1,179 @@
+//! The connector's configuration file (TOML): who it is, where it listens,
+//! which database and mapping it serves, and its certificates. Relative
+//! paths are resolved against the file's own directory. Unknown keys are
+//! refused; every error names the file and the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use trama_tls::TlsFiles;
+
+use crate::source::Limits;
+
+/// A validated connector configuration.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The federation, for example `demo`.
+    pub federation: String,
+    /// The partner organisation, for example `caritas`.
+    pub organisation: String,
+    /// Address to serve `trama.v1.Connector` on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The database URL (`sqlite://PATH`).
+    pub database: String,
+    /// The mapping file.
+    pub mapping: PathBuf,
+    /// Certificates.
+    pub tls: TlsFiles,
+    /// Database limits.
+    pub limits: Limits,
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, unknown or missing keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// A key's value cannot work.
+    #[error("{path}: key `{key}`: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    federation: String,
+    organisation: String,
+    listen: String,
+    database: String,
+    mapping: PathBuf,
+    tls: RawTls,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+/// The `[tls]` table, shared in form by the gateway's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// The federation CA certificate.
+    pub ca: PathBuf,
+    /// The node's certificate.
+    pub cert: PathBuf,
+    /// The node's private key.
+    pub key: PathBuf,
+}
+
+impl RawTls {
+    /// Resolves the paths against `base`.
+    pub fn resolve(self, base: &Path) -> TlsFiles {
+        TlsFiles {
+            ca: base.join(self.ca),
+            cert: base.join(self.cert),
+            key: base.join(self.key),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default = "default_max_connections")]
+    max_connections: u32,
+    #[serde(default = "default_statement_timeout_ms")]
+    statement_timeout_ms: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_connections: default_max_connections(),
+            statement_timeout_ms: default_statement_timeout_ms(),
+        }
+    }
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+fn default_statement_timeout_ms() -> u64 {
+    2_000
+}
+
+impl ConnectorConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<ConnectorConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key: &str, problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        trama_tls::identity::validate_name(&raw.federation).map_err(|e| invalid("federation", e.to_string()))?;
+        trama_tls::identity::validate_name(&raw.organisation).map_err(|e| invalid("organisation", e.to_string()))?;
+        let listen = raw
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", format!("`{}` is not an address like 127.0.0.1:7401", raw.listen)))?;
+        if raw.limits.max_connections == 0 {
+            return Err(invalid("limits.max_connections", "must be at least 1".into()));
+        }
+        if raw.limits.statement_timeout_ms == 0 {
+            return Err(invalid("limits.statement_timeout_ms", "must be at least 1".into()));
+        }
+        // A relative SQLite path is relative to the configuration file.
+        let database = match raw.database.strip_prefix("sqlite://") {
+            Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
+                format!("sqlite://{}", base.join(rest).display())
+            }
+            _ => raw.database,
+        };
+        Ok(ConnectorConfig {
+            path: path.to_path_buf(),
+            federation: raw.federation,
+            organisation: raw.organisation,
+            listen,
+            database,
+            mapping: base.join(raw.mapping),
+            tls: raw.tls.resolve(base),
+            limits: Limits {
+                max_connections: raw.limits.max_connections,
+                statement_timeout: Duration::from_millis(raw.limits.statement_timeout_ms),
+            },
+        })
+    }
+}

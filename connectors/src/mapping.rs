@@ -1,0 +1,720 @@
+//! The mapping file: how a partner's database, as it is, answers the
+//! connector's questions. Each capability (find a person by tax code, by
+//! local id, by demographics; read each section) is parameterised SQL; each
+//! result column is bound to a field of the common schema; local codes are
+//! translated to common codes.
+//!
+//! The format is documented for integrators in `docs/connector-guide.md`.
+//! Parsing refuses unknown keys; [`Mapping::load`] validates everything that
+//! can be checked without the database and names the key at fault.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use trama_proto::sections;
+use trama_proto::v1::Section;
+
+use crate::params::ParamSql;
+
+/// A mapping file, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// Where it was read from (for messages).
+    pub path: PathBuf,
+    /// The partner system's name, shown in provenance.
+    pub system: String,
+    /// Column bindings of the subject.
+    pub subject: SubjectColumns,
+    /// Ways to find a person.
+    pub matching: MatchQueries,
+    /// Section queries, by section.
+    pub sections: BTreeMap<SectionKey, Vec<SectionQuery>>,
+    /// Code tables by name.
+    pub codes: BTreeMap<String, CodeTable>,
+}
+
+/// A section, ordered as in the schema (a map key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SectionKey(pub i32);
+
+impl SectionKey {
+    /// The section.
+    pub fn section(self) -> Section {
+        Section::try_from(self.0).unwrap_or(Section::Unspecified)
+    }
+}
+
+/// The queries that find a person. Each returns the subject columns.
+#[derive(Debug, Clone)]
+pub struct MatchQueries {
+    /// By tax code, parameter `:tax_code`.
+    pub tax_code: Option<NamedQuery>,
+    /// By the partner's own id, parameter `:local_id`.
+    pub local_id: NamedQuery,
+    /// By demographics (blocking query), parameters `:family_name`,
+    /// `:given_name`, `:family_prefix`, `:birth_date`, `:birth_year`,
+    /// `:birthplace_code`, `:sex`.
+    pub demographics: Option<NamedQuery>,
+}
+
+/// A query with the key it came from.
+#[derive(Debug, Clone)]
+pub struct NamedQuery {
+    /// The key in the mapping file, for example `match.tax_code.sql`.
+    pub key: String,
+    /// The SQL with its named parameters.
+    pub sql: ParamSql,
+}
+
+/// How a subject row is read.
+#[derive(Debug, Clone)]
+pub struct SubjectColumns {
+    /// The fields, by name (`local_id`, `tax_code`, ...).
+    pub fields: Vec<(SubjectField, ColumnSpec)>,
+}
+
+/// The fields of a subject row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectField {
+    /// The partner's id for the person (required).
+    LocalId,
+    /// Tax code.
+    TaxCode,
+    /// Given name(s).
+    GivenName,
+    /// Family name(s).
+    FamilyName,
+    /// Birth date.
+    BirthDate,
+    /// Belfiore code of the birthplace.
+    BirthplaceCode,
+    /// Sex (coded: `female` / `male`).
+    Sex,
+    /// When the row last changed.
+    LastUpdated,
+}
+
+impl SubjectField {
+    const ALL: [(SubjectField, &'static str, FieldKind); 8] = [
+        (SubjectField::LocalId, "local_id", FieldKind::Text),
+        (SubjectField::TaxCode, "tax_code", FieldKind::Text),
+        (SubjectField::GivenName, "given_name", FieldKind::Text),
+        (SubjectField::FamilyName, "family_name", FieldKind::Text),
+        (SubjectField::BirthDate, "birth_date", FieldKind::Date),
+        (SubjectField::BirthplaceCode, "birthplace_code", FieldKind::Text),
+        (SubjectField::Sex, "sex", FieldKind::Coding),
+        (SubjectField::LastUpdated, "last_updated", FieldKind::Timestamp),
+    ];
+}
+
+/// The kind of value a schema field holds; decides which column types fit
+/// and how values are converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Free text.
+    Text,
+    /// A calendar date.
+    Date,
+    /// A point in time.
+    Timestamp,
+    /// A coded value (needs a code table, or a constant).
+    Coding,
+    /// An amount of money.
+    Money,
+    /// A whole number.
+    Int,
+    /// Yes or no.
+    Bool,
+}
+
+/// One query of a section, with its column bindings.
+#[derive(Debug, Clone)]
+pub struct SectionQuery {
+    /// The key in the mapping file, for example `sections.housing[0]`.
+    pub key: String,
+    /// The SQL, parameters `:local_id` and `:tax_code`.
+    pub sql: ParamSql,
+    /// Column holding the row's id (required for provenance).
+    pub record_id: ColumnSpec,
+    /// Column holding when the row last changed, if any.
+    pub last_updated: Option<ColumnSpec>,
+    /// The schema fields and where their values come from.
+    pub fields: Vec<(&'static str, FieldKind, ColumnSpec)>,
+}
+
+/// Where a field's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnSpec {
+    /// A result column, with options.
+    Column {
+        /// The column name in the query's result.
+        column: String,
+        /// Code table translating local codes (coded fields).
+        codes: Option<String>,
+        /// For money: whether the column holds `euro` (decimal) or `cents`.
+        unit: MoneyUnit,
+        /// For dates: the layout of dates stored as text.
+        date_format: DateFormat,
+    },
+    /// The same value for every row (for example the provider's name); a
+    /// coded constant is a local code translated through `codes`.
+    Constant {
+        /// The value.
+        value: String,
+        /// Code table translating it (coded fields).
+        codes: Option<String>,
+    },
+}
+
+impl ColumnSpec {
+    /// The result column, if the value comes from one.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            ColumnSpec::Column { column, .. } => Some(column),
+            ColumnSpec::Constant { .. } => None,
+        }
+    }
+
+    /// The code table translating the value, if any.
+    pub fn codes(&self) -> Option<&str> {
+        match self {
+            ColumnSpec::Column { codes, .. } | ColumnSpec::Constant { codes, .. } => codes.as_deref(),
+        }
+    }
+}
+
+/// The unit of a money column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MoneyUnit {
+    /// Euro, possibly with decimals (`12.50`).
+    #[default]
+    Euro,
+    /// Whole euro cents (`1250`).
+    Cents,
+}
+
+/// How dates stored as text are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateFormat {
+    /// `YYYY-MM-DD`, optionally followed by a time (`YYYY-MM-DD HH:MM:SS`).
+    #[default]
+    Iso,
+    /// `DD/MM/YYYY`, as many Italian systems store them.
+    DayMonthYear,
+    /// `YYYYMMDD`, as a number or text.
+    Compact,
+}
+
+/// A code table: local codes to the codes of a common code system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeTable {
+    /// The common system, for example `urn:trama:cs:intervention`.
+    pub system: String,
+    /// Local code → common code.
+    pub map: BTreeMap<String, String>,
+}
+
+/// Why a mapping file is refused. Every variant names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or missing keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// A key holds a value that cannot work.
+    #[error("{path}: key `{key}`: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+// ---- The file as written ------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    source: RawSource,
+    subject: RawSubject,
+    #[serde(rename = "match")]
+    matching: RawMatch,
+    #[serde(default)]
+    sections: BTreeMap<String, Vec<RawSectionQuery>>,
+    #[serde(default)]
+    codes: BTreeMap<String, RawCodeTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    system: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubject {
+    columns: BTreeMap<String, RawColumn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    tax_code: Option<RawQuery>,
+    local_id: RawQuery,
+    demographics: Option<RawQuery>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuery {
+    sql: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSectionQuery {
+    sql: String,
+    columns: BTreeMap<String, RawColumn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawColumn {
+    Name(String),
+    Detailed(RawColumnDetail),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumnDetail {
+    column: Option<String>,
+    value: Option<String>,
+    codes: Option<String>,
+    unit: Option<String>,
+    date_format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCodeTable {
+    system: String,
+    map: BTreeMap<String, String>,
+}
+
+// ---- The fields of each section -----------------------------------------
+
+/// The fields a section's columns may bind, besides `record_id` and
+/// `last_updated`.
+pub fn section_fields(section: Section) -> &'static [(&'static str, FieldKind)] {
+    use FieldKind::*;
+    match section {
+        Section::Unspecified => &[],
+        Section::Housing => &[
+            ("tenure", Coding),
+            ("condition", Coding),
+            ("district", Text),
+            ("address", Text),
+            ("since", Date),
+        ],
+        Section::SocioEconomic => &[
+            ("isee.value", Money),
+            ("isee.issued", Date),
+            ("isee.valid_until", Date),
+            ("isee.kind", Coding),
+            ("income_band", Coding),
+            ("employment_status", Coding),
+            ("household.members", Int),
+            ("household.minors", Int),
+            ("household.composition", Coding),
+        ],
+        Section::SupportNetwork => &[("kind", Coding), ("description", Text), ("active", Bool)],
+        Section::Needs => &[
+            ("need", Coding),
+            ("severity", Coding),
+            ("identified", Date),
+            ("open", Bool),
+        ],
+        Section::JudicialActs => &[
+            ("kind", Coding),
+            ("authority", Text),
+            ("date", Date),
+            ("reference", Text),
+        ],
+        Section::CourtRelations => &[
+            ("kind", Coding),
+            ("court", Text),
+            ("period.start", Date),
+            ("period.end", Date),
+            ("guardian", Text),
+        ],
+        Section::Referrals => &[
+            ("from_service", Coding),
+            ("from_organisation", Text),
+            ("date", Date),
+            ("reason", Coding),
+            ("status", Coding),
+        ],
+        Section::Interventions => &[
+            ("kind", Coding),
+            ("provider", Text),
+            ("period.start", Date),
+            ("period.end", Date),
+            ("amount", Money),
+            ("voucher.code", Text),
+            ("voucher.value", Money),
+        ],
+        Section::Health => &[
+            ("disability.kind", Coding),
+            ("disability.percentage", Int),
+            ("disability.recognised", Date),
+            ("disability.review", Date),
+            ("care_plan.kind", Coding),
+            ("care_plan.team", Text),
+            ("care_plan.period.start", Date),
+            ("care_plan.period.end", Date),
+        ],
+        Section::CaseMembership => &[
+            ("organisation", Text),
+            ("office", Text),
+            ("case_manager", Text),
+            ("case_id", Text),
+            ("opened", Date),
+            ("status", Coding),
+        ],
+    }
+}
+
+// ---- Loading and validation ---------------------------------------------
+
+impl Mapping {
+    /// Reads and validates a mapping file.
+    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Mapping::parse(path, &text)
+    }
+
+    /// Parses and validates mapping text; `path` is used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Mapping, MappingError> {
+        let raw: RawMapping = toml::from_str(text).map_err(|e| MappingError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key: String, problem: String| MappingError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        if raw.source.system.trim().is_empty() {
+            return Err(invalid("source.system".into(), "must name the partner's system".into()));
+        }
+
+        let mut codes = BTreeMap::new();
+        for (name, table) in raw.codes {
+            if !table.system.starts_with("urn:") {
+                return Err(invalid(
+                    format!("codes.{name}.system"),
+                    format!("`{}` is not a URN; common systems are urn:trama:cs:<name>", table.system),
+                ));
+            }
+            codes.insert(
+                name,
+                CodeTable {
+                    system: table.system,
+                    map: table.map,
+                },
+            );
+        }
+
+        let mut fields = Vec::new();
+        for (name, raw_col) in &raw.subject.columns {
+            let key = format!("subject.columns.{name}");
+            let Some((field, _, kind)) = SubjectField::ALL.iter().find(|(_, n, _)| n == name) else {
+                let known: Vec<_> = SubjectField::ALL.iter().map(|(_, n, _)| *n).collect();
+                return Err(invalid(key, format!("unknown subject field; known: {}", known.join(", "))));
+            };
+            let spec = column_spec(raw_col, *kind, &codes).map_err(|p| invalid(key, p))?;
+            fields.push((*field, spec));
+        }
+        if !fields.iter().any(|(f, _)| *f == SubjectField::LocalId) {
+            return Err(invalid(
+                "subject.columns.local_id".into(),
+                "is required: the column holding the partner's own id for the person".into(),
+            ));
+        }
+
+        let query = |key: &str, raw: &RawQuery| -> Result<NamedQuery, MappingError> {
+            let key = format!("{key}.sql");
+            let sql = ParamSql::parse(&raw.sql).map_err(|p| invalid(key.clone(), p))?;
+            Ok(NamedQuery { key, sql })
+        };
+        let matching = MatchQueries {
+            tax_code: raw.matching.tax_code.as_ref().map(|q| query("match.tax_code", q)).transpose()?,
+            local_id: query("match.local_id", &raw.matching.local_id)?,
+            demographics: raw
+                .matching
+                .demographics
+                .as_ref()
+                .map(|q| query("match.demographics", q))
+                .transpose()?,
+        };
+        check_params(&matching.local_id, &["local_id"]).map_err(|p| invalid(matching.local_id.key.clone(), p))?;
+        if let Some(q) = &matching.tax_code {
+            check_params(q, &["tax_code"]).map_err(|p| invalid(q.key.clone(), p))?;
+        }
+        if let Some(q) = &matching.demographics {
+            check_params(q, DEMOGRAPHIC_PARAMS).map_err(|p| invalid(q.key.clone(), p))?;
+        }
+
+        let mut sections_out = BTreeMap::new();
+        for (name, queries) in raw.sections {
+            let Some(section) = sections::parse(&name) else {
+                return Err(invalid(
+                    format!("sections.{name}"),
+                    format!("unknown section; known: {}", sections::all_names()),
+                ));
+            };
+            let allowed = section_fields(section);
+            let mut out = Vec::new();
+            for (i, raw_q) in queries.iter().enumerate() {
+                let key = format!("sections.{name}[{i}]");
+                let sql = ParamSql::parse(&raw_q.sql).map_err(|p| invalid(format!("{key}.sql"), p))?;
+                let named = NamedQuery { key: format!("{key}.sql"), sql };
+                check_params(&named, &["local_id", "tax_code"]).map_err(|p| invalid(named.key.clone(), p))?;
+                let mut record_id = None;
+                let mut last_updated = None;
+                let mut bound = Vec::new();
+                for (field, raw_col) in &raw_q.columns {
+                    let ckey = format!("{key}.columns.{field}");
+                    match field.as_str() {
+                        "record_id" => {
+                            record_id = Some(column_spec(raw_col, FieldKind::Text, &codes).map_err(|p| invalid(ckey, p))?)
+                        }
+                        "last_updated" => {
+                            last_updated =
+                                Some(column_spec(raw_col, FieldKind::Timestamp, &codes).map_err(|p| invalid(ckey, p))?)
+                        }
+                        _ => {
+                            let Some((fname, kind)) = allowed.iter().find(|(n, _)| n == field) else {
+                                let known: Vec<_> = allowed.iter().map(|(n, _)| *n).collect();
+                                return Err(invalid(
+                                    ckey,
+                                    format!(
+                                        "section {name} has no field `{field}`; known: record_id, last_updated, {}",
+                                        known.join(", ")
+                                    ),
+                                ));
+                            };
+                            let spec = column_spec(raw_col, *kind, &codes).map_err(|p| invalid(ckey, p))?;
+                            bound.push((*fname, *kind, spec));
+                        }
+                    }
+                }
+                let Some(record_id) = record_id else {
+                    return Err(invalid(
+                        format!("{key}.columns.record_id"),
+                        "is required: the column holding the row's id, for provenance".into(),
+                    ));
+                };
+                out.push(SectionQuery {
+                    key: key.clone(),
+                    sql: named.sql,
+                    record_id,
+                    last_updated,
+                    fields: bound,
+                });
+            }
+            sections_out.insert(SectionKey(section as i32), out);
+        }
+
+        Ok(Mapping {
+            path: path.to_path_buf(),
+            system: raw.source.system,
+            subject: SubjectColumns { fields },
+            matching,
+            sections: sections_out,
+            codes,
+        })
+    }
+
+    /// The sections this mapping provides.
+    pub fn provided_sections(&self) -> Vec<Section> {
+        self.sections.keys().map(|k| k.section()).collect()
+    }
+
+    /// The match capabilities this mapping provides.
+    pub fn match_capabilities(&self) -> Vec<String> {
+        let mut caps = vec!["local_id".to_string()];
+        if self.matching.tax_code.is_some() {
+            caps.push("tax_code".into());
+        }
+        if self.matching.demographics.is_some() {
+            caps.push("demographics".into());
+        }
+        caps
+    }
+}
+
+/// Parameters a demographics query may use.
+pub const DEMOGRAPHIC_PARAMS: &[&str] = &[
+    "family_name",
+    "given_name",
+    "family_prefix",
+    "birth_date",
+    "birth_year",
+    "birthplace_code",
+    "sex",
+];
+
+fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
+    for p in query.sql.param_names() {
+        if !allowed.contains(&p) {
+            return Err(format!(
+                "unknown parameter `:{p}`; this query may use {}",
+                allowed.iter().map(|a| format!(":{a}")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn column_spec(
+    raw: &RawColumn,
+    kind: FieldKind,
+    codes: &BTreeMap<String, CodeTable>,
+) -> Result<ColumnSpec, String> {
+    let detail = match raw {
+        RawColumn::Name(name) => RawColumnDetail {
+            column: Some(name.clone()),
+            value: None,
+            codes: None,
+            unit: None,
+            date_format: None,
+        },
+        RawColumn::Detailed(d) => RawColumnDetail {
+            column: d.column.clone(),
+            value: d.value.clone(),
+            codes: d.codes.clone(),
+            unit: d.unit.clone(),
+            date_format: d.date_format.clone(),
+        },
+    };
+    let what = detail.column.clone().or_else(|| detail.value.clone()).unwrap_or_default();
+    if let Some(table) = &detail.codes {
+        if kind != FieldKind::Coding {
+            return Err("`codes` applies only to coded fields".into());
+        }
+        if !codes.contains_key(table) {
+            return Err(format!("code table `{table}` is not defined; add a [codes.{table}] table"));
+        }
+    } else if kind == FieldKind::Coding {
+        return Err(format!(
+            "coded field: translate `{what}` with a code table, `{{ column = \"{what}\", codes = \"<table>\" }}`"
+        ));
+    }
+    if let Some(value) = detail.value {
+        if detail.column.is_some() {
+            return Err("give either `column` or `value`, not both".into());
+        }
+        return Ok(ColumnSpec::Constant {
+            value,
+            codes: detail.codes,
+        });
+    }
+    let Some(column) = detail.column.filter(|c| !c.trim().is_empty()) else {
+        return Err("give the result column (`column = \"...\"`) or a constant (`value = \"...\"`)".into());
+    };
+    let unit = match detail.unit.as_deref() {
+        None | Some("euro") => MoneyUnit::Euro,
+        Some("cents") => MoneyUnit::Cents,
+        Some(other) => return Err(format!("unknown unit `{other}` (use euro or cents)")),
+    };
+    if detail.unit.is_some() && kind != FieldKind::Money {
+        return Err("`unit` applies only to money fields".into());
+    }
+    let date_format = match detail.date_format.as_deref() {
+        None | Some("iso") => DateFormat::Iso,
+        Some("dd/mm/yyyy") => DateFormat::DayMonthYear,
+        Some("yyyymmdd") => DateFormat::Compact,
+        Some(other) => {
+            return Err(format!("unknown date_format `{other}` (use iso, dd/mm/yyyy or yyyymmdd)"));
+        }
+    };
+    Ok(ColumnSpec::Column {
+        column,
+        codes: detail.codes,
+        unit,
+        date_format,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[source]
+system = "test"
+[subject.columns]
+local_id = "id"
+family_name = "cognome"
+sex = { column = "sesso", codes = "sesso" }
+[match.local_id]
+sql = "SELECT id, cognome, sesso FROM p WHERE id = :local_id"
+[[sections.needs]]
+sql = "SELECT id, bisogno FROM b WHERE persona = :local_id"
+columns = { record_id = "id", need = { column = "bisogno", codes = "bisogni" } }
+[codes.sesso]
+system = "urn:trama:cs:sex"
+map = { M = "male", F = "female" }
+[codes.bisogni]
+system = "urn:trama:cs:need"
+map = { CASA = "housing" }
+"#;
+
+    /// Parses `text` and returns the error message, or "ok".
+    fn check(text: &str) -> String {
+        match Mapping::parse(Path::new("m.toml"), text) {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert_eq!(check(GOOD), "ok");
+        let cases = [
+            (GOOD.replace("[[sections.needs]]", "[[sections.bisogni]]"), "key `sections.bisogni`: unknown section"),
+            (GOOD.replace("need = {", "bisogno = {"), "key `sections.needs[0].columns.bisogno`: section needs has no field"),
+            (GOOD.replace("codes = \"bisogni\"", "codes = \"altro\""), "code table `altro` is not defined"),
+            (GOOD.replace("WHERE id = :local_id", "WHERE id = :id"), "key `match.local_id.sql`: unknown parameter `:id`"),
+            (GOOD.replace("local_id = \"id\"\n", ""), "key `subject.columns.local_id`: is required"),
+            (GOOD.replace("system = \"test\"", "system = \"test\"\nextra = 1"), "unknown field `extra`"),
+            (GOOD.replace("need = { column = \"bisogno\", codes = \"bisogni\" }", "need = \"bisogno\""), "coded field"),
+        ];
+        for (text, want) in cases {
+            let got = check(&text);
+            assert!(got.contains(want), "want `{want}` in: {got}");
+            assert!(got.starts_with("m.toml"), "names the file: {got}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! What a connector does with a request: find people and read sections
+//! through the mapping, convert rows to the common schema, and score
+//! candidates.
+
+use std::collections::HashMap;
+
+use trama_proto::v1::{self, Section};
+use trama_subject::matching::{self, Traits};
+use trama_subject::{Sex, TaxCode, names};
+
+use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery, SubjectField};
+use crate::source::{Database, Param, Rows, SourceError};
+use crate::to_proto::{self, Fields};
+use crate::values::{self, Typed};
+
+/// How many rows a local-id or tax-code lookup may resolve to (legacy
+/// databases hold duplicates; more than this is a data problem).
+const MAX_DUPLICATES: usize = 5;
+/// Candidates considered from a blocking query before scoring.
+const MAX_BLOCK: usize = 500;
+
+/// A connector bound to its database and mapping.
+#[derive(Debug)]
+pub struct Connector {
+    /// The partner organisation.
+    pub organisation: String,
+    /// The mapping.
+    pub mapping: Mapping,
+    /// The database.
+    pub db: Database,
+}
+
+/// A person found in the database.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// As sent on the wire.
+    pub identity: v1::SubjectIdentity,
+    /// As compared by the matcher.
+    pub traits: Traits,
+    /// The partner's id.
+    pub local_id: String,
+}
+
+/// Errors while answering.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The database failed.
+    #[error("query `{key}`: {source}")]
+    Source {
+        /// The mapping key of the query.
+        key: String,
+        /// The error.
+        source: SourceError,
+    },
+}
+
+impl Connector {
+    async fn run(&self, query: &NamedQuery, values: &HashMap<&str, Param>) -> Result<Rows, RuntimeError> {
+        let params: Vec<Param> = query
+            .sql
+            .param_names()
+            .map(|n| values.get(n).cloned().unwrap_or(Param::Null))
+            .collect();
+        self.db.fetch(&query.sql, &params).await.map_err(|source| RuntimeError::Source {
+            key: query.key.clone(),
+            source,
+        })
+    }
+
+    /// Runs a subject query and reads the people it returns.
+    async fn people(&self, query: &NamedQuery, values: &HashMap<&str, Param>) -> Result<Vec<Found>, RuntimeError> {
+        let rows = self.run(query, values).await?;
+        Ok(rows
+            .rows
+            .iter()
+            .filter_map(|row| self.read_subject(&rows, row))
+            .collect())
+    }
+
+    fn value(&self, rows: &Rows, row: &[crate::source::Value], spec: &ColumnSpec, kind: FieldKind, key: &str) -> Option<Typed> {
+        let raw = match spec {
+            ColumnSpec::Column { column, .. } => row.get(rows.index_of(column)?)?.clone(),
+            ColumnSpec::Constant { value, .. } => crate::source::Value::Text(value.clone()),
+        };
+        match values::convert(&raw, kind, spec, &self.mapping, &self.organisation) {
+            Ok(v) => v,
+            Err(problem) => {
+                tracing::warn!(key, problem, "value skipped");
+                None
+            }
+        }
+    }
+
+    fn read_subject(&self, rows: &Rows, row: &[crate::source::Value]) -> Option<Found> {
+        let mut id = v1::SubjectIdentity::default();
+        let mut traits = Traits::default();
+        let mut last_updated = None;
+        for (field, spec) in &self.mapping.subject.fields {
+            let kind = match field {
+                SubjectField::BirthDate => FieldKind::Date,
+                SubjectField::LastUpdated => FieldKind::Timestamp,
+                SubjectField::Sex => FieldKind::Coding,
+                _ => FieldKind::Text,
+            };
+            let Some(value) = self.value(rows, row, spec, kind, "subject.columns") else {
+                continue;
+            };
+            match (field, value) {
+                (SubjectField::LocalId, Typed::Text(t)) => {
+                    id.local_id = Some(v1::LocalId {
+                        organisation: self.organisation.clone(),
+                        id: t,
+                    })
+                }
+                (SubjectField::TaxCode, Typed::Text(t)) => {
+                    let upper = t.to_ascii_uppercase();
+                    traits.tax_code = TaxCode::parse(&upper).ok();
+                    id.tax_code = upper;
+                }
+                (SubjectField::GivenName, Typed::Text(t)) => {
+                    traits.given_name = Some(t.clone());
+                    id.given_name = t;
+                }
+                (SubjectField::FamilyName, Typed::Text(t)) => {
+                    traits.family_name = Some(t.clone());
+                    id.family_name = t;
+                }
+                (SubjectField::BirthDate, Typed::Date(d)) => {
+                    traits.birth_date = Some(d);
+                    id.birth_date = Some(to_proto::date(d));
+                }
+                (SubjectField::BirthplaceCode, Typed::Text(t)) => {
+                    let code = t.to_ascii_uppercase();
+                    traits.birthplace_code = Some(code.clone());
+                    id.birthplace_code = code;
+                }
+                (SubjectField::Sex, Typed::Coding { code, .. }) => {
+                    let sex = match code.as_str() {
+                        "female" | "F" => Some(Sex::Female),
+                        "male" | "M" => Some(Sex::Male),
+                        _ => None,
+                    };
+                    traits.sex = sex;
+                    id.sex = match sex {
+                        Some(Sex::Female) => v1::Sex::Female as i32,
+                        Some(Sex::Male) => v1::Sex::Male as i32,
+                        None => v1::Sex::Unspecified as i32,
+                    };
+                }
+                (SubjectField::LastUpdated, Typed::Timestamp(t)) => last_updated = Some(t),
+                _ => {}
+            }
+        }
+        let local_id = id.local_id.as_ref()?.id.clone();
+        id.provenance = Some(to_proto::provenance(
+            &self.organisation,
+            &self.mapping.system,
+            local_id.clone(),
+            last_updated,
+        ));
+        Some(Found {
+            identity: id,
+            traits,
+            local_id,
+        })
+    }
+
+    /// Finds candidates for `query`, best first, at most `max`.
+    pub async fn match_subject(&self, query: &v1::SubjectQuery, max: usize) -> Result<Vec<v1::Candidate>, RuntimeError> {
+        let wanted = traits_of(query);
+        let mut found: Vec<Found> = Vec::new();
+        if let Some(local) = query.local_id.as_ref().filter(|l| l.organisation == self.organisation && !l.id.is_empty()) {
+            let values = HashMap::from([("local_id", Param::Text(local.id.clone()))]);
+            found.extend(self.people(&self.mapping.matching.local_id, &values).await?);
+        }
+        if let (Some(code), Some(q)) = (&wanted.tax_code, &self.mapping.matching.tax_code) {
+            let values = HashMap::from([("tax_code", Param::Text(code.as_str().to_string()))]);
+            found.extend(self.people(q, &values).await?);
+        }
+        let has_demographics = wanted.family_name.is_some() || wanted.given_name.is_some() || wanted.birth_date.is_some();
+        if let (true, Some(q)) = (has_demographics, &self.mapping.matching.demographics) {
+            let values = demographic_params(&wanted);
+            let mut block = self.people(q, &values).await?;
+            block.truncate(MAX_BLOCK);
+            found.extend(block);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut candidates: Vec<v1::Candidate> = found
+            .into_iter()
+            .filter(|f| seen.insert(f.local_id.clone()))
+            .filter_map(|f| {
+                let mut score = matching::score(&wanted, &f.traits);
+                if query.local_id.as_ref().is_some_and(|l| l.organisation == self.organisation && l.id == f.local_id) {
+                    score = matching::Score { value: 1.0, matched: vec!["local_id"] };
+                }
+                (score.value >= 0.5).then(|| v1::Candidate {
+                    identity: Some(f.identity),
+                    score: score.value,
+                    matched_fields: score.matched.iter().map(|s| s.to_string()).collect(),
+                })
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        candidates.truncate(max);
+        Ok(candidates)
+    }
+
+    /// Reads `sections` of the person with `local_id` or `tax_code`.
+    pub async fn fetch_record(
+        &self,
+        tax_code: &str,
+        local_id: &str,
+        sections: &[Section],
+    ) -> Result<v1::FetchRecordResponse, RuntimeError> {
+        let people = if !local_id.is_empty() {
+            let values = HashMap::from([("local_id", Param::Text(local_id.to_string()))]);
+            self.people(&self.mapping.matching.local_id, &values).await?
+        } else if let Some(q) = self.mapping.matching.tax_code.as_ref().filter(|_| !tax_code.is_empty()) {
+            let values = HashMap::from([("tax_code", Param::Text(tax_code.to_string()))]);
+            self.people(q, &values).await?
+        } else {
+            Vec::new()
+        };
+        let Some(first) = people.first() else {
+            return Ok(v1::FetchRecordResponse::default());
+        };
+        let mut out = v1::RecordSections::default();
+        for person in people.iter().take(MAX_DUPLICATES) {
+            let values = HashMap::from([
+                ("local_id", Param::Text(person.local_id.clone())),
+                ("tax_code", person.traits.tax_code.as_ref().map_or(Param::Null, |t| Param::Text(t.to_string()))),
+            ]);
+            for section in sections {
+                let Some(queries) = self.mapping.sections.get(&crate::mapping::SectionKey(*section as i32)) else {
+                    continue;
+                };
+                for q in queries {
+                    let named = NamedQuery {
+                        key: format!("{}.sql", q.key),
+                        sql: q.sql.clone(),
+                    };
+                    let rows = self.run(&named, &values).await?;
+                    for row in &rows.rows {
+                        let Some(record_id) = self.value(&rows, row, &q.record_id, FieldKind::Text, &q.key) else {
+                            continue;
+                        };
+                        let record_id = match record_id {
+                            Typed::Text(t) => t,
+                            other => format!("{other:?}"),
+                        };
+                        let last_updated = q
+                            .last_updated
+                            .as_ref()
+                            .and_then(|spec| self.value(&rows, row, spec, FieldKind::Timestamp, &q.key))
+                            .and_then(|v| match v {
+                                Typed::Timestamp(t) => Some(t),
+                                _ => None,
+                            });
+                        let mut fields = Fields::new();
+                        for (name, kind, spec) in &q.fields {
+                            if let Some(v) = self.value(&rows, row, spec, *kind, &q.key) {
+                                fields.insert(name, v);
+                            }
+                        }
+                        let provenance = to_proto::provenance(&self.organisation, &self.mapping.system, record_id, last_updated);
+                        to_proto::push_entry(*section, provenance, &fields, &mut out);
+                    }
+                }
+            }
+        }
+        Ok(v1::FetchRecordResponse {
+            found: true,
+            identity: Some(first.identity.clone()),
+            sections: Some(out),
+        })
+    }
+}
+
+/// What a query tells about the person, as the matcher compares it.
+pub fn traits_of(query: &v1::SubjectQuery) -> Traits {
+    let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    Traits {
+        tax_code: TaxCode::parse(&query.tax_code).ok(),
+        given_name: non_empty(&query.given_name),
+        family_name: non_empty(&query.family_name),
+        birth_date: query.birth_date.as_ref().and_then(|d| {
+            let month = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
+            time::Date::from_calendar_date(d.year, month, u8::try_from(d.day).ok()?).ok()
+        }),
+        birthplace_code: non_empty(&query.birthplace_code).map(|s| s.to_ascii_uppercase()),
+        sex: match v1::Sex::try_from(query.sex) {
+            Ok(v1::Sex::Female) => Some(Sex::Female),
+            Ok(v1::Sex::Male) => Some(Sex::Male),
+            _ => None,
+        },
+    }
+}
+
+fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
+    let text = |v: Option<String>| v.map_or(Param::Null, Param::Text);
+    let family = t.family_name.as_deref().map(names::compact);
+    HashMap::from([
+        ("family_name", text(t.family_name.clone())),
+        ("given_name", text(t.given_name.clone())),
+        ("family_prefix", text(family.map(|f| f.chars().take(3).collect()))),
+        ("birth_date", text(t.birth_date.map(|d| d.to_string()))),
+        ("birth_year", t.birth_date.map_or(Param::Null, |d| Param::Int(i64::from(d.year())))),
+        ("birthplace_code", text(t.birthplace_code.clone())),
+        (
+            "sex",
+            match t.sex {
+                Some(Sex::Female) => Param::Text("F".into()),
+                Some(Sex::Male) => Param::Text("M".into()),
+                None => Param::Null,
+            },
+        ),
+    ])
+}

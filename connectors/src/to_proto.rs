@@ -1,0 +1,195 @@
+//! The one edge where mapped values become `trama.v1` messages: entries of
+//! each section, identities and provenance.
+
+use std::collections::HashMap;
+
+use trama_proto::v1::{self, Section};
+
+use crate::values::Typed;
+
+/// The typed values of one row, by schema field name.
+pub type Fields = HashMap<&'static str, Typed>;
+
+/// Builds provenance for a row.
+pub fn provenance(organisation: &str, system: &str, record_id: String, last_updated: Option<i64>) -> v1::Provenance {
+    v1::Provenance {
+        source_organisation: organisation.to_string(),
+        source_system: system.to_string(),
+        record_id,
+        last_updated: last_updated.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
+    }
+}
+
+/// Converts a date.
+pub fn date(d: time::Date) -> v1::Date {
+    v1::Date {
+        year: d.year(),
+        month: i32::from(u8::from(d.month())),
+        day: i32::from(d.day()),
+    }
+}
+
+fn text(f: &Fields, name: &str) -> String {
+    match f.get(name) {
+        Some(Typed::Text(t)) => t.clone(),
+        Some(Typed::Coding { code, .. }) => code.clone(),
+        _ => String::new(),
+    }
+}
+
+fn coding(f: &Fields, name: &str) -> Option<v1::Coding> {
+    match f.get(name) {
+        Some(Typed::Coding { system, code, display }) => Some(v1::Coding {
+            system: system.clone(),
+            code: code.clone(),
+            display: display.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn day(f: &Fields, name: &str) -> Option<v1::Date> {
+    match f.get(name) {
+        Some(Typed::Date(d)) => Some(date(*d)),
+        _ => None,
+    }
+}
+
+fn money(f: &Fields, name: &str) -> Option<v1::Money> {
+    match f.get(name) {
+        Some(Typed::Money(cents)) => Some(v1::Money {
+            cents: *cents,
+            currency: "EUR".into(),
+        }),
+        _ => None,
+    }
+}
+
+fn int(f: &Fields, name: &str) -> i32 {
+    match f.get(name) {
+        Some(Typed::Int(i)) => i32::try_from(*i).unwrap_or(i32::MAX),
+        _ => 0,
+    }
+}
+
+fn flag(f: &Fields, name: &str, default: bool) -> bool {
+    match f.get(name) {
+        Some(Typed::Bool(b)) => *b,
+        _ => default,
+    }
+}
+
+fn period(f: &Fields, start: &str, end: &str) -> Option<v1::Period> {
+    let (s, e) = (day(f, start), day(f, end));
+    (s.is_some() || e.is_some()).then_some(v1::Period { start: s, end: e })
+}
+
+fn has_prefix(f: &Fields, prefix: &str) -> bool {
+    f.keys().any(|k| k.starts_with(prefix))
+}
+
+/// Appends one entry built from `f` to the right section of `out`.
+pub fn push_entry(section: Section, provenance: v1::Provenance, f: &Fields, out: &mut v1::RecordSections) {
+    let p = Some(provenance);
+    match section {
+        Section::Unspecified => {}
+        Section::Housing => out.housing.push(v1::HousingEntry {
+            provenance: p,
+            tenure: coding(f, "tenure"),
+            condition: coding(f, "condition"),
+            district: text(f, "district"),
+            address: text(f, "address"),
+            since: day(f, "since"),
+        }),
+        Section::SocioEconomic => out.socio_economic.push(v1::SocioEconomicEntry {
+            provenance: p,
+            isee: has_prefix(f, "isee.").then(|| v1::Isee {
+                value: money(f, "isee.value"),
+                issued: day(f, "isee.issued"),
+                valid_until: day(f, "isee.valid_until"),
+                kind: coding(f, "isee.kind"),
+            }),
+            income_band: coding(f, "income_band"),
+            employment_status: coding(f, "employment_status"),
+            household: has_prefix(f, "household.").then(|| v1::Household {
+                members: int(f, "household.members"),
+                minors: int(f, "household.minors"),
+                composition: coding(f, "household.composition"),
+            }),
+        }),
+        Section::SupportNetwork => out.support_network.push(v1::SupportResource {
+            provenance: p,
+            kind: coding(f, "kind"),
+            description: text(f, "description"),
+            active: flag(f, "active", true),
+        }),
+        Section::Needs => out.needs.push(v1::NeedEntry {
+            provenance: p,
+            need: coding(f, "need"),
+            severity: coding(f, "severity"),
+            identified: day(f, "identified"),
+            open: flag(f, "open", true),
+        }),
+        Section::JudicialActs => out.judicial_acts.push(v1::JudicialAct {
+            provenance: p,
+            kind: coding(f, "kind"),
+            authority: text(f, "authority"),
+            date: day(f, "date"),
+            reference: text(f, "reference"),
+        }),
+        Section::CourtRelations => out.court_relations.push(v1::CourtRelation {
+            provenance: p,
+            kind: coding(f, "kind"),
+            court: text(f, "court"),
+            period: period(f, "period.start", "period.end"),
+            guardian: text(f, "guardian"),
+        }),
+        Section::Referrals => out.referrals.push(v1::ReferralEntry {
+            provenance: p,
+            from_service: coding(f, "from_service"),
+            from_organisation: text(f, "from_organisation"),
+            date: day(f, "date"),
+            reason: coding(f, "reason"),
+            status: coding(f, "status"),
+        }),
+        Section::Interventions => out.interventions.push(v1::Intervention {
+            provenance: p,
+            kind: coding(f, "kind"),
+            provider: text(f, "provider"),
+            period: period(f, "period.start", "period.end"),
+            amount: money(f, "amount"),
+            voucher: has_prefix(f, "voucher.").then(|| v1::Voucher {
+                code: text(f, "voucher.code"),
+                value: money(f, "voucher.value"),
+            }),
+        }),
+        Section::Health => {
+            let kind = if has_prefix(f, "disability.") {
+                Some(v1::health_entry::Kind::Disability(v1::DisabilityRecognition {
+                    kind: coding(f, "disability.kind"),
+                    percentage: int(f, "disability.percentage"),
+                    recognised: day(f, "disability.recognised"),
+                    review: day(f, "disability.review"),
+                }))
+            } else if has_prefix(f, "care_plan.") {
+                Some(v1::health_entry::Kind::CarePlan(v1::CarePlan {
+                    kind: coding(f, "care_plan.kind"),
+                    team: text(f, "care_plan.team"),
+                    period: period(f, "care_plan.period.start", "care_plan.period.end"),
+                }))
+            } else {
+                None
+            };
+            out.health.push(v1::HealthEntry { provenance: p, kind });
+        }
+        Section::CaseMembership => out.case_memberships.push(v1::CaseMembership {
+            provenance: p,
+            organisation: text(f, "organisation"),
+            office: text(f, "office"),
+            case_manager: text(f, "case_manager"),
+            case_id: text(f, "case_id"),
+            opened: day(f, "opened"),
+            status: coding(f, "status"),
+        }),
+    }
+}

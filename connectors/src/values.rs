@@ -1,0 +1,169 @@
+//! Turning raw column values into typed schema values: dates in the
+//! partner's layout, money in euro or cents, local codes translated through
+//! the mapping's code tables.
+
+use time::{Date, Month, PrimitiveDateTime, Time};
+
+use crate::mapping::{ColumnSpec, DateFormat, FieldKind, Mapping, MoneyUnit};
+use crate::source::Value;
+
+/// A value converted to the kind of its schema field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed {
+    /// Free text.
+    Text(String),
+    /// A calendar date.
+    Date(Date),
+    /// Seconds since the Unix epoch, UTC.
+    Timestamp(i64),
+    /// A coded value.
+    Coding {
+        /// The code system.
+        system: String,
+        /// The code.
+        code: String,
+        /// The partner's original code, kept as display text.
+        display: String,
+    },
+    /// Euro cents.
+    Money(i64),
+    /// A whole number.
+    Int(i64),
+    /// Yes or no.
+    Bool(bool),
+}
+
+/// Converts one value. `Ok(None)` for NULL or empty text; `Err` with a
+/// message (never the value itself, which may be personal data) when the
+/// value does not fit.
+pub fn convert(
+    value: &Value,
+    kind: FieldKind,
+    spec: &ColumnSpec,
+    mapping: &Mapping,
+    organisation: &str,
+) -> Result<Option<Typed>, String> {
+    let text = match value {
+        Value::Null => return Ok(None),
+        Value::Text(t) if t.trim().is_empty() => return Ok(None),
+        Value::Text(t) => t.trim().to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Real(f) => f.to_string(),
+    };
+    let date_format = match spec {
+        ColumnSpec::Column { date_format, .. } => *date_format,
+        ColumnSpec::Constant { .. } => DateFormat::Iso,
+    };
+    Ok(Some(match kind {
+        FieldKind::Text => Typed::Text(text),
+        FieldKind::Date => Typed::Date(parse_date(&text, date_format).ok_or("not a date in the declared format")?),
+        FieldKind::Timestamp => match value {
+            Value::Int(secs) if date_format == DateFormat::Iso => Typed::Timestamp(*secs),
+            _ => Typed::Timestamp(parse_timestamp(&text, date_format).ok_or("not a date or time")?),
+        },
+        FieldKind::Coding => {
+            let table_name = spec.codes().unwrap_or_default();
+            match mapping.codes.get(table_name) {
+                Some(table) => match table.map.get(&text) {
+                    Some(common) => Typed::Coding {
+                        system: table.system.clone(),
+                        code: common.clone(),
+                        display: text,
+                    },
+                    None => Typed::Coding {
+                        system: format!("urn:trama:local:{organisation}:{table_name}"),
+                        code: text.clone(),
+                        display: text,
+                    },
+                },
+                None => return Err(format!("code table `{table_name}` is missing")),
+            }
+        }
+        FieldKind::Money => {
+            let unit = match spec {
+                ColumnSpec::Column { unit, .. } => *unit,
+                ColumnSpec::Constant { .. } => MoneyUnit::Euro,
+            };
+            let cents = match (value, unit) {
+                (Value::Int(i), MoneyUnit::Cents) => *i,
+                (Value::Int(i), MoneyUnit::Euro) => i.saturating_mul(100),
+                (Value::Real(f), MoneyUnit::Euro) => (f * 100.0).round() as i64,
+                (Value::Real(f), MoneyUnit::Cents) => f.round() as i64,
+                (_, unit) => {
+                    let parsed: f64 = text.replace(',', ".").parse().map_err(|_| "not a number")?;
+                    match unit {
+                        MoneyUnit::Euro => (parsed * 100.0).round() as i64,
+                        MoneyUnit::Cents => parsed.round() as i64,
+                    }
+                }
+            };
+            Typed::Money(cents)
+        }
+        FieldKind::Int => match value {
+            Value::Int(i) => Typed::Int(*i),
+            Value::Real(f) => Typed::Int(f.round() as i64),
+            _ => Typed::Int(text.parse().map_err(|_| "not a whole number")?),
+        },
+        FieldKind::Bool => Typed::Bool(matches!(
+            text.to_ascii_uppercase().as_str(),
+            "1" | "S" | "SI" | "SÌ" | "Y" | "YES" | "T" | "TRUE" | "VERO"
+        )),
+    }))
+}
+
+/// Parses a date written in `format`; ISO dates may carry a time part.
+pub fn parse_date(text: &str, format: DateFormat) -> Option<Date> {
+    let (y, m, d): (i32, u8, u8) = match format {
+        DateFormat::Iso => {
+            let date = text.get(..10)?;
+            let mut parts = date.split('-');
+            (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)
+        }
+        DateFormat::DayMonthYear => {
+            let mut parts = text.get(..10).unwrap_or(text).split('/');
+            let d = parts.next()?.parse().ok()?;
+            let m: u8 = parts.next()?.parse().ok()?;
+            (parts.next()?.trim().parse().ok()?, m, d)
+        }
+        DateFormat::Compact => {
+            let t = text.get(..8)?;
+            (t.get(..4)?.parse().ok()?, t.get(4..6)?.parse().ok()?, t.get(6..8)?.parse().ok()?)
+        }
+    };
+    let month = Month::try_from(m).ok()?;
+    Date::from_calendar_date(y, month, d).ok()
+}
+
+/// Parses `YYYY-MM-DD[ T]HH:MM[:SS]` (or a bare date) as UTC seconds.
+pub fn parse_timestamp(text: &str, format: DateFormat) -> Option<i64> {
+    let date = parse_date(text, format)?;
+    let rest = text.get(10..).unwrap_or("").trim_start_matches(['T', ' ']);
+    let mut hms = rest.split([':', '.', 'Z', '+']);
+    let h: u8 = hms.next().and_then(|h| h.parse().ok()).unwrap_or(0);
+    let mi: u8 = hms.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let s: u8 = hms.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let time = Time::from_hms(h, mi, s).unwrap_or(Time::MIDNIGHT);
+    Some(PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn date_table() {
+        let cases = [
+            ("1962-03-05", DateFormat::Iso, Some(date!(1962 - 03 - 05))),
+            ("1962-03-05 10:00:00", DateFormat::Iso, Some(date!(1962 - 03 - 05))),
+            ("05/03/1962", DateFormat::DayMonthYear, Some(date!(1962 - 03 - 05))),
+            ("19620305", DateFormat::Compact, Some(date!(1962 - 03 - 05))),
+            ("1962-02-30", DateFormat::Iso, None),
+            ("marzo", DateFormat::Iso, None),
+        ];
+        for (text, format, want) in cases {
+            assert_eq!(parse_date(text, format), want, "{text}");
+        }
+        assert_eq!(parse_timestamp("1970-01-02 00:00:10", DateFormat::Iso), Some(86_410));
+    }
+}
