@@ -72,32 +72,9 @@ struct RawConfig {
     listen: String,
     database: String,
     mapping: PathBuf,
-    tls: RawTls,
+    tls: TlsFiles,
     #[serde(default)]
     limits: RawLimits,
-}
-
-/// The `[tls]` table, shared in form by the gateway's configuration.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTls {
-    /// The federation CA certificate.
-    pub ca: PathBuf,
-    /// The node's certificate.
-    pub cert: PathBuf,
-    /// The node's private key.
-    pub key: PathBuf,
-}
-
-impl RawTls {
-    /// Resolves the paths against `base`.
-    pub fn resolve(self, base: &Path) -> TlsFiles {
-        TlsFiles {
-            ca: base.join(self.ca),
-            cert: base.join(self.cert),
-            key: base.join(self.key),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,7 +146,7 @@ impl ConnectorConfig {
             listen,
             database,
             mapping: base.join(raw.mapping),
-            tls: raw.tls.resolve(base),
+            tls: raw.tls.relative_to(base),
             limits: Limits {
                 max_connections: raw.limits.max_connections,
                 statement_timeout: Duration::from_millis(raw.limits.statement_timeout_ms),

@@ -69,8 +69,10 @@ impl TlsError {
 }
 
 /// The three files a node needs: the federation CA, its own certificate
-/// and its private key.
-#[derive(Debug, Clone)]
+/// and its private key. This is the `[tls]` table of the gateway's and the
+/// connectors' configuration files.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// The federation CA certificate(s), PEM.
     pub ca: PathBuf,
@@ -78,6 +80,18 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The node's private key, PEM.
     pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The same files with relative paths resolved against `base` (the
+    /// directory of the configuration file that named them).
+    pub fn relative_to(self, base: &Path) -> TlsFiles {
+        TlsFiles {
+            ca: base.join(self.ca),
+            cert: base.join(self.cert),
+            key: base.join(self.key),
+        }
+    }
 }
 
 /// The crypto provider of the whole federation stack.

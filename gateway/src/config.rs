@@ -1,0 +1,242 @@
+//! The gateway's configuration file (TOML): the federation, where to listen,
+//! certificates, limits, and the registry of sources (one connector per
+//! partner organisation). Relative paths are resolved against the file's
+//! directory; unknown keys are refused; errors name the file and the key.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use trama_tls::TlsFiles;
+
+/// A validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The federation, for example `demo`.
+    pub federation: String,
+    /// Address to serve `trama.v1.Federation` on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Certificates (a `gateway` identity).
+    pub tls: TlsFiles,
+    /// Limits.
+    pub limits: Limits,
+    /// The sources, in registry order.
+    pub sources: Vec<SourceConfig>,
+}
+
+/// Limits that protect the partners and the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deadline of a call whose client sets none.
+    pub default_deadline: Duration,
+    /// Largest request accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// How long a connection to a connector may take to open.
+    pub connect_timeout: Duration,
+}
+
+/// One source of the registry.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// The partner organisation; its connector's certificate must carry
+    /// `trama://<federation>/org/<organisation>/connector`.
+    pub organisation: String,
+    /// The connector's address, `host:port`.
+    pub address: String,
+    /// The budget of one call to this source.
+    pub timeout: Duration,
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, unknown or missing keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// A key's value cannot work.
+    #[error("{path}: key `{key}`: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    federation: String,
+    listen: String,
+    tls: TlsFiles,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    default_deadline_ms: u64,
+    max_request_bytes: usize,
+    connect_timeout_ms: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            default_deadline_ms: 5_000,
+            max_request_bytes: 64 * 1024,
+            connect_timeout_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    organisation: String,
+    address: String,
+    #[serde(default = "default_source_timeout_ms")]
+    timeout_ms: u64,
+}
+
+fn default_source_timeout_ms() -> u64 {
+    2_000
+}
+
+impl GatewayConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates configuration text; `path` is used in messages
+    /// and to resolve relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key: String, problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        trama_tls::identity::validate_name(&raw.federation).map_err(|e| invalid("federation".into(), e.to_string()))?;
+        let listen = raw.listen.parse().map_err(|_| {
+            invalid("listen".into(), format!("`{}` is not an address like 127.0.0.1:7400", raw.listen))
+        })?;
+        if raw.limits.default_deadline_ms == 0 {
+            return Err(invalid("limits.default_deadline_ms".into(), "must be at least 1".into()));
+        }
+        let mut seen = HashSet::new();
+        let mut sources = Vec::new();
+        for (i, s) in raw.sources.into_iter().enumerate() {
+            trama_tls::identity::validate_name(&s.organisation)
+                .map_err(|e| invalid(format!("sources[{i}].organisation"), e.to_string()))?;
+            if !seen.insert(s.organisation.clone()) {
+                return Err(invalid(
+                    format!("sources[{i}].organisation"),
+                    format!("`{}` is listed twice; each organisation has one connector", s.organisation),
+                ));
+            }
+            let ok_address = s
+                .address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok_address {
+                return Err(invalid(
+                    format!("sources[{i}].address"),
+                    format!("`{}` is not host:port, for example 127.0.0.1:7401", s.address),
+                ));
+            }
+            if s.timeout_ms == 0 {
+                return Err(invalid(format!("sources[{i}].timeout_ms"), "must be at least 1".into()));
+            }
+            sources.push(SourceConfig {
+                organisation: s.organisation,
+                address: s.address,
+                timeout: Duration::from_millis(s.timeout_ms),
+            });
+        }
+        Ok(GatewayConfig {
+            path: path.to_path_buf(),
+            federation: raw.federation,
+            listen,
+            tls: raw.tls.relative_to(base),
+            limits: Limits {
+                default_deadline: Duration::from_millis(raw.limits.default_deadline_ms),
+                max_request_bytes: raw.limits.max_request_bytes,
+                connect_timeout: Duration::from_millis(raw.limits.connect_timeout_ms),
+            },
+            sources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+federation = "demo"
+listen = "127.0.0.1:7400"
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/gateway-gateway.pem"
+key = "pki/gateway-gateway-key.pem"
+[[sources]]
+organisation = "comune"
+address = "127.0.0.1:7401"
+"#;
+
+    fn check(text: &str) -> String {
+        match GatewayConfig::parse(Path::new("/etc/trama/gateway.toml"), text) {
+            Ok(c) => format!("ok {}", c.tls.ca.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        assert_eq!(check(GOOD), "ok /etc/trama/pki/ca.pem");
+        let cases = [
+            (GOOD.replace("127.0.0.1:7401", "comune"), "key `sources[0].address`"),
+            (GOOD.replace("listen = \"127.0.0.1:7400\"", "listen = \"nowhere\""), "key `listen`"),
+            (format!("{GOOD}[[sources]]\norganisation = \"comune\"\naddress = \"h:1\"\n"), "key `sources[1].organisation`: `comune` is listed twice"),
+            (GOOD.replace("federation = \"demo\"", "federation = \"demo\"\nfederaton = 1"), "unknown field `federaton`"),
+            (GOOD.replace("federation = \"demo\"", "federation = \"Demo Fed\""), "key `federation`"),
+        ];
+        for (text, want) in cases {
+            let got = check(&text);
+            assert!(got.contains(want), "want `{want}` in: {got}");
+            assert!(got.starts_with("/etc/trama/gateway.toml"), "names the file: {got}");
+        }
+    }
+}
