@@ -1,1 +1,79 @@
-fn main() {}
+//! `trama`: parse the command line, set up logging, and hand over to the
+//! library that runs the subcommand.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use trama::cli::{self, Cli, Command};
+use trama::demo::READY;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Gateway { config } => {
+            let config = trama_gateway::GatewayConfig::load(&config)?;
+            trama_gateway::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal()).await?;
+        }
+        Command::Connector { config } => {
+            let config = trama_connector::ConnectorConfig::load(&config)?;
+            trama_connector::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal()).await?;
+        }
+        Command::Check { config } => {
+            let config = trama_connector::ConnectorConfig::load(&config)?;
+            let connector = trama_connector::service::prepare(&config).await?;
+            println!(
+                "ok: {} maps {} section(s) of {} and matches the database",
+                config.mapping.display(),
+                connector.mapping.sections.len(),
+                connector.mapping.system
+            );
+        }
+        Command::Pki { command } => cli::pki(command)?,
+        Command::Query(args) => cli::query(args).await?,
+        Command::Demo(args) => trama::demo::run(args).await?,
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM, for a graceful shutdown.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}

@@ -148,8 +148,10 @@ pub fn fits(kind: FieldKind, type_name: &str) -> bool {
     match kind {
         FieldKind::Text | FieldKind::Coding => true,
         FieldKind::Date | FieldKind::Timestamp => is(&["DATE", "TIME", "TEXT", "CHAR", "INT", "CLOB"]),
-        FieldKind::Money => is(&["INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY"]),
-        FieldKind::Int => is(&["INT", "NUM", "DEC", "BOOL"]),
+        // Legacy systems often keep numbers as text ("12,50"): accepted,
+        // and converted (or reported) row by row.
+        FieldKind::Money => is(&["INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY", "TEXT", "CHAR"]),
+        FieldKind::Int => is(&["INT", "NUM", "DEC", "BOOL", "TEXT", "CHAR"]),
         FieldKind::Bool => is(&["INT", "BOOL", "TEXT", "CHAR", "BIT", "NUM"]),
     }
 }

@@ -32,7 +32,7 @@ static TABLE: LazyLock<HashMap<&'static str, Vec<Place>>> = LazyLock::new(|| {
     let mut table: HashMap<&'static str, Vec<Place>> = HashMap::with_capacity(16_000);
     let format = time::macros::format_description!("[year]-[month]-[day]");
     for line in CSV.lines().skip(1) {
-        let mut f = line.split(',');
+        let mut f = line.trim_end_matches('\r').split(',');
         let (Some(code), Some(name), Some(province), Some(kind), Some(active), Some(from), Some(to)) = (
             f.next(),
             f.next(),

@@ -10,6 +10,25 @@ pub enum Sex {
     Male,
 }
 
+static GIVEN_NAMES_CSV: &str = include_str!("../data/given_names.csv");
+
+/// Italian given names with their usual sex, from `data/given_names.csv`.
+pub fn given_names() -> Vec<(&'static str, Sex)> {
+    GIVEN_NAMES_CSV
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (name, sex) = line.trim_end_matches('\r').split_once(',')?;
+            let sex = match sex {
+                "F" => Sex::Female,
+                "M" => Sex::Male,
+                _ => return None,
+            };
+            Some((name, sex))
+        })
+        .collect()
+}
+
 /// Upper-cases a name, removes accents and turns every character that is
 /// not a letter into a single space: `D'Angelo` → `D ANGELO`, `Nicolò` →
 /// `NICOLO`.

@@ -1,0 +1,96 @@
+-- Cartella sociale del Comune: the municipality's social record, as its
+-- case-management software stores it (Italian names, local codes).
+CREATE TABLE assistiti (
+    id_assistito     INTEGER PRIMARY KEY,
+    codice_fiscale   TEXT,
+    cognome          TEXT NOT NULL,
+    nome             TEXT NOT NULL,
+    data_nascita     TEXT,            -- YYYY-MM-DD
+    comune_nascita   TEXT,            -- codice catastale (Belfiore)
+    sesso            TEXT,            -- M / F
+    quartiere        TEXT,
+    indirizzo        TEXT,
+    dt_agg           TEXT NOT NULL    -- YYYY-MM-DD HH:MM:SS
+);
+CREATE INDEX idx_assistiti_cf ON assistiti (codice_fiscale);
+CREATE INDEX idx_assistiti_nascita ON assistiti (data_nascita);
+
+CREATE TABLE abitazioni (
+    id_abitazione    INTEGER PRIMARY KEY,
+    id_assistito     INTEGER NOT NULL REFERENCES assistiti (id_assistito),
+    titolo_godimento TEXT,            -- PROP, AFF_PRIV, ERP, OSPITE, DORM, SFD
+    condizione       TEXT,            -- ADEG, SOVRAFF, INAG, SFRATTO
+    dal              TEXT,
+    dt_agg           TEXT NOT NULL
+);
+CREATE INDEX idx_abitazioni_assistito ON abitazioni (id_assistito);
+
+CREATE TABLE nuclei (
+    id_nucleo        INTEGER PRIMARY KEY,
+    id_assistito     INTEGER NOT NULL REFERENCES assistiti (id_assistito),
+    n_componenti     INTEGER,
+    n_minori         INTEGER,
+    tipo_nucleo      TEXT,            -- UNIP, COPPIA, COPPIA_FIGLI, MONOGEN, ESTESO
+    condizione_lav   TEXT,            -- OCC, DISOCC, PENS, STUD, INATT, INAB
+    fascia_reddito   TEXT,            -- F0, F1, F2, F3, F4
+    dt_agg           TEXT NOT NULL
+);
+CREATE INDEX idx_nuclei_assistito ON nuclei (id_assistito);
+
+CREATE TABLE bisogni (
+    id_bisogno       INTEGER PRIMARY KEY,
+    id_assistito     INTEGER NOT NULL REFERENCES assistiti (id_assistito),
+    area             TEXT,            -- ABIT, ALIM, REDD, LAV, SAL, DIP, PSI, DIS, FAM, SOLIT, LEG, DEB, UTEN
+    gravita          INTEGER,         -- 1 lieve, 2 media, 3 grave
+    data_rilevazione TEXT,
+    aperto           TEXT,            -- S / N
+    dt_agg           TEXT NOT NULL
+);
+CREATE INDEX idx_bisogni_assistito ON bisogni (id_assistito);
+
+CREATE TABLE rete_sostegno (
+    id_risorsa       INTEGER PRIMARY KEY,
+    id_assistito     INTEGER NOT NULL REFERENCES assistiti (id_assistito),
+    tipo             TEXT,            -- PAR, VIC, VOL, PARR, ASS, AMI
+    descrizione      TEXT,
+    attiva           INTEGER,
+    dt_agg           TEXT NOT NULL
+);
+CREATE INDEX idx_rete_assistito ON rete_sostegno (id_assistito);
+
+CREATE TABLE interventi (
+    id_intervento    INTEGER PRIMARY KEY,
+    id_assistito     INTEGER NOT NULL REFERENCES assistiti (id_assistito),
+    tipo_intervento  TEXT,            -- CONTR_ECO, SAD, PASTI, SOST_ABIT, TRASP, EDU
+    ente_erogatore   TEXT,
+    data_inizio      TEXT,
+    data_fine        TEXT,
+    importo          REAL,            -- euro
+    codice_voucher   TEXT,
+    valore_voucher   REAL,
+    dt_agg           TEXT NOT NULL
+);
+CREATE INDEX idx_interventi_assistito ON interventi (id_assistito);
+
+CREATE TABLE cartelle (
+    id_cartella      TEXT PRIMARY KEY,
+    id_assistito     INTEGER NOT NULL REFERENCES assistiti (id_assistito),
+    servizio         TEXT,
+    assistente_sociale TEXT,
+    data_apertura    TEXT,
+    stato            TEXT,            -- APERTA, SOSPESA, CHIUSA
+    dt_agg           TEXT NOT NULL
+);
+CREATE INDEX idx_cartelle_assistito ON cartelle (id_assistito);
+
+CREATE TABLE provvedimenti_ag (
+    id_provv         INTEGER PRIMARY KEY,
+    id_assistito     INTEGER NOT NULL REFERENCES assistiti (id_assistito),
+    tipo             TEXT,            -- ADS, TUT, CUR, TM
+    tribunale        TEXT,
+    dal              TEXT,
+    al               TEXT,
+    tutore           TEXT,
+    dt_agg           TEXT NOT NULL
+);
+CREATE INDEX idx_provv_assistito ON provvedimenti_ag (id_assistito);

@@ -1,0 +1,325 @@
+//! The `trama` command line: one binary, one subcommand per role.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use trama_proto::v1;
+use trama_tls::Role;
+
+use crate::client::Profile;
+use crate::render;
+
+/// Trama: a federated data-exchange gateway for social services.
+#[derive(Debug, Parser)]
+#[command(name = "trama", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the federation gateway (serves trama.v1.Federation over mTLS).
+    Gateway {
+        /// The gateway's configuration file.
+        #[arg(long, short, env = "TRAMA_GATEWAY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run a partner's connector (serves trama.v1.Connector over mTLS).
+    Connector {
+        /// The connector's configuration file.
+        #[arg(long, short, env = "TRAMA_CONNECTOR_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a connector's configuration and mapping against its database, then exit.
+    Check {
+        /// The connector's configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Manage a development federation PKI.
+    Pki {
+        /// What to do.
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+    /// Ask the gateway, as a client system.
+    Query(QueryArgs),
+    /// Run a local demo federation: PKI, four partner databases, four connectors and a gateway.
+    Demo(DemoArgs),
+}
+
+/// `trama pki` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a federation CA.
+    Init {
+        /// Directory for the PKI (created if missing).
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// The federation's name.
+        #[arg(long, default_value = "demo")]
+        federation: String,
+    },
+    /// Issue a node certificate signed by the federation CA.
+    Issue {
+        /// Directory of the PKI.
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// The organisation id, for example comune.
+        #[arg(long)]
+        org: String,
+        /// The node's role.
+        #[arg(long, value_parser = ["gateway", "connector", "client"])]
+        role: String,
+        /// Host names or IP addresses the node serves on (repeatable).
+        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
+        hosts: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 397)]
+        days: i64,
+    },
+}
+
+/// `trama query` arguments.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Client profile: gateway address, certificates, operator.
+    #[arg(long, short, env = "TRAMA_PROFILE")]
+    pub profile: PathBuf,
+    /// Print canonical protobuf JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Purpose of the access (overrides the profile's).
+    #[arg(long, global = true)]
+    pub purpose: Option<String>,
+    /// Case id (overrides the profile's).
+    #[arg(long, global = true)]
+    pub case_id: Option<String>,
+    /// Deadline of the call in milliseconds.
+    #[arg(long, global = true, default_value_t = 5000)]
+    pub timeout_ms: u64,
+    /// The question.
+    #[command(subcommand)]
+    pub command: QueryCommand,
+}
+
+/// `trama query` questions.
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Find a person by tax code, by name and birth data, or by a partner's local id.
+    Find {
+        /// Codice fiscale.
+        #[arg(long)]
+        tax_code: Option<String>,
+        /// Family name(s).
+        #[arg(long)]
+        family_name: Option<String>,
+        /// Given name(s).
+        #[arg(long)]
+        given_name: Option<String>,
+        /// Birth date, YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: Option<String>,
+        /// Belfiore code of the birthplace.
+        #[arg(long)]
+        birthplace: Option<String>,
+        /// Sex, F or M.
+        #[arg(long)]
+        sex: Option<String>,
+        /// A partner's local id, ORG:ID.
+        #[arg(long)]
+        local_id: Option<String>,
+        /// Candidates per source.
+        #[arg(long, default_value_t = 10)]
+        max: u32,
+    },
+    /// Read sections of a person's record from every source that knows them.
+    Record {
+        /// Codice fiscale.
+        #[arg(long)]
+        tax_code: Option<String>,
+        /// Partners' local ids, ORG:ID (repeatable).
+        #[arg(long = "local-id")]
+        local_ids: Vec<String>,
+        /// Sections, comma-separated (housing, socio_economic, support_network, needs,
+        /// judicial_acts, court_relations, referrals, interventions, health, case_membership),
+        /// or `all`.
+        #[arg(long, default_value = "all")]
+        sections: String,
+    },
+    /// List the federation's sources and their health.
+    Sources,
+}
+
+/// `trama demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's PKI, databases, configurations and logs (recreated).
+    #[arg(long, default_value = "demo-data")]
+    pub dir: PathBuf,
+    /// Gateway port (0: any free port).
+    #[arg(long, default_value_t = 7400)]
+    pub port: u16,
+    /// People in the synthetic population.
+    #[arg(long, default_value_t = 2000)]
+    pub subjects: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Run the walkthrough and exit (for scripts).
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// Runs `trama pki`.
+pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
+    match command {
+        PkiCommand::Init { dir, federation } => {
+            let ca = trama_tls::pki::init(&dir, &federation)?;
+            println!("created the CA of federation {federation}: {}", ca.display());
+            println!("keep {} secret (mode 0600)", dir.join(trama_tls::pki::CA_KEY).display());
+        }
+        PkiCommand::Issue { dir, org, role, hosts, days } => {
+            let role: Role = role.parse()?;
+            let files = trama_tls::pki::issue(
+                &dir,
+                &trama_tls::pki::IssueRequest {
+                    organisation: org.clone(),
+                    role,
+                    hosts,
+                    valid_days: days,
+                    not_before_days_ago: 0,
+                },
+            )?;
+            let federation = trama_tls::pki::federation_of(&dir)?;
+            println!("issued trama://{federation}/org/{org}/{role}");
+            println!("  certificate {}", files.cert.display());
+            println!("  private key {} (mode 0600)", files.key.display());
+        }
+    }
+    Ok(())
+}
+
+fn parse_local_id(s: &str) -> anyhow::Result<v1::LocalId> {
+    let Some((org, id)) = s.split_once(':') else {
+        bail!("--local-id `{s}`: write ORG:ID, for example caritas:900001");
+    };
+    Ok(v1::LocalId {
+        organisation: org.to_string(),
+        id: id.to_string(),
+    })
+}
+
+fn parse_date(s: &str) -> anyhow::Result<v1::Date> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        bail!("--birth-date `{s}`: write YYYY-MM-DD");
+    };
+    let num = |x: &str| x.parse::<i32>().with_context(|| format!("--birth-date `{s}`: write YYYY-MM-DD"));
+    Ok(v1::Date {
+        year: num(y)?,
+        month: num(m)?,
+        day: num(d)?,
+    })
+}
+
+/// Parses a comma-separated section list (`all` for every section).
+pub fn parse_sections(s: &str) -> anyhow::Result<Vec<i32>> {
+    if s.trim() == "all" {
+        return Ok(trama_proto::sections::ALL.iter().map(|s| *s as i32).collect());
+    }
+    s.split(',')
+        .map(|name| {
+            trama_proto::sections::parse(name.trim())
+                .map(|s| s as i32)
+                .with_context(|| format!("unknown section `{name}`; known: {}", trama_proto::sections::all_names()))
+        })
+        .collect()
+}
+
+/// Runs `trama query`.
+pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let profile = Profile::load(&args.profile)?;
+    let mut client = profile.connect()?;
+    let context = v1::RequestContext {
+        purpose: args.purpose.clone().or(profile.purpose.clone()).unwrap_or_default(),
+        case_id: args.case_id.clone().or(profile.case_id.clone()).unwrap_or_default(),
+        operator: Some(v1::Operator {
+            id: profile.operator.id.clone(),
+            role: profile.operator.role.clone(),
+        }),
+        legal_basis: String::new(),
+    };
+    let timeout = std::time::Duration::from_millis(args.timeout_ms);
+    let output = match args.command {
+        QueryCommand::Find { tax_code, family_name, given_name, birth_date, birthplace, sex, local_id, max } => {
+            let query = v1::SubjectQuery {
+                tax_code: tax_code.unwrap_or_default(),
+                local_id: local_id.as_deref().map(parse_local_id).transpose()?,
+                given_name: given_name.unwrap_or_default(),
+                family_name: family_name.unwrap_or_default(),
+                birth_date: birth_date.as_deref().map(parse_date).transpose()?,
+                birthplace_code: birthplace.unwrap_or_default(),
+                sex: match sex.as_deref().map(str::to_ascii_uppercase).as_deref() {
+                    Some("F") => v1::Sex::Female as i32,
+                    Some("M") => v1::Sex::Male as i32,
+                    None => v1::Sex::Unspecified as i32,
+                    Some(other) => bail!("--sex `{other}`: write F or M"),
+                },
+            };
+            let mut request = tonic::Request::new(v1::FindSubjectRequest {
+                context: Some(context),
+                query: Some(query),
+                max_candidates: max,
+            });
+            request.set_timeout(timeout);
+            let response = client.find_subject(request).await.map_err(status_error)?.into_inner();
+            if args.json {
+                render::json(&response, "trama.v1.FindSubjectResponse").map_err(anyhow::Error::msg)?
+            } else {
+                render::find(&response)
+            }
+        }
+        QueryCommand::Record { tax_code, local_ids, sections } => {
+            let mut request = tonic::Request::new(v1::GetRecordRequest {
+                context: Some(context),
+                subject: Some(v1::SubjectKey {
+                    tax_code: tax_code.unwrap_or_default(),
+                    local_ids: local_ids.iter().map(|s| parse_local_id(s)).collect::<anyhow::Result<_>>()?,
+                }),
+                sections: parse_sections(&sections)?,
+            });
+            request.set_timeout(timeout);
+            let response = client.get_record(request).await.map_err(status_error)?.into_inner();
+            if args.json {
+                render::json(&response, "trama.v1.GetRecordResponse").map_err(anyhow::Error::msg)?
+            } else {
+                render::record(&response)
+            }
+        }
+        QueryCommand::Sources => {
+            let mut request = tonic::Request::new(v1::ListSourcesRequest {});
+            request.set_timeout(timeout);
+            let response = client.list_sources(request).await.map_err(status_error)?.into_inner();
+            if args.json {
+                render::json(&response, "trama.v1.ListSourcesResponse").map_err(anyhow::Error::msg)?
+            } else {
+                render::sources(&response)
+            }
+        }
+    };
+    print!("{output}");
+    if !output.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}
+
+/// A gRPC error as the command line shows it: code and message.
+pub fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("the gateway answered {:?}: {}", status.code(), status.message())
+}

@@ -1,0 +1,373 @@
+//! `trama demo`: a whole federation on this machine in one command. It
+//! creates a development PKI, four partner databases (SQLite), each in its
+//! own legacy schema filled with synthetic people, starts four connectors
+//! and a gateway as separate processes on loopback, and walks through the
+//! questions a social worker asks.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use trama_proto::v1;
+use trama_tls::Role;
+use trama_tls::pki::{self, IssueRequest};
+
+use crate::cli::{DemoArgs, status_error};
+use crate::client::Profile;
+use crate::render;
+use crate::seed::{self, Partner};
+
+/// Marks a directory as made by `trama demo`, so it may be recreated.
+const MARKER: &str = ".trama-demo";
+/// The demo federation's name.
+pub const FEDERATION: &str = "demo";
+/// The line a server prints on standard output once it serves.
+pub const READY: &str = "trama: ready on ";
+
+/// The running federation's processes; dropping it stops them.
+pub struct Running {
+    children: Vec<(String, Child)>,
+    /// The gateway's address.
+    pub gateway: String,
+    /// The demo directory.
+    pub dir: PathBuf,
+}
+
+impl Running {
+    /// Stops every process.
+    pub async fn stop(mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// The first process that has exited, if any.
+    pub fn exited(&mut self) -> Option<String> {
+        self.children
+            .iter_mut()
+            .find_map(|(name, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| name.clone()))
+    }
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    println!("Trama demo: a local federation of four partners.\n");
+    let running = start(&args).await?;
+    let tax_code = match walkthrough(&running).await {
+        Ok(code) => code,
+        Err(e) => {
+            running.stop().await;
+            return Err(e);
+        }
+    };
+    print_try(&running.dir, &tax_code);
+    if args.once {
+        running.stop().await;
+        return Ok(());
+    }
+    println!("\nThe federation keeps serving; press Ctrl-C to stop it.");
+    let mut running = running;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Some(name) = running.exited() {
+                    eprintln!("the {name} process stopped; see {}/logs/{name}.log", running.dir.display());
+                    break;
+                }
+            }
+        }
+    }
+    running.stop().await;
+    println!("stopped.");
+    Ok(())
+}
+
+/// Prepares everything and starts the processes.
+pub async fn start(args: &DemoArgs) -> anyhow::Result<Running> {
+    let dir = prepare_dir(&args.dir)?;
+    let pki_dir = dir.join("pki");
+    pki::init(&pki_dir, FEDERATION)?;
+    let issue = |org: &str, role: Role| {
+        pki::issue(
+            &pki_dir,
+            &IssueRequest {
+                organisation: org.into(),
+                role,
+                hosts: vec!["localhost".into(), "127.0.0.1".into()],
+                valid_days: 30,
+                not_before_days_ago: 0,
+            },
+        )
+    };
+    issue("gateway", Role::Gateway)?;
+    for p in Partner::ALL {
+        issue(p.organisation(), Role::Connector)?;
+    }
+    issue("comune", Role::Client)?;
+    issue("caritas", Role::Client)?;
+    println!("1. PKI      federation CA and certificates in {}", pki_dir.display());
+
+    let population = seed::generate(args.seed, args.subjects);
+    let mut counts = Vec::new();
+    for p in Partner::ALL {
+        let pdir = dir.join(p.organisation());
+        std::fs::create_dir_all(&pdir)?;
+        let db_path = pdir.join(format!("{}.db", p.organisation()));
+        let options = SqliteConnectOptions::new().filename(&db_path).create_if_missing(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let n = seed::partners::seed(p, &pool, &population, args.seed)
+            .await
+            .with_context(|| format!("seeding {}", db_path.display()))?;
+        pool.close().await;
+        counts.push(format!("{} {n}", p.organisation()));
+        std::fs::write(pdir.join("mapping.toml"), p.mapping())?;
+        std::fs::write(pdir.join("schema.sql"), p.schema())?;
+        std::fs::write(
+            pdir.join("connector.toml"),
+            format!(
+                "# Connector of `{org}` in the demo federation.\n\
+                 federation = \"{FEDERATION}\"\n\
+                 organisation = \"{org}\"\n\
+                 listen = \"127.0.0.1:0\"\n\
+                 database = \"sqlite://{org}.db?mode=ro\"\n\
+                 mapping = \"mapping.toml\"\n\n\
+                 [tls]\n\
+                 ca = \"../pki/ca.pem\"\n\
+                 cert = \"../pki/{org}-connector.pem\"\n\
+                 key = \"../pki/{org}-connector-key.pem\"\n",
+                org = p.organisation()
+            ),
+        )?;
+    }
+    println!(
+        "2. Data     {} synthetic people; partners know: {}",
+        population.people.len(),
+        counts.join(", ")
+    );
+
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut children = Vec::new();
+    let mut sources = String::new();
+    for p in Partner::ALL {
+        let org = p.organisation();
+        let config = dir.join(org).join("connector.toml");
+        let (child, address) = spawn(org, &["connector", "--config"], &config, &logs).await?;
+        children.push((org.to_string(), child));
+        sources.push_str(&format!(
+            "\n[[sources]]\norganisation = \"{org}\"\naddress = \"{address}\"\ntimeout_ms = 2000\n"
+        ));
+    }
+    let gateway_config = dir.join("gateway.toml");
+    std::fs::write(
+        &gateway_config,
+        format!(
+            "# The demo federation's gateway.\n\
+             federation = \"{FEDERATION}\"\n\
+             listen = \"127.0.0.1:{port}\"\n\n\
+             [tls]\n\
+             ca = \"pki/ca.pem\"\n\
+             cert = \"pki/gateway-gateway.pem\"\n\
+             key = \"pki/gateway-gateway-key.pem\"\n{sources}",
+            port = args.port
+        ),
+    )?;
+    let (child, gateway) = match spawn("gateway", &["gateway", "--config"], &gateway_config, &logs).await {
+        Ok(x) => x,
+        Err(e) => {
+            for (_, mut c) in children {
+                let _ = c.kill().await;
+            }
+            return Err(e);
+        }
+    };
+    children.push(("gateway".into(), child));
+    println!("3. Serving  4 connectors and the gateway on {gateway} (mutual TLS; logs in {})", logs.display());
+
+    for (org, role, purpose) in [
+        ("comune", "assistente_sociale", "presa_in_carico"),
+        ("caritas", "operatore_centro_ascolto", "verifica_presa_in_carico"),
+    ] {
+        std::fs::write(
+            dir.join(format!("client-{org}.toml")),
+            format!(
+                "# How `trama query` reaches the gateway as the {org} client system.\n\
+                 gateway = \"{gateway}\"\n\
+                 federation = \"{FEDERATION}\"\n\
+                 purpose = \"{purpose}\"\n\n\
+                 [operator]\nid = \"op-{org}-01\"\nrole = \"{role}\"\n\n\
+                 [tls]\n\
+                 ca = \"pki/ca.pem\"\n\
+                 cert = \"pki/{org}-client.pem\"\n\
+                 key = \"pki/{org}-client-key.pem\"\n"
+            ),
+        )?;
+    }
+    Ok(Running { children, gateway, dir })
+}
+
+fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            bail!(
+                "{} exists and was not made by `trama demo`; choose another --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing the previous {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(MARKER), "made by trama demo; recreated on each run\n")?;
+    Ok(dir.to_path_buf())
+}
+
+/// Starts `trama <args> <config>` with its log in `logs/<name>.log`, and
+/// waits for its ready line.
+async fn spawn(name: &str, args: &[&str], config: &Path, logs: &Path) -> anyhow::Result<(Child, String)> {
+    let exe = std::env::current_exe().context("locating the trama binary")?;
+    let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .arg(config)
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the {name} process"))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(address) = line.strip_prefix(READY) {
+                return Some(address.trim().to_string());
+            }
+        }
+        None
+    })
+    .await;
+    match ready {
+        Ok(Some(address)) => {
+            // Keep draining stdout so the child never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            Ok((child, address))
+        }
+        _ => {
+            let _ = child.kill().await;
+            let log = std::fs::read_to_string(logs.join(format!("{name}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            bail!(
+                "the {name} process did not start; last lines of {}:\n{}",
+                logs.join(format!("{name}.log")).display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        }
+    }
+}
+
+/// Runs the walkthrough as the comune's client; returns the tax code of the
+/// person it followed.
+async fn walkthrough(running: &Running) -> anyhow::Result<String> {
+    let profile = Profile::load(&running.dir.join("client-comune.toml"))?;
+    let mut client = profile.connect()?;
+    let context = v1::RequestContext {
+        purpose: "presa_in_carico".into(),
+        case_id: "CS-DEMO-0001".into(),
+        operator: Some(v1::Operator {
+            id: "op-comune-01".into(),
+            role: "assistente_sociale".into(),
+        }),
+        legal_basis: String::new(),
+    };
+
+    let sources = client
+        .list_sources(v1::ListSourcesRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("\n── The federation (ListSources) ──\n{}", render::sources(&sources));
+
+    let (family, given, (y, m, d), _, _) = seed::population::FEATURED;
+    let misspelt = "Dangleo";
+    println!(
+        "── A social worker of the comune looks for \"{misspelt} {given}\", born {y}-{m:02}-{d:02} (FindSubject; the surname is misspelt, the real one is {family}) ──"
+    );
+    let found = client
+        .find_subject(v1::FindSubjectRequest {
+            context: Some(context.clone()),
+            query: Some(v1::SubjectQuery {
+                family_name: misspelt.into(),
+                given_name: given.into(),
+                birth_date: Some(v1::Date {
+                    year: y,
+                    month: i32::from(m),
+                    day: i32::from(d),
+                }),
+                ..Default::default()
+            }),
+            max_candidates: 5,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::find(&found));
+    let Some(best) = found.groups.first() else {
+        bail!("the walkthrough's person was not found; the demo data are inconsistent");
+    };
+    let sources_found = best.candidates.len();
+    if sources_found < 3 {
+        bail!("the walkthrough's person was found at {sources_found} sources, expected at least 3");
+    }
+
+    // Name the person by tax code, and by local id where a partner has no
+    // tax code for them (the listening centre).
+    let local_ids: Vec<v1::LocalId> = best
+        .candidates
+        .iter()
+        .filter_map(|c| c.identity.as_ref())
+        .filter(|i| i.tax_code.is_empty())
+        .filter_map(|i| i.local_id.clone())
+        .collect();
+    let shown: Vec<String> = local_ids.iter().map(|l| format!("{}:{}", l.organisation, l.id)).collect();
+    println!(
+        "── The merged record of group 1 (GetRecord by tax code {}{}, all sections) ──",
+        best.tax_code,
+        if shown.is_empty() { String::new() } else { format!(" and local id {}", shown.join(", ")) }
+    );
+    let record = client
+        .get_record(v1::GetRecordRequest {
+            context: Some(context),
+            subject: Some(v1::SubjectKey {
+                tax_code: best.tax_code.clone(),
+                local_ids,
+            }),
+            sections: trama_proto::sections::ALL.iter().map(|s| *s as i32).collect(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::record(&record));
+    let partners = record.record.as_ref().map_or(0, |r| r.identities.len());
+    if partners < 3 {
+        bail!("the merged record holds {partners} partners, expected at least 3");
+    }
+    Ok(best.tax_code.clone())
+}
+
+fn print_try(dir: &Path, tax_code: &str) {
+    let d = dir.display();
+    let (_, given, (y, m, dd), _, _) = seed::population::FEATURED;
+    println!("── Try it yourself ──");
+    println!("  trama query --profile {d}/client-comune.toml sources");
+    println!("  trama query --profile {d}/client-comune.toml find --family-name dangelo --given-name {given} --birth-date {y}-{m:02}-{dd:02}");
+    println!("  trama query --profile {d}/client-comune.toml record --tax-code {tax_code} --sections housing,needs,interventions");
+    println!("  trama query --profile {d}/client-comune.toml --json record --tax-code {tax_code} --sections socio_economic");
+    println!("  trama query --profile {d}/client-caritas.toml find --tax-code RSSMRA85T10A562X   (a malformed tax code is refused)");
+    println!("(with cargo: cargo run --release -- query ...)");
+}

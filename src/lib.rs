@@ -1,0 +1,11 @@
+//! The `trama` binary's library: the command line, client profiles, output
+//! rendering, the synthetic data generator and the demo federation. The
+//! gateway and the connector runtime live in their own crates
+//! (`trama-gateway`, `trama-connector`); this crate wires them to the
+//! command line.
+
+pub mod cli;
+pub mod client;
+pub mod demo;
+pub mod render;
+pub mod seed;

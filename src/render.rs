@@ -1,0 +1,272 @@
+//! Output of `trama query` and the demo walkthrough: readable tables for
+//! people, canonical protobuf JSON (`--json`) for machines.
+
+use std::fmt::Write as _;
+
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use trama_proto::v1::{self, OutcomeStatus};
+
+/// Renders a `trama.v1` message, whose full protobuf name is `name`, as
+/// canonical protobuf JSON.
+pub fn json<M: Message>(message: &M, name: &str) -> Result<String, String> {
+    let pool = DescriptorPool::decode(trama_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())?;
+    let descriptor = pool
+        .get_message_by_name(name)
+        .ok_or_else(|| format!("no descriptor for {name}"))?;
+    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::pretty(&mut out);
+    dynamic
+        .serialize_with_options(&mut serializer, &SerializeOptions::new().skip_default_fields(true))
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// A plain text table with aligned columns.
+#[derive(Debug, Default)]
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with a header row.
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+        }
+    }
+
+    /// Adds a row.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Renders with two spaces between columns.
+    pub fn render(&self) -> String {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| self.rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        for row in &self.rows {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                let pad = widths[c].saturating_sub(cell.chars().count());
+                line.push_str(cell);
+                if c + 1 < row.len() {
+                    line.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn date(d: Option<&v1::Date>) -> String {
+    d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".into())
+}
+
+fn dash(s: &str) -> String {
+    if s.is_empty() { "-".into() } else { s.to_string() }
+}
+
+fn sex(s: i32) -> &'static str {
+    match v1::Sex::try_from(s) {
+        Ok(v1::Sex::Female) => "F",
+        Ok(v1::Sex::Male) => "M",
+        _ => "-",
+    }
+}
+
+/// A birthplace code with the name it had on the birth date.
+fn place(code: &str, birth: Option<&v1::Date>) -> String {
+    let on = birth
+        .and_then(|d| {
+            let m = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
+            time::Date::from_calendar_date(d.year, m, u8::try_from(d.day).ok()?).ok()
+        })
+        .unwrap_or(time::Date::MAX);
+    match trama_subject::belfiore::place_on(code, on) {
+        Some(p) => format!("{code} {}", p.name),
+        None => dash(code),
+    }
+}
+
+fn coding(c: Option<&v1::Coding>) -> String {
+    match c {
+        Some(c) if c.system.starts_with("urn:trama:local:") => format!("{} (local)", c.code),
+        Some(c) => c.code.clone(),
+        None => "-".into(),
+    }
+}
+
+fn money(m: Option<&v1::Money>) -> String {
+    m.map(|m| format!("€ {}.{:02}", m.cents / 100, (m.cents % 100).abs())).unwrap_or_default()
+}
+
+fn period(p: Option<&v1::Period>) -> String {
+    match p {
+        Some(p) if p.start == p.end => date(p.start.as_ref()),
+        Some(p) => format!("{} → {}", date(p.start.as_ref()), p.end.as_ref().map_or("open".into(), |d| date(Some(d)))),
+        None => "-".into(),
+    }
+}
+
+fn provenance(p: Option<&v1::Provenance>) -> String {
+    match p {
+        Some(p) => {
+            let updated = p
+                .last_updated
+                .as_ref()
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+                .map(|t| format!(", updated {}", t.date()))
+                .unwrap_or_default();
+            format!("{}/{} #{}{updated}", p.source_organisation, p.source_system, p.record_id)
+        }
+        None => "-".into(),
+    }
+}
+
+/// One line per outcome: `comune ok 3 entries 12 ms`.
+pub fn outcomes(outcomes: &[v1::SourceOutcome], partial: bool) -> String {
+    let mut t = Table::new(&["source", "outcome", "entries", "ms", "detail"]);
+    for o in outcomes {
+        let status = match OutcomeStatus::try_from(o.status) {
+            Ok(OutcomeStatus::Ok) => "ok",
+            Ok(OutcomeStatus::NotFound) => "not found",
+            Ok(OutcomeStatus::Denied) => "denied",
+            Ok(OutcomeStatus::Timeout) => "TIMEOUT",
+            Ok(OutcomeStatus::Unavailable) => "UNAVAILABLE",
+            Ok(OutcomeStatus::Error) => "ERROR",
+            _ => "?",
+        };
+        t.row(vec![o.organisation.clone(), status.into(), o.entries.to_string(), o.latency_ms.to_string(), o.message.clone()]);
+    }
+    let mut out = t.render();
+    if partial {
+        out.push_str("PARTIAL ANSWER: at least one source did not answer; what it holds is missing.\n");
+    }
+    out
+}
+
+/// A `FindSubject` answer as a table of candidate groups.
+pub fn find(resp: &v1::FindSubjectResponse) -> String {
+    let mut t = Table::new(&["#", "score", "source", "local id", "tax code", "family name", "given name", "born", "sex", "birthplace", "matched"]);
+    for (i, g) in resp.groups.iter().enumerate() {
+        for (j, c) in g.candidates.iter().enumerate() {
+            let id = c.identity.clone().unwrap_or_default();
+            t.row(vec![
+                if j == 0 { (i + 1).to_string() } else { String::new() },
+                format!("{:.2}", c.score),
+                id.provenance.as_ref().map(|p| p.source_organisation.clone()).unwrap_or_default(),
+                id.local_id.as_ref().map(|l| l.id.clone()).unwrap_or_default(),
+                dash(&id.tax_code),
+                id.family_name.clone(),
+                id.given_name.clone(),
+                date(id.birth_date.as_ref()),
+                sex(id.sex).into(),
+                place(&id.birthplace_code, id.birth_date.as_ref()),
+                c.matched_fields.join(","),
+            ]);
+        }
+    }
+    let mut out = format!("{} candidate person(s)\n", resp.groups.len());
+    out.push_str(&t.render());
+    out.push('\n');
+    out.push_str(&outcomes(&resp.outcomes, resp.partial));
+    out
+}
+
+/// A `GetRecord` answer: identities per source, conflicts, then each
+/// section's entries with their provenance.
+pub fn record(resp: &v1::GetRecordResponse) -> String {
+    let mut out = String::new();
+    let Some(record) = &resp.record else {
+        out.push_str("No source knows this person.\n\n");
+        out.push_str(&outcomes(&resp.outcomes, resp.partial));
+        return out;
+    };
+    let mut t = Table::new(&["source", "local id", "tax code", "family name", "given name", "born", "sex", "birthplace"]);
+    for id in &record.identities {
+        t.row(vec![
+            id.provenance.as_ref().map(|p| p.source_organisation.clone()).unwrap_or_default(),
+            id.local_id.as_ref().map(|l| l.id.clone()).unwrap_or_default(),
+            dash(&id.tax_code),
+            id.family_name.clone(),
+            id.given_name.clone(),
+            date(id.birth_date.as_ref()),
+            sex(id.sex).into(),
+            place(&id.birthplace_code, id.birth_date.as_ref()),
+        ]);
+    }
+    out.push_str("IDENTITY, as each source holds it\n");
+    out.push_str(&t.render());
+    for c in &record.conflicts {
+        let values: Vec<String> = c.values.iter().map(|v| format!("\"{}\" ({})", v.value, v.source_organisations.join(", "))).collect();
+        let _ = writeln!(out, "  conflict on {}: {}", c.field.trim_start_matches("identity."), values.join(" vs "));
+    }
+    let s = record.sections.clone().unwrap_or_default();
+    let mut section = |title: &str, rows: Vec<(String, Option<&v1::Provenance>)>| {
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n{title}");
+        let mut t = Table::new(&["", "source"]);
+        for (text, p) in rows {
+            t.row(vec![text, provenance(p)]);
+        }
+        // Drop the empty header line.
+        out.push_str(t.render().split_once('\n').map_or("", |(_, rest)| rest));
+    };
+    section("HOUSING", s.housing.iter().map(|e| (format!("{} · {} · {} since {}", coding(e.tenure.as_ref()), coding(e.condition.as_ref()), dash(&e.district), date(e.since.as_ref())), e.provenance.as_ref())).collect());
+    section("SOCIO-ECONOMIC", s.socio_economic.iter().map(|e| {
+        let mut parts = Vec::new();
+        if let Some(i) = &e.isee {
+            parts.push(format!("ISEE {} {} signed {} valid to {}", coding(i.kind.as_ref()), money(i.value.as_ref()), date(i.issued.as_ref()), date(i.valid_until.as_ref())));
+        }
+        if e.employment_status.is_some() { parts.push(coding(e.employment_status.as_ref())); }
+        if e.income_band.is_some() { parts.push(format!("income {}", coding(e.income_band.as_ref()))); }
+        if let Some(h) = &e.household { parts.push(format!("household of {} ({} minors) {}", h.members, h.minors, if h.composition.is_some() { coding(h.composition.as_ref()) } else { String::new() })); }
+        (parts.join(" · "), e.provenance.as_ref())
+    }).collect());
+    section("SUPPORT NETWORK", s.support_network.iter().map(|e| (format!("{} · {}{}", coding(e.kind.as_ref()), e.description, if e.active { "" } else { " (inactive)" }), e.provenance.as_ref())).collect());
+    section("NEEDS", s.needs.iter().map(|e| (format!("{} · severity {} · identified {}{}", coding(e.need.as_ref()), coding(e.severity.as_ref()), date(e.identified.as_ref()), if e.open { "" } else { " (closed)" }), e.provenance.as_ref())).collect());
+    section("JUDICIAL ACTS", s.judicial_acts.iter().map(|e| (format!("{} · {} · {} {}", coding(e.kind.as_ref()), e.authority, date(e.date.as_ref()), e.reference), e.provenance.as_ref())).collect());
+    section("COURT RELATIONS", s.court_relations.iter().map(|e| (format!("{} · {} · {} · {}", coding(e.kind.as_ref()), e.court, period(e.period.as_ref()), dash(&e.guardian)), e.provenance.as_ref())).collect());
+    section("REFERRALS", s.referrals.iter().map(|e| (format!("from {} ({}) · {} · reason {} · {}", coding(e.from_service.as_ref()), dash(&e.from_organisation), date(e.date.as_ref()), coding(e.reason.as_ref()), coding(e.status.as_ref())), e.provenance.as_ref())).collect());
+    section("INTERVENTIONS AND BENEFITS", s.interventions.iter().map(|e| {
+        let voucher = e.voucher.as_ref().map(|v| format!(" · voucher {} {}", v.code, money(v.value.as_ref()))).unwrap_or_default();
+        (format!("{} · {} · {} {}{voucher}", coding(e.kind.as_ref()), e.provider, period(e.period.as_ref()), money(e.amount.as_ref())), e.provenance.as_ref())
+    }).collect());
+    section("HEALTH (special category, art. 9 GDPR)", s.health.iter().map(|e| {
+        let text = match &e.kind {
+            Some(v1::health_entry::Kind::Disability(d)) => format!("disability {}{} · recognised {} · review {}", coding(d.kind.as_ref()), if d.percentage > 0 { format!(" {}%", d.percentage) } else { String::new() }, date(d.recognised.as_ref()), date(d.review.as_ref())),
+            Some(v1::health_entry::Kind::CarePlan(c)) => format!("care plan {} · {} · {}", coding(c.kind.as_ref()), c.team, period(c.period.as_ref())),
+            None => "-".into(),
+        };
+        (text, e.provenance.as_ref())
+    }).collect());
+    section("CASE MEMBERSHIP (presa in carico)", s.case_memberships.iter().map(|e| (format!("{} · {} · case manager {} · case {} · opened {} · {}", e.organisation, e.office, e.case_manager, e.case_id, date(e.opened.as_ref()), coding(e.status.as_ref())), e.provenance.as_ref())).collect());
+    out.push('\n');
+    out.push_str(&outcomes(&resp.outcomes, resp.partial));
+    out
+}
+
+/// A `ListSources` answer.
+pub fn sources(resp: &v1::ListSourcesResponse) -> String {
+    let mut t = Table::new(&["source", "system", "schema", "health", "match by", "sections"]);
+    for s in &resp.sources {
+        let health = match v1::SourceHealth::try_from(s.health) {
+            Ok(v1::SourceHealth::Serving) => "serving",
+            Ok(v1::SourceHealth::NotServing) => "not serving",
+            Ok(v1::SourceHealth::Unreachable) => "UNREACHABLE",
+            _ => "unknown",
+        };
+        let sections: Vec<&str> = s.sections.iter().filter_map(|x| v1::Section::try_from(*x).ok()).map(trama_proto::sections::name).collect();
+        t.row(vec![s.organisation.clone(), dash(&s.system), dash(&s.schema_version), health.into(), s.match_capabilities.join(","), sections.join(",")]);
+    }
+    t.render()
+}
