@@ -29,10 +29,13 @@ pub const FEDERATION: &str = "demo";
 pub const READY: &str = "trama: ready on ";
 
 /// The running federation's processes; dropping it stops them.
+#[derive(Debug)]
 pub struct Running {
     children: Vec<(String, Child)>,
     /// The gateway's address.
     pub gateway: String,
+    /// Each connector's organisation and address.
+    pub connectors: Vec<(String, String)>,
     /// The demo directory.
     pub dir: PathBuf,
 }
@@ -42,6 +45,15 @@ impl Running {
     pub async fn stop(mut self) {
         for (_, child) in &mut self.children {
             let _ = child.kill().await;
+        }
+    }
+
+    /// Stops one process (by organisation, or `gateway`); returns whether
+    /// it was running.
+    pub async fn kill(&mut self, name: &str) -> bool {
+        match self.children.iter_mut().find(|(n, _)| n == name) {
+            Some((_, child)) => child.kill().await.is_ok(),
+            None => false,
         }
     }
 
@@ -56,7 +68,8 @@ impl Running {
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("Trama demo: a local federation of four partners.\n");
-    let running = start(&args).await?;
+    let exe = std::env::current_exe().context("locating the trama binary")?;
+    let running = start(&args, &exe).await?;
     let tax_code = match walkthrough(&running).await {
         Ok(code) => code,
         Err(e) => {
@@ -87,8 +100,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prepares everything and starts the processes.
-pub async fn start(args: &DemoArgs) -> anyhow::Result<Running> {
+/// Prepares everything and starts the processes, running `exe` (the
+/// `trama` binary) for each server.
+pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
     let dir = prepare_dir(&args.dir)?;
     let pki_dir = dir.join("pki");
     pki::init(&pki_dir, FEDERATION)?;
@@ -152,13 +166,23 @@ pub async fn start(args: &DemoArgs) -> anyhow::Result<Running> {
 
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let mut children = Vec::new();
+    let mut children: Vec<(String, Child)> = Vec::new();
+    let mut connectors = Vec::new();
     let mut sources = String::new();
     for p in Partner::ALL {
         let org = p.organisation();
         let config = dir.join(org).join("connector.toml");
-        let (child, address) = spawn(org, &["connector", "--config"], &config, &logs).await?;
+        let (child, address) = match spawn(exe, org, &["connector", "--config"], &config, &logs).await {
+            Ok(x) => x,
+            Err(e) => {
+                for (_, mut c) in children {
+                    let _ = c.kill().await;
+                }
+                return Err(e);
+            }
+        };
         children.push((org.to_string(), child));
+        connectors.push((org.to_string(), address.clone()));
         sources.push_str(&format!(
             "\n[[sources]]\norganisation = \"{org}\"\naddress = \"{address}\"\ntimeout_ms = 2000\n"
         ));
@@ -177,7 +201,7 @@ pub async fn start(args: &DemoArgs) -> anyhow::Result<Running> {
             port = args.port
         ),
     )?;
-    let (child, gateway) = match spawn("gateway", &["gateway", "--config"], &gateway_config, &logs).await {
+    let (child, gateway) = match spawn(exe, "gateway", &["gateway", "--config"], &gateway_config, &logs).await {
         Ok(x) => x,
         Err(e) => {
             for (_, mut c) in children {
@@ -208,7 +232,12 @@ pub async fn start(args: &DemoArgs) -> anyhow::Result<Running> {
             ),
         )?;
     }
-    Ok(Running { children, gateway, dir })
+    Ok(Running {
+        children,
+        gateway,
+        connectors,
+        dir,
+    })
 }
 
 fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -229,8 +258,7 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// Starts `trama <args> <config>` with its log in `logs/<name>.log`, and
 /// waits for its ready line.
-async fn spawn(name: &str, args: &[&str], config: &Path, logs: &Path) -> anyhow::Result<(Child, String)> {
-    let exe = std::env::current_exe().context("locating the trama binary")?;
+async fn spawn(exe: &Path, name: &str, args: &[&str], config: &Path, logs: &Path) -> anyhow::Result<(Child, String)> {
     let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
     let mut child = Command::new(exe)
         .args(args)
