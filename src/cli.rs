@@ -180,10 +180,22 @@ pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
     match command {
         PkiCommand::Init { dir, federation } => {
             let ca = trama_tls::pki::init(&dir, &federation)?;
-            println!("created the CA of federation {federation}: {}", ca.display());
-            println!("keep {} secret (mode 0600)", dir.join(trama_tls::pki::CA_KEY).display());
+            println!(
+                "created the CA of federation {federation}: {}",
+                ca.display()
+            );
+            println!(
+                "keep {} secret (mode 0600)",
+                dir.join(trama_tls::pki::CA_KEY).display()
+            );
         }
-        PkiCommand::Issue { dir, org, role, hosts, days } => {
+        PkiCommand::Issue {
+            dir,
+            org,
+            role,
+            hosts,
+            days,
+        } => {
             let role: Role = role.parse()?;
             let files = trama_tls::pki::issue(
                 &dir,
@@ -219,7 +231,10 @@ fn parse_date(s: &str) -> anyhow::Result<v1::Date> {
     let [y, m, d] = parts.as_slice() else {
         bail!("--birth-date `{s}`: write YYYY-MM-DD");
     };
-    let num = |x: &str| x.parse::<i32>().with_context(|| format!("--birth-date `{s}`: write YYYY-MM-DD"));
+    let num = |x: &str| {
+        x.parse::<i32>()
+            .with_context(|| format!("--birth-date `{s}`: write YYYY-MM-DD"))
+    };
     Ok(v1::Date {
         year: num(y)?,
         month: num(m)?,
@@ -230,13 +245,21 @@ fn parse_date(s: &str) -> anyhow::Result<v1::Date> {
 /// Parses a comma-separated section list (`all` for every section).
 pub fn parse_sections(s: &str) -> anyhow::Result<Vec<i32>> {
     if s.trim() == "all" {
-        return Ok(trama_proto::sections::ALL.iter().map(|s| *s as i32).collect());
+        return Ok(trama_proto::sections::ALL
+            .iter()
+            .map(|s| *s as i32)
+            .collect());
     }
     s.split(',')
         .map(|name| {
             trama_proto::sections::parse(name.trim())
                 .map(|s| s as i32)
-                .with_context(|| format!("unknown section `{name}`; known: {}", trama_proto::sections::all_names()))
+                .with_context(|| {
+                    format!(
+                        "unknown section `{name}`; known: {}",
+                        trama_proto::sections::all_names()
+                    )
+                })
         })
         .collect()
 }
@@ -246,8 +269,16 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
     let mut client = profile.connect()?;
     let context = v1::RequestContext {
-        purpose: args.purpose.clone().or(profile.purpose.clone()).unwrap_or_default(),
-        case_id: args.case_id.clone().or(profile.case_id.clone()).unwrap_or_default(),
+        purpose: args
+            .purpose
+            .clone()
+            .or(profile.purpose.clone())
+            .unwrap_or_default(),
+        case_id: args
+            .case_id
+            .clone()
+            .or(profile.case_id.clone())
+            .unwrap_or_default(),
         operator: Some(v1::Operator {
             id: profile.operator.id.clone(),
             role: profile.operator.role.clone(),
@@ -256,7 +287,16 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     };
     let timeout = std::time::Duration::from_millis(args.timeout_ms);
     let output = match args.command {
-        QueryCommand::Find { tax_code, family_name, given_name, birth_date, birthplace, sex, local_id, max } => {
+        QueryCommand::Find {
+            tax_code,
+            family_name,
+            given_name,
+            birth_date,
+            birthplace,
+            sex,
+            local_id,
+            max,
+        } => {
             let query = v1::SubjectQuery {
                 tax_code: tax_code.unwrap_or_default(),
                 local_id: local_id.as_deref().map(parse_local_id).transpose()?,
@@ -277,24 +317,40 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
                 max_candidates: max,
             });
             request.set_timeout(timeout);
-            let response = client.find_subject(request).await.map_err(status_error)?.into_inner();
+            let response = client
+                .find_subject(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
             if args.json {
-                render::json(&response, "trama.v1.FindSubjectResponse").map_err(anyhow::Error::msg)?
+                render::json(&response, "trama.v1.FindSubjectResponse")
+                    .map_err(anyhow::Error::msg)?
             } else {
                 render::find(&response)
             }
         }
-        QueryCommand::Record { tax_code, local_ids, sections } => {
+        QueryCommand::Record {
+            tax_code,
+            local_ids,
+            sections,
+        } => {
             let mut request = tonic::Request::new(v1::GetRecordRequest {
                 context: Some(context),
                 subject: Some(v1::SubjectKey {
                     tax_code: tax_code.unwrap_or_default(),
-                    local_ids: local_ids.iter().map(|s| parse_local_id(s)).collect::<anyhow::Result<_>>()?,
+                    local_ids: local_ids
+                        .iter()
+                        .map(|s| parse_local_id(s))
+                        .collect::<anyhow::Result<_>>()?,
                 }),
                 sections: parse_sections(&sections)?,
             });
             request.set_timeout(timeout);
-            let response = client.get_record(request).await.map_err(status_error)?.into_inner();
+            let response = client
+                .get_record(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
             if args.json {
                 render::json(&response, "trama.v1.GetRecordResponse").map_err(anyhow::Error::msg)?
             } else {
@@ -304,9 +360,14 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
         QueryCommand::Sources => {
             let mut request = tonic::Request::new(v1::ListSourcesRequest {});
             request.set_timeout(timeout);
-            let response = client.list_sources(request).await.map_err(status_error)?.into_inner();
+            let response = client
+                .list_sources(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
             if args.json {
-                render::json(&response, "trama.v1.ListSourcesResponse").map_err(anyhow::Error::msg)?
+                render::json(&response, "trama.v1.ListSourcesResponse")
+                    .map_err(anyhow::Error::msg)?
             } else {
                 render::sources(&response)
             }
@@ -321,5 +382,9 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
 
 /// A gRPC error as the command line shows it: code and message.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("the gateway answered {:?}: {}", status.code(), status.message())
+    anyhow::anyhow!(
+        "the gateway answered {:?}: {}",
+        status.code(),
+        status.message()
+    )
 }

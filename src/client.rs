@@ -79,7 +79,9 @@ impl Profile {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        profile.tls = profile.tls.relative_to(path.parent().unwrap_or(Path::new(".")));
+        profile.tls = profile
+            .tls
+            .relative_to(path.parent().unwrap_or(Path::new(".")));
         Ok(profile)
     }
 

@@ -124,7 +124,10 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
     }
     issue("comune", Role::Client)?;
     issue("caritas", Role::Client)?;
-    println!("1. PKI      federation CA and certificates in {}", pki_dir.display());
+    println!(
+        "1. PKI      federation CA and certificates in {}",
+        pki_dir.display()
+    );
 
     let population = seed::generate(args.seed, args.subjects);
     let mut counts = Vec::new();
@@ -132,8 +135,13 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
         let pdir = dir.join(p.organisation());
         std::fs::create_dir_all(&pdir)?;
         let db_path = pdir.join(format!("{}.db", p.organisation()));
-        let options = SqliteConnectOptions::new().filename(&db_path).create_if_missing(true);
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let options = SqliteConnectOptions::new()
+            .filename(&db_path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         let n = seed::partners::seed(p, &pool, &population, args.seed)
             .await
             .with_context(|| format!("seeding {}", db_path.display()))?;
@@ -172,15 +180,16 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
     for p in Partner::ALL {
         let org = p.organisation();
         let config = dir.join(org).join("connector.toml");
-        let (child, address) = match spawn(exe, org, &["connector", "--config"], &config, &logs).await {
-            Ok(x) => x,
-            Err(e) => {
-                for (_, mut c) in children {
-                    let _ = c.kill().await;
+        let (child, address) =
+            match spawn(exe, org, &["connector", "--config"], &config, &logs).await {
+                Ok(x) => x,
+                Err(e) => {
+                    for (_, mut c) in children {
+                        let _ = c.kill().await;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         children.push((org.to_string(), child));
         connectors.push((org.to_string(), address.clone()));
         sources.push_str(&format!(
@@ -201,7 +210,15 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
             port = args.port
         ),
     )?;
-    let (child, gateway) = match spawn(exe, "gateway", &["gateway", "--config"], &gateway_config, &logs).await {
+    let (child, gateway) = match spawn(
+        exe,
+        "gateway",
+        &["gateway", "--config"],
+        &gateway_config,
+        &logs,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(e) => {
             for (_, mut c) in children {
@@ -211,11 +228,18 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
         }
     };
     children.push(("gateway".into(), child));
-    println!("3. Serving  4 connectors and the gateway on {gateway} (mutual TLS; logs in {})", logs.display());
+    println!(
+        "3. Serving  4 connectors and the gateway on {gateway} (mutual TLS; logs in {})",
+        logs.display()
+    );
 
     for (org, role, purpose) in [
         ("comune", "assistente_sociale", "presa_in_carico"),
-        ("caritas", "operatore_centro_ascolto", "verifica_presa_in_carico"),
+        (
+            "caritas",
+            "operatore_centro_ascolto",
+            "verifica_presa_in_carico",
+        ),
     ] {
         std::fs::write(
             dir.join(format!("client-{org}.toml")),
@@ -249,21 +273,34 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
                 dir.display()
             );
         }
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing the previous {}", dir.display()))?;
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("removing the previous {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(MARKER), "made by trama demo; recreated on each run\n")?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by trama demo; recreated on each run\n",
+    )?;
     Ok(dir.to_path_buf())
 }
 
 /// Starts `trama <args> <config>` with its log in `logs/<name>.log`, and
 /// waits for its ready line.
-async fn spawn(exe: &Path, name: &str, args: &[&str], config: &Path, logs: &Path) -> anyhow::Result<(Child, String)> {
+async fn spawn(
+    exe: &Path,
+    name: &str,
+    args: &[&str],
+    config: &Path,
+    logs: &Path,
+) -> anyhow::Result<(Child, String)> {
     let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
     let mut child = Command::new(exe)
         .args(args)
         .arg(config)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .kill_on_drop(true)
@@ -319,7 +356,10 @@ async fn walkthrough(running: &Running) -> anyhow::Result<String> {
         .await
         .map_err(status_error)?
         .into_inner();
-    println!("\n── The federation (ListSources) ──\n{}", render::sources(&sources));
+    println!(
+        "\n── The federation (ListSources) ──\n{}",
+        render::sources(&sources)
+    );
 
     let (family, given, (y, m, d), _, _) = seed::population::FEATURED;
     let misspelt = "Dangleo";
@@ -362,11 +402,18 @@ async fn walkthrough(running: &Running) -> anyhow::Result<String> {
         .filter(|i| i.tax_code.is_empty())
         .filter_map(|i| i.local_id.clone())
         .collect();
-    let shown: Vec<String> = local_ids.iter().map(|l| format!("{}:{}", l.organisation, l.id)).collect();
+    let shown: Vec<String> = local_ids
+        .iter()
+        .map(|l| format!("{}:{}", l.organisation, l.id))
+        .collect();
     println!(
         "── The merged record of group 1 (GetRecord by tax code {}{}, all sections) ──",
         best.tax_code,
-        if shown.is_empty() { String::new() } else { format!(" and local id {}", shown.join(", ")) }
+        if shown.is_empty() {
+            String::new()
+        } else {
+            format!(" and local id {}", shown.join(", "))
+        }
     );
     let record = client
         .get_record(v1::GetRecordRequest {
@@ -375,7 +422,10 @@ async fn walkthrough(running: &Running) -> anyhow::Result<String> {
                 tax_code: best.tax_code.clone(),
                 local_ids,
             }),
-            sections: trama_proto::sections::ALL.iter().map(|s| *s as i32).collect(),
+            sections: trama_proto::sections::ALL
+                .iter()
+                .map(|s| *s as i32)
+                .collect(),
         })
         .await
         .map_err(status_error)?
@@ -393,9 +443,17 @@ fn print_try(dir: &Path, tax_code: &str) {
     let (_, given, (y, m, dd), _, _) = seed::population::FEATURED;
     println!("── Try it yourself ──");
     println!("  trama query --profile {d}/client-comune.toml sources");
-    println!("  trama query --profile {d}/client-comune.toml find --family-name dangelo --given-name {given} --birth-date {y}-{m:02}-{dd:02}");
-    println!("  trama query --profile {d}/client-comune.toml record --tax-code {tax_code} --sections housing,needs,interventions");
-    println!("  trama query --profile {d}/client-comune.toml --json record --tax-code {tax_code} --sections socio_economic");
-    println!("  trama query --profile {d}/client-caritas.toml find --tax-code RSSMRA85T10A562X   (a malformed tax code is refused)");
+    println!(
+        "  trama query --profile {d}/client-comune.toml find --family-name dangelo --given-name {given} --birth-date {y}-{m:02}-{dd:02}"
+    );
+    println!(
+        "  trama query --profile {d}/client-comune.toml record --tax-code {tax_code} --sections housing,needs,interventions"
+    );
+    println!(
+        "  trama query --profile {d}/client-comune.toml --json record --tax-code {tax_code} --sections socio_economic"
+    );
+    println!(
+        "  trama query --profile {d}/client-caritas.toml find --tax-code RSSMRA85T10A562X   (a malformed tax code is refused)"
+    );
     println!("(with cargo: cargo run --release -- query ...)");
 }

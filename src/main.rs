@@ -9,10 +9,15 @@ use trama::demo::READY;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -32,11 +37,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Gateway { config } => {
             let config = trama_gateway::GatewayConfig::load(&config)?;
-            trama_gateway::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal()).await?;
+            trama_gateway::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
+                .await?;
         }
         Command::Connector { config } => {
             let config = trama_connector::ConnectorConfig::load(&config)?;
-            trama_connector::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal()).await?;
+            trama_connector::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
+                .await?;
         }
         Command::Check { config } => {
             let config = trama_connector::ConnectorConfig::load(&config)?;
@@ -59,13 +66,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -10,15 +10,20 @@ use trama_proto::v1::{self, OutcomeStatus};
 /// Renders a `trama.v1` message, whose full protobuf name is `name`, as
 /// canonical protobuf JSON.
 pub fn json<M: Message>(message: &M, name: &str) -> Result<String, String> {
-    let pool = DescriptorPool::decode(trama_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())?;
+    let pool =
+        DescriptorPool::decode(trama_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())?;
     let descriptor = pool
         .get_message_by_name(name)
         .ok_or_else(|| format!("no descriptor for {name}"))?;
-    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()).map_err(|e| e.to_string())?;
+    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let mut serializer = serde_json::Serializer::pretty(&mut out);
     dynamic
-        .serialize_with_options(&mut serializer, &SerializeOptions::new().skip_default_fields(true))
+        .serialize_with_options(
+            &mut serializer,
+            &SerializeOptions::new().skip_default_fields(true),
+        )
         .map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
 }
@@ -46,7 +51,14 @@ impl Table {
     pub fn render(&self) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
-            .map(|c| self.rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for row in &self.rows {
@@ -66,11 +78,16 @@ impl Table {
 }
 
 fn date(d: Option<&v1::Date>) -> String {
-    d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".into())
+    d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn dash(s: &str) -> String {
-    if s.is_empty() { "-".into() } else { s.to_string() }
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.to_string()
+    }
 }
 
 fn sex(s: i32) -> &'static str {
@@ -104,13 +121,18 @@ fn coding(c: Option<&v1::Coding>) -> String {
 }
 
 fn money(m: Option<&v1::Money>) -> String {
-    m.map(|m| format!("€ {}.{:02}", m.cents / 100, (m.cents % 100).abs())).unwrap_or_default()
+    m.map(|m| format!("€ {}.{:02}", m.cents / 100, (m.cents % 100).abs()))
+        .unwrap_or_default()
 }
 
 fn period(p: Option<&v1::Period>) -> String {
     match p {
         Some(p) if p.start == p.end => date(p.start.as_ref()),
-        Some(p) => format!("{} → {}", date(p.start.as_ref()), p.end.as_ref().map_or("open".into(), |d| date(Some(d)))),
+        Some(p) => format!(
+            "{} → {}",
+            date(p.start.as_ref()),
+            p.end.as_ref().map_or("open".into(), |d| date(Some(d)))
+        ),
         None => "-".into(),
     }
 }
@@ -124,7 +146,10 @@ fn provenance(p: Option<&v1::Provenance>) -> String {
                 .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
                 .map(|t| format!(", updated {}", t.date()))
                 .unwrap_or_default();
-            format!("{}/{} #{}{updated}", p.source_organisation, p.source_system, p.record_id)
+            format!(
+                "{}/{} #{}{updated}",
+                p.source_organisation, p.source_system, p.record_id
+            )
         }
         None => "-".into(),
     }
@@ -143,26 +168,56 @@ pub fn outcomes(outcomes: &[v1::SourceOutcome], partial: bool) -> String {
             Ok(OutcomeStatus::Error) => "ERROR",
             _ => "?",
         };
-        t.row(vec![o.organisation.clone(), status.into(), o.entries.to_string(), o.latency_ms.to_string(), o.message.clone()]);
+        t.row(vec![
+            o.organisation.clone(),
+            status.into(),
+            o.entries.to_string(),
+            o.latency_ms.to_string(),
+            o.message.clone(),
+        ]);
     }
     let mut out = t.render();
     if partial {
-        out.push_str("PARTIAL ANSWER: at least one source did not answer; what it holds is missing.\n");
+        out.push_str(
+            "PARTIAL ANSWER: at least one source did not answer; what it holds is missing.\n",
+        );
     }
     out
 }
 
 /// A `FindSubject` answer as a table of candidate groups.
 pub fn find(resp: &v1::FindSubjectResponse) -> String {
-    let mut t = Table::new(&["#", "score", "source", "local id", "tax code", "family name", "given name", "born", "sex", "birthplace", "matched"]);
+    let mut t = Table::new(&[
+        "#",
+        "score",
+        "source",
+        "local id",
+        "tax code",
+        "family name",
+        "given name",
+        "born",
+        "sex",
+        "birthplace",
+        "matched",
+    ]);
     for (i, g) in resp.groups.iter().enumerate() {
         for (j, c) in g.candidates.iter().enumerate() {
             let id = c.identity.clone().unwrap_or_default();
             t.row(vec![
-                if j == 0 { (i + 1).to_string() } else { String::new() },
+                if j == 0 {
+                    (i + 1).to_string()
+                } else {
+                    String::new()
+                },
                 format!("{:.2}", c.score),
-                id.provenance.as_ref().map(|p| p.source_organisation.clone()).unwrap_or_default(),
-                id.local_id.as_ref().map(|l| l.id.clone()).unwrap_or_default(),
+                id.provenance
+                    .as_ref()
+                    .map(|p| p.source_organisation.clone())
+                    .unwrap_or_default(),
+                id.local_id
+                    .as_ref()
+                    .map(|l| l.id.clone())
+                    .unwrap_or_default(),
                 dash(&id.tax_code),
                 id.family_name.clone(),
                 id.given_name.clone(),
@@ -189,11 +244,26 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
         out.push_str(&outcomes(&resp.outcomes, resp.partial));
         return out;
     };
-    let mut t = Table::new(&["source", "local id", "tax code", "family name", "given name", "born", "sex", "birthplace"]);
+    let mut t = Table::new(&[
+        "source",
+        "local id",
+        "tax code",
+        "family name",
+        "given name",
+        "born",
+        "sex",
+        "birthplace",
+    ]);
     for id in &record.identities {
         t.row(vec![
-            id.provenance.as_ref().map(|p| p.source_organisation.clone()).unwrap_or_default(),
-            id.local_id.as_ref().map(|l| l.id.clone()).unwrap_or_default(),
+            id.provenance
+                .as_ref()
+                .map(|p| p.source_organisation.clone())
+                .unwrap_or_default(),
+            id.local_id
+                .as_ref()
+                .map(|l| l.id.clone())
+                .unwrap_or_default(),
             dash(&id.tax_code),
             id.family_name.clone(),
             id.given_name.clone(),
@@ -205,8 +275,17 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
     out.push_str("IDENTITY, as each source holds it\n");
     out.push_str(&t.render());
     for c in &record.conflicts {
-        let values: Vec<String> = c.values.iter().map(|v| format!("\"{}\" ({})", v.value, v.source_organisations.join(", "))).collect();
-        let _ = writeln!(out, "  conflict on {}: {}", c.field.trim_start_matches("identity."), values.join(" vs "));
+        let values: Vec<String> = c
+            .values
+            .iter()
+            .map(|v| format!("\"{}\" ({})", v.value, v.source_organisations.join(", ")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  conflict on {}: {}",
+            c.field.trim_start_matches("identity."),
+            values.join(" vs ")
+        );
     }
     let s = record.sections.clone().unwrap_or_default();
     let mut section = |title: &str, rows: Vec<(String, Option<&v1::Provenance>)>| {
@@ -221,35 +300,223 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
         // Drop the empty header line.
         out.push_str(t.render().split_once('\n').map_or("", |(_, rest)| rest));
     };
-    section("HOUSING", s.housing.iter().map(|e| (format!("{} · {} · {} since {}", coding(e.tenure.as_ref()), coding(e.condition.as_ref()), dash(&e.district), date(e.since.as_ref())), e.provenance.as_ref())).collect());
-    section("SOCIO-ECONOMIC", s.socio_economic.iter().map(|e| {
-        let mut parts = Vec::new();
-        if let Some(i) = &e.isee {
-            parts.push(format!("ISEE {} {} signed {} valid to {}", coding(i.kind.as_ref()), money(i.value.as_ref()), date(i.issued.as_ref()), date(i.valid_until.as_ref())));
-        }
-        if e.employment_status.is_some() { parts.push(coding(e.employment_status.as_ref())); }
-        if e.income_band.is_some() { parts.push(format!("income {}", coding(e.income_band.as_ref()))); }
-        if let Some(h) = &e.household { parts.push(format!("household of {} ({} minors) {}", h.members, h.minors, if h.composition.is_some() { coding(h.composition.as_ref()) } else { String::new() })); }
-        (parts.join(" · "), e.provenance.as_ref())
-    }).collect());
-    section("SUPPORT NETWORK", s.support_network.iter().map(|e| (format!("{} · {}{}", coding(e.kind.as_ref()), e.description, if e.active { "" } else { " (inactive)" }), e.provenance.as_ref())).collect());
-    section("NEEDS", s.needs.iter().map(|e| (format!("{} · severity {} · identified {}{}", coding(e.need.as_ref()), coding(e.severity.as_ref()), date(e.identified.as_ref()), if e.open { "" } else { " (closed)" }), e.provenance.as_ref())).collect());
-    section("JUDICIAL ACTS", s.judicial_acts.iter().map(|e| (format!("{} · {} · {} {}", coding(e.kind.as_ref()), e.authority, date(e.date.as_ref()), e.reference), e.provenance.as_ref())).collect());
-    section("COURT RELATIONS", s.court_relations.iter().map(|e| (format!("{} · {} · {} · {}", coding(e.kind.as_ref()), e.court, period(e.period.as_ref()), dash(&e.guardian)), e.provenance.as_ref())).collect());
-    section("REFERRALS", s.referrals.iter().map(|e| (format!("from {} ({}) · {} · reason {} · {}", coding(e.from_service.as_ref()), dash(&e.from_organisation), date(e.date.as_ref()), coding(e.reason.as_ref()), coding(e.status.as_ref())), e.provenance.as_ref())).collect());
-    section("INTERVENTIONS AND BENEFITS", s.interventions.iter().map(|e| {
-        let voucher = e.voucher.as_ref().map(|v| format!(" · voucher {} {}", v.code, money(v.value.as_ref()))).unwrap_or_default();
-        (format!("{} · {} · {} {}{voucher}", coding(e.kind.as_ref()), e.provider, period(e.period.as_ref()), money(e.amount.as_ref())), e.provenance.as_ref())
-    }).collect());
-    section("HEALTH (special category, art. 9 GDPR)", s.health.iter().map(|e| {
-        let text = match &e.kind {
-            Some(v1::health_entry::Kind::Disability(d)) => format!("disability {}{} · recognised {} · review {}", coding(d.kind.as_ref()), if d.percentage > 0 { format!(" {}%", d.percentage) } else { String::new() }, date(d.recognised.as_ref()), date(d.review.as_ref())),
-            Some(v1::health_entry::Kind::CarePlan(c)) => format!("care plan {} · {} · {}", coding(c.kind.as_ref()), c.team, period(c.period.as_ref())),
-            None => "-".into(),
-        };
-        (text, e.provenance.as_ref())
-    }).collect());
-    section("CASE MEMBERSHIP (presa in carico)", s.case_memberships.iter().map(|e| (format!("{} · {} · case manager {} · case {} · opened {} · {}", e.organisation, e.office, e.case_manager, e.case_id, date(e.opened.as_ref()), coding(e.status.as_ref())), e.provenance.as_ref())).collect());
+    section(
+        "HOUSING",
+        s.housing
+            .iter()
+            .map(|e| {
+                (
+                    format!(
+                        "{} · {} · {} since {}",
+                        coding(e.tenure.as_ref()),
+                        coding(e.condition.as_ref()),
+                        dash(&e.district),
+                        date(e.since.as_ref())
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
+    section(
+        "SOCIO-ECONOMIC",
+        s.socio_economic
+            .iter()
+            .map(|e| {
+                let mut parts = Vec::new();
+                if let Some(i) = &e.isee {
+                    parts.push(format!(
+                        "ISEE {} {} signed {} valid to {}",
+                        coding(i.kind.as_ref()),
+                        money(i.value.as_ref()),
+                        date(i.issued.as_ref()),
+                        date(i.valid_until.as_ref())
+                    ));
+                }
+                if e.employment_status.is_some() {
+                    parts.push(coding(e.employment_status.as_ref()));
+                }
+                if e.income_band.is_some() {
+                    parts.push(format!("income {}", coding(e.income_band.as_ref())));
+                }
+                if let Some(h) = &e.household {
+                    parts.push(format!(
+                        "household of {} ({} minors) {}",
+                        h.members,
+                        h.minors,
+                        if h.composition.is_some() {
+                            coding(h.composition.as_ref())
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+                (parts.join(" · "), e.provenance.as_ref())
+            })
+            .collect(),
+    );
+    section(
+        "SUPPORT NETWORK",
+        s.support_network
+            .iter()
+            .map(|e| {
+                (
+                    format!(
+                        "{} · {}{}",
+                        coding(e.kind.as_ref()),
+                        e.description,
+                        if e.active { "" } else { " (inactive)" }
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
+    section(
+        "NEEDS",
+        s.needs
+            .iter()
+            .map(|e| {
+                (
+                    format!(
+                        "{} · severity {} · identified {}{}",
+                        coding(e.need.as_ref()),
+                        coding(e.severity.as_ref()),
+                        date(e.identified.as_ref()),
+                        if e.open { "" } else { " (closed)" }
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
+    section(
+        "JUDICIAL ACTS",
+        s.judicial_acts
+            .iter()
+            .map(|e| {
+                (
+                    format!(
+                        "{} · {} · {} {}",
+                        coding(e.kind.as_ref()),
+                        e.authority,
+                        date(e.date.as_ref()),
+                        e.reference
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
+    section(
+        "COURT RELATIONS",
+        s.court_relations
+            .iter()
+            .map(|e| {
+                (
+                    format!(
+                        "{} · {} · {} · {}",
+                        coding(e.kind.as_ref()),
+                        e.court,
+                        period(e.period.as_ref()),
+                        dash(&e.guardian)
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
+    section(
+        "REFERRALS",
+        s.referrals
+            .iter()
+            .map(|e| {
+                (
+                    format!(
+                        "from {} ({}) · {} · reason {} · {}",
+                        coding(e.from_service.as_ref()),
+                        dash(&e.from_organisation),
+                        date(e.date.as_ref()),
+                        coding(e.reason.as_ref()),
+                        coding(e.status.as_ref())
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
+    section(
+        "INTERVENTIONS AND BENEFITS",
+        s.interventions
+            .iter()
+            .map(|e| {
+                let voucher = e
+                    .voucher
+                    .as_ref()
+                    .map(|v| format!(" · voucher {} {}", v.code, money(v.value.as_ref())))
+                    .unwrap_or_default();
+                (
+                    format!(
+                        "{} · {} · {} {}{voucher}",
+                        coding(e.kind.as_ref()),
+                        e.provider,
+                        period(e.period.as_ref()),
+                        money(e.amount.as_ref())
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
+    section(
+        "HEALTH (special category, art. 9 GDPR)",
+        s.health
+            .iter()
+            .map(|e| {
+                let text = match &e.kind {
+                    Some(v1::health_entry::Kind::Disability(d)) => format!(
+                        "disability {}{} · recognised {} · review {}",
+                        coding(d.kind.as_ref()),
+                        if d.percentage > 0 {
+                            format!(" {}%", d.percentage)
+                        } else {
+                            String::new()
+                        },
+                        date(d.recognised.as_ref()),
+                        date(d.review.as_ref())
+                    ),
+                    Some(v1::health_entry::Kind::CarePlan(c)) => format!(
+                        "care plan {} · {} · {}",
+                        coding(c.kind.as_ref()),
+                        c.team,
+                        period(c.period.as_ref())
+                    ),
+                    None => "-".into(),
+                };
+                (text, e.provenance.as_ref())
+            })
+            .collect(),
+    );
+    section(
+        "CASE MEMBERSHIP (presa in carico)",
+        s.case_memberships
+            .iter()
+            .map(|e| {
+                (
+                    format!(
+                        "{} · {} · case manager {} · case {} · opened {} · {}",
+                        e.organisation,
+                        e.office,
+                        e.case_manager,
+                        e.case_id,
+                        date(e.opened.as_ref()),
+                        coding(e.status.as_ref())
+                    ),
+                    e.provenance.as_ref(),
+                )
+            })
+            .collect(),
+    );
     out.push('\n');
     out.push_str(&outcomes(&resp.outcomes, resp.partial));
     out
@@ -257,7 +524,9 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
 
 /// A `ListSources` answer.
 pub fn sources(resp: &v1::ListSourcesResponse) -> String {
-    let mut t = Table::new(&["source", "system", "schema", "health", "match by", "sections"]);
+    let mut t = Table::new(&[
+        "source", "system", "schema", "health", "match by", "sections",
+    ]);
     for s in &resp.sources {
         let health = match v1::SourceHealth::try_from(s.health) {
             Ok(v1::SourceHealth::Serving) => "serving",
@@ -265,8 +534,20 @@ pub fn sources(resp: &v1::ListSourcesResponse) -> String {
             Ok(v1::SourceHealth::Unreachable) => "UNREACHABLE",
             _ => "unknown",
         };
-        let sections: Vec<&str> = s.sections.iter().filter_map(|x| v1::Section::try_from(*x).ok()).map(trama_proto::sections::name).collect();
-        t.row(vec![s.organisation.clone(), dash(&s.system), dash(&s.schema_version), health.into(), s.match_capabilities.join(","), sections.join(",")]);
+        let sections: Vec<&str> = s
+            .sections
+            .iter()
+            .filter_map(|x| v1::Section::try_from(*x).ok())
+            .map(trama_proto::sections::name)
+            .collect();
+        t.row(vec![
+            s.organisation.clone(),
+            dash(&s.system),
+            dash(&s.schema_version),
+            health.into(),
+            s.match_capabilities.join(","),
+            sections.join(","),
+        ]);
     }
     t.render()
 }

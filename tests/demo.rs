@@ -16,7 +16,11 @@ fn demo_once_walks_through_and_exits_zero() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("IDENTITY, as each source holds it"));
     assert!(stdout.contains("conflict on given_name"));
     assert!(stdout.contains("caritas/centro-ascolto"));
@@ -28,5 +32,9 @@ fn demo_once_walks_through_and_exits_zero() {
         .args(["demo", "--once", "--port", "0", "--subjects", "50"])
         .output()
         .unwrap();
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

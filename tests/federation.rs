@@ -14,12 +14,17 @@ use trama_proto::v1::{self, OutcomeStatus, Section};
 /// The field named by an INVALID_ARGUMENT status's field violation.
 fn violated_field(status: &tonic::Status) -> String {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let details = status.get_details_bad_request().expect("field violations attached");
+    let details = status
+        .get_details_bad_request()
+        .expect("field violations attached");
     details.field_violations[0].field.clone()
 }
 
 fn all_sections() -> Vec<i32> {
-    trama_proto::sections::ALL.iter().map(|s| *s as i32).collect()
+    trama_proto::sections::ALL
+        .iter()
+        .map(|s| *s as i32)
+        .collect()
 }
 
 #[tokio::test]
@@ -34,7 +39,11 @@ async fn record_is_merged_from_every_partner_with_provenance() {
             query: Some(v1::SubjectQuery {
                 family_name: "Dangleo".into(),
                 given_name: "Giuseppe".into(),
-                birth_date: Some(v1::Date { year: 1958, month: 7, day: 14 }),
+                birth_date: Some(v1::Date {
+                    year: 1958,
+                    month: 7,
+                    day: 14,
+                }),
                 ..Default::default()
             }),
             max_candidates: 5,
@@ -47,11 +56,28 @@ async fn record_is_merged_from_every_partner_with_provenance() {
     let mut orgs: Vec<String> = best
         .candidates
         .iter()
-        .map(|c| c.identity.as_ref().unwrap().provenance.as_ref().unwrap().source_organisation.clone())
+        .map(|c| {
+            c.identity
+                .as_ref()
+                .unwrap()
+                .provenance
+                .as_ref()
+                .unwrap()
+                .source_organisation
+                .clone()
+        })
         .collect();
     orgs.sort();
-    assert_eq!(orgs, ["asl", "caf", "caritas", "comune"], "the misspelt name finds the person at every partner");
-    assert!(best.candidates.iter().all(|c| c.matched_fields.contains(&"birth_date".to_string())));
+    assert_eq!(
+        orgs,
+        ["asl", "caf", "caritas", "comune"],
+        "the misspelt name finds the person at every partner"
+    );
+    assert!(
+        best.candidates
+            .iter()
+            .all(|c| c.matched_fields.contains(&"birth_date".to_string()))
+    );
     assert!(!found.partial);
 
     let caritas_id = best
@@ -74,33 +100,78 @@ async fn record_is_merged_from_every_partner_with_provenance() {
         .expect("record answers")
         .into_inner();
     assert_eq!(response.outcomes.len(), 4, "one outcome per source");
-    assert!(response.outcomes.iter().all(|o| o.status == OutcomeStatus::Ok as i32), "{:?}", response.outcomes);
+    assert!(
+        response
+            .outcomes
+            .iter()
+            .all(|o| o.status == OutcomeStatus::Ok as i32),
+        "{:?}",
+        response.outcomes
+    );
     assert!(!response.partial);
     let record = response.record.expect("a record");
     assert_eq!(record.identities.len(), 4);
     let s = record.sections.expect("sections");
     // Each partner contributed its own kind of fact, with provenance.
     let by = |p: Option<&v1::Provenance>| p.unwrap().source_organisation.clone();
-    assert!(s.case_memberships.iter().any(|e| by(e.provenance.as_ref()) == "comune"));
+    assert!(
+        s.case_memberships
+            .iter()
+            .any(|e| by(e.provenance.as_ref()) == "comune")
+    );
     assert!(s.health.iter().any(|e| by(e.provenance.as_ref()) == "asl"));
-    assert!(s.interventions.iter().any(|e| by(e.provenance.as_ref()) == "caritas"));
+    assert!(
+        s.interventions
+            .iter()
+            .any(|e| by(e.provenance.as_ref()) == "caritas")
+    );
     let isee = s
         .socio_economic
         .iter()
         .find(|e| by(e.provenance.as_ref()) == "caf" && e.isee.is_some())
         .expect("an ISEE from the CAF");
-    assert_eq!(isee.isee.as_ref().unwrap().value.as_ref().unwrap().cents, 485_000);
-    assert!(isee.provenance.as_ref().unwrap().record_id.starts_with("INPS-ISEE-"));
+    assert_eq!(
+        isee.isee.as_ref().unwrap().value.as_ref().unwrap().cents,
+        485_000
+    );
+    assert!(
+        isee.provenance
+            .as_ref()
+            .unwrap()
+            .record_id
+            .starts_with("INPS-ISEE-")
+    );
     // Local codes were translated to the common code systems.
-    let parcel = s.interventions.iter().find(|e| by(e.provenance.as_ref()) == "caritas").unwrap();
-    assert_eq!(parcel.kind.as_ref().unwrap().system, "urn:trama:cs:intervention");
+    let parcel = s
+        .interventions
+        .iter()
+        .find(|e| by(e.provenance.as_ref()) == "caritas")
+        .unwrap();
+    assert_eq!(
+        parcel.kind.as_ref().unwrap().system,
+        "urn:trama:cs:intervention"
+    );
     // The misspelt given name at the listening centre is a visible conflict.
-    let conflict = record.conflicts.iter().find(|c| c.field == "identity.given_name").expect("given name conflict");
-    assert!(conflict.values.iter().any(|v| v.value == "Giusepe" && v.source_organisations == ["caritas"]));
+    let conflict = record
+        .conflicts
+        .iter()
+        .find(|c| c.field == "identity.given_name")
+        .expect("given name conflict");
+    assert!(
+        conflict
+            .values
+            .iter()
+            .any(|v| v.value == "Giusepe" && v.source_organisations == ["caritas"])
+    );
     // The gateway's log never carries the person's data.
     let log = fed.log("gateway");
     assert!(log.contains("record answered"));
-    for secret in [featured_tax_code().as_str(), "Giuseppe", "Angelo", "Cremona"] {
+    for secret in [
+        featured_tax_code().as_str(),
+        "Giuseppe",
+        "Angelo",
+        "Cremona",
+    ] {
         assert!(!log.contains(secret), "the gateway log carries `{secret}`");
     }
 }
@@ -123,7 +194,14 @@ async fn a_stopped_connector_is_an_unavailable_source_in_a_partial_answer() {
         .expect("answers despite a dead source")
         .into_inner();
     assert!(response.partial);
-    let outcome = |org: &str| response.outcomes.iter().find(|o| o.organisation == org).unwrap().status;
+    let outcome = |org: &str| {
+        response
+            .outcomes
+            .iter()
+            .find(|o| o.organisation == org)
+            .unwrap()
+            .status
+    };
     assert_eq!(outcome("asl"), OutcomeStatus::Unavailable as i32);
     assert_eq!(outcome("comune"), OutcomeStatus::Ok as i32);
     // The listening centre holds no tax code for the person.
@@ -142,13 +220,49 @@ async fn bad_requests_are_refused_naming_the_field() {
     };
     let cases = [
         // Wrong length.
-        (find(v1::SubjectQuery { tax_code: "DNGGPP58L14D150".into(), ..Default::default() }, "presa_in_carico"), "query.tax_code"),
+        (
+            find(
+                v1::SubjectQuery {
+                    tax_code: "DNGGPP58L14D150".into(),
+                    ..Default::default()
+                },
+                "presa_in_carico",
+            ),
+            "query.tax_code",
+        ),
         // Bad check character.
-        (find(v1::SubjectQuery { tax_code: "RSSMRA85T10A562T".into(), ..Default::default() }, "presa_in_carico"), "query.tax_code"),
+        (
+            find(
+                v1::SubjectQuery {
+                    tax_code: "RSSMRA85T10A562T".into(),
+                    ..Default::default()
+                },
+                "presa_in_carico",
+            ),
+            "query.tax_code",
+        ),
         // No identifier at all.
-        (find(v1::SubjectQuery { given_name: "Mario".into(), ..Default::default() }, "presa_in_carico"), "query"),
+        (
+            find(
+                v1::SubjectQuery {
+                    given_name: "Mario".into(),
+                    ..Default::default()
+                },
+                "presa_in_carico",
+            ),
+            "query",
+        ),
         // No purpose.
-        (find(v1::SubjectQuery { tax_code: featured_tax_code(), ..Default::default() }, ""), "context.purpose"),
+        (
+            find(
+                v1::SubjectQuery {
+                    tax_code: featured_tax_code(),
+                    ..Default::default()
+                },
+                "",
+            ),
+            "context.purpose",
+        ),
     ];
     for (request, field) in cases {
         let status = client.find_subject(request).await.expect_err("refused");
@@ -159,18 +273,36 @@ async fn bad_requests_are_refused_naming_the_field() {
         subject,
         sections,
     };
-    let key = Some(v1::SubjectKey { tax_code: featured_tax_code(), local_ids: vec![] });
+    let key = Some(v1::SubjectKey {
+        tax_code: featured_tax_code(),
+        local_ids: vec![],
+    });
     let cases = [
-        (record(vec![Section::Housing as i32, 99], key.clone()), "sections[1]"),
-        (record(vec![Section::Unspecified as i32], key.clone()), "sections[0]"),
+        (
+            record(vec![Section::Housing as i32, 99], key.clone()),
+            "sections[1]",
+        ),
+        (
+            record(vec![Section::Unspecified as i32], key.clone()),
+            "sections[0]",
+        ),
         (record(vec![], key.clone()), "sections"),
-        (record(vec![Section::Housing as i32], Some(v1::SubjectKey::default())), "subject"),
+        (
+            record(
+                vec![Section::Housing as i32],
+                Some(v1::SubjectKey::default()),
+            ),
+            "subject",
+        ),
         (
             record(
                 vec![Section::Housing as i32],
                 Some(v1::SubjectKey {
                     tax_code: String::new(),
-                    local_ids: vec![v1::LocalId { organisation: "acli".into(), id: "1".into() }],
+                    local_ids: vec![v1::LocalId {
+                        organisation: "acli".into(),
+                        id: "1".into(),
+                    }],
                 }),
             ),
             "subject.local_ids[0].organisation",
@@ -207,10 +339,17 @@ async fn the_gateway_refuses_other_cas_and_wrong_roles() {
         cert: files.cert,
         key: files.key,
     };
-    let status = fed.client_with(&foreign).list_sources(request()).await.expect_err("another CA is refused");
+    let status = fed
+        .client_with(&foreign)
+        .list_sources(request())
+        .await
+        .expect_err("another CA is refused");
     assert_ne!(status.code(), Code::Ok);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(fed.log("gateway").contains("tls handshake refused"), "the refusal is logged");
+    assert!(
+        fed.log("gateway").contains("tls handshake refused"),
+        "the refusal is logged"
+    );
 
     // A certificate of this federation with role connector.
     let status = fed
@@ -219,12 +358,26 @@ async fn the_gateway_refuses_other_cas_and_wrong_roles() {
         .await
         .expect_err("a connector identity is refused");
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-    assert!(status.message().contains("role connector"), "{}", status.message());
+    assert!(
+        status.message().contains("role connector"),
+        "{}",
+        status.message()
+    );
 
     // The real client is served.
-    let sources = fed.client("caritas").list_sources(request()).await.expect("served").into_inner();
+    let sources = fed
+        .client("caritas")
+        .list_sources(request())
+        .await
+        .expect("served")
+        .into_inner();
     assert_eq!(sources.sources.len(), 4);
-    assert!(sources.sources.iter().all(|s| s.health == v1::SourceHealth::Serving as i32));
+    assert!(
+        sources
+            .sources
+            .iter()
+            .all(|s| s.health == v1::SourceHealth::Serving as i32)
+    );
 }
 
 #[tokio::test]
@@ -253,8 +406,16 @@ async fn connectors_accept_only_the_gateway() {
             })
             .await
             .expect_err("refused");
-        assert_eq!(status.code(), Code::PermissionDenied, "{org}-{role}: {status:?}");
-        assert!(status.message().contains("accepts only role gateway"), "{}", status.message());
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "{org}-{role}: {status:?}"
+        );
+        assert!(
+            status.message().contains("accepts only role gateway"),
+            "{}",
+            status.message()
+        );
     }
     assert!(fed.log("caritas").contains("caller refused"));
 }

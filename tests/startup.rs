@@ -21,11 +21,23 @@ fn caritas_with_mapping(dir: &Path, edit: impl Fn(&str) -> String) -> std::path:
         .unwrap();
     assert!(status.status.success());
     let issued = Command::new(exe())
-        .args(["pki", "issue", "--org", "caritas", "--role", "connector", "--dir"])
+        .args([
+            "pki",
+            "issue",
+            "--org",
+            "caritas",
+            "--role",
+            "connector",
+            "--dir",
+        ])
         .arg(dir.join("pki"))
         .output()
         .unwrap();
-    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
     let db = dir.join("caritas.db");
     let conn = rusqlite_free_create(&db);
     assert!(conn, "database created");
@@ -44,11 +56,19 @@ fn caritas_with_mapping(dir: &Path, edit: impl Fn(&str) -> String) -> std::path:
 
 /// Creates the Caritas schema in a new SQLite file through sqlx.
 fn rusqlite_free_create(path: &Path) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
         let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::raw_sql(trama::seed::Partner::Caritas.schema()).execute(&pool).await.is_ok()
+        sqlx::raw_sql(trama::seed::Partner::Caritas.schema())
+            .execute(&pool)
+            .await
+            .is_ok()
     })
 }
 
@@ -61,29 +81,49 @@ fn run(subcommand: &str, config: &Path) -> (bool, String) {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn a_mapping_binding_a_missing_column_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = caritas_with_mapping(dir.path(), |m| {
-        m.replace("columns.amount = { column = \"valore\"", "columns.amount = { column = \"valore_euro\"")
+        m.replace(
+            "columns.amount = { column = \"valore\"",
+            "columns.amount = { column = \"valore_euro\"",
+        )
     });
     let (ok, stderr) = run("connector", &config);
     assert!(!ok, "the connector must not start");
     assert!(stderr.contains("mapping.toml"), "{stderr}");
-    assert!(stderr.contains("key `sections.interventions[0].columns.amount`"), "{stderr}");
-    assert!(stderr.contains("column `valore_euro` is not returned"), "{stderr}");
+    assert!(
+        stderr.contains("key `sections.interventions[0].columns.amount`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("column `valore_euro` is not returned"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_mapping_whose_sql_names_a_missing_column_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let config = caritas_with_mapping(dir.path(), |m| m.replace("SELECT id, tipo, data, valore FROM aiuti", "SELECT id, tipo, data, importo FROM aiuti"));
+    let config = caritas_with_mapping(dir.path(), |m| {
+        m.replace(
+            "SELECT id, tipo, data, valore FROM aiuti",
+            "SELECT id, tipo, data, importo FROM aiuti",
+        )
+    });
     let (ok, stderr) = run("check", &config);
     assert!(!ok);
-    assert!(stderr.contains("key `sections.interventions[0].sql`: the database refused the query"), "{stderr}");
+    assert!(
+        stderr.contains("key `sections.interventions[0].sql`: the database refused the query"),
+        "{stderr}"
+    );
     assert!(stderr.contains("importo"), "{stderr}");
 }
 
@@ -91,8 +131,16 @@ fn a_mapping_whose_sql_names_a_missing_column_refuses_to_start() {
 fn a_good_mapping_passes_the_check() {
     let dir = tempfile::tempdir().unwrap();
     let config = caritas_with_mapping(dir.path(), str::to_string);
-    let out = Command::new(exe()).args(["check", "--config"]).arg(&config).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(exe())
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("matches the database"));
 }
 
@@ -101,7 +149,11 @@ fn config_errors_name_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = caritas_with_mapping(dir.path(), str::to_string);
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("listen = \"127.0.0.1:0\"", "listen = \"localhost\"")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("listen = \"127.0.0.1:0\"", "listen = \"localhost\""),
+    )
+    .unwrap();
     let (ok, stderr) = run("connector", &config);
     assert!(!ok);
     assert!(stderr.contains("connector.toml: key `listen`"), "{stderr}");
@@ -113,7 +165,11 @@ fn private_keys_are_written_with_mode_0600() {
     let dir = tempfile::tempdir().unwrap();
     caritas_with_mapping(dir.path(), str::to_string);
     for key in ["ca-key.pem", "caritas-connector-key.pem"] {
-        let mode = std::fs::metadata(dir.path().join("pki").join(key)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join("pki").join(key))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
 }

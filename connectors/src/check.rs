@@ -22,7 +22,9 @@ pub enum CheckError {
         message: String,
     },
     /// A bound column is not in the query's result.
-    #[error("{path}: key `{key}`: column `{column}` is not returned by `{query}` (it returns: {available})")]
+    #[error(
+        "{path}: key `{key}`: column `{column}` is not returned by `{query}` (it returns: {available})"
+    )]
     MissingColumn {
         /// The mapping file.
         path: PathBuf,
@@ -36,7 +38,9 @@ pub enum CheckError {
         available: String,
     },
     /// A column's type cannot hold the field.
-    #[error("{path}: key `{key}`: column `{column}` has type {found}, which cannot hold a {kind} field")]
+    #[error(
+        "{path}: key `{key}`: column `{column}` has type {found}, which cannot hold a {kind} field"
+    )]
     Type {
         /// The mapping file.
         path: PathBuf,
@@ -57,7 +61,13 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
         .subject
         .fields
         .iter()
-        .map(|(field, spec)| (format!("subject.columns.{}", subject_field_name(*field)), subject_kind(*field), spec))
+        .map(|(field, spec)| {
+            (
+                format!("subject.columns.{}", subject_field_name(*field)),
+                subject_kind(*field),
+                spec,
+            )
+        })
         .collect();
     let match_queries: Vec<&NamedQuery> = [
         mapping.matching.tax_code.as_ref(),
@@ -81,19 +91,45 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
                 sql: q.sql.clone(),
             };
             let columns = describe(db, mapping, &key, &named).await?;
-            check_binding(mapping, &format!("{}.columns.record_id", q.key), FieldKind::Text, &q.record_id, &key, &columns)?;
+            check_binding(
+                mapping,
+                &format!("{}.columns.record_id", q.key),
+                FieldKind::Text,
+                &q.record_id,
+                &key,
+                &columns,
+            )?;
             if let Some(spec) = &q.last_updated {
-                check_binding(mapping, &format!("{}.columns.last_updated", q.key), FieldKind::Timestamp, spec, &key, &columns)?;
+                check_binding(
+                    mapping,
+                    &format!("{}.columns.last_updated", q.key),
+                    FieldKind::Timestamp,
+                    spec,
+                    &key,
+                    &columns,
+                )?;
             }
             for (field, kind, spec) in &q.fields {
-                check_binding(mapping, &format!("{}.columns.{field}", q.key), *kind, spec, &key, &columns)?;
+                check_binding(
+                    mapping,
+                    &format!("{}.columns.{field}", q.key),
+                    *kind,
+                    spec,
+                    &key,
+                    &columns,
+                )?;
             }
         }
     }
     Ok(())
 }
 
-async fn describe(db: &Database, mapping: &Mapping, key: &str, q: &NamedQuery) -> Result<Vec<ColumnInfo>, CheckError> {
+async fn describe(
+    db: &Database,
+    mapping: &Mapping,
+    key: &str,
+    q: &NamedQuery,
+) -> Result<Vec<ColumnInfo>, CheckError> {
     db.describe(&q.sql).await.map_err(|e| CheckError::Query {
         path: mapping.path.clone(),
         key: key.to_string(),
@@ -118,7 +154,11 @@ fn check_binding(
             key: key.to_string(),
             column: column.to_string(),
             query: query.to_string(),
-            available: columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            available: columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     };
     if !fits(kind, &info.type_name) {
@@ -147,10 +187,14 @@ pub fn fits(kind: FieldKind, type_name: &str) -> bool {
     }
     match kind {
         FieldKind::Text | FieldKind::Coding => true,
-        FieldKind::Date | FieldKind::Timestamp => is(&["DATE", "TIME", "TEXT", "CHAR", "INT", "CLOB"]),
+        FieldKind::Date | FieldKind::Timestamp => {
+            is(&["DATE", "TIME", "TEXT", "CHAR", "INT", "CLOB"])
+        }
         // Legacy systems often keep numbers as text ("12,50"): accepted,
         // and converted (or reported) row by row.
-        FieldKind::Money => is(&["INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY", "TEXT", "CHAR"]),
+        FieldKind::Money => is(&[
+            "INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY", "TEXT", "CHAR",
+        ]),
         FieldKind::Int => is(&["INT", "NUM", "DEC", "BOOL", "TEXT", "CHAR"]),
         FieldKind::Bool => is(&["INT", "BOOL", "TEXT", "CHAR", "BIT", "NUM"]),
     }

@@ -120,17 +120,27 @@ impl ConnectorConfig {
             problem,
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        trama_tls::identity::validate_name(&raw.federation).map_err(|e| invalid("federation", e.to_string()))?;
-        trama_tls::identity::validate_name(&raw.organisation).map_err(|e| invalid("organisation", e.to_string()))?;
-        let listen = raw
-            .listen
-            .parse()
-            .map_err(|_| invalid("listen", format!("`{}` is not an address like 127.0.0.1:7401", raw.listen)))?;
+        trama_tls::identity::validate_name(&raw.federation)
+            .map_err(|e| invalid("federation", e.to_string()))?;
+        trama_tls::identity::validate_name(&raw.organisation)
+            .map_err(|e| invalid("organisation", e.to_string()))?;
+        let listen = raw.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:7401", raw.listen),
+            )
+        })?;
         if raw.limits.max_connections == 0 {
-            return Err(invalid("limits.max_connections", "must be at least 1".into()));
+            return Err(invalid(
+                "limits.max_connections",
+                "must be at least 1".into(),
+            ));
         }
         if raw.limits.statement_timeout_ms == 0 {
-            return Err(invalid("limits.statement_timeout_ms", "must be at least 1".into()));
+            return Err(invalid(
+                "limits.statement_timeout_ms",
+                "must be at least 1".into(),
+            ));
         }
         // A relative SQLite path is relative to the configuration file.
         let database = match raw.database.strip_prefix("sqlite://") {

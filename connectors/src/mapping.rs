@@ -102,9 +102,17 @@ impl SubjectField {
         (SubjectField::GivenName, "given_name", FieldKind::Text),
         (SubjectField::FamilyName, "family_name", FieldKind::Text),
         (SubjectField::BirthDate, "birth_date", FieldKind::Date),
-        (SubjectField::BirthplaceCode, "birthplace_code", FieldKind::Text),
+        (
+            SubjectField::BirthplaceCode,
+            "birthplace_code",
+            FieldKind::Text,
+        ),
         (SubjectField::Sex, "sex", FieldKind::Coding),
-        (SubjectField::LastUpdated, "last_updated", FieldKind::Timestamp),
+        (
+            SubjectField::LastUpdated,
+            "last_updated",
+            FieldKind::Timestamp,
+        ),
     ];
 }
 
@@ -179,7 +187,9 @@ impl ColumnSpec {
     /// The code table translating the value, if any.
     pub fn codes(&self) -> Option<&str> {
         match self {
-            ColumnSpec::Column { codes, .. } | ColumnSpec::Constant { codes, .. } => codes.as_deref(),
+            ColumnSpec::Column { codes, .. } | ColumnSpec::Constant { codes, .. } => {
+                codes.as_deref()
+            }
         }
     }
 }
@@ -425,7 +435,10 @@ impl Mapping {
             problem,
         };
         if raw.source.system.trim().is_empty() {
-            return Err(invalid("source.system".into(), "must name the partner's system".into()));
+            return Err(invalid(
+                "source.system".into(),
+                "must name the partner's system".into(),
+            ));
         }
 
         let mut codes = BTreeMap::new();
@@ -433,7 +446,10 @@ impl Mapping {
             if !table.system.starts_with("urn:") {
                 return Err(invalid(
                     format!("codes.{name}.system"),
-                    format!("`{}` is not a URN; common systems are urn:trama:cs:<name>", table.system),
+                    format!(
+                        "`{}` is not a URN; common systems are urn:trama:cs:<name>",
+                        table.system
+                    ),
                 ));
             }
             codes.insert(
@@ -448,9 +464,13 @@ impl Mapping {
         let mut fields = Vec::new();
         for (name, raw_col) in &raw.subject.columns {
             let key = format!("subject.columns.{name}");
-            let Some((field, _, kind)) = SubjectField::ALL.iter().find(|(_, n, _)| n == name) else {
+            let Some((field, _, kind)) = SubjectField::ALL.iter().find(|(_, n, _)| n == name)
+            else {
                 let known: Vec<_> = SubjectField::ALL.iter().map(|(_, n, _)| *n).collect();
-                return Err(invalid(key, format!("unknown subject field; known: {}", known.join(", "))));
+                return Err(invalid(
+                    key,
+                    format!("unknown subject field; known: {}", known.join(", ")),
+                ));
             };
             let spec = column_spec(raw_col, *kind, &codes).map_err(|p| invalid(key, p))?;
             fields.push((*field, spec));
@@ -468,7 +488,12 @@ impl Mapping {
             Ok(NamedQuery { key, sql })
         };
         let matching = MatchQueries {
-            tax_code: raw.matching.tax_code.as_ref().map(|q| query("match.tax_code", q)).transpose()?,
+            tax_code: raw
+                .matching
+                .tax_code
+                .as_ref()
+                .map(|q| query("match.tax_code", q))
+                .transpose()?,
             local_id: query("match.local_id", &raw.matching.local_id)?,
             demographics: raw
                 .matching
@@ -477,7 +502,8 @@ impl Mapping {
                 .map(|q| query("match.demographics", q))
                 .transpose()?,
         };
-        check_params(&matching.local_id, &["local_id"]).map_err(|p| invalid(matching.local_id.key.clone(), p))?;
+        check_params(&matching.local_id, &["local_id"])
+            .map_err(|p| invalid(matching.local_id.key.clone(), p))?;
         if let Some(q) = &matching.tax_code {
             check_params(q, &["tax_code"]).map_err(|p| invalid(q.key.clone(), p))?;
         }
@@ -497,9 +523,14 @@ impl Mapping {
             let mut out = Vec::new();
             for (i, raw_q) in queries.iter().enumerate() {
                 let key = format!("sections.{name}[{i}]");
-                let sql = ParamSql::parse(&raw_q.sql).map_err(|p| invalid(format!("{key}.sql"), p))?;
-                let named = NamedQuery { key: format!("{key}.sql"), sql };
-                check_params(&named, &["local_id", "tax_code"]).map_err(|p| invalid(named.key.clone(), p))?;
+                let sql =
+                    ParamSql::parse(&raw_q.sql).map_err(|p| invalid(format!("{key}.sql"), p))?;
+                let named = NamedQuery {
+                    key: format!("{key}.sql"),
+                    sql,
+                };
+                check_params(&named, &["local_id", "tax_code"])
+                    .map_err(|p| invalid(named.key.clone(), p))?;
                 let mut record_id = None;
                 let mut last_updated = None;
                 let mut bound = Vec::new();
@@ -507,14 +538,20 @@ impl Mapping {
                     let ckey = format!("{key}.columns.{field}");
                     match field.as_str() {
                         "record_id" => {
-                            record_id = Some(column_spec(raw_col, FieldKind::Text, &codes).map_err(|p| invalid(ckey, p))?)
+                            record_id = Some(
+                                column_spec(raw_col, FieldKind::Text, &codes)
+                                    .map_err(|p| invalid(ckey, p))?,
+                            )
                         }
                         "last_updated" => {
-                            last_updated =
-                                Some(column_spec(raw_col, FieldKind::Timestamp, &codes).map_err(|p| invalid(ckey, p))?)
+                            last_updated = Some(
+                                column_spec(raw_col, FieldKind::Timestamp, &codes)
+                                    .map_err(|p| invalid(ckey, p))?,
+                            )
                         }
                         _ => {
-                            let Some((fname, kind)) = allowed.iter().find(|(n, _)| n == field) else {
+                            let Some((fname, kind)) = allowed.iter().find(|(n, _)| n == field)
+                            else {
                                 let known: Vec<_> = allowed.iter().map(|(n, _)| *n).collect();
                                 return Err(invalid(
                                     ckey,
@@ -524,7 +561,8 @@ impl Mapping {
                                     ),
                                 ));
                             };
-                            let spec = column_spec(raw_col, *kind, &codes).map_err(|p| invalid(ckey, p))?;
+                            let spec = column_spec(raw_col, *kind, &codes)
+                                .map_err(|p| invalid(ckey, p))?;
                             bound.push((*fname, *kind, spec));
                         }
                     }
@@ -590,7 +628,11 @@ fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
         if !allowed.contains(&p) {
             return Err(format!(
                 "unknown parameter `:{p}`; this query may use {}",
-                allowed.iter().map(|a| format!(":{a}")).collect::<Vec<_>>().join(", ")
+                allowed
+                    .iter()
+                    .map(|a| format!(":{a}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
@@ -618,13 +660,19 @@ fn column_spec(
             date_format: d.date_format.clone(),
         },
     };
-    let what = detail.column.clone().or_else(|| detail.value.clone()).unwrap_or_default();
+    let what = detail
+        .column
+        .clone()
+        .or_else(|| detail.value.clone())
+        .unwrap_or_default();
     if let Some(table) = &detail.codes {
         if kind != FieldKind::Coding {
             return Err("`codes` applies only to coded fields".into());
         }
         if !codes.contains_key(table) {
-            return Err(format!("code table `{table}` is not defined; add a [codes.{table}] table"));
+            return Err(format!(
+                "code table `{table}` is not defined; add a [codes.{table}] table"
+            ));
         }
     } else if kind == FieldKind::Coding {
         return Err(format!(
@@ -641,7 +689,9 @@ fn column_spec(
         });
     }
     let Some(column) = detail.column.filter(|c| !c.trim().is_empty()) else {
-        return Err("give the result column (`column = \"...\"`) or a constant (`value = \"...\"`)".into());
+        return Err(
+            "give the result column (`column = \"...\"`) or a constant (`value = \"...\"`)".into(),
+        );
     };
     let unit = match detail.unit.as_deref() {
         None | Some("euro") => MoneyUnit::Euro,
@@ -656,7 +706,9 @@ fn column_spec(
         Some("dd/mm/yyyy") => DateFormat::DayMonthYear,
         Some("yyyymmdd") => DateFormat::Compact,
         Some(other) => {
-            return Err(format!("unknown date_format `{other}` (use iso, dd/mm/yyyy or yyyymmdd)"));
+            return Err(format!(
+                "unknown date_format `{other}` (use iso, dd/mm/yyyy or yyyymmdd)"
+            ));
         }
     };
     Ok(ColumnSpec::Column {
@@ -703,13 +755,37 @@ map = { CASA = "housing" }
     fn errors_name_the_key() {
         assert_eq!(check(GOOD), "ok");
         let cases = [
-            (GOOD.replace("[[sections.needs]]", "[[sections.bisogni]]"), "key `sections.bisogni`: unknown section"),
-            (GOOD.replace("need = {", "bisogno = {"), "key `sections.needs[0].columns.bisogno`: section needs has no field"),
-            (GOOD.replace("codes = \"bisogni\"", "codes = \"altro\""), "code table `altro` is not defined"),
-            (GOOD.replace("WHERE id = :local_id", "WHERE id = :id"), "key `match.local_id.sql`: unknown parameter `:id`"),
-            (GOOD.replace("local_id = \"id\"\n", ""), "key `subject.columns.local_id`: is required"),
-            (GOOD.replace("system = \"test\"", "system = \"test\"\nextra = 1"), "unknown field `extra`"),
-            (GOOD.replace("need = { column = \"bisogno\", codes = \"bisogni\" }", "need = \"bisogno\""), "coded field"),
+            (
+                GOOD.replace("[[sections.needs]]", "[[sections.bisogni]]"),
+                "key `sections.bisogni`: unknown section",
+            ),
+            (
+                GOOD.replace("need = {", "bisogno = {"),
+                "key `sections.needs[0].columns.bisogno`: section needs has no field",
+            ),
+            (
+                GOOD.replace("codes = \"bisogni\"", "codes = \"altro\""),
+                "code table `altro` is not defined",
+            ),
+            (
+                GOOD.replace("WHERE id = :local_id", "WHERE id = :id"),
+                "key `match.local_id.sql`: unknown parameter `:id`",
+            ),
+            (
+                GOOD.replace("local_id = \"id\"\n", ""),
+                "key `subject.columns.local_id`: is required",
+            ),
+            (
+                GOOD.replace("system = \"test\"", "system = \"test\"\nextra = 1"),
+                "unknown field `extra`",
+            ),
+            (
+                GOOD.replace(
+                    "need = { column = \"bisogno\", codes = \"bisogni\" }",
+                    "need = \"bisogno\"",
+                ),
+                "coded field",
+            ),
         ];
         for (text, want) in cases {
             let got = check(&text);

@@ -67,10 +67,15 @@ impl ParamSql {
                     current.push_str("::");
                     i += 2;
                 }
-                ':' if chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') => {
+                ':' if chars
+                    .get(i + 1)
+                    .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') =>
+                {
                     let start = i + 1;
                     let mut end = start;
-                    while end < chars.len() && (chars[end].is_ascii_alphanumeric() || chars[end] == '_') {
+                    while end < chars.len()
+                        && (chars[end].is_ascii_alphanumeric() || chars[end] == '_')
+                    {
                         end += 1;
                     }
                     names.push(chars[start..end].iter().collect());
@@ -119,7 +124,9 @@ mod tests {
 
     fn check(sql: &str, question: &str, dollar: &str, names: &[&str]) {
         let parsed = ParamSql::parse(sql);
-        let Ok(parsed) = parsed else { panic!("{sql}: {parsed:?}") };
+        let Ok(parsed) = parsed else {
+            panic!("{sql}: {parsed:?}")
+        };
         assert_eq!(parsed.render(Placeholder::Question), question, "{sql}");
         assert_eq!(parsed.render(Placeholder::Dollar), dollar, "{sql}");
         assert_eq!(parsed.param_names().collect::<Vec<_>>(), names, "{sql}");
@@ -127,14 +134,24 @@ mod tests {
 
     #[test]
     fn rewrite_table() {
-        check("SELECT a FROM t WHERE cf = :tax_code", "SELECT a FROM t WHERE cf = ?", "SELECT a FROM t WHERE cf = $1", &["tax_code"]);
+        check(
+            "SELECT a FROM t WHERE cf = :tax_code",
+            "SELECT a FROM t WHERE cf = ?",
+            "SELECT a FROM t WHERE cf = $1",
+            &["tax_code"],
+        );
         check(
             "SELECT ':no' AS x, a::text FROM t WHERE a = :x OR b = :x -- :nope\n AND c = :y",
             "SELECT ':no' AS x, a::text FROM t WHERE a = ? OR b = ? -- :nope\n AND c = ?",
             "SELECT ':no' AS x, a::text FROM t WHERE a = $1 OR b = $2 -- :nope\n AND c = $3",
             &["x", "x", "y"],
         );
-        check("SELECT 'it''s :here' FROM t", "SELECT 'it''s :here' FROM t", "SELECT 'it''s :here' FROM t", &[]);
+        check(
+            "SELECT 'it''s :here' FROM t",
+            "SELECT 'it''s :here' FROM t",
+            "SELECT 'it''s :here' FROM t",
+            &[],
+        );
         assert!(ParamSql::parse("SELECT 'open").is_err());
         assert!(ParamSql::parse("SELECT a FROM t WHERE b = ?").is_err());
         assert!(ParamSql::parse("  ").is_err());

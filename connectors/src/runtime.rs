@@ -55,20 +55,31 @@ pub enum RuntimeError {
 }
 
 impl Connector {
-    async fn run(&self, query: &NamedQuery, values: &HashMap<&str, Param>) -> Result<Rows, RuntimeError> {
+    async fn run(
+        &self,
+        query: &NamedQuery,
+        values: &HashMap<&str, Param>,
+    ) -> Result<Rows, RuntimeError> {
         let params: Vec<Param> = query
             .sql
             .param_names()
             .map(|n| values.get(n).cloned().unwrap_or(Param::Null))
             .collect();
-        self.db.fetch(&query.sql, &params).await.map_err(|source| RuntimeError::Source {
-            key: query.key.clone(),
-            source,
-        })
+        self.db
+            .fetch(&query.sql, &params)
+            .await
+            .map_err(|source| RuntimeError::Source {
+                key: query.key.clone(),
+                source,
+            })
     }
 
     /// Runs a subject query and reads the people it returns.
-    async fn people(&self, query: &NamedQuery, values: &HashMap<&str, Param>) -> Result<Vec<Found>, RuntimeError> {
+    async fn people(
+        &self,
+        query: &NamedQuery,
+        values: &HashMap<&str, Param>,
+    ) -> Result<Vec<Found>, RuntimeError> {
         let rows = self.run(query, values).await?;
         Ok(rows
             .rows
@@ -77,7 +88,14 @@ impl Connector {
             .collect())
     }
 
-    fn value(&self, rows: &Rows, row: &[crate::source::Value], spec: &ColumnSpec, kind: FieldKind, key: &str) -> Option<Typed> {
+    fn value(
+        &self,
+        rows: &Rows,
+        row: &[crate::source::Value],
+        spec: &ColumnSpec,
+        kind: FieldKind,
+        key: &str,
+    ) -> Option<Typed> {
         let raw = match spec {
             ColumnSpec::Column { column, .. } => row.get(rows.index_of(column)?)?.clone(),
             ColumnSpec::Constant { value, .. } => crate::source::Value::Text(value.clone()),
@@ -166,18 +184,31 @@ impl Connector {
     }
 
     /// Finds candidates for `query`, best first, at most `max`.
-    pub async fn match_subject(&self, query: &v1::SubjectQuery, max: usize) -> Result<Vec<v1::Candidate>, RuntimeError> {
+    pub async fn match_subject(
+        &self,
+        query: &v1::SubjectQuery,
+        max: usize,
+    ) -> Result<Vec<v1::Candidate>, RuntimeError> {
         let wanted = traits_of(query);
         let mut found: Vec<Found> = Vec::new();
-        if let Some(local) = query.local_id.as_ref().filter(|l| l.organisation == self.organisation && !l.id.is_empty()) {
+        if let Some(local) = query
+            .local_id
+            .as_ref()
+            .filter(|l| l.organisation == self.organisation && !l.id.is_empty())
+        {
             let values = HashMap::from([("local_id", Param::Text(local.id.clone()))]);
-            found.extend(self.people(&self.mapping.matching.local_id, &values).await?);
+            found.extend(
+                self.people(&self.mapping.matching.local_id, &values)
+                    .await?,
+            );
         }
         if let (Some(code), Some(q)) = (&wanted.tax_code, &self.mapping.matching.tax_code) {
             let values = HashMap::from([("tax_code", Param::Text(code.as_str().to_string()))]);
             found.extend(self.people(q, &values).await?);
         }
-        let has_demographics = wanted.family_name.is_some() || wanted.given_name.is_some() || wanted.birth_date.is_some();
+        let has_demographics = wanted.family_name.is_some()
+            || wanted.given_name.is_some()
+            || wanted.birth_date.is_some();
         if let (true, Some(q)) = (has_demographics, &self.mapping.matching.demographics) {
             let values = demographic_params(&wanted);
             let mut block = self.people(q, &values).await?;
@@ -190,8 +221,15 @@ impl Connector {
             .filter(|f| seen.insert(f.local_id.clone()))
             .filter_map(|f| {
                 let mut score = matching::score(&wanted, &f.traits);
-                if query.local_id.as_ref().is_some_and(|l| l.organisation == self.organisation && l.id == f.local_id) {
-                    score = matching::Score { value: 1.0, matched: vec!["local_id"] };
+                if query
+                    .local_id
+                    .as_ref()
+                    .is_some_and(|l| l.organisation == self.organisation && l.id == f.local_id)
+                {
+                    score = matching::Score {
+                        value: 1.0,
+                        matched: vec!["local_id"],
+                    };
                 }
                 (score.value >= 0.5).then(|| v1::Candidate {
                     identity: Some(f.identity),
@@ -214,8 +252,15 @@ impl Connector {
     ) -> Result<v1::FetchRecordResponse, RuntimeError> {
         let people = if !local_id.is_empty() {
             let values = HashMap::from([("local_id", Param::Text(local_id.to_string()))]);
-            self.people(&self.mapping.matching.local_id, &values).await?
-        } else if let Some(q) = self.mapping.matching.tax_code.as_ref().filter(|_| !tax_code.is_empty()) {
+            self.people(&self.mapping.matching.local_id, &values)
+                .await?
+        } else if let Some(q) = self
+            .mapping
+            .matching
+            .tax_code
+            .as_ref()
+            .filter(|_| !tax_code.is_empty())
+        {
             let values = HashMap::from([("tax_code", Param::Text(tax_code.to_string()))]);
             self.people(q, &values).await?
         } else {
@@ -228,10 +273,21 @@ impl Connector {
         for person in people.iter().take(MAX_DUPLICATES) {
             let values = HashMap::from([
                 ("local_id", Param::Text(person.local_id.clone())),
-                ("tax_code", person.traits.tax_code.as_ref().map_or(Param::Null, |t| Param::Text(t.to_string()))),
+                (
+                    "tax_code",
+                    person
+                        .traits
+                        .tax_code
+                        .as_ref()
+                        .map_or(Param::Null, |t| Param::Text(t.to_string())),
+                ),
             ]);
             for section in sections {
-                let Some(queries) = self.mapping.sections.get(&crate::mapping::SectionKey(*section as i32)) else {
+                let Some(queries) = self
+                    .mapping
+                    .sections
+                    .get(&crate::mapping::SectionKey(*section as i32))
+                else {
                     continue;
                 };
                 for q in queries {
@@ -241,7 +297,9 @@ impl Connector {
                     };
                     let rows = self.run(&named, &values).await?;
                     for row in &rows.rows {
-                        let Some(record_id) = self.value(&rows, row, &q.record_id, FieldKind::Text, &q.key) else {
+                        let Some(record_id) =
+                            self.value(&rows, row, &q.record_id, FieldKind::Text, &q.key)
+                        else {
                             continue;
                         };
                         let record_id = match record_id {
@@ -251,7 +309,9 @@ impl Connector {
                         let last_updated = q
                             .last_updated
                             .as_ref()
-                            .and_then(|spec| self.value(&rows, row, spec, FieldKind::Timestamp, &q.key))
+                            .and_then(|spec| {
+                                self.value(&rows, row, spec, FieldKind::Timestamp, &q.key)
+                            })
                             .and_then(|v| match v {
                                 Typed::Timestamp(t) => Some(t),
                                 _ => None,
@@ -262,7 +322,12 @@ impl Connector {
                                 fields.insert(name, v);
                             }
                         }
-                        let provenance = to_proto::provenance(&self.organisation, &self.mapping.system, record_id, last_updated);
+                        let provenance = to_proto::provenance(
+                            &self.organisation,
+                            &self.mapping.system,
+                            record_id,
+                            last_updated,
+                        );
                         to_proto::push_entry(*section, provenance, &fields, &mut out);
                     }
                 }
@@ -302,9 +367,16 @@ fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
     HashMap::from([
         ("family_name", text(t.family_name.clone())),
         ("given_name", text(t.given_name.clone())),
-        ("family_prefix", text(family.map(|f| f.chars().take(3).collect()))),
+        (
+            "family_prefix",
+            text(family.map(|f| f.chars().take(3).collect())),
+        ),
         ("birth_date", text(t.birth_date.map(|d| d.to_string()))),
-        ("birth_year", t.birth_date.map_or(Param::Null, |d| Param::Int(i64::from(d.year())))),
+        (
+            "birth_year",
+            t.birth_date
+                .map_or(Param::Null, |d| Param::Int(i64::from(d.year()))),
+        ),
         ("birthplace_code", text(t.birthplace_code.clone())),
         (
             "sex",

@@ -11,11 +11,11 @@ use trama_proto::v1::{self, Section};
 use trama_tls::Role;
 use trama_tls::authz::RequireRole;
 
+use crate::ConnectorError;
 use crate::config::ConnectorConfig;
 use crate::mapping::Mapping;
 use crate::runtime::{Connector, RuntimeError};
 use crate::source::{Database, SourceError};
-use crate::ConnectorError;
 
 /// Most candidates a connector returns for one query.
 const MAX_CANDIDATES: usize = 50;
@@ -38,9 +38,15 @@ fn to_status(e: RuntimeError) -> Status {
         RuntimeError::Source { key, source } => {
             tracing::warn!(key, error = %source, "database query failed");
             match source {
-                SourceError::Timeout(d) => Status::deadline_exceeded(format!("the database query `{key}` ran past {d:?}")),
-                s if s.is_unavailable() => Status::unavailable("the partner database is unavailable"),
-                _ => Status::internal(format!("the database query `{key}` failed; see the connector's log")),
+                SourceError::Timeout(d) => {
+                    Status::deadline_exceeded(format!("the database query `{key}` ran past {d:?}"))
+                }
+                s if s.is_unavailable() => {
+                    Status::unavailable("the partner database is unavailable")
+                }
+                _ => Status::internal(format!(
+                    "the database query `{key}` failed; see the connector's log"
+                )),
             }
         }
     }
@@ -50,7 +56,9 @@ fn sections_of(raw: &[i32]) -> Result<Vec<Section>, Status> {
     raw.iter()
         .enumerate()
         .map(|(i, s)| match Section::try_from(*s) {
-            Ok(Section::Unspecified) | Err(_) => Err(Status::invalid_argument(format!("sections[{i}]: unknown section {s}"))),
+            Ok(Section::Unspecified) | Err(_) => Err(Status::invalid_argument(format!(
+                "sections[{i}]: unknown section {s}"
+            ))),
             Ok(section) => Ok(section),
         })
         .collect()
@@ -58,13 +66,20 @@ fn sections_of(raw: &[i32]) -> Result<Vec<Section>, Status> {
 
 #[tonic::async_trait]
 impl ConnectorApi for ConnectorService {
-    async fn describe(&self, _request: Request<v1::DescribeRequest>) -> Result<Response<v1::DescribeResponse>, Status> {
+    async fn describe(
+        &self,
+        _request: Request<v1::DescribeRequest>,
+    ) -> Result<Response<v1::DescribeResponse>, Status> {
         let m = &self.inner.mapping;
         Ok(Response::new(v1::DescribeResponse {
             organisation: self.inner.organisation.clone(),
             system: m.system.clone(),
             schema_version: trama_proto::SCHEMA_VERSION.to_string(),
-            sections: m.provided_sections().into_iter().map(|s| s as i32).collect(),
+            sections: m
+                .provided_sections()
+                .into_iter()
+                .map(|s| s as i32)
+                .collect(),
             match_capabilities: m.match_capabilities(),
         }))
     }
@@ -79,7 +94,11 @@ impl ConnectorApi for ConnectorService {
             0 => 10,
             n => (n as usize).min(MAX_CANDIDATES),
         };
-        let candidates = self.inner.match_subject(&query, max).await.map_err(to_status)?;
+        let candidates = self
+            .inner
+            .match_subject(&query, max)
+            .await
+            .map_err(to_status)?;
         tracing::info!(
             client = %req.client_organisation,
             purpose = req.context.as_ref().map(|c| c.purpose.as_str()).unwrap_or(""),
@@ -145,12 +164,16 @@ pub async fn serve(
             address: config.listen.to_string(),
             source,
         })?;
-    let local = listener.local_addr().map_err(|source| ConnectorError::Bind {
-        address: config.listen.to_string(),
-        source,
-    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ConnectorError::Bind {
+            address: config.listen.to_string(),
+            source,
+        })?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<ConnectorServer<ConnectorService>>().await;
+    health_reporter
+        .set_serving::<ConnectorServer<ConnectorService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -171,8 +194,13 @@ pub async fn serve(
     on_ready(local);
     tonic::transport::Server::builder()
         .add_service(service)
-        .add_service(tonic::service::interceptor::InterceptedService::new(health_service, authz.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(reflection, authz))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            health_service,
+            authz.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            reflection, authz,
+        ))
         .serve_with_incoming_shutdown(trama_tls::server::incoming(listener, tls), shutdown)
         .await
         .map_err(|e| ConnectorError::Internal(e.to_string()))

@@ -56,7 +56,9 @@ pub struct Rows {
 impl Rows {
     /// The index of `column` in the result.
     pub fn index_of(&self, column: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.eq_ignore_ascii_case(column))
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(column))
     }
 }
 
@@ -191,7 +193,11 @@ fn sqlite_rows(rows: &[SqliteRow]) -> Rows {
     let Some(first) = rows.first() else {
         return Rows::default();
     };
-    let columns = first.columns().iter().map(|c| c.name().to_string()).collect();
+    let columns = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let rows = rows
         .iter()
         .map(|row| (0..row.len()).map(|i| sqlite_value(row, i)).collect())
@@ -211,9 +217,7 @@ fn sqlite_value(row: &SqliteRow, i: usize) -> Value {
     match class.as_str() {
         "INTEGER" | "BOOLEAN" => row.try_get::<i64, _>(i).map_or(Value::Null, Value::Int),
         "REAL" | "NUMERIC" => row.try_get::<f64, _>(i).map_or(Value::Null, Value::Real),
-        _ => row
-            .try_get::<String, _>(i)
-            .map_or(Value::Null, Value::Text),
+        _ => row.try_get::<String, _>(i).map_or(Value::Null, Value::Text),
     }
 }
 

@@ -11,7 +11,12 @@ use crate::values::Typed;
 pub type Fields = HashMap<&'static str, Typed>;
 
 /// Builds provenance for a row.
-pub fn provenance(organisation: &str, system: &str, record_id: String, last_updated: Option<i64>) -> v1::Provenance {
+pub fn provenance(
+    organisation: &str,
+    system: &str,
+    record_id: String,
+    last_updated: Option<i64>,
+) -> v1::Provenance {
     v1::Provenance {
         source_organisation: organisation.to_string(),
         source_system: system.to_string(),
@@ -39,7 +44,11 @@ fn text(f: &Fields, name: &str) -> String {
 
 fn coding(f: &Fields, name: &str) -> Option<v1::Coding> {
     match f.get(name) {
-        Some(Typed::Coding { system, code, display }) => Some(v1::Coding {
+        Some(Typed::Coding {
+            system,
+            code,
+            display,
+        }) => Some(v1::Coding {
             system: system.clone(),
             code: code.clone(),
             display: display.clone(),
@@ -89,7 +98,12 @@ fn has_prefix(f: &Fields, prefix: &str) -> bool {
 }
 
 /// Appends one entry built from `f` to the right section of `out`.
-pub fn push_entry(section: Section, provenance: v1::Provenance, f: &Fields, out: &mut v1::RecordSections) {
+pub fn push_entry(
+    section: Section,
+    provenance: v1::Provenance,
+    f: &Fields,
+    out: &mut v1::RecordSections,
+) {
     let p = Some(provenance);
     match section {
         Section::Unspecified => {}
@@ -165,12 +179,14 @@ pub fn push_entry(section: Section, provenance: v1::Provenance, f: &Fields, out:
         }),
         Section::Health => {
             let kind = if has_prefix(f, "disability.") {
-                Some(v1::health_entry::Kind::Disability(v1::DisabilityRecognition {
-                    kind: coding(f, "disability.kind"),
-                    percentage: int(f, "disability.percentage"),
-                    recognised: day(f, "disability.recognised"),
-                    review: day(f, "disability.review"),
-                }))
+                Some(v1::health_entry::Kind::Disability(
+                    v1::DisabilityRecognition {
+                        kind: coding(f, "disability.kind"),
+                        percentage: int(f, "disability.percentage"),
+                        recognised: day(f, "disability.recognised"),
+                        review: day(f, "disability.review"),
+                    },
+                ))
             } else if has_prefix(f, "care_plan.") {
                 Some(v1::health_entry::Kind::CarePlan(v1::CarePlan {
                     kind: coding(f, "care_plan.kind"),
@@ -180,7 +196,10 @@ pub fn push_entry(section: Section, provenance: v1::Provenance, f: &Fields, out:
             } else {
                 None
             };
-            out.health.push(v1::HealthEntry { provenance: p, kind });
+            out.health.push(v1::HealthEntry {
+                provenance: p,
+                kind,
+            });
         }
         Section::CaseMembership => out.case_memberships.push(v1::CaseMembership {
             provenance: p,

@@ -56,7 +56,9 @@ pub fn convert(
     };
     Ok(Some(match kind {
         FieldKind::Text => Typed::Text(text),
-        FieldKind::Date => Typed::Date(parse_date(&text, date_format).ok_or("not a date in the declared format")?),
+        FieldKind::Date => {
+            Typed::Date(parse_date(&text, date_format).ok_or("not a date in the declared format")?)
+        }
         FieldKind::Timestamp => match value {
             Value::Int(secs) if date_format == DateFormat::Iso => Typed::Timestamp(*secs),
             _ => Typed::Timestamp(parse_timestamp(&text, date_format).ok_or("not a date or time")?),
@@ -117,7 +119,11 @@ pub fn parse_date(text: &str, format: DateFormat) -> Option<Date> {
         DateFormat::Iso => {
             let date = text.get(..10)?;
             let mut parts = date.split('-');
-            (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)
+            (
+                parts.next()?.parse().ok()?,
+                parts.next()?.parse().ok()?,
+                parts.next()?.parse().ok()?,
+            )
         }
         DateFormat::DayMonthYear => {
             let mut parts = text.get(..10).unwrap_or(text).split('/');
@@ -127,7 +133,11 @@ pub fn parse_date(text: &str, format: DateFormat) -> Option<Date> {
         }
         DateFormat::Compact => {
             let t = text.get(..8)?;
-            (t.get(..4)?.parse().ok()?, t.get(4..6)?.parse().ok()?, t.get(6..8)?.parse().ok()?)
+            (
+                t.get(..4)?.parse().ok()?,
+                t.get(4..6)?.parse().ok()?,
+                t.get(6..8)?.parse().ok()?,
+            )
         }
     };
     let month = Month::try_from(m).ok()?;
@@ -143,7 +153,11 @@ pub fn parse_timestamp(text: &str, format: DateFormat) -> Option<i64> {
     let mi: u8 = hms.next().and_then(|m| m.parse().ok()).unwrap_or(0);
     let s: u8 = hms.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let time = Time::from_hms(h, mi, s).unwrap_or(Time::MIDNIGHT);
-    Some(PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp())
+    Some(
+        PrimitiveDateTime::new(date, time)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 #[cfg(test)]
@@ -155,8 +169,16 @@ mod tests {
     fn date_table() {
         let cases = [
             ("1962-03-05", DateFormat::Iso, Some(date!(1962 - 03 - 05))),
-            ("1962-03-05 10:00:00", DateFormat::Iso, Some(date!(1962 - 03 - 05))),
-            ("05/03/1962", DateFormat::DayMonthYear, Some(date!(1962 - 03 - 05))),
+            (
+                "1962-03-05 10:00:00",
+                DateFormat::Iso,
+                Some(date!(1962 - 03 - 05)),
+            ),
+            (
+                "05/03/1962",
+                DateFormat::DayMonthYear,
+                Some(date!(1962 - 03 - 05)),
+            ),
             ("19620305", DateFormat::Compact, Some(date!(1962 - 03 - 05))),
             ("1962-02-30", DateFormat::Iso, None),
             ("marzo", DateFormat::Iso, None),
@@ -164,6 +186,9 @@ mod tests {
         for (text, format, want) in cases {
             assert_eq!(parse_date(text, format), want, "{text}");
         }
-        assert_eq!(parse_timestamp("1970-01-02 00:00:10", DateFormat::Iso), Some(86_410));
+        assert_eq!(
+            parse_timestamp("1970-01-02 00:00:10", DateFormat::Iso),
+            Some(86_410)
+        );
     }
 }

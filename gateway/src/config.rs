@@ -148,12 +148,19 @@ impl GatewayConfig {
             problem,
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        trama_tls::identity::validate_name(&raw.federation).map_err(|e| invalid("federation".into(), e.to_string()))?;
+        trama_tls::identity::validate_name(&raw.federation)
+            .map_err(|e| invalid("federation".into(), e.to_string()))?;
         let listen = raw.listen.parse().map_err(|_| {
-            invalid("listen".into(), format!("`{}` is not an address like 127.0.0.1:7400", raw.listen))
+            invalid(
+                "listen".into(),
+                format!("`{}` is not an address like 127.0.0.1:7400", raw.listen),
+            )
         })?;
         if raw.limits.default_deadline_ms == 0 {
-            return Err(invalid("limits.default_deadline_ms".into(), "must be at least 1".into()));
+            return Err(invalid(
+                "limits.default_deadline_ms".into(),
+                "must be at least 1".into(),
+            ));
         }
         let mut seen = HashSet::new();
         let mut sources = Vec::new();
@@ -163,7 +170,10 @@ impl GatewayConfig {
             if !seen.insert(s.organisation.clone()) {
                 return Err(invalid(
                     format!("sources[{i}].organisation"),
-                    format!("`{}` is listed twice; each organisation has one connector", s.organisation),
+                    format!(
+                        "`{}` is listed twice; each organisation has one connector",
+                        s.organisation
+                    ),
                 ));
             }
             let ok_address = s
@@ -173,11 +183,17 @@ impl GatewayConfig {
             if !ok_address {
                 return Err(invalid(
                     format!("sources[{i}].address"),
-                    format!("`{}` is not host:port, for example 127.0.0.1:7401", s.address),
+                    format!(
+                        "`{}` is not host:port, for example 127.0.0.1:7401",
+                        s.address
+                    ),
                 ));
             }
             if s.timeout_ms == 0 {
-                return Err(invalid(format!("sources[{i}].timeout_ms"), "must be at least 1".into()));
+                return Err(invalid(
+                    format!("sources[{i}].timeout_ms"),
+                    "must be at least 1".into(),
+                ));
             }
             sources.push(SourceConfig {
                 organisation: s.organisation,
@@ -227,16 +243,37 @@ address = "127.0.0.1:7401"
     fn errors_name_the_file_and_key() {
         assert_eq!(check(GOOD), "ok /etc/trama/pki/ca.pem");
         let cases = [
-            (GOOD.replace("127.0.0.1:7401", "comune"), "key `sources[0].address`"),
-            (GOOD.replace("listen = \"127.0.0.1:7400\"", "listen = \"nowhere\""), "key `listen`"),
-            (format!("{GOOD}[[sources]]\norganisation = \"comune\"\naddress = \"h:1\"\n"), "key `sources[1].organisation`: `comune` is listed twice"),
-            (GOOD.replace("federation = \"demo\"", "federation = \"demo\"\nfederaton = 1"), "unknown field `federaton`"),
-            (GOOD.replace("federation = \"demo\"", "federation = \"Demo Fed\""), "key `federation`"),
+            (
+                GOOD.replace("127.0.0.1:7401", "comune"),
+                "key `sources[0].address`",
+            ),
+            (
+                GOOD.replace("listen = \"127.0.0.1:7400\"", "listen = \"nowhere\""),
+                "key `listen`",
+            ),
+            (
+                format!("{GOOD}[[sources]]\norganisation = \"comune\"\naddress = \"h:1\"\n"),
+                "key `sources[1].organisation`: `comune` is listed twice",
+            ),
+            (
+                GOOD.replace(
+                    "federation = \"demo\"",
+                    "federation = \"demo\"\nfederaton = 1",
+                ),
+                "unknown field `federaton`",
+            ),
+            (
+                GOOD.replace("federation = \"demo\"", "federation = \"Demo Fed\""),
+                "key `federation`",
+            ),
         ];
         for (text, want) in cases {
             let got = check(&text);
             assert!(got.contains(want), "want `{want}` in: {got}");
-            assert!(got.starts_with("/etc/trama/gateway.toml"), "names the file: {got}");
+            assert!(
+                got.starts_with("/etc/trama/gateway.toml"),
+                "names the file: {got}"
+            );
         }
     }
 }

@@ -63,7 +63,9 @@ pub async fn serve(
         address: config.listen.to_string(),
         source,
     };
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(bind_error)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -75,9 +77,12 @@ pub async fn serve(
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     let authz = RequireRole::new(&config.federation, Role::Client, "trama.v1.Federation");
     let federation = InterceptedService::new(
-        FederationServer::new(service::FederationService::new(registry, config.limits.default_deadline))
-            .max_decoding_message_size(config.limits.max_request_bytes)
-            .max_encoding_message_size(64 << 20),
+        FederationServer::new(service::FederationService::new(
+            registry,
+            config.limits.default_deadline,
+        ))
+        .max_decoding_message_size(config.limits.max_request_bytes)
+        .max_encoding_message_size(64 << 20),
         authz.clone(),
     );
     tracing::info!(

@@ -3,7 +3,10 @@
 //! reported as conflicts; candidates that are the same person at different
 //! sources are grouped.
 
-use trama_proto::v1::{self, Candidate, CandidateGroup, Conflict, ConflictingValue, Record, RecordSections, SubjectIdentity};
+use trama_proto::v1::{
+    self, Candidate, CandidateGroup, Conflict, ConflictingValue, Record, RecordSections,
+    SubjectIdentity,
+};
 use trama_subject::matching::{self, Traits};
 use trama_subject::{Sex, TaxCode, names};
 
@@ -53,14 +56,26 @@ pub fn entry_count(s: &RecordSections) -> u32 {
 pub fn conflicts(identities: &[SubjectIdentity]) -> Vec<Conflict> {
     type Getter = fn(&SubjectIdentity) -> (String, String);
     let fields: [(&str, Getter); 6] = [
-        ("identity.tax_code", |i| (i.tax_code.clone(), i.tax_code.clone())),
-        ("identity.family_name", |i| (names::compact(&i.family_name), i.family_name.clone())),
-        ("identity.given_name", |i| (names::compact(&i.given_name), i.given_name.clone())),
+        ("identity.tax_code", |i| {
+            (i.tax_code.clone(), i.tax_code.clone())
+        }),
+        ("identity.family_name", |i| {
+            (names::compact(&i.family_name), i.family_name.clone())
+        }),
+        ("identity.given_name", |i| {
+            (names::compact(&i.given_name), i.given_name.clone())
+        }),
         ("identity.birth_date", |i| {
-            let d = i.birth_date.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+            let d = i
+                .birth_date
+                .as_ref()
+                .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+                .unwrap_or_default();
             (d.clone(), d)
         }),
-        ("identity.birthplace_code", |i| (i.birthplace_code.clone(), i.birthplace_code.clone())),
+        ("identity.birthplace_code", |i| {
+            (i.birthplace_code.clone(), i.birthplace_code.clone())
+        }),
         ("identity.sex", |i| {
             let s = match v1::Sex::try_from(i.sex) {
                 Ok(v1::Sex::Female) => "F",
@@ -117,7 +132,10 @@ pub fn group(candidates: Vec<Candidate>) -> Vec<CandidateGroup> {
     for c in candidates {
         let traits = traits(c.identity.as_ref());
         match traits.tax_code.as_ref().map(TaxCode::base) {
-            Some(base) => match groups.iter_mut().find(|(code, _, _)| code.as_ref() == Some(&base)) {
+            Some(base) => match groups
+                .iter_mut()
+                .find(|(code, _, _)| code.as_ref() == Some(&base))
+            {
                 Some((_, _, g)) => g.candidates.push(c),
                 None => {
                     let group = CandidateGroup {
@@ -135,7 +153,9 @@ pub fn group(candidates: Vec<Candidate>) -> Vec<CandidateGroup> {
         let best = groups
             .iter_mut()
             .map(|g| {
-                let s = matching::score(&g.1, &traits).value.min(matching::score(&traits, &g.1).value);
+                let s = matching::score(&g.1, &traits)
+                    .value
+                    .min(matching::score(&traits, &g.1).value);
                 (s, g)
             })
             .filter(|(s, _)| *s >= GROUP_THRESHOLD)
@@ -191,12 +211,22 @@ fn traits(identity: Option<&SubjectIdentity>) -> Traits {
 mod tests {
     use super::*;
 
-    fn identity(org: &str, code: &str, family: &str, given: &str, birth: (i32, i32, i32)) -> SubjectIdentity {
+    fn identity(
+        org: &str,
+        code: &str,
+        family: &str,
+        given: &str,
+        birth: (i32, i32, i32),
+    ) -> SubjectIdentity {
         SubjectIdentity {
             tax_code: code.into(),
             family_name: family.into(),
             given_name: given.into(),
-            birth_date: Some(v1::Date { year: birth.0, month: birth.1, day: birth.2 }),
+            birth_date: Some(v1::Date {
+                year: birth.0,
+                month: birth.1,
+                day: birth.2,
+            }),
             provenance: Some(v1::Provenance {
                 source_organisation: org.into(),
                 ..Default::default()
@@ -206,16 +236,38 @@ mod tests {
     }
 
     fn candidate(i: SubjectIdentity, score: f64) -> Candidate {
-        Candidate { identity: Some(i), score, matched_fields: vec![] }
+        Candidate {
+            identity: Some(i),
+            score,
+            matched_fields: vec![],
+        }
     }
 
     #[test]
     fn same_person_is_grouped_across_sources() {
         let groups = group(vec![
-            candidate(identity("comune", "CCCFBA85D03L219P", "Caccamo", "Fabio", (1985, 4, 3)), 0.95),
-            candidate(identity("caf", "CCCFBA85DLPLNMVL", "CACCAMO", "FABIO", (1985, 4, 3)), 0.9),
-            candidate(identity("caritas", "", "Cacamo", "Fabio", (1985, 4, 3)), 0.8),
-            candidate(identity("asl", "RSSMRA85T10A562S", "Rossi", "Mario", (1985, 12, 10)), 0.6),
+            candidate(
+                identity(
+                    "comune",
+                    "CCCFBA85D03L219P",
+                    "Caccamo",
+                    "Fabio",
+                    (1985, 4, 3),
+                ),
+                0.95,
+            ),
+            candidate(
+                identity("caf", "CCCFBA85DLPLNMVL", "CACCAMO", "FABIO", (1985, 4, 3)),
+                0.9,
+            ),
+            candidate(
+                identity("caritas", "", "Cacamo", "Fabio", (1985, 4, 3)),
+                0.8,
+            ),
+            candidate(
+                identity("asl", "RSSMRA85T10A562S", "Rossi", "Mario", (1985, 12, 10)),
+                0.6,
+            ),
         ]);
         assert_eq!(groups.len(), 2, "{groups:?}");
         assert_eq!(groups[0].tax_code, "CCCFBA85D03L219P");
@@ -227,7 +279,13 @@ mod tests {
     #[test]
     fn conflicts_ignore_spelling_but_show_typos_and_dates() {
         let c = conflicts(&[
-            identity("comune", "CCCFBA85D03L219P", "D'Angelo", "Fabio", (1985, 4, 3)),
+            identity(
+                "comune",
+                "CCCFBA85D03L219P",
+                "D'Angelo",
+                "Fabio",
+                (1985, 4, 3),
+            ),
             identity("caf", "CCCFBA85D03L219P", "DANGELO", "Fabio", (1985, 4, 3)),
             identity("caritas", "", "Dangleo", "Fabio", (1985, 3, 4)),
         ]);

@@ -13,8 +13,8 @@ use trama_proto::v1::{OutcomeStatus, SourceOutcome};
 use trama_tls::Role;
 use trama_tls::client::ExpectedPeer;
 
-use crate::config::GatewayConfig;
 use crate::GatewayError;
+use crate::config::GatewayConfig;
 
 /// Largest response accepted from a connector.
 const MAX_RESPONSE_BYTES: usize = 16 << 20;

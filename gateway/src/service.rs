@@ -174,7 +174,10 @@ impl Federation for FederationService {
         let base = v1::FetchRecordRequest {
             context: Some(ctx.clone()),
             client_organisation: client.organisation.clone(),
-            tax_code: tax_code.as_ref().map(ToString::to_string).unwrap_or_default(),
+            tax_code: tax_code
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             local_id: String::new(),
             sections: sections.iter().map(|s| *s as i32).collect(),
         };
@@ -231,19 +234,25 @@ impl Federation for FederationService {
     ) -> Result<Response<v1::ListSourcesResponse>, Status> {
         caller(&request)?;
         let deadline = self.deadline(&request);
-        let answers = registry::fan_out(self.registry.all().iter().collect(), deadline, |source, budget| {
-            let mut client = source.client;
-            let mut r = Request::new(v1::DescribeRequest {});
-            r.set_timeout(budget);
-            async move { client.describe(r).await.map(Response::into_inner) }
-        })
+        let answers = registry::fan_out(
+            self.registry.all().iter().collect(),
+            deadline,
+            |source, budget| {
+                let mut client = source.client;
+                let mut r = Request::new(v1::DescribeRequest {});
+                r.set_timeout(budget);
+                async move { client.describe(r).await.map(Response::into_inner) }
+            },
+        )
         .await;
         let sources = answers
             .into_iter()
             .map(|a| {
                 let health = match (OutcomeStatus::try_from(a.outcome.status), &a.value) {
                     (Ok(OutcomeStatus::Ok), Some(_)) => v1::SourceHealth::Serving,
-                    (Ok(OutcomeStatus::Unavailable | OutcomeStatus::Timeout), _) => v1::SourceHealth::Unreachable,
+                    (Ok(OutcomeStatus::Unavailable | OutcomeStatus::Timeout), _) => {
+                        v1::SourceHealth::Unreachable
+                    }
                     _ => v1::SourceHealth::NotServing,
                 };
                 let d = a.value.unwrap_or_default();

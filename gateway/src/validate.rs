@@ -47,21 +47,32 @@ pub fn tax_code(field: &str, value: &str) -> Result<Option<TaxCode>, Status> {
 /// Checks a date field, if present.
 pub fn date(field: &str, value: Option<&v1::Date>) -> Result<(), Status> {
     let Some(d) = value else { return Ok(()) };
-    let month = u8::try_from(d.month).ok().and_then(|m| time::Month::try_from(m).ok());
+    let month = u8::try_from(d.month)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok());
     let valid = month
         .and_then(|m| time::Date::from_calendar_date(d.year, m, u8::try_from(d.day).ok()?).ok())
         .is_some();
     if valid && (1850..=2200).contains(&d.year) {
         Ok(())
     } else {
-        Err(violation(field, format!("{}-{}-{} is not a valid date", d.year, d.month, d.day)))
+        Err(violation(
+            field,
+            format!("{}-{}-{} is not a valid date", d.year, d.month, d.day),
+        ))
     }
 }
 
 /// Checks a `FindSubject` query: something that identifies a person.
-pub fn subject_query(q: Option<&v1::SubjectQuery>, known_source: impl Fn(&str) -> bool) -> Result<Option<TaxCode>, Status> {
+pub fn subject_query(
+    q: Option<&v1::SubjectQuery>,
+    known_source: impl Fn(&str) -> bool,
+) -> Result<Option<TaxCode>, Status> {
     let Some(q) = q else {
-        return Err(violation("query", "give a tax code, a local id, or a family name with a given name or birth date"));
+        return Err(violation(
+            "query",
+            "give a tax code, a local id, or a family name with a given name or birth date",
+        ));
     };
     let code = tax_code("query.tax_code", &q.tax_code)?;
     date("query.birth_date", q.birth_date.as_ref())?;
@@ -69,11 +80,17 @@ pub fn subject_query(q: Option<&v1::SubjectQuery>, known_source: impl Fn(&str) -
         if !known_source(&local.organisation) {
             return Err(violation(
                 "query.local_id.organisation",
-                format!("`{}` is not a source of this federation", local.organisation),
+                format!(
+                    "`{}` is not a source of this federation",
+                    local.organisation
+                ),
             ));
         }
         if local.id.trim().is_empty() {
-            return Err(violation("query.local_id.id", "give the partner's id for the person"));
+            return Err(violation(
+                "query.local_id.id",
+                "give the partner's id for the person",
+            ));
         }
     }
     let has_name = !q.family_name.trim().is_empty();
@@ -84,26 +101,40 @@ pub fn subject_query(q: Option<&v1::SubjectQuery>, known_source: impl Fn(&str) -
             "no identifier: give a tax code, a local id, or a family name with a given name or birth date",
         ));
     }
-    if !q.birthplace_code.is_empty() && !trama_subject::belfiore::is_known(&q.birthplace_code.to_ascii_uppercase()) {
+    if !q.birthplace_code.is_empty()
+        && !trama_subject::belfiore::is_known(&q.birthplace_code.to_ascii_uppercase())
+    {
         return Err(violation(
             "query.birthplace_code",
-            format!("`{}` is not a Belfiore code of a municipality or country", q.birthplace_code),
+            format!(
+                "`{}` is not a Belfiore code of a municipality or country",
+                q.birthplace_code
+            ),
         ));
     }
     Ok(code)
 }
 
 /// Checks a `GetRecord` subject key.
-pub fn subject_key(key: Option<&v1::SubjectKey>, known_source: impl Fn(&str) -> bool) -> Result<Option<TaxCode>, Status> {
+pub fn subject_key(
+    key: Option<&v1::SubjectKey>,
+    known_source: impl Fn(&str) -> bool,
+) -> Result<Option<TaxCode>, Status> {
     let Some(key) = key else {
-        return Err(violation("subject", "give the person's tax code or partners' local ids"));
+        return Err(violation(
+            "subject",
+            "give the person's tax code or partners' local ids",
+        ));
     };
     let code = tax_code("subject.tax_code", &key.tax_code)?;
     for (i, local) in key.local_ids.iter().enumerate() {
         if !known_source(&local.organisation) {
             return Err(violation(
                 &format!("subject.local_ids[{i}].organisation"),
-                format!("`{}` is not a source of this federation", local.organisation),
+                format!(
+                    "`{}` is not a source of this federation",
+                    local.organisation
+                ),
             ));
         }
         if local.id.trim().is_empty() {
@@ -111,7 +142,10 @@ pub fn subject_key(key: Option<&v1::SubjectKey>, known_source: impl Fn(&str) -> 
         }
     }
     if code.is_none() && key.local_ids.is_empty() {
-        return Err(violation("subject", "no identifier: give the person's tax code or partners' local ids"));
+        return Err(violation(
+            "subject",
+            "no identifier: give the person's tax code or partners' local ids",
+        ));
     }
     Ok(code)
 }

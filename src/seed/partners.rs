@@ -25,7 +25,12 @@ pub enum Partner {
 
 impl Partner {
     /// Every demo partner.
-    pub const ALL: [Partner; 4] = [Partner::Comune, Partner::Asl, Partner::Caritas, Partner::Caf];
+    pub const ALL: [Partner; 4] = [
+        Partner::Comune,
+        Partner::Asl,
+        Partner::Caritas,
+        Partner::Caf,
+    ];
 
     /// The organisation id.
     pub fn organisation(self) -> &'static str {
@@ -78,14 +83,21 @@ impl Partner {
         if person.index == 0 {
             return true;
         }
-        let mut rng = Rng::with_seed(seed ^ (person.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.reach() as u64);
+        let mut rng = Rng::with_seed(
+            seed ^ (person.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.reach() as u64,
+        );
         rng.u8(..100) < self.reach()
     }
 }
 
 /// Creates the partner's schema in `pool` and writes the part of
 /// `population` it knows. Returns how many people were written.
-pub async fn seed(partner: Partner, pool: &SqlitePool, population: &Population, seed: u64) -> Result<usize, sqlx::Error> {
+pub async fn seed(
+    partner: Partner,
+    pool: &SqlitePool,
+    population: &Population,
+    seed: u64,
+) -> Result<usize, sqlx::Error> {
     sqlx::raw_sql(partner.schema()).execute(pool).await?;
     let mut rng = Rng::with_seed(seed.wrapping_add(partner.reach() as u64));
     let mut tx = pool.begin().await?;
@@ -125,14 +137,25 @@ fn recent(rng: &mut Rng) -> Date {
 }
 
 fn stamp(rng: &mut Rng) -> String {
-    format!("{} {:02}:{:02}:00", iso(recent(rng)), rng.u8(8..19), rng.u8(0..60))
+    format!(
+        "{} {:02}:{:02}:00",
+        iso(recent(rng)),
+        rng.u8(8..19),
+        rng.u8(0..60)
+    )
 }
 
 fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
     items[rng.usize(..items.len())]
 }
 
-const SOCIAL_WORKERS: &[&str] = &["Laura Ferrari", "Marco Bassi", "Chiara Ghidini", "Paolo Guarneri", "Elena Ruggeri"];
+const SOCIAL_WORKERS: &[&str] = &[
+    "Laura Ferrari",
+    "Marco Bassi",
+    "Chiara Ghidini",
+    "Paolo Guarneri",
+    "Elena Ruggeri",
+];
 
 async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
     let featured = p.index == 0;
@@ -149,8 +172,21 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
         .bind(stamp(rng))
         .execute(&mut **tx)
         .await?;
-    let tenure = if featured { "ERP" } else { pick(rng, &["PROP", "AFF_PRIV", "AFF_PRIV", "ERP", "OSPITE", "DORM", "SFD"]) };
-    let condition = if featured { "SOVRAFF" } else { pick(rng, &["ADEG", "ADEG", "SOVRAFF", "INAG", "SFRATTO"]) };
+    let tenure = if featured {
+        "ERP"
+    } else {
+        pick(
+            rng,
+            &[
+                "PROP", "AFF_PRIV", "AFF_PRIV", "ERP", "OSPITE", "DORM", "SFD",
+            ],
+        )
+    };
+    let condition = if featured {
+        "SOVRAFF"
+    } else {
+        pick(rng, &["ADEG", "ADEG", "SOVRAFF", "INAG", "SFRATTO"])
+    };
     sqlx::query("INSERT INTO abitazioni VALUES (?, ?, ?, ?, ?, ?)")
         .bind(id * 10)
         .bind(id)
@@ -171,7 +207,14 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
             2 => pick(rng, &["COPPIA", "MONOGEN"]),
             _ => pick(rng, &["COPPIA_FIGLI", "MONOGEN", "ESTESO"]),
         })
-        .bind(if featured { "DISOCC" } else { pick(rng, &["OCC", "DISOCC", "DISOCC", "PENS", "STUD", "INATT", "INAB"]) })
+        .bind(if featured {
+            "DISOCC"
+        } else {
+            pick(
+                rng,
+                &["OCC", "DISOCC", "DISOCC", "PENS", "STUD", "INATT", "INAB"],
+            )
+        })
         .bind(pick(rng, &["F0", "F1", "F1", "F2", "F3", "F4"]))
         .bind(stamp(rng))
         .execute(&mut **tx)
@@ -181,7 +224,13 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
         let area = if featured {
             ["ABIT", "REDD", "SOLIT"][n as usize]
         } else {
-            pick(rng, &["ABIT", "ALIM", "REDD", "LAV", "SAL", "DIP", "PSI", "DIS", "FAM", "SOLIT", "LEG", "DEB", "UTEN"])
+            pick(
+                rng,
+                &[
+                    "ABIT", "ALIM", "REDD", "LAV", "SAL", "DIP", "PSI", "DIS", "FAM", "SOLIT",
+                    "LEG", "DEB", "UTEN",
+                ],
+            )
         };
         sqlx::query("INSERT INTO bisogni VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(id * 10 + n)
@@ -199,7 +248,16 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
             .bind(id * 10 + n)
             .bind(id)
             .bind(pick(rng, &["PAR", "VIC", "VOL", "PARR", "ASS", "AMI"]))
-            .bind(pick(rng, &["Sorella, visite settimanali", "Vicina di casa, spesa", "Volontario AUSER, accompagnamenti", "Parrocchia di quartiere", "Amico, sostegno morale"]))
+            .bind(pick(
+                rng,
+                &[
+                    "Sorella, visite settimanali",
+                    "Vicina di casa, spesa",
+                    "Volontario AUSER, accompagnamenti",
+                    "Parrocchia di quartiere",
+                    "Amico, sostegno morale",
+                ],
+            ))
             .bind(i64::from(rng.u8(..100) < 80))
             .bind(stamp(rng))
             .execute(&mut **tx)
@@ -207,14 +265,25 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
     }
     let interventions = if featured { 2 } else { rng.i64(0..5) };
     for n in 0..interventions {
-        let kind = if featured { ["CONTR_ECO", "SAD"][n as usize] } else { pick(rng, &["CONTR_ECO", "SAD", "PASTI", "SOST_ABIT", "TRASP", "EDU"]) };
+        let kind = if featured {
+            ["CONTR_ECO", "SAD"][n as usize]
+        } else {
+            pick(
+                rng,
+                &["CONTR_ECO", "SAD", "PASTI", "SOST_ABIT", "TRASP", "EDU"],
+            )
+        };
         let start = recent(rng);
         let voucher = kind == "SAD" && rng.u8(..100) < 50;
         sqlx::query("INSERT INTO interventi VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(id * 10 + n)
             .bind(id)
             .bind(kind)
-            .bind(if kind == "SAD" { "Cooperativa Sociale Il Cerchio" } else { "Comune - Servizi Sociali" })
+            .bind(if kind == "SAD" {
+                "Cooperativa Sociale Il Cerchio"
+            } else {
+                "Comune - Servizi Sociali"
+            })
             .bind(iso(start))
             .bind(iso(start + Duration::days(rng.i64(0..180))))
             .bind((rng.u32(50..1500) as f64) + 0.5 * f64::from(rng.u8(..2)))
@@ -229,10 +298,25 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
         sqlx::query("INSERT INTO cartelle VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(case_id)
             .bind(id)
-            .bind(pick(rng, &["Servizio sociale adulti", "Servizio anziani", "Servizio minori e famiglie"]))
-            .bind(if featured { "Laura Ferrari" } else { pick(rng, SOCIAL_WORKERS) })
+            .bind(pick(
+                rng,
+                &[
+                    "Servizio sociale adulti",
+                    "Servizio anziani",
+                    "Servizio minori e famiglie",
+                ],
+            ))
+            .bind(if featured {
+                "Laura Ferrari"
+            } else {
+                pick(rng, SOCIAL_WORKERS)
+            })
             .bind(iso(recent(rng)))
-            .bind(if featured { "APERTA" } else { pick(rng, &["APERTA", "APERTA", "SOSPESA", "CHIUSA"]) })
+            .bind(if featured {
+                "APERTA"
+            } else {
+                pick(rng, &["APERTA", "APERTA", "SOSPESA", "CHIUSA"])
+            })
             .bind(stamp(rng))
             .execute(&mut **tx)
             .await?;
@@ -243,7 +327,13 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
             .bind(id * 10)
             .bind(id)
             .bind(pick(rng, &["ADS", "TUT", "CUR", "TM"]))
-            .bind(pick(rng, &["Tribunale di Cremona", "Tribunale per i Minorenni di Brescia"]))
+            .bind(pick(
+                rng,
+                &[
+                    "Tribunale di Cremona",
+                    "Tribunale per i Minorenni di Brescia",
+                ],
+            ))
             .bind(iso(start))
             .bind(None::<String>)
             .bind(pick(rng, &["Avv. Sara Conti", "Dott. Luca Rinaldi"]))
@@ -269,13 +359,21 @@ async fn asl(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
         .await?;
     let pid = id + 500_000;
     if featured || rng.u8(..100) < 40 {
-        let kind = if featured { "IC" } else { pick(rng, &["IC", "IC", "H3C1", "H3C3", "CIEC", "SORD"]) };
+        let kind = if featured {
+            "IC"
+        } else {
+            pick(rng, &["IC", "IC", "H3C1", "H3C3", "CIEC", "SORD"])
+        };
         let recognised = recent(rng);
         sqlx::query("INSERT INTO INVALIDITA VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(pid * 10)
             .bind(pid)
             .bind(kind)
-            .bind(if kind == "IC" { Some(if featured { 67 } else { rng.i64(34..101) }) } else { None })
+            .bind(if kind == "IC" {
+                Some(if featured { 67 } else { rng.i64(34..101) })
+            } else {
+                None
+            })
             .bind(compact(recognised))
             .bind(compact(recognised + Duration::days(3 * 365)))
             .bind(stamp(rng))
@@ -288,7 +386,15 @@ async fn asl(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
             .bind(pid * 10)
             .bind(pid)
             .bind(pick(rng, &["PAI", "ADI", "PSI", "DIP"]))
-            .bind(pick(rng, &["UOS Cure domiciliari", "CPS Cremona", "SerD Cremona", "Equipe valutazione multidimensionale"]))
+            .bind(pick(
+                rng,
+                &[
+                    "UOS Cure domiciliari",
+                    "CPS Cremona",
+                    "SerD Cremona",
+                    "Equipe valutazione multidimensionale",
+                ],
+            ))
             .bind(compact(start))
             .bind(compact(start + Duration::days(365)))
             .bind(stamp(rng))
@@ -296,7 +402,11 @@ async fn asl(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
             .await?;
     }
     if featured || rng.u8(..100) < 30 {
-        let service = if featured { "CPS" } else { pick(rng, &["SERD", "NOA", "CPS", "CONS"]) };
+        let service = if featured {
+            "CPS"
+        } else {
+            pick(rng, &["SERD", "NOA", "CPS", "CONS"])
+        };
         let reason = match service {
             "SERD" => "DIP",
             "NOA" => "ALC",
@@ -325,7 +435,11 @@ async fn caritas(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<
     let (family, given) = if featured {
         ("Dangelo".to_string(), "Giusepe".to_string())
     } else if rng.u8(..100) < 12 {
-        if rng.bool() { (typo(rng, &p.family_name), p.given_name.clone()) } else { (p.family_name.clone(), typo(rng, &p.given_name)) }
+        if rng.bool() {
+            (typo(rng, &p.family_name), p.given_name.clone())
+        } else {
+            (p.family_name.clone(), typo(rng, &p.given_name))
+        }
     } else {
         (p.family_name.clone(), p.given_name.clone())
     };
@@ -337,13 +451,31 @@ async fn caritas(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<
         .bind(given)
         .bind(dmy(p.birth_date))
         .bind((rng.u8(..100) < 60).then_some(p.birthplace_code))
-        .bind(if p.sex == Sex::Female { "Donna" } else { "Uomo" })
+        .bind(if p.sex == Sex::Female {
+            "Donna"
+        } else {
+            "Uomo"
+        })
         .bind(iso(recent(rng)))
         .execute(&mut **tx)
         .await?;
     let helps = if featured { 4 } else { rng.i64(1..7) };
     for n in 0..helps {
-        let kind = if featured { ["PACCO", "PACCO", "BOLLETTA", "ASCOLTO"][n as usize] } else { pick(rng, &["PACCO", "PACCO", "BOLLETTA", "AFFITTO", "VESTIARIO", "ASCOLTO"]) };
+        let kind = if featured {
+            ["PACCO", "PACCO", "BOLLETTA", "ASCOLTO"][n as usize]
+        } else {
+            pick(
+                rng,
+                &[
+                    "PACCO",
+                    "PACCO",
+                    "BOLLETTA",
+                    "AFFITTO",
+                    "VESTIARIO",
+                    "ASCOLTO",
+                ],
+            )
+        };
         let value = match kind {
             "PACCO" => Some(format!("{},{:02}", rng.u8(25..60), rng.u8(..100))),
             "BOLLETTA" => Some(format!("{},{:02}", rng.u16(60..400), rng.u8(..100))),
@@ -364,7 +496,18 @@ async fn caritas(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<
         sqlx::query("INSERT INTO bisogni_rilevati VALUES (?, ?, ?, ?)")
             .bind(cid * 10 + n)
             .bind(cid)
-            .bind(pick(rng, &["CASA", "CIBO", "LAVORO", "SALUTE", "SOLITUDINE", "DEBITI", "BOLLETTE"]))
+            .bind(pick(
+                rng,
+                &[
+                    "CASA",
+                    "CIBO",
+                    "LAVORO",
+                    "SALUTE",
+                    "SOLITUDINE",
+                    "DEBITI",
+                    "BOLLETTE",
+                ],
+            ))
             .bind(dmy(recent(rng)))
             .execute(&mut **tx)
             .await?;
@@ -373,8 +516,19 @@ async fn caritas(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<
         sqlx::query("INSERT INTO volontari_referenti VALUES (?, ?, ?, ?)")
             .bind(cid * 10)
             .bind(cid)
-            .bind(pick(rng, &["Suor Maria", "Giorgio (volontario)", "Anna (volontaria)", "Don Paolo"]))
-            .bind(pick(rng, &["S. Agostino", "S. Abbondio", "Cattedrale", "S. Ambrogio"]))
+            .bind(pick(
+                rng,
+                &[
+                    "Suor Maria",
+                    "Giorgio (volontario)",
+                    "Anna (volontaria)",
+                    "Don Paolo",
+                ],
+            ))
+            .bind(pick(
+                rng,
+                &["S. Agostino", "S. Abbondio", "Cattedrale", "S. Ambrogio"],
+            ))
             .execute(&mut **tx)
             .await?;
     }
@@ -397,14 +551,28 @@ async fn caf(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
     let declarations = if featured { 2 } else { rng.i64(1..3) };
     for n in 0..declarations {
         let year = 2026 - n;
-        let signed = Date::from_calendar_date(year as i32, Month::try_from(rng.u8(1..=10)).unwrap_or(Month::March), rng.u8(1..=28)).unwrap_or(Date::MIN);
-        let valid_until = Date::from_calendar_date(year as i32, Month::December, 31).unwrap_or(Date::MIN);
+        let signed = Date::from_calendar_date(
+            year as i32,
+            Month::try_from(rng.u8(1..=10)).unwrap_or(Month::March),
+            rng.u8(1..=28),
+        )
+        .unwrap_or(Date::MIN);
+        let valid_until =
+            Date::from_calendar_date(year as i32, Month::December, 31).unwrap_or(Date::MIN);
         let members = rng.i64(1..6);
         sqlx::query("INSERT INTO dsu VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(format!("INPS-ISEE-{year}-{:08}", did * 10 + n))
             .bind(did)
-            .bind(if featured { "ORD" } else { pick(rng, &["ORD", "ORD", "ORD", "CORR", "MIN", "SOCSAN", "UNIV"]) })
-            .bind(if featured { 485_000 - n * 20_000 } else { rng.i64(0..3_500_000) })
+            .bind(if featured {
+                "ORD"
+            } else {
+                pick(rng, &["ORD", "ORD", "ORD", "CORR", "MIN", "SOCSAN", "UNIV"])
+            })
+            .bind(if featured {
+                485_000 - n * 20_000
+            } else {
+                rng.i64(0..3_500_000)
+            })
             .bind(iso(signed))
             .bind(iso(valid_until))
             .bind(members)

@@ -13,33 +13,189 @@ use trama_subject::{Sex, TaxCode, belfiore, names};
 /// Common Italian surnames, with apostrophes, particles and a few double
 /// surnames, plus surnames of the main foreign communities.
 const SURNAMES: &[&str] = &[
-    "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
-    "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti",
-    "Barbieri", "Fontana", "Santoro", "Mariani", "Rinaldi", "Caruso", "Ferrara", "Galli", "Martini", "Leone",
-    "Longo", "Gentile", "Martinelli", "Vitale", "Lombardo", "Serra", "Coppola", "De Santis", "D'Angelo", "Marchetti",
-    "Parisi", "Villa", "Conte", "Ferraro", "Ferri", "Fabbri", "Bianco", "Marini", "Grasso", "Valentini",
-    "Messina", "Sala", "De Angelis", "Gatti", "Pellegrini", "Palumbo", "Sanna", "Farina", "Rizzi", "Monti",
-    "Cattaneo", "Morelli", "Amato", "Silvestri", "Mazza", "Testa", "Grassi", "Pellegrino", "Carbone", "Giuliani",
-    "Benedetti", "Barone", "Rossetti", "Caputo", "Montanari", "Guerra", "Palmieri", "Bernardi", "Martino", "Fiore",
-    "De Rosa", "Ferretti", "Bellini", "Basile", "Riva", "Donati", "Piras", "Vitali", "Battaglia", "Sartori",
-    "Neri", "Costantini", "Milani", "Pagano", "Ruggiero", "Sorrentino", "D'Amico", "Orlando", "Damico", "Negri",
-    "Dell'Acqua", "Lo Russo", "Di Stefano", "Dall'Olio", "Zanetti", "Bassi", "Ghidini", "Guarneri", "Ruggeri", "Bonetti",
-    "Rossi Bianchi", "Ferrari Colombo", "Della Valle", "Lo Monaco", "Sant'Ambrogio",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+    "Barbieri",
+    "Fontana",
+    "Santoro",
+    "Mariani",
+    "Rinaldi",
+    "Caruso",
+    "Ferrara",
+    "Galli",
+    "Martini",
+    "Leone",
+    "Longo",
+    "Gentile",
+    "Martinelli",
+    "Vitale",
+    "Lombardo",
+    "Serra",
+    "Coppola",
+    "De Santis",
+    "D'Angelo",
+    "Marchetti",
+    "Parisi",
+    "Villa",
+    "Conte",
+    "Ferraro",
+    "Ferri",
+    "Fabbri",
+    "Bianco",
+    "Marini",
+    "Grasso",
+    "Valentini",
+    "Messina",
+    "Sala",
+    "De Angelis",
+    "Gatti",
+    "Pellegrini",
+    "Palumbo",
+    "Sanna",
+    "Farina",
+    "Rizzi",
+    "Monti",
+    "Cattaneo",
+    "Morelli",
+    "Amato",
+    "Silvestri",
+    "Mazza",
+    "Testa",
+    "Grassi",
+    "Pellegrino",
+    "Carbone",
+    "Giuliani",
+    "Benedetti",
+    "Barone",
+    "Rossetti",
+    "Caputo",
+    "Montanari",
+    "Guerra",
+    "Palmieri",
+    "Bernardi",
+    "Martino",
+    "Fiore",
+    "De Rosa",
+    "Ferretti",
+    "Bellini",
+    "Basile",
+    "Riva",
+    "Donati",
+    "Piras",
+    "Vitali",
+    "Battaglia",
+    "Sartori",
+    "Neri",
+    "Costantini",
+    "Milani",
+    "Pagano",
+    "Ruggiero",
+    "Sorrentino",
+    "D'Amico",
+    "Orlando",
+    "Damico",
+    "Negri",
+    "Dell'Acqua",
+    "Lo Russo",
+    "Di Stefano",
+    "Dall'Olio",
+    "Zanetti",
+    "Bassi",
+    "Ghidini",
+    "Guarneri",
+    "Ruggeri",
+    "Bonetti",
+    "Rossi Bianchi",
+    "Ferrari Colombo",
+    "Della Valle",
+    "Lo Monaco",
+    "Sant'Ambrogio",
 ];
 
 const FOREIGN: &[(&str, &str, &[&str], &[&str])] = &[
-    ("Z129", "Romania", &["Popescu", "Ionescu", "Popa", "Dumitru", "Stan"], &["Andrei", "Ioana", "Mihai", "Elena"]),
-    ("Z330", "Marocco", &["El Amrani", "Benali", "Haddad", "Bouzid"], &["Mohamed", "Fatima", "Youssef", "Khadija"]),
-    ("Z100", "Albania", &["Hoxha", "Shehu", "Kola", "Dervishi"], &["Arben", "Elira", "Besnik", "Ardita"]),
-    ("Z222", "India", &["Singh", "Kaur", "Kumar", "Sharma"], &["Gurpreet", "Harpreet", "Rajesh", "Simran"]),
-    ("Z138", "Ucraina", &["Shevchenko", "Kovalenko", "Bondarenko"], &["Olena", "Oksana", "Taras", "Iryna"]),
-    ("Z343", "Senegal", &["Diop", "Ndiaye", "Fall", "Sow"], &["Mamadou", "Awa", "Cheikh", "Fatou"]),
+    (
+        "Z129",
+        "Romania",
+        &["Popescu", "Ionescu", "Popa", "Dumitru", "Stan"],
+        &["Andrei", "Ioana", "Mihai", "Elena"],
+    ),
+    (
+        "Z330",
+        "Marocco",
+        &["El Amrani", "Benali", "Haddad", "Bouzid"],
+        &["Mohamed", "Fatima", "Youssef", "Khadija"],
+    ),
+    (
+        "Z100",
+        "Albania",
+        &["Hoxha", "Shehu", "Kola", "Dervishi"],
+        &["Arben", "Elira", "Besnik", "Ardita"],
+    ),
+    (
+        "Z222",
+        "India",
+        &["Singh", "Kaur", "Kumar", "Sharma"],
+        &["Gurpreet", "Harpreet", "Rajesh", "Simran"],
+    ),
+    (
+        "Z138",
+        "Ucraina",
+        &["Shevchenko", "Kovalenko", "Bondarenko"],
+        &["Olena", "Oksana", "Taras", "Iryna"],
+    ),
+    (
+        "Z343",
+        "Senegal",
+        &["Diop", "Ndiaye", "Fall", "Sow"],
+        &["Mamadou", "Awa", "Cheikh", "Fatou"],
+    ),
 ];
 
 /// The quarters of the demo city, used as districts.
-pub const DISTRICTS: &[&str] = &["Centro", "Cambonino", "Zaist", "Po", "San Bernardo", "Boschetto", "Maristella", "Borgo Loreto"];
+pub const DISTRICTS: &[&str] = &[
+    "Centro",
+    "Cambonino",
+    "Zaist",
+    "Po",
+    "San Bernardo",
+    "Boschetto",
+    "Maristella",
+    "Borgo Loreto",
+];
 
-const STREETS: &[&str] = &["Via Mazzini", "Via Garibaldi", "Corso Vittorio Emanuele", "Via Dante", "Via Verdi", "Via Bergamo", "Via Brescia", "Via Giordano", "Via Milano", "Viale Po"];
+const STREETS: &[&str] = &[
+    "Via Mazzini",
+    "Via Garibaldi",
+    "Corso Vittorio Emanuele",
+    "Via Dante",
+    "Via Verdi",
+    "Via Bergamo",
+    "Via Brescia",
+    "Via Giordano",
+    "Via Milano",
+    "Viale Po",
+];
+
+/// Given names with their sex.
+type Names = Vec<(&'static str, Sex)>;
 
 /// One synthetic person.
 #[derive(Debug, Clone)]
@@ -72,25 +228,37 @@ pub struct Population {
 }
 
 /// The person the demo walkthrough follows across partners.
-pub const FEATURED: (&str, &str, (i32, u8, u8), Sex, &str) = ("D'Angelo", "Giuseppe", (1958, 7, 14), Sex::Male, "D150");
+pub const FEATURED: (&str, &str, (i32, u8, u8), Sex, &str) =
+    ("D'Angelo", "Giuseppe", (1958, 7, 14), Sex::Male, "D150");
 
 /// Generates `n` people (at least 1) from `seed`.
 pub fn generate(seed: u64, n: usize) -> Population {
     let mut rng = Rng::with_seed(seed);
     let given = names::given_names();
-    let (female, male): (Vec<(&str, Sex)>, Vec<(&str, Sex)>) = given.iter().partition(|(_, s)| *s == Sex::Female);
+    let (female, male): (Names, Names) = given.iter().partition(|(_, s)| *s == Sex::Female);
     let local: Vec<&'static str> = belfiore::active_municipalities()
         .into_iter()
         .filter(|p| p.province == "CR")
         .map(|p| p.code)
         .collect();
-    let italy: Vec<&'static str> = belfiore::active_municipalities().into_iter().map(|p| p.code).collect();
+    let italy: Vec<&'static str> = belfiore::active_municipalities()
+        .into_iter()
+        .map(|p| p.code)
+        .collect();
     let mut people = Vec::with_capacity(n.max(1));
     let mut codes: HashMap<String, usize> = HashMap::new();
     for index in 0..n.max(1) {
-        let (family_name, given_name, birth_date, sex, birthplace_code): (String, String, Date, Sex, &'static str) = if index == 0 {
+        let (family_name, given_name, birth_date, sex, birthplace_code): (
+            String,
+            String,
+            Date,
+            Sex,
+            &'static str,
+        ) = if index == 0 {
             let (f, g, (y, m, d), s, p) = FEATURED;
-            let birth = Date::from_calendar_date(y, Month::try_from(m).unwrap_or(Month::January), d).unwrap_or(Date::MIN);
+            let birth =
+                Date::from_calendar_date(y, Month::try_from(m).unwrap_or(Month::January), d)
+                    .unwrap_or(Date::MIN);
             (f.to_string(), g.to_string(), birth, s, p)
         } else {
             let sex = if rng.bool() { Sex::Female } else { Sex::Male };
@@ -108,7 +276,10 @@ pub fn generate(seed: u64, n: usize) -> Population {
                 }
                 let family = SURNAMES[rng.usize(..SURNAMES.len())];
                 let place = if rng.u8(..100) < 70 || italy.is_empty() {
-                    local.get(rng.usize(..local.len().max(1))).copied().unwrap_or("D150")
+                    local
+                        .get(rng.usize(..local.len().max(1)))
+                        .copied()
+                        .unwrap_or("D150")
                 } else {
                     italy[rng.usize(..italy.len())]
                 };
@@ -136,7 +307,11 @@ pub fn generate(seed: u64, n: usize) -> Population {
             0
         };
         *seen += 1;
-        let tax_code = if level > 0 { codice_fiscale::omocode(&base, level) } else { base };
+        let tax_code = if level > 0 {
+            codice_fiscale::omocode(&base, level)
+        } else {
+            base
+        };
         people.push(Person {
             index: people.len(),
             family_name,
@@ -146,7 +321,11 @@ pub fn generate(seed: u64, n: usize) -> Population {
             birthplace_code,
             tax_code,
             district: DISTRICTS[rng.usize(..DISTRICTS.len())],
-            address: format!("{} {}", STREETS[rng.usize(..STREETS.len())], rng.u16(1..180)),
+            address: format!(
+                "{} {}",
+                STREETS[rng.usize(..STREETS.len())],
+                rng.u16(1..180)
+            ),
         });
     }
     Population { people }
@@ -188,13 +367,22 @@ mod tests {
         let a = generate(7, 3000);
         let b = generate(7, 3000);
         assert_eq!(a.people.len(), 3000);
-        assert!(a.people.iter().zip(&b.people).all(|(x, y)| x.tax_code == y.tax_code && x.given_name == y.given_name));
+        assert!(
+            a.people
+                .iter()
+                .zip(&b.people)
+                .all(|(x, y)| x.tax_code == y.tax_code && x.given_name == y.given_name)
+        );
         for p in &a.people {
-            assert_eq!(TaxCode::parse(p.tax_code.as_str()).as_ref(), Ok(&p.tax_code));
+            assert_eq!(
+                TaxCode::parse(p.tax_code.as_str()).as_ref(),
+                Ok(&p.tax_code)
+            );
         }
         let omocodic = a.people.iter().filter(|p| p.tax_code.is_omocodic()).count();
         assert!(omocodic >= 20, "omocodic codes: {omocodic}");
-        let distinct: std::collections::HashSet<_> = a.people.iter().map(|p| p.tax_code.as_str()).collect();
+        let distinct: std::collections::HashSet<_> =
+            a.people.iter().map(|p| p.tax_code.as_str()).collect();
         assert_eq!(distinct.len(), a.people.len(), "tax codes are unique");
         assert_eq!(a.people[0].family_name, "D'Angelo");
         assert_ne!(generate(8, 10).people[1].tax_code, a.people[1].tax_code);

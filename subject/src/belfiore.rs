@@ -33,7 +33,15 @@ static TABLE: LazyLock<HashMap<&'static str, Vec<Place>>> = LazyLock::new(|| {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     for line in CSV.lines().skip(1) {
         let mut f = line.trim_end_matches('\r').split(',');
-        let (Some(code), Some(name), Some(province), Some(kind), Some(active), Some(from), Some(to)) = (
+        let (
+            Some(code),
+            Some(name),
+            Some(province),
+            Some(kind),
+            Some(active),
+            Some(from),
+            Some(to),
+        ) = (
             f.next(),
             f.next(),
             f.next(),
@@ -41,7 +49,8 @@ static TABLE: LazyLock<HashMap<&'static str, Vec<Place>>> = LazyLock::new(|| {
             f.next(),
             f.next(),
             f.next(),
-        ) else {
+        )
+        else {
             continue;
         };
         table.entry(code).or_default().push(Place {
@@ -99,9 +108,18 @@ mod tests {
         assert!(is_known("H501"));
         assert!(is_known("Z100"));
         assert!(!is_known("Q999"));
-        assert_eq!(place_on("H501", date!(1980 - 01 - 01)).map(|p| p.name), Some("Roma"));
-        assert_eq!(place_on("A001", date!(1900 - 01 - 01)).map(|p| p.name), Some("Abano"));
-        assert_eq!(place_on("A001", date!(1990 - 01 - 01)).map(|p| p.name), Some("Abano Terme"));
+        assert_eq!(
+            place_on("H501", date!(1980 - 01 - 01)).map(|p| p.name),
+            Some("Roma")
+        );
+        assert_eq!(
+            place_on("A001", date!(1900 - 01 - 01)).map(|p| p.name),
+            Some("Abano")
+        );
+        assert_eq!(
+            place_on("A001", date!(1990 - 01 - 01)).map(|p| p.name),
+            Some("Abano Terme")
+        );
         assert!(place_on("Z100", date!(1990 - 01 - 01)).is_some_and(|p| p.is_country));
         assert!(active_municipalities().len() > 7_000);
     }

@@ -293,7 +293,9 @@ pub fn compute(person: &Person<'_>) -> Result<TaxCode, TaxCodeError> {
     code.push_str(&name_part(person.family_name, false));
     code.push_str(&name_part(person.given_name, true));
     code.push_str(&format!("{:02}", person.birth_date.year().rem_euclid(100)));
-    code.push(char::from(MONTHS[usize::from(u8::from(person.birth_date.month())) - 1]));
+    code.push(char::from(
+        MONTHS[usize::from(u8::from(person.birth_date.month())) - 1],
+    ));
     let day = person.birth_date.day() + if person.sex == Sex::Female { 40 } else { 0 };
     code.push_str(&format!("{day:02}"));
     code.push_str(&person.birthplace_code.to_ascii_uppercase());
@@ -307,7 +309,11 @@ pub fn compute(person: &Person<'_>) -> Result<TaxCode, TaxCodeError> {
 /// check character.
 pub fn omocode(code: &TaxCode, level: usize) -> TaxCode {
     let mut bytes = code.base().0.into_bytes();
-    for &i in DIGIT_POSITIONS.iter().rev().take(level.min(DIGIT_POSITIONS.len())) {
+    for &i in DIGIT_POSITIONS
+        .iter()
+        .rev()
+        .take(level.min(DIGIT_POSITIONS.len()))
+    {
         bytes[i] = OMOCODIA[usize::from(bytes[i] - b'0')];
     }
     bytes[15] = check_character(&bytes[..15]);
@@ -376,7 +382,10 @@ mod tests {
         }
         check(
             "CCCFBA85D03L21VP",
-            Err(TaxCodeError::CheckCharacter { expected: 'E', found: 'P' }),
+            Err(TaxCodeError::CheckCharacter {
+                expected: 'E',
+                found: 'P',
+            }),
         );
         // Wrong length.
         check("RSSMRA85T10A562", Err(TaxCodeError::WrongLength(15)));
@@ -385,13 +394,20 @@ mod tests {
         // Bad check character.
         check(
             "RSSMRA85T10A562T",
-            Err(TaxCodeError::CheckCharacter { expected: 'S', found: 'T' }),
+            Err(TaxCodeError::CheckCharacter {
+                expected: 'S',
+                found: 'T',
+            }),
         );
         // A digit where a letter belongs, and a letter that is not an
         // omocodia letter where a digit belongs.
         check(
             "R5SMRA85T10A562S",
-            Err(TaxCodeError::InvalidCharacter { position: 2, found: '5', expected: "a letter" }),
+            Err(TaxCodeError::InvalidCharacter {
+                position: 2,
+                found: '5',
+                expected: "a letter",
+            }),
         );
         check(
             "RSSMRA8AT10A562S",
@@ -418,11 +434,20 @@ mod tests {
     fn invalid_days_and_birthplaces_are_rejected() {
         // Day 32 (with a correct check character) and 30 February.
         let day32 = with_check("RSSMRA85T32A562");
-        assert_eq!(TaxCode::parse(&day32), Err(TaxCodeError::InvalidDay { day: 32 }));
+        assert_eq!(
+            TaxCode::parse(&day32),
+            Err(TaxCodeError::InvalidDay { day: 32 })
+        );
         let feb30 = with_check("RSSMRA85B30A562");
-        assert_eq!(TaxCode::parse(&feb30), Err(TaxCodeError::InvalidDay { day: 30 }));
+        assert_eq!(
+            TaxCode::parse(&feb30),
+            Err(TaxCodeError::InvalidDay { day: 30 })
+        );
         let day00 = with_check("RSSMRA85T00A562");
-        assert_eq!(TaxCode::parse(&day00), Err(TaxCodeError::InvalidDay { day: 0 }));
+        assert_eq!(
+            TaxCode::parse(&day00),
+            Err(TaxCodeError::InvalidDay { day: 0 })
+        );
         // 29 February is accepted: the century is not encoded.
         assert!(TaxCode::parse(&with_check("RSSMRA00B29A562")).is_ok());
         // A Belfiore code nobody ever had.
@@ -434,18 +459,51 @@ mod tests {
     }
 
     fn with_check(first15: &str) -> String {
-        format!("{first15}{}", char::from(check_character(first15.as_bytes())))
+        format!(
+            "{first15}{}",
+            char::from(check_character(first15.as_bytes()))
+        )
     }
 
     #[test]
     fn decode_table() {
         let today = date!(2026 - 11 - 22);
         let cases: &[(&str, Sex, Date, &str, bool)] = &[
-            ("RSSMRA85T10A562S", Sex::Male, date!(1985 - 12 - 10), "A562", false),
-            ("BNCLRA80A41H501D", Sex::Female, date!(1980 - 01 - 01), "H501", false),
-            ("MRTMTT25D09F205Z", Sex::Male, date!(2025 - 04 - 09), "F205", false),
-            ("CCCFBA85D03L219P", Sex::Male, date!(1985 - 04 - 03), "L219", false),
-            ("CCCFBAURDLPLNMVU", Sex::Male, date!(1985 - 04 - 03), "L219", true),
+            (
+                "RSSMRA85T10A562S",
+                Sex::Male,
+                date!(1985 - 12 - 10),
+                "A562",
+                false,
+            ),
+            (
+                "BNCLRA80A41H501D",
+                Sex::Female,
+                date!(1980 - 01 - 01),
+                "H501",
+                false,
+            ),
+            (
+                "MRTMTT25D09F205Z",
+                Sex::Male,
+                date!(2025 - 04 - 09),
+                "F205",
+                false,
+            ),
+            (
+                "CCCFBA85D03L219P",
+                Sex::Male,
+                date!(1985 - 04 - 03),
+                "L219",
+                false,
+            ),
+            (
+                "CCCFBAURDLPLNMVU",
+                Sex::Male,
+                date!(1985 - 04 - 03),
+                "L219",
+                true,
+            ),
         ];
         for (code, sex, birth, place, omocodic) in cases {
             let decoded = TaxCode::parse(code).map(|c| c.decode(today));
@@ -465,13 +523,48 @@ mod tests {
     #[test]
     fn compute_table() {
         let cases: &[(&str, &str, Date, Sex, &str, &str)] = &[
-            ("Rossi", "Mario", date!(1985 - 12 - 10), Sex::Male, "A562", "RSSMRA85T10A562S"),
-            ("Bianchi", "Laura", date!(1980 - 01 - 01), Sex::Female, "H501", "BNCLRA80A41H501D"),
+            (
+                "Rossi",
+                "Mario",
+                date!(1985 - 12 - 10),
+                Sex::Male,
+                "A562",
+                "RSSMRA85T10A562S",
+            ),
+            (
+                "Bianchi",
+                "Laura",
+                date!(1980 - 01 - 01),
+                Sex::Female,
+                "H501",
+                "BNCLRA80A41H501D",
+            ),
             // Four consonants in the given name: 1st, 3rd and 4th.
-            ("Martini", "Matteo", date!(2025 - 04 - 09), Sex::Male, "F205", "MRTMTT25D09F205Z"),
+            (
+                "Martini",
+                "Matteo",
+                date!(2025 - 04 - 09),
+                Sex::Male,
+                "F205",
+                "MRTMTT25D09F205Z",
+            ),
             // Apostrophes, accents and short names padded with X.
-            ("D'Angelo", "Nicolò", date!(1962 - 03 - 05), Sex::Male, "D969", "DNGNCL62C05D969"),
-            ("Fo", "Al", date!(1990 - 07 - 15), Sex::Male, "L219", "FOXLAX90L15L219"),
+            (
+                "D'Angelo",
+                "Nicolò",
+                date!(1962 - 03 - 05),
+                Sex::Male,
+                "D969",
+                "DNGNCL62C05D969",
+            ),
+            (
+                "Fo",
+                "Al",
+                date!(1990 - 07 - 15),
+                Sex::Male,
+                "L219",
+                "FOXLAX90L15L219",
+            ),
         ];
         for (family, given, birth, sex, place, want) in cases {
             let person = Person {
@@ -498,7 +591,11 @@ mod tests {
         for level in 1..=7 {
             let omo = omocode(&base, level);
             assert!(omo.is_omocodic(), "level {level}: {omo}");
-            assert_eq!(TaxCode::parse(omo.as_str()).as_ref(), Ok(&omo), "level {level}");
+            assert_eq!(
+                TaxCode::parse(omo.as_str()).as_ref(),
+                Ok(&omo),
+                "level {level}"
+            );
             assert_eq!(omo.base(), base, "level {level}");
             assert_eq!(
                 omo.decode(date!(2026 - 01 - 01)).birth_date,

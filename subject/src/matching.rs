@@ -46,13 +46,13 @@ const MATCHED: f64 = 0.85;
 /// same person's omocodic variant) scores 1; otherwise the identifying
 /// fields present in the query are compared and weighted.
 pub fn score(query: &Traits, candidate: &Traits) -> Score {
-    if let (Some(q), Some(c)) = (&query.tax_code, &candidate.tax_code) {
-        if q == c || q.base() == c.base() {
-            return Score {
-                value: 1.0,
-                matched: vec!["tax_code"],
-            };
-        }
+    if let (Some(q), Some(c)) = (&query.tax_code, &candidate.tax_code)
+        && (q == c || q.base() == c.base())
+    {
+        return Score {
+            value: 1.0,
+            matched: vec!["tax_code"],
+        };
     }
     let mut total = 0.0;
     let mut weight = 0.0;
@@ -60,7 +60,10 @@ pub fn score(query: &Traits, candidate: &Traits) -> Score {
 
     // Names, in the recorded order or swapped (given and family names are
     // often entered in the wrong boxes); a swap costs a little.
-    let q_family = query.family_name.as_deref().filter(|s| !s.trim().is_empty());
+    let q_family = query
+        .family_name
+        .as_deref()
+        .filter(|s| !s.trim().is_empty());
     let q_given = query.given_name.as_deref().filter(|s| !s.trim().is_empty());
     if q_family.is_some() || q_given.is_some() {
         let c_family = candidate.family_name.as_deref().unwrap_or("");
@@ -76,7 +79,10 @@ pub fn score(query: &Traits, candidate: &Traits) -> Score {
         } else {
             straight
         };
-        for (field, s, w) in [("family_name", family, W_FAMILY), ("given_name", given, W_GIVEN)] {
+        for (field, s, w) in [
+            ("family_name", family, W_FAMILY),
+            ("given_name", given, W_GIVEN),
+        ] {
             if let Some(s) = s {
                 total += s * w;
                 weight += w;
@@ -173,9 +179,21 @@ mod tests {
     fn tax_codes_and_omocodia_match_exactly() {
         let code = TaxCode::parse("CCCFBA85D03L219P").ok();
         let omo = TaxCode::parse("CCCFBA85DLPLNMVL").ok();
-        let q = Traits { tax_code: code, ..Traits::default() };
-        let c = Traits { tax_code: omo, ..Traits::default() };
-        assert_eq!(score(&q, &c), Score { value: 1.0, matched: vec!["tax_code"] });
+        let q = Traits {
+            tax_code: code,
+            ..Traits::default()
+        };
+        let c = Traits {
+            tax_code: omo,
+            ..Traits::default()
+        };
+        assert_eq!(
+            score(&q, &c),
+            Score {
+                value: 1.0,
+                matched: vec!["tax_code"]
+            }
+        );
     }
 
     #[test]
@@ -200,6 +218,9 @@ mod tests {
             assert!(s.value < 0.8, "{q:?}: {s:?}");
         }
         let s = score(&strong[0], &truth);
-        assert_eq!(s.matched, vec!["family_name", "given_name", "birth_date", "birthplace_code"]);
+        assert_eq!(
+            s.matched,
+            vec!["family_name", "given_name", "birth_date", "birthplace_code"]
+        );
     }
 }

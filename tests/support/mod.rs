@@ -1,4 +1,8 @@
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test setup: a failure must stop the test")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test setup: a failure must stop the test"
+)]
 
 //! A sandbox federation for end-to-end tests: the demo's PKI, partner
 //! databases, four connector processes and a gateway process, started from
@@ -43,7 +47,9 @@ impl Sandbox {
             seed: 11,
             once: true,
         };
-        let running = demo::start(&args, exe()).await.expect("the federation starts");
+        let running = demo::start(&args, exe())
+            .await
+            .expect("the federation starts");
         Sandbox { tmp, running }
     }
 
@@ -86,7 +92,8 @@ impl Sandbox {
 
     /// The contents of a process's log.
     pub fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir().join("logs").join(format!("{name}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.dir().join("logs").join(format!("{name}.log")))
+            .unwrap_or_default()
     }
 
     /// The address of `org`'s connector.
@@ -116,7 +123,8 @@ pub fn context(purpose: &str) -> Option<v1::RequestContext> {
 /// The tax code of the demo's featured person (known to all partners).
 pub fn featured_tax_code() -> String {
     let (family, given, (y, m, d), sex, place) = trama::seed::population::FEATURED;
-    let birth = time::Date::from_calendar_date(y, time::Month::try_from(m).expect("month"), d).expect("date");
+    let birth = time::Date::from_calendar_date(y, time::Month::try_from(m).expect("month"), d)
+        .expect("date");
     codice_fiscale::compute(&Person {
         family_name: family,
         given_name: given,

@@ -103,7 +103,10 @@ pub fn channel(
                     .check(&id)
                     .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?,
                 Some(Err(e)) => {
-                    return Err(io::Error::new(io::ErrorKind::PermissionDenied, e.to_string()));
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        e.to_string(),
+                    ));
                 }
                 None => {
                     return Err(io::Error::new(

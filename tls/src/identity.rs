@@ -96,7 +96,10 @@ impl NodeIdentity {
 
     /// The identity as a URI, `trama://demo/org/comune/client`.
     pub fn uri(&self) -> String {
-        format!("{SCHEME}{}/org/{}/{}", self.federation, self.organisation, self.role)
+        format!(
+            "{SCHEME}{}/org/{}/{}",
+            self.federation, self.organisation, self.role
+        )
     }
 
     /// Parses `trama://<federation>/org/<org>/<role>`.
@@ -167,7 +170,10 @@ mod tests {
                 role: Role::Client
             })
         );
-        assert_eq!(ok.map(|i| i.uri()), Ok("trama://demo/org/comune/client".into()));
+        assert_eq!(
+            ok.map(|i| i.uri()),
+            Ok("trama://demo/org/comune/client".into())
+        );
         for bad in [
             "https://demo/org/comune/client",
             "trama://demo/comune/client",

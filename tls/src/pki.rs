@@ -9,13 +9,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::identity::{NodeIdentity, Role};
 use crate::TlsError;
+use crate::identity::{NodeIdentity, Role};
 
 /// File name of the CA certificate in a PKI directory.
 pub const CA_CERT: &str = "ca.pem";
@@ -61,7 +61,10 @@ pub fn init(dir: &Path, federation: &str) -> Result<PathBuf, TlsError> {
     let key = KeyPair::generate().map_err(TlsError::Pki)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, format!("Trama federation {federation}"));
+    dn.push(
+        DnType::OrganizationName,
+        format!("Trama federation {federation}"),
+    );
     dn.push(DnType::CommonName, format!("{federation} federation CA"));
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -126,7 +129,8 @@ pub fn issue(dir: &Path, request: &IssueRequest) -> Result<IssuedFiles, TlsError
         ],
     };
     let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::days(request.not_before_days_ago.max(0)) - Duration::minutes(5);
+    params.not_before =
+        now - Duration::days(request.not_before_days_ago.max(0)) - Duration::minutes(5);
     params.not_after = now + Duration::days(request.valid_days);
     params.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate().map_err(TlsError::Pki)?;
@@ -188,7 +192,9 @@ mod tests {
                 not_before_days_ago: 0,
             },
         );
-        let Ok(files) = files else { panic!("{files:?}") };
+        let Ok(files) = files else {
+            panic!("{files:?}")
+        };
         let pem = fs::read(&files.cert).unwrap_or_default();
         let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem);
         use rustls_pki_types::pem::PemObject;

@@ -95,7 +95,11 @@ impl AsyncRead for PeerStream {
 }
 
 impl AsyncWrite for PeerStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -163,7 +167,12 @@ pub fn incoming(
                             remote_addr: Some(remote),
                             identity,
                         };
-                        let _ = tx.send(Ok(PeerStream { inner: stream, info })).await;
+                        let _ = tx
+                            .send(Ok(PeerStream {
+                                inner: stream,
+                                info,
+                            }))
+                            .await;
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(peer = %remote, error = %e, "tls handshake refused");
