@@ -57,6 +57,14 @@ impl Running {
         }
     }
 
+    /// The process id of one process (by organisation, or `gateway`).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, c)| c.id())
+    }
+
     /// The first process that has exited, if any.
     pub fn exited(&mut self) -> Option<String> {
         self.children

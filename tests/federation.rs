@@ -419,3 +419,53 @@ async fn connectors_accept_only_the_gateway() {
     }
     assert!(fed.log("caritas").contains("caller refused"));
 }
+
+#[tokio::test]
+async fn a_stalled_connector_times_out_within_the_callers_deadline() {
+    let fed = Sandbox::start().await;
+    let pid = fed.running.pid("caf").expect("caf runs");
+    // Freeze the process: its socket stays open, it answers nothing.
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let mut client = fed.client("comune");
+    let mut request = tonic::Request::new(v1::GetRecordRequest {
+        context: context("presa_in_carico"),
+        subject: Some(v1::SubjectKey {
+            tax_code: featured_tax_code(),
+            local_ids: vec![],
+        }),
+        sections: vec![Section::SocioEconomic as i32],
+    });
+    request.set_timeout(std::time::Duration::from_millis(600));
+    let started = std::time::Instant::now();
+    let response = client
+        .get_record(request)
+        .await
+        .expect("a partial answer, not an error")
+        .into_inner();
+    let elapsed = started.elapsed();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status();
+    assert!(
+        elapsed < std::time::Duration::from_millis(1500),
+        "answered after {elapsed:?}"
+    );
+    assert!(response.partial);
+    let caf = response
+        .outcomes
+        .iter()
+        .find(|o| o.organisation == "caf")
+        .unwrap();
+    assert_eq!(caf.status, OutcomeStatus::Timeout as i32, "{caf:?}");
+    let comune = response
+        .outcomes
+        .iter()
+        .find(|o| o.organisation == "comune")
+        .unwrap();
+    assert_eq!(comune.status, OutcomeStatus::Ok as i32);
+    assert!(comune.entries > 0);
+}

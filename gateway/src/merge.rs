@@ -123,27 +123,28 @@ pub fn conflicts(identities: &[SubjectIdentity]) -> Vec<Conflict> {
 /// identities score at least this much against each other.
 const GROUP_THRESHOLD: f64 = 0.9;
 
-/// Groups candidates from all sources: first by tax code (omocodic
-/// variants together), then candidates without a valid tax code join the
-/// group whose identity they match closely. Groups come best first.
+/// Groups candidates from all sources: first by tax code (exactly: an
+/// omocodic variant is another person's code), then candidates without a
+/// valid tax code join the group whose identity they match closely. Groups
+/// come best first.
 pub fn group(candidates: Vec<Candidate>) -> Vec<CandidateGroup> {
     let mut groups: Vec<(Option<TaxCode>, Traits, CandidateGroup)> = Vec::new();
     let mut without_code = Vec::new();
     for c in candidates {
         let traits = traits(c.identity.as_ref());
-        match traits.tax_code.as_ref().map(TaxCode::base) {
-            Some(base) => match groups
+        match traits.tax_code.clone() {
+            Some(code) => match groups
                 .iter_mut()
-                .find(|(code, _, _)| code.as_ref() == Some(&base))
+                .find(|(known, _, _)| known.as_ref() == Some(&code))
             {
                 Some((_, _, g)) => g.candidates.push(c),
                 None => {
                     let group = CandidateGroup {
-                        tax_code: base.to_string(),
+                        tax_code: code.to_string(),
                         score: 0.0,
                         candidates: vec![c],
                     };
-                    groups.push((Some(base), traits, group));
+                    groups.push((Some(code), traits, group));
                 }
             },
             None => without_code.push((traits, c)),
@@ -257,8 +258,19 @@ mod tests {
                 0.95,
             ),
             candidate(
-                identity("caf", "CCCFBA85DLPLNMVL", "CACCAMO", "FABIO", (1985, 4, 3)),
+                identity("caf", "CCCFBA85D03L219P", "CACCAMO", "FABIO", (1985, 4, 3)),
                 0.9,
+            ),
+            // An omocodic variant is another person with the same letters.
+            candidate(
+                identity(
+                    "asl",
+                    "CCCFBA85DLPLNMVL",
+                    "Cacciamo",
+                    "Fabiola",
+                    (1985, 4, 3),
+                ),
+                0.5,
             ),
             candidate(
                 identity("caritas", "", "Cacamo", "Fabio", (1985, 4, 3)),
@@ -269,11 +281,12 @@ mod tests {
                 0.6,
             ),
         ]);
-        assert_eq!(groups.len(), 2, "{groups:?}");
+        assert_eq!(groups.len(), 3, "{groups:?}");
         assert_eq!(groups[0].tax_code, "CCCFBA85D03L219P");
         assert_eq!(groups[0].candidates.len(), 3);
         assert_eq!(groups[0].score, 0.95);
         assert_eq!(groups[1].candidates.len(), 1);
+        assert_eq!(groups[2].tax_code, "CCCFBA85DLPLNMVL");
     }
 
     #[test]

@@ -46,13 +46,24 @@ const MATCHED: f64 = 0.85;
 /// same person's omocodic variant) scores 1; otherwise the identifying
 /// fields present in the query are compared and weighted.
 pub fn score(query: &Traits, candidate: &Traits) -> Score {
-    if let (Some(q), Some(c)) = (&query.tax_code, &candidate.tax_code)
-        && (q == c || q.base() == c.base())
-    {
-        return Score {
-            value: 1.0,
-            matched: vec!["tax_code"],
-        };
+    if let (Some(q), Some(c)) = (&query.tax_code, &candidate.tax_code) {
+        if q == c {
+            return Score {
+                value: 1.0,
+                matched: vec!["tax_code"],
+            };
+        }
+        // Omocodic variants of one base code belong to *different* people
+        // who share name letters, birth date and place: the revenue agency
+        // made the variant precisely to tell them apart. A variant is
+        // evidence (a partner may have computed the code instead of reading
+        // it), never proof.
+        if q.base() == c.base() {
+            return Score {
+                value: 0.85,
+                matched: vec!["tax_code_variant"],
+            };
+        }
     }
     let mut total = 0.0;
     let mut weight = 0.0;
@@ -176,24 +187,23 @@ mod tests {
     }
 
     #[test]
-    fn tax_codes_and_omocodia_match_exactly() {
+    fn tax_codes_match_exactly_and_omocodic_variants_do_not() {
         let code = TaxCode::parse("CCCFBA85D03L219P").ok();
         let omo = TaxCode::parse("CCCFBA85DLPLNMVL").ok();
-        let q = Traits {
-            tax_code: code,
+        let with = |tax_code| Traits {
+            tax_code,
             ..Traits::default()
         };
-        let c = Traits {
-            tax_code: omo,
-            ..Traits::default()
+        let exact = Score {
+            value: 1.0,
+            matched: vec!["tax_code"],
         };
-        assert_eq!(
-            score(&q, &c),
-            Score {
-                value: 1.0,
-                matched: vec!["tax_code"]
-            }
-        );
+        let variant = Score {
+            value: 0.85,
+            matched: vec!["tax_code_variant"],
+        };
+        assert_eq!(score(&with(code.clone()), &with(code.clone())), exact);
+        assert_eq!(score(&with(code), &with(omo)), variant);
     }
 
     #[test]
