@@ -85,18 +85,14 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
     }
     for queries in mapping.sections.values() {
         for q in queries {
-            let key = format!("{}.sql", q.key);
-            let named = NamedQuery {
-                key: key.clone(),
-                sql: q.sql.clone(),
-            };
-            let columns = describe(db, mapping, &key, &named).await?;
+            let key = &q.query.key;
+            let columns = describe(db, mapping, key, &q.query).await?;
             check_binding(
                 mapping,
                 &format!("{}.columns.record_id", q.key),
                 FieldKind::Text,
                 &q.record_id,
-                &key,
+                key,
                 &columns,
             )?;
             if let Some(spec) = &q.last_updated {
@@ -105,7 +101,7 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
                     &format!("{}.columns.last_updated", q.key),
                     FieldKind::Timestamp,
                     spec,
-                    &key,
+                    key,
                     &columns,
                 )?;
             }
@@ -115,7 +111,7 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
                     &format!("{}.columns.{field}", q.key),
                     *kind,
                     spec,
-                    &key,
+                    key,
                     &columns,
                 )?;
             }

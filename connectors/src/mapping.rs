@@ -141,8 +141,9 @@ pub enum FieldKind {
 pub struct SectionQuery {
     /// The key in the mapping file, for example `sections.housing[0]`.
     pub key: String,
-    /// The SQL, parameters `:local_id` and `:tax_code`.
-    pub sql: ParamSql,
+    /// The query (key `sections.housing[0].sql`), parameters `:local_id`
+    /// and `:tax_code`.
+    pub query: NamedQuery,
     /// Column holding the row's id (required for provenance).
     pub record_id: ColumnSpec,
     /// Column holding when the row last changed, if any.
@@ -575,7 +576,7 @@ impl Mapping {
                 };
                 out.push(SectionQuery {
                     key: key.clone(),
-                    sql: named.sql,
+                    query: named,
                     record_id,
                     last_updated,
                     fields: bound,

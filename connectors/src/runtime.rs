@@ -291,11 +291,7 @@ impl Connector {
                     continue;
                 };
                 for q in queries {
-                    let named = NamedQuery {
-                        key: format!("{}.sql", q.key),
-                        sql: q.sql.clone(),
-                    };
-                    let rows = self.run(&named, &values).await?;
+                    let rows = self.run(&q.query, &values).await?;
                     for row in &rows.rows {
                         let Some(record_id) =
                             self.value(&rows, row, &q.record_id, FieldKind::Text, &q.key)
