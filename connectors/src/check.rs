@@ -1,16 +1,37 @@
 //! The start-up check: every query of the mapping is prepared against the
-//! live database, and every bound column must be in its result with a type
-//! that fits the schema field. A connector that fails the check does not
-//! start; the error names the mapping file, the key and the problem.
+//! live database, every bound column must be in its result with a type that
+//! fits the schema field, and the engine's plan for every query must use an
+//! index (a connector never scans a whole table to answer one call). A
+//! connector that fails the check does not start; the error names the
+//! mapping file, the key and the problem.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery, SubjectField};
-use crate::source::{ColumnInfo, Database};
+use crate::source::{ColumnInfo, Database, Prepared, SourceError};
+
+/// The mapping's queries, prepared, by key.
+pub type PreparedQueries = HashMap<String, Prepared>;
 
 /// Why the mapping does not fit the database.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
+    /// The database cannot be reached (the check is retried).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(SourceError),
+    /// The query would read a whole table.
+    #[error(
+        "{path}: key `{key}`: the query scans a whole table ({plan}); add an index its WHERE clause can use, or change the query"
+    )]
+    FullScan {
+        /// The mapping file.
+        path: PathBuf,
+        /// The key of the query.
+        key: String,
+        /// The plan step that scans.
+        plan: String,
+    },
     /// The database refused a query (bad SQL, missing table or column).
     #[error("{path}: key `{key}`: the database refused the query: {message}")]
     Query {
@@ -55,8 +76,10 @@ pub enum CheckError {
     },
 }
 
-/// Checks every query and binding of `mapping` against `db`.
-pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
+/// Checks every query and binding of `mapping` against `db`, and returns
+/// the queries prepared.
+pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, CheckError> {
+    let mut prepared = PreparedQueries::new();
     let subject_bindings: Vec<(String, FieldKind, &ColumnSpec)> = mapping
         .subject
         .fields
@@ -72,28 +95,30 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
     let match_queries: Vec<&NamedQuery> = [
         mapping.matching.tax_code.as_ref(),
         Some(&mapping.matching.local_id),
-        mapping.matching.demographics.as_ref(),
     ]
     .into_iter()
     .flatten()
+    .chain(&mapping.matching.demographics)
     .collect();
     for query in match_queries {
-        let columns = describe(db, mapping, &query.key, query).await?;
+        let p = describe(db, mapping, &query.key, query).await?;
         for (key, kind, spec) in &subject_bindings {
-            check_binding(mapping, key, *kind, spec, &query.key, &columns)?;
+            check_binding(mapping, key, *kind, spec, &query.key, &p.columns)?;
         }
+        prepared.insert(query.key.clone(), p);
     }
     for queries in mapping.sections.values() {
         for q in queries {
             let key = &q.query.key;
-            let columns = describe(db, mapping, key, &q.query).await?;
+            let p = describe(db, mapping, key, &q.query).await?;
+            let columns = &p.columns;
             check_binding(
                 mapping,
                 &format!("{}.columns.record_id", q.key),
                 FieldKind::Text,
                 &q.record_id,
                 key,
-                &columns,
+                columns,
             )?;
             if let Some(spec) = &q.last_updated {
                 check_binding(
@@ -102,7 +127,7 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
                     FieldKind::Timestamp,
                     spec,
                     key,
-                    &columns,
+                    columns,
                 )?;
             }
             for (field, kind, spec) in &q.fields {
@@ -112,12 +137,13 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<(), CheckError> {
                     *kind,
                     spec,
                     key,
-                    &columns,
+                    columns,
                 )?;
             }
+            prepared.insert(key.clone(), p);
         }
     }
-    Ok(())
+    Ok(prepared)
 }
 
 async fn describe(
@@ -125,12 +151,46 @@ async fn describe(
     mapping: &Mapping,
     key: &str,
     q: &NamedQuery,
-) -> Result<Vec<ColumnInfo>, CheckError> {
-    db.describe(&q.sql).await.map_err(|e| CheckError::Query {
-        path: mapping.path.clone(),
-        key: key.to_string(),
-        message: e.to_string(),
-    })
+) -> Result<Prepared, CheckError> {
+    let refused = |e: SourceError| {
+        if e.is_unavailable() {
+            CheckError::Unavailable(e)
+        } else {
+            CheckError::Query {
+                path: mapping.path.clone(),
+                key: key.to_string(),
+                message: e.to_string(),
+            }
+        }
+    };
+    let prepared = db.prepare(&q.sql).await.map_err(refused)?;
+    let plan = db.explain(&prepared).await.map_err(refused)?;
+    if let Some(step) = plan.iter().find(|step| scans(db, step)) {
+        return Err(CheckError::FullScan {
+            path: mapping.path.clone(),
+            key: key.to_string(),
+            plan: step.trim().to_string(),
+        });
+    }
+    Ok(prepared)
+}
+
+/// Whether one step of an engine's plan reads a whole table.
+fn scans(db: &Database, step: &str) -> bool {
+    match db {
+        // Planned with sequential scans disabled: one that remains has no
+        // index to use instead.
+        Database::Postgres { .. } => step.contains("Seq Scan on"),
+        // `type=ALL` with no usable key; small tables may be scanned by
+        // choice even when an index exists, which is fine.
+        Database::MySql { .. } => {
+            (step.contains("type=ALL") || step.contains("type=index"))
+                && step.contains("possible_keys= key=")
+        }
+        // SQLite plans name a full scan `SCAN <table>` (an index lookup is
+        // `SEARCH`); scanning a one-row constant is harmless.
+        Database::Sqlite { .. } => step.starts_with("SCAN ") && !step.contains("CONSTANT ROW"),
+    }
 }
 
 fn check_binding(

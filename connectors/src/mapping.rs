@@ -52,10 +52,10 @@ pub struct MatchQueries {
     pub tax_code: Option<NamedQuery>,
     /// By the partner's own id, parameter `:local_id`.
     pub local_id: NamedQuery,
-    /// By demographics (blocking query), parameters `:family_name`,
-    /// `:given_name`, `:family_prefix`, `:birth_date`, `:birth_year`,
-    /// `:birthplace_code`, `:sex`.
-    pub demographics: Option<NamedQuery>,
+    /// By demographics: blocking queries, each index-backed, each run
+    /// when every parameter it uses is known; the union of what they find
+    /// is scored. Parameters: see [`DEMOGRAPHIC_PARAMS`].
+    pub demographics: Vec<NamedQuery>,
 }
 
 /// A query with the key it came from.
@@ -289,7 +289,16 @@ struct RawSubject {
 struct RawMatch {
     tax_code: Option<RawQuery>,
     local_id: RawQuery,
-    demographics: Option<RawQuery>,
+    #[serde(default)]
+    demographics: Option<OneOrMany>,
+}
+
+/// `[match.demographics]` (one query) or `[[match.demographics]]` (several).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(RawQuery),
+    Many(Vec<RawQuery>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -496,19 +505,22 @@ impl Mapping {
                 .map(|q| query("match.tax_code", q))
                 .transpose()?,
             local_id: query("match.local_id", &raw.matching.local_id)?,
-            demographics: raw
-                .matching
-                .demographics
-                .as_ref()
-                .map(|q| query("match.demographics", q))
-                .transpose()?,
+            demographics: match &raw.matching.demographics {
+                None => Vec::new(),
+                Some(OneOrMany::One(q)) => vec![query("match.demographics", q)?],
+                Some(OneOrMany::Many(qs)) => qs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, q)| query(&format!("match.demographics[{i}]"), q))
+                    .collect::<Result<_, _>>()?,
+            },
         };
         check_params(&matching.local_id, &["local_id"])
             .map_err(|p| invalid(matching.local_id.key.clone(), p))?;
         if let Some(q) = &matching.tax_code {
             check_params(q, &["tax_code"]).map_err(|p| invalid(q.key.clone(), p))?;
         }
-        if let Some(q) = &matching.demographics {
+        for q in &matching.demographics {
             check_params(q, DEMOGRAPHIC_PARAMS).map_err(|p| invalid(q.key.clone(), p))?;
         }
 
@@ -606,7 +618,7 @@ impl Mapping {
         if self.matching.tax_code.is_some() {
             caps.push("tax_code".into());
         }
-        if self.matching.demographics.is_some() {
+        if !self.matching.demographics.is_empty() {
             caps.push("demographics".into());
         }
         caps
@@ -618,6 +630,8 @@ pub const DEMOGRAPHIC_PARAMS: &[&str] = &[
     "family_name",
     "given_name",
     "family_prefix",
+    "family_key",
+    "given_key",
     "birth_date",
     "birth_year",
     "birthplace_code",

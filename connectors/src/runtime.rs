@@ -9,6 +9,9 @@ use trama_subject::matching::{self, Traits};
 use trama_subject::{Sex, TaxCode, names};
 
 use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery, SubjectField};
+use std::sync::{Arc, RwLock};
+
+use crate::check::{CheckError, PreparedQueries};
 use crate::source::{Database, Param, Rows, SourceError};
 use crate::to_proto::{self, Fields};
 use crate::values::{self, Typed};
@@ -28,6 +31,9 @@ pub struct Connector {
     pub mapping: Mapping,
     /// The database.
     pub db: Database,
+    /// The mapping's queries, prepared by the start-up check; `None` until
+    /// the check has passed (the database may be down at start).
+    prepared: RwLock<Option<Arc<PreparedQueries>>>,
 }
 
 /// A person found in the database.
@@ -44,6 +50,10 @@ pub struct Found {
 /// Errors while answering.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// The database has not been reached since start, so the mapping has
+    /// not been checked yet.
+    #[error("the partner database has not been reached yet")]
+    NotReady,
     /// The database failed.
     #[error("query `{key}`: {source}")]
     Source {
@@ -55,18 +65,52 @@ pub enum RuntimeError {
 }
 
 impl Connector {
+    /// A connector whose mapping has not been checked yet.
+    pub fn new(organisation: String, mapping: Mapping, db: Database) -> Connector {
+        Connector {
+            organisation,
+            mapping,
+            db,
+            prepared: RwLock::new(None),
+        }
+    }
+
+    /// Checks the mapping against the database and, if it fits, makes the
+    /// connector ready to answer.
+    pub async fn check(&self) -> Result<(), CheckError> {
+        let prepared = crate::check::check(&self.db, &self.mapping).await?;
+        if let Ok(mut slot) = self.prepared.write() {
+            *slot = Some(Arc::new(prepared));
+        }
+        Ok(())
+    }
+
+    /// Whether the mapping has been checked against the database.
+    pub fn is_ready(&self) -> bool {
+        self.prepared.read().map(|p| p.is_some()).unwrap_or(false)
+    }
+
     async fn run(
         &self,
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
     ) -> Result<Rows, RuntimeError> {
-        let params: Vec<Param> = query
-            .sql
-            .param_names()
-            .map(|n| values.get(n).cloned().unwrap_or(Param::Null))
+        let prepared = self
+            .prepared
+            .read()
+            .ok()
+            .and_then(|p| p.clone())
+            .ok_or(RuntimeError::NotReady)?;
+        let Some(statement) = prepared.get(&query.key) else {
+            return Err(RuntimeError::NotReady);
+        };
+        let params: Vec<Param> = statement
+            .names
+            .iter()
+            .map(|n| values.get(n.as_str()).cloned().unwrap_or(Param::Text(None)))
             .collect();
         self.db
-            .fetch(&query.sql, &params)
+            .fetch(statement, &params)
             .await
             .map_err(|source| RuntimeError::Source {
                 key: query.key.clone(),
@@ -196,24 +240,37 @@ impl Connector {
             .as_ref()
             .filter(|l| l.organisation == self.organisation && !l.id.is_empty())
         {
-            let values = HashMap::from([("local_id", Param::Text(local.id.clone()))]);
+            let values = HashMap::from([("local_id", Param::Text(Some(local.id.clone())))]);
             found.extend(
                 self.people(&self.mapping.matching.local_id, &values)
                     .await?,
             );
         }
         if let (Some(code), Some(q)) = (&wanted.tax_code, &self.mapping.matching.tax_code) {
-            let values = HashMap::from([("tax_code", Param::Text(code.as_str().to_string()))]);
+            let values =
+                HashMap::from([("tax_code", Param::Text(Some(code.as_str().to_string())))]);
             found.extend(self.people(q, &values).await?);
         }
         let has_demographics = wanted.family_name.is_some()
             || wanted.given_name.is_some()
             || wanted.birth_date.is_some();
-        if let (true, Some(q)) = (has_demographics, &self.mapping.matching.demographics) {
+        if has_demographics {
+            // Each blocking query that has all its parameters runs, in
+            // parallel on the pool; a query with an unknown parameter
+            // would match nothing.
             let values = demographic_params(&wanted);
-            let mut block = self.people(q, &values).await?;
-            block.truncate(MAX_BLOCK);
-            found.extend(block);
+            let runnable = self.mapping.matching.demographics.iter().filter(|q| {
+                q.sql
+                    .param_names()
+                    .all(|n| values.get(n).is_some_and(Param::is_known))
+            });
+            let blocks =
+                futures_util::future::join_all(runnable.map(|q| self.people(q, &values))).await;
+            for block in blocks {
+                let mut block = block?;
+                block.truncate(MAX_BLOCK);
+                found.extend(block);
+            }
         }
         let mut seen = std::collections::HashSet::new();
         let mut candidates: Vec<v1::Candidate> = found
@@ -251,7 +308,7 @@ impl Connector {
         sections: &[Section],
     ) -> Result<v1::FetchRecordResponse, RuntimeError> {
         let people = if !local_id.is_empty() {
-            let values = HashMap::from([("local_id", Param::Text(local_id.to_string()))]);
+            let values = HashMap::from([("local_id", Param::Text(Some(local_id.to_string())))]);
             self.people(&self.mapping.matching.local_id, &values)
                 .await?
         } else if let Some(q) = self
@@ -261,7 +318,7 @@ impl Connector {
             .as_ref()
             .filter(|_| !tax_code.is_empty())
         {
-            let values = HashMap::from([("tax_code", Param::Text(tax_code.to_string()))]);
+            let values = HashMap::from([("tax_code", Param::Text(Some(tax_code.to_string())))]);
             self.people(q, &values).await?
         } else {
             Vec::new()
@@ -272,14 +329,10 @@ impl Connector {
         let mut out = v1::RecordSections::default();
         for person in people.iter().take(MAX_DUPLICATES) {
             let values = HashMap::from([
-                ("local_id", Param::Text(person.local_id.clone())),
+                ("local_id", Param::Text(Some(person.local_id.clone()))),
                 (
                     "tax_code",
-                    person
-                        .traits
-                        .tax_code
-                        .as_ref()
-                        .map_or(Param::Null, |t| Param::Text(t.to_string())),
+                    Param::Text(person.traits.tax_code.as_ref().map(|t| t.to_string())),
                 ),
             ]);
             for section in sections {
@@ -358,29 +411,29 @@ pub fn traits_of(query: &v1::SubjectQuery) -> Traits {
 }
 
 fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
-    let text = |v: Option<String>| v.map_or(Param::Null, Param::Text);
     let family = t.family_name.as_deref().map(names::compact);
+    let given = t.given_name.as_deref().map(names::compact);
     HashMap::from([
-        ("family_name", text(t.family_name.clone())),
-        ("given_name", text(t.given_name.clone())),
+        ("family_name", Param::Text(t.family_name.clone())),
+        ("given_name", Param::Text(t.given_name.clone())),
         (
             "family_prefix",
-            text(family.map(|f| f.chars().take(3).collect())),
+            Param::Text(family.as_ref().map(|f| f.chars().take(3).collect())),
         ),
-        ("birth_date", text(t.birth_date.map(|d| d.to_string()))),
+        ("family_key", Param::Text(family)),
+        ("given_key", Param::Text(given)),
+        ("birth_date", Param::Date(t.birth_date)),
         (
             "birth_year",
-            t.birth_date
-                .map_or(Param::Null, |d| Param::Int(i64::from(d.year()))),
+            Param::Int(t.birth_date.map(|d| i64::from(d.year()))),
         ),
-        ("birthplace_code", text(t.birthplace_code.clone())),
+        ("birthplace_code", Param::Text(t.birthplace_code.clone())),
         (
             "sex",
-            match t.sex {
-                Some(Sex::Female) => Param::Text("F".into()),
-                Some(Sex::Male) => Param::Text("M".into()),
-                None => Param::Null,
-            },
+            Param::Text(t.sex.map(|s| match s {
+                Sex::Female => "F".to_string(),
+                Sex::Male => "M".to_string(),
+            })),
         ),
     ])
 }

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 use trama_proto::v1::connector_server::{Connector as ConnectorApi, ConnectorServer};
@@ -12,6 +13,7 @@ use trama_tls::Role;
 use trama_tls::authz::RequireRole;
 
 use crate::ConnectorError;
+use crate::check::CheckError;
 use crate::config::ConnectorConfig;
 use crate::mapping::Mapping;
 use crate::runtime::{Connector, RuntimeError};
@@ -35,6 +37,9 @@ impl ConnectorService {
 
 fn to_status(e: RuntimeError) -> Status {
     match e {
+        RuntimeError::NotReady => Status::unavailable(
+            "the partner database has not been reachable since the connector started",
+        ),
         RuntimeError::Source { key, source } => {
             tracing::warn!(key, error = %source, "database query failed");
             match source {
@@ -130,9 +135,12 @@ impl ConnectorApi for ConnectorService {
     }
 }
 
-/// Loads the mapping, connects to the database, checks the mapping against
-/// it, and returns the connector ready to serve.
-pub async fn prepare(config: &ConnectorConfig) -> Result<Connector, ConnectorError> {
+/// How often the connector checks that its database answers.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Loads the mapping and opens the database, without checking the mapping
+/// yet.
+pub async fn open(config: &ConnectorConfig) -> Result<Connector, ConnectorError> {
     let mapping = Mapping::load(&config.mapping)?;
     let db = Database::connect(&config.database, config.limits)
         .await
@@ -140,23 +148,90 @@ pub async fn prepare(config: &ConnectorConfig) -> Result<Connector, ConnectorErr
             url: crate::source::redact(&config.database),
             source,
         })?;
-    crate::check::check(&db, &mapping).await?;
-    Ok(Connector {
-        organisation: config.organisation.clone(),
-        mapping,
-        db,
-    })
+    Ok(Connector::new(config.organisation.clone(), mapping, db))
+}
+
+/// Loads the mapping, connects to the database and checks the mapping
+/// against it: the connector is ready to serve. Fails if the database
+/// cannot be reached (`trama check`).
+pub async fn prepare(config: &ConnectorConfig) -> Result<Connector, ConnectorError> {
+    let connector = open(config).await?;
+    connector.check().await?;
+    Ok(connector)
+}
+
+/// Keeps the health status true: checks the mapping as soon as the
+/// database answers (a connector may start while its database is down),
+/// then pings the database. Returns only if the database, once reached,
+/// does not fit the mapping: the connector must then stop.
+async fn watch_database(
+    connector: Arc<Connector>,
+    health: tonic_health::server::HealthReporter,
+) -> ConnectorError {
+    let mut serving: Option<bool> = None;
+    loop {
+        let up = if connector.is_ready() {
+            connector.db.ping().await.map_err(|e| e.to_string())
+        } else {
+            match connector.check().await {
+                Ok(()) => {
+                    tracing::info!(
+                        engine = connector.db.engine(),
+                        "mapping checked against the database"
+                    );
+                    Ok(())
+                }
+                Err(CheckError::Unavailable(e)) => Err(e.to_string()),
+                Err(e) => return ConnectorError::Check(e),
+            }
+        };
+        let now = up.is_ok();
+        if serving != Some(now) {
+            if now {
+                tracing::info!("database reachable: serving");
+                health
+                    .set_serving::<ConnectorServer<ConnectorService>>()
+                    .await;
+                health
+                    .set_service_status("", tonic_health::ServingStatus::Serving)
+                    .await;
+            } else {
+                tracing::warn!(
+                    error = up.err().unwrap_or_default(),
+                    "database unreachable: not serving"
+                );
+                health
+                    .set_not_serving::<ConnectorServer<ConnectorService>>()
+                    .await;
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+            serving = Some(now);
+        }
+        tokio::time::sleep(HEALTH_INTERVAL).await;
+    }
 }
 
 /// Serves `trama.v1.Connector` (and the standard health and reflection
 /// services) until `shutdown` completes. `on_ready` is called with the
-/// bound address once the mapping has been checked and the port is open.
+/// bound address once the port is open. A database that cannot be reached
+/// at start does not stop the connector: it reports `NOT_SERVING` and
+/// answers `UNAVAILABLE` until the database answers and the mapping has
+/// been checked. A mapping that does not fit the database stops it.
 pub async fn serve(
     config: ConnectorConfig,
     on_ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ConnectorError> {
-    let connector = Arc::new(prepare(&config).await?);
+    let connector = Arc::new(open(&config).await?);
+    match connector.check().await {
+        Ok(()) => {}
+        Err(CheckError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "database unreachable at start; serving NOT_SERVING until it answers");
+        }
+        Err(e) => return Err(e.into()),
+    }
     let tls = trama_tls::server::server_config(&config.tls)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -172,8 +247,9 @@ pub async fn serve(
         })?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
-        .set_serving::<ConnectorServer<ConnectorService>>()
+        .set_not_serving::<ConnectorServer<ConnectorService>>()
         .await;
+    let watcher = watch_database(connector.clone(), health_reporter);
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -192,7 +268,7 @@ pub async fn serve(
         "connector serving"
     );
     on_ready(local);
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .add_service(service)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             health_service,
@@ -201,7 +277,9 @@ pub async fn serve(
         .add_service(tonic::service::interceptor::InterceptedService::new(
             reflection, authz,
         ))
-        .serve_with_incoming_shutdown(trama_tls::server::incoming(listener, tls), shutdown)
-        .await
-        .map_err(|e| ConnectorError::Internal(e.to_string()))
+        .serve_with_incoming_shutdown(trama_tls::server::incoming(listener, tls), shutdown);
+    tokio::select! {
+        served = server => served.map_err(|e| ConnectorError::Internal(e.to_string())),
+        refused = watcher => Err(refused),
+    }
 }

@@ -49,7 +49,26 @@ pub fn convert(
         Value::Text(t) => t.trim().to_string(),
         Value::Int(i) => i.to_string(),
         Value::Real(f) => f.to_string(),
+        Value::Date(d) => d.to_string(),
+        Value::Timestamp(t) => t.to_string(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
     };
+    // Typed date and time columns need no parsing.
+    match (kind, value) {
+        (FieldKind::Date, Value::Date(d)) => return Ok(Some(Typed::Date(*d))),
+        (FieldKind::Date, Value::Timestamp(t)) => {
+            let d = time::OffsetDateTime::from_unix_timestamp(*t).map_err(|_| "not a date")?;
+            return Ok(Some(Typed::Date(d.date())));
+        }
+        (FieldKind::Timestamp, Value::Timestamp(t)) => return Ok(Some(Typed::Timestamp(*t))),
+        (FieldKind::Timestamp, Value::Date(d)) => {
+            return Ok(Some(Typed::Timestamp(
+                d.midnight().assume_utc().unix_timestamp(),
+            )));
+        }
+        (FieldKind::Bool, Value::Bool(b)) => return Ok(Some(Typed::Bool(*b))),
+        _ => {}
+    }
     let date_format = match spec {
         ColumnSpec::Column { date_format, .. } => *date_format,
         ColumnSpec::Constant { .. } => DateFormat::Iso,

@@ -12,7 +12,8 @@ CREATE TABLE persone (
     ultimo_colloquio TEXT             -- YYYY-MM-DD
 );
 CREATE INDEX persone_cf ON persone (cf);
-CREATE INDEX persone_cognome ON persone (cognome);
+CREATE INDEX persone_cognome ON persone (upper(cognome));
+CREATE INDEX persone_nato_il ON persone (nato_il);
 
 CREATE TABLE aiuti (
     id               INTEGER PRIMARY KEY,

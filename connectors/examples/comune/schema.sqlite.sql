@@ -14,6 +14,7 @@ CREATE TABLE assistiti (
 );
 CREATE INDEX idx_assistiti_cf ON assistiti (codice_fiscale);
 CREATE INDEX idx_assistiti_nascita ON assistiti (data_nascita);
+CREATE INDEX idx_assistiti_cognome ON assistiti (upper(cognome));
 
 CREATE TABLE abitazioni (
     id_abitazione    INTEGER PRIMARY KEY,
