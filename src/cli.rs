@@ -50,6 +50,84 @@ pub enum Command {
     Query(QueryArgs),
     /// Run a local demo federation: PKI, four partner databases, four connectors and a gateway.
     Demo(DemoArgs),
+    /// Fill a demo partner's legacy database with synthetic people.
+    Seed(SeedArgs),
+}
+
+/// `trama seed` arguments.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// The demo partner whose schema to create and fill.
+    #[arg(long, value_parser = ["comune", "asl", "caritas", "caf"])]
+    pub partner: String,
+    /// People to generate; every one is written.
+    #[arg(long, default_value_t = 10_000)]
+    pub subjects: usize,
+    /// The database (postgres://..., mysql://..., sqlite://FILE).
+    #[arg(long, value_name = "URL")]
+    pub db: String,
+    /// Seed of the synthetic data: the same seed gives the same people.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Drop the partner's tables first if they exist.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// Runs `trama seed`.
+pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    use crate::seed::partners::Selection;
+    use crate::seed::sink::{Engine, Sink};
+    let partner = crate::seed::Partner::parse(&args.partner).context("unknown partner")?;
+    let engine = Engine::of(&args.db).with_context(|| {
+        format!(
+            "--db `{}`: expected postgres://, mysql://, mariadb:// or sqlite://",
+            args.db
+        )
+    })?;
+    let started = std::time::Instant::now();
+    eprintln!("generating {} people (seed {})", args.subjects, args.seed);
+    let population = crate::seed::generate(args.seed, args.subjects);
+    let mut sink = Sink::connect(&args.db)
+        .await
+        .with_context(|| format!("opening {}", trama_connector::source::redact(&args.db)))?;
+    if args.replace {
+        for table in partner.tables() {
+            sink.statement(format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
+        }
+    }
+    let bar = indicatif::ProgressBar::new(population.people.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} people  {per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let written = crate::seed::partners::seed(
+        partner,
+        &mut sink,
+        engine,
+        &population,
+        Selection::Everyone,
+        |n| bar.inc(n),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "seeding {} (use --replace to drop existing tables)",
+            trama_connector::source::redact(&args.db)
+        )
+    })?;
+    bar.finish_and_clear();
+    let rows = sink.written;
+    sink.close().await;
+    println!(
+        "seeded {} with {written} people ({rows} rows) in {:.1} s",
+        partner.organisation(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// `trama pki` subcommands.
@@ -173,6 +251,17 @@ pub struct DemoArgs {
     /// Run the walkthrough and exit (for scripts).
     #[arg(long)]
     pub once: bool,
+    /// Put the comune's database on this PostgreSQL server
+    /// (for example postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Put the asl's database on this MySQL/MariaDB server
+    /// (for example mysql://root@127.0.0.1:3306/test).
+    #[arg(long, value_name = "URL")]
+    pub mysql: Option<String>,
+    /// Prefix of the databases created on those servers (recreated on each run).
+    #[arg(long, default_value = "trama_demo")]
+    pub database_prefix: String,
 }
 
 /// Runs `trama pki`.

@@ -9,9 +9,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use trama_connector::source::redact;
 use trama_proto::v1;
 use trama_tls::Role;
 use trama_tls::pki::{self, IssueRequest};
@@ -19,6 +19,8 @@ use trama_tls::pki::{self, IssueRequest};
 use crate::cli::{DemoArgs, status_error};
 use crate::client::Profile;
 use crate::render;
+use crate::seed::partners::Selection;
+use crate::seed::sink::{Engine, Sink};
 use crate::seed::{self, Partner};
 
 /// Marks a directory as made by `trama demo`, so it may be recreated.
@@ -140,23 +142,43 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
     let population = seed::generate(args.seed, args.subjects);
     let mut counts = Vec::new();
     for p in Partner::ALL {
-        let pdir = dir.join(p.organisation());
+        let org = p.organisation();
+        let pdir = dir.join(org);
         std::fs::create_dir_all(&pdir)?;
-        let db_path = pdir.join(format!("{}.db", p.organisation()));
-        let options = SqliteConnectOptions::new()
-            .filename(&db_path)
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        let n = seed::partners::seed(p, &pool, &population, args.seed)
+        // Where the partner's database lives: PostgreSQL for the comune and
+        // MariaDB for the asl when asked, SQLite otherwise.
+        let (seed_url, connector_url, engine) = match (p, &args.postgres, &args.mysql) {
+            (Partner::Comune, Some(server), _) => {
+                let url =
+                    fresh_database(server, &format!("{}_{org}", args.database_prefix)).await?;
+                (url.clone(), url, Engine::Postgres)
+            }
+            (Partner::Asl, _, Some(server)) => {
+                let url =
+                    fresh_database(server, &format!("{}_{org}", args.database_prefix)).await?;
+                (url.clone(), url, Engine::MySql)
+            }
+            _ => {
+                let file = pdir.join(format!("{org}.db"));
+                (
+                    format!("sqlite://{}", file.display()),
+                    format!("sqlite://{org}.db?mode=ro"),
+                    Engine::Sqlite,
+                )
+            }
+        };
+        let mut sink = Sink::connect(&seed_url)
             .await
-            .with_context(|| format!("seeding {}", db_path.display()))?;
-        pool.close().await;
-        counts.push(format!("{} {n}", p.organisation()));
+            .with_context(|| format!("opening the {org} database {}", redact(&seed_url)))?;
+        let n = seed::partners::seed(p, &mut sink, engine, &population, Selection::Reach, |_| {})
+            .await
+            .with_context(|| format!("seeding the {org} database {}", redact(&seed_url)))?;
+        sink.close().await;
+        counts.push(format!("{org} {n} ({})", engine.name()));
         std::fs::write(pdir.join("mapping.toml"), p.mapping())?;
-        std::fs::write(pdir.join("schema.sql"), p.schema())?;
+        if let Some(schema) = p.schema(engine) {
+            std::fs::write(pdir.join(format!("schema.{}.sql", engine.name())), schema)?;
+        }
         std::fs::write(
             pdir.join("connector.toml"),
             format!(
@@ -164,13 +186,12 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
                  federation = \"{FEDERATION}\"\n\
                  organisation = \"{org}\"\n\
                  listen = \"127.0.0.1:0\"\n\
-                 database = \"sqlite://{org}.db?mode=ro\"\n\
+                 database = \"{connector_url}\"\n\
                  mapping = \"mapping.toml\"\n\n\
                  [tls]\n\
                  ca = \"../pki/ca.pem\"\n\
                  cert = \"../pki/{org}-connector.pem\"\n\
-                 key = \"../pki/{org}-connector-key.pem\"\n",
-                org = p.organisation()
+                 key = \"../pki/{org}-connector-key.pem\"\n"
             ),
         )?;
     }
@@ -270,6 +291,71 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
         connectors,
         dir,
     })
+}
+
+/// Creates (or recreates) database `name` on the server of `server_url`,
+/// and returns the URL of the new database.
+pub async fn fresh_database(server_url: &str, name: &str) -> anyhow::Result<String> {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("`{name}` is not a usable database name (letters, digits and _)");
+    }
+    let admin = Sink::connect(server_url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(server_url)))?;
+    match Engine::of(server_url) {
+        Some(Engine::Postgres) => {
+            admin
+                .statement(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+            admin.statement(format!("CREATE DATABASE {name}")).await?;
+        }
+        Some(Engine::MySql) => {
+            admin
+                .statement(format!("DROP DATABASE IF EXISTS {name}"))
+                .await?;
+            admin
+                .statement(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+                .await?;
+        }
+        _ => bail!(
+            "{} is not a PostgreSQL or MySQL/MariaDB URL",
+            redact(server_url)
+        ),
+    }
+    admin.close().await;
+    Ok(with_database(server_url, name))
+}
+
+/// The same server URL naming database `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{host}/{name}{query}")
+}
+
+/// Drops databases this demo made on the servers (used by tests to clean
+/// up).
+pub async fn drop_databases(args: &DemoArgs) -> anyhow::Result<()> {
+    for (server, org) in [(&args.postgres, "comune"), (&args.mysql, "asl")] {
+        if let Some(server) = server {
+            let admin = Sink::connect(server).await?;
+            let name = format!("{}_{org}", args.database_prefix);
+            let force = if Engine::of(server) == Some(Engine::Postgres) {
+                " WITH (FORCE)"
+            } else {
+                ""
+            };
+            admin
+                .statement(format!("DROP DATABASE IF EXISTS {name}{force}"))
+                .await?;
+            admin.close().await;
+        }
+    }
+    Ok(())
 }
 
 fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {

@@ -428,7 +428,9 @@ impl Database {
             .iter()
             .map(|t| match t {
                 ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => Param::Int(Some(1)),
-                ParamType::Date => Param::Date(Some(Date::MIN)),
+                ParamType::Date => {
+                    Param::Date(Date::from_calendar_date(2000, time::Month::January, 1).ok())
+                }
                 _ => Param::Text(Some("X".into())),
             })
             .collect();

@@ -4,6 +4,7 @@
 
 pub mod partners;
 pub mod population;
+pub mod sink;
 
 pub use partners::Partner;
 pub use population::{Population, generate};

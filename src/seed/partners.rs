@@ -4,11 +4,160 @@
 //! typed wrong or in capitals, missing tax codes at the listening centre).
 
 use fastrand::Rng;
-use sqlx::SqlitePool;
-use time::{Date, Duration, Month};
+use time::{Date, Duration, Month, PrimitiveDateTime, Time};
 use trama_subject::{Sex, names};
 
 use super::population::{Person, Population, typo};
+use super::sink::{Engine, SeedValue, Sink};
+
+const ASSISTITI_COLUMNS: &[&str] = &[
+    "id_assistito",
+    "codice_fiscale",
+    "cognome",
+    "nome",
+    "data_nascita",
+    "comune_nascita",
+    "sesso",
+    "quartiere",
+    "indirizzo",
+    "dt_agg",
+];
+const ABITAZIONI_COLUMNS: &[&str] = &[
+    "id_abitazione",
+    "id_assistito",
+    "titolo_godimento",
+    "condizione",
+    "dal",
+    "dt_agg",
+];
+const NUCLEI_COLUMNS: &[&str] = &[
+    "id_nucleo",
+    "id_assistito",
+    "n_componenti",
+    "n_minori",
+    "tipo_nucleo",
+    "condizione_lav",
+    "fascia_reddito",
+    "dt_agg",
+];
+const BISOGNI_COLUMNS: &[&str] = &[
+    "id_bisogno",
+    "id_assistito",
+    "area",
+    "gravita",
+    "data_rilevazione",
+    "aperto",
+    "dt_agg",
+];
+const RETE_SOSTEGNO_COLUMNS: &[&str] = &[
+    "id_risorsa",
+    "id_assistito",
+    "tipo",
+    "descrizione",
+    "attiva",
+    "dt_agg",
+];
+const INTERVENTI_COLUMNS: &[&str] = &[
+    "id_intervento",
+    "id_assistito",
+    "tipo_intervento",
+    "ente_erogatore",
+    "data_inizio",
+    "data_fine",
+    "importo",
+    "codice_voucher",
+    "valore_voucher",
+    "dt_agg",
+];
+const CARTELLE_COLUMNS: &[&str] = &[
+    "id_cartella",
+    "id_assistito",
+    "servizio",
+    "assistente_sociale",
+    "data_apertura",
+    "stato",
+    "dt_agg",
+];
+const PROVVEDIMENTI_AG_COLUMNS: &[&str] = &[
+    "id_provv",
+    "id_assistito",
+    "tipo",
+    "tribunale",
+    "dal",
+    "al",
+    "tutore",
+    "dt_agg",
+];
+const ANAG_PAZIENTI_COLUMNS: &[&str] = &[
+    "PAZ_ID",
+    "PAZ_CF",
+    "PAZ_COGNOME",
+    "PAZ_NOME",
+    "PAZ_DT_NASC",
+    "PAZ_COD_CAT_NASC",
+    "PAZ_SESSO",
+    "DT_ULT_MOD",
+];
+const INVALIDITA_COLUMNS: &[&str] = &[
+    "INV_ID",
+    "PAZ_ID",
+    "INV_TIPO",
+    "INV_PERC",
+    "INV_DT_RIC",
+    "INV_DT_REV",
+    "DT_ULT_MOD",
+];
+const PIANI_CURA_COLUMNS: &[&str] = &[
+    "PC_ID",
+    "PAZ_ID",
+    "PC_TIPO",
+    "PC_EQUIPE",
+    "PC_DT_INIZIO",
+    "PC_DT_FINE",
+    "DT_ULT_MOD",
+];
+const SEGNALAZIONI_COLUMNS: &[&str] = &[
+    "SEG_ID",
+    "PAZ_ID",
+    "SEG_SERVIZIO",
+    "SEG_DATA",
+    "SEG_MOTIVO",
+    "SEG_STATO",
+    "DT_ULT_MOD",
+];
+const PERSONE_COLUMNS: &[&str] = &[
+    "id",
+    "cf",
+    "cognome",
+    "nome",
+    "nato_il",
+    "luogo_nascita",
+    "genere",
+    "ultimo_colloquio",
+];
+const AIUTI_COLUMNS: &[&str] = &["id", "persona_id", "tipo", "data", "valore", "note"];
+const BISOGNI_RILEVATI_COLUMNS: &[&str] = &["id", "persona_id", "bisogno", "data"];
+const VOLONTARI_REFERENTI_COLUMNS: &[&str] = &["id", "persona_id", "referente", "parrocchia"];
+const DICHIARANTI_COLUMNS: &[&str] = &[
+    "id_dich",
+    "codfis",
+    "cognome",
+    "nome",
+    "dt_nascita",
+    "cod_comune_nasc",
+    "sesso",
+];
+const DSU_COLUMNS: &[&str] = &[
+    "protocollo",
+    "id_dich",
+    "tipo_isee",
+    "valore_isee_cent",
+    "data_sottoscrizione",
+    "scadenza",
+    "n_componenti",
+    "n_minori",
+    "data_agg",
+];
 
 /// A demo partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +196,67 @@ impl Partner {
         Partner::ALL.into_iter().find(|p| p.organisation() == name)
     }
 
-    /// The partner's legacy schema (SQLite DDL).
-    pub fn schema(self) -> &'static str {
+    /// The partner's legacy schema for `engine`, if the partner runs on it.
+    pub fn schema(self, engine: Engine) -> Option<&'static str> {
+        match (self, engine) {
+            (Partner::Comune, Engine::Sqlite) => Some(include_str!(
+                "../../connectors/examples/comune/schema.sqlite.sql"
+            )),
+            (Partner::Comune, Engine::Postgres) => Some(include_str!(
+                "../../connectors/examples/comune/schema.postgres.sql"
+            )),
+            (Partner::Asl, Engine::Sqlite) => Some(include_str!(
+                "../../connectors/examples/asl/schema.sqlite.sql"
+            )),
+            (Partner::Asl, Engine::MySql) => Some(include_str!(
+                "../../connectors/examples/asl/schema.mysql.sql"
+            )),
+            (Partner::Caritas, Engine::Sqlite) => Some(include_str!(
+                "../../connectors/examples/caritas/schema.sqlite.sql"
+            )),
+            (Partner::Caf, Engine::Sqlite) => Some(include_str!(
+                "../../connectors/examples/caf/schema.sqlite.sql"
+            )),
+            _ => None,
+        }
+    }
+
+    /// Indexes to create after loading, for engines whose schema file does
+    /// not create them with the tables.
+    pub fn indexes(self, engine: Engine) -> Option<&'static str> {
+        match (self, engine) {
+            (Partner::Comune, Engine::Postgres) => Some(include_str!(
+                "../../connectors/examples/comune/indexes.postgres.sql"
+            )),
+            (Partner::Asl, Engine::MySql) => Some(include_str!(
+                "../../connectors/examples/asl/indexes.mysql.sql"
+            )),
+            _ => None,
+        }
+    }
+
+    /// The tables of the partner's schema, children first (the order to
+    /// drop them in).
+    pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Partner::Comune => include_str!("../../connectors/examples/comune/schema.sqlite.sql"),
-            Partner::Asl => include_str!("../../connectors/examples/asl/schema.sqlite.sql"),
-            Partner::Caritas => include_str!("../../connectors/examples/caritas/schema.sqlite.sql"),
-            Partner::Caf => include_str!("../../connectors/examples/caf/schema.sqlite.sql"),
+            Partner::Comune => &[
+                "provvedimenti_ag",
+                "cartelle",
+                "interventi",
+                "rete_sostegno",
+                "bisogni",
+                "nuclei",
+                "abitazioni",
+                "assistiti",
+            ],
+            Partner::Asl => &["SEGNALAZIONI", "PIANI_CURA", "INVALIDITA", "ANAG_PAZIENTI"],
+            Partner::Caritas => &[
+                "volontari_referenti",
+                "bisogni_rilevati",
+                "aiuti",
+                "persone",
+            ],
+            Partner::Caf => &["dsu", "dichiaranti"],
         }
     }
 
@@ -94,32 +297,64 @@ impl Partner {
 /// `population` it knows. Returns how many people were written.
 pub async fn seed(
     partner: Partner,
-    pool: &SqlitePool,
+    sink: &mut Sink,
+    engine: Engine,
     population: &Population,
-    seed: u64,
-) -> Result<usize, sqlx::Error> {
-    sqlx::raw_sql(partner.schema()).execute(pool).await?;
+    selection: Selection,
+    mut progress: impl FnMut(u64),
+) -> Result<usize, SeedError> {
+    let schema = partner.schema(engine).ok_or(SeedError::NoSchema {
+        partner: partner.organisation(),
+        engine: engine.name(),
+    })?;
+    sink.script(schema).await?;
+    let seed = population.seed;
     let mut rng = Rng::with_seed(seed.wrapping_add(partner.reach() as u64));
-    let mut tx = pool.begin().await?;
     let mut count = 0;
-    for person in population.people.iter().filter(|p| partner.knows(p, seed)) {
+    for person in &population.people {
+        progress(1);
+        if selection == Selection::Reach && !partner.knows(person, seed) {
+            continue;
+        }
         let id = person.index as i64 + 1;
         match partner {
-            Partner::Comune => comune(&mut tx, &mut rng, id, person).await?,
-            Partner::Asl => asl(&mut tx, &mut rng, id, person).await?,
-            Partner::Caritas => caritas(&mut tx, &mut rng, id, person).await?,
-            Partner::Caf => caf(&mut tx, &mut rng, id, person).await?,
+            Partner::Comune => comune(sink, &mut rng, id, person).await?,
+            Partner::Asl => asl(sink, &mut rng, id, person).await?,
+            Partner::Caritas => caritas(sink, &mut rng, id, person).await?,
+            Partner::Caf => caf(sink, &mut rng, id, person).await?,
         }
         count += 1;
     }
-    tx.commit().await?;
+    sink.finish().await?;
+    if let Some(indexes) = partner.indexes(engine) {
+        sink.script(indexes).await?;
+    }
     Ok(count)
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+/// Which people of the population a partner gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The share the partner reaches (the demo's overlapping populations).
+    Reach,
+    /// Everyone (benchmarks and matching tests).
+    Everyone,
+}
 
-fn iso(d: Date) -> String {
-    d.to_string()
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The partner has no schema for that engine.
+    #[error("partner {partner} has no {engine} schema (see connectors/examples/{partner}/)")]
+    NoSchema {
+        /// The partner.
+        partner: &'static str,
+        /// The engine.
+        engine: &'static str,
+    },
+    /// The database refused.
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
 }
 
 fn compact(d: Date) -> String {
@@ -136,13 +371,9 @@ fn recent(rng: &mut Rng) -> Date {
     reference - Duration::days(rng.i64(0..5 * 365))
 }
 
-fn stamp(rng: &mut Rng) -> String {
-    format!(
-        "{} {:02}:{:02}:00",
-        iso(recent(rng)),
-        rng.u8(8..19),
-        rng.u8(0..60)
-    )
+fn stamp(rng: &mut Rng) -> PrimitiveDateTime {
+    let time = Time::from_hms(rng.u8(8..19), rng.u8(0..60), 0).unwrap_or(Time::MIDNIGHT);
+    PrimitiveDateTime::new(recent(rng), time)
 }
 
 fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
@@ -157,21 +388,25 @@ const SOCIAL_WORKERS: &[&str] = &[
     "Elena Ruggeri",
 ];
 
-async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
+async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
     let featured = p.index == 0;
-    sqlx::query("INSERT INTO assistiti VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(id)
-        .bind(p.tax_code.as_str())
-        .bind(&p.family_name)
-        .bind(&p.given_name)
-        .bind(iso(p.birth_date))
-        .bind(p.birthplace_code)
-        .bind(if p.sex == Sex::Female { "F" } else { "M" })
-        .bind(p.district)
-        .bind(&p.address)
-        .bind(stamp(rng))
-        .execute(&mut **tx)
-        .await?;
+    sink.insert(
+        "assistiti",
+        ASSISTITI_COLUMNS,
+        vec![
+            SeedValue::from(id),
+            SeedValue::from(p.tax_code.as_str()),
+            SeedValue::from(&p.family_name),
+            SeedValue::from(&p.given_name),
+            SeedValue::from(p.birth_date),
+            SeedValue::from(p.birthplace_code),
+            SeedValue::from(if p.sex == Sex::Female { "F" } else { "M" }),
+            SeedValue::from(p.district),
+            SeedValue::from(&p.address),
+            SeedValue::from(stamp(rng)),
+        ],
+    )
+    .await?;
     let tenure = if featured {
         "ERP"
     } else {
@@ -187,38 +422,46 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
     } else {
         pick(rng, &["ADEG", "ADEG", "SOVRAFF", "INAG", "SFRATTO"])
     };
-    sqlx::query("INSERT INTO abitazioni VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(id * 10)
-        .bind(id)
-        .bind(tenure)
-        .bind(condition)
-        .bind(iso(recent(rng) - Duration::days(2000)))
-        .bind(stamp(rng))
-        .execute(&mut **tx)
-        .await?;
+    sink.insert(
+        "abitazioni",
+        ABITAZIONI_COLUMNS,
+        vec![
+            SeedValue::from(id * 10),
+            SeedValue::from(id),
+            SeedValue::from(tenure),
+            SeedValue::from(condition),
+            SeedValue::from(recent(rng) - Duration::days(2000)),
+            SeedValue::from(stamp(rng)),
+        ],
+    )
+    .await?;
     let members = rng.i64(1..6);
-    sqlx::query("INSERT INTO nuclei VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(id * 10)
-        .bind(id)
-        .bind(members)
-        .bind(rng.i64(0..members.max(2) - 1))
-        .bind(match members {
-            1 => "UNIP",
-            2 => pick(rng, &["COPPIA", "MONOGEN"]),
-            _ => pick(rng, &["COPPIA_FIGLI", "MONOGEN", "ESTESO"]),
-        })
-        .bind(if featured {
-            "DISOCC"
-        } else {
-            pick(
-                rng,
-                &["OCC", "DISOCC", "DISOCC", "PENS", "STUD", "INATT", "INAB"],
-            )
-        })
-        .bind(pick(rng, &["F0", "F1", "F1", "F2", "F3", "F4"]))
-        .bind(stamp(rng))
-        .execute(&mut **tx)
-        .await?;
+    sink.insert(
+        "nuclei",
+        NUCLEI_COLUMNS,
+        vec![
+            SeedValue::from(id * 10),
+            SeedValue::from(id),
+            SeedValue::from(members),
+            SeedValue::from(rng.i64(0..members.max(2) - 1)),
+            SeedValue::from(match members {
+                1 => "UNIP",
+                2 => pick(rng, &["COPPIA", "MONOGEN"]),
+                _ => pick(rng, &["COPPIA_FIGLI", "MONOGEN", "ESTESO"]),
+            }),
+            SeedValue::from(if featured {
+                "DISOCC"
+            } else {
+                pick(
+                    rng,
+                    &["OCC", "DISOCC", "DISOCC", "PENS", "STUD", "INATT", "INAB"],
+                )
+            }),
+            SeedValue::from(pick(rng, &["F0", "F1", "F1", "F2", "F3", "F4"])),
+            SeedValue::from(stamp(rng)),
+        ],
+    )
+    .await?;
     let needs = if featured { 3 } else { rng.i64(1..4) };
     for n in 0..needs {
         let area = if featured {
@@ -232,36 +475,44 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
                 ],
             )
         };
-        sqlx::query("INSERT INTO bisogni VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(id * 10 + n)
-            .bind(id)
-            .bind(area)
-            .bind(rng.i64(1..4))
-            .bind(iso(recent(rng)))
-            .bind(if rng.u8(..100) < 75 { "S" } else { "N" })
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "bisogni",
+            BISOGNI_COLUMNS,
+            vec![
+                SeedValue::from(id * 10 + n),
+                SeedValue::from(id),
+                SeedValue::from(area),
+                SeedValue::from(rng.i64(1..4)),
+                SeedValue::from(recent(rng)),
+                SeedValue::from(if rng.u8(..100) < 75 { "S" } else { "N" }),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     for n in 0..rng.i64(0..3) {
-        sqlx::query("INSERT INTO rete_sostegno VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(id * 10 + n)
-            .bind(id)
-            .bind(pick(rng, &["PAR", "VIC", "VOL", "PARR", "ASS", "AMI"]))
-            .bind(pick(
-                rng,
-                &[
-                    "Sorella, visite settimanali",
-                    "Vicina di casa, spesa",
-                    "Volontario AUSER, accompagnamenti",
-                    "Parrocchia di quartiere",
-                    "Amico, sostegno morale",
-                ],
-            ))
-            .bind(i64::from(rng.u8(..100) < 80))
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "rete_sostegno",
+            RETE_SOSTEGNO_COLUMNS,
+            vec![
+                SeedValue::from(id * 10 + n),
+                SeedValue::from(id),
+                SeedValue::from(pick(rng, &["PAR", "VIC", "VOL", "PARR", "ASS", "AMI"])),
+                SeedValue::from(pick(
+                    rng,
+                    &[
+                        "Sorella, visite settimanali",
+                        "Vicina di casa, spesa",
+                        "Volontario AUSER, accompagnamenti",
+                        "Parrocchia di quartiere",
+                        "Amico, sostegno morale",
+                    ],
+                )),
+                SeedValue::from(i64::from(rng.u8(..100) < 80)),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     let interventions = if featured { 2 } else { rng.i64(0..5) };
     for n in 0..interventions {
@@ -275,88 +526,106 @@ async fn comune(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(
         };
         let start = recent(rng);
         let voucher = kind == "SAD" && rng.u8(..100) < 50;
-        sqlx::query("INSERT INTO interventi VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(id * 10 + n)
-            .bind(id)
-            .bind(kind)
-            .bind(if kind == "SAD" {
-                "Cooperativa Sociale Il Cerchio"
-            } else {
-                "Comune - Servizi Sociali"
-            })
-            .bind(iso(start))
-            .bind(iso(start + Duration::days(rng.i64(0..180))))
-            .bind((rng.u32(50..1500) as f64) + 0.5 * f64::from(rng.u8(..2)))
-            .bind(voucher.then(|| format!("VS-{}-{:05}", start.year(), rng.u32(..100_000))))
-            .bind(voucher.then_some(250.0))
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "interventi",
+            INTERVENTI_COLUMNS,
+            vec![
+                SeedValue::from(id * 10 + n),
+                SeedValue::from(id),
+                SeedValue::from(kind),
+                SeedValue::from(if kind == "SAD" {
+                    "Cooperativa Sociale Il Cerchio"
+                } else {
+                    "Comune - Servizi Sociali"
+                }),
+                SeedValue::from(start),
+                SeedValue::from(start + Duration::days(rng.i64(0..180))),
+                SeedValue::from((rng.u32(50..1500) as f64) + 0.5 * f64::from(rng.u8(..2))),
+                SeedValue::from(
+                    voucher.then(|| format!("VS-{}-{:05}", start.year(), rng.u32(..100_000))),
+                ),
+                SeedValue::from(voucher.then_some(250.0)),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     if featured || rng.u8(..100) < 70 {
         let case_id = format!("CS-{}-{:05}", recent(rng).year(), id);
-        sqlx::query("INSERT INTO cartelle VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(case_id)
-            .bind(id)
-            .bind(pick(
-                rng,
-                &[
-                    "Servizio sociale adulti",
-                    "Servizio anziani",
-                    "Servizio minori e famiglie",
-                ],
-            ))
-            .bind(if featured {
-                "Laura Ferrari"
-            } else {
-                pick(rng, SOCIAL_WORKERS)
-            })
-            .bind(iso(recent(rng)))
-            .bind(if featured {
-                "APERTA"
-            } else {
-                pick(rng, &["APERTA", "APERTA", "SOSPESA", "CHIUSA"])
-            })
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "cartelle",
+            CARTELLE_COLUMNS,
+            vec![
+                SeedValue::from(case_id),
+                SeedValue::from(id),
+                SeedValue::from(pick(
+                    rng,
+                    &[
+                        "Servizio sociale adulti",
+                        "Servizio anziani",
+                        "Servizio minori e famiglie",
+                    ],
+                )),
+                SeedValue::from(if featured {
+                    "Laura Ferrari"
+                } else {
+                    pick(rng, SOCIAL_WORKERS)
+                }),
+                SeedValue::from(recent(rng)),
+                SeedValue::from(if featured {
+                    "APERTA"
+                } else {
+                    pick(rng, &["APERTA", "APERTA", "SOSPESA", "CHIUSA"])
+                }),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     if rng.u8(..100) < 3 {
         let start = recent(rng);
-        sqlx::query("INSERT INTO provvedimenti_ag VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(id * 10)
-            .bind(id)
-            .bind(pick(rng, &["ADS", "TUT", "CUR", "TM"]))
-            .bind(pick(
-                rng,
-                &[
-                    "Tribunale di Cremona",
-                    "Tribunale per i Minorenni di Brescia",
-                ],
-            ))
-            .bind(iso(start))
-            .bind(None::<String>)
-            .bind(pick(rng, &["Avv. Sara Conti", "Dott. Luca Rinaldi"]))
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "provvedimenti_ag",
+            PROVVEDIMENTI_AG_COLUMNS,
+            vec![
+                SeedValue::from(id * 10),
+                SeedValue::from(id),
+                SeedValue::from(pick(rng, &["ADS", "TUT", "CUR", "TM"])),
+                SeedValue::from(pick(
+                    rng,
+                    &[
+                        "Tribunale di Cremona",
+                        "Tribunale per i Minorenni di Brescia",
+                    ],
+                )),
+                SeedValue::from(start),
+                SeedValue::from(None::<String>),
+                SeedValue::from(pick(rng, &["Avv. Sara Conti", "Dott. Luca Rinaldi"])),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     Ok(())
 }
 
-async fn asl(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
+async fn asl(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
     let featured = p.index == 0;
-    sqlx::query("INSERT INTO ANAG_PAZIENTI VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(id + 500_000)
-        .bind(p.tax_code.as_str())
-        .bind(names::fold(&p.family_name))
-        .bind(names::fold(&p.given_name))
-        .bind(compact(p.birth_date))
-        .bind(p.birthplace_code)
-        .bind(if p.sex == Sex::Female { "2" } else { "1" })
-        .bind(stamp(rng))
-        .execute(&mut **tx)
-        .await?;
+    sink.insert(
+        "ANAG_PAZIENTI",
+        ANAG_PAZIENTI_COLUMNS,
+        vec![
+            SeedValue::from(id + 500_000),
+            SeedValue::from(p.tax_code.as_str()),
+            SeedValue::from(names::fold(&p.family_name)),
+            SeedValue::from(names::fold(&p.given_name)),
+            SeedValue::from(compact(p.birth_date)),
+            SeedValue::from(p.birthplace_code),
+            SeedValue::from(if p.sex == Sex::Female { "2" } else { "1" }),
+            SeedValue::from(stamp(rng)),
+        ],
+    )
+    .await?;
     let pid = id + 500_000;
     if featured || rng.u8(..100) < 40 {
         let kind = if featured {
@@ -365,41 +634,49 @@ async fn asl(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
             pick(rng, &["IC", "IC", "H3C1", "H3C3", "CIEC", "SORD"])
         };
         let recognised = recent(rng);
-        sqlx::query("INSERT INTO INVALIDITA VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(pid * 10)
-            .bind(pid)
-            .bind(kind)
-            .bind(if kind == "IC" {
-                Some(if featured { 67 } else { rng.i64(34..101) })
-            } else {
-                None
-            })
-            .bind(compact(recognised))
-            .bind(compact(recognised + Duration::days(3 * 365)))
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "INVALIDITA",
+            INVALIDITA_COLUMNS,
+            vec![
+                SeedValue::from(pid * 10),
+                SeedValue::from(pid),
+                SeedValue::from(kind),
+                SeedValue::from(if kind == "IC" {
+                    Some(if featured { 67 } else { rng.i64(34..101) })
+                } else {
+                    None
+                }),
+                SeedValue::from(compact(recognised)),
+                SeedValue::from(compact(recognised + Duration::days(3 * 365))),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     if rng.u8(..100) < 30 {
         let start = recent(rng);
-        sqlx::query("INSERT INTO PIANI_CURA VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(pid * 10)
-            .bind(pid)
-            .bind(pick(rng, &["PAI", "ADI", "PSI", "DIP"]))
-            .bind(pick(
-                rng,
-                &[
-                    "UOS Cure domiciliari",
-                    "CPS Cremona",
-                    "SerD Cremona",
-                    "Equipe valutazione multidimensionale",
-                ],
-            ))
-            .bind(compact(start))
-            .bind(compact(start + Duration::days(365)))
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "PIANI_CURA",
+            PIANI_CURA_COLUMNS,
+            vec![
+                SeedValue::from(pid * 10),
+                SeedValue::from(pid),
+                SeedValue::from(pick(rng, &["PAI", "ADI", "PSI", "DIP"])),
+                SeedValue::from(pick(
+                    rng,
+                    &[
+                        "UOS Cure domiciliari",
+                        "CPS Cremona",
+                        "SerD Cremona",
+                        "Equipe valutazione multidimensionale",
+                    ],
+                )),
+                SeedValue::from(compact(start)),
+                SeedValue::from(compact(start + Duration::days(365))),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     if featured || rng.u8(..100) < 30 {
         let service = if featured {
@@ -413,21 +690,25 @@ async fn asl(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
             "CPS" => "PSI",
             _ => "FAM",
         };
-        sqlx::query("INSERT INTO SEGNALAZIONI VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(pid * 10)
-            .bind(pid)
-            .bind(service)
-            .bind(compact(recent(rng)))
-            .bind(reason)
-            .bind(pick(rng, &["R", "A", "C"]))
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "SEGNALAZIONI",
+            SEGNALAZIONI_COLUMNS,
+            vec![
+                SeedValue::from(pid * 10),
+                SeedValue::from(pid),
+                SeedValue::from(service),
+                SeedValue::from(compact(recent(rng))),
+                SeedValue::from(reason),
+                SeedValue::from(pick(rng, &["R", "A", "C"])),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     Ok(())
 }
 
-async fn caritas(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
+async fn caritas(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
     let featured = p.index == 0;
     // Volunteers often write what they hear: no tax code, names misspelt,
     // apostrophes dropped.
@@ -444,21 +725,25 @@ async fn caritas(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<
         (p.family_name.clone(), p.given_name.clone())
     };
     let cid = id + 900_000;
-    sqlx::query("INSERT INTO persone VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(cid)
-        .bind((!no_code).then(|| p.tax_code.as_str().to_string()))
-        .bind(family)
-        .bind(given)
-        .bind(dmy(p.birth_date))
-        .bind((rng.u8(..100) < 60).then_some(p.birthplace_code))
-        .bind(if p.sex == Sex::Female {
-            "Donna"
-        } else {
-            "Uomo"
-        })
-        .bind(iso(recent(rng)))
-        .execute(&mut **tx)
-        .await?;
+    sink.insert(
+        "persone",
+        PERSONE_COLUMNS,
+        vec![
+            SeedValue::from(cid),
+            SeedValue::from((!no_code).then(|| p.tax_code.as_str().to_string())),
+            SeedValue::from(family),
+            SeedValue::from(given),
+            SeedValue::from(dmy(p.birth_date)),
+            SeedValue::from((rng.u8(..100) < 60).then_some(p.birthplace_code)),
+            SeedValue::from(if p.sex == Sex::Female {
+                "Donna"
+            } else {
+                "Uomo"
+            }),
+            SeedValue::from(recent(rng)),
+        ],
+    )
+    .await?;
     let helps = if featured { 4 } else { rng.i64(1..7) };
     for n in 0..helps {
         let kind = if featured {
@@ -482,72 +767,88 @@ async fn caritas(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<
             "AFFITTO" => Some(format!("{},00", rng.u16(200..600))),
             _ => None,
         };
-        sqlx::query("INSERT INTO aiuti VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(cid * 10 + n)
-            .bind(cid)
-            .bind(kind)
-            .bind(dmy(recent(rng)))
-            .bind(value)
-            .bind(None::<String>)
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "aiuti",
+            AIUTI_COLUMNS,
+            vec![
+                SeedValue::from(cid * 10 + n),
+                SeedValue::from(cid),
+                SeedValue::from(kind),
+                SeedValue::from(dmy(recent(rng))),
+                SeedValue::from(value),
+                SeedValue::from(None::<String>),
+            ],
+        )
+        .await?;
     }
     for n in 0..rng.i64(1..3) {
-        sqlx::query("INSERT INTO bisogni_rilevati VALUES (?, ?, ?, ?)")
-            .bind(cid * 10 + n)
-            .bind(cid)
-            .bind(pick(
-                rng,
-                &[
-                    "CASA",
-                    "CIBO",
-                    "LAVORO",
-                    "SALUTE",
-                    "SOLITUDINE",
-                    "DEBITI",
-                    "BOLLETTE",
-                ],
-            ))
-            .bind(dmy(recent(rng)))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "bisogni_rilevati",
+            BISOGNI_RILEVATI_COLUMNS,
+            vec![
+                SeedValue::from(cid * 10 + n),
+                SeedValue::from(cid),
+                SeedValue::from(pick(
+                    rng,
+                    &[
+                        "CASA",
+                        "CIBO",
+                        "LAVORO",
+                        "SALUTE",
+                        "SOLITUDINE",
+                        "DEBITI",
+                        "BOLLETTE",
+                    ],
+                )),
+                SeedValue::from(dmy(recent(rng))),
+            ],
+        )
+        .await?;
     }
     if featured || rng.u8(..100) < 30 {
-        sqlx::query("INSERT INTO volontari_referenti VALUES (?, ?, ?, ?)")
-            .bind(cid * 10)
-            .bind(cid)
-            .bind(pick(
-                rng,
-                &[
-                    "Suor Maria",
-                    "Giorgio (volontario)",
-                    "Anna (volontaria)",
-                    "Don Paolo",
-                ],
-            ))
-            .bind(pick(
-                rng,
-                &["S. Agostino", "S. Abbondio", "Cattedrale", "S. Ambrogio"],
-            ))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "volontari_referenti",
+            VOLONTARI_REFERENTI_COLUMNS,
+            vec![
+                SeedValue::from(cid * 10),
+                SeedValue::from(cid),
+                SeedValue::from(pick(
+                    rng,
+                    &[
+                        "Suor Maria",
+                        "Giorgio (volontario)",
+                        "Anna (volontaria)",
+                        "Don Paolo",
+                    ],
+                )),
+                SeedValue::from(pick(
+                    rng,
+                    &["S. Agostino", "S. Abbondio", "Cattedrale", "S. Ambrogio"],
+                )),
+            ],
+        )
+        .await?;
     }
     Ok(())
 }
 
-async fn caf(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
+async fn caf(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
     let featured = p.index == 0;
     let did = id + 300_000;
-    sqlx::query("INSERT INTO dichiaranti VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(did)
-        .bind(p.tax_code.as_str())
-        .bind(p.family_name.to_uppercase())
-        .bind(p.given_name.to_uppercase())
-        .bind(iso(p.birth_date))
-        .bind(p.birthplace_code)
-        .bind(if p.sex == Sex::Female { "F" } else { "M" })
-        .execute(&mut **tx)
-        .await?;
+    sink.insert(
+        "dichiaranti",
+        DICHIARANTI_COLUMNS,
+        vec![
+            SeedValue::from(did),
+            SeedValue::from(p.tax_code.as_str()),
+            SeedValue::from(p.family_name.to_uppercase()),
+            SeedValue::from(p.given_name.to_uppercase()),
+            SeedValue::from(p.birth_date),
+            SeedValue::from(p.birthplace_code),
+            SeedValue::from(if p.sex == Sex::Female { "F" } else { "M" }),
+        ],
+    )
+    .await?;
     let declarations = if featured { 2 } else { rng.i64(1..3) };
     for n in 0..declarations {
         let year = 2026 - n;
@@ -560,26 +861,30 @@ async fn caf(tx: &mut Tx<'_>, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
         let valid_until =
             Date::from_calendar_date(year as i32, Month::December, 31).unwrap_or(Date::MIN);
         let members = rng.i64(1..6);
-        sqlx::query("INSERT INTO dsu VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(format!("INPS-ISEE-{year}-{:08}", did * 10 + n))
-            .bind(did)
-            .bind(if featured {
-                "ORD"
-            } else {
-                pick(rng, &["ORD", "ORD", "ORD", "CORR", "MIN", "SOCSAN", "UNIV"])
-            })
-            .bind(if featured {
-                485_000 - n * 20_000
-            } else {
-                rng.i64(0..3_500_000)
-            })
-            .bind(iso(signed))
-            .bind(iso(valid_until))
-            .bind(members)
-            .bind(rng.i64(0..members))
-            .bind(stamp(rng))
-            .execute(&mut **tx)
-            .await?;
+        sink.insert(
+            "dsu",
+            DSU_COLUMNS,
+            vec![
+                SeedValue::from(format!("INPS-ISEE-{year}-{:08}", did * 10 + n)),
+                SeedValue::from(did),
+                SeedValue::from(if featured {
+                    "ORD"
+                } else {
+                    pick(rng, &["ORD", "ORD", "ORD", "CORR", "MIN", "SOCSAN", "UNIV"])
+                }),
+                SeedValue::from(if featured {
+                    485_000 - n * 20_000
+                } else {
+                    rng.i64(0..3_500_000)
+                }),
+                SeedValue::from(signed),
+                SeedValue::from(valid_until),
+                SeedValue::from(members),
+                SeedValue::from(rng.i64(0..members)),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
     }
     Ok(())
 }

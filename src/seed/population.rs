@@ -223,6 +223,8 @@ pub struct Person {
 /// A generated population; person 0 is the walkthrough's featured person.
 #[derive(Debug, Clone)]
 pub struct Population {
+    /// The seed it was generated from.
+    pub seed: u64,
     /// Everyone.
     pub people: Vec<Person>,
 }
@@ -328,7 +330,7 @@ pub fn generate(seed: u64, n: usize) -> Population {
             ),
         });
     }
-    Population { people }
+    Population { seed, people }
 }
 
 fn random_birth(rng: &mut Rng) -> Date {

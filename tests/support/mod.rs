@@ -46,6 +46,9 @@ impl Sandbox {
             subjects: 300,
             seed: 11,
             once: true,
+            postgres: None,
+            mysql: None,
+            database_prefix: "trama_demo".into(),
         };
         let running = demo::start(&args, exe())
             .await
