@@ -39,7 +39,7 @@ fn caritas_with_mapping(dir: &Path, edit: impl Fn(&str) -> String) -> std::path:
         String::from_utf8_lossy(&issued.stderr)
     );
     let db = dir.join("caritas.db");
-    let conn = rusqlite_free_create(&db);
+    let conn = seed_caritas(&db);
     assert!(conn, "database created");
     let mapping = trama::seed::Partner::Caritas.mapping();
     std::fs::write(dir.join("mapping.toml"), edit(mapping)).unwrap();
@@ -54,22 +54,15 @@ fn caritas_with_mapping(dir: &Path, edit: impl Fn(&str) -> String) -> std::path:
     config
 }
 
-/// Creates the Caritas schema in a new SQLite file through sqlx.
-fn rusqlite_free_create(path: &Path) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Creates and fills the Caritas database with `trama seed`.
+fn seed_caritas(path: &Path) -> bool {
+    let out = Command::new(exe())
+        .args(["seed", "--partner", "caritas", "--subjects", "30", "--db"])
+        .arg(format!("sqlite://{}", path.display()))
+        .output()
         .unwrap();
-    rt.block_on(async {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::raw_sql(trama::seed::Partner::Caritas.schema())
-            .execute(&pool)
-            .await
-            .is_ok()
-    })
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).contains("seeded caritas with 30 people")
 }
 
 /// Runs `trama connector` (or `check`) and returns its exit success and
