@@ -61,7 +61,11 @@ fn seed_caritas(path: &Path) -> bool {
         .arg(format!("sqlite://{}", path.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).contains("seeded caritas with 30 people")
 }
 

@@ -124,7 +124,16 @@ impl Connector {
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
     ) -> Result<Vec<Found>, RuntimeError> {
-        let rows = self.run(query, values).await?;
+        let rows = match self.run(query, values).await {
+            Ok(rows) => rows,
+            // An identifier that cannot even have the column's type (text
+            // for a numeric id) names nobody.
+            Err(RuntimeError::Source {
+                source: SourceError::ParamType { .. },
+                ..
+            }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
         Ok(rows
             .rows
             .iter()

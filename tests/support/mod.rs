@@ -34,11 +34,19 @@ pub struct Sandbox {
     pub tmp: tempfile::TempDir,
     /// The processes.
     pub running: Running,
+    /// How it was started.
+    pub args: DemoArgs,
 }
 
 impl Sandbox {
-    /// Starts the demo federation with a small population.
+    /// Starts the demo federation with a small population, all on SQLite.
     pub async fn start() -> Sandbox {
+        Sandbox::start_on(None, None).await
+    }
+
+    /// Starts the demo federation with the comune on `postgres` and the asl
+    /// on `mysql` where given (servers' URLs), in databases of its own.
+    pub async fn start_on(postgres: Option<String>, mysql: Option<String>) -> Sandbox {
         let tmp = tempfile::tempdir().expect("temporary directory");
         let args = DemoArgs {
             dir: tmp.path().join("federation"),
@@ -46,14 +54,20 @@ impl Sandbox {
             subjects: 300,
             seed: 11,
             once: true,
-            postgres: None,
-            mysql: None,
-            database_prefix: "trama_demo".into(),
+            postgres,
+            mysql,
+            database_prefix: unique_name("trama_t"),
         };
         let running = demo::start(&args, exe())
             .await
             .expect("the federation starts");
-        Sandbox { tmp, running }
+        Sandbox { tmp, running, args }
+    }
+
+    /// Stops the processes and drops the databases made on servers.
+    pub async fn cleanup(self) {
+        self.running.stop().await;
+        let _ = demo::drop_databases(&self.args).await;
     }
 
     /// The federation's directory.
@@ -137,4 +151,57 @@ pub fn featured_tax_code() -> String {
     })
     .expect("valid")
     .to_string()
+}
+
+/// A name no other test run uses at the same time (process id and a
+/// counter), for databases on shared servers.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{}_{n}", std::process::id())
+}
+
+/// The URL of a live server for tests, from `var` or `default`. A server
+/// that does not answer fails the test in CI (`CI` set); elsewhere the test
+/// is skipped, saying so loudly.
+pub fn live_server(var: &str, default: &str) -> Option<String> {
+    let url = std::env::var(var).unwrap_or_else(|_| default.to_string());
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split(['/', '?']).next())
+        .unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let reachable = std::net::TcpStream::connect_timeout(
+        &host
+            .parse()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        Duration::from_secs(2),
+    )
+    .is_ok();
+    if reachable {
+        return Some(url);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{var}: no database server answers at {host}; CI must run this test against a live server"
+        );
+    }
+    eprintln!(
+        "\n*** SKIPPED: no database server at {host} ({var}); start it to run this test ***\n"
+    );
+    None
+}
+
+/// PostgreSQL for tests (`TRAMA_TEST_POSTGRES`).
+pub fn postgres() -> Option<String> {
+    live_server(
+        "TRAMA_TEST_POSTGRES",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
+}
+
+/// MySQL/MariaDB for tests (`TRAMA_TEST_MYSQL`).
+pub fn mysql() -> Option<String> {
+    live_server("TRAMA_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 }

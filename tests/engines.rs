@@ -1,0 +1,563 @@
+//! The connector on live PostgreSQL and MariaDB servers: the demo
+//! federation with the comune on PostgreSQL and the asl on MariaDB; a
+//! database that is down at start and comes back; a query cancelled by the
+//! database's statement timeout; SQL injection attempts; SQL that does not
+//! parse on the engine. These tests fail in CI when a server is missing.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{Sandbox, context, exe, featured_tax_code, unique_name};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::Code;
+use trama_proto::v1::{self, OutcomeStatus, Section};
+use trama_tls::client::ExpectedPeer;
+
+#[tokio::test]
+async fn federation_on_postgres_and_mariadb() {
+    let (Some(pg), Some(my)) = (support::postgres(), support::mysql()) else {
+        return;
+    };
+    let fed = Sandbox::start_on(Some(pg), Some(my)).await;
+    let mut client = fed.client("comune");
+    let response = client
+        .get_record(v1::GetRecordRequest {
+            context: context("presa_in_carico"),
+            subject: Some(v1::SubjectKey {
+                tax_code: featured_tax_code(),
+                local_ids: vec![],
+            }),
+            sections: trama_proto::sections::ALL
+                .iter()
+                .map(|s| *s as i32)
+                .collect(),
+        })
+        .await
+        .expect("record")
+        .into_inner();
+    let outcome = |org: &str| {
+        response
+            .outcomes
+            .iter()
+            .find(|o| o.organisation == org)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        outcome("comune").status,
+        OutcomeStatus::Ok as i32,
+        "{:?}",
+        outcome("comune")
+    );
+    assert_eq!(
+        outcome("asl").status,
+        OutcomeStatus::Ok as i32,
+        "{:?}",
+        outcome("asl")
+    );
+    let record = response.record.unwrap();
+    let s = record.sections.unwrap();
+    let by = |p: &Option<v1::Provenance>| p.as_ref().unwrap().source_organisation.clone();
+    // PostgreSQL DATE, TIMESTAMP and NUMERIC columns arrive typed.
+    let contribution = s
+        .interventions
+        .iter()
+        .find(|e| by(&e.provenance) == "comune" && e.amount.is_some())
+        .expect("a comune intervention with an amount");
+    assert!(contribution.amount.as_ref().unwrap().cents > 0);
+    assert!(contribution.period.as_ref().unwrap().start.is_some());
+    assert!(
+        contribution
+            .provenance
+            .as_ref()
+            .unwrap()
+            .last_updated
+            .is_some()
+    );
+    let case = s
+        .case_memberships
+        .iter()
+        .find(|e| by(&e.provenance) == "comune")
+        .expect("case");
+    assert_eq!(case.case_manager, "Laura Ferrari");
+    // MariaDB rows with YYYYMMDD text dates and unsigned percentages.
+    let disability = s
+        .health
+        .iter()
+        .find_map(|e| match &e.kind {
+            Some(v1::health_entry::Kind::Disability(d)) if by(&e.provenance) == "asl" => {
+                Some(d.clone())
+            }
+            _ => None,
+        })
+        .expect("a disability recognition from the asl");
+    assert_eq!(disability.percentage, 67);
+    assert!(disability.recognised.is_some());
+    let asl = record
+        .identities
+        .iter()
+        .find(|i| by(&i.provenance) == "asl")
+        .unwrap();
+    assert_eq!(
+        asl.birth_date,
+        Some(v1::Date {
+            year: 1958,
+            month: 7,
+            day: 14
+        })
+    );
+
+    // Fuzzy matching runs on both engines.
+    let found = client
+        .find_subject(v1::FindSubjectRequest {
+            context: context("presa_in_carico"),
+            query: Some(v1::SubjectQuery {
+                family_name: "Dangleo".into(),
+                given_name: "Giuseppe".into(),
+                birth_date: Some(v1::Date {
+                    year: 1958,
+                    month: 7,
+                    day: 14,
+                }),
+                ..Default::default()
+            }),
+            max_candidates: 3,
+        })
+        .await
+        .expect("find")
+        .into_inner();
+    assert_eq!(found.groups[0].tax_code, featured_tax_code());
+    assert!(found.groups[0].candidates.len() >= 3);
+    fed.cleanup().await;
+}
+
+/// A connector of the comune, alone, with its own PKI, on `database`.
+struct Lone {
+    dir: PathBuf,
+    _child: Child,
+    address: String,
+}
+
+impl Lone {
+    async fn start(
+        dir: &Path,
+        database: &str,
+        mapping: &str,
+        statement_timeout_ms: u64,
+    ) -> Result<Lone, String> {
+        let pki = dir.join("pki");
+        if !pki.exists() {
+            trama_tls::pki::init(&pki, "demo").unwrap();
+            for (org, role) in [
+                ("comune", trama_tls::Role::Connector),
+                ("gateway", trama_tls::Role::Gateway),
+            ] {
+                trama_tls::pki::issue(
+                    &pki,
+                    &trama_tls::pki::IssueRequest {
+                        organisation: org.into(),
+                        role,
+                        hosts: vec!["127.0.0.1".into()],
+                        valid_days: 2,
+                        not_before_days_ago: 0,
+                    },
+                )
+                .unwrap();
+            }
+        }
+        std::fs::write(dir.join("mapping.toml"), mapping).unwrap();
+        std::fs::write(
+            dir.join("connector.toml"),
+            format!(
+                "federation = \"demo\"\norganisation = \"comune\"\nlisten = \"127.0.0.1:0\"\n\
+                 database = \"{database}\"\nmapping = \"mapping.toml\"\n\
+                 [tls]\nca = \"pki/ca.pem\"\ncert = \"pki/comune-connector.pem\"\nkey = \"pki/comune-connector-key.pem\"\n\
+                 [limits]\nstatement_timeout_ms = {statement_timeout_ms}\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(exe())
+            .args(["connector", "--config"])
+            .arg(dir.join("connector.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+        match ready {
+            Ok(Ok(Some(line))) if line.starts_with(trama::demo::READY) => {
+                let address = line
+                    .trim_start_matches(trama::demo::READY)
+                    .trim()
+                    .to_string();
+                Ok(Lone {
+                    dir: dir.to_path_buf(),
+                    _child: child,
+                    address,
+                })
+            }
+            _ => {
+                let mut err = String::new();
+                let mut stderr = BufReader::new(child.stderr.take().unwrap());
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err),
+                )
+                .await;
+                Err(err)
+            }
+        }
+    }
+
+    fn channel(&self) -> tonic::transport::Channel {
+        let files = trama_tls::TlsFiles {
+            ca: self.dir.join("pki/ca.pem"),
+            cert: self.dir.join("pki/gateway-gateway.pem"),
+            key: self.dir.join("pki/gateway-gateway-key.pem"),
+        };
+        trama_tls::client::channel(
+            &self.address,
+            trama_tls::client::client_config(&files).unwrap(),
+            ExpectedPeer {
+                federation: "demo".into(),
+                organisation: Some("comune".into()),
+                role: trama_tls::Role::Connector,
+            },
+            Duration::from_secs(2),
+        )
+        .unwrap()
+    }
+
+    async fn health(&self) -> i32 {
+        let mut health = tonic_health::pb::health_client::HealthClient::new(self.channel());
+        health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "trama.v1.Connector".into(),
+            })
+            .await
+            .map(|r| r.into_inner().status)
+            .unwrap_or(-1)
+    }
+
+    async fn fetch(
+        &self,
+        tax_code: &str,
+        sections: Vec<i32>,
+    ) -> Result<v1::FetchRecordResponse, tonic::Status> {
+        let mut client = v1::connector_client::ConnectorClient::new(self.channel());
+        client
+            .fetch_record(v1::FetchRecordRequest {
+                tax_code: tax_code.into(),
+                sections,
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// A fresh PostgreSQL database holding the comune's legacy schema with
+/// `subjects` people; returns its URL.
+async fn comune_on_postgres(server: &str, subjects: usize) -> String {
+    let url = trama::demo::fresh_database(server, &unique_name("trama_c"))
+        .await
+        .unwrap();
+    let out = std::process::Command::new(exe())
+        .args([
+            "seed",
+            "--partner",
+            "comune",
+            "--subjects",
+            &subjects.to_string(),
+            "--seed",
+            "11",
+            "--db",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    url
+}
+
+async fn drop_database(server: &str, url: &str) {
+    let name = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let admin = trama::seed::sink::Sink::connect(server).await.unwrap();
+    let _ = admin
+        .statement(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin.close().await;
+}
+
+const SERVING: i32 = 1;
+const NOT_SERVING: i32 = 2;
+
+#[tokio::test]
+async fn a_database_down_at_start_is_not_serving_then_recovers_by_itself() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = comune_on_postgres(&pg, 40).await;
+    // A port where nothing listens yet; later a forwarder to the real
+    // server opens on it, as when a database comes back.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let real = url
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let via_proxy = url.replace(&real, &format!("127.0.0.1:{port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let lone = Lone::start(
+        dir.path(),
+        &via_proxy,
+        trama::seed::Partner::Comune.mapping(),
+        2000,
+    )
+    .await
+    .expect("the connector starts although its database is down");
+    assert_eq!(lone.health().await, NOT_SERVING);
+    let status = lone
+        .fetch(&featured_tax_code(), vec![Section::Housing as i32])
+        .await
+        .expect_err("unavailable");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let forward = tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                break;
+            };
+            let real = real.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(real).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let mut healthy = false;
+    for _ in 0..40 {
+        if lone.health().await == SERVING {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        healthy,
+        "the connector recovers when the database comes back"
+    );
+    let record = lone
+        .fetch(&featured_tax_code(), vec![Section::Housing as i32])
+        .await
+        .expect("answers");
+    assert!(record.found);
+    forward.abort();
+    drop(lone);
+    drop_database(&pg, &url).await;
+}
+
+#[tokio::test]
+async fn a_query_past_the_statement_timeout_is_cancelled_at_the_database() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = comune_on_postgres(&pg, 40).await;
+    // The housing query sleeps two seconds per row.
+    let mapping = trama::seed::Partner::Comune.mapping().replace(
+        "SELECT a.id_abitazione, a.titolo_godimento",
+        "SELECT pg_sleep(2), a.id_abitazione, a.titolo_godimento",
+    );
+    assert_ne!(mapping, trama::seed::Partner::Comune.mapping());
+    let dir = tempfile::tempdir().unwrap();
+    let lone = Lone::start(dir.path(), &url, &mapping, 300)
+        .await
+        .expect("starts");
+    let started = std::time::Instant::now();
+    let status = lone
+        .fetch(&featured_tax_code(), vec![Section::Housing as i32])
+        .await
+        .expect_err("timed out");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    // The gateway reads this status as a timeout outcome.
+    assert_eq!(
+        trama_gateway::registry::outcome_of(&status).0,
+        OutcomeStatus::Timeout
+    );
+    // Nothing is left running at the database.
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let running: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'trama-connector' AND state = 'active' AND query LIKE '%pg_sleep%'",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(running, 0, "the database cancelled the query");
+    // Other sections still answer.
+    assert!(
+        lone.fetch(&featured_tax_code(), vec![Section::Needs as i32])
+            .await
+            .unwrap()
+            .found
+    );
+    admin.close().await;
+    drop(lone);
+    drop_database(&pg, &url).await;
+}
+
+#[tokio::test]
+async fn sql_injection_through_identifier_fields_has_no_effect() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = comune_on_postgres(&pg, 40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lone = Lone::start(
+        dir.path(),
+        &url,
+        trama::seed::Partner::Comune.mapping(),
+        2000,
+    )
+    .await
+    .expect("starts");
+    let mut client = v1::connector_client::ConnectorClient::new(lone.channel());
+    let attacks = [
+        "x'; DROP TABLE assistiti; --",
+        "' OR '1'='1",
+        "1 OR 1=1",
+        "1; DELETE FROM interventi",
+    ];
+    for attack in attacks {
+        let found = client
+            .match_subject(v1::MatchSubjectRequest {
+                query: Some(v1::SubjectQuery {
+                    family_name: attack.into(),
+                    given_name: attack.into(),
+                    birth_date: Some(v1::Date {
+                        year: 1958,
+                        month: 7,
+                        day: 14,
+                    }),
+                    local_id: Some(v1::LocalId {
+                        organisation: "comune".into(),
+                        id: attack.into(),
+                    }),
+                    ..Default::default()
+                }),
+                max_candidates: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("answered")
+            .into_inner();
+        // Only the person born that day can come back, never everyone.
+        assert!(
+            found.candidates.len() <= 1,
+            "{attack}: {}",
+            found.candidates.len()
+        );
+        let record = client
+            .fetch_record(v1::FetchRecordRequest {
+                local_id: attack.into(),
+                sections: vec![Section::Interventions as i32],
+                ..Default::default()
+            })
+            .await
+            .expect("answered")
+            .into_inner();
+        assert!(!record.found, "{attack}");
+    }
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let people: i64 = sqlx::query_scalar("SELECT count(*) FROM assistiti")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(people, 40, "the tables are intact");
+    admin.close().await;
+    drop(lone);
+    drop_database(&pg, &url).await;
+}
+
+#[tokio::test]
+async fn sql_that_does_not_parse_on_the_engine_refuses_to_start() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = comune_on_postgres(&pg, 5).await;
+    let cases = [
+        // MySQL quoting is a syntax error on PostgreSQL.
+        (
+            "FROM assistiti WHERE id_assistito = :local_id",
+            "FROM `assistiti` WHERE id_assistito = :local_id",
+            "match.local_id.sql",
+        ),
+        // A column of the SQLite schema that this table does not have.
+        (
+            "FROM nuclei WHERE id_assistito = :local_id",
+            "FROM nuclei WHERE id_persona = :local_id",
+            "sections.socio_economic[0].sql",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let mapping = trama::seed::Partner::Comune.mapping().replacen(from, to, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let err = Lone::start(dir.path(), &url, &mapping, 2000)
+            .await
+            .err()
+            .expect("refuses to start");
+        assert!(
+            err.contains(&format!("key `{key}`: the database refused the query")),
+            "{err}"
+        );
+    }
+    // A query no index can serve is refused too.
+    let mapping = trama::seed::Partner::Comune.mapping().replacen(
+        "WHERE upper(cognome) = upper(:family_name)",
+        "WHERE lower(cognome) = lower(:family_name)",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = Lone::start(dir.path(), &url, &mapping, 2000)
+        .await
+        .err()
+        .expect("refuses to start");
+    assert!(
+        err.contains("key `match.demographics[1].sql`: the query scans a whole table"),
+        "{err}"
+    );
+    drop_database(&pg, &url).await;
+}
