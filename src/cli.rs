@@ -190,9 +190,12 @@ pub struct QueryArgs {
 pub enum QueryCommand {
     /// Find a person by tax code, by name and birth data, or by a partner's local id.
     Find {
-        /// Codice fiscale.
+        /// Codice fiscale (validated: a malformed code is refused).
         #[arg(long)]
         tax_code: Option<String>,
+        /// A partial or possibly mistyped codice fiscale (at least 6 characters).
+        #[arg(long)]
+        tax_code_fragment: Option<String>,
         /// Family name(s).
         #[arg(long)]
         family_name: Option<String>,
@@ -378,6 +381,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let output = match args.command {
         QueryCommand::Find {
             tax_code,
+            tax_code_fragment,
             family_name,
             given_name,
             birth_date,
@@ -388,6 +392,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
         } => {
             let query = v1::SubjectQuery {
                 tax_code: tax_code.unwrap_or_default(),
+                tax_code_fragment: tax_code_fragment.unwrap_or_default(),
                 local_id: local_id.as_deref().map(parse_local_id).transpose()?,
                 given_name: given_name.unwrap_or_default(),
                 family_name: family_name.unwrap_or_default(),

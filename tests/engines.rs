@@ -546,17 +546,18 @@ async fn sql_that_does_not_parse_on_the_engine_refuses_to_start() {
     }
     // A query no index can serve is refused too.
     let mapping = trama::seed::Partner::Comune.mapping().replacen(
-        "WHERE upper(cognome) = upper(:family_name)",
-        "WHERE lower(cognome) = lower(:family_name)",
+        "WHERE upper(cognome) = upper(:family_name) AND upper(nome) = upper(:given_name)",
+        "WHERE lower(cognome) = lower(:family_name) AND lower(nome) = lower(:given_name)",
         1,
     );
+    assert_ne!(mapping, trama::seed::Partner::Comune.mapping());
     let dir = tempfile::tempdir().unwrap();
     let err = Lone::start(dir.path(), &url, &mapping, 2000)
         .await
         .err()
         .expect("refuses to start");
     assert!(
-        err.contains("key `match.demographics[1].sql`: the query scans a whole table"),
+        err.contains("key `match.demographics[2].sql`: the query scans a whole table"),
         "{err}"
     );
     drop_database(&pg, &url).await;

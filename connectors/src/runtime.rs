@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use trama_proto::v1::{self, Section};
+use trama_subject::codice_fiscale::Fragment;
 use trama_subject::matching::{self, Traits};
 use trama_subject::{Sex, TaxCode, names};
 
@@ -262,7 +263,8 @@ impl Connector {
         }
         let has_demographics = wanted.family_name.is_some()
             || wanted.given_name.is_some()
-            || wanted.birth_date.is_some();
+            || wanted.birth_date.is_some()
+            || wanted.tax_code_fragment.is_some();
         if has_demographics {
             // Each blocking query that has all its parameters runs, in
             // parallel on the pool; a query with an unknown parameter
@@ -402,7 +404,10 @@ impl Connector {
 /// What a query tells about the person, as the matcher compares it.
 pub fn traits_of(query: &v1::SubjectQuery) -> Traits {
     let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
-    Traits {
+    let today = time::OffsetDateTime::now_utc().date();
+    let fragment =
+        non_empty(&query.tax_code_fragment).and_then(|f| Fragment::parse(&f, today).ok());
+    let mut traits = Traits {
         tax_code: TaxCode::parse(&query.tax_code).ok(),
         given_name: non_empty(&query.given_name),
         family_name: non_empty(&query.family_name),
@@ -416,7 +421,19 @@ pub fn traits_of(query: &v1::SubjectQuery) -> Traits {
             Ok(v1::Sex::Male) => Some(Sex::Male),
             _ => None,
         },
+        tax_code_fragment: None,
+    };
+    // What the fragment tells fills what the caller left out.
+    if let Some(f) = &fragment {
+        traits.birth_date = traits.birth_date.or(f.birth_date);
+        traits.sex = traits.sex.or(f.sex);
+        traits.birthplace_code = traits
+            .birthplace_code
+            .take()
+            .or_else(|| f.birthplace_code.clone());
     }
+    traits.tax_code_fragment = fragment;
+    traits
 }
 
 fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
@@ -431,7 +448,35 @@ fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
         ),
         ("family_key", Param::Text(family)),
         ("given_key", Param::Text(given)),
+        (
+            "family_folded",
+            Param::Text(t.family_name.as_deref().map(names::fold)),
+        ),
+        (
+            "given_folded",
+            Param::Text(t.given_name.as_deref().map(names::fold)),
+        ),
         ("birth_date", Param::Date(t.birth_date)),
+        (
+            "birth_year_start",
+            Param::Date(t.birth_date.and_then(|d| {
+                time::Date::from_calendar_date(d.year(), time::Month::January, 1).ok()
+            })),
+        ),
+        (
+            "birth_year_end",
+            Param::Date(t.birth_date.and_then(|d| {
+                time::Date::from_calendar_date(d.year(), time::Month::December, 31).ok()
+            })),
+        ),
+        (
+            "tax_code_from",
+            Param::Text(t.tax_code_fragment.as_ref().map(|f| f.prefix_range(6).0)),
+        ),
+        (
+            "tax_code_to",
+            Param::Text(t.tax_code_fragment.as_ref().map(|f| f.prefix_range(6).1)),
+        ),
         (
             "birth_year",
             Param::Int(t.birth_date.map(|d| i64::from(d.year()))),

@@ -205,6 +205,7 @@ fn traits(identity: Option<&SubjectIdentity>) -> Traits {
             Ok(v1::Sex::Male) => Some(Sex::Male),
             _ => None,
         },
+        tax_code_fragment: None,
     }
 }
 

@@ -39,9 +39,14 @@ pub fn tax_code(field: &str, value: &str) -> Result<Option<TaxCode>, Status> {
     if value.trim().is_empty() {
         return Ok(None);
     }
-    TaxCode::parse(value)
-        .map(Some)
-        .map_err(|e| violation(field, format!("not a valid codice fiscale: {e}")))
+    TaxCode::parse(value).map(Some).map_err(|e| {
+        violation(
+            field,
+            format!(
+                "not a valid codice fiscale: {e} (to search with a partial or possibly mistyped code, send it as tax_code_fragment)"
+            ),
+        )
+    })
 }
 
 /// Checks a date field, if present.
@@ -93,12 +98,18 @@ pub fn subject_query(
             ));
         }
     }
+    let fragment = !q.tax_code_fragment.trim().is_empty();
+    if fragment {
+        let today = time::OffsetDateTime::now_utc().date();
+        trama_subject::codice_fiscale::Fragment::parse(&q.tax_code_fragment, today)
+            .map_err(|e| violation("query.tax_code_fragment", e.to_string()))?;
+    }
     let has_name = !q.family_name.trim().is_empty();
     let has_second = !q.given_name.trim().is_empty() || q.birth_date.is_some();
-    if code.is_none() && q.local_id.is_none() && !(has_name && has_second) {
+    if code.is_none() && !fragment && q.local_id.is_none() && !(has_name && has_second) {
         return Err(violation(
             "query",
-            "no identifier: give a tax code, a local id, or a family name with a given name or birth date",
+            "no identifier: give a tax code (or a fragment of one), a local id, or a family name with a given name or birth date",
         ));
     }
     if !q.birthplace_code.is_empty()

@@ -304,6 +304,124 @@ pub fn compute(person: &Person<'_>) -> Result<TaxCode, TaxCodeError> {
     TaxCode::parse(&code)
 }
 
+/// The first 11 characters of a person's regular tax code (name letters,
+/// birth date and sex), computable without the birthplace.
+pub fn first_eleven(family_name: &str, given_name: &str, birth_date: Date, sex: Sex) -> String {
+    let mut code = String::with_capacity(11);
+    code.push_str(&name_part(family_name, false));
+    code.push_str(&name_part(given_name, true));
+    code.push_str(&format!("{:02}", birth_date.year().rem_euclid(100)));
+    code.push(char::from(
+        MONTHS[usize::from(u8::from(birth_date.month())) - 1],
+    ));
+    let day = birth_date.day() + if sex == Sex::Female { 40 } else { 0 };
+    code.push_str(&format!("{day:02}"));
+    code
+}
+
+/// A partial or possibly mistyped tax code, as a caller may have it: the
+/// first characters of a code, or a whole code with a wrong character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// The characters, upper case.
+    pub text: String,
+    /// The birth date, if positions 7 to 11 read as one.
+    pub birth_date: Option<Date>,
+    /// The sex, if the day reads.
+    pub sex: Option<Sex>,
+    /// The birthplace, if positions 12 to 15 read as a known code.
+    pub birthplace_code: Option<String>,
+}
+
+/// Why a fragment cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FragmentError {
+    /// Fewer than 6 or more than 16 characters.
+    #[error("a tax code fragment has 6 to 16 characters, this one has {0}")]
+    Length(usize),
+    /// A character that no tax code holds.
+    #[error("character {0} is not a letter or a digit")]
+    Character(usize),
+}
+
+impl Fragment {
+    /// Reads a fragment; `today` places the two-digit year in a century.
+    pub fn parse(input: &str, today: Date) -> Result<Fragment, FragmentError> {
+        let text: String = input.trim().to_ascii_uppercase();
+        let len = text.chars().count();
+        if !(6..=LEN).contains(&len) {
+            return Err(FragmentError::Length(len));
+        }
+        if let Some(i) = text.chars().position(|c| !c.is_ascii_alphanumeric()) {
+            return Err(FragmentError::Character(i + 1));
+        }
+        let b = text.as_bytes();
+        let digit = |i: usize| {
+            let d = digit_of(b[i]);
+            d.is_ascii_digit().then(|| d - b'0')
+        };
+        let mut out = Fragment {
+            text: text.clone(),
+            birth_date: None,
+            sex: None,
+            birthplace_code: None,
+        };
+        if len >= 11 {
+            let year = digit(6).zip(digit(7)).map(|(a, c)| i32::from(a * 10 + c));
+            let month = MONTHS.iter().position(|&m| m == b[8]).map(|p| p as u8 + 1);
+            let day = digit(9).zip(digit(10)).map(|(a, c)| a * 10 + c);
+            if let (Some(yy), Some(m), Some(d)) = (year, month, day) {
+                let (sex, day) = if d > 40 {
+                    (Sex::Female, d - 40)
+                } else {
+                    (Sex::Male, d)
+                };
+                let century = today.year() - today.year().rem_euclid(100);
+                let month = Month::try_from(m).unwrap_or(Month::January);
+                let date = Date::from_calendar_date(century + yy, month, day)
+                    .ok()
+                    .filter(|d| *d <= today)
+                    .or_else(|| Date::from_calendar_date(century - 100 + yy, month, day).ok());
+                if date.is_some() {
+                    out.birth_date = date;
+                    out.sex = Some(sex);
+                }
+            }
+        }
+        if len >= 15 {
+            let place = [b[11], digit_of(b[12]), digit_of(b[13]), digit_of(b[14])];
+            let place = String::from_utf8_lossy(&place).into_owned();
+            if belfiore::is_known(&place) {
+                out.birthplace_code = Some(place);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The share of the fragment's characters that agree with `code` at
+    /// the same positions (omocodia letters read as their digits), over
+    /// the positions both have.
+    pub fn agreement(&self, code: &str) -> f64 {
+        let (a, b) = (self.text.as_bytes(), code.as_bytes());
+        let n = a.len().min(b.len());
+        if n == 0 {
+            return 0.0;
+        }
+        let same = (0..n)
+            .filter(|&i| digit_of(a[i]) == digit_of(b[i].to_ascii_uppercase()))
+            .count();
+        same as f64 / n as f64
+    }
+
+    /// The bounds of a range on a tax-code column holding every code that
+    /// starts with the fragment's first `len` characters.
+    pub fn prefix_range(&self, len: usize) -> (String, String) {
+        let prefix: String = self.text.chars().take(len).collect();
+        let upper = format!("{prefix}{}", "Z".repeat(LEN.saturating_sub(prefix.len())));
+        (prefix, upper)
+    }
+}
+
 /// Applies omocodia to the `level` rightmost digit positions (1 to 7), as
 /// the revenue agency does for the `level`-th collision, and recomputes the
 /// check character.
@@ -348,6 +466,43 @@ fn name_part(name: &str, given: bool) -> String {
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn fragment_table() {
+        let today = date!(2026 - 11 - 22);
+        let f = Fragment::parse("cccfba85d03l21", today);
+        let Ok(f) = f else { panic!("{f:?}") };
+        assert_eq!(f.birth_date, Some(date!(1985 - 04 - 03)));
+        assert_eq!(f.sex, Some(Sex::Male));
+        assert_eq!(f.birthplace_code, None);
+        assert_eq!(f.agreement("CCCFBA85D03L219P"), 1.0);
+        // A whole code with one wrong character.
+        let typo = Fragment::parse("CCCFBA85D03L289P", today);
+        let Ok(typo) = typo else { panic!("{typo:?}") };
+        assert_eq!(typo.agreement("CCCFBA85D03L219P"), 15.0 / 16.0);
+        assert_eq!(typo.birth_date, Some(date!(1985 - 04 - 03)));
+        // The month letter mistyped: no birth date can be read.
+        let Ok(no_date) = Fragment::parse("CCCFBA85F03L219P", today) else {
+            panic!()
+        };
+        assert_eq!(no_date.birth_date, None);
+        assert_eq!(
+            Fragment::parse("CCCFB", today),
+            Err(FragmentError::Length(5))
+        );
+        assert_eq!(
+            Fragment::parse("CCC-BA85", today),
+            Err(FragmentError::Character(4))
+        );
+        assert_eq!(
+            f.prefix_range(8),
+            ("CCCFBA85".to_string(), "CCCFBA85ZZZZZZZZ".to_string())
+        );
+        assert_eq!(
+            first_eleven("Caccamo", "Fabio", date!(1985 - 04 - 03), Sex::Male),
+            "CCCFBA85D03"
+        );
+    }
 
     /// One table of inputs and what the parser must say about them.
     fn check(input: &str, expected: Result<&str, TaxCodeError>) {

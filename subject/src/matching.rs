@@ -4,7 +4,7 @@
 
 use time::Date;
 
-use crate::codice_fiscale::TaxCode;
+use crate::codice_fiscale::{self, Fragment, TaxCode};
 use crate::names::{self, Sex};
 
 /// What is known about a person: a query, or a row found in a database.
@@ -22,6 +22,8 @@ pub struct Traits {
     pub birthplace_code: Option<String>,
     /// Sex.
     pub sex: Option<Sex>,
+    /// A partial or possibly mistyped tax code (queries only).
+    pub tax_code_fragment: Option<Fragment>,
 }
 
 /// How well a candidate matches, and on which fields.
@@ -39,6 +41,7 @@ const W_GIVEN: f64 = 0.25;
 const W_BIRTH: f64 = 0.30;
 const W_PLACE: f64 = 0.10;
 const W_SEX: f64 = 0.05;
+const W_FRAGMENT: f64 = 0.6;
 /// A field similarity at or above this counts as matched.
 const MATCHED: f64 = 0.85;
 
@@ -129,21 +132,31 @@ pub fn score(query: &Traits, candidate: &Traits) -> Score {
             matched.push("sex");
         }
     }
-    // A tax code that differs in one or two characters (a typo) is weak
-    // evidence for the same person, never proof.
-    if let (Some(q), Some(c)) = (&query.tax_code, &candidate.tax_code) {
-        let differing = q
-            .as_str()
-            .bytes()
-            .zip(c.as_str().bytes())
-            .filter(|(a, b)| a != b)
-            .count();
-        if weight == 0.0 {
-            let value = if differing <= 2 { 0.6 } else { 0.0 };
-            return Score {
-                value,
-                matched: Vec::new(),
-            };
+    // A partial or mistyped tax code counts by how many of its characters
+    // agree with the candidate's code (or, for a candidate without one,
+    // with the code its name, birth date and sex give), and by how long it
+    // is: a short prefix fits more people.
+    if let Some(fragment) = &query.tax_code_fragment {
+        let theirs = candidate
+            .tax_code
+            .as_ref()
+            .map(|c| c.as_str().to_string())
+            .or_else(|| {
+                Some(codice_fiscale::first_eleven(
+                    candidate.family_name.as_deref()?,
+                    candidate.given_name.as_deref()?,
+                    candidate.birth_date?,
+                    candidate.sex?,
+                ))
+            });
+        weight += W_FRAGMENT;
+        if let Some(theirs) = theirs {
+            let length = fragment.text.len().min(theirs.len()) as f64;
+            let s = fragment.agreement(&theirs) * (0.6 + 0.4 * length / 16.0);
+            total += s * W_FRAGMENT;
+            if s >= MATCHED {
+                matched.push("tax_code_fragment");
+            }
         }
     }
     let value = if weight > 0.0 { total / weight } else { 0.0 };

@@ -3,7 +3,8 @@
 -- DBA would add them.
 CREATE INDEX IF NOT EXISTS idx_assistiti_cf ON assistiti (codice_fiscale);
 CREATE INDEX IF NOT EXISTS idx_assistiti_nascita ON assistiti (data_nascita);
-CREATE INDEX IF NOT EXISTS idx_assistiti_cognome ON assistiti (upper(cognome));
+CREATE INDEX IF NOT EXISTS idx_assistiti_cognome_nascita ON assistiti (upper(cognome), data_nascita);
+CREATE INDEX IF NOT EXISTS idx_assistiti_cognome_nome ON assistiti (upper(cognome), upper(nome));
 CREATE INDEX IF NOT EXISTS idx_abitazioni_assistito ON abitazioni (id_assistito);
 CREATE INDEX IF NOT EXISTS idx_nuclei_assistito ON nuclei (id_assistito);
 CREATE INDEX IF NOT EXISTS idx_bisogni_assistito ON bisogni (id_assistito);

@@ -14,7 +14,9 @@ CREATE TABLE assistiti (
 );
 CREATE INDEX idx_assistiti_cf ON assistiti (codice_fiscale);
 CREATE INDEX idx_assistiti_nascita ON assistiti (data_nascita);
-CREATE INDEX idx_assistiti_cognome ON assistiti (upper(cognome));
+CREATE INDEX idx_assistiti_cognome_nascita ON assistiti (upper(cognome), data_nascita);
+CREATE INDEX idx_assistiti_cognome_nome ON assistiti (upper(cognome), upper(nome));
+CREATE INDEX idx_assistiti_nome_cognome ON assistiti (upper(nome), upper(cognome));
 
 CREATE TABLE abitazioni (
     id_abitazione    INTEGER PRIMARY KEY,
