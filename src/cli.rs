@@ -52,6 +52,19 @@ pub enum Command {
     Demo(DemoArgs),
     /// Fill a demo partner's legacy database with synthetic people.
     Seed(SeedArgs),
+    /// Measure: matching quality and speed at a connector.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+/// `trama bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Precision, recall and latency of finding people at one connector.
+    Match(crate::bench::MatchArgs),
 }
 
 /// `trama seed` arguments.

@@ -4,8 +4,10 @@
 //! (`trama-gateway`, `trama-connector`); this crate wires them to the
 //! command line.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod demo;
+pub mod quality;
 pub mod render;
 pub mod seed;

@@ -91,6 +91,16 @@ impl Connector {
         self.prepared.read().map(|p| p.is_some()).unwrap_or(false)
     }
 
+    /// Runs one of the mapping's queries as it is, returning the raw rows
+    /// (benchmarks use it as the database-only baseline).
+    pub async fn run_raw(
+        &self,
+        query: &NamedQuery,
+        values: &HashMap<&str, Param>,
+    ) -> Result<Rows, RuntimeError> {
+        self.run(query, values).await
+    }
+
     async fn run(
         &self,
         query: &NamedQuery,

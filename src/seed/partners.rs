@@ -280,6 +280,18 @@ impl Partner {
         }
     }
 
+    /// The partner's local id for the person with population index
+    /// `index` (each partner numbers people its own way).
+    pub fn local_id(self, index: usize) -> String {
+        let base: i64 = match self {
+            Partner::Comune => 1,
+            Partner::Asl => 500_001,
+            Partner::Caritas => 900_001,
+            Partner::Caf => 300_001,
+        };
+        (base + index as i64).to_string()
+    }
+
     /// Whether the partner knows `person`. The featured person is known
     /// everywhere.
     pub fn knows(self, person: &Person, seed: u64) -> bool {
