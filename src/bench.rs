@@ -150,12 +150,12 @@ fn precision_recall(outcomes: &[Outcome], threshold: f64) -> (f64, f64, usize) {
         if o.truth.is_some() {
             present += 1;
         }
-        if let Some((id, score)) = &o.top {
-            if *score >= threshold {
-                returned += 1;
-                if o.truth.as_deref() == Some(id.as_str()) {
-                    correct += 1;
-                }
+        if let Some((id, score)) = &o.top
+            && *score >= threshold
+        {
+            returned += 1;
+            if o.truth.as_deref() == Some(id.as_str()) {
+                correct += 1;
             }
         }
     }

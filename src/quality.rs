@@ -126,7 +126,7 @@ fn full(p: &Person) -> v1::SubjectQuery {
 /// Builds `n` queries about people of `population` (the first `known`
 /// people are in the database), deterministically from `seed`.
 pub fn test_set(population: &Population, n: usize, seed: u64) -> Vec<TestQuery> {
-    let mut rng = Rng::with_seed(seed ^ 0x5EED_0F_7E57);
+    let mut rng = Rng::with_seed(seed ^ 0x005E_ED0F_7E57);
     let total: u32 = NOISE.iter().map(|(_, w)| w).sum();
     let people = &population.people;
     let mut out = Vec::with_capacity(n);
