@@ -215,42 +215,72 @@ async fn report(
         outcomes.iter().filter(|o| o.truth.is_none()).count()
     );
     out.push_str(&t.render());
-    if let Some((th, _)) = chosen {
-        let (p, r, _) = precision_recall(outcomes, th);
-        let _ = writeln!(
-            out,
-            "best recall at precision >= 0.99: threshold {th:.2}, precision {p:.4}, recall {r:.4}"
-        );
-        let mut by = Table::new(&["noise", "share %", "queries", "top is right", "recall"]);
-        for (noise, share) in NOISE {
-            let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.noise == *noise).collect();
-            if of.is_empty() {
-                continue;
-            }
-            let right = of
-                .iter()
-                .filter(|o| match (&o.top, &o.truth) {
-                    (Some((id, s)), Some(truth)) => *s >= th && id == truth,
-                    (top, None) => top.as_ref().is_none_or(|(_, s)| *s < th),
-                    _ => false,
-                })
-                .count();
-            by.row(vec![
-                noise.name().into(),
-                share.to_string(),
-                of.len().to_string(),
-                right.to_string(),
-                format!("{:.3}", right as f64 / of.len() as f64),
-            ]);
+    let th = match chosen {
+        Some((th, _)) => {
+            let (p, r, _) = precision_recall(outcomes, th);
+            let _ = writeln!(
+                out,
+                "best recall at precision >= 0.99: threshold {th:.2}, precision {p:.4}, recall {r:.4}"
+            );
+            th
         }
-        let _ = writeln!(
-            out,
-            "\nBy kind of noise, at threshold {th:.2} (for absent people, right = nothing returned)"
-        );
-        out.push_str(&by.render());
-    } else {
-        let _ = writeln!(out, "no threshold reaches precision 0.99");
+        None => {
+            let best = thresholds
+                .iter()
+                .copied()
+                .max_by(|a, b| {
+                    let (pa, ra, _) = precision_recall(outcomes, *a);
+                    let (pb, rb, _) = precision_recall(outcomes, *b);
+                    pa.total_cmp(&pb).then(ra.total_cmp(&rb))
+                })
+                .unwrap_or(0.85);
+            let _ = writeln!(
+                out,
+                "no threshold reaches precision 0.99; the best precision is at {best:.2}"
+            );
+            best
+        }
+    };
+    let mut by = Table::new(&[
+        "noise",
+        "share %",
+        "queries",
+        "right",
+        "wrong person",
+        "recall",
+    ]);
+    for (noise, share) in NOISE {
+        let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.noise == *noise).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let answered = |o: &Outcome| o.top.as_ref().is_some_and(|(_, s)| *s >= th);
+        let right = of
+            .iter()
+            .filter(|o| match (&o.top, &o.truth) {
+                (Some((id, s)), Some(truth)) => *s >= th && id == truth,
+                (top, None) => top.as_ref().is_none_or(|(_, s)| *s < th),
+                _ => false,
+            })
+            .count();
+        let wrong = of
+            .iter()
+            .filter(|o| answered(o) && o.top.as_ref().map(|(id, _)| id) != o.truth.as_ref())
+            .count();
+        by.row(vec![
+            noise.name().into(),
+            share.to_string(),
+            of.len().to_string(),
+            right.to_string(),
+            wrong.to_string(),
+            format!("{:.3}", right as f64 / of.len() as f64),
+        ]);
     }
+    let _ = writeln!(
+        out,
+        "\nBy kind of noise, at threshold {th:.2} (for absent people, right = nothing returned)"
+    );
+    out.push_str(&by.render());
 
     let exact = histogram_of(outcomes.iter().filter(|o| o.noise == Noise::TaxCode));
     let fuzzy = histogram_of(outcomes.iter().filter(|o| o.noise != Noise::TaxCode));

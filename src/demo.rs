@@ -299,7 +299,7 @@ pub async fn fresh_database(server_url: &str, name: &str) -> anyhow::Result<Stri
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         bail!("`{name}` is not a usable database name (letters, digits and _)");
     }
-    let admin = Sink::connect(server_url)
+    let mut admin = Sink::connect(server_url)
         .await
         .with_context(|| format!("connecting to {}", redact(server_url)))?;
     match Engine::of(server_url) {
@@ -342,7 +342,7 @@ pub fn with_database(url: &str, name: &str) -> String {
 pub async fn drop_databases(args: &DemoArgs) -> anyhow::Result<()> {
     for (server, org) in [(&args.postgres, "comune"), (&args.mysql, "asl")] {
         if let Some(server) = server {
-            let admin = Sink::connect(server).await?;
+            let mut admin = Sink::connect(server).await?;
             let name = format!("{}_{org}", args.database_prefix);
             let force = if Engine::of(server) == Some(Engine::Postgres) {
                 " WITH (FORCE)"

@@ -137,11 +137,12 @@ async fn federation_on_postgres_and_mariadb() {
     fed.cleanup().await;
 }
 
-/// A connector of the comune, alone, with its own PKI, on `database`.
+/// A partner's connector, alone, with its own PKI, on `database`.
 struct Lone {
     dir: PathBuf,
     _child: Child,
     address: String,
+    org: String,
 }
 
 impl Lone {
@@ -151,11 +152,21 @@ impl Lone {
         mapping: &str,
         statement_timeout_ms: u64,
     ) -> Result<Lone, String> {
+        Lone::start_as("comune", dir, database, mapping, statement_timeout_ms).await
+    }
+
+    async fn start_as(
+        org: &str,
+        dir: &Path,
+        database: &str,
+        mapping: &str,
+        statement_timeout_ms: u64,
+    ) -> Result<Lone, String> {
         let pki = dir.join("pki");
         if !pki.exists() {
             trama_tls::pki::init(&pki, "demo").unwrap();
             for (org, role) in [
-                ("comune", trama_tls::Role::Connector),
+                (org, trama_tls::Role::Connector),
                 ("gateway", trama_tls::Role::Gateway),
             ] {
                 trama_tls::pki::issue(
@@ -175,9 +186,9 @@ impl Lone {
         std::fs::write(
             dir.join("connector.toml"),
             format!(
-                "federation = \"demo\"\norganisation = \"comune\"\nlisten = \"127.0.0.1:0\"\n\
+                "federation = \"demo\"\norganisation = \"{org}\"\nlisten = \"127.0.0.1:0\"\n\
                  database = \"{database}\"\nmapping = \"mapping.toml\"\n\
-                 [tls]\nca = \"pki/ca.pem\"\ncert = \"pki/comune-connector.pem\"\nkey = \"pki/comune-connector-key.pem\"\n\
+                 [tls]\nca = \"pki/ca.pem\"\ncert = \"pki/{org}-connector.pem\"\nkey = \"pki/{org}-connector-key.pem\"\n\
                  [limits]\nstatement_timeout_ms = {statement_timeout_ms}\n"
             ),
         )
@@ -202,6 +213,7 @@ impl Lone {
                     dir: dir.to_path_buf(),
                     _child: child,
                     address,
+                    org: org.to_string(),
                 })
             }
             _ => {
@@ -228,7 +240,7 @@ impl Lone {
             trama_tls::client::client_config(&files).unwrap(),
             ExpectedPeer {
                 federation: "demo".into(),
-                organisation: Some("comune".into()),
+                organisation: Some(self.org.clone()),
                 role: trama_tls::Role::Connector,
             },
             Duration::from_secs(2),
@@ -301,7 +313,7 @@ async fn drop_database(server: &str, url: &str) {
         .next()
         .unwrap()
         .to_string();
-    let admin = trama::seed::sink::Sink::connect(server).await.unwrap();
+    let mut admin = trama::seed::sink::Sink::connect(server).await.unwrap();
     let _ = admin
         .statement(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
@@ -561,4 +573,64 @@ async fn sql_that_does_not_parse_on_the_engine_refuses_to_start() {
         "{err}"
     );
     drop_database(&pg, &url).await;
+}
+
+#[tokio::test]
+async fn mariadb_cancels_a_query_past_the_statement_timeout() {
+    let Some(my) = support::mysql() else { return };
+    let url = trama::demo::fresh_database(&my, &unique_name("trama_a"))
+        .await
+        .unwrap();
+    let out = std::process::Command::new(exe())
+        .args([
+            "seed",
+            "--partner",
+            "asl",
+            "--subjects",
+            "40",
+            "--seed",
+            "11",
+            "--db",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mapping = trama::seed::Partner::Asl.mapping().replace(
+        "SELECT INV_ID, INV_TIPO",
+        "SELECT SLEEP(2) AS PAUSA, INV_ID, INV_TIPO",
+    );
+    assert_ne!(mapping, trama::seed::Partner::Asl.mapping());
+    let dir = tempfile::tempdir().unwrap();
+    let lone = Lone::start_as("asl", dir.path(), &url, &mapping, 300)
+        .await
+        .expect("starts");
+    let started = std::time::Instant::now();
+    let status = lone
+        .fetch(&featured_tax_code(), vec![Section::Health as i32])
+        .await
+        .expect_err("timed out");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        lone.fetch(&featured_tax_code(), vec![Section::Referrals as i32])
+            .await
+            .unwrap()
+            .found
+    );
+    drop(lone);
+    let mut admin = trama::seed::sink::Sink::connect(&my).await.unwrap();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    let _ = admin
+        .statement(format!("DROP DATABASE IF EXISTS {name}"))
+        .await;
+    admin.close().await;
 }

@@ -20,6 +20,12 @@ pub enum CheckError {
     /// The database cannot be reached (the check is retried).
     #[error("the database is unavailable: {0}")]
     Unavailable(SourceError),
+    /// The database refused the connection: wrong user, password or
+    /// database name (not retried: the configuration must change).
+    #[error(
+        "the database refused the connection (check the user, password and database name in the URL): {0}"
+    )]
+    Connect(SourceError),
     /// The query would read a whole table.
     #[error(
         "{path}: key `{key}`: the query scans a whole table ({plan}); add an index its WHERE clause can use, or change the query"
@@ -155,6 +161,8 @@ async fn describe(
     let refused = |e: SourceError| {
         if e.is_unavailable() {
             CheckError::Unavailable(e)
+        } else if e.is_refused_connection() {
+            CheckError::Connect(e)
         } else {
             CheckError::Query {
                 path: mapping.path.clone(),

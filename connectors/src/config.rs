@@ -23,7 +23,8 @@ pub struct ConnectorConfig {
     pub organisation: String,
     /// Address to serve `trama.v1.Connector` on (port 0: any free port).
     pub listen: SocketAddr,
-    /// The database URL (`sqlite://PATH`).
+    /// The database URL (`postgres://`, `mysql://`, `mariadb://` or
+    /// `sqlite://`).
     pub database: String,
     /// The mapping file.
     pub mapping: PathBuf,

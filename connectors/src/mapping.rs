@@ -507,11 +507,11 @@ impl Mapping {
             local_id: query("match.local_id", &raw.matching.local_id)?,
             demographics: match &raw.matching.demographics {
                 None => Vec::new(),
-                Some(OneOrMany::One(q)) => vec![query("match.demographics", q)?],
+                Some(OneOrMany::One(q)) => vec![query("match.demographics", &limited(q))?],
                 Some(OneOrMany::Many(qs)) => qs
                     .iter()
                     .enumerate()
-                    .map(|(i, q)| query(&format!("match.demographics[{i}]"), q))
+                    .map(|(i, q)| query(&format!("match.demographics[{i}]"), &limited(q)))
                     .collect::<Result<_, _>>()?,
             },
         };
@@ -643,6 +643,19 @@ pub const DEMOGRAPHIC_PARAMS: &[&str] = &[
     "birthplace_code",
     "sex",
 ];
+
+/// A blocking query wrapped to return at most
+/// [`crate::runtime::MAX_BLOCK`] rows (`LIMIT` reads the same on every
+/// engine).
+fn limited(q: &RawQuery) -> RawQuery {
+    RawQuery {
+        sql: format!(
+            "SELECT * FROM (\n{}\n) AS trama_block LIMIT {}",
+            q.sql.trim().trim_end_matches(';'),
+            crate::runtime::MAX_BLOCK
+        ),
+    }
+}
 
 fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
     for p in query.sql.param_names() {

@@ -20,8 +20,10 @@ use crate::values::{self, Typed};
 /// How many rows a local-id or tax-code lookup may resolve to (legacy
 /// databases hold duplicates; more than this is a data problem).
 const MAX_DUPLICATES: usize = 5;
-/// Candidates considered from a blocking query before scoring.
-const MAX_BLOCK: usize = 500;
+/// Candidates considered from a blocking query before scoring; the
+/// mapping's blocking queries are wrapped in a `LIMIT` of this many rows, so
+/// a common name cannot flood the connector.
+pub const MAX_BLOCK: usize = 200;
 
 /// A connector bound to its database and mapping.
 #[derive(Debug)]
@@ -288,9 +290,7 @@ impl Connector {
             let blocks =
                 futures_util::future::join_all(runnable.map(|q| self.people(q, &values))).await;
             for block in blocks {
-                let mut block = block?;
-                block.truncate(MAX_BLOCK);
-                found.extend(block);
+                found.extend(block?);
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -317,6 +317,7 @@ impl Connector {
             })
             .collect();
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        discount_ties(&mut candidates);
         candidates.truncate(max);
         Ok(candidates)
     }
@@ -410,6 +411,34 @@ impl Connector {
         })
     }
 }
+
+/// Two different people who fit the query (almost) equally well: neither
+/// can be trusted as *the* person, so every candidate within
+/// [`TIE_MARGIN`] of the best loses [`TIE_DISCOUNT`] of its score. A caller
+/// that takes the top candidate above a threshold then gets no answer
+/// rather than a coin toss; a caller that lists candidates still sees them
+/// all, in the same order.
+fn discount_ties(candidates: &mut [v1::Candidate]) {
+    let (Some(best), Some(second)) = (candidates.first(), candidates.get(1)) else {
+        return;
+    };
+    let best = best.score;
+    if best - second.score > TIE_MARGIN {
+        return;
+    }
+    for c in candidates
+        .iter_mut()
+        .filter(|c| best - c.score <= TIE_MARGIN)
+    {
+        c.score = ((c.score * (1.0 - TIE_DISCOUNT)) * 1000.0).round() / 1000.0;
+        c.matched_fields.push("ambiguous".into());
+    }
+}
+
+/// Scores this close to the best make a tie.
+const TIE_MARGIN: f64 = 0.03;
+/// What a tie costs.
+const TIE_DISCOUNT: f64 = 0.2;
 
 /// What a query tells about the person, as the matcher compares it.
 pub fn traits_of(query: &v1::SubjectQuery) -> Traits {

@@ -249,6 +249,9 @@ pub async fn serve(
     health_reporter
         .set_not_serving::<ConnectorServer<ConnectorService>>()
         .await;
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
     let watcher = watch_database(connector.clone(), health_reporter);
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)

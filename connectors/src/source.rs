@@ -170,6 +170,25 @@ impl SourceError {
         )
     }
 
+    /// Whether the server refused the connection itself: authentication,
+    /// authorisation or an unknown database (PostgreSQL SQLSTATE classes
+    /// 28 and 3D; MySQL 1044, 1045, 1049).
+    pub fn is_refused_connection(&self) -> bool {
+        let SourceError::Sql(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        match db.code().as_deref() {
+            Some(code) => {
+                code.starts_with("28")
+                    || code.starts_with("3D")
+                    || matches!(code, "1044" | "1045" | "1049" | "42000")
+                        && (db.message().contains("Access denied")
+                            || db.message().contains("Unknown database"))
+            }
+            None => false,
+        }
+    }
+
     /// Turns a database error that means "cancelled by the statement
     /// timeout" into [`SourceError::Timeout`].
     fn classify(e: sqlx::Error, limit: Duration) -> SourceError {

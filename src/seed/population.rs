@@ -130,6 +130,48 @@ const SURNAMES: &[&str] = &[
     "Sant'Ambrogio",
 ];
 
+/// Stems and endings of Italian surnames: with the common surnames above,
+/// about five thousand surnames, so that namesakes are about as rare as in
+/// a real municipality.
+const STEMS: &[&str] = &[
+    "Bert", "Mar", "Ross", "Bianc", "Ferr", "Gall", "Colomb", "Ricc", "Sant", "Bell", "Mor",
+    "Cost", "Giord", "Lomb", "Pell", "Cap", "Cas", "Ser", "Tor", "Val", "Vit", "Zan", "Bon",
+    "Brun", "Carl", "Fior", "Gran", "Lucch", "Manz", "Nard", "Orl", "Pag", "Rin", "Sal", "Tess",
+    "Vig", "Barb", "Benedett", "Bors", "Cald", "Camp", "Cant", "Cerv", "Ciocc", "Cort", "Crem",
+    "Dott", "Fabr", "Fass", "Ferrar", "Foss", "Franc", "Gatt", "Ghid", "Gius", "Grim", "Guarn",
+    "Lanz", "Lor", "Mald", "Mang", "Marc", "Mart", "Mazz", "Melon", "Mont", "Negr", "Pasin",
+    "Pedr", "Piccin", "Poll", "Quart", "Ragg", "Rovett", "Sacch", "Sald", "Scalv", "Sforz",
+    "Signor", "Soncin", "Spin", "Stanz", "Tagl", "Tomasin", "Trev", "Uberti", "Vacch", "Vailat",
+    "Verd", "Zacch", "Zucc", "Agost", "Albert", "Anton", "Ardigò", "Bald", "Bassan", "Bernard",
+    "Boccal", "Bolz", "Brambill", "Bresc", "Calv", "Capell", "Carnev", "Castell", "Cavall",
+    "Cominett", "Corb", "Dall", "Erb", "Fant", "Farin", "Fogl", "Frig", "Gallin", "Ghil", "Gorn",
+    "Lav", "Locatell", "Madd", "Mainard", "Manfred", "Marchett", "Mass", "Merl", "Moll", "Mussin",
+    "Ogn", "Oliv", "Pandin", "Pezz", "Piazz", "Pont", "Rav", "Riz", "Rob", "Rug", "Sart", "Savold",
+    "Sbard", "Sped", "Tamb", "Tedold", "Tinell", "Vall", "Zamb", "Zanard",
+];
+const ENDINGS: &[&str] = &[
+    "ini", "etti", "elli", "oni", "ato", "ari", "esi", "otti", "ucci", "azzi", "ieri", "one",
+    "ale", "ese", "ino", "ello", "etto", "ardi", "ani", "oli", "iero", "aro", "acci", "ozzi",
+    "uzzi", "ola", "ilio", "a", "i", "o",
+];
+
+/// A surname: a quarter of people carry one of the common surnames, the
+/// rest one of the many less common ones.
+fn surname(rng: &mut Rng) -> String {
+    if rng.u8(..100) < 25 {
+        return SURNAMES[rng.usize(..SURNAMES.len())].to_string();
+    }
+    let stem = STEMS[rng.usize(..STEMS.len())];
+    let ending = ENDINGS[rng.usize(..ENDINGS.len())];
+    let stem = stem.trim_end_matches(['a', 'e', 'i', 'o', 'u']);
+    match rng.u8(..100) {
+        0..4 => format!("De {stem}{ending}"),
+        4..6 => format!("Di {stem}{ending}"),
+        6..8 => format!("Lo {stem}{ending}"),
+        _ => format!("{stem}{ending}"),
+    }
+}
+
 const FOREIGN: &[(&str, &str, &[&str], &[&str])] = &[
     (
         "Z129",
@@ -276,7 +318,7 @@ pub fn generate(seed: u64, n: usize) -> Population {
                 if rng.u8(..100) < 5 {
                     given = format!("{given} {}", pool[rng.usize(..pool.len())].0);
                 }
-                let family = SURNAMES[rng.usize(..SURNAMES.len())];
+                let family = surname(&mut rng);
                 let place = if rng.u8(..100) < 70 || italy.is_empty() {
                     local
                         .get(rng.usize(..local.len().max(1)))
@@ -285,7 +327,7 @@ pub fn generate(seed: u64, n: usize) -> Population {
                 } else {
                     italy[rng.usize(..italy.len())]
                 };
-                (family.to_string(), given, birth, sex, place)
+                (family, given, birth, sex, place)
             }
         };
         let cf = CfPerson {

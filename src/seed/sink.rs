@@ -1,13 +1,15 @@
 //! Writing synthetic rows fast into any of the three engines: rows are
-//! buffered per table and written as multi-row `INSERT`s with bound values,
-//! a few thousand values per statement.
+//! buffered per table and written in batches, through `COPY` on PostgreSQL
+//! and multi-row `INSERT`s with bound values elsewhere, over one connection
+//! whose session is set for bulk loading (synthetic data can be generated
+//! again, so commits need not wait for the disk).
 
 use std::str::FromStr;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, MySql, Postgres, QueryBuilder, Sqlite};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, MySql, QueryBuilder, Sqlite};
 use time::{Date, PrimitiveDateTime};
 
 /// A value of a synthetic row.
@@ -111,9 +113,9 @@ impl Engine {
 }
 
 enum Target {
-    Postgres(PgPool),
-    MySql(MySqlPool),
-    Sqlite(SqlitePool),
+    Postgres(PgConnection),
+    MySql(MySqlConnection),
+    Sqlite(SqliteConnection),
 }
 
 struct Buffer {
@@ -131,44 +133,36 @@ pub struct Sink {
     pub written: u64,
 }
 
-/// Values per statement at most (every engine accepts this many).
+/// Values per `INSERT` at most (every engine accepts this many).
 const MAX_VALUES: usize = 16_000;
+/// Values per `COPY` batch on PostgreSQL.
+const MAX_COPY_VALUES: usize = 200_000;
 
 impl Sink {
     /// Opens the database at `url` (a SQLite file is created if missing).
     pub async fn connect(url: &str) -> Result<Sink, sqlx::Error> {
         let target = match Engine::of(url) {
             Some(Engine::Postgres) => {
-                let options = PgConnectOptions::from_str(url)?;
-                Target::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(2)
-                        .connect_with(options)
-                        .await?,
-                )
+                let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
+                let mut conn = options.connect().await?;
+                conn.execute("SET synchronous_commit = off").await?;
+                Target::Postgres(conn)
             }
             Some(Engine::MySql) => {
                 let options =
-                    MySqlConnectOptions::from_str(&url.replacen("mariadb://", "mysql://", 1))?;
-                Target::MySql(
-                    MySqlPoolOptions::new()
-                        .max_connections(2)
-                        .connect_with(options)
-                        .await?,
-                )
+                    MySqlConnectOptions::from_str(&url.replacen("mariadb://", "mysql://", 1))?
+                        .disable_statement_logging();
+                let mut conn = options.connect().await?;
+                // One transaction per batch instead of one per statement.
+                conn.execute("SET autocommit = 0").await?;
+                Target::MySql(conn)
             }
             Some(Engine::Sqlite) => {
-                // Synthetic data can be regenerated: no need to wait for
-                // the disk after each statement.
                 let options = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
-                    .synchronous(SqliteSynchronous::Off);
-                Target::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(1)
-                        .connect_with(options)
-                        .await?,
-                )
+                    .synchronous(SqliteSynchronous::Off)
+                    .disable_statement_logging();
+                Target::Sqlite(options.connect().await?)
             }
             None => {
                 return Err(sqlx::Error::Configuration(
@@ -184,20 +178,26 @@ impl Sink {
     }
 
     /// Runs a DDL script (several statements).
-    pub async fn script(&self, sql: &'static str) -> Result<(), sqlx::Error> {
-        match &self.target {
-            Target::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-            Target::MySql(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-            Target::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+    pub async fn script(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        match &mut self.target {
+            Target::Postgres(c) => sqlx::raw_sql(sql).execute(c).await.map(|_| ()),
+            Target::MySql(c) => {
+                sqlx::raw_sql(sql).execute(&mut *c).await?;
+                c.execute("COMMIT").await.map(|_| ())
+            }
+            Target::Sqlite(c) => sqlx::raw_sql(sql).execute(c).await.map(|_| ()),
         }
     }
 
     /// Runs one statement written by this program (not from input).
-    pub async fn statement(&self, sql: String) -> Result<(), sqlx::Error> {
-        match &self.target {
-            Target::Postgres(p) => sqlx::query(AssertSqlSafe(sql)).execute(p).await.map(|_| ()),
-            Target::MySql(p) => sqlx::query(AssertSqlSafe(sql)).execute(p).await.map(|_| ()),
-            Target::Sqlite(p) => sqlx::query(AssertSqlSafe(sql)).execute(p).await.map(|_| ()),
+    pub async fn statement(&mut self, sql: String) -> Result<(), sqlx::Error> {
+        match &mut self.target {
+            Target::Postgres(c) => sqlx::query(AssertSqlSafe(sql)).execute(c).await.map(|_| ()),
+            Target::MySql(c) => {
+                sqlx::query(AssertSqlSafe(sql)).execute(&mut *c).await?;
+                c.execute("COMMIT").await.map(|_| ())
+            }
+            Target::Sqlite(c) => sqlx::query(AssertSqlSafe(sql)).execute(c).await.map(|_| ()),
         }
     }
 
@@ -223,7 +223,11 @@ impl Sink {
         };
         let buffer = &mut self.buffers[index].1;
         buffer.rows.push(row);
-        if buffer.rows.len() * columns.len() >= MAX_VALUES {
+        let limit = match self.target {
+            Target::Postgres(_) => MAX_COPY_VALUES,
+            _ => MAX_VALUES,
+        };
+        if buffer.rows.len() * columns.len() >= limit {
             self.finish().await?;
         }
         Ok(())
@@ -233,6 +237,9 @@ impl Sink {
     pub async fn finish(&mut self) -> Result<(), sqlx::Error> {
         for i in 0..self.buffers.len() {
             self.flush(i).await?;
+        }
+        if let Target::MySql(c) = &mut self.target {
+            c.execute("COMMIT").await?;
         }
         Ok(())
     }
@@ -248,24 +255,24 @@ impl Sink {
         let rows = std::mem::take(&mut buffer.rows);
         let head = format!("INSERT INTO {table} ({}) ", buffer.columns.join(", "));
         self.written += rows.len() as u64;
-        match &self.target {
-            Target::Postgres(pool) => {
-                let mut qb = QueryBuilder::<Postgres>::new(head);
-                qb.push_values(rows, |mut b, row| {
-                    for v in row {
-                        match v {
-                            SeedValue::Null => b.push("NULL"),
-                            SeedValue::Int(i) => b.push_bind(i),
-                            SeedValue::Real(f) => b.push_bind(f),
-                            SeedValue::Text(s) => b.push_bind(s),
-                            SeedValue::Date(d) => b.push_bind(d),
-                            SeedValue::Timestamp(t) => b.push_bind(t),
-                        };
+        match &mut self.target {
+            Target::Postgres(conn) => {
+                let copy = format!("COPY {table} ({}) FROM STDIN", buffer.columns.join(", "));
+                let mut data = Vec::with_capacity(rows.len() * 64);
+                for row in rows {
+                    for (i, v) in row.into_iter().enumerate() {
+                        if i > 0 {
+                            data.push(b'\t');
+                        }
+                        copy_text(&mut data, v);
                     }
-                });
-                qb.build().execute(pool).await?;
+                    data.push(b'\n');
+                }
+                let mut stream = conn.copy_in_raw(&copy).await?;
+                stream.send(data).await?;
+                stream.finish().await?;
             }
-            Target::MySql(pool) => {
+            Target::MySql(conn) => {
                 let mut qb = QueryBuilder::<MySql>::new(head);
                 qb.push_values(rows, |mut b, row| {
                     for v in row {
@@ -279,9 +286,9 @@ impl Sink {
                         };
                     }
                 });
-                qb.build().execute(pool).await?;
+                qb.build().execute(&mut *conn).await?;
             }
-            Target::Sqlite(pool) => {
+            Target::Sqlite(conn) => {
                 let mut qb = QueryBuilder::<Sqlite>::new(head);
                 qb.push_values(rows, |mut b, row| {
                     for v in row {
@@ -301,18 +308,48 @@ impl Sink {
                         };
                     }
                 });
-                qb.build().execute(pool).await?;
+                qb.build().execute(&mut *conn).await?;
             }
         }
         Ok(())
     }
 
-    /// Closes the pool.
+    /// Closes the connection.
     pub async fn close(self) {
-        match self.target {
-            Target::Postgres(p) => p.close().await,
-            Target::MySql(p) => p.close().await,
-            Target::Sqlite(p) => p.close().await,
+        let _ = match self.target {
+            Target::Postgres(c) => c.close().await,
+            Target::MySql(c) => c.close().await,
+            Target::Sqlite(c) => c.close().await,
+        };
+    }
+}
+
+/// Appends a value in PostgreSQL's COPY text format.
+fn copy_text(out: &mut Vec<u8>, v: SeedValue) {
+    let text = match v {
+        SeedValue::Null => {
+            out.extend_from_slice(b"\\N");
+            return;
+        }
+        SeedValue::Int(i) => i.to_string(),
+        SeedValue::Real(f) => f.to_string(),
+        SeedValue::Text(s) => s,
+        SeedValue::Date(d) => d.to_string(),
+        SeedValue::Timestamp(t) => format!(
+            "{} {:02}:{:02}:{:02}",
+            t.date(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+    };
+    for b in text.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
         }
     }
 }

@@ -166,16 +166,20 @@ pub fn score(query: &Traits, candidate: &Traits) -> Score {
     }
 }
 
-/// 1 for the same date, 0.8 for day and month transposed, 0.7 for one
-/// component off by a typo, 0 otherwise.
+/// 1 for the same date, 0.8 for day and month transposed, 0.75 for dates
+/// a few days apart, 0.7 for one component off by a typo, 0 otherwise.
 fn date_similarity(a: Date, b: Date) -> f64 {
     if a == b {
         return 1.0;
     }
+    let close = (a - b).whole_days().abs() <= 3;
     let (ad, am, ay) = (a.day(), u8::from(a.month()), a.year());
     let (bd, bm, by) = (b.day(), u8::from(b.month()), b.year());
     if ay == by && ad == bm && am == bd {
         return 0.8;
+    }
+    if close {
+        return 0.75;
     }
     let same = [ad == bd, am == bm, ay == by]
         .iter()
