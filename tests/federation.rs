@@ -207,6 +207,22 @@ async fn a_stopped_connector_is_an_unavailable_source_in_a_partial_answer() {
     // The listening centre holds no tax code for the person.
     assert_eq!(outcome("caritas"), OutcomeStatus::NotFound as i32);
     assert!(response.record.unwrap().sections.unwrap().health.is_empty());
+    // The federation's directory shows the dead source.
+    let sources = client
+        .list_sources(v1::ListSourcesRequest {})
+        .await
+        .expect("sources")
+        .into_inner();
+    let health = |org: &str| {
+        sources
+            .sources
+            .iter()
+            .find(|s| s.organisation == org)
+            .unwrap()
+            .health
+    };
+    assert_eq!(health("asl"), v1::SourceHealth::Unreachable as i32);
+    assert_eq!(health("comune"), v1::SourceHealth::Serving as i32);
 }
 
 #[tokio::test]

@@ -30,6 +30,8 @@ pub struct Source {
     pub timeout: Duration,
     /// The client over the source's channel.
     pub client: ConnectorClient<Channel>,
+    /// The standard health service over the same channel.
+    pub health: tonic_health::pb::health_client::HealthClient<Channel>,
 }
 
 /// The federation's sources.
@@ -56,6 +58,7 @@ impl Registry {
                 },
                 config.limits.connect_timeout,
             )?;
+            let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
             let client = ConnectorClient::new(channel)
                 .max_decoding_message_size(MAX_RESPONSE_BYTES)
                 .max_encoding_message_size(1 << 20);
@@ -64,6 +67,7 @@ impl Registry {
                 address: s.address.clone(),
                 timeout: s.timeout,
                 client,
+                health,
             });
         }
         Ok(Registry {

@@ -15,6 +15,9 @@ use crate::merge;
 use crate::registry::{self, Registry};
 use crate::validate;
 
+/// `grpc.health.v1` status SERVING.
+const SERVING: i32 = 1;
+
 /// Deadline kept back from the caller's, so the answer (with the outcome of
 /// every source) still reaches the caller in time.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
@@ -239,9 +242,23 @@ impl Federation for FederationService {
             deadline,
             |source, budget| {
                 let mut client = source.client;
-                let mut r = Request::new(v1::DescribeRequest {});
-                r.set_timeout(budget);
-                async move { client.describe(r).await.map(Response::into_inner) }
+                let mut health = source.health;
+                let mut describe = Request::new(v1::DescribeRequest {});
+                describe.set_timeout(budget);
+                // The connector's own health follows its database.
+                let mut check = Request::new(tonic_health::pb::HealthCheckRequest {
+                    service: "trama.v1.Connector".into(),
+                });
+                check.set_timeout(budget);
+                async move {
+                    let d = client.describe(describe).await?.into_inner();
+                    let serving = health
+                        .check(check)
+                        .await
+                        .map(|r| r.into_inner().status == SERVING)
+                        .unwrap_or(false);
+                    Ok((d, serving))
+                }
             },
         )
         .await;
@@ -249,13 +266,13 @@ impl Federation for FederationService {
             .into_iter()
             .map(|a| {
                 let health = match (OutcomeStatus::try_from(a.outcome.status), &a.value) {
-                    (Ok(OutcomeStatus::Ok), Some(_)) => v1::SourceHealth::Serving,
+                    (Ok(OutcomeStatus::Ok), Some((_, true))) => v1::SourceHealth::Serving,
                     (Ok(OutcomeStatus::Unavailable | OutcomeStatus::Timeout), _) => {
                         v1::SourceHealth::Unreachable
                     }
                     _ => v1::SourceHealth::NotServing,
                 };
-                let d = a.value.unwrap_or_default();
+                let d = a.value.map(|(d, _)| d).unwrap_or_default();
                 v1::SourceInfo {
                     organisation: a.outcome.organisation,
                     system: d.system,
