@@ -313,9 +313,14 @@ async fn drop_database(server: &str, url: &str) {
         .next()
         .unwrap()
         .to_string();
+    let force = if server.starts_with("postgres") {
+        " WITH (FORCE)"
+    } else {
+        ""
+    };
     let mut admin = trama::seed::sink::Sink::connect(server).await.unwrap();
     let _ = admin
-        .statement(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .statement(format!("DROP DATABASE IF EXISTS {name}{force}"))
         .await;
     admin.close().await;
 }
@@ -627,10 +632,5 @@ async fn mariadb_cancels_a_query_past_the_statement_timeout() {
             .found
     );
     drop(lone);
-    let mut admin = trama::seed::sink::Sink::connect(&my).await.unwrap();
-    let name = url.rsplit('/').next().unwrap().to_string();
-    let _ = admin
-        .statement(format!("DROP DATABASE IF EXISTS {name}"))
-        .await;
-    admin.close().await;
+    drop_database(&my, &url).await;
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery, SubjectField};
+use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery};
 use crate::source::{ColumnInfo, Database, Prepared, SourceError};
 
 /// The mapping's queries, prepared, by key.
@@ -92,8 +92,8 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, 
         .iter()
         .map(|(field, spec)| {
             (
-                format!("subject.columns.{}", subject_field_name(*field)),
-                subject_kind(*field),
+                format!("subject.columns.{}", field.name()),
+                field.kind(),
                 spec,
             )
         })
@@ -261,27 +261,5 @@ pub fn fits(kind: FieldKind, type_name: &str) -> bool {
         ]),
         FieldKind::Int => is(&["INT", "NUM", "DEC", "BOOL", "TEXT", "CHAR"]),
         FieldKind::Bool => is(&["INT", "BOOL", "TEXT", "CHAR", "BIT", "NUM"]),
-    }
-}
-
-fn subject_field_name(field: SubjectField) -> &'static str {
-    match field {
-        SubjectField::LocalId => "local_id",
-        SubjectField::TaxCode => "tax_code",
-        SubjectField::GivenName => "given_name",
-        SubjectField::FamilyName => "family_name",
-        SubjectField::BirthDate => "birth_date",
-        SubjectField::BirthplaceCode => "birthplace_code",
-        SubjectField::Sex => "sex",
-        SubjectField::LastUpdated => "last_updated",
-    }
-}
-
-fn subject_kind(field: SubjectField) -> FieldKind {
-    match field {
-        SubjectField::BirthDate => FieldKind::Date,
-        SubjectField::LastUpdated => FieldKind::Timestamp,
-        SubjectField::Sex => FieldKind::Coding,
-        _ => FieldKind::Text,
     }
 }

@@ -114,6 +114,22 @@ impl SubjectField {
             FieldKind::Timestamp,
         ),
     ];
+
+    /// The field's name in `[subject.columns]`.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or("", |(_, n, _)| n)
+    }
+
+    /// The kind of value the field holds.
+    pub fn kind(self) -> FieldKind {
+        Self::ALL
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or(FieldKind::Text, |(_, _, k)| *k)
+    }
 }
 
 /// The kind of value a schema field holds; decides which column types fit

@@ -180,13 +180,7 @@ impl Connector {
         let mut traits = Traits::default();
         let mut last_updated = None;
         for (field, spec) in &self.mapping.subject.fields {
-            let kind = match field {
-                SubjectField::BirthDate => FieldKind::Date,
-                SubjectField::LastUpdated => FieldKind::Timestamp,
-                SubjectField::Sex => FieldKind::Coding,
-                _ => FieldKind::Text,
-            };
-            let Some(value) = self.value(rows, row, spec, kind, "subject.columns") else {
+            let Some(value) = self.value(rows, row, spec, field.kind(), "subject.columns") else {
                 continue;
             };
             match (field, value) {

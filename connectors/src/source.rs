@@ -695,7 +695,13 @@ where
     v.unwrap_or(Value::Null)
 }
 
-fn pg_rows(rows: &[PgRow]) -> Rows {
+/// Reads a result whose columns are typed: each column's decoder is chosen
+/// once, from the first row's column types, then applied to every row.
+fn typed_rows<R: Row>(
+    rows: &[R],
+    decoder: impl Fn(&<R::Database as sqlx::Database>::TypeInfo) -> Decode,
+    read_value: impl Fn(&R, usize, Decode) -> Value,
+) -> Rows {
     let Some(first) = rows.first() else {
         return Rows::default();
     };
@@ -707,7 +713,7 @@ fn pg_rows(rows: &[PgRow]) -> Rows {
     let decoders: Vec<Decode> = first
         .columns()
         .iter()
-        .map(|c| pg_decoder(c.type_info()))
+        .map(|c| decoder(c.type_info()))
         .collect();
     let rows = rows
         .iter()
@@ -715,47 +721,29 @@ fn pg_rows(rows: &[PgRow]) -> Rows {
             decoders
                 .iter()
                 .enumerate()
-                .map(|(i, d)| read(row, i, *d))
+                .map(|(i, d)| read_value(row, i, *d))
                 .collect()
         })
         .collect();
     Rows { columns, rows }
 }
 
+fn pg_rows(rows: &[PgRow]) -> Rows {
+    typed_rows(rows, pg_decoder, |row, i, d| read(row, i, d))
+}
+
 fn mysql_rows(rows: &[MySqlRow]) -> Rows {
-    let Some(first) = rows.first() else {
-        return Rows::default();
-    };
-    let columns = first
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let decoders: Vec<Decode> = first
-        .columns()
-        .iter()
-        .map(|c| mysql_decoder(c.type_info()))
-        .collect();
-    let rows = rows
-        .iter()
-        .map(|row| {
-            decoders
-                .iter()
-                .enumerate()
-                .map(|(i, d)| match d {
-                    Decode::U64 => row
-                        .try_get::<Option<u64>, _>(i)
-                        .ok()
-                        .flatten()
-                        .map_or(Value::Null, |v| {
-                            i64::try_from(v).map_or(Value::Real(v as f64), Value::Int)
-                        }),
-                    d => read(row, i, *d),
-                })
-                .collect()
-        })
-        .collect();
-    Rows { columns, rows }
+    typed_rows(rows, mysql_decoder, |row, i, d| match d {
+        // Unsigned columns: sqlx decodes them only as unsigned integers.
+        Decode::U64 => row
+            .try_get::<Option<u64>, _>(i)
+            .ok()
+            .flatten()
+            .map_or(Value::Null, |v| {
+                i64::try_from(v).map_or(Value::Real(v as f64), Value::Int)
+            }),
+        d => read(row, i, d),
+    })
 }
 
 fn sqlite_rows(rows: &[SqliteRow]) -> Rows {
