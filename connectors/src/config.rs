@@ -34,7 +34,8 @@ pub struct ConnectorConfig {
     pub limits: Limits,
 }
 
-/// Why a configuration is refused.
+/// Why a configuration or mapping file is refused. Every variant names
+/// the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.

@@ -26,12 +26,9 @@ pub use service::serve;
 /// Why a connector cannot start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
-    /// The configuration file is refused.
+    /// The configuration file or the mapping file is refused.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    /// The mapping file is refused.
-    #[error(transparent)]
-    Mapping(#[from] mapping::MappingError),
     /// The mapping does not fit the live database.
     #[error(transparent)]
     Check(#[from] check::CheckError),

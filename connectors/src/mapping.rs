@@ -242,36 +242,9 @@ pub struct CodeTable {
     pub map: BTreeMap<String, String>,
 }
 
-/// Why a mapping file is refused. Every variant names the file and the key.
-#[derive(Debug, thiserror::Error)]
-pub enum MappingError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or has unknown or missing keys.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, which names the key and line.
-        message: String,
-    },
-    /// A key holds a value that cannot work.
-    #[error("{path}: key `{key}`: {problem}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The dotted key.
-        key: String,
-        /// What is wrong and how to fix it.
-        problem: String,
-    },
-}
+/// Why a mapping file is refused: the same errors as the connector's
+/// configuration file, each naming the file and the key.
+pub use crate::config::ConfigError as MappingError;
 
 // ---- The file as written ------------------------------------------------
 
