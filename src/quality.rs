@@ -98,11 +98,7 @@ pub struct TestQuery {
 }
 
 fn date(d: Date) -> v1::Date {
-    v1::Date {
-        year: d.year(),
-        month: i32::from(u8::from(d.month())),
-        day: i32::from(d.day()),
-    }
+    v1::Date::from_date(d)
 }
 
 fn sex(s: Sex) -> i32 {

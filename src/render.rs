@@ -100,12 +100,7 @@ fn sex(s: i32) -> &'static str {
 
 /// A birthplace code with the name it had on the birth date.
 fn place(code: &str, birth: Option<&v1::Date>) -> String {
-    let on = birth
-        .and_then(|d| {
-            let m = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
-            time::Date::from_calendar_date(d.year, m, u8::try_from(d.day).ok()?).ok()
-        })
-        .unwrap_or(time::Date::MAX);
+    let on = birth.and_then(v1::Date::to_date).unwrap_or(time::Date::MAX);
     match trama_subject::belfiore::place_on(code, on) {
         Some(p) => format!("{code} {}", p.name),
         None => dash(code),

@@ -444,10 +444,7 @@ pub fn traits_of(query: &v1::SubjectQuery) -> Traits {
         tax_code: TaxCode::parse(&query.tax_code).ok(),
         given_name: non_empty(&query.given_name),
         family_name: non_empty(&query.family_name),
-        birth_date: query.birth_date.as_ref().and_then(|d| {
-            let month = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
-            time::Date::from_calendar_date(d.year, month, u8::try_from(d.day).ok()?).ok()
-        }),
+        birth_date: query.birth_date.as_ref().and_then(v1::Date::to_date),
         birthplace_code: non_empty(&query.birthplace_code).map(|s| s.to_ascii_uppercase()),
         sex: match v1::Sex::try_from(query.sex) {
             Ok(v1::Sex::Female) => Some(Sex::Female),

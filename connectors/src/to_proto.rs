@@ -27,11 +27,7 @@ pub fn provenance(
 
 /// Converts a date.
 pub fn date(d: time::Date) -> v1::Date {
-    v1::Date {
-        year: d.year(),
-        month: i32::from(u8::from(d.month())),
-        day: i32::from(d.day()),
-    }
+    v1::Date::from_date(d)
 }
 
 fn text(f: &Fields, name: &str) -> String {

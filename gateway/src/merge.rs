@@ -195,10 +195,7 @@ fn traits(identity: Option<&SubjectIdentity>) -> Traits {
         tax_code: TaxCode::parse(&i.tax_code).ok(),
         given_name: non_empty(&i.given_name),
         family_name: non_empty(&i.family_name),
-        birth_date: i.birth_date.as_ref().and_then(|d| {
-            let m = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
-            time::Date::from_calendar_date(d.year, m, u8::try_from(d.day).ok()?).ok()
-        }),
+        birth_date: i.birth_date.as_ref().and_then(v1::Date::to_date),
         birthplace_code: non_empty(&i.birthplace_code),
         sex: match v1::Sex::try_from(i.sex) {
             Ok(v1::Sex::Female) => Some(Sex::Female),

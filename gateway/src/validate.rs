@@ -52,12 +52,7 @@ pub fn tax_code(field: &str, value: &str) -> Result<Option<TaxCode>, Status> {
 /// Checks a date field, if present.
 pub fn date(field: &str, value: Option<&v1::Date>) -> Result<(), Status> {
     let Some(d) = value else { return Ok(()) };
-    let month = u8::try_from(d.month)
-        .ok()
-        .and_then(|m| time::Month::try_from(m).ok());
-    let valid = month
-        .and_then(|m| time::Date::from_calendar_date(d.year, m, u8::try_from(d.day).ok()?).ok())
-        .is_some();
+    let valid = d.to_date().is_some();
     if valid && (1850..=2200).contains(&d.year) {
         Ok(())
     } else {

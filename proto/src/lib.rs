@@ -65,3 +65,20 @@ pub mod sections {
         ALL.iter().map(|s| name(*s)).collect::<Vec<_>>().join(", ")
     }
 }
+
+impl v1::Date {
+    /// The calendar date, if the fields name one.
+    pub fn to_date(&self) -> Option<time::Date> {
+        let month = time::Month::try_from(u8::try_from(self.month).ok()?).ok()?;
+        time::Date::from_calendar_date(self.year, month, u8::try_from(self.day).ok()?).ok()
+    }
+
+    /// The wire form of a calendar date.
+    pub fn from_date(d: time::Date) -> v1::Date {
+        v1::Date {
+            year: d.year(),
+            month: i32::from(u8::from(d.month())),
+            day: i32::from(d.day()),
+        }
+    }
+}
