@@ -1,0 +1,260 @@
+//! The chain: each entry's hash covers its sequence number, the previous
+//! entry's hash and its payload, so changing, removing, inserting or
+//! reordering an entry breaks every hash after it. Checkpoints sign the
+//! hash at a sequence number with the node's own private key (the key of
+//! its federation certificate), so a truncated tail is detectable too.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ring::digest;
+use ring::signature::{self, UnparsedPublicKey};
+use rustls::SignatureScheme;
+use rustls::sign::SigningKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+
+use crate::AuditError;
+
+/// The hash before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// Parses hexadecimal; `None` if it is not.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()))
+        .collect()
+}
+
+/// The hash of entry `seq` whose predecessor's hash is `prev`.
+pub fn entry_hash(seq: i64, prev: &str, payload: &str) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"trama-audit/v1\n");
+    ctx.update(seq.to_string().as_bytes());
+    ctx.update(b"\n");
+    ctx.update(prev.as_bytes());
+    ctx.update(b"\n");
+    ctx.update(payload.as_bytes());
+    hex(ctx.finish().as_ref())
+}
+
+/// A signed statement that the log held `seq` entries, the last with
+/// hash `hash`, at `time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The sequence number of the last entry covered.
+    pub seq: i64,
+    /// That entry's hash.
+    pub hash: String,
+    /// When the checkpoint was made, RFC 3339 UTC.
+    pub time: String,
+    /// The signature scheme, for example `ecdsa-p256-sha256`.
+    pub scheme: String,
+    /// The signature, hexadecimal.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// The bytes signed.
+    pub fn message(seq: i64, hash: &str, time: &str) -> Vec<u8> {
+        format!("trama-audit-checkpoint/v1\n{seq}\n{hash}\n{time}").into_bytes()
+    }
+}
+
+/// Signs checkpoints with the node's private key.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    key: Arc<dyn SigningKey>,
+}
+
+const SCHEMES: [(SignatureScheme, &str); 3] = [
+    (SignatureScheme::ECDSA_NISTP256_SHA256, "ecdsa-p256-sha256"),
+    (SignatureScheme::ECDSA_NISTP384_SHA384, "ecdsa-p384-sha384"),
+    (SignatureScheme::ED25519, "ed25519"),
+];
+
+impl Signer {
+    /// Loads the private key (PEM) at `path`.
+    pub fn load(path: &Path) -> Result<Signer, AuditError> {
+        let bytes = std::fs::read(path).map_err(|source| AuditError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |problem: String| AuditError::Key {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let der = PrivateKeyDer::from_pem_slice(&bytes)
+            .map_err(|e| bad(format!("no private key found: {e}")))?;
+        let key = rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(der)
+            .map_err(|e| bad(format!("unusable private key: {e}")))?;
+        let signer = Signer { key };
+        // Fail at start, not at the first checkpoint.
+        signer
+            .sign(b"probe")
+            .map_err(|e| bad(format!("cannot sign checkpoints: {e}")))?;
+        Ok(signer)
+    }
+
+    /// Signs `message`; returns the scheme name and the signature.
+    pub fn sign(&self, message: &[u8]) -> Result<(String, Vec<u8>), String> {
+        let offered: Vec<SignatureScheme> = SCHEMES.iter().map(|(s, _)| *s).collect();
+        let signer = self
+            .key
+            .choose_scheme(&offered)
+            .ok_or_else(|| "the key is neither ECDSA P-256, ECDSA P-384 nor Ed25519".to_string())?;
+        let name = SCHEMES
+            .iter()
+            .find(|(s, _)| *s == signer.scheme())
+            .map_or("unknown", |(_, n)| n);
+        let signature = signer.sign(message).map_err(|e| e.to_string())?;
+        Ok((name.to_string(), signature))
+    }
+}
+
+/// Verifies checkpoint signatures against a node certificate.
+#[derive(Debug, Clone)]
+pub struct SignatureVerifier {
+    public_key: Vec<u8>,
+}
+
+impl SignatureVerifier {
+    /// Reads the certificate (PEM) at `path`; the first certificate is the
+    /// node's.
+    pub fn load(path: &Path) -> Result<SignatureVerifier, AuditError> {
+        let bytes = std::fs::read(path).map_err(|source| AuditError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |problem: String| AuditError::Key {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let der = CertificateDer::pem_slice_iter(&bytes)
+            .next()
+            .ok_or_else(|| bad("no certificate found".into()))?
+            .map_err(|e| bad(e.to_string()))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| bad(format!("not a certificate: {e}")))?;
+        Ok(SignatureVerifier {
+            public_key: cert.public_key().subject_public_key.data.to_vec(),
+        })
+    }
+
+    /// Whether `checkpoint` carries a valid signature by this certificate's
+    /// key.
+    pub fn verify(&self, checkpoint: &Checkpoint) -> bool {
+        let alg: &dyn signature::VerificationAlgorithm = match checkpoint.scheme.as_str() {
+            "ecdsa-p256-sha256" => &signature::ECDSA_P256_SHA256_ASN1,
+            "ecdsa-p384-sha384" => &signature::ECDSA_P384_SHA384_ASN1,
+            "ed25519" => &signature::ED25519,
+            _ => return false,
+        };
+        let Some(sig) = from_hex(&checkpoint.signature) else {
+            return false;
+        };
+        let message = Checkpoint::message(checkpoint.seq, &checkpoint.hash, &checkpoint.time);
+        UnparsedPublicKey::new(alg, &self.public_key)
+            .verify(&message, &sig)
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_junk() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+        assert_eq!(from_hex("000fff"), Some(vec![0, 15, 255]));
+        assert_eq!(from_hex("0g"), None);
+        assert_eq!(from_hex("abc"), None);
+    }
+
+    #[test]
+    fn hashes_cover_sequence_predecessor_and_payload() {
+        let h = entry_hash(1, GENESIS, "{}");
+        assert_eq!(h.len(), 64);
+        assert_ne!(h, entry_hash(2, GENESIS, "{}"));
+        assert_ne!(h, entry_hash(1, &h, "{}"));
+        assert_ne!(h, entry_hash(1, GENESIS, "{ }"));
+        assert_eq!(h, entry_hash(1, GENESIS, "{}"));
+    }
+
+    #[test]
+    fn checkpoints_verify_only_with_the_signers_certificate() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let Ok(dir) = dir else { panic!("tempdir") };
+        let mut files = Vec::new();
+        for name in ["a", "b"] {
+            let Ok(key) = rcgen::KeyPair::generate() else {
+                panic!("keygen")
+            };
+            let Ok(params) = rcgen::CertificateParams::new(vec![format!("{name}.test")]) else {
+                panic!("params")
+            };
+            let Ok(cert) = params.self_signed(&key) else {
+                panic!("cert")
+            };
+            let k = dir.path().join(format!("{name}-key.pem"));
+            let c = dir.path().join(format!("{name}.pem"));
+            assert!(std::fs::write(&k, key.serialize_pem()).is_ok());
+            assert!(std::fs::write(&c, cert.pem()).is_ok());
+            files.push((k, c));
+        }
+        let Ok(signer) = Signer::load(&files[0].0) else {
+            panic!("signer")
+        };
+        let hash = entry_hash(7, GENESIS, "x");
+        let time = "2026-11-23T00:00:00Z";
+        let Ok((scheme, sig)) = signer.sign(&Checkpoint::message(7, &hash, time)) else {
+            panic!("sign")
+        };
+        let cp = Checkpoint {
+            seq: 7,
+            hash: hash.clone(),
+            time: time.into(),
+            scheme,
+            signature: hex(&sig),
+        };
+        let Ok(good) = SignatureVerifier::load(&files[0].1) else {
+            panic!("verifier")
+        };
+        let Ok(other) = SignatureVerifier::load(&files[1].1) else {
+            panic!("verifier")
+        };
+        assert!(good.verify(&cp));
+        assert!(!other.verify(&cp), "another key's certificate");
+        assert!(
+            !good.verify(&Checkpoint {
+                seq: 8,
+                ..cp.clone()
+            }),
+            "moved"
+        );
+        assert!(!good.verify(&Checkpoint {
+            hash: entry_hash(7, GENESIS, "y"),
+            ..cp
+        }));
+    }
+}

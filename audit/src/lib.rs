@@ -1,0 +1,98 @@
+//! Trama's audit log: append-only, hash-chained entries written durably in
+//! batches (group commit) before an answer leaves, periodic checkpoints
+//! signed with the node's own key, and a verifier that finds any altered,
+//! deleted, inserted or reordered entry and a truncated tail.
+//!
+//! The gateway keeps one for every Federation call; each connector keeps
+//! one of what it released. Entries never hold record contents, names or
+//! tax codes in clear: subjects are keyed pseudonyms ([`Pseudonymiser`]).
+//!
+//! Storage is SQLite (embedded, the default) or PostgreSQL, through the
+//! same code ([`store`]). Module map: [`entry`] is what one entry says;
+//! [`chain`] hashes and signs; [`pseudonym`] makes subject pseudonyms;
+//! [`store`] reads and writes the tables; [`log`] is the group-commit
+//! writer; [`verify`] checks a log.
+
+pub mod chain;
+pub mod entry;
+pub mod log;
+pub mod pseudonym;
+pub mod store;
+pub mod verify;
+
+use std::path::PathBuf;
+
+pub use entry::{Entry, SourceEntry};
+pub use log::{AuditLog, LogOptions};
+pub use pseudonym::Pseudonymiser;
+pub use store::Store;
+pub use verify::{Problem, Report};
+
+/// Why the audit log cannot be opened, written or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The database refused an operation.
+    #[error("audit database {url}: {source}")]
+    Database {
+        /// The database URL, without credentials.
+        url: String,
+        /// The error.
+        source: sqlx::Error,
+    },
+    /// A file (key, certificate, checkpoint file) could not be read or
+    /// written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A key or certificate is not usable.
+    #[error("{path}: {problem}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A stored entry or checkpoint cannot be read back.
+    #[error("audit entry {seq}: {problem}")]
+    Corrupt {
+        /// The sequence number.
+        seq: i64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The writer has stopped (the process is shutting down, or the
+    /// database failed and the log refuses to go on).
+    #[error("the audit log is not accepting entries: {0}")]
+    Closed(String),
+}
+
+/// A database URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite:///a/b.db"), "sqlite:///a/b.db");
+    }
+}

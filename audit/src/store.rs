@@ -1,0 +1,342 @@
+//! The audit tables, in SQLite (embedded, one file) or PostgreSQL, through
+//! one code path: sqlx's `Any` driver with plain integer and text columns.
+//!
+//! `trama_audit_entry` holds the chain, `trama_audit_subject` indexes
+//! entries by subject pseudonym (for access-log questions), and
+//! `trama_audit_checkpoint` holds the signed checkpoints. One node writes
+//! one log: two gateways must not share an audit database.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+
+use crate::chain::{Checkpoint, GENESIS};
+use crate::{AuditError, Entry};
+
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS trama_audit_entry (\
+       seq BIGINT PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, payload TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS trama_audit_subject (\
+       pseudonym TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (pseudonym, seq))",
+    "CREATE TABLE IF NOT EXISTS trama_audit_checkpoint (\
+       seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, \
+       scheme TEXT NOT NULL, signature TEXT NOT NULL)",
+];
+
+/// One stored entry, as read back for verification.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    /// Sequence number, from 1.
+    pub seq: i64,
+    /// The hash of the previous entry as recorded.
+    pub prev_hash: String,
+    /// This entry's hash as recorded.
+    pub hash: String,
+    /// The payload as recorded.
+    pub payload: String,
+}
+
+/// An entry ready to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// Sequence number.
+    pub seq: i64,
+    /// Previous hash.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+    /// The payload.
+    pub payload: String,
+    /// Subject pseudonyms to index.
+    pub subjects: Vec<String>,
+}
+
+/// An audit database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    url: String,
+}
+
+impl Store {
+    /// Opens the audit database at `url` (`sqlite://...` or
+    /// `postgres://...`); with `create`, a missing SQLite file and missing
+    /// tables are created.
+    pub async fn open(url: &str, create: bool) -> Result<Store, AuditError> {
+        sqlx::any::install_default_drivers();
+        let shown = crate::redact(url);
+        let db = |source| AuditError::Database {
+            url: shown.clone(),
+            source,
+        };
+        let mut full = url.to_string();
+        let sqlite = url.starts_with("sqlite:");
+        if sqlite && !url.contains("mode=") {
+            let mode = if create { "rwc" } else { "ro" };
+            full.push(if url.contains('?') { '&' } else { '?' });
+            full.push_str("mode=");
+            full.push_str(mode);
+        }
+        let options: AnyConnectOptions = full.parse().map_err(db)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Durable before acknowledged: WAL with a full sync
+                        // at each commit.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 5000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let store = Store { pool, url: shown };
+        if create {
+            for statement in SCHEMA {
+                sqlx::query(statement)
+                    .execute(&store.pool)
+                    .await
+                    .map_err(|e| store.err(e))?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The SQLite URL of a file path.
+    pub fn sqlite_url(path: &Path) -> String {
+        format!("sqlite://{}", path.display())
+    }
+
+    fn err(&self, source: sqlx::Error) -> AuditError {
+        AuditError::Database {
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    /// The database URL, without credentials.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The last entry's sequence number and hash (0 and the genesis hash
+    /// for an empty log).
+    pub async fn head(&self) -> Result<(i64, String), AuditError> {
+        let row = sqlx::query("SELECT seq, hash FROM trama_audit_entry ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some(row) => Ok((
+                row.try_get(0).map_err(|e| self.err(e))?,
+                row.try_get(1).map_err(|e| self.err(e))?,
+            )),
+            None => Ok((0, GENESIS.to_string())),
+        }
+    }
+
+    /// Appends `batch` in one transaction: all of it is on disk when this
+    /// returns, or none of it.
+    pub async fn append(&self, batch: &[NewEntry]) -> Result<(), AuditError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for e in batch {
+            sqlx::query(
+                "INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(e.seq)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .bind(&e.payload)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| self.err(err))?;
+            for s in &e.subjects {
+                sqlx::query("INSERT INTO trama_audit_subject (pseudonym, seq) VALUES ($1, $2)")
+                    .bind(s)
+                    .bind(e.seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| self.err(err))?;
+            }
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Stores a checkpoint.
+    pub async fn add_checkpoint(&self, cp: &Checkpoint) -> Result<(), AuditError> {
+        sqlx::query(
+            "INSERT INTO trama_audit_checkpoint (seq, hash, time, scheme, signature) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(cp.seq)
+        .bind(&cp.hash)
+        .bind(&cp.time)
+        .bind(&cp.scheme)
+        .bind(&cp.signature)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.err(e))
+    }
+
+    /// Entries with `seq > after`, at most `limit`, in order.
+    pub async fn entries_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEntry>, AuditError> {
+        let rows = sqlx::query(
+            "SELECT seq, prev_hash, hash, payload FROM trama_audit_entry \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEntry {
+                    seq: r.try_get(0)?,
+                    prev_hash: r.try_get(1)?,
+                    hash: r.try_get(2)?,
+                    payload: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The subject index: pseudonyms per sequence number, for entries in
+    /// `first..=last`.
+    pub async fn subjects_between(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<HashMap<i64, Vec<String>>, AuditError> {
+        let rows = sqlx::query(
+            "SELECT seq, pseudonym FROM trama_audit_subject WHERE seq >= $1 AND seq <= $2",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut map: HashMap<i64, Vec<String>> = HashMap::new();
+        for r in rows {
+            let seq: i64 = r.try_get(0).map_err(|e| self.err(e))?;
+            let p: String = r.try_get(1).map_err(|e| self.err(e))?;
+            map.entry(seq).or_default().push(p);
+        }
+        Ok(map)
+    }
+
+    /// Subject index rows pointing at entries that do not exist.
+    pub async fn dangling_subjects(&self) -> Result<Vec<i64>, AuditError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT s.seq FROM trama_audit_subject s \
+             LEFT JOIN trama_audit_entry e ON e.seq = s.seq WHERE e.seq IS NULL ORDER BY s.seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// All checkpoints, in order.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, time, scheme, signature FROM trama_audit_checkpoint ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    seq: r.try_get(0)?,
+                    hash: r.try_get(1)?,
+                    time: r.try_get(2)?,
+                    scheme: r.try_get(3)?,
+                    signature: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The most recent entries about any of `pseudonyms`, newest first, at
+    /// most `limit`.
+    pub async fn by_subject(
+        &self,
+        pseudonyms: &[String],
+        limit: i64,
+    ) -> Result<Vec<(i64, Entry)>, AuditError> {
+        let mut found: Vec<(i64, Entry)> = Vec::new();
+        for p in pseudonyms {
+            let rows = sqlx::query(
+                "SELECT e.seq, e.payload FROM trama_audit_entry e \
+                 JOIN trama_audit_subject s ON s.seq = e.seq \
+                 WHERE s.pseudonym = $1 ORDER BY e.seq DESC LIMIT $2",
+            )
+            .bind(p)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+            for r in rows {
+                let seq: i64 = r.try_get(0).map_err(|e| self.err(e))?;
+                if found.iter().any(|(s, _)| *s == seq) {
+                    continue;
+                }
+                let payload: String = r.try_get(1).map_err(|e| self.err(e))?;
+                let entry = Entry::from_payload(&payload).map_err(|e| AuditError::Corrupt {
+                    seq,
+                    problem: e.to_string(),
+                })?;
+                found.push((seq, entry));
+            }
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found)
+    }
+
+    /// Runs a statement directly (tests use it to tamper with a log).
+    pub async fn execute(&self, sql: &'static str) -> Result<u64, AuditError> {
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Runs a statement built at run time (administration: creating and
+    /// dropping test databases). Never pass request data.
+    pub async fn execute_owned(&self, sql: String) -> Result<u64, AuditError> {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
