@@ -234,6 +234,7 @@ impl Lone {
             ca: self.dir.join("pki/ca.pem"),
             cert: self.dir.join("pki/gateway-gateway.pem"),
             key: self.dir.join("pki/gateway-gateway-key.pem"),
+            crl: None,
         };
         trama_tls::client::channel(
             &self.address,

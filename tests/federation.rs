@@ -354,6 +354,7 @@ async fn the_gateway_refuses_other_cas_and_wrong_roles() {
         ca: fed.dir().join("pki/ca.pem"),
         cert: files.cert,
         key: files.key,
+        crl: None,
     };
     let status = fed
         .client_with(&foreign)

@@ -82,6 +82,7 @@ impl Sandbox {
             ca: pki.join("ca.pem"),
             cert: pki.join(format!("{org}-{role}.pem")),
             key: pki.join(format!("{org}-{role}-key.pem")),
+            crl: None,
         }
     }
 

@@ -5,7 +5,9 @@
 //!
 //! tonic's own `ServerTlsConfig` cannot take a custom verifier or CRLs, so
 //! the handshake is done here and the TLS streams are handed to tonic with
-//! `serve_with_incoming`.
+//! `serve_with_incoming`. With [`incoming_reloading`] each handshake uses the
+//! configuration current in a [`TlsState`] when the connection is accepted,
+//! so reloaded certificates and CRLs apply to new connections.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,7 +27,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
 use crate::identity::{IdentityError, NodeIdentity};
-use crate::{TlsError, TlsFiles, load_certs, load_key, load_roots, provider};
+use crate::reload::TlsState;
+use crate::{Material, TlsError, TlsFiles, certificate_serial, provider};
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,20 +37,24 @@ const MAX_PENDING_HANDSHAKES: usize = 256;
 
 /// Builds a rustls server configuration for a federation node: its own
 /// certificate and key, and client certificates required and verified
-/// against the federation CA.
+/// against the federation CA and, when `files.crl` is set, refused if the
+/// CRL lists them.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
-    let roots = load_roots(&files.ca)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
-    let certs = load_certs(&files.cert)?;
-    let key = load_key(&files.key)?;
+    build_server_config(&Material::load(files)?)
+}
+
+pub(crate) fn build_server_config(m: &Material) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut verifier = WebPkiClientVerifier::builder_with_provider(m.roots.clone(), provider());
+    if m.crl.is_some() {
+        verifier = verifier.with_crls(m.crl_ders());
+    }
+    let verifier = verifier.build().map_err(|e| m.verifier_error(e))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Config(format!("{}: {e}", files.cert.display())))?;
+        .with_single_cert(m.certs.clone(), m.key.clone_key())
+        .map_err(|e| TlsError::Config(format!("{}: {e}", m.files.cert.display())))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
@@ -61,6 +68,27 @@ pub struct PeerInfo {
     /// The federation identity in the peer's certificate, or why there is
     /// none.
     pub identity: Result<NodeIdentity, IdentityError>,
+    /// The serial number of the peer's certificate, big-endian without
+    /// leading zero bytes (as CRL entries are compared); empty if there is
+    /// none.
+    pub serial: Vec<u8>,
+}
+
+impl PeerInfo {
+    fn of(remote: SocketAddr, stream: &TlsStream<TcpStream>) -> PeerInfo {
+        let cert = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first());
+        PeerInfo {
+            remote_addr: Some(remote),
+            identity: cert.map_or(Err(IdentityError::Missing), |c| {
+                NodeIdentity::from_certificate(c)
+            }),
+            serial: cert.and_then(|c| certificate_serial(c)).unwrap_or_default(),
+        }
+    }
 }
 
 /// A TLS connection whose peer certificate has been verified.
@@ -127,8 +155,27 @@ pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
 ) -> ReceiverStream<Result<PeerStream, io::Error>> {
+    incoming_with(listener, move || config.clone())
+}
+
+/// Like [`incoming`], but each accepted connection is handshaken with the
+/// server configuration current in `state` at accept time, so certificates
+/// and CRLs reloaded into `state` apply to every new connection.
+/// Connections already open keep the configuration they were accepted with;
+/// see [`crate::authz::RequireRole::with_revocation`] to cut off revoked
+/// callers on their next call.
+pub fn incoming_reloading(
+    listener: TcpListener,
+    state: TlsState,
+) -> ReceiverStream<Result<PeerStream, io::Error>> {
+    incoming_with(listener, move || state.server_config())
+}
+
+fn incoming_with(
+    listener: TcpListener,
+    config: impl Fn() -> Arc<ServerConfig> + Send + 'static,
+) -> ReceiverStream<Result<PeerStream, io::Error>> {
     let (tx, rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::spawn(async move {
         loop {
@@ -149,24 +196,13 @@ pub fn incoming(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let acceptor = acceptor.clone();
+            let acceptor = TlsAcceptor::from(config());
             let tx = tx.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        let identity = stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|certs| certs.first())
-                            .map_or(Err(IdentityError::Missing), |c| {
-                                NodeIdentity::from_certificate(c)
-                            });
-                        let info = PeerInfo {
-                            remote_addr: Some(remote),
-                            identity,
-                        };
+                        let info = PeerInfo::of(remote, &stream);
                         let _ = tx
                             .send(Ok(PeerStream {
                                 inner: stream,
@@ -185,4 +221,47 @@ pub fn incoming(
         }
     });
     ReceiverStream::new(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::client_config;
+    use crate::identity::Role;
+    use crate::test_support::{Pki, handshake};
+
+    #[tokio::test]
+    async fn a_revoked_client_certificate_is_refused_at_the_handshake() {
+        let pki = Pki::new();
+        let server = pki.issue("acme", Role::Connector, 30, 0);
+        let good = pki.issue("comune", Role::Client, 30, 0);
+        let bad = pki.issue("caritas", Role::Client, 30, 0);
+        crate::pki::revoke(pki.path(), &bad.cert).unwrap();
+
+        let with_crl = server_config(&server).unwrap();
+        let good_client = client_config(&good).unwrap();
+        let bad_client = client_config(&bad).unwrap();
+        assert_eq!(handshake(with_crl.clone(), good_client).await, Ok(()));
+        let refused = handshake(with_crl, bad_client.clone()).await.unwrap_err();
+        assert!(refused.to_lowercase().contains("revoked"), "{refused}");
+
+        // The CRL is what refuses it.
+        let without_crl = server_config(&TlsFiles {
+            crl: None,
+            ..server.clone()
+        })
+        .unwrap();
+        assert_eq!(handshake(without_crl, bad_client).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn an_expired_client_certificate_is_refused_at_the_handshake() {
+        let pki = Pki::new();
+        let server = server_config(&pki.issue("acme", Role::Connector, 30, 0)).unwrap();
+        let current = client_config(&pki.issue("comune", Role::Client, 30, 0)).unwrap();
+        let expired = client_config(&pki.issue("caritas", Role::Client, -1, 2)).unwrap();
+        assert_eq!(handshake(server.clone(), current).await, Ok(()));
+        let refused = handshake(server, expired).await.unwrap_err();
+        assert!(refused.to_lowercase().contains("expired"), "{refused}");
+    }
 }
