@@ -52,11 +52,36 @@ pub enum Command {
     Demo(DemoArgs),
     /// Fill a demo partner's legacy database with synthetic people.
     Seed(SeedArgs),
+    /// Check an audit log: the hash chain, the subject index and the signed checkpoints.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Measure: matching quality and speed at a connector.
     Bench {
         /// What to measure.
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+/// `trama audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a gateway's or a connector's audit log; exits non-zero if anything was altered,
+    /// deleted, inserted, reordered or truncated.
+    Verify {
+        /// The gateway's configuration file (its audit log, checkpoint file and certificate).
+        #[arg(
+            long,
+            conflicts_with = "connector",
+            required_unless_present = "connector"
+        )]
+        gateway: Option<PathBuf>,
+        /// A connector's configuration file (its local audit log).
+        #[arg(long)]
+        connector: Option<PathBuf>,
     },
 }
 
@@ -173,6 +198,17 @@ pub enum PkiCommand {
         #[arg(long, default_value_t = 397)]
         days: i64,
     },
+    /// Revoke a certificate: add it to the federation's CRL (pki/crl.pem). Nodes that name the
+    /// CRL in their `[tls] crl` reload it within seconds and refuse the certificate, also on
+    /// connections already open.
+    Revoke {
+        /// Directory of the PKI.
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// The certificate to revoke (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+    },
 }
 
 /// `trama query` arguments.
@@ -247,6 +283,18 @@ pub enum QueryCommand {
     },
     /// List the federation's sources and their health.
     Sources,
+    /// Who accessed a person's data, when, for which purpose (role `audit`, for the DPO).
+    AccessLog {
+        /// Codice fiscale.
+        #[arg(long)]
+        tax_code: Option<String>,
+        /// Partners' local ids, ORG:ID (repeatable).
+        #[arg(long = "local-id")]
+        local_ids: Vec<String>,
+        /// Most entries, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// `trama demo` arguments.
@@ -316,6 +364,17 @@ pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
             println!("issued trama://{federation}/org/{org}/{role}");
             println!("  certificate {}", files.cert.display());
             println!("  private key {} (mode 0600)", files.key.display());
+        }
+        PkiCommand::Revoke { dir, cert } => {
+            let crl = trama_tls::pki::revoke(&dir, &cert)?;
+            println!(
+                "revoked {}; CRL written to {}",
+                cert.display(),
+                crl.display()
+            );
+            println!(
+                "nodes naming this CRL in [tls] crl refuse the certificate after their next reload (a few seconds, or SIGHUP)"
+            );
         }
     }
     Ok(())
@@ -464,6 +523,34 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
                 render::record(&response)
             }
         }
+        QueryCommand::AccessLog {
+            tax_code,
+            local_ids,
+            limit,
+        } => {
+            let mut request = tonic::Request::new(v1::AccessLogRequest {
+                context: Some(context),
+                subject: Some(v1::SubjectKey {
+                    tax_code: tax_code.unwrap_or_default(),
+                    local_ids: local_ids
+                        .iter()
+                        .map(|s| parse_local_id(s))
+                        .collect::<anyhow::Result<_>>()?,
+                }),
+                limit,
+            });
+            request.set_timeout(timeout);
+            let response = client
+                .access_log(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if args.json {
+                render::json(&response, "trama.v1.AccessLogResponse").map_err(anyhow::Error::msg)?
+            } else {
+                render::access_log(&response)
+            }
+        }
         QueryCommand::Sources => {
             let mut request = tonic::Request::new(v1::ListSourcesRequest {});
             request.set_timeout(timeout);
@@ -493,5 +580,77 @@ pub fn status_error(status: tonic::Status) -> anyhow::Error {
         "the gateway answered {:?}: {}",
         status.code(),
         status.message()
+    )
+}
+
+/// Runs `trama audit verify`: prints what it checked and every problem with
+/// the entry where it is; fails if there is any.
+pub async fn audit_verify(
+    gateway: Option<PathBuf>,
+    connector: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (database, cert, checkpoints, what) = match (gateway, connector) {
+        (Some(path), _) => {
+            let c = trama_gateway::GatewayConfig::load(&path)?;
+            (
+                c.audit.database,
+                c.tls.cert,
+                c.audit.checkpoint_file,
+                format!("gateway {}", path.display()),
+            )
+        }
+        (None, Some(path)) => {
+            let c = trama_connector::ConnectorConfig::load(&path)?;
+            (
+                c.audit.database,
+                c.tls.cert,
+                c.audit.checkpoint_file,
+                format!("connector {}", path.display()),
+            )
+        }
+        (None, None) => bail!("name the configuration: --gateway FILE or --connector FILE"),
+    };
+    let store = trama_audit::Store::open(&database, false).await?;
+    let verifier = trama_audit::chain::SignatureVerifier::load(&cert)?;
+    let shipped = trama_audit::log::read_checkpoint_file(&checkpoints)?;
+    let report = trama_audit::verify::verify(&store, &verifier, &shipped).await;
+    store.close().await;
+    let report = report?;
+    println!(
+        "audit log of the {what}: {}",
+        trama_audit::redact(&database)
+    );
+    println!(
+        "  {} entries, {} signed checkpoints checked against {}",
+        report.entries,
+        report.checkpoints,
+        cert.display()
+    );
+    match &report.last_checkpoint {
+        Some((seq, time)) => println!("  last valid checkpoint: entry {seq}, signed {time}"),
+        None => println!("  no valid checkpoint yet"),
+    }
+    if report.ok() {
+        let sealed = report.last_checkpoint.as_ref().map_or(0, |(s, _)| *s);
+        println!(
+            "ok: the chain of {} entries is intact and every checkpoint matches",
+            report.entries
+        );
+        if sealed < report.last_seq {
+            println!(
+                "  entries {}..{} are after the last checkpoint: held by the chain, not yet by a signature",
+                sealed + 1,
+                report.last_seq
+            );
+        }
+        return Ok(());
+    }
+    for p in &report.problems {
+        println!("  PROBLEM {p}");
+    }
+    bail!(
+        "the audit log has been tampered with: {} problem(s), the first at entry {}",
+        report.problems.len(),
+        report.problems.first().map_or(0, |p| p.seq)
     )
 }

@@ -30,6 +30,120 @@ pub const FEDERATION: &str = "demo";
 /// The line a server prints on standard output once it serves.
 pub const READY: &str = "trama: ready on ";
 
+/// The demo federation's access policy.
+pub const DEMO_POLICY: &str = include_str!("../deploy/policy.example.cedar");
+
+/// A client profile the demo writes (`client-<profile>.toml`).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoClient {
+    /// The profile's name.
+    pub profile: &'static str,
+    /// Who it stands for, in words.
+    pub who: &'static str,
+    /// The client organisation (its certificate).
+    pub organisation: &'static str,
+    /// The operator's id.
+    pub operator: &'static str,
+    /// The operator's role.
+    pub role: &'static str,
+    /// The default purpose.
+    pub purpose: &'static str,
+    /// The default case id.
+    pub case_id: Option<&'static str>,
+}
+
+/// The demo's client profiles.
+pub const CLIENTS: [DemoClient; 4] = [
+    DemoClient {
+        profile: "comune",
+        who: "the comune's social services app",
+        organisation: "comune",
+        operator: "op-comune-01",
+        role: "assistente_sociale",
+        purpose: "presa_in_carico",
+        case_id: Some("CS-DEMO-0001"),
+    },
+    DemoClient {
+        profile: "caritas",
+        who: "the Caritas listening centre's desk",
+        organisation: "caritas",
+        operator: "op-caritas-01",
+        role: "operatore_centro_ascolto",
+        purpose: "verifica_presa_in_carico",
+        case_id: None,
+    },
+    DemoClient {
+        profile: "planning",
+        who: "the comune's planning office (statistics)",
+        organisation: "comune",
+        operator: "op-piano-01",
+        role: "ufficio_di_piano",
+        purpose: "programmazione",
+        case_id: None,
+    },
+    DemoClient {
+        profile: "dpo",
+        who: "the data-protection officer",
+        organisation: "comune",
+        operator: "dpo-01",
+        role: "audit",
+        purpose: "controllo_accessi",
+        case_id: None,
+    },
+];
+
+/// Each demo partner's export policy (`[[export]]` rules of its
+/// `connector.toml`).
+pub fn export_rules(partner: Partner) -> &'static str {
+    match partner {
+        Partner::Comune => {
+            "[[export]]\n\
+             clients = [\"comune\"]\n\
+             purposes = [\"presa_in_carico\", \"valutazione_multidimensionale\", \"tutela_minori\"]\n\
+             sections = [\"*\"]\n\
+             require_case_id = true\n\n\
+             [[export]]\n\
+             clients = [\"comune\"]\n\
+             purposes = [\"orientamento\"]\n\
+             sections = [\"housing\", \"needs\", \"support_network\", \"interventions\", \"case_membership\"]\n\n\
+             # Other services may learn whether the person is followed, and by whom.\n\
+             [[export]]\n\
+             clients = [\"caritas\"]\n\
+             purposes = [\"verifica_presa_in_carico\"]\n\
+             sections = [\"case_membership\"]\n"
+        }
+        Partner::Asl => {
+            "# Health data leave only for the comune's case work.\n\
+             [[export]]\n\
+             clients = [\"comune\"]\n\
+             purposes = [\"presa_in_carico\", \"valutazione_multidimensionale\"]\n\
+             roles = [\"assistente_sociale\"]\n\
+             sections = [\"health\", \"referrals\"]\n\
+             require_case_id = true\n"
+        }
+        Partner::Caritas => {
+            "[[export]]\n\
+             clients = [\"comune\"]\n\
+             purposes = [\"presa_in_carico\"]\n\
+             sections = [\"needs\", \"support_network\", \"interventions\"]\n\
+             require_case_id = true\n\n\
+             # The centre's own desk finds its own people.\n\
+             [[export]]\n\
+             clients = [\"caritas\"]\n\
+             purposes = [\"verifica_presa_in_carico\"]\n\
+             sections = [\"case_membership\"]\n"
+        }
+        Partner::Caf => {
+            "# ISEE declarations, for the comune's case work only.\n\
+             [[export]]\n\
+             clients = [\"comune\"]\n\
+             purposes = [\"presa_in_carico\"]\n\
+             sections = [\"socio_economic\"]\n\
+             require_case_id = true\n"
+        }
+    }
+}
+
 /// The running federation's processes; dropping it stops them.
 #[derive(Debug)]
 pub struct Running {
@@ -43,10 +157,20 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops every process.
+    /// Stops every process: asks each to shut down (SIGTERM, so the
+    /// gateway and the connectors seal their audit logs with a last signed
+    /// checkpoint), and kills what has not stopped after a few seconds.
     pub async fn stop(mut self) {
         for (_, child) in &mut self.children {
-            let _ = child.kill().await;
+            terminate(child);
+        }
+        for (_, child) in &mut self.children {
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
         }
     }
 
@@ -72,6 +196,17 @@ impl Running {
         self.children
             .iter_mut()
             .find_map(|(name, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| name.clone()))
+    }
+}
+
+/// Sends SIGTERM to a child process (`kill -TERM`; no unsafe code here).
+fn terminate(child: &Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -191,7 +326,11 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
                  [tls]\n\
                  ca = \"../pki/ca.pem\"\n\
                  cert = \"../pki/{org}-connector.pem\"\n\
-                 key = \"../pki/{org}-connector-key.pem\"\n"
+                 key = \"../pki/{org}-connector-key.pem\"\n\
+                 crl = \"../pki/crl.pem\"\n\n\
+                 # What {org} releases, to whom, for which purposes: the partner decides,\n\
+                 # whatever the gateway allowed. Nothing else is released.\n{export}",
+                export = export_rules(p)
             ),
         )?;
     }
@@ -232,13 +371,21 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
             "# The demo federation's gateway.\n\
              federation = \"{FEDERATION}\"\n\
              listen = \"127.0.0.1:{port}\"\n\n\
+             # Who may read what, for which purpose (Cedar; reloaded on change).\n\
+             policy = \"policy.cedar\"\n\n\
              [tls]\n\
              ca = \"pki/ca.pem\"\n\
              cert = \"pki/gateway-gateway.pem\"\n\
-             key = \"pki/gateway-gateway-key.pem\"\n{sources}",
+             key = \"pki/gateway-gateway-key.pem\"\n\
+             crl = \"pki/crl.pem\"\n\n\
+             [audit]\n\
+             database = \"audit.db\"\n\
+             checkpoint_file = \"audit-checkpoints.jsonl\"\n\
+             checkpoint_interval_s = 10\n{sources}",
             port = args.port
         ),
     )?;
+    std::fs::write(dir.join("policy.cedar"), DEMO_POLICY)?;
     let (child, gateway) = match spawn(
         exe,
         "gateway",
@@ -262,26 +409,28 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
         logs.display()
     );
 
-    for (org, role, purpose) in [
-        ("comune", "assistente_sociale", "presa_in_carico"),
-        (
-            "caritas",
-            "operatore_centro_ascolto",
-            "verifica_presa_in_carico",
-        ),
-    ] {
+    for client in CLIENTS {
+        let case = match client.case_id {
+            Some(c) => format!("case_id = \"{c}\"\n"),
+            None => String::new(),
+        };
         std::fs::write(
-            dir.join(format!("client-{org}.toml")),
+            dir.join(format!("client-{}.toml", client.profile)),
             format!(
-                "# How `trama query` reaches the gateway as the {org} client system.\n\
+                "# How `trama query` reaches the gateway as {}.\n\
                  gateway = \"{gateway}\"\n\
                  federation = \"{FEDERATION}\"\n\
-                 purpose = \"{purpose}\"\n\n\
-                 [operator]\nid = \"op-{org}-01\"\nrole = \"{role}\"\n\n\
+                 purpose = \"{}\"\n{case}\n\
+                 [operator]\nid = \"{}\"\nrole = \"{}\"\n\n\
                  [tls]\n\
                  ca = \"pki/ca.pem\"\n\
                  cert = \"pki/{org}-client.pem\"\n\
-                 key = \"pki/{org}-client-key.pem\"\n"
+                 key = \"pki/{org}-client-key.pem\"\n",
+                client.who,
+                client.purpose,
+                client.operator,
+                client.role,
+                org = client.organisation,
             ),
         )?;
     }
@@ -529,7 +678,135 @@ async fn walkthrough(running: &Running) -> anyhow::Result<String> {
     if partners < 3 {
         bail!("the merged record holds {partners} partners, expected at least 3");
     }
+    caritas_view(running, &best.tax_code).await?;
+    dpo_view(running, &best.tax_code).await?;
     Ok(best.tax_code.clone())
+}
+
+/// The same person seen from the Caritas listening centre: only whether
+/// the person is followed, and by whom; health data refused.
+async fn caritas_view(running: &Running, tax_code: &str) -> anyhow::Result<()> {
+    let profile = Profile::load(&running.dir.join("client-caritas.toml"))?;
+    let mut client = profile.connect()?;
+    let context = v1::RequestContext {
+        purpose: "verifica_presa_in_carico".into(),
+        case_id: String::new(),
+        operator: Some(v1::Operator {
+            id: "op-caritas-01".into(),
+            role: "operatore_centro_ascolto".into(),
+        }),
+        legal_basis: String::new(),
+    };
+    let (_, given, (y, m, d), _, _) = seed::population::FEATURED;
+    println!(
+        "── The Caritas listening centre asks whether \"Dangelo {given}\", born {y}-{m:02}-{d:02}, is already followed (purpose verifica_presa_in_carico) ──"
+    );
+    let found = client
+        .find_subject(v1::FindSubjectRequest {
+            context: Some(context.clone()),
+            query: Some(v1::SubjectQuery {
+                family_name: "Dangelo".into(),
+                given_name: given.into(),
+                birth_date: Some(v1::Date {
+                    year: y,
+                    month: i32::from(m),
+                    day: i32::from(d),
+                }),
+                ..Default::default()
+            }),
+            max_candidates: 3,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::outcomes(&found.outcomes, found.partial));
+    let record = client
+        .get_record(v1::GetRecordRequest {
+            context: Some(context.clone()),
+            subject: Some(v1::SubjectKey {
+                tax_code: tax_code.into(),
+                local_ids: Vec::new(),
+            }),
+            sections: vec![v1::Section::CaseMembership as i32],
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let followed: Vec<String> = record
+        .record
+        .as_ref()
+        .and_then(|r| r.sections.as_ref())
+        .map(|s| {
+            s.case_memberships
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} · {} · case manager {}",
+                        c.organisation, c.office, c.case_manager
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if followed.is_empty() {
+        println!("Not followed by any service.");
+    } else {
+        for f in &followed {
+            println!("Followed by: {f}");
+        }
+    }
+    println!("{}", render::outcomes(&record.outcomes, record.partial));
+    println!("── The same desk asks for the health section: refused by the policy ──");
+    match client
+        .get_record(v1::GetRecordRequest {
+            context: Some(context),
+            subject: Some(v1::SubjectKey {
+                tax_code: tax_code.into(),
+                local_ids: Vec::new(),
+            }),
+            sections: vec![v1::Section::Health as i32],
+        })
+        .await
+    {
+        Ok(_) => {
+            bail!("the gateway released health data to the Caritas desk; the demo policy is broken")
+        }
+        Err(status) => println!("{:?}: {}\n", status.code(), status.message()),
+    }
+    Ok(())
+}
+
+/// The data-protection officer reads the person's access log.
+async fn dpo_view(running: &Running, tax_code: &str) -> anyhow::Result<()> {
+    let profile = Profile::load(&running.dir.join("client-dpo.toml"))?;
+    let mut client = profile.connect()?;
+    println!("── The DPO reads who accessed this person's data (AccessLog, role audit) ──");
+    let log = client
+        .access_log(v1::AccessLogRequest {
+            context: Some(v1::RequestContext {
+                purpose: "controllo_accessi".into(),
+                case_id: String::new(),
+                operator: Some(v1::Operator {
+                    id: "dpo-01".into(),
+                    role: "audit".into(),
+                }),
+                legal_basis: String::new(),
+            }),
+            subject: Some(v1::SubjectKey {
+                tax_code: tax_code.into(),
+                local_ids: Vec::new(),
+            }),
+            limit: 20,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::access_log(&log));
+    let by = |org: &str| log.entries.iter().any(|e| e.organisation == org);
+    if !by("comune") || !by("caritas") {
+        bail!("the access log does not list both the comune's and the Caritas desk's accesses");
+    }
+    Ok(())
 }
 
 fn print_try(dir: &Path, tax_code: &str) {
@@ -549,5 +826,10 @@ fn print_try(dir: &Path, tax_code: &str) {
     println!(
         "  trama query --profile {d}/client-caritas.toml find --tax-code RSSMRA85T10A562X   (a malformed tax code is refused)"
     );
+    println!("  trama query --profile {d}/client-dpo.toml access-log --tax-code {tax_code}");
+    println!(
+        "  trama query --profile {d}/client-caritas.toml record --tax-code {tax_code} --sections health   (refused: PERMISSION_DENIED)"
+    );
+    println!("  trama audit verify --gateway {d}/gateway.toml");
     println!("(with cargo: cargo run --release -- query ...)");
 }

@@ -76,6 +76,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => cli::query(args).await?,
         Command::Demo(args) => trama::demo::run(args).await?,
         Command::Seed(args) => cli::seed(args).await?,
+        Command::Audit { command } => match command {
+            cli::AuditCommand::Verify { gateway, connector } => {
+                cli::audit_verify(gateway, connector).await?
+            }
+        },
         Command::Bench { command } => match command {
             cli::BenchCommand::Match(args) => trama::bench::run_match(args).await?,
         },

@@ -517,6 +517,53 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
     out
 }
 
+/// An `AccessLog` answer: who accessed the person's data, newest first.
+pub fn access_log(resp: &v1::AccessLogResponse) -> String {
+    if resp.entries.is_empty() {
+        return "no recorded access for this person\n".into();
+    }
+    let names = |list: &[i32]| -> String {
+        let v: Vec<&str> = list
+            .iter()
+            .filter_map(|x| v1::Section::try_from(*x).ok())
+            .map(trama_proto::sections::name)
+            .collect();
+        if v.is_empty() {
+            "-".into()
+        } else if v.len() == trama_proto::sections::ALL.len() {
+            "all".into()
+        } else {
+            v.join(",")
+        }
+    };
+    let mut t = Table::new(&[
+        "#", "time", "call", "by", "operator", "purpose", "case", "asked", "returned", "decision",
+    ]);
+    for e in &resp.entries {
+        let op = e.operator.clone().unwrap_or_default();
+        let decision = if e.reason.is_empty() || e.decision == "permit" {
+            e.decision.clone()
+        } else {
+            format!("{}: {}", e.decision, e.reason)
+        };
+        // Seconds are enough to read; the log keeps the full time.
+        let time = e.time.get(..19).unwrap_or(&e.time).replace('T', " ");
+        t.row(vec![
+            e.seq.to_string(),
+            time,
+            e.call.clone(),
+            e.organisation.clone(),
+            format!("{} ({})", op.id, op.role),
+            e.purpose.clone(),
+            dash(&e.case_id),
+            names(&e.sections_asked),
+            names(&e.sections_returned),
+            decision,
+        ]);
+    }
+    t.render()
+}
+
 /// A `ListSources` answer.
 pub fn sources(resp: &v1::ListSourcesResponse) -> String {
     let mut t = Table::new(&[

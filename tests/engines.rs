@@ -189,7 +189,8 @@ impl Lone {
                 "federation = \"demo\"\norganisation = \"{org}\"\nlisten = \"127.0.0.1:0\"\n\
                  database = \"{database}\"\nmapping = \"mapping.toml\"\n\
                  [tls]\nca = \"pki/ca.pem\"\ncert = \"pki/{org}-connector.pem\"\nkey = \"pki/{org}-connector-key.pem\"\n\
-                 [limits]\nstatement_timeout_ms = {statement_timeout_ms}\n"
+                 [limits]\nstatement_timeout_ms = {statement_timeout_ms}\n\
+                 [[export]]\nclients = [\"*\"]\npurposes = [\"*\"]\nsections = [\"*\"]\n"
             ),
         )
         .unwrap();

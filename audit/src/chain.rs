@@ -33,7 +33,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Parses hexadecimal; `None` if it is not.
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

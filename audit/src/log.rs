@@ -42,8 +42,11 @@ impl Default for LogOptions {
     }
 }
 
+/// Where a writer sends an entry's sequence number, or why it failed.
+type Ack = oneshot::Sender<Result<i64, String>>;
+
 enum Msg {
-    Append(Box<Entry>, oneshot::Sender<Result<i64, String>>),
+    Append(Box<Entry>, Ack),
     Checkpoint(oneshot::Sender<Result<(), String>>),
 }
 
@@ -181,7 +184,7 @@ impl Writer {
         }
     }
 
-    async fn commit(&mut self, appends: Vec<(Box<Entry>, oneshot::Sender<Result<i64, String>>)>) {
+    async fn commit(&mut self, appends: Vec<(Box<Entry>, Ack)>) {
         let mut seq = self.seq;
         let mut prev = self.hash.clone();
         let mut batch = Vec::with_capacity(appends.len());

@@ -43,9 +43,8 @@ impl Pseudonymiser {
             .ok_or_else(|| AuditError::Key {
                 path: path.to_path_buf(),
                 problem: format!(
-                    "a pseudonym key is {} hexadecimal digits; create one with `trama audit keygen {}`",
-                    KEY_BYTES * 2,
-                    path.display()
+                    "a pseudonym key is {} hexadecimal digits; restore it from backup (a new key makes earlier audit entries unsearchable by subject)",
+                    KEY_BYTES * 2
                 ),
             })?;
         Ok(Pseudonymiser::new(&key))
@@ -125,6 +124,6 @@ mod tests {
             .map(|_| ())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("keygen"), "{err}");
+        assert!(err.contains("hexadecimal"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use trama_tls::TlsFiles;
 
+use crate::export::{ExportPolicy, RawRule};
 use crate::source::Limits;
 
 /// A validated connector configuration.
@@ -32,6 +33,40 @@ pub struct ConnectorConfig {
     pub tls: TlsFiles,
     /// Database limits.
     pub limits: Limits,
+    /// What the partner releases, to whom, for which purposes.
+    pub export: ExportPolicy,
+    /// The connector's own audit of what it released.
+    pub audit: AuditFiles,
+}
+
+/// Where the connector's local audit log lives.
+#[derive(Debug, Clone)]
+pub struct AuditFiles {
+    /// `sqlite://...` (default `audit.db` beside the configuration) or
+    /// `postgres://...`.
+    pub database: String,
+    /// The pseudonym key file (created on first start).
+    pub pseudonym_key: PathBuf,
+    /// The file every signed checkpoint is also appended to.
+    pub checkpoint_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAudit {
+    database: String,
+    pseudonym_key: PathBuf,
+    checkpoint_file: PathBuf,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            database: "audit.db".into(),
+            pseudonym_key: "audit-pseudonym.key".into(),
+            checkpoint_file: "audit-checkpoints.jsonl".into(),
+        }
+    }
 }
 
 /// Why a configuration or mapping file is refused. Every variant names
@@ -77,6 +112,10 @@ struct RawConfig {
     tls: TlsFiles,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    export: Vec<RawRule>,
+    #[serde(default)]
+    audit: RawAudit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,7 +190,20 @@ impl ConnectorConfig {
             }
             _ => raw.database,
         };
+        let export = ExportPolicy::from_raw(raw.export).map_err(|(key, p)| invalid(&key, p))?;
+        let audit_db = if raw.audit.database.contains("://") {
+            raw.audit.database
+        } else {
+            format!("sqlite://{}", base.join(&raw.audit.database).display())
+        };
+        let audit = AuditFiles {
+            database: audit_db,
+            pseudonym_key: base.join(raw.audit.pseudonym_key),
+            checkpoint_file: base.join(raw.audit.checkpoint_file),
+        };
         Ok(ConnectorConfig {
+            export,
+            audit,
             path: path.to_path_buf(),
             federation: raw.federation,
             organisation: raw.organisation,

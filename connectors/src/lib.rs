@@ -7,11 +7,13 @@
 //! the mapping file; [`check`] verifies the mapping against the live
 //! database at start; [`source`] is the database layer and [`params`] its
 //! named parameters; [`runtime`] answers requests, [`values`] and
-//! [`to_proto`] turn rows into the common schema; [`service`] is the gRPC
-//! server.
+//! [`to_proto`] turn rows into the common schema; [`export`] is the
+//! partner's export policy; [`service`] is the gRPC server, which enforces
+//! that policy and keeps the connector's local audit of what it released.
 
 pub mod check;
 pub mod config;
+pub mod export;
 pub mod mapping;
 pub mod params;
 pub mod runtime;
@@ -51,6 +53,9 @@ pub enum ConnectorError {
         /// The error.
         source: std::io::Error,
     },
+    /// The local audit log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] trama_audit::AuditError),
     /// The server failed.
     #[error("server: {0}")]
     Internal(String),

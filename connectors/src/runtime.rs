@@ -402,6 +402,7 @@ impl Connector {
             found: true,
             identity: Some(first.identity.clone()),
             sections: Some(out),
+            withheld: Vec::new(),
         })
     }
 }

@@ -12,12 +12,18 @@ use trama_proto::v1::{self, Section};
 use trama_tls::Role;
 use trama_tls::authz::RequireRole;
 
+use trama_audit::{AuditLog, Entry, Pseudonymiser};
+
 use crate::ConnectorError;
 use crate::check::CheckError;
 use crate::config::ConnectorConfig;
+use crate::export::ExportPolicy;
 use crate::mapping::Mapping;
 use crate::runtime::{Connector, RuntimeError};
 use crate::source::{Database, SourceError};
+
+/// How often certificate, key and CRL files are checked for changes.
+const TLS_POLL: Duration = Duration::from_secs(2);
 
 /// Most candidates a connector returns for one query.
 const MAX_CANDIDATES: usize = 50;
@@ -26,12 +32,71 @@ const MAX_CANDIDATES: usize = 50;
 #[derive(Debug, Clone)]
 pub struct ConnectorService {
     inner: Arc<Connector>,
+    export: Arc<ExportPolicy>,
+    audit: AuditLog,
+    pseudonyms: Pseudonymiser,
 }
 
 impl ConnectorService {
-    /// Wraps a connector.
-    pub fn new(inner: Arc<Connector>) -> Self {
-        ConnectorService { inner }
+    /// Wraps a connector, releasing what `export` allows and recording each
+    /// release in `audit`.
+    pub fn new(
+        inner: Arc<Connector>,
+        export: ExportPolicy,
+        audit: AuditLog,
+        pseudonyms: Pseudonymiser,
+    ) -> Self {
+        ConnectorService {
+            inner,
+            export: Arc::new(export),
+            audit,
+            pseudonyms,
+        }
+    }
+
+    /// The start of a local audit entry.
+    fn draft(&self, call: &str, client: &str, ctx: &v1::RequestContext) -> Entry {
+        let operator = ctx.operator.clone().unwrap_or_default();
+        Entry {
+            call: call.into(),
+            organisation: client.into(),
+            operator_id: operator.id,
+            operator_role: operator.role,
+            purpose: ctx.purpose.clone(),
+            case_id: ctx.case_id.clone(),
+            legal_basis: ctx.legal_basis.clone(),
+            ..Entry::default()
+        }
+    }
+
+    /// Writes the entry, then lets the answer go; no answer without its
+    /// audit entry.
+    async fn audited<T>(&self, mut entry: Entry, result: Result<T, Status>) -> Result<T, Status> {
+        entry.subjects.sort();
+        entry.subjects.dedup();
+        match &result {
+            Ok(_) => {
+                entry.status = "OK".into();
+                if entry.decision.is_empty() {
+                    entry.decision = "permit".into();
+                }
+            }
+            Err(s) => {
+                entry.status = format!("{:?}", s.code());
+                if entry.decision.is_empty() {
+                    entry.decision = "error".into();
+                }
+            }
+        }
+        match self.audit.append(entry).await {
+            Ok(_) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "local audit entry not written; nothing released");
+                Err(Status::unavailable(
+                    "the connector cannot write its audit log; nothing was released",
+                ))
+            }
+        }
     }
 }
 
@@ -94,22 +159,55 @@ impl ConnectorApi for ConnectorService {
         request: Request<v1::MatchSubjectRequest>,
     ) -> Result<Response<v1::MatchSubjectResponse>, Status> {
         let req = request.into_inner();
+        let ctx = req.context.clone().unwrap_or_default();
+        let mut entry = self.draft("MatchSubject", &req.client_organisation, &ctx);
         let query = req.query.unwrap_or_default();
+        if !query.tax_code.is_empty() {
+            entry
+                .subjects
+                .push(self.pseudonyms.tax_code(&query.tax_code));
+        }
+        if let Some(l) = &query.local_id {
+            entry
+                .subjects
+                .push(self.pseudonyms.local_id(&l.organisation, &l.id));
+        }
+        if let Err(why) = self.export.may_match(&req.client_organisation, &ctx) {
+            entry.decision = "deny".into();
+            entry.reason = why.clone();
+            tracing::info!(client = %req.client_organisation, purpose = %ctx.purpose, "match refused by the export policy");
+            return self
+                .audited(entry, Err(Status::permission_denied(why)))
+                .await;
+        }
         let max = match req.max_candidates {
             0 => 10,
             n => (n as usize).min(MAX_CANDIDATES),
         };
-        let candidates = self
+        let result = self
             .inner
             .match_subject(&query, max)
             .await
-            .map_err(to_status)?;
-        tracing::info!(
-            client = %req.client_organisation,
-            purpose = req.context.as_ref().map(|c| c.purpose.as_str()).unwrap_or(""),
-            candidates = candidates.len(),
-            "match answered"
-        );
+            .map_err(to_status);
+        if let Ok(candidates) = &result {
+            for c in candidates.iter().filter_map(|c| c.identity.as_ref()) {
+                if !c.tax_code.is_empty() {
+                    entry.subjects.push(self.pseudonyms.tax_code(&c.tax_code));
+                }
+                if let Some(l) = &c.local_id {
+                    entry
+                        .subjects
+                        .push(self.pseudonyms.local_id(&l.organisation, &l.id));
+                }
+            }
+            tracing::info!(
+                client = %req.client_organisation,
+                purpose = %ctx.purpose,
+                candidates = candidates.len(),
+                "match answered"
+            );
+        }
+        let candidates = self.audited(entry, result).await?;
         Ok(Response::new(v1::MatchSubjectResponse { candidates }))
     }
 
@@ -119,20 +217,141 @@ impl ConnectorApi for ConnectorService {
     ) -> Result<Response<v1::FetchRecordResponse>, Status> {
         let req = request.into_inner();
         let sections = sections_of(&req.sections)?;
-        let response = self
+        let ctx = req.context.clone().unwrap_or_default();
+        let mut entry = self.draft("FetchRecord", &req.client_organisation, &ctx);
+        entry.sections_asked = sections
+            .iter()
+            .map(|s| trama_proto::sections::name(*s).into())
+            .collect();
+        if !req.tax_code.is_empty() {
+            entry.subjects.push(self.pseudonyms.tax_code(&req.tax_code));
+        }
+        if !req.local_id.is_empty() {
+            entry.subjects.push(
+                self.pseudonyms
+                    .local_id(&self.inner.organisation, &req.local_id),
+            );
+        }
+        // Sovereignty: the partner's own policy, whatever the gateway
+        // allowed. A client or purpose no rule fits gets nothing, not even
+        // whether the partner knows the person; of the sections the
+        // mapping provides, those the rules do not release are withheld.
+        let provided = self.inner.mapping.provided_sections();
+        let here: Vec<Section> = sections
+            .iter()
+            .copied()
+            .filter(|s| provided.contains(s))
+            .collect();
+        let release = self.export.release(&req.client_organisation, &ctx, &here);
+        let fits = self.export.may_match(&req.client_organisation, &ctx);
+        if let Err(why) = fits.and_then(|()| {
+            if release.released.is_empty() && !release.withheld.is_empty() {
+                Err(self.export.refusal(&req.client_organisation, &ctx))
+            } else {
+                Ok(())
+            }
+        }) {
+            entry.decision = "deny".into();
+            entry.reason = why.clone();
+            tracing::info!(client = %req.client_organisation, purpose = %ctx.purpose, "fetch refused by the export policy");
+            return self
+                .audited(entry, Err(Status::permission_denied(why)))
+                .await;
+        }
+        if !release.withheld.is_empty() {
+            entry.reason = format!(
+                "export policy withheld: {}",
+                release
+                    .withheld
+                    .iter()
+                    .map(|s| trama_proto::sections::name(*s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let result = self
             .inner
-            .fetch_record(&req.tax_code, &req.local_id, &sections)
+            .fetch_record(&req.tax_code, &req.local_id, &release.released)
             .await
-            .map_err(to_status)?;
-        tracing::info!(
-            client = %req.client_organisation,
-            purpose = req.context.as_ref().map(|c| c.purpose.as_str()).unwrap_or(""),
-            found = response.found,
-            sections = sections.len(),
-            "record answered"
-        );
+            .map_err(to_status)
+            .map(|mut response| {
+                response.withheld = release.withheld.iter().map(|s| *s as i32).collect();
+                response
+            });
+        if let Ok(response) = &result {
+            if let Some(identity) = &response.identity {
+                if !identity.tax_code.is_empty() {
+                    entry
+                        .subjects
+                        .push(self.pseudonyms.tax_code(&identity.tax_code));
+                }
+                if let Some(l) = &identity.local_id {
+                    entry
+                        .subjects
+                        .push(self.pseudonyms.local_id(&l.organisation, &l.id));
+                }
+            }
+            entry.sections_returned = released_names(response.sections.as_ref());
+            tracing::info!(
+                client = %req.client_organisation,
+                purpose = %ctx.purpose,
+                found = response.found,
+                sections = release.released.len(),
+                withheld = release.withheld.len(),
+                "record answered"
+            );
+        }
+        let response = self.audited(entry, result).await?;
         Ok(Response::new(response))
     }
+}
+
+/// The names of the sections that carry entries.
+fn released_names(sections: Option<&v1::RecordSections>) -> Vec<String> {
+    let Some(s) = sections else {
+        return Vec::new();
+    };
+    [
+        (Section::Housing, s.housing.len()),
+        (Section::SocioEconomic, s.socio_economic.len()),
+        (Section::SupportNetwork, s.support_network.len()),
+        (Section::Needs, s.needs.len()),
+        (Section::JudicialActs, s.judicial_acts.len()),
+        (Section::CourtRelations, s.court_relations.len()),
+        (Section::Referrals, s.referrals.len()),
+        (Section::Interventions, s.interventions.len()),
+        (Section::Health, s.health.len()),
+        (Section::CaseMembership, s.case_memberships.len()),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(section, _)| trama_proto::sections::name(section).to_string())
+    .collect()
+}
+
+/// Opens the connector's local audit log (and its pseudonym key, created on
+/// first start); checkpoints are signed with the connector's own key.
+pub async fn open_audit(
+    config: &ConnectorConfig,
+) -> Result<(AuditLog, Pseudonymiser), ConnectorError> {
+    let a = &config.audit;
+    if !a.pseudonym_key.exists() {
+        Pseudonymiser::generate(&a.pseudonym_key)?;
+        tracing::warn!(file = %a.pseudonym_key.display(), "created a new pseudonym key for the local audit log; back it up");
+    }
+    let pseudonyms = Pseudonymiser::load(&a.pseudonym_key)?;
+    let signer = trama_audit::chain::Signer::load(&config.tls.key)?;
+    let store = trama_audit::Store::open(&a.database, true).await?;
+    let log = AuditLog::open(
+        store,
+        signer,
+        trama_audit::LogOptions {
+            checkpoint_file: Some(a.checkpoint_file.clone()),
+            ..trama_audit::LogOptions::default()
+        },
+    )
+    .await?;
+    Ok((log, pseudonyms))
 }
 
 /// How often the connector checks that its database answers.
@@ -232,7 +451,15 @@ pub async fn serve(
         }
         Err(e) => return Err(e.into()),
     }
-    let tls = trama_tls::server::server_config(&config.tls)?;
+    if config.export.rules.is_empty() {
+        tracing::warn!(
+            file = %config.path.display(),
+            "no [[export]] rules: this connector releases nothing (see docs/connector-guide.md, export policy)"
+        );
+    }
+    let (audit, pseudonyms) = open_audit(&config).await?;
+    let tls = trama_tls::TlsState::load(config.tls.clone())?;
+    let tls_watch = tls.clone().watch(TLS_POLL);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ConnectorError::Bind {
@@ -257,11 +484,17 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ConnectorError::Internal(e.to_string()))?;
-    let authz = RequireRole::new(&config.federation, Role::Gateway, "trama.v1.Connector");
+    let authz = RequireRole::new(&config.federation, Role::Gateway, "trama.v1.Connector")
+        .with_revocation(tls.clone());
     let service = tonic::service::interceptor::InterceptedService::new(
-        ConnectorServer::new(ConnectorService::new(connector.clone()))
-            .max_decoding_message_size(1 << 20)
-            .max_encoding_message_size(16 << 20),
+        ConnectorServer::new(ConnectorService::new(
+            connector.clone(),
+            config.export.clone(),
+            audit.clone(),
+            pseudonyms,
+        ))
+        .max_decoding_message_size(1 << 20)
+        .max_encoding_message_size(16 << 20),
         authz.clone(),
     );
     tracing::info!(
@@ -280,9 +513,17 @@ pub async fn serve(
         .add_service(tonic::service::interceptor::InterceptedService::new(
             reflection, authz,
         ))
-        .serve_with_incoming_shutdown(trama_tls::server::incoming(listener, tls), shutdown);
-    tokio::select! {
+        .serve_with_incoming_shutdown(
+            trama_tls::server::incoming_reloading(listener, tls),
+            shutdown,
+        );
+    let result = tokio::select! {
         served = server => served.map_err(|e| ConnectorError::Internal(e.to_string())),
         refused = watcher => Err(refused),
+    };
+    tls_watch.abort();
+    if let Err(e) = audit.checkpoint().await {
+        tracing::error!(error = %e, "final audit checkpoint failed");
     }
+    result
 }

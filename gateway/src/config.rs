@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use trama_tls::TlsFiles;
 
+use crate::audit::AuditConfig;
+
 /// A validated gateway configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -26,6 +28,10 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// The sources, in registry order.
     pub sources: Vec<SourceConfig>,
+    /// The Cedar policy file.
+    pub policy: PathBuf,
+    /// The audit log.
+    pub audit: AuditConfig,
 }
 
 /// Limits that protect the partners and the gateway.
@@ -92,6 +98,31 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     sources: Vec<RawSource>,
+    policy: Option<PathBuf>,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAudit {
+    database: String,
+    pseudonym_key: PathBuf,
+    checkpoint_file: PathBuf,
+    checkpoint_every: u64,
+    checkpoint_interval_s: u64,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            database: "audit.db".into(),
+            pseudonym_key: "audit-pseudonym.key".into(),
+            checkpoint_file: "audit-checkpoints.jsonl".into(),
+            checkpoint_every: 1000,
+            checkpoint_interval_s: 60,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,8 +232,43 @@ impl GatewayConfig {
                 timeout: Duration::from_millis(s.timeout_ms),
             });
         }
+        let Some(policy) = raw.policy else {
+            return Err(invalid(
+                "policy".into(),
+                "missing: name the Cedar policy file (every call is denied without one); start from deploy/policy.example.cedar".into(),
+            ));
+        };
+        if raw.audit.checkpoint_every == 0 || raw.audit.checkpoint_interval_s == 0 {
+            return Err(invalid(
+                "audit.checkpoint_every".into(),
+                "checkpoint_every and checkpoint_interval_s must be at least 1".into(),
+            ));
+        }
+        let database = if raw.audit.database.contains("://") {
+            if !(raw.audit.database.starts_with("sqlite://")
+                || raw.audit.database.starts_with("postgres://")
+                || raw.audit.database.starts_with("postgresql://"))
+            {
+                return Err(invalid(
+                    "audit.database".into(),
+                    "use a file path (SQLite) or a postgres:// URL".into(),
+                ));
+            }
+            raw.audit.database
+        } else {
+            format!("sqlite://{}", base.join(&raw.audit.database).display())
+        };
+        let audit = AuditConfig {
+            database,
+            pseudonym_key: base.join(raw.audit.pseudonym_key),
+            checkpoint_file: base.join(raw.audit.checkpoint_file),
+            checkpoint_every: raw.audit.checkpoint_every,
+            checkpoint_interval: Duration::from_secs(raw.audit.checkpoint_interval_s),
+        };
         Ok(GatewayConfig {
             path: path.to_path_buf(),
+            policy: base.join(policy),
+            audit,
             federation: raw.federation,
             listen,
             tls: raw.tls.relative_to(base),
@@ -223,6 +289,7 @@ mod tests {
     const GOOD: &str = r#"
 federation = "demo"
 listen = "127.0.0.1:7400"
+policy = "policy.cedar"
 [tls]
 ca = "pki/ca.pem"
 cert = "pki/gateway-gateway.pem"
@@ -265,6 +332,14 @@ address = "127.0.0.1:7401"
             (
                 GOOD.replace("federation = \"demo\"", "federation = \"Demo Fed\""),
                 "key `federation`",
+            ),
+            (
+                GOOD.replace("policy = \"policy.cedar\"", ""),
+                "key `policy`: missing",
+            ),
+            (
+                format!("{GOOD}[audit]\ndatabase = \"mysql://x/y\"\n"),
+                "key `audit.database`",
             ),
         ];
         for (text, want) in cases {

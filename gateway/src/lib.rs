@@ -5,20 +5,27 @@
 //! one outcome per source.
 //!
 //! Module map: [`config`] reads the configuration; [`registry`] holds the
-//! sources and the fan-out; [`validate`] checks requests; [`merge`] merges
-//! records and groups candidates; [`service`] is the gRPC service.
+//! sources and the fan-out; [`validate`] checks requests; [`policy`]
+//! decides what each call may do; [`merge`] merges records and groups
+//! candidates; [`audit`] writes every call to the audit log and answers
+//! `AccessLog`; [`service`] is the gRPC service.
 //!
 //! **Architecture invariant:** the gateway never stores record contents.
 //! What connectors return lives in memory for the duration of one call.
 
+pub mod audit;
 pub mod config;
 pub mod merge;
+pub mod policy;
 pub mod registry;
 pub mod service;
 pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use tonic::service::interceptor::InterceptedService;
 use trama_proto::v1::federation_server::FederationServer;
@@ -44,6 +51,12 @@ pub enum GatewayError {
         /// The error.
         source: std::io::Error,
     },
+    /// The policy is refused.
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyError),
+    /// The audit log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] trama_audit::AuditError),
     /// The server failed.
     #[error("server: {0}")]
     Internal(String),
@@ -57,8 +70,10 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    let registry = registry::Registry::new(&config)?;
-    let tls = trama_tls::server::server_config(&config.tls)?;
+    let tls = trama_tls::TlsState::load(config.tls.clone())?;
+    let registry = registry::Registry::new(&config, &tls)?;
+    let policy = Arc::new(ArcSwap::from_pointee(policy::Policy::load(&config.policy)?));
+    let auditor = open_audit(&config).await?;
     let bind_error = |source| GatewayError::Bind {
         address: config.listen.to_string(),
         source,
@@ -75,28 +90,120 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let authz = RequireRole::new(&config.federation, Role::Client, "trama.v1.Federation");
+    let authz = RequireRole::new(&config.federation, Role::Client, "trama.v1.Federation")
+        .with_revocation(tls.clone());
     let federation = InterceptedService::new(
         FederationServer::new(service::FederationService::new(
             registry,
             config.limits.default_deadline,
+            policy.clone(),
+            auditor.clone(),
         ))
         .max_decoding_message_size(config.limits.max_request_bytes)
         .max_encoding_message_size(64 << 20),
         authz.clone(),
     );
+    let watcher = tokio::spawn(watch_policy(policy, config.policy.clone()));
+    let tls_watch = tls.clone().watch(POLICY_POLL);
     tracing::info!(
         federation = %config.federation,
         address = %local,
         sources = config.sources.len(),
+        audit = %auditor.log.store().url(),
         "gateway serving"
     );
     on_ready(local);
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .add_service(federation)
         .add_service(InterceptedService::new(health_service, authz.clone()))
         .add_service(InterceptedService::new(reflection, authz))
-        .serve_with_incoming_shutdown(trama_tls::server::incoming(listener, tls), shutdown)
+        .serve_with_incoming_shutdown(
+            trama_tls::server::incoming_reloading(listener, tls),
+            shutdown,
+        )
         .await
-        .map_err(|e| GatewayError::Internal(e.to_string()))
+        .map_err(|e| GatewayError::Internal(e.to_string()));
+    watcher.abort();
+    tls_watch.abort();
+    // Seal what was written with a last signed checkpoint.
+    if let Err(e) = auditor.log.checkpoint().await {
+        tracing::error!(error = %e, "final audit checkpoint failed");
+    }
+    served
 }
+
+/// Opens the audit log: the database (created if missing), the pseudonym
+/// key (created on first start) and the gateway's own key for signing
+/// checkpoints.
+async fn open_audit(config: &GatewayConfig) -> Result<audit::Auditor, GatewayError> {
+    let a = &config.audit;
+    if !a.pseudonym_key.exists() {
+        trama_audit::Pseudonymiser::generate(&a.pseudonym_key)?;
+        tracing::warn!(
+            file = %a.pseudonym_key.display(),
+            "created a new pseudonym key for the audit log; back it up with the gateway's key"
+        );
+    }
+    let pseudonyms = trama_audit::Pseudonymiser::load(&a.pseudonym_key)?;
+    let signer = trama_audit::chain::Signer::load(&config.tls.key)?;
+    let store = trama_audit::Store::open(&a.database, true).await?;
+    let log = trama_audit::AuditLog::open(
+        store,
+        signer,
+        trama_audit::LogOptions {
+            checkpoint_every: a.checkpoint_every,
+            checkpoint_interval: a.checkpoint_interval,
+            checkpoint_file: Some(a.checkpoint_file.clone()),
+            ..trama_audit::LogOptions::default()
+        },
+    )
+    .await?;
+    Ok(audit::Auditor { log, pseudonyms })
+}
+
+/// Reloads the policy when its file changes or on SIGHUP; a policy that
+/// does not load is refused and the previous one stays in force.
+async fn watch_policy(policy: Arc<ArcSwap<policy::Policy>>, path: std::path::PathBuf) {
+    let stamp = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = stamp(&path);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<()>();
+        let forced = tokio::select! {
+            () = signalled => true,
+            () = tokio::time::sleep(POLICY_POLL) => false,
+        };
+        let now = stamp(&path);
+        if !forced && now == last {
+            continue;
+        }
+        last = now;
+        match policy::Policy::load(&path) {
+            Ok(p) => {
+                tracing::info!(file = %path.display(), policies = p.len(), "policy reloaded");
+                policy.store(Arc::new(p));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "policy not reloaded; the previous one stays in force");
+            }
+        }
+    }
+}
+
+/// How often the policy file is checked for changes.
+const POLICY_POLL: std::time::Duration = std::time::Duration::from_secs(2);

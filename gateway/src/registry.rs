@@ -10,8 +10,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use trama_proto::v1::connector_client::ConnectorClient;
 use trama_proto::v1::{OutcomeStatus, SourceOutcome};
-use trama_tls::Role;
 use trama_tls::client::ExpectedPeer;
+use trama_tls::{Role, TlsState};
 
 use crate::GatewayError;
 use crate::config::GatewayConfig;
@@ -44,13 +44,12 @@ impl Registry {
     /// Builds the registry from configuration: one lazily connecting
     /// channel per source, each checking that the server is that
     /// organisation's connector.
-    pub fn new(config: &GatewayConfig) -> Result<Registry, GatewayError> {
-        let client_tls = trama_tls::client::client_config(&config.tls)?;
+    pub fn new(config: &GatewayConfig, tls: &TlsState) -> Result<Registry, GatewayError> {
         let mut sources = Vec::with_capacity(config.sources.len());
         for s in &config.sources {
-            let channel = trama_tls::client::channel(
+            let channel = trama_tls::client::channel_reloading(
                 &s.address,
-                client_tls.clone(),
+                tls.clone(),
                 ExpectedPeer {
                     federation: config.federation.clone(),
                     organisation: Some(s.organisation.clone()),
@@ -150,11 +149,14 @@ pub fn outcome_of(status: &Status) -> (OutcomeStatus, String) {
         Code::Unavailable => OutcomeStatus::Unavailable,
         _ => OutcomeStatus::Error,
     };
-    let message = if status.message().is_empty() {
+    let mut message = if status.message().is_empty() {
         format!("{:?}", status.code())
     } else {
         status.message().to_string()
     };
+    if kind == OutcomeStatus::Denied {
+        message = format!("denied by source: {message}");
+    }
     (kind, message)
 }
 

@@ -1,17 +1,26 @@
-//! `trama.v1.Federation`: validates each call, fans out to the connectors
-//! that can answer it, merges, and reports one outcome per source. Nothing a
-//! connector returns is written anywhere: records pass through memory only,
-//! and logs carry organisations, purposes, counts and outcomes, never
-//! names, tax codes or contents.
+//! `trama.v1.Federation`: validates each call, asks the policy what it may
+//! do, fans out to the connectors that can answer it, merges, reports one
+//! outcome per source, and writes the audit entry before the answer
+//! leaves. Nothing a connector returns is written anywhere: records pass
+//! through memory only, and logs carry organisations, purposes, counts and
+//! outcomes, never names, tax codes or contents.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tonic::{Request, Response, Status};
+use arc_swap::ArcSwap;
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use trama_audit::Entry;
+use trama_proto::sections;
 use trama_proto::v1::federation_server::Federation;
-use trama_proto::v1::{self, OutcomeStatus};
+use trama_proto::v1::{self, OutcomeStatus, Section};
 use trama_tls::NodeIdentity;
 
+use crate::audit::{self, Auditor};
 use crate::merge;
+use crate::policy::{Action, Asker, Decision, Policy, Resource};
 use crate::registry::{self, Registry};
 use crate::validate;
 
@@ -27,14 +36,24 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
 pub struct FederationService {
     registry: Registry,
     default_deadline: Duration,
+    policy: Arc<ArcSwap<Policy>>,
+    auditor: Auditor,
 }
 
 impl FederationService {
-    /// Serves `registry`; calls without a deadline get `default_deadline`.
-    pub fn new(registry: Registry, default_deadline: Duration) -> Self {
+    /// Serves `registry` under `policy`, writing every call to `auditor`;
+    /// calls without a deadline get `default_deadline`.
+    pub fn new(
+        registry: Registry,
+        default_deadline: Duration,
+        policy: Arc<ArcSwap<Policy>>,
+        auditor: Auditor,
+    ) -> Self {
         FederationService {
             registry,
             default_deadline,
+            policy,
+            auditor,
         }
     }
 
@@ -58,6 +77,77 @@ fn caller<T>(request: &Request<T>) -> Result<NodeIdentity, Status> {
         .ok_or_else(|| Status::unauthenticated("no verified client identity"))
 }
 
+/// Who asks and why, for the policy.
+fn asker<'a>(client: &'a NodeIdentity, ctx: &'a v1::RequestContext) -> Asker<'a> {
+    let operator = ctx.operator.as_ref();
+    Asker {
+        organisation: &client.organisation,
+        operator_id: operator.map_or("", |o| o.id.as_str()),
+        role: operator.map_or("", |o| o.role.as_str()),
+        purpose: &ctx.purpose,
+        case_id: &ctx.case_id,
+        legal_basis: &ctx.legal_basis,
+    }
+}
+
+/// `PERMISSION_DENIED` naming the rule and the reason.
+fn denied(decision: &Decision, what: &str) -> Status {
+    Status::with_error_details(
+        Code::PermissionDenied,
+        format!("{what}: {} (rule {})", decision.reason, decision.rule),
+        ErrorDetails::with_error_info(
+            "POLICY_DENIED",
+            "trama",
+            std::collections::HashMap::from([("rule".to_string(), decision.rule.clone())]),
+        ),
+    )
+}
+
+/// The outcome of a source the policy keeps the call away from.
+fn denied_outcome(organisation: &str, decision: &Decision) -> v1::SourceOutcome {
+    v1::SourceOutcome {
+        organisation: organisation.to_string(),
+        status: OutcomeStatus::Denied as i32,
+        message: format!(
+            "denied by policy: {} (rule {})",
+            decision.reason, decision.rule
+        ),
+        latency_ms: 0,
+        entries: 0,
+    }
+}
+
+/// Appends `more` to an outcome message.
+fn note(message: &mut String, more: &str) {
+    if more.is_empty() {
+        return;
+    }
+    if !message.is_empty() {
+        message.push_str("; ");
+    }
+    message.push_str(more);
+}
+
+/// Puts outcomes in registry order.
+fn in_registry_order(registry: &Registry, outcomes: &mut [v1::SourceOutcome]) {
+    outcomes.sort_by_key(|o| {
+        registry
+            .all()
+            .iter()
+            .position(|s| s.organisation == o.organisation)
+            .unwrap_or(usize::MAX)
+    });
+}
+
+/// The distinct rules behind the permits, for the audit entry.
+fn permit_reason(rules: BTreeSet<String>) -> String {
+    if rules.is_empty() {
+        String::new()
+    } else {
+        format!("rule {}", rules.into_iter().collect::<Vec<_>>().join(","))
+    }
+}
+
 /// Parses a `grpc-timeout` header value (`100m`, `5S`, ...).
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
@@ -73,13 +163,13 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-#[tonic::async_trait]
-impl Federation for FederationService {
-    async fn find_subject(
+impl FederationService {
+    async fn find(
         &self,
         request: Request<v1::FindSubjectRequest>,
+        client: &NodeIdentity,
+        entry: &mut Entry,
     ) -> Result<Response<v1::FindSubjectResponse>, Status> {
-        let client = caller(&request)?;
         let deadline = self.deadline(&request);
         let req = request.into_inner();
         let ctx = validate::context(req.context.as_ref())?.clone();
@@ -88,6 +178,8 @@ impl Federation for FederationService {
         if let Some(code) = &tax_code {
             query.tax_code = code.to_string();
         }
+        let locals: Vec<v1::LocalId> = query.local_id.iter().cloned().collect();
+        self.auditor.add_key(entry, &query.tax_code, &locals);
         let max_candidates = match req.max_candidates {
             0 => 10,
             n => n.min(50),
@@ -102,20 +194,45 @@ impl Federation for FederationService {
                 .collect(),
             _ => self.registry.all().iter().collect(),
         };
+        let policy = self.policy.load();
+        let who = asker(client, &ctx);
+        let mut outcomes = Vec::new();
+        let mut allowed = Vec::new();
+        let mut rules = BTreeSet::new();
+        let mut first_denial = None;
+        for source in targets {
+            let d = policy.decide(&who, Action::Find, Resource::Source(&source.organisation));
+            if d.allowed {
+                rules.insert(d.rule);
+                allowed.push(source);
+            } else {
+                outcomes.push(denied_outcome(&source.organisation, &d));
+                first_denial.get_or_insert(d);
+            }
+        }
+        if allowed.is_empty() {
+            let d = first_denial.unwrap_or_else(|| Decision {
+                allowed: false,
+                rule: "default-deny".into(),
+                reason: "no source to ask".into(),
+            });
+            entry.reason = format!("rule {}: {}", d.rule, d.reason);
+            return Err(denied(&d, "find"));
+        }
+        entry.reason = permit_reason(rules);
         let connector_request = v1::MatchSubjectRequest {
             context: Some(ctx.clone()),
             client_organisation: client.organisation.clone(),
             query: Some(query),
             max_candidates,
         };
-        let answers = registry::fan_out(targets, deadline, |source, budget| {
+        let answers = registry::fan_out(allowed, deadline, |source, budget| {
             let mut client = source.client;
             let mut r = Request::new(connector_request.clone());
             r.set_timeout(budget);
             async move { client.match_subject(r).await.map(Response::into_inner) }
         })
         .await;
-        let mut outcomes = Vec::with_capacity(answers.len());
         let mut candidates = Vec::new();
         for mut answer in answers {
             if let Some(found) = answer.value {
@@ -127,6 +244,13 @@ impl Federation for FederationService {
             }
             outcomes.push(answer.outcome);
         }
+        in_registry_order(&self.registry, &mut outcomes);
+        for c in &candidates {
+            if let Some(identity) = &c.identity {
+                self.auditor.add_identity(entry, identity);
+            }
+        }
+        audit::add_outcomes(entry, &outcomes);
         let groups = merge::group(candidates);
         let partial = registry::is_partial(&outcomes);
         tracing::info!(
@@ -144,17 +268,24 @@ impl Federation for FederationService {
         }))
     }
 
-    async fn get_record(
+    async fn record(
         &self,
         request: Request<v1::GetRecordRequest>,
+        client: &NodeIdentity,
+        entry: &mut Entry,
     ) -> Result<Response<v1::GetRecordResponse>, Status> {
-        let client = caller(&request)?;
         let deadline = self.deadline(&request);
         let req = request.into_inner();
         let ctx = validate::context(req.context.as_ref())?.clone();
         let tax_code = validate::subject_key(req.subject.as_ref(), |o| self.registry.contains(o))?;
-        let sections = validate::sections(&req.sections)?;
         let key = req.subject.unwrap_or_default();
+        let tax_text = tax_code
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.auditor.add_key(entry, &tax_text, &key.local_ids);
+        let asked = validate::sections(&req.sections)?;
+        entry.sections_asked = asked.iter().map(|s| sections::name(*s).into()).collect();
         // Each source is asked by its own local id when the caller gave
         // one, else by tax code; a source with neither is not asked.
         let targets: Vec<(&registry::Source, String)> = self
@@ -174,52 +305,140 @@ impl Federation for FederationService {
                 }
             })
             .collect();
+
+        // The policy, for every section of every source asked.
+        let policy = self.policy.load();
+        let who = asker(client, &ctx);
+        let decisions: Vec<Vec<(Section, Decision)>> = targets
+            .iter()
+            .map(|(source, _)| {
+                asked
+                    .iter()
+                    .map(|section| {
+                        let d = policy.decide(
+                            &who,
+                            Action::Read,
+                            Resource::Section(&source.organisation, *section),
+                        );
+                        (*section, d)
+                    })
+                    .collect()
+            })
+            .collect();
+        // A section no source may release is refused outright: the caller
+        // asked for more than the purpose allows.
+        for (i, section) in asked.iter().enumerate() {
+            let anywhere = decisions.iter().any(|per| per[i].1.allowed);
+            if !anywhere && let Some((_, d)) = decisions.first().map(|per| &per[i]) {
+                entry.reason = format!(
+                    "section {}: rule {}: {}",
+                    sections::name(*section),
+                    d.rule,
+                    d.reason
+                );
+                return Err(denied(d, &format!("section {}", sections::name(*section))));
+            }
+        }
+        let mut outcomes = Vec::new();
+        let mut plan: Vec<(&registry::Source, String, Vec<i32>, String)> = Vec::new();
+        let mut rules = BTreeSet::new();
+        for ((source, local_id), per) in targets.iter().zip(&decisions) {
+            let allowed: Vec<i32> = per
+                .iter()
+                .filter(|(_, d)| d.allowed)
+                .map(|(s, _)| *s as i32)
+                .collect();
+            rules.extend(
+                per.iter()
+                    .filter(|(_, d)| d.allowed)
+                    .map(|(_, d)| d.rule.clone()),
+            );
+            let withheld: Vec<&str> = per
+                .iter()
+                .filter(|(_, d)| !d.allowed)
+                .map(|(s, _)| sections::name(*s))
+                .collect();
+            if allowed.is_empty() {
+                if let Some((_, d)) = per.first() {
+                    outcomes.push(denied_outcome(&source.organisation, d));
+                }
+                continue;
+            }
+            let message = if withheld.is_empty() {
+                String::new()
+            } else {
+                format!("withheld by policy: {}", withheld.join(", "))
+            };
+            plan.push((source, local_id.clone(), allowed, message));
+        }
+        entry.reason = permit_reason(rules);
+
         let base = v1::FetchRecordRequest {
             context: Some(ctx.clone()),
             client_organisation: client.organisation.clone(),
-            tax_code: tax_code
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            tax_code: tax_text,
             local_id: String::new(),
-            sections: sections.iter().map(|s| *s as i32).collect(),
+            sections: Vec::new(),
         };
-        let sources: Vec<&registry::Source> = targets.iter().map(|(s, _)| *s).collect();
+        let sources: Vec<&registry::Source> = plan.iter().map(|(s, ..)| *s).collect();
         let answers = registry::fan_out(sources, deadline, |source, budget| {
             let mut client = source.client.clone();
-            let local_id = targets
+            let (local_id, sections) = plan
                 .iter()
-                .find(|(s, _)| s.organisation == source.organisation)
-                .map(|(_, id)| id.clone())
+                .find(|(s, ..)| s.organisation == source.organisation)
+                .map(|(_, id, sections, _)| (id.clone(), sections.clone()))
                 .unwrap_or_default();
             let mut r = Request::new(v1::FetchRecordRequest {
                 local_id,
+                sections,
                 ..base.clone()
             });
             r.set_timeout(budget);
             async move { client.fetch_record(r).await.map(Response::into_inner) }
         })
         .await;
-        let mut outcomes = Vec::with_capacity(answers.len());
         let mut found = Vec::new();
-        for mut answer in answers {
-            match answer.value {
-                Some(r) if r.found => {
+        for (mut answer, (.., policy_note)) in answers.into_iter().zip(&plan) {
+            let mut message = std::mem::take(&mut answer.outcome.message);
+            note(&mut message, policy_note);
+            if let Some(r) = answer.value {
+                if !r.withheld.is_empty() {
+                    let names: Vec<&str> = r
+                        .withheld
+                        .iter()
+                        .filter_map(|s| Section::try_from(*s).ok())
+                        .map(sections::name)
+                        .collect();
+                    note(
+                        &mut message,
+                        &format!("denied by source: {}", names.join(", ")),
+                    );
+                }
+                if r.found {
                     let sections = r.sections.unwrap_or_default();
                     answer.outcome.entries = merge::entry_count(&sections);
-                    found.push((r.identity.unwrap_or_default(), sections));
+                    let identity = r.identity.unwrap_or_default();
+                    self.auditor.add_identity(entry, &identity);
+                    found.push((identity, sections));
+                } else {
+                    answer.outcome.status = OutcomeStatus::NotFound as i32;
                 }
-                Some(_) => answer.outcome.status = OutcomeStatus::NotFound as i32,
-                None => {}
             }
+            answer.outcome.message = message;
             outcomes.push(answer.outcome);
         }
+        in_registry_order(&self.registry, &mut outcomes);
+        audit::add_outcomes(entry, &outcomes);
         let partial = registry::is_partial(&outcomes);
         let record = (!found.is_empty()).then(|| merge::record(found));
+        if let Some(r) = &record {
+            entry.sections_returned =
+                audit::returned_sections(&r.sections.clone().unwrap_or_default());
+        }
         tracing::info!(
             client = %client.organisation,
             purpose = %ctx.purpose,
-            sections = sections.len(),
+            sections = asked.len(),
             sources_found = record.as_ref().map_or(0, |r| r.identities.len()),
             partial,
             "record answered"
@@ -229,6 +448,92 @@ impl Federation for FederationService {
             outcomes,
             partial,
         }))
+    }
+
+    async fn access(
+        &self,
+        request: Request<v1::AccessLogRequest>,
+        client: &NodeIdentity,
+        entry: &mut Entry,
+    ) -> Result<Response<v1::AccessLogResponse>, Status> {
+        let req = request.into_inner();
+        let ctx = validate::context(req.context.as_ref())?.clone();
+        let tax_code = validate::subject_key(req.subject.as_ref(), |o| self.registry.contains(o))?;
+        let key = req.subject.unwrap_or_default();
+        let tax_text = tax_code
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.auditor.add_key(entry, &tax_text, &key.local_ids);
+        let policy = self.policy.load();
+        let d = policy.decide(&asker(client, &ctx), Action::AccessLog, Resource::AuditLog);
+        if !d.allowed {
+            entry.reason = format!("rule {}: {}", d.rule, d.reason);
+            return Err(denied(&d, "access log"));
+        }
+        entry.reason = format!("rule {}", d.rule);
+        let limit = match req.limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        let mut pseudonyms = entry.subjects.clone();
+        pseudonyms.sort();
+        pseudonyms.dedup();
+        let found = self
+            .auditor
+            .log
+            .store()
+            .by_subject(&pseudonyms, i64::from(limit))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "access log read failed");
+                Status::unavailable("the audit log cannot be read now; try again later")
+            })?;
+        tracing::info!(
+            client = %client.organisation,
+            purpose = %ctx.purpose,
+            entries = found.len(),
+            "access log answered"
+        );
+        Ok(Response::new(v1::AccessLogResponse {
+            entries: found
+                .into_iter()
+                .map(|(seq, e)| audit::access_entry(seq, e))
+                .collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Federation for FederationService {
+    async fn find_subject(
+        &self,
+        request: Request<v1::FindSubjectRequest>,
+    ) -> Result<Response<v1::FindSubjectResponse>, Status> {
+        let client = caller(&request)?;
+        let mut entry = audit::draft("FindSubject", &client, request.get_ref().context.as_ref());
+        let result = self.find(request, &client, &mut entry).await;
+        self.auditor.finish(entry, result).await
+    }
+
+    async fn get_record(
+        &self,
+        request: Request<v1::GetRecordRequest>,
+    ) -> Result<Response<v1::GetRecordResponse>, Status> {
+        let client = caller(&request)?;
+        let mut entry = audit::draft("GetRecord", &client, request.get_ref().context.as_ref());
+        let result = self.record(request, &client, &mut entry).await;
+        self.auditor.finish(entry, result).await
+    }
+
+    async fn access_log(
+        &self,
+        request: Request<v1::AccessLogRequest>,
+    ) -> Result<Response<v1::AccessLogResponse>, Status> {
+        let client = caller(&request)?;
+        let mut entry = audit::draft("AccessLog", &client, request.get_ref().context.as_ref());
+        let result = self.access(request, &client, &mut entry).await;
+        self.auditor.finish(entry, result).await
     }
 
     async fn list_sources(

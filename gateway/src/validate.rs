@@ -31,6 +31,19 @@ pub fn context(ctx: Option<&v1::RequestContext>) -> Result<&v1::RequestContext, 
             "state the purpose of the access, for example presa_in_carico or verifica_presa_in_carico",
         ));
     }
+    let operator = ctx.operator.clone().unwrap_or_default();
+    if operator.id.trim().is_empty() {
+        return Err(violation(
+            "context.operator.id",
+            "name the operator on whose behalf the system asks (their id in your organisation's system); it is written to the audit log",
+        ));
+    }
+    if operator.role.trim().is_empty() {
+        return Err(violation(
+            "context.operator.role",
+            "state the operator's role, for example assistente_sociale; the policy decides by role",
+        ));
+    }
     Ok(ctx)
 }
 

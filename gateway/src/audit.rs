@@ -1,0 +1,227 @@
+//! The gateway's side of the audit log: the entry each Federation call
+//! writes (who, why, which subject pseudonyms, which sections and sources,
+//! the decision), written before the answer leaves; and the answer to
+//! `AccessLog`, read back from the log by subject pseudonym.
+
+use std::path::PathBuf;
+
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use trama_audit::{AuditLog, Entry, Pseudonymiser, SourceEntry};
+use trama_proto::sections;
+use trama_proto::v1::{self, OutcomeStatus};
+use trama_tls::NodeIdentity;
+
+/// Where the gateway's audit log lives and how it is sealed.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// `sqlite://...` (the default, `audit.db` beside the configuration) or
+    /// `postgres://...`.
+    pub database: String,
+    /// The pseudonym key file (created on first start).
+    pub pseudonym_key: PathBuf,
+    /// The file every signed checkpoint is also appended to.
+    pub checkpoint_file: PathBuf,
+    /// Sign a checkpoint after this many entries.
+    pub checkpoint_every: u64,
+    /// And at least this often while entries are added.
+    pub checkpoint_interval: std::time::Duration,
+}
+
+/// The audit log and the pseudonymiser, as the service uses them.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    /// The log.
+    pub log: AuditLog,
+    /// The subject pseudonymiser.
+    pub pseudonyms: Pseudonymiser,
+}
+
+/// The outcome name written in the log.
+pub fn outcome_name(status: i32) -> &'static str {
+    match OutcomeStatus::try_from(status) {
+        Ok(OutcomeStatus::Ok) => "ok",
+        Ok(OutcomeStatus::NotFound) => "not_found",
+        Ok(OutcomeStatus::Denied) => "denied",
+        Ok(OutcomeStatus::Timeout) => "timeout",
+        Ok(OutcomeStatus::Unavailable) => "unavailable",
+        Ok(OutcomeStatus::Error) => "error",
+        _ => "unspecified",
+    }
+}
+
+/// The beginning of an entry: who asks, and why.
+pub fn draft(call: &str, client: &NodeIdentity, ctx: Option<&v1::RequestContext>) -> Entry {
+    let ctx = ctx.cloned().unwrap_or_default();
+    let operator = ctx.operator.unwrap_or_default();
+    Entry {
+        call: call.into(),
+        organisation: client.organisation.clone(),
+        operator_id: operator.id,
+        operator_role: operator.role,
+        purpose: ctx.purpose,
+        case_id: ctx.case_id,
+        legal_basis: ctx.legal_basis,
+        ..Entry::default()
+    }
+}
+
+impl Auditor {
+    /// Adds the pseudonyms of a subject key's identifiers to `entry`.
+    pub fn add_key(&self, entry: &mut Entry, tax_code: &str, local_ids: &[v1::LocalId]) {
+        if !tax_code.trim().is_empty() {
+            entry.subjects.push(self.pseudonyms.tax_code(tax_code));
+        }
+        for l in local_ids {
+            entry
+                .subjects
+                .push(self.pseudonyms.local_id(&l.organisation, &l.id));
+        }
+    }
+
+    /// Adds the pseudonyms of an identity returned by a source.
+    pub fn add_identity(&self, entry: &mut Entry, identity: &v1::SubjectIdentity) {
+        let locals: Vec<v1::LocalId> = identity.local_id.iter().cloned().collect();
+        self.add_key(entry, &identity.tax_code, &locals);
+    }
+
+    /// Completes `entry` with the result of the call and writes it. The
+    /// answer is returned only once the entry is on disk; if it cannot be
+    /// written, the call fails instead.
+    pub async fn finish<T>(
+        &self,
+        mut entry: Entry,
+        result: Result<T, Status>,
+    ) -> Result<T, Status> {
+        entry.subjects.sort();
+        entry.subjects.dedup();
+        match &result {
+            Ok(_) => {
+                entry.status = "OK".into();
+                if entry.decision.is_empty() {
+                    entry.decision = "permit".into();
+                }
+            }
+            Err(status) => {
+                entry.status = code_name(status.code()).into();
+                match status.code() {
+                    Code::PermissionDenied => entry.decision = "deny".into(),
+                    Code::InvalidArgument => {
+                        entry.decision = "invalid".into();
+                        // The fields only: a message may quote the value.
+                        let fields: Vec<String> = status
+                            .get_details_bad_request()
+                            .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+                            .unwrap_or_default();
+                        entry.reason = format!("invalid field: {}", fields.join(", "));
+                    }
+                    _ => {
+                        if entry.decision.is_empty() {
+                            entry.decision = "error".into();
+                        }
+                    }
+                }
+            }
+        }
+        match self.log.append(entry).await {
+            Ok(_) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "audit entry not written; the answer is withheld");
+                Err(Status::unavailable(
+                    "the gateway cannot write its audit log; nothing was answered, try again later",
+                ))
+            }
+        }
+    }
+}
+
+/// Records the sources' outcomes in `entry`.
+pub fn add_outcomes(entry: &mut Entry, outcomes: &[v1::SourceOutcome]) {
+    entry.sources = outcomes
+        .iter()
+        .map(|o| SourceEntry {
+            organisation: o.organisation.clone(),
+            outcome: outcome_name(o.status).into(),
+            entries: o.entries,
+        })
+        .collect();
+}
+
+/// The names of the non-empty sections of a record.
+pub fn returned_sections(sections_: &v1::RecordSections) -> Vec<String> {
+    let counts = [
+        (v1::Section::Housing, sections_.housing.len()),
+        (v1::Section::SocioEconomic, sections_.socio_economic.len()),
+        (v1::Section::SupportNetwork, sections_.support_network.len()),
+        (v1::Section::Needs, sections_.needs.len()),
+        (v1::Section::JudicialActs, sections_.judicial_acts.len()),
+        (v1::Section::CourtRelations, sections_.court_relations.len()),
+        (v1::Section::Referrals, sections_.referrals.len()),
+        (v1::Section::Interventions, sections_.interventions.len()),
+        (v1::Section::Health, sections_.health.len()),
+        (
+            v1::Section::CaseMembership,
+            sections_.case_memberships.len(),
+        ),
+    ];
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, _)| sections::name(s).to_string())
+        .collect()
+}
+
+/// One log entry as the `AccessLog` call shows it.
+pub fn access_entry(seq: i64, e: Entry) -> v1::AccessEntry {
+    let to_sections = |names: &[String]| -> Vec<i32> {
+        names
+            .iter()
+            .filter_map(|n| sections::parse(n))
+            .map(|s| s as i32)
+            .collect()
+    };
+    v1::AccessEntry {
+        seq: u64::try_from(seq).unwrap_or_default(),
+        time: e.time,
+        call: e.call,
+        organisation: e.organisation,
+        operator: Some(v1::Operator {
+            id: e.operator_id,
+            role: e.operator_role,
+        }),
+        purpose: e.purpose,
+        case_id: e.case_id,
+        sections_asked: to_sections(&e.sections_asked),
+        sections_returned: to_sections(&e.sections_returned),
+        sources: e
+            .sources
+            .iter()
+            .map(|s| format!("{}: {}", s.organisation, s.outcome))
+            .collect(),
+        decision: e.decision,
+        reason: e.reason,
+    }
+}
+
+/// The canonical name of a gRPC code, as written in the log.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -1,0 +1,522 @@
+//! Purpose-based access policy, as data: a Cedar policy set checked
+//! against Trama's built-in schema when it is loaded, then asked for every
+//! action a call would take. Default deny.
+//!
+//! The model: the **principal** is the operator, `Trama::Operator`, a
+//! member of its client organisation (`Trama::Organisation`, from the
+//! certificate) with attribute `role` (from the request, vouched for by the
+//! organisation); the **action** is `find`, `read`, `aggregate`, `refer` or
+//! `access_log`; the **resource** is a source (`Trama::Source`), a section
+//! of a source (`Trama::Section`, with `section` and `category`:
+//! `general`, `health` for GDPR art. 9 data, `judicial` for art. 10 data),
+//! or the audit log (`Trama::AuditLog`); the **context** holds `purpose`,
+//! `case_id` and `legal_basis`. Policies may carry `@id("...")` and
+//! `@reason("...")` annotations: a denial names the rule and gives the
+//! reason.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
+    EntityUid, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use trama_proto::sections;
+use trama_proto::v1::Section;
+
+/// The schema policies are checked against.
+pub const SCHEMA: &str = r#"
+namespace Trama {
+  entity Organisation;
+  entity Operator in [Organisation] = { "organisation": String, "role": String };
+  entity Source = { "organisation": String };
+  entity Section in [Source] = { "source": String, "section": String, "category": String };
+  entity AuditLog;
+  type RequestContext = { "purpose": String, "case_id": String, "legal_basis": String };
+  action "find", "aggregate", "refer" appliesTo {
+    principal: [Operator], resource: [Source], context: RequestContext
+  };
+  action "read" appliesTo {
+    principal: [Operator], resource: [Section], context: RequestContext
+  };
+  action "access_log" appliesTo {
+    principal: [Operator], resource: [AuditLog], context: RequestContext
+  };
+}
+"#;
+
+/// Why a policy file is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not valid Cedar, or not valid against Trama's schema.
+    #[error("{path}: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the policy.
+        problem: String,
+    },
+}
+
+/// What a call would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Find a person at a source.
+    Find,
+    /// Read a section of a source.
+    Read,
+    /// Count people at a source.
+    Aggregate,
+    /// Send a referral to a source.
+    Refer,
+    /// Read the audit log.
+    AccessLog,
+}
+
+impl Action {
+    /// The Cedar action name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Find => "find",
+            Action::Read => "read",
+            Action::Aggregate => "aggregate",
+            Action::Refer => "refer",
+            Action::AccessLog => "access_log",
+        }
+    }
+}
+
+/// What is acted on.
+#[derive(Debug, Clone, Copy)]
+pub enum Resource<'a> {
+    /// A source, by organisation.
+    Source(&'a str),
+    /// A section of a source.
+    Section(&'a str, Section),
+    /// The gateway's audit log.
+    AuditLog,
+}
+
+impl Resource<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Resource::Source(s) => format!("source {s}"),
+            Resource::Section(s, section) => {
+                format!("section {} of source {s}", sections::name(*section))
+            }
+            Resource::AuditLog => "the audit log".into(),
+        }
+    }
+}
+
+/// Who asks, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    /// The client organisation (from the certificate).
+    pub organisation: &'a str,
+    /// The operator's id.
+    pub operator_id: &'a str,
+    /// The operator's role.
+    pub role: &'a str,
+    /// The purpose.
+    pub purpose: &'a str,
+    /// The case id, possibly empty.
+    pub case_id: &'a str,
+    /// The legal basis, possibly empty.
+    pub legal_basis: &'a str,
+}
+
+/// The answer of the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the action is allowed.
+    pub allowed: bool,
+    /// The rule that decided: the `@id` of the policy, or `default-deny`.
+    pub rule: String,
+    /// Why, for a denial: the rule's `@reason`, or what no rule permits.
+    pub reason: String,
+}
+
+/// The GDPR category of a section: `health` (art. 9), `judicial` (art. 10)
+/// or `general`.
+pub fn category(section: Section) -> &'static str {
+    match section {
+        Section::Health => "health",
+        Section::JudicialActs | Section::CourtRelations => "judicial",
+        _ => "general",
+    }
+}
+
+/// A loaded, validated policy set.
+#[derive(Debug)]
+pub struct Policy {
+    path: PathBuf,
+    policies: PolicySet,
+    authorizer: Authorizer,
+}
+
+fn uid(kind: &str, id: &str) -> Option<EntityUid> {
+    let name = EntityTypeName::from_str(kind).ok()?;
+    Some(EntityUid::from_type_name_and_id(name, EntityId::new(id)))
+}
+
+fn schema() -> Result<Schema, String> {
+    Schema::from_cedarschema_str(SCHEMA)
+        .map(|(s, _)| s)
+        .map_err(|e| e.to_string())
+}
+
+impl Policy {
+    /// Reads and validates the policy file at `path`.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::parse(path, &text)
+    }
+
+    /// Parses and validates policy text; `path` names it in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
+        let invalid = |problem: String| PolicyError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let policies = PolicySet::from_str(text).map_err(|e| {
+            let detail: Vec<String> = e
+                .iter()
+                .map(
+                    |err| match miette::Diagnostic::labels(err).and_then(|mut l| l.next()) {
+                        Some(label) => {
+                            let offset = label.offset().min(text.len());
+                            let line = text[..offset].matches('\n').count() + 1;
+                            format!("line {line}: {err}")
+                        }
+                        None => err.to_string(),
+                    },
+                )
+                .collect();
+            invalid(format!("not valid Cedar: {}", detail.join("; ")))
+        })?;
+        if policies.policies().next().is_none() {
+            return Err(invalid(
+                "no policies: with none, every call is denied; start from deploy/policy.example.cedar"
+                    .into(),
+            ));
+        }
+        let schema = schema().map_err(|e| invalid(format!("built-in schema: {e}")))?;
+        let result = Validator::new(schema).validate(&policies, ValidationMode::Strict);
+        let problems: Vec<String> = result
+            .validation_errors()
+            .map(|e| {
+                let id = e.policy_id();
+                let name = policies
+                    .annotation(id, "id")
+                    .map_or_else(|| id.to_string(), |a| format!("{a} ({id})"));
+                format!("policy {name}: {e}")
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(invalid(format!(
+                "does not fit Trama's schema (see docs/policy.md): {}",
+                problems.join("; ")
+            )));
+        }
+        Ok(Policy {
+            path: path.to_path_buf(),
+            policies,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// The file the policy was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many policies the set holds.
+    pub fn len(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    /// Whether the set is empty (never true for a loaded policy).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides whether `asker` may do `action` on `resource`.
+    pub fn decide(&self, asker: &Asker<'_>, action: Action, resource: Resource<'_>) -> Decision {
+        match self.evaluate(asker, action, resource) {
+            Ok(d) => d,
+            Err(problem) => {
+                tracing::error!(%problem, "policy request could not be built; denied");
+                Decision {
+                    allowed: false,
+                    rule: "default-deny".into(),
+                    reason: "the request could not be evaluated".into(),
+                }
+            }
+        }
+    }
+
+    fn evaluate(
+        &self,
+        asker: &Asker<'_>,
+        action: Action,
+        resource: Resource<'_>,
+    ) -> Result<Decision, String> {
+        let bad = || format!("cannot name entity for {}", asker.organisation);
+        let org = uid("Trama::Organisation", asker.organisation).ok_or_else(bad)?;
+        let principal = uid(
+            "Trama::Operator",
+            &format!("{}/{}", asker.organisation, asker.operator_id),
+        )
+        .ok_or_else(bad)?;
+        let string = |s: &str| RestrictedExpression::new_string(s.to_string());
+        let mut entities = vec![
+            Entity::new_no_attrs(org.clone(), HashSet::new()),
+            Entity::new(
+                principal.clone(),
+                HashMap::from([
+                    ("organisation".to_string(), string(asker.organisation)),
+                    ("role".to_string(), string(asker.role)),
+                ]),
+                HashSet::from([org]),
+            )
+            .map_err(|e| e.to_string())?,
+        ];
+        let resource_uid = match resource {
+            Resource::Source(source) | Resource::Section(source, _) => {
+                let source_uid = uid("Trama::Source", source).ok_or_else(bad)?;
+                entities.push(
+                    Entity::new(
+                        source_uid.clone(),
+                        HashMap::from([("organisation".to_string(), string(source))]),
+                        HashSet::new(),
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
+                match resource {
+                    Resource::Section(_, section) => {
+                        let name = sections::name(section);
+                        let section_uid =
+                            uid("Trama::Section", &format!("{source}/{name}")).ok_or_else(bad)?;
+                        entities.push(
+                            Entity::new(
+                                section_uid.clone(),
+                                HashMap::from([
+                                    ("source".to_string(), string(source)),
+                                    ("section".to_string(), string(name)),
+                                    ("category".to_string(), string(category(section))),
+                                ]),
+                                HashSet::from([source_uid]),
+                            )
+                            .map_err(|e| e.to_string())?,
+                        );
+                        section_uid
+                    }
+                    _ => source_uid,
+                }
+            }
+            Resource::AuditLog => {
+                let u = uid("Trama::AuditLog", "gateway").ok_or_else(bad)?;
+                entities.push(Entity::new_no_attrs(u.clone(), HashSet::new()));
+                u
+            }
+        };
+        let action_uid = uid("Trama::Action", action.name()).ok_or_else(bad)?;
+        let context = Context::from_pairs([
+            ("purpose".to_string(), string(asker.purpose)),
+            ("case_id".to_string(), string(asker.case_id)),
+            ("legal_basis".to_string(), string(asker.legal_basis)),
+        ])
+        .map_err(|e| e.to_string())?;
+        let request = Request::new(principal, action_uid, resource_uid, context, None)
+            .map_err(|e| e.to_string())?;
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        for e in response.diagnostics().errors() {
+            tracing::warn!(error = %e, "policy evaluation error (the policy is skipped)");
+        }
+        let name = |id: &cedar_policy::PolicyId| {
+            self.policies
+                .annotation(id, "id")
+                .map_or_else(|| id.to_string(), str::to_string)
+        };
+        let deciding: Vec<&cedar_policy::PolicyId> = response.diagnostics().reason().collect();
+        Ok(match response.decision() {
+            CedarDecision::Allow => Decision {
+                allowed: true,
+                rule: deciding
+                    .iter()
+                    .map(|id| name(id))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                reason: String::new(),
+            },
+            CedarDecision::Deny => match deciding.first() {
+                Some(id) => Decision {
+                    allowed: false,
+                    rule: name(id),
+                    reason: self
+                        .policies
+                        .annotation(id, "reason")
+                        .map_or_else(|| format!("forbidden by rule {}", name(id)), str::to_string),
+                },
+                None => Decision {
+                    allowed: false,
+                    rule: "default-deny".into(),
+                    reason: format!(
+                        "no rule permits organisation {} with role `{}` to {} {} for purpose `{}`",
+                        asker.organisation,
+                        asker.role,
+                        action.name(),
+                        resource.describe(),
+                        asker.purpose
+                    ),
+                },
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../deploy/policy.example.cedar");
+
+    fn demo() -> Policy {
+        match Policy::parse(Path::new("policy.cedar"), DEMO) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn asker<'a>(org: &'a str, role: &'a str, purpose: &'a str, case: &'a str) -> Asker<'a> {
+        Asker {
+            organisation: org,
+            operator_id: "op-1",
+            role,
+            purpose,
+            case_id: case,
+            legal_basis: "",
+        }
+    }
+
+    #[test]
+    fn the_demo_policy_decides_as_documented() {
+        let p = demo();
+        let read = |a: &Asker<'_>, source: &str, s: Section| {
+            p.decide(a, Action::Read, Resource::Section(source, s))
+        };
+        let social = asker("comune", "assistente_sociale", "presa_in_carico", "CS-1");
+        for s in sections::ALL {
+            assert!(read(&social, "asl", s).allowed, "{s:?}");
+        }
+        assert!(
+            p.decide(&social, Action::Find, Resource::Source("asl"))
+                .allowed
+        );
+
+        let no_case = asker("comune", "assistente_sociale", "presa_in_carico", "");
+        let d = read(&no_case, "comune", Section::Needs);
+        assert_eq!((d.allowed, d.rule.as_str()), (false, "case-id-required"));
+        assert!(d.reason.contains("case_id"), "{}", d.reason);
+
+        let caritas = asker(
+            "caritas",
+            "operatore_centro_ascolto",
+            "verifica_presa_in_carico",
+            "",
+        );
+        assert!(read(&caritas, "comune", Section::CaseMembership).allowed);
+        let d = read(&caritas, "asl", Section::Health);
+        assert!(!d.allowed);
+        assert_eq!(d.rule, "health-needs-a-health-purpose");
+        assert!(!read(&caritas, "comune", Section::Needs).allowed);
+        assert_eq!(
+            read(&caritas, "comune", Section::Needs).rule,
+            "default-deny"
+        );
+        assert!(
+            p.decide(&caritas, Action::Find, Resource::Source("comune"))
+                .allowed
+        );
+        assert!(
+            !p.decide(&caritas, Action::Find, Resource::Source("asl"))
+                .allowed
+        );
+
+        // A role the organisation may not state.
+        let forged = asker("caritas", "assistente_sociale", "presa_in_carico", "CS-1");
+        let d = read(&forged, "comune", Section::Needs);
+        assert_eq!((d.allowed, d.rule.as_str()), (false, "roles-caritas"));
+
+        let orient = asker("comune", "sportello", "orientamento", "");
+        assert!(read(&orient, "comune", Section::Housing).allowed);
+        assert_eq!(
+            read(&orient, "asl", Section::Health).rule,
+            "health-needs-a-health-purpose"
+        );
+        assert_eq!(
+            read(&orient, "comune", Section::CourtRelations).rule,
+            "judicial-needs-a-judicial-purpose"
+        );
+
+        let planning = asker("comune", "ufficio_di_piano", "programmazione", "");
+        assert!(
+            p.decide(&planning, Action::Aggregate, Resource::Source("caf"))
+                .allowed
+        );
+        assert_eq!(
+            read(&planning, "comune", Section::Housing).rule,
+            "programmazione-aggregates-only"
+        );
+
+        let dpo = asker("comune", "audit", "controllo_accessi", "");
+        assert!(
+            p.decide(&dpo, Action::AccessLog, Resource::AuditLog)
+                .allowed
+        );
+        assert!(
+            !p.decide(&social, Action::AccessLog, Resource::AuditLog)
+                .allowed
+        );
+        assert!(!read(&dpo, "comune", Section::Needs).allowed);
+
+        // An organisation the policy does not know.
+        let stranger = asker("acli", "assistente_sociale", "presa_in_carico", "CS-1");
+        assert_eq!(
+            read(&stranger, "comune", Section::Needs).rule,
+            "default-deny"
+        );
+    }
+
+    #[test]
+    fn bad_policies_are_refused_naming_the_problem() {
+        let check = |text: &str| match Policy::parse(Path::new("/etc/trama/policy.cedar"), text) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(check("").contains("no policies"));
+        let e = check("permit (principal, action, resource)\nwhen { context.purpse == \"x\" };");
+        assert!(e.starts_with("/etc/trama/policy.cedar"), "{e}");
+        assert!(e.contains("schema"), "{e}");
+        let e =
+            check("permit (principal, action, resource);\nforbid (principal action, resource);");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(check("@id(\"x\") permit (principal, action, resource);").contains("ok"));
+    }
+}
