@@ -161,6 +161,12 @@ impl Running {
     /// gateway and the connectors seal their audit logs with a last signed
     /// checkpoint), and kills what has not stopped after a few seconds.
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    /// Like [`Running::stop`], keeping the handle (for tests that look at
+    /// what the processes left behind).
+    pub async fn shut_down(&mut self) {
         for (_, child) in &mut self.children {
             terminate(child);
         }

@@ -512,6 +512,11 @@ impl Federation for FederationService {
     ) -> Result<Response<v1::FindSubjectResponse>, Status> {
         let client = caller(&request)?;
         let mut entry = audit::draft("FindSubject", &client, request.get_ref().context.as_ref());
+        // The subject as asked, even if the request is then refused.
+        if let Some(q) = &request.get_ref().query {
+            let locals: Vec<v1::LocalId> = q.local_id.iter().cloned().collect();
+            self.auditor.add_key(&mut entry, &q.tax_code, &locals);
+        }
         let result = self.find(request, &client, &mut entry).await;
         self.auditor.finish(entry, result).await
     }
@@ -522,6 +527,9 @@ impl Federation for FederationService {
     ) -> Result<Response<v1::GetRecordResponse>, Status> {
         let client = caller(&request)?;
         let mut entry = audit::draft("GetRecord", &client, request.get_ref().context.as_ref());
+        if let Some(k) = &request.get_ref().subject {
+            self.auditor.add_key(&mut entry, &k.tax_code, &k.local_ids);
+        }
         let result = self.record(request, &client, &mut entry).await;
         self.auditor.finish(entry, result).await
     }

@@ -1,0 +1,572 @@
+//! Every security rule, over real processes on loopback: certificates
+//! (none, expired, revoked), purpose-based policy at the gateway (missing
+//! purpose, missing case id, a purpose that does not cover a section, a
+//! Caritas operator asking for health data, a forged operator role), the
+//! partners' own export policies, replays, the access log, policy reload,
+//! and tampering with the audit log.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+
+mod support;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{Sandbox, exe, featured_tax_code};
+use tonic::Code;
+use trama_proto::v1::{self, Section};
+
+fn ctx(role: &str, purpose: &str, case: &str) -> Option<v1::RequestContext> {
+    Some(v1::RequestContext {
+        purpose: purpose.into(),
+        case_id: case.into(),
+        operator: Some(v1::Operator {
+            id: "op-test".into(),
+            role: role.into(),
+        }),
+        legal_basis: String::new(),
+    })
+}
+
+fn record(context: Option<v1::RequestContext>, sections: &[Section]) -> v1::GetRecordRequest {
+    v1::GetRecordRequest {
+        context,
+        subject: Some(v1::SubjectKey {
+            tax_code: featured_tax_code(),
+            local_ids: vec![],
+        }),
+        sections: sections.iter().map(|s| *s as i32).collect(),
+    }
+}
+
+/// The rule named in a `PERMISSION_DENIED` from the gateway's policy.
+fn rule(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    status
+        .get_details_error_info()
+        .and_then(|i| i.metadata.get("rule").cloned())
+        .unwrap_or_default()
+}
+
+/// Every entry of the gateway's audit log, in order.
+async fn gateway_audit(fed: &Sandbox) -> Vec<trama_audit::Entry> {
+    let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
+    let store = trama_audit::Store::open(&url, false).await.unwrap();
+    let rows = store.entries_after(0, 100_000).await.unwrap();
+    store.close().await;
+    rows.iter()
+        .map(|r| trama_audit::Entry::from_payload(&r.payload).unwrap())
+        .collect()
+}
+
+/// The access log of the featured person, as the DPO reads it.
+async fn access_log(fed: &Sandbox) -> Vec<v1::AccessEntry> {
+    fed.client("comune")
+        .access_log(v1::AccessLogRequest {
+            context: ctx("audit", "controllo_accessi", ""),
+            subject: Some(v1::SubjectKey {
+                tax_code: featured_tax_code(),
+                local_ids: vec![],
+            }),
+            limit: 0,
+        })
+        .await
+        .expect("the DPO reads the access log")
+        .into_inner()
+        .entries
+}
+
+#[tokio::test]
+async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
+    let fed = Sandbox::start().await;
+    let mut comune = fed.client("comune");
+    let mut caritas = fed.client("caritas");
+
+    // A social worker taking the person in charge, with a case: all sections.
+    let all: Vec<Section> = trama_proto::sections::ALL.to_vec();
+    let full = comune
+        .get_record(record(
+            ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+            &all,
+        ))
+        .await
+        .expect("served")
+        .into_inner();
+    let sections = full.record.unwrap().sections.unwrap();
+    assert!(!sections.health.is_empty() && !sections.needs.is_empty());
+
+    // The same without a case id.
+    let status = comune
+        .get_record(record(
+            ctx("assistente_sociale", "presa_in_carico", ""),
+            &[Section::Needs],
+        ))
+        .await
+        .expect_err("no case id");
+    assert_eq!(rule(&status), "case-id-required");
+    assert!(status.message().contains("case_id"), "{}", status.message());
+
+    // A purpose that does not cover health data.
+    let status = comune
+        .get_record(record(
+            ctx("assistente_sociale", "orientamento", ""),
+            &[Section::Needs, Section::Health],
+        ))
+        .await
+        .expect_err("orientamento does not cover health");
+    assert_eq!(rule(&status), "health-needs-a-health-purpose");
+    assert!(
+        status.message().contains("section health"),
+        "{}",
+        status.message()
+    );
+
+    // A Caritas operator asking for health data.
+    let status = caritas
+        .get_record(record(
+            ctx("operatore_centro_ascolto", "verifica_presa_in_carico", ""),
+            &[Section::Health],
+        ))
+        .await
+        .expect_err("no health data for caritas");
+    assert_eq!(rule(&status), "health-needs-a-health-purpose");
+
+    // A Caritas operator asking for needs: no rule permits it.
+    let status = caritas
+        .get_record(record(
+            ctx("operatore_centro_ascolto", "verifica_presa_in_carico", ""),
+            &[Section::Needs],
+        ))
+        .await
+        .expect_err("no needs for caritas");
+    assert_eq!(rule(&status), "default-deny");
+
+    // The Caritas system forging a municipal social worker's role.
+    let status = caritas
+        .get_record(record(
+            ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+            &[Section::Needs],
+        ))
+        .await
+        .expect_err("forged role");
+    assert_eq!(rule(&status), "roles-caritas");
+
+    // What Caritas may learn: whether the person is followed, and by whom.
+    let followed = caritas
+        .get_record(record(
+            ctx("operatore_centro_ascolto", "verifica_presa_in_carico", ""),
+            &[Section::CaseMembership],
+        ))
+        .await
+        .expect("served")
+        .into_inner();
+    let s = followed.record.unwrap().sections.unwrap();
+    assert!(!s.case_memberships.is_empty());
+    assert!(
+        s.case_memberships
+            .iter()
+            .all(|c| !c.case_manager.is_empty())
+    );
+    assert!(s.needs.is_empty() && s.health.is_empty() && s.housing.is_empty());
+    // The health authority's own export policy refuses Caritas whatever
+    // the gateway allowed.
+    let asl = followed
+        .outcomes
+        .iter()
+        .find(|o| o.organisation == "asl")
+        .unwrap();
+    assert_eq!(asl.status, v1::OutcomeStatus::Denied as i32);
+    assert!(
+        asl.message.starts_with("denied by source"),
+        "{}",
+        asl.message
+    );
+
+    // Programmazione reads aggregates only.
+    let status = comune
+        .get_record(record(
+            ctx("ufficio_di_piano", "programmazione", ""),
+            &[Section::Housing],
+        ))
+        .await
+        .expect_err("statistics never read a person");
+    assert_eq!(rule(&status), "programmazione-aggregates-only");
+
+    // Only the DPO reads the access log.
+    let status = comune
+        .access_log(v1::AccessLogRequest {
+            context: ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+            subject: Some(v1::SubjectKey {
+                tax_code: featured_tax_code(),
+                local_ids: vec![],
+            }),
+            limit: 10,
+        })
+        .await
+        .expect_err("not a DPO");
+    assert_eq!(rule(&status), "default-deny");
+
+    // A valid client without a purpose: refused naming the field, and
+    // audited like any other call.
+    let status = comune
+        .get_record(record(ctx("assistente_sociale", "", ""), &[Section::Needs]))
+        .await
+        .expect_err("no purpose");
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let entries = gateway_audit(&fed).await;
+    let last = entries.last().unwrap();
+    assert_eq!(
+        (last.decision.as_str(), last.status.as_str()),
+        ("invalid", "INVALID_ARGUMENT")
+    );
+    assert!(last.reason.contains("context.purpose"), "{}", last.reason);
+    assert!(
+        !last.subjects.is_empty(),
+        "the subject asked about is recorded"
+    );
+    let denials = entries.iter().filter(|e| e.decision == "deny").count();
+    assert_eq!(denials, 7, "every denial is audited");
+    let forged = entries
+        .iter()
+        .find(|e| e.reason.contains("roles-caritas"))
+        .expect("the forged role is audited");
+    assert_eq!(
+        (forged.organisation.as_str(), forged.operator_role.as_str()),
+        ("caritas", "assistente_sociale")
+    );
+    // Nothing in clear: no tax code, no name, no contents.
+    let raw = std::fs::read(fed.dir().join("audit.db")).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(!text.contains(&featured_tax_code()));
+    assert!(!text.contains("D'Angelo") && !text.contains("Giuseppe"));
+
+    // The access log lists the comune's and Caritas's accesses.
+    let log = access_log(&fed).await;
+    assert!(log.iter().any(|e| e.organisation == "comune"
+        && e.purpose == "presa_in_carico"
+        && e.decision == "permit"
+        && e.sections_returned.contains(&(Section::Health as i32))));
+    assert!(log.iter().any(|e| e.organisation == "caritas"
+        && e.decision == "permit"
+        && e.sections_returned == vec![Section::CaseMembership as i32]));
+    assert!(
+        log.iter()
+            .any(|e| e.organisation == "caritas" && e.decision == "deny")
+    );
+
+    // A replayed request is answered again, and audited again.
+    let before = access_log(&fed).await.len();
+    let request = record(
+        ctx("assistente_sociale", "presa_in_carico", "CS-9"),
+        &[Section::Needs],
+    );
+    for _ in 0..2 {
+        comune
+            .get_record(request.clone())
+            .await
+            .expect("replay served");
+    }
+    let after = access_log(&fed).await;
+    // +2 replays, +1 for the DPO's own previous look-up.
+    assert_eq!(after.len(), before + 3, "each replay is an entry");
+    assert_eq!(
+        after.iter().filter(|e| e.case_id == "CS-9").count(),
+        2,
+        "both replays are listed"
+    );
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_partner_export_policy_holds_whatever_the_gateway_allowed() {
+    let mut fed = Sandbox::start().await;
+    // The gateway lets a comune desk read needs for orientamento; the asl
+    // and the caf release nothing for that purpose, the comune's connector
+    // releases needs.
+    let answer = fed
+        .client("comune")
+        .get_record(record(
+            ctx("sportello", "orientamento", ""),
+            &[Section::Needs],
+        ))
+        .await
+        .expect("served")
+        .into_inner();
+    let outcome = |org: &str| {
+        answer
+            .outcomes
+            .iter()
+            .find(|o| o.organisation == org)
+            .cloned()
+            .unwrap()
+    };
+    for org in ["asl", "caf"] {
+        let o = outcome(org);
+        assert_eq!(o.status, v1::OutcomeStatus::Denied as i32, "{org}: {o:?}");
+        assert!(o.message.starts_with("denied by source"), "{}", o.message);
+    }
+    assert_eq!(outcome("comune").status, v1::OutcomeStatus::Ok as i32);
+    assert!(!answer.record.unwrap().sections.unwrap().needs.is_empty());
+    assert!(
+        !answer.partial,
+        "a refusal is an answer, not a missing source"
+    );
+
+    // The connector audits its own refusals and releases.
+    fed.running.shut_down().await;
+    for org in ["asl", "comune"] {
+        let out = Command::new(exe())
+            .args(["audit", "verify", "--connector"])
+            .arg(fed.dir().join(org).join("connector.toml"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{org}: {stdout}");
+        assert!(
+            stdout.contains("1 entries") || stdout.contains("entries,"),
+            "{stdout}"
+        );
+    }
+    let url = trama_audit::Store::sqlite_url(&fed.dir().join("asl/audit.db"));
+    let store = trama_audit::Store::open(&url, false).await.unwrap();
+    let rows = store.entries_after(0, 100).await.unwrap();
+    let entry = trama_audit::Entry::from_payload(&rows.last().unwrap().payload).unwrap();
+    assert_eq!(
+        (
+            entry.call.as_str(),
+            entry.organisation.as_str(),
+            entry.decision.as_str()
+        ),
+        ("FetchRecord", "comune", "deny")
+    );
+    store.close().await;
+}
+
+/// A client presenting no certificate at all.
+fn client_without_certificate(
+    fed: &Sandbox,
+) -> v1::federation_client::FederationClient<tonic::transport::Channel> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(fed.dir().join("pki/ca.pem")).unwrap()
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(trama_tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let channel = trama_tls::client::channel(
+        &fed.running.gateway,
+        Arc::new(config),
+        trama_tls::client::ExpectedPeer {
+            federation: "demo".into(),
+            organisation: None,
+            role: trama_tls::Role::Gateway,
+        },
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    v1::federation_client::FederationClient::new(channel)
+}
+
+#[tokio::test]
+async fn missing_expired_and_revoked_certificates_are_refused() {
+    let fed = Sandbox::start().await;
+    let sources = || v1::ListSourcesRequest {};
+
+    // No client certificate.
+    let status = client_without_certificate(&fed)
+        .list_sources(sources())
+        .await
+        .expect_err("no certificate");
+    assert_ne!(status.code(), Code::Ok);
+
+    // An expired certificate of this federation.
+    let pki = fed.dir().join("pki");
+    let expired = trama_tls::pki::issue(
+        &pki,
+        &trama_tls::pki::IssueRequest {
+            organisation: "caf".into(),
+            role: trama_tls::Role::Client,
+            hosts: vec![],
+            valid_days: -1,
+            not_before_days_ago: 30,
+        },
+    )
+    .unwrap();
+    let files = trama_tls::TlsFiles {
+        ca: pki.join("ca.pem"),
+        cert: expired.cert,
+        key: expired.key,
+        crl: None,
+    };
+    let status = fed
+        .client_with(&files)
+        .list_sources(sources())
+        .await
+        .expect_err("expired");
+    assert_ne!(status.code(), Code::Ok);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = fed.log("gateway");
+    assert!(log.contains("tls handshake refused"), "refusals are logged");
+
+    // Revoked: a connection opened before the revocation is cut off at its
+    // next call, and new connections are refused at the handshake.
+    let mut open = fed.client("caritas");
+    open.list_sources(sources()).await.expect("served before");
+    trama_tls::pki::revoke(&pki, &pki.join("caritas-client.pem")).unwrap();
+    let started = Instant::now();
+    let refused = loop {
+        match open.list_sources(sources()).await {
+            Err(status) => break status,
+            Ok(_) if started.elapsed() < Duration::from_secs(15) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Ok(_) => panic!("the revoked certificate is still served after 15 s"),
+        }
+    };
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused.message().contains("revoked"),
+        "{}",
+        refused.message()
+    );
+    let status = fed
+        .client("caritas")
+        .list_sources(sources())
+        .await
+        .expect_err("revoked, new connection");
+    assert_ne!(status.code(), Code::Ok);
+    // Others are still served.
+    fed.client("comune")
+        .list_sources(sources())
+        .await
+        .expect("the comune is not revoked");
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_policy_reloads_without_restart_and_a_broken_one_is_refused() {
+    let fed = Sandbox::start().await;
+    let mut caritas = fed.client("caritas");
+    let ask = || {
+        record(
+            ctx("operatore_centro_ascolto", "verifica_presa_in_carico", ""),
+            &[Section::CaseMembership],
+        )
+    };
+    caritas.get_record(ask()).await.expect("allowed at start");
+
+    // A broken policy is refused; the previous one stays in force.
+    let path = fed.dir().join("policy.cedar");
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        "permit (principal, action, resource) when { context.purpse == \"x\" };",
+    )
+    .unwrap();
+    let started = Instant::now();
+    while !fed.log("gateway").contains("policy not reloaded") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the broken policy is noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    caritas.get_record(ask()).await.expect("still allowed");
+
+    // The same policy without the Caritas rule: denied within seconds.
+    let without: String = original
+        .replace(
+            "@id(\"caritas-verifica-presa-in-carico\")",
+            "@id(\"gone\")\n// removed",
+        )
+        .replace(
+            "resource.section == \"case_membership\"",
+            "resource.section == \"none\"",
+        );
+    std::fs::write(&path, without).unwrap();
+    let started = Instant::now();
+    let status = loop {
+        match caritas.get_record(ask()).await {
+            Err(s) => break s,
+            Ok(_) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(15),
+                    "the new policy applies"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+    assert_eq!(rule(&status), "default-deny");
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn audit_verify_catches_an_edited_audit_database() {
+    let mut fed = Sandbox::start().await;
+    let mut comune = fed.client("comune");
+    for case in ["CS-1", "CS-2", "CS-3"] {
+        comune
+            .get_record(record(
+                ctx("assistente_sociale", "presa_in_carico", case),
+                &[Section::Needs],
+            ))
+            .await
+            .expect("served");
+    }
+    // A graceful stop seals the log with a signed checkpoint.
+    fed.running.shut_down().await;
+    let verify = || {
+        let out = Command::new(exe())
+            .args(["audit", "verify", "--gateway"])
+            .arg(fed.dir().join("gateway.toml"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (ok, out) = verify();
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("3 entries") && out.contains("last valid checkpoint: entry 3"),
+        "{out}"
+    );
+
+    // Rewrite which case entry 2 was for.
+    let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
+    let store = trama_audit::Store::open(&url, true).await.unwrap();
+    store
+        .execute(
+            "UPDATE trama_audit_entry SET payload = replace(payload, 'CS-2', 'CS-7') WHERE seq = 2",
+        )
+        .await
+        .unwrap();
+    let (ok, out) = verify();
+    assert!(!ok, "{out}");
+    assert!(out.contains("entry 2: contents altered"), "{out}");
+
+    // Truncate the tail (and the checkpoint in the database): the shipped
+    // checkpoint file still covers it.
+    store
+        .execute("DELETE FROM trama_audit_entry WHERE seq = 3")
+        .await
+        .unwrap();
+    store
+        .execute("DELETE FROM trama_audit_checkpoint")
+        .await
+        .unwrap();
+    let (ok, out) = verify();
+    assert!(!ok, "{out}");
+    assert!(out.contains("truncated"), "{out}");
+    store.close().await;
+}
