@@ -218,3 +218,37 @@ impl ConnectorConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ConnectorConfig, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("connector.toml");
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        ConnectorConfig::load(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_deployment_example_parses_with_its_export_rules() {
+        let c = load(include_str!("../../deploy/connector.example.toml"));
+        let Ok(c) = c else { panic!("{c:?}") };
+        assert_eq!(c.export.rules.len(), 2);
+        assert!(c.export.rules[0].require_case_id);
+        assert!(
+            c.audit.database.starts_with("sqlite://") && c.audit.database.ends_with("audit.db")
+        );
+    }
+
+    #[test]
+    fn a_bad_export_rule_names_the_key() {
+        let text = include_str!("../../deploy/connector.example.toml").replace(
+            "sections = [\"case_membership\"]",
+            "sections = [\"casemembership\"]",
+        );
+        let e = load(&text).err().unwrap_or_default();
+        assert!(e.contains("key `export[1].sections`"), "{e}");
+        assert!(e.contains("unknown section `casemembership`"), "{e}");
+    }
+}

@@ -225,3 +225,74 @@ pub fn code_name(code: Code) -> &'static str {
         Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trama_audit::{LogOptions, Store};
+
+    async fn auditor(dir: &std::path::Path) -> Auditor {
+        let key = dir.join("key.pem");
+        let Ok(pair) = rcgen::KeyPair::generate() else {
+            panic!("keygen")
+        };
+        assert!(std::fs::write(&key, pair.serialize_pem()).is_ok());
+        let Ok(signer) = trama_audit::chain::Signer::load(&key) else {
+            panic!("signer")
+        };
+        let url = Store::sqlite_url(&dir.join("audit.db"));
+        let Ok(store) = Store::open(&url, true).await else {
+            panic!("store")
+        };
+        let Ok(log) = AuditLog::open(store, signer, LogOptions::default()).await else {
+            panic!("log")
+        };
+        Auditor {
+            log,
+            pseudonyms: Pseudonymiser::new(b"test key"),
+        }
+    }
+
+    #[tokio::test]
+    async fn no_answer_leaves_without_its_audit_entry() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("tempdir")
+        };
+        let a = auditor(dir.path()).await;
+        let entry = Entry {
+            call: "GetRecord".into(),
+            ..Entry::default()
+        };
+        let ok: Result<u32, Status> = a.finish(entry.clone(), Ok(7)).await;
+        assert_eq!(ok.ok(), Some(7));
+        // The database goes away: the answer is withheld.
+        a.log.store().close().await;
+        let withheld = a.finish(entry, Ok(7)).await;
+        let Err(status) = withheld else {
+            panic!("answered without an audit entry")
+        };
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("audit"), "{}", status.message());
+    }
+
+    #[tokio::test]
+    async fn invalid_calls_record_the_field_not_the_value() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("tempdir")
+        };
+        let a = auditor(dir.path()).await;
+        let status = crate::validate::violation("query.tax_code", "RSSMRA85T10A562T is not valid");
+        let refused: Result<(), Status> = a.finish(Entry::default(), Err(status)).await;
+        assert_eq!(refused.err().map(|s| s.code()), Some(Code::InvalidArgument));
+        let Ok(rows) = a.log.store().entries_after(0, 10).await else {
+            panic!("read back")
+        };
+        let Some(Ok(entry)) = rows.last().map(|r| Entry::from_payload(&r.payload)) else {
+            panic!("one entry")
+        };
+        assert_eq!(entry.decision, "invalid");
+        assert_eq!(entry.status, "INVALID_ARGUMENT");
+        assert_eq!(entry.reason, "invalid field: query.tax_code");
+        assert!(!rows[0].payload.contains("RSSMRA"));
+    }
+}

@@ -352,3 +352,21 @@ address = "127.0.0.1:7401"
         }
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_deployment_example_parses() {
+        let parsed = GatewayConfig::parse(
+            Path::new("/etc/trama/gateway.toml"),
+            include_str!("../../deploy/gateway.example.toml"),
+        );
+        let Ok(c) = parsed else { panic!("{parsed:?}") };
+        assert_eq!(c.policy, Path::new("/etc/trama/policy.cedar"));
+        assert_eq!(c.audit.database, "sqlite:///etc/trama/audit.db");
+        assert_eq!(c.tls.crl, Some(PathBuf::from("/etc/trama/pki/crl.pem")));
+        assert_eq!(c.sources.len(), 2);
+    }
+}
