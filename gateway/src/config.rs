@@ -365,7 +365,7 @@ mod example_tests {
         );
         let Ok(c) = parsed else { panic!("{parsed:?}") };
         assert_eq!(c.policy, Path::new("/etc/trama/policy.cedar"));
-        assert_eq!(c.audit.database, "sqlite:///etc/trama/audit.db");
+        assert_eq!(c.audit.database, "sqlite:///var/lib/trama/audit.db");
         assert_eq!(c.tls.crl, Some(PathBuf::from("/etc/trama/pki/crl.pem")));
         assert_eq!(c.sources.len(), 2);
     }
