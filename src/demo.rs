@@ -387,7 +387,9 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
              [audit]\n\
              database = \"audit.db\"\n\
              checkpoint_file = \"audit-checkpoints.jsonl\"\n\
-             checkpoint_interval_s = 10\n{sources}",
+             checkpoint_interval_s = 10\n\n\
+             [metrics]\n\
+             listen = \"127.0.0.1:0\"\n{sources}",
             port = args.port
         ),
     )?;

@@ -570,3 +570,71 @@ async fn audit_verify_catches_an_edited_audit_database() {
     assert!(out.contains("truncated"), "{out}");
     store.close().await;
 }
+
+/// `GET /metrics` from the address the gateway logged.
+async fn scrape(fed: &Sandbox) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let address = loop {
+        let log = fed.log("gateway");
+        if let Some(rest) = log.split("metrics on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "metrics address logged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
+
+fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn certificate_expiry_and_policy_denials_show_in_metrics() {
+    let fed = Sandbox::start().await;
+    let status = fed
+        .client("caritas")
+        .get_record(record(
+            ctx("operatore_centro_ascolto", "verifica_presa_in_carico", ""),
+            &[Section::Health],
+        ))
+        .await
+        .expect_err("denied");
+    assert_eq!(rule(&status), "health-needs-a-health-purpose");
+    let started = Instant::now();
+    let metrics = loop {
+        let m = scrape(&fed).await;
+        if gauge(&m, "trama_certificate_expiry_days").is_some() {
+            break m;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The demo issues 30-day certificates and a ten-year CA.
+    let cert = gauge(&metrics, "trama_certificate_expiry_days").unwrap();
+    assert!((29.0..=30.1).contains(&cert), "{cert}");
+    let ca = gauge(&metrics, "trama_ca_expiry_days").unwrap();
+    assert!(ca > 3000.0, "{ca}");
+    assert!(
+        metrics.contains("trama_policy_denials_total{rule=\"health-needs-a-health-purpose\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("trama_audit_entries_total 1"), "{metrics}");
+    fed.cleanup().await;
+}

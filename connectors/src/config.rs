@@ -37,6 +37,8 @@ pub struct ConnectorConfig {
     pub export: ExportPolicy,
     /// The connector's own audit of what it released.
     pub audit: AuditFiles,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Where the connector's local audit log lives.
@@ -116,6 +118,14 @@ struct RawConfig {
     export: Vec<RawRule>,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,7 +211,17 @@ impl ConnectorConfig {
             pseudonym_key: base.join(raw.audit.pseudonym_key),
             checkpoint_file: base.join(raw.audit.checkpoint_file),
         };
+        let metrics = match raw.metrics {
+            Some(m) => Some(m.listen.parse().map_err(|_| {
+                invalid(
+                    "metrics.listen",
+                    format!("`{}` is not an address like 127.0.0.1:9465", m.listen),
+                )
+            })?),
+            None => None,
+        };
         Ok(ConnectorConfig {
+            metrics,
             export,
             audit,
             path: path.to_path_buf(),

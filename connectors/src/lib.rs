@@ -56,6 +56,9 @@ pub enum ConnectorError {
     /// The local audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
+    /// The metrics endpoint cannot start.
+    #[error(transparent)]
+    Telemetry(#[from] trama_telemetry::TelemetryError),
     /// The server failed.
     #[error("server: {0}")]
     Internal(String),

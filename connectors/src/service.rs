@@ -88,6 +88,16 @@ impl ConnectorService {
                 }
             }
         }
+        metrics::counter!(
+            "trama_connector_calls_total",
+            "call" => entry.call.clone(),
+            "status" => entry.status.clone()
+        )
+        .increment(1);
+        if entry.decision == "deny" {
+            metrics::counter!("trama_export_denials_total", "client" => entry.organisation.clone())
+                .increment(1);
+        }
         match self.audit.append(entry).await {
             Ok(_) => result,
             Err(e) => {
@@ -460,6 +470,13 @@ pub async fn serve(
     let (audit, pseudonyms) = open_audit(&config).await?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;
     let tls_watch = tls.clone().watch(TLS_POLL);
+    let gauges = match config.metrics {
+        Some(address) => {
+            trama_telemetry::serve(address).await?;
+            Some(trama_telemetry::watch_certificates(tls.clone()))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ConnectorError::Bind {
@@ -522,6 +539,9 @@ pub async fn serve(
         refused = watcher => Err(refused),
     };
     tls_watch.abort();
+    if let Some(g) = gauges {
+        g.abort();
+    }
     if let Err(e) = audit.checkpoint().await {
         tracing::error!(error = %e, "final audit checkpoint failed");
     }

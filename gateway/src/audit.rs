@@ -123,9 +123,19 @@ impl Auditor {
                 }
             }
         }
+        metrics::counter!(
+            "trama_calls_total",
+            "call" => entry.call.clone(),
+            "status" => entry.status.clone()
+        )
+        .increment(1);
         match self.log.append(entry).await {
-            Ok(_) => result,
+            Ok(_) => {
+                metrics::counter!("trama_audit_entries_total").increment(1);
+                result
+            }
             Err(e) => {
+                metrics::counter!("trama_audit_failures_total").increment(1);
                 tracing::error!(error = %e, "audit entry not written; the answer is withheld");
                 Err(Status::unavailable(
                     "the gateway cannot write its audit log; nothing was answered, try again later",

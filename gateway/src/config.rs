@@ -32,6 +32,8 @@ pub struct GatewayConfig {
     pub policy: PathBuf,
     /// The audit log.
     pub audit: AuditConfig,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Limits that protect the partners and the gateway.
@@ -101,6 +103,14 @@ struct RawConfig {
     policy: Option<PathBuf>,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,7 +275,17 @@ impl GatewayConfig {
             checkpoint_every: raw.audit.checkpoint_every,
             checkpoint_interval: Duration::from_secs(raw.audit.checkpoint_interval_s),
         };
+        let metrics = match raw.metrics {
+            Some(m) => Some(m.listen.parse().map_err(|_| {
+                invalid(
+                    "metrics.listen".into(),
+                    format!("`{}` is not an address like 127.0.0.1:9464", m.listen),
+                )
+            })?),
+            None => None,
+        };
         Ok(GatewayConfig {
+            metrics,
             path: path.to_path_buf(),
             policy: base.join(policy),
             audit,

@@ -57,6 +57,9 @@ pub enum GatewayError {
     /// The audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
+    /// The metrics endpoint cannot start.
+    #[error(transparent)]
+    Telemetry(#[from] trama_telemetry::TelemetryError),
     /// The server failed.
     #[error("server: {0}")]
     Internal(String),
@@ -105,6 +108,13 @@ pub async fn serve(
     );
     let watcher = tokio::spawn(watch_policy(policy, config.policy.clone()));
     let tls_watch = tls.clone().watch(POLICY_POLL);
+    let gauges = match config.metrics {
+        Some(address) => {
+            trama_telemetry::serve(address).await?;
+            Some(trama_telemetry::watch_certificates(tls.clone()))
+        }
+        None => None,
+    };
     tracing::info!(
         federation = %config.federation,
         address = %local,
@@ -125,6 +135,9 @@ pub async fn serve(
         .map_err(|e| GatewayError::Internal(e.to_string()));
     watcher.abort();
     tls_watch.abort();
+    if let Some(g) = gauges {
+        g.abort();
+    }
     // Seal what was written with a last signed checkpoint.
     if let Err(e) = auditor.log.checkpoint().await {
         tracing::error!(error = %e, "final audit checkpoint failed");

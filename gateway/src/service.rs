@@ -92,6 +92,7 @@ fn asker<'a>(client: &'a NodeIdentity, ctx: &'a v1::RequestContext) -> Asker<'a>
 
 /// `PERMISSION_DENIED` naming the rule and the reason.
 fn denied(decision: &Decision, what: &str) -> Status {
+    metrics::counter!("trama_policy_denials_total", "rule" => decision.rule.clone()).increment(1);
     Status::with_error_details(
         Code::PermissionDenied,
         format!("{what}: {} (rule {})", decision.reason, decision.rule),
