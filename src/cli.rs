@@ -82,6 +82,10 @@ pub enum AuditCommand {
         /// A connector's configuration file (its local audit log).
         #[arg(long)]
         connector: Option<PathBuf>,
+        /// Certificates the node had before its current one (repeatable): checkpoints signed
+        /// before a renewal verify against them.
+        #[arg(long = "cert")]
+        certs: Vec<PathBuf>,
     },
 }
 
@@ -588,6 +592,7 @@ pub fn status_error(status: tonic::Status) -> anyhow::Error {
 pub async fn audit_verify(
     gateway: Option<PathBuf>,
     connector: Option<PathBuf>,
+    earlier: Vec<PathBuf>,
 ) -> anyhow::Result<()> {
     let (database, cert, checkpoints, what) = match (gateway, connector) {
         (Some(path), _) => {
@@ -611,7 +616,9 @@ pub async fn audit_verify(
         (None, None) => bail!("name the configuration: --gateway FILE or --connector FILE"),
     };
     let store = trama_audit::Store::open(&database, false).await?;
-    let verifier = trama_audit::chain::SignatureVerifier::load(&cert)?;
+    let mut certs = vec![cert.clone()];
+    certs.extend(earlier);
+    let verifier = trama_audit::chain::SignatureVerifier::load_all(&certs)?;
     let shipped = trama_audit::log::read_checkpoint_file(&checkpoints)?;
     let report = trama_audit::verify::verify(&store, &verifier, &shipped).await;
     store.close().await;

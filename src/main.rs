@@ -77,9 +77,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => trama::demo::run(args).await?,
         Command::Seed(args) => cli::seed(args).await?,
         Command::Audit { command } => match command {
-            cli::AuditCommand::Verify { gateway, connector } => {
-                cli::audit_verify(gateway, connector).await?
-            }
+            cli::AuditCommand::Verify {
+                gateway,
+                connector,
+                certs,
+            } => cli::audit_verify(gateway, connector, certs).await?,
         },
         Command::Bench { command } => match command {
             cli::BenchCommand::Match(args) => trama::bench::run_match(args).await?,

@@ -96,16 +96,18 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
     let sections = full.record.unwrap().sections.unwrap();
     assert!(!sections.health.is_empty() && !sections.needs.is_empty());
 
-    // The same without a case id.
-    let status = comune
-        .get_record(record(
-            ctx("assistente_sociale", "presa_in_carico", ""),
-            &[Section::Needs],
-        ))
-        .await
-        .expect_err("no case id");
-    assert_eq!(rule(&status), "case-id-required");
-    assert!(status.message().contains("case_id"), "{}", status.message());
+    // The same without a case id, or with a blank one.
+    for blank in ["", "   "] {
+        let status = comune
+            .get_record(record(
+                ctx("assistente_sociale", "presa_in_carico", blank),
+                &[Section::Needs],
+            ))
+            .await
+            .expect_err("no case id");
+        assert_eq!(rule(&status), "case-id-required");
+        assert!(status.message().contains("case_id"), "{}", status.message());
+    }
 
     // A purpose that does not cover health data.
     let status = comune
@@ -161,7 +163,7 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
         .await
         .expect("served")
         .into_inner();
-    let s = followed.record.unwrap().sections.unwrap();
+    let s = followed.record.clone().unwrap().sections.unwrap();
     assert!(!s.case_memberships.is_empty());
     assert!(
         s.case_memberships
@@ -169,8 +171,9 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
             .all(|c| !c.case_manager.is_empty())
     );
     assert!(s.needs.is_empty() && s.health.is_empty() && s.housing.is_empty());
-    // The health authority's own export policy refuses Caritas whatever
-    // the gateway allowed.
+    // The health authority is not even asked: Caritas may not look people
+    // up there (that the person is known to the health authority is
+    // itself health information).
     let asl = followed
         .outcomes
         .iter()
@@ -178,9 +181,19 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
         .unwrap();
     assert_eq!(asl.status, v1::OutcomeStatus::Denied as i32);
     assert!(
-        asl.message.starts_with("denied by source"),
+        asl.message.starts_with("denied by policy"),
         "{}",
         asl.message
+    );
+    assert!(
+        followed
+            .record
+            .as_ref()
+            .unwrap()
+            .identities
+            .iter()
+            .all(|i| i.provenance.as_ref().unwrap().source_organisation != "asl"),
+        "no identity from a source the caller may not find at"
     );
 
     // Programmazione reads aggregates only.
@@ -227,7 +240,7 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
         "the subject asked about is recorded"
     );
     let denials = entries.iter().filter(|e| e.decision == "deny").count();
-    assert_eq!(denials, 7, "every denial is audited");
+    assert_eq!(denials, 8, "every denial is audited");
     let forged = entries
         .iter()
         .find(|e| e.reason.contains("roles-caritas"))

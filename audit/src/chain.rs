@@ -69,6 +69,10 @@ pub struct Checkpoint {
     pub scheme: String,
     /// The signature, hexadecimal.
     pub signature: String,
+    /// Which key signed: the SHA-256 of its SubjectPublicKeyInfo,
+    /// hexadecimal. A node's key changes when its certificate is renewed.
+    #[serde(default)]
+    pub key_id: String,
 }
 
 impl Checkpoint {
@@ -78,10 +82,19 @@ impl Checkpoint {
     }
 }
 
-/// Signs checkpoints with the node's private key.
+/// The key id of a SubjectPublicKeyInfo (DER): its SHA-256, hexadecimal.
+pub fn key_id(spki: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, spki).as_ref())
+}
+
+/// Signs checkpoints with the node's private key, re-read from its file
+/// before each checkpoint so a renewed certificate's key is used without a
+/// restart.
 #[derive(Debug, Clone)]
 pub struct Signer {
     key: Arc<dyn SigningKey>,
+    key_id: String,
+    path: std::path::PathBuf,
 }
 
 const SCHEMES: [(SignatureScheme, &str); 3] = [
@@ -107,12 +120,40 @@ impl Signer {
             .key_provider
             .load_private_key(der)
             .map_err(|e| bad(format!("unusable private key: {e}")))?;
-        let signer = Signer { key };
+        let key_id = key
+            .public_key()
+            .map(|spki| self::key_id(spki.as_ref()))
+            .ok_or_else(|| bad("the key's public half cannot be derived".into()))?;
+        let signer = Signer {
+            key,
+            key_id,
+            path: path.to_path_buf(),
+        };
         // Fail at start, not at the first checkpoint.
         signer
             .sign(b"probe")
             .map_err(|e| bad(format!("cannot sign checkpoints: {e}")))?;
         Ok(signer)
+    }
+
+    /// The id of the signing key.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Re-reads the key file; keeps the current key if it does not load.
+    pub fn reload(&mut self) {
+        match Signer::load(&self.path) {
+            Ok(fresh) => {
+                if fresh.key_id != self.key_id {
+                    tracing::info!(file = %self.path.display(), key = %fresh.key_id, "audit checkpoints now signed with a new key");
+                }
+                *self = fresh;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "signing key not reloaded; the previous one signs")
+            }
+        }
     }
 
     /// Signs `message`; returns the scheme name and the signature.
@@ -131,13 +172,36 @@ impl Signer {
     }
 }
 
-/// Verifies checkpoint signatures against a node certificate.
+/// What a verifier concludes about a checkpoint's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// Signed by one of the certificates' keys.
+    Valid,
+    /// The key that signed is not among the certificates given (for
+    /// example the node's certificate was renewed since).
+    UnknownKey,
+    /// Not a valid signature by the key it names.
+    Invalid,
+}
+
+/// Verifies checkpoint signatures against a node's certificates: the one
+/// in force and any it had before.
 #[derive(Debug, Clone)]
 pub struct SignatureVerifier {
-    public_key: Vec<u8>,
+    keys: Vec<(String, Vec<u8>)>,
 }
 
 impl SignatureVerifier {
+    /// Reads the certificates (PEM) at `paths`; in each file the first
+    /// certificate is the node's.
+    pub fn load_all(paths: &[std::path::PathBuf]) -> Result<SignatureVerifier, AuditError> {
+        let mut keys = Vec::new();
+        for p in paths {
+            keys.extend(SignatureVerifier::load(p)?.keys);
+        }
+        Ok(SignatureVerifier { keys })
+    }
+
     /// Reads the certificate (PEM) at `path`; the first certificate is the
     /// node's.
     pub fn load(path: &Path) -> Result<SignatureVerifier, AuditError> {
@@ -155,27 +219,52 @@ impl SignatureVerifier {
             .map_err(|e| bad(e.to_string()))?;
         let (_, cert) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| bad(format!("not a certificate: {e}")))?;
+        let spki = cert.public_key();
         Ok(SignatureVerifier {
-            public_key: cert.public_key().subject_public_key.data.to_vec(),
+            keys: vec![(key_id(spki.raw), spki.subject_public_key.data.to_vec())],
         })
     }
 
-    /// Whether `checkpoint` carries a valid signature by this certificate's
-    /// key.
+    /// Whether `checkpoint` carries a valid signature by one of the
+    /// certificates' keys.
     pub fn verify(&self, checkpoint: &Checkpoint) -> bool {
+        self.check(checkpoint) == SignatureCheck::Valid
+    }
+
+    /// Checks `checkpoint`'s signature, telling a key that is not among the
+    /// certificates from a bad signature.
+    pub fn check(&self, checkpoint: &Checkpoint) -> SignatureCheck {
+        let candidates: Vec<&Vec<u8>> = if checkpoint.key_id.is_empty() {
+            self.keys.iter().map(|(_, k)| k).collect()
+        } else {
+            self.keys
+                .iter()
+                .filter(|(id, _)| *id == checkpoint.key_id)
+                .map(|(_, k)| k)
+                .collect()
+        };
+        if candidates.is_empty() {
+            return SignatureCheck::UnknownKey;
+        }
         let alg: &dyn signature::VerificationAlgorithm = match checkpoint.scheme.as_str() {
             "ecdsa-p256-sha256" => &signature::ECDSA_P256_SHA256_ASN1,
             "ecdsa-p384-sha384" => &signature::ECDSA_P384_SHA384_ASN1,
             "ed25519" => &signature::ED25519,
-            _ => return false,
+            _ => return SignatureCheck::Invalid,
         };
         let Some(sig) = from_hex(&checkpoint.signature) else {
-            return false;
+            return SignatureCheck::Invalid;
         };
         let message = Checkpoint::message(checkpoint.seq, &checkpoint.hash, &checkpoint.time);
-        UnparsedPublicKey::new(alg, &self.public_key)
-            .verify(&message, &sig)
-            .is_ok()
+        if candidates.iter().any(|k| {
+            UnparsedPublicKey::new(alg, k.as_slice())
+                .verify(&message, &sig)
+                .is_ok()
+        }) {
+            SignatureCheck::Valid
+        } else {
+            SignatureCheck::Invalid
+        }
     }
 }
 
@@ -236,6 +325,7 @@ mod tests {
             time: time.into(),
             scheme,
             signature: hex(&sig),
+            key_id: signer.key_id().to_string(),
         };
         let Ok(good) = SignatureVerifier::load(&files[0].1) else {
             panic!("verifier")
@@ -244,7 +334,21 @@ mod tests {
             panic!("verifier")
         };
         assert!(good.verify(&cp));
-        assert!(!other.verify(&cp), "another key's certificate");
+        assert_eq!(
+            other.check(&cp),
+            SignatureCheck::UnknownKey,
+            "another key's certificate"
+        );
+        let Ok(both) = SignatureVerifier::load_all(&[files[1].1.clone(), files[0].1.clone()])
+        else {
+            panic!("verifier")
+        };
+        assert!(both.verify(&cp), "an earlier certificate among several");
+        let forged = Checkpoint {
+            signature: hex(&[0u8; 64]),
+            ..cp.clone()
+        };
+        assert_eq!(good.check(&forged), SignatureCheck::Invalid);
         assert!(
             !good.verify(&Checkpoint {
                 seq: 8,

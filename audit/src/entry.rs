@@ -28,6 +28,10 @@ pub struct Entry {
     /// Keyed pseudonyms of the subject(s) concerned: of the tax code and of
     /// each partner's local id seen in the call.
     pub subjects: Vec<String>,
+    /// Keyed pseudonyms of other people the answer showed (the candidates
+    /// of a search).
+    #[serde(default)]
+    pub candidates: Vec<String>,
     /// Sections asked for.
     pub sections_asked: Vec<String>,
     /// Sections that carried at least one entry in the answer.

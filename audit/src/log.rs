@@ -81,6 +81,8 @@ impl AuditLog {
         options: LogOptions,
     ) -> Result<AuditLog, AuditError> {
         let (seq, hash) = store.head().await?;
+        // After a crash, the entries past the last checkpoint still need one.
+        let sealed = store.last_checkpoint_seq().await?;
         let (tx, rx) = mpsc::channel(4096);
         let writer = Writer {
             store: store.clone(),
@@ -88,7 +90,7 @@ impl AuditLog {
             options,
             seq,
             hash,
-            since_checkpoint: 0,
+            since_checkpoint: u64::try_from(seq - sealed).unwrap_or(0),
         };
         tokio::spawn(writer.run(rx));
         Ok(AuditLog { tx, store })
@@ -197,6 +199,7 @@ impl Writer {
             let payload = entry.to_payload();
             let hash = chain::entry_hash(seq, &prev, &payload);
             let mut subjects = entry.subjects.clone();
+            subjects.extend(entry.candidates.iter().cloned());
             subjects.sort();
             subjects.dedup();
             batch.push(NewEntry {
@@ -238,6 +241,7 @@ impl Writer {
         if self.since_checkpoint == 0 || self.seq == 0 {
             return Ok(());
         }
+        self.signer.reload();
         let time = now();
         let message = Checkpoint::message(self.seq, &self.hash, &time);
         let (scheme, signature) = self.signer.sign(&message)?;
@@ -247,6 +251,7 @@ impl Writer {
             time,
             scheme,
             signature: chain::hex(&signature),
+            key_id: self.signer.key_id().to_string(),
         };
         self.store
             .add_checkpoint(&cp)
@@ -283,14 +288,26 @@ pub fn read_checkpoint_file(path: &std::path::Path) -> Result<Vec<Checkpoint>, A
             });
         }
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| AuditError::Key {
-                path: path.to_path_buf(),
-                problem: format!("line {}: not a checkpoint: {e}", i + 1),
-            })
-        })
-        .collect()
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(l) {
+            Ok(cp) => out.push(cp),
+            // A last line cut short by a crash mid-write: nothing was
+            // acknowledged on it, skip it.
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {
+                tracing::warn!(file = %path.display(), line = i + 1, "ignoring a checkpoint line cut short by a crash");
+            }
+            Err(e) => {
+                return Err(AuditError::Key {
+                    path: path.to_path_buf(),
+                    problem: format!("line {}: not a checkpoint: {e}", i + 1),
+                });
+            }
+        }
+    }
+    Ok(out)
 }

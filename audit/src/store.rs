@@ -22,7 +22,7 @@ const SCHEMA: [&str; 3] = [
        pseudonym TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (pseudonym, seq))",
     "CREATE TABLE IF NOT EXISTS trama_audit_checkpoint (\
        seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, \
-       scheme TEXT NOT NULL, signature TEXT NOT NULL)",
+       scheme TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL)",
 ];
 
 /// One stored entry, as read back for verification.
@@ -173,17 +173,30 @@ impl Store {
         tx.commit().await.map_err(|e| self.err(e))
     }
 
-    /// Stores a checkpoint.
+    /// The sequence number the last checkpoint covers (0 if none).
+    pub async fn last_checkpoint_seq(&self) -> Result<i64, AuditError> {
+        let row = sqlx::query("SELECT seq FROM trama_audit_checkpoint ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some(r) => r.try_get(0).map_err(|e| self.err(e)),
+            None => Ok(0),
+        }
+    }
+
+    /// Stores a checkpoint (once per sequence number).
     pub async fn add_checkpoint(&self, cp: &Checkpoint) -> Result<(), AuditError> {
         sqlx::query(
-            "INSERT INTO trama_audit_checkpoint (seq, hash, time, scheme, signature) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO trama_audit_checkpoint (seq, hash, time, scheme, signature, key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING",
         )
         .bind(cp.seq)
         .bind(&cp.hash)
         .bind(&cp.time)
         .bind(&cp.scheme)
         .bind(&cp.signature)
+        .bind(&cp.key_id)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -260,7 +273,7 @@ impl Store {
     /// All checkpoints, in order.
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
         let rows = sqlx::query(
-            "SELECT seq, hash, time, scheme, signature FROM trama_audit_checkpoint ORDER BY seq",
+            "SELECT seq, hash, time, scheme, signature, key_id FROM trama_audit_checkpoint ORDER BY seq",
         )
         .fetch_all(&self.pool)
         .await
@@ -273,6 +286,7 @@ impl Store {
                     time: r.try_get(2)?,
                     scheme: r.try_get(3)?,
                     signature: r.try_get(4)?,
+                    key_id: r.try_get(5)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -291,7 +305,7 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT e.seq, e.payload FROM trama_audit_entry e \
                  JOIN trama_audit_subject s ON s.seq = e.seq \
-                 WHERE s.pseudonym = $1 ORDER BY e.seq DESC LIMIT $2",
+                 WHERE s.pseudonym = $1 AND e.seq >= 1 ORDER BY e.seq DESC LIMIT $2",
             )
             .bind(p)
             .bind(limit)

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::chain::{self, Checkpoint, GENESIS, SignatureVerifier};
+use crate::chain::{self, Checkpoint, GENESIS, SignatureCheck, SignatureVerifier};
 use crate::{AuditError, Entry, Store};
 
 /// Entries read per page.
@@ -62,7 +62,8 @@ pub async fn verify(
     let mut hashes: BTreeMap<i64, String> = BTreeMap::new();
     let mut expected = 1i64;
     let mut prev = GENESIS.to_string();
-    let mut after = 0i64;
+    // From the very bottom: an entry slipped in below 1 is an insertion.
+    let mut after = i64::MIN;
     loop {
         let page = store.entries_after(after, PAGE).await?;
         let Some(last) = page.last() else { break };
@@ -70,6 +71,13 @@ pub async fn verify(
         let index = store.subjects_between(first_seq, last_seq).await?;
         for e in &page {
             report.entries += 1;
+            if e.seq < 1 {
+                report.problems.push(Problem {
+                    seq: e.seq,
+                    what: "inserted: sequence numbers start at 1".into(),
+                });
+                continue;
+            }
             if e.seq != expected {
                 report.problems.push(Problem {
                     seq: expected,
@@ -98,6 +106,7 @@ pub async fn verify(
             match Entry::from_payload(&e.payload) {
                 Ok(entry) => {
                     let mut want = entry.subjects;
+                    want.extend(entry.candidates);
                     want.sort();
                     want.dedup();
                     let mut have = index.get(&e.seq).cloned().unwrap_or_default();
@@ -139,15 +148,30 @@ pub async fn verify(
     }
     for cp in all.values() {
         report.checkpoints += 1;
-        if !verifier.verify(cp) {
-            report.problems.push(Problem {
-                seq: cp.seq,
-                what: format!(
-                    "checkpoint of {} has no valid signature by this node's key (forged or altered)",
-                    cp.time
-                ),
-            });
-            continue;
+        match verifier.check(cp) {
+            SignatureCheck::Valid => {}
+            SignatureCheck::UnknownKey => {
+                report.problems.push(Problem {
+                    seq: cp.seq,
+                    what: format!(
+                        "checkpoint of {} is signed by key {}, which none of the certificates given holds: \
+                         if the node's certificate was renewed since, pass the earlier one too (--cert)",
+                        cp.time,
+                        cp.key_id.get(..16).unwrap_or(&cp.key_id)
+                    ),
+                });
+                continue;
+            }
+            SignatureCheck::Invalid => {
+                report.problems.push(Problem {
+                    seq: cp.seq,
+                    what: format!(
+                        "checkpoint of {} has no valid signature by the node's key (forged or altered)",
+                        cp.time
+                    ),
+                });
+                continue;
+            }
         }
         match hashes.get(&cp.seq) {
             Some(h) if *h == cp.hash => {

@@ -198,10 +198,32 @@ async fn a_forged_checkpoint_is_refused() {
     let file = dir.path().join("checkpoints.jsonl");
     let url = Store::sqlite_url(&dir.path().join("audit.db"));
     let store = fill(&url, &keys, &file, 5).await;
+    // Checked against another node's certificate: not this key.
     let verifier = SignatureVerifier::load(&other_keys.cert).unwrap();
     let report = verify::verify(&store, &verifier, &[]).await.unwrap();
     assert!(
-        report.problems.iter().any(|p| p.what.contains("signature")),
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("none of the certificates")),
+        "{:?}",
+        report.problems
+    );
+    // A checkpoint rewritten to cover a different hash.
+    store
+        .execute(
+            "UPDATE trama_audit_checkpoint SET hash = \
+             CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END || substr(hash, 2)",
+        )
+        .await
+        .unwrap();
+    let verifier = SignatureVerifier::load(&keys.cert).unwrap();
+    let report = verify::verify(&store, &verifier, &[]).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("no valid signature")),
         "{:?}",
         report.problems
     );
@@ -249,4 +271,92 @@ async fn postgres_log_uses_the_same_code() {
         .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
     admin.close().await;
+}
+
+#[tokio::test]
+async fn an_entry_slipped_in_below_one_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let file = dir.path().join("checkpoints.jsonl");
+    let url = Store::sqlite_url(&dir.path().join("audit.db"));
+    let store = fill(&url, &keys, &file, 4).await;
+    store
+        .execute("INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) SELECT 0, prev_hash, hash, payload FROM trama_audit_entry WHERE seq = 1")
+        .await
+        .unwrap();
+    store
+        .execute("INSERT INTO trama_audit_subject (pseudonym, seq) VALUES ('subject-1', 0)")
+        .await
+        .unwrap();
+    let report = check(&store, &keys, &file).await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.seq == 0 && p.what.contains("inserted")),
+        "{:?}",
+        report.problems
+    );
+    let found = store.by_subject(&["subject-1".into()], 100).await.unwrap();
+    assert!(
+        found.iter().all(|(seq, _)| *seq >= 1),
+        "the access log ignores it"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn checkpoints_signed_before_a_key_renewal_verify_with_the_earlier_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = keys(dir.path());
+    let file = dir.path().join("checkpoints.jsonl");
+    let url = Store::sqlite_url(&dir.path().join("audit.db"));
+    let store = fill(&url, &old, &file, 12).await;
+    // Renewal: a new key and certificate at the same paths' neighbours.
+    let renewed_dir = tempfile::tempdir().unwrap();
+    let new = keys(renewed_dir.path());
+    let log = AuditLog::open(
+        store.clone(),
+        Signer::load(&new.key).unwrap(),
+        LogOptions {
+            checkpoint_every: 10,
+            checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_file: Some(file.clone()),
+            max_batch: 16,
+        },
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        log.append(entry(i)).await.unwrap();
+    }
+    log.checkpoint().await.unwrap();
+    let shipped = read_checkpoint_file(&file).unwrap();
+    let only_new = SignatureVerifier::load(&new.cert).unwrap();
+    let report = verify::verify(&store, &only_new, &shipped).await.unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.what.contains("--cert")),
+        "{:?}",
+        report.problems
+    );
+    let both = SignatureVerifier::load_all(&[new.cert.clone(), old.cert.clone()]).unwrap();
+    let report = verify::verify(&store, &both, &shipped).await.unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.last_checkpoint.map(|c| c.0), Some(15));
+    store.close().await;
+}
+
+#[test]
+fn a_checkpoint_line_cut_short_by_a_crash_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoints.jsonl");
+    let good =
+        r#"{"seq":1,"hash":"h","time":"t","scheme":"ed25519","signature":"00","key_id":"k"}"#;
+    std::fs::write(&path, format!("{good}\n{}", &good[..20])).unwrap();
+    assert_eq!(read_checkpoint_file(&path).unwrap().len(), 1);
+    std::fs::write(&path, format!("{}\n{good}\n", &good[..20])).unwrap();
+    assert!(
+        read_checkpoint_file(&path).is_err(),
+        "a broken line inside is an error"
+    );
 }

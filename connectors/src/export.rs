@@ -88,6 +88,12 @@ impl ExportPolicy {
                     ));
                 }
             }
+            if r.sections.is_empty() {
+                return Err((
+                    format!("export[{i}].sections"),
+                    "list at least one section, or \"*\" for all".into(),
+                ));
+            }
             let mut sections_ = Vec::new();
             for name in &r.sections {
                 if name == "*" {

@@ -82,23 +82,18 @@ impl ConnectorService {
                 }
             }
             Err(s) => {
-                entry.status = format!("{:?}", s.code());
+                entry.status = trama_proto::code_name(s.code()).into();
                 if entry.decision.is_empty() {
                     entry.decision = "error".into();
                 }
             }
         }
-        metrics::counter!(
-            "trama_connector_calls_total",
-            "call" => entry.call.clone(),
-            "status" => entry.status.clone()
-        )
-        .increment(1);
         if entry.decision == "deny" {
             metrics::counter!("trama_export_denials_total", "client" => entry.organisation.clone())
                 .increment(1);
         }
-        match self.audit.append(entry).await {
+        let call = entry.call.clone();
+        let result = match self.audit.append(entry).await {
             Ok(_) => result,
             Err(e) => {
                 tracing::error!(error = %e, "local audit entry not written; nothing released");
@@ -106,7 +101,14 @@ impl ConnectorService {
                     "the connector cannot write its audit log; nothing was released",
                 ))
             }
-        }
+        };
+        let status = match &result {
+            Ok(_) => "OK",
+            Err(s) => trama_proto::code_name(s.code()),
+        };
+        metrics::counter!("trama_connector_calls_total", "call" => call, "status" => status)
+            .increment(1);
+        result
     }
 }
 

@@ -52,7 +52,7 @@ pub fn outcome_name(status: i32) -> &'static str {
 
 /// The beginning of an entry: who asks, and why.
 pub fn draft(call: &str, client: &NodeIdentity, ctx: Option<&v1::RequestContext>) -> Entry {
-    let ctx = ctx.cloned().unwrap_or_default();
+    let ctx = ctx.map(crate::validate::trimmed).unwrap_or_default();
     let operator = ctx.operator.unwrap_or_default();
     Entry {
         call: call.into(),
@@ -79,6 +79,18 @@ impl Auditor {
         }
     }
 
+    /// Adds the pseudonyms of a person shown as a candidate of a search
+    /// (not the subject the call was about).
+    pub fn add_candidate(&self, entry: &mut Entry, identity: &v1::SubjectIdentity) {
+        let mut as_subject = Entry::default();
+        self.add_identity(&mut as_subject, identity);
+        for p in as_subject.subjects {
+            if !entry.subjects.contains(&p) {
+                entry.candidates.push(p);
+            }
+        }
+    }
+
     /// Adds the pseudonyms of an identity returned by a source.
     pub fn add_identity(&self, entry: &mut Entry, identity: &v1::SubjectIdentity) {
         let locals: Vec<v1::LocalId> = identity.local_id.iter().cloned().collect();
@@ -95,6 +107,9 @@ impl Auditor {
     ) -> Result<T, Status> {
         entry.subjects.sort();
         entry.subjects.dedup();
+        entry.candidates.sort();
+        entry.candidates.dedup();
+        entry.candidates.retain(|c| !entry.subjects.contains(c));
         match &result {
             Ok(_) => {
                 entry.status = "OK".into();
@@ -103,7 +118,7 @@ impl Auditor {
                 }
             }
             Err(status) => {
-                entry.status = code_name(status.code()).into();
+                entry.status = trama_proto::code_name(status.code()).into();
                 match status.code() {
                     Code::PermissionDenied => entry.decision = "deny".into(),
                     Code::InvalidArgument => {
@@ -123,25 +138,29 @@ impl Auditor {
                 }
             }
         }
-        metrics::counter!(
-            "trama_calls_total",
-            "call" => entry.call.clone(),
-            "status" => entry.status.clone()
-        )
-        .increment(1);
-        match self.log.append(entry).await {
+        let call = entry.call.clone();
+        let (result, status) = match self.log.append(entry).await {
             Ok(_) => {
                 metrics::counter!("trama_audit_entries_total").increment(1);
-                result
+                let status = match &result {
+                    Ok(_) => "OK",
+                    Err(s) => trama_proto::code_name(s.code()),
+                };
+                (result, status)
             }
             Err(e) => {
                 metrics::counter!("trama_audit_failures_total").increment(1);
                 tracing::error!(error = %e, "audit entry not written; the answer is withheld");
-                Err(Status::unavailable(
-                    "the gateway cannot write its audit log; nothing was answered, try again later",
-                ))
+                (
+                    Err(Status::unavailable(
+                        "the gateway cannot write its audit log; nothing was answered, try again later",
+                    )),
+                    "UNAVAILABLE",
+                )
             }
-        }
+        };
+        metrics::counter!("trama_calls_total", "call" => call, "status" => status).increment(1);
+        result
     }
 }
 
@@ -181,8 +200,16 @@ pub fn returned_sections(sections_: &v1::RecordSections) -> Vec<String> {
         .collect()
 }
 
-/// One log entry as the `AccessLog` call shows it.
-pub fn access_entry(seq: i64, e: Entry) -> v1::AccessEntry {
+/// One log entry as the `AccessLog` call shows it to someone asking about
+/// the person with pseudonyms `asked`. Where the person only appeared among
+/// the candidates of someone else's search, the case and reason of that
+/// search are not shown.
+pub fn access_entry(seq: i64, mut e: Entry, asked: &[String]) -> v1::AccessEntry {
+    if !e.subjects.iter().any(|s| asked.contains(s)) {
+        e.call = format!("{} (as a candidate)", e.call);
+        e.case_id.clear();
+        e.reason.clear();
+    }
     let to_sections = |names: &[String]| -> Vec<i32> {
         names
             .iter()
@@ -210,29 +237,6 @@ pub fn access_entry(seq: i64, e: Entry) -> v1::AccessEntry {
             .collect(),
         decision: e.decision,
         reason: e.reason,
-    }
-}
-
-/// The canonical name of a gRPC code, as written in the log.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

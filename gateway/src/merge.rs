@@ -35,6 +35,34 @@ pub fn record(answers: Vec<(SubjectIdentity, RecordSections)>) -> Record {
     }
 }
 
+/// Empties every section of `s` not in `allowed` (section numbers); returns
+/// whether anything was dropped. The gateway keeps only what its policy let
+/// it ask for, whatever a connector sends back.
+pub fn retain_sections(s: &mut RecordSections, allowed: &[i32]) -> bool {
+    use trama_proto::v1::Section;
+    let keep = |section: Section| allowed.contains(&(section as i32));
+    let mut dropped = false;
+    macro_rules! retain {
+        ($field:ident, $section:expr) => {
+            if !keep($section) && !s.$field.is_empty() {
+                s.$field.clear();
+                dropped = true;
+            }
+        };
+    }
+    retain!(housing, Section::Housing);
+    retain!(socio_economic, Section::SocioEconomic);
+    retain!(support_network, Section::SupportNetwork);
+    retain!(needs, Section::Needs);
+    retain!(judicial_acts, Section::JudicialActs);
+    retain!(court_relations, Section::CourtRelations);
+    retain!(referrals, Section::Referrals);
+    retain!(interventions, Section::Interventions);
+    retain!(health, Section::Health);
+    retain!(case_memberships, Section::CaseMembership);
+    dropped
+}
+
 /// How many entries a set of sections holds.
 pub fn entry_count(s: &RecordSections) -> u32 {
     let n = s.housing.len()
@@ -304,5 +332,28 @@ mod tests {
         assert_eq!(fields, vec!["identity.family_name", "identity.birth_date"]);
         assert_eq!(c[0].values[0].source_organisations, vec!["comune", "caf"]);
         assert_eq!(c[0].values[1].value, "Dangleo");
+    }
+}
+
+#[cfg(test)]
+mod retain_tests {
+    use super::*;
+    use trama_proto::v1::{HealthEntry, NeedEntry, Section};
+
+    #[test]
+    fn sections_not_asked_for_are_dropped() {
+        let mut s = RecordSections {
+            needs: vec![NeedEntry::default()],
+            health: vec![HealthEntry::default()],
+            ..RecordSections::default()
+        };
+        assert!(!retain_sections(
+            &mut s,
+            &[Section::Needs as i32, Section::Health as i32]
+        ));
+        assert_eq!(entry_count(&s), 2);
+        assert!(retain_sections(&mut s, &[Section::Needs as i32]));
+        assert!(s.health.is_empty());
+        assert_eq!(s.needs.len(), 1);
     }
 }

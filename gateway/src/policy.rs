@@ -346,8 +346,29 @@ impl Policy {
         let response = self
             .authorizer
             .is_authorized(&request, &self.policies, &entities);
-        for e in response.diagnostics().errors() {
-            tracing::warn!(error = %e, "policy evaluation error (the policy is skipped)");
+        let failed: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+                let id = e.policy_id();
+                self.policies
+                    .annotation(id, "id")
+                    .map_or_else(|| id.to_string(), str::to_string)
+            })
+            .collect();
+        if !failed.is_empty() {
+            // A policy that cannot be evaluated might have been a `forbid`:
+            // deny rather than guess.
+            tracing::error!(policies = %failed.join(","), "policy evaluation failed; the request is denied");
+            return Ok(Decision {
+                allowed: false,
+                rule: "evaluation-error".into(),
+                reason: format!(
+                    "policy {} could not be evaluated for this request; the gateway's log says more",
+                    failed.join(", ")
+                ),
+            });
         }
         let name = |id: &cedar_policy::PolicyId| {
             self.policies

@@ -6,6 +6,7 @@
 //! outcomes, never names, tax codes or contents.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ const SERVING: i32 = 1;
 
 /// Deadline kept back from the caller's, so the answer (with the outcome of
 /// every source) still reaches the caller in time.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
+const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
 /// The Federation service.
 #[derive(Debug, Clone)]
@@ -173,7 +174,7 @@ impl FederationService {
     ) -> Result<Response<v1::FindSubjectResponse>, Status> {
         let deadline = self.deadline(&request);
         let req = request.into_inner();
-        let ctx = validate::context(req.context.as_ref())?.clone();
+        let ctx = validate::context(req.context.as_ref())?;
         let tax_code = validate::subject_query(req.query.as_ref(), |o| self.registry.contains(o))?;
         let mut query = req.query.unwrap_or_default();
         if let Some(code) = &tax_code {
@@ -229,7 +230,17 @@ impl FederationService {
         };
         let answers = registry::fan_out(allowed, deadline, |source, budget| {
             let mut client = source.client;
-            let mut r = Request::new(connector_request.clone());
+            let mut request = connector_request.clone();
+            // A partner's local id goes only to that partner: the others
+            // must not learn that the person is known there.
+            if let Some(q) = request.query.as_mut()
+                && q.local_id
+                    .as_ref()
+                    .is_some_and(|l| l.organisation != source.organisation)
+            {
+                q.local_id = None;
+            }
+            let mut r = Request::new(request);
             r.set_timeout(budget);
             async move { client.match_subject(r).await.map(Response::into_inner) }
         })
@@ -246,9 +257,11 @@ impl FederationService {
             outcomes.push(answer.outcome);
         }
         in_registry_order(&self.registry, &mut outcomes);
+        // The people the answer shows are recorded as candidates, apart
+        // from the subject asked about.
         for c in &candidates {
             if let Some(identity) = &c.identity {
-                self.auditor.add_identity(entry, identity);
+                self.auditor.add_candidate(entry, identity);
             }
         }
         audit::add_outcomes(entry, &outcomes);
@@ -277,7 +290,7 @@ impl FederationService {
     ) -> Result<Response<v1::GetRecordResponse>, Status> {
         let deadline = self.deadline(&request);
         let req = request.into_inner();
-        let ctx = validate::context(req.context.as_ref())?.clone();
+        let ctx = validate::context(req.context.as_ref())?;
         let tax_code = validate::subject_key(req.subject.as_ref(), |o| self.registry.contains(o))?;
         let key = req.subject.unwrap_or_default();
         let tax_text = tax_code
@@ -310,6 +323,14 @@ impl FederationService {
         // The policy, for every section of every source asked.
         let policy = self.policy.load();
         let who = asker(client, &ctx);
+        // Reading a source's sections also tells whether the person is known
+        // there: a source the caller may not `find` at is not asked.
+        let finds: Vec<Decision> = targets
+            .iter()
+            .map(|(source, _)| {
+                policy.decide(&who, Action::Find, Resource::Source(&source.organisation))
+            })
+            .collect();
         let decisions: Vec<Vec<(Section, Decision)>> = targets
             .iter()
             .map(|(source, _)| {
@@ -329,8 +350,19 @@ impl FederationService {
         // A section no source may release is refused outright: the caller
         // asked for more than the purpose allows.
         for (i, section) in asked.iter().enumerate() {
-            let anywhere = decisions.iter().any(|per| per[i].1.allowed);
-            if !anywhere && let Some((_, d)) = decisions.first().map(|per| &per[i]) {
+            let anywhere = decisions
+                .iter()
+                .zip(&finds)
+                .any(|(per, f)| f.allowed && per[i].1.allowed);
+            // Report the section's own refusal where the source may be
+            // asked at all, else why no source may be.
+            let why = decisions
+                .iter()
+                .zip(&finds)
+                .find(|(_, f)| f.allowed)
+                .map(|(per, _)| &per[i].1)
+                .or_else(|| finds.first());
+            if !anywhere && let Some(d) = why {
                 entry.reason = format!(
                     "section {}: rule {}: {}",
                     sections::name(*section),
@@ -343,7 +375,11 @@ impl FederationService {
         let mut outcomes = Vec::new();
         let mut plan: Vec<(&registry::Source, String, Vec<i32>, String)> = Vec::new();
         let mut rules = BTreeSet::new();
-        for ((source, local_id), per) in targets.iter().zip(&decisions) {
+        for (((source, local_id), per), find) in targets.iter().zip(&decisions).zip(&finds) {
+            if !find.allowed {
+                outcomes.push(denied_outcome(&source.organisation, find));
+                continue;
+            }
             let allowed: Vec<i32> = per
                 .iter()
                 .filter(|(_, d)| d.allowed)
@@ -416,7 +452,23 @@ impl FederationService {
                     );
                 }
                 if r.found {
-                    let sections = r.sections.unwrap_or_default();
+                    let mut sections = r.sections.unwrap_or_default();
+                    let asked_here = plan
+                        .iter()
+                        .find(|(s, ..)| s.organisation == answer.outcome.organisation)
+                        .map(|(_, _, allowed, _)| allowed.as_slice())
+                        .unwrap_or_default();
+                    if merge::retain_sections(&mut sections, asked_here) {
+                        tracing::warn!(
+                            source = %answer.outcome.organisation,
+                            "a connector returned sections it was not asked for; dropped"
+                        );
+                        answer.outcome.status = OutcomeStatus::Error as i32;
+                        note(
+                            &mut message,
+                            "the source returned sections it was not asked for; they were dropped",
+                        );
+                    }
                     answer.outcome.entries = merge::entry_count(&sections);
                     let identity = r.identity.unwrap_or_default();
                     self.auditor.add_identity(entry, &identity);
@@ -458,7 +510,7 @@ impl FederationService {
         entry: &mut Entry,
     ) -> Result<Response<v1::AccessLogResponse>, Status> {
         let req = request.into_inner();
-        let ctx = validate::context(req.context.as_ref())?.clone();
+        let ctx = validate::context(req.context.as_ref())?;
         let tax_code = validate::subject_key(req.subject.as_ref(), |o| self.registry.contains(o))?;
         let key = req.subject.unwrap_or_default();
         let tax_text = tax_code
@@ -499,10 +551,24 @@ impl FederationService {
         Ok(Response::new(v1::AccessLogResponse {
             entries: found
                 .into_iter()
-                .map(|(seq, e)| audit::access_entry(seq, e))
+                .map(|(seq, e)| audit::access_entry(seq, e, &pseudonyms))
                 .collect(),
         }))
     }
+}
+
+/// Runs a call to completion even if the caller goes away (cancels, or
+/// its deadline passes): the connectors may already have released data,
+/// so the audit entry must still be written.
+async fn detached<T: Send + 'static>(
+    call: impl Future<Output = Result<T, Status>> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(call).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a call's task failed");
+        Err(Status::internal(
+            "the gateway failed to answer; see its log",
+        ))
+    })
 }
 
 #[tonic::async_trait]
@@ -512,14 +578,19 @@ impl Federation for FederationService {
         request: Request<v1::FindSubjectRequest>,
     ) -> Result<Response<v1::FindSubjectResponse>, Status> {
         let client = caller(&request)?;
-        let mut entry = audit::draft("FindSubject", &client, request.get_ref().context.as_ref());
-        // The subject as asked, even if the request is then refused.
-        if let Some(q) = &request.get_ref().query {
-            let locals: Vec<v1::LocalId> = q.local_id.iter().cloned().collect();
-            self.auditor.add_key(&mut entry, &q.tax_code, &locals);
-        }
-        let result = self.find(request, &client, &mut entry).await;
-        self.auditor.finish(entry, result).await
+        let this = self.clone();
+        detached(async move {
+            let mut entry =
+                audit::draft("FindSubject", &client, request.get_ref().context.as_ref());
+            // The subject as asked, even if the request is then refused.
+            if let Some(q) = &request.get_ref().query {
+                let locals: Vec<v1::LocalId> = q.local_id.iter().cloned().collect();
+                this.auditor.add_key(&mut entry, &q.tax_code, &locals);
+            }
+            let result = this.find(request, &client, &mut entry).await;
+            this.auditor.finish(entry, result).await
+        })
+        .await
     }
 
     async fn get_record(
@@ -527,12 +598,16 @@ impl Federation for FederationService {
         request: Request<v1::GetRecordRequest>,
     ) -> Result<Response<v1::GetRecordResponse>, Status> {
         let client = caller(&request)?;
-        let mut entry = audit::draft("GetRecord", &client, request.get_ref().context.as_ref());
-        if let Some(k) = &request.get_ref().subject {
-            self.auditor.add_key(&mut entry, &k.tax_code, &k.local_ids);
-        }
-        let result = self.record(request, &client, &mut entry).await;
-        self.auditor.finish(entry, result).await
+        let this = self.clone();
+        detached(async move {
+            let mut entry = audit::draft("GetRecord", &client, request.get_ref().context.as_ref());
+            if let Some(k) = &request.get_ref().subject {
+                this.auditor.add_key(&mut entry, &k.tax_code, &k.local_ids);
+            }
+            let result = this.record(request, &client, &mut entry).await;
+            this.auditor.finish(entry, result).await
+        })
+        .await
     }
 
     async fn access_log(
@@ -540,9 +615,13 @@ impl Federation for FederationService {
         request: Request<v1::AccessLogRequest>,
     ) -> Result<Response<v1::AccessLogResponse>, Status> {
         let client = caller(&request)?;
-        let mut entry = audit::draft("AccessLog", &client, request.get_ref().context.as_ref());
-        let result = self.access(request, &client, &mut entry).await;
-        self.auditor.finish(entry, result).await
+        let this = self.clone();
+        detached(async move {
+            let mut entry = audit::draft("AccessLog", &client, request.get_ref().context.as_ref());
+            let result = this.access(request, &client, &mut entry).await;
+            this.auditor.finish(entry, result).await
+        })
+        .await
     }
 
     async fn list_sources(

@@ -17,9 +17,10 @@ pub fn violation(field: &str, description: impl Into<String>) -> Status {
     )
 }
 
-/// Checks the request context; returns the purpose.
-pub fn context(ctx: Option<&v1::RequestContext>) -> Result<&v1::RequestContext, Status> {
-    let Some(ctx) = ctx else {
+/// Checks the request context; returns it with every field trimmed, as the
+/// policy decides on it, the connectors receive it and the audit records it.
+pub fn context(ctx: Option<&v1::RequestContext>) -> Result<v1::RequestContext, Status> {
+    let Some(ctx) = ctx.map(trimmed) else {
         return Err(violation(
             "context",
             "every call states its context: purpose (for example presa_in_carico), case id and operator",
@@ -45,6 +46,19 @@ pub fn context(ctx: Option<&v1::RequestContext>) -> Result<&v1::RequestContext, 
         ));
     }
     Ok(ctx)
+}
+
+/// The context with surrounding blanks removed from every field.
+pub fn trimmed(ctx: &v1::RequestContext) -> v1::RequestContext {
+    v1::RequestContext {
+        purpose: ctx.purpose.trim().to_string(),
+        case_id: ctx.case_id.trim().to_string(),
+        operator: ctx.operator.as_ref().map(|o| v1::Operator {
+            id: o.id.trim().to_string(),
+            role: o.role.trim().to_string(),
+        }),
+        legal_basis: ctx.legal_basis.trim().to_string(),
+    }
 }
 
 /// Parses a tax code field, if present.
