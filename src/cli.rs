@@ -94,6 +94,8 @@ pub enum AuditCommand {
 pub enum BenchCommand {
     /// Precision, recall and latency of finding people at one connector.
     Match(crate::bench::MatchArgs),
+    /// Throughput and latency of durable audit writes: group commit against one sync per entry.
+    Audit(crate::bench_audit::AuditArgs),
 }
 
 /// `trama seed` arguments.

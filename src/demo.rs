@@ -499,19 +499,27 @@ pub fn with_database(url: &str, name: &str) -> String {
 pub async fn drop_databases(args: &DemoArgs) -> anyhow::Result<()> {
     for (server, org) in [(&args.postgres, "comune"), (&args.mysql, "asl")] {
         if let Some(server) = server {
-            let mut admin = Sink::connect(server).await?;
-            let name = format!("{}_{org}", args.database_prefix);
-            let force = if Engine::of(server) == Some(Engine::Postgres) {
-                " WITH (FORCE)"
-            } else {
-                ""
-            };
-            admin
-                .statement(format!("DROP DATABASE IF EXISTS {name}{force}"))
-                .await?;
-            admin.close().await;
+            drop_database(server, &format!("{}_{org}", args.database_prefix)).await?;
         }
     }
+    Ok(())
+}
+
+/// Drops database `name` on the server of `server_url`, if it exists.
+pub async fn drop_database(server_url: &str, name: &str) -> anyhow::Result<()> {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("`{name}` is not a usable database name (letters, digits and _)");
+    }
+    let mut admin = Sink::connect(server_url).await?;
+    let force = if Engine::of(server_url) == Some(Engine::Postgres) {
+        " WITH (FORCE)"
+    } else {
+        ""
+    };
+    admin
+        .statement(format!("DROP DATABASE IF EXISTS {name}{force}"))
+        .await?;
+    admin.close().await;
     Ok(())
 }
 

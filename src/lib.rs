@@ -5,6 +5,7 @@
 //! command line.
 
 pub mod bench;
+pub mod bench_audit;
 pub mod cli;
 pub mod client;
 pub mod demo;

@@ -85,6 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Bench { command } => match command {
             cli::BenchCommand::Match(args) => trama::bench::run_match(args).await?,
+            cli::BenchCommand::Audit(args) => trama::bench_audit::run_audit(args).await?,
         },
     }
     Ok(())

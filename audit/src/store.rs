@@ -25,6 +25,34 @@ const SCHEMA: [&str; 3] = [
        scheme TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL)",
 ];
 
+/// Rows per multi-row insert (4 parameters each; well under every engine's
+/// limit on bound parameters).
+const ROWS_PER_INSERT: usize = 128;
+
+/// `prefix` followed by `rows` groups of `columns` numbered placeholders:
+/// `($1, $2), ($3, $4)`. Only constants go into the text.
+fn values_sql(prefix: &str, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
+    sql.push_str(prefix);
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// One stored entry, as read back for verification.
 #[derive(Debug, Clone)]
 pub struct StoredEntry {
@@ -147,28 +175,41 @@ impl Store {
     }
 
     /// Appends `batch` in one transaction: all of it is on disk when this
-    /// returns, or none of it.
+    /// returns, or none of it. Rows go in multi-row inserts, so a batch
+    /// costs a few round trips to the database, not one per row.
     pub async fn append(&self, batch: &[NewEntry]) -> Result<(), AuditError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        for e in batch {
-            sqlx::query(
-                "INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(e.seq)
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .bind(&e.payload)
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| self.err(err))?;
-            for s in &e.subjects {
-                sqlx::query("INSERT INTO trama_audit_subject (pseudonym, seq) VALUES ($1, $2)")
-                    .bind(s)
+        for chunk in batch.chunks(ROWS_PER_INSERT) {
+            let sql = values_sql(
+                "INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) VALUES ",
+                chunk.len(),
+                4,
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
                     .bind(e.seq)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|err| self.err(err))?;
+                    .bind(&e.prev_hash)
+                    .bind(&e.hash)
+                    .bind(&e.payload);
             }
+            q.execute(&mut *tx).await.map_err(|err| self.err(err))?;
+        }
+        let subjects: Vec<(&String, i64)> = batch
+            .iter()
+            .flat_map(|e| e.subjects.iter().map(move |s| (s, e.seq)))
+            .collect();
+        for chunk in subjects.chunks(ROWS_PER_INSERT * 2) {
+            let sql = values_sql(
+                "INSERT INTO trama_audit_subject (pseudonym, seq) VALUES ",
+                chunk.len(),
+                2,
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (p, seq) in chunk {
+                q = q.bind(*p).bind(*seq);
+            }
+            q.execute(&mut *tx).await.map_err(|err| self.err(err))?;
         }
         tx.commit().await.map_err(|e| self.err(e))
     }
@@ -352,5 +393,16 @@ impl Store {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_are_numbered_placeholders() {
+        assert_eq!(
+            super::values_sql("INSERT INTO t (a, b) VALUES ", 2, 2),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
     }
 }
