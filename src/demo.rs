@@ -197,6 +197,74 @@ impl Running {
             .and_then(|(_, c)| c.id())
     }
 
+    /// Kills one process at once (SIGKILL: no shutdown, no last
+    /// checkpoint), as a crash would.
+    pub async fn crash(&mut self, name: &str) -> bool {
+        self.kill(name).await
+    }
+
+    /// Starts `name` (an organisation's connector, or `gateway`) again from
+    /// its configuration, after it stopped or crashed. A connector comes
+    /// back on the address it had, so the gateway finds it again by
+    /// itself; the gateway may come back on another port (see
+    /// [`Running::gateway`]).
+    pub async fn restart(&mut self, name: &str, exe: &Path) -> anyhow::Result<()> {
+        let Some(index) = self.children.iter().position(|(n, _)| n == name) else {
+            bail!("no process named {name}");
+        };
+        let _ = self.children[index].1.kill().await;
+        let logs = self.dir.join("logs");
+        let (child, address) = if name == "gateway" {
+            spawn(
+                exe,
+                "gateway",
+                &["gateway", "--config"],
+                &self.dir.join("gateway.toml"),
+                &logs,
+            )
+            .await?
+        } else {
+            let config = self.dir.join(name).join("connector.toml");
+            let old = self
+                .connectors
+                .iter()
+                .find(|(o, _)| o == name)
+                .map(|(_, a)| a.clone())
+                .context("unknown connector")?;
+            let text = std::fs::read_to_string(&config)?;
+            let pinned: String = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("listen = ") {
+                        format!("listen = \"{old}\"")
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(&config, pinned + "\n")?;
+            let mut attempt = 0;
+            loop {
+                // The port may linger a moment after a kill.
+                match spawn(exe, name, &["connector", "--config"], &config, &logs).await {
+                    Ok(x) => break x,
+                    Err(e) if attempt < 20 => {
+                        attempt += 1;
+                        tracing::debug!(error = %e, "restart retry");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if name == "gateway" {
+            self.gateway = address;
+        }
+        self.children[index].1 = child;
+        Ok(())
+    }
+
     /// The first process that has exited, if any.
     pub fn exited(&mut self) -> Option<String> {
         self.children
@@ -552,7 +620,11 @@ async fn spawn(
     config: &Path,
     logs: &Path,
 ) -> anyhow::Result<(Child, String)> {
-    let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+    // Appended to, so a restarted process keeps its earlier log.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join(format!("{name}.log")))?;
     let mut child = Command::new(exe)
         .args(args)
         .arg(config)

@@ -567,7 +567,14 @@ pub fn access_log(resp: &v1::AccessLogResponse) -> String {
 /// A `ListSources` answer.
 pub fn sources(resp: &v1::ListSourcesResponse) -> String {
     let mut t = Table::new(&[
-        "source", "system", "schema", "health", "match by", "sections",
+        "source",
+        "system",
+        "schema",
+        "health",
+        "circuit",
+        "in flight",
+        "match by",
+        "sections",
     ]);
     for s in &resp.sources {
         let health = match v1::SourceHealth::try_from(s.health) {
@@ -587,6 +594,8 @@ pub fn sources(resp: &v1::ListSourcesResponse) -> String {
             dash(&s.system),
             dash(&s.schema_version),
             health.into(),
+            dash(&s.circuit),
+            format!("{}/{}", s.in_flight, s.max_in_flight),
             s.match_capabilities.join(","),
             sections.join(","),
         ]);

@@ -37,7 +37,7 @@ pub struct GatewayConfig {
 }
 
 /// Limits that protect the partners and the gateway.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Deadline of a call whose client sets none.
     pub default_deadline: Duration,
@@ -45,6 +45,18 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// How long a connection to a connector may take to open.
     pub connect_timeout: Duration,
+    /// Calls in flight at the gateway at most; beyond, calls are shed with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_in_flight: usize,
+    /// Failures in a row that open a source's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses calls before a probe.
+    pub breaker_cooldown: Duration,
+    /// Every client organisation's allowance, unless `[[clients]]` says
+    /// otherwise.
+    pub client: crate::protect::Allowance,
+    /// Allowances of named client organisations.
+    pub clients: std::collections::HashMap<String, crate::protect::Allowance>,
 }
 
 /// One source of the registry.
@@ -57,6 +69,8 @@ pub struct SourceConfig {
     pub address: String,
     /// The budget of one call to this source.
     pub timeout: Duration,
+    /// Calls in flight to this source at most.
+    pub max_in_flight: usize,
 }
 
 /// Why a configuration is refused.
@@ -100,6 +114,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     sources: Vec<RawSource>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
     policy: Option<PathBuf>,
     #[serde(default)]
     audit: RawAudit,
@@ -141,6 +157,12 @@ struct RawLimits {
     default_deadline_ms: u64,
     max_request_bytes: usize,
     connect_timeout_ms: u64,
+    max_in_flight: usize,
+    breaker_failures: u32,
+    breaker_cooldown_ms: u64,
+    client_rate: f64,
+    client_burst: f64,
+    client_daily_quota: Option<u64>,
 }
 
 impl Default for RawLimits {
@@ -149,8 +171,23 @@ impl Default for RawLimits {
             default_deadline_ms: 5_000,
             max_request_bytes: 64 * 1024,
             connect_timeout_ms: 1_000,
+            max_in_flight: 2_048,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 5_000,
+            client_rate: 500.0,
+            client_burst: 1_000.0,
+            client_daily_quota: None,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    organisation: String,
+    rate: f64,
+    burst: Option<f64>,
+    daily_quota: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +197,12 @@ struct RawSource {
     address: String,
     #[serde(default = "default_source_timeout_ms")]
     timeout_ms: u64,
+    #[serde(default = "default_source_max_in_flight")]
+    max_in_flight: usize,
+}
+
+fn default_source_max_in_flight() -> usize {
+    64
 }
 
 fn default_source_timeout_ms() -> u64 {
@@ -236,11 +279,60 @@ impl GatewayConfig {
                     "must be at least 1".into(),
                 ));
             }
+            if s.max_in_flight == 0 {
+                return Err(invalid(
+                    format!("sources[{i}].max_in_flight"),
+                    "must be at least 1".into(),
+                ));
+            }
             sources.push(SourceConfig {
                 organisation: s.organisation,
                 address: s.address,
                 timeout: Duration::from_millis(s.timeout_ms),
+                max_in_flight: s.max_in_flight,
             });
+        }
+        let l = &raw.limits;
+        if l.max_in_flight == 0 || l.breaker_failures == 0 {
+            return Err(invalid(
+                "limits.max_in_flight".into(),
+                "max_in_flight and breaker_failures must be at least 1".into(),
+            ));
+        }
+        let allowance = |key: String, rate: f64, burst: Option<f64>, quota: Option<u64>| {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(invalid(
+                    key,
+                    format!("rate {rate} must be a positive number of calls per second"),
+                ));
+            }
+            let burst = burst.unwrap_or(rate * 2.0);
+            if !(burst.is_finite() && burst >= 1.0) {
+                return Err(invalid(key, format!("burst {burst} must be at least 1")));
+            }
+            Ok(crate::protect::Allowance {
+                rate,
+                burst,
+                daily_quota: quota,
+            })
+        };
+        let client = allowance(
+            "limits.client_rate".into(),
+            l.client_rate,
+            Some(l.client_burst),
+            l.client_daily_quota,
+        )?;
+        let mut clients = std::collections::HashMap::new();
+        for (i, c) in raw.clients.iter().enumerate() {
+            trama_tls::identity::validate_name(&c.organisation)
+                .map_err(|e| invalid(format!("clients[{i}].organisation"), e.to_string()))?;
+            let a = allowance(format!("clients[{i}].rate"), c.rate, c.burst, c.daily_quota)?;
+            if clients.insert(c.organisation.clone(), a).is_some() {
+                return Err(invalid(
+                    format!("clients[{i}].organisation"),
+                    format!("`{}` is listed twice", c.organisation),
+                ));
+            }
         }
         let Some(policy) = raw.policy else {
             return Err(invalid(
@@ -296,6 +388,11 @@ impl GatewayConfig {
                 default_deadline: Duration::from_millis(raw.limits.default_deadline_ms),
                 max_request_bytes: raw.limits.max_request_bytes,
                 connect_timeout: Duration::from_millis(raw.limits.connect_timeout_ms),
+                max_in_flight: raw.limits.max_in_flight,
+                breaker_failures: raw.limits.breaker_failures,
+                breaker_cooldown: Duration::from_millis(raw.limits.breaker_cooldown_ms),
+                client,
+                clients,
             },
             sources,
         })

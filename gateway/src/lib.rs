@@ -17,6 +17,7 @@ pub mod audit;
 pub mod config;
 pub mod merge;
 pub mod policy;
+pub mod protect;
 pub mod registry;
 pub mod service;
 pub mod validate;
@@ -98,7 +99,7 @@ pub async fn serve(
     let federation = InterceptedService::new(
         FederationServer::new(service::FederationService::new(
             registry,
-            config.limits.default_deadline,
+            &config.limits,
             policy.clone(),
             auditor.clone(),
         ))

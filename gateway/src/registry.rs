@@ -15,6 +15,7 @@ use trama_tls::{Role, TlsState};
 
 use crate::GatewayError;
 use crate::config::GatewayConfig;
+use crate::protect::{Breaker, InFlight};
 
 /// Largest response accepted from a connector.
 const MAX_RESPONSE_BYTES: usize = 16 << 20;
@@ -32,6 +33,10 @@ pub struct Source {
     pub client: ConnectorClient<Channel>,
     /// The standard health service over the same channel.
     pub health: tonic_health::pb::health_client::HealthClient<Channel>,
+    /// The source's circuit breaker.
+    pub breaker: Arc<Breaker>,
+    /// The bound on calls in flight to it.
+    pub in_flight: InFlight,
 }
 
 /// The federation's sources.
@@ -67,6 +72,11 @@ impl Registry {
                 timeout: s.timeout,
                 client,
                 health,
+                breaker: Arc::new(Breaker::new(
+                    config.limits.breaker_failures,
+                    config.limits.breaker_cooldown,
+                )),
+                in_flight: InFlight::new(s.max_in_flight),
             });
         }
         Ok(Registry {
@@ -97,7 +107,10 @@ pub struct Answer<T> {
 /// Calls `call` on each of `sources` in parallel. Each call gets the
 /// smaller of the source's own budget and what is left of `deadline`; a
 /// call that does not finish in time is abandoned and reported as a
-/// timeout. The answers come back in the order of `sources`.
+/// timeout. A source whose circuit is open is not called (`unavailable`,
+/// at once); a source with all its slots in flight is waited for within
+/// the budget (`timeout` when none frees up). The answers come back in the
+/// order of `sources`.
 pub async fn fan_out<T, F, Fut>(sources: Vec<&Source>, deadline: Instant, call: F) -> Vec<Answer<T>>
 where
     F: Fn(Source, Duration) -> Fut,
@@ -108,22 +121,60 @@ where
         let budget = source.timeout.min(remaining);
         let organisation = source.organisation.clone();
         let fut = call(source.clone(), budget);
+        let breaker = source.breaker.clone();
+        let in_flight = source.in_flight.clone();
         async move {
             let started = Instant::now();
-            let result = tokio::time::timeout(budget, fut).await;
-            let latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
-            let (status, message, value) = match result {
-                Ok(Ok(v)) => (OutcomeStatus::Ok, String::new(), Some(v)),
-                Ok(Err(status)) => {
-                    let (s, m) = outcome_of(&status);
-                    (s, m, None)
-                }
-                Err(_) => (
-                    OutcomeStatus::Timeout,
-                    format!("no answer within {} ms", budget.as_millis()),
-                    None,
-                ),
+            // An open circuit fails at once, without waiting for a slot.
+            let (status, message, value) = match breaker.peek() {
+                Err(refused) => (OutcomeStatus::Unavailable, refused.reason, None),
+                Ok(()) => match in_flight.acquire(budget).await {
+                    None => (
+                        OutcomeStatus::Timeout,
+                        format!(
+                            "busy: {} calls already in flight to this source",
+                            in_flight.max()
+                        ),
+                        None,
+                    ),
+                    Some(_permit) => match breaker.admit() {
+                        Err(refused) => (OutcomeStatus::Unavailable, refused.reason, None),
+                        Ok(()) => {
+                            let left = budget.saturating_sub(started.elapsed());
+                            let result = tokio::time::timeout(left, fut).await;
+                            let (status, message, value) = match result {
+                                Ok(Ok(v)) => (OutcomeStatus::Ok, String::new(), Some(v)),
+                                Ok(Err(status)) => {
+                                    let (s, m) = outcome_of(&status);
+                                    (s, m, None)
+                                }
+                                Err(_) => (
+                                    OutcomeStatus::Timeout,
+                                    format!("no answer within {} ms", budget.as_millis()),
+                                    None,
+                                ),
+                            };
+                            breaker.record(!matches!(
+                                status,
+                                OutcomeStatus::Timeout
+                                    | OutcomeStatus::Unavailable
+                                    | OutcomeStatus::Error
+                            ));
+                            (status, message, value)
+                        }
+                    },
+                },
             };
+            let latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+            let open = breaker.state() == crate::protect::Circuit::Open;
+            metrics::gauge!("trama_source_circuit_open", "source" => organisation.clone())
+                .set(if open { 1.0 } else { 0.0 });
+            metrics::counter!(
+                "trama_source_calls_total",
+                "source" => organisation.clone(),
+                "outcome" => crate::audit::outcome_name(status as i32)
+            )
+            .increment(1);
             Answer {
                 outcome: SourceOutcome {
                     organisation,
@@ -147,6 +198,10 @@ pub fn outcome_of(status: &Status) -> (OutcomeStatus, String) {
         Code::PermissionDenied | Code::Unauthenticated => OutcomeStatus::Denied,
         Code::DeadlineExceeded | Code::Cancelled => OutcomeStatus::Timeout,
         Code::Unavailable => OutcomeStatus::Unavailable,
+        // The connection itself failed (reset, closed mid-call): tonic
+        // reports it as UNKNOWN "transport error"; the source is
+        // unreachable, not faulty.
+        Code::Unknown if is_transport(status) => OutcomeStatus::Unavailable,
         _ => OutcomeStatus::Error,
     };
     let mut message = if status.message().is_empty() {
@@ -158,6 +213,15 @@ pub fn outcome_of(status: &Status) -> (OutcomeStatus, String) {
         message = format!("denied by source: {message}");
     }
     (kind, message)
+}
+
+/// Whether `status` is a failure of the connection rather than an answer.
+fn is_transport(status: &Status) -> bool {
+    let m = status.message();
+    m.starts_with("transport error")
+        || m.contains("h2 protocol error")
+        || m.contains("connection")
+        || m.contains("broken pipe")
 }
 
 /// Whether any outcome makes the answer partial.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use trama_audit::Entry;
@@ -22,6 +23,7 @@ use trama_tls::NodeIdentity;
 use crate::audit::{self, Auditor};
 use crate::merge;
 use crate::policy::{Action, Asker, Decision, Policy, Resource};
+use crate::protect::RateLimiter;
 use crate::registry::{self, Registry};
 use crate::validate;
 
@@ -39,6 +41,8 @@ pub struct FederationService {
     default_deadline: Duration,
     policy: Arc<ArcSwap<Policy>>,
     auditor: Auditor,
+    limiter: Arc<RateLimiter>,
+    slots: Arc<Semaphore>,
 }
 
 impl FederationService {
@@ -46,16 +50,59 @@ impl FederationService {
     /// calls without a deadline get `default_deadline`.
     pub fn new(
         registry: Registry,
-        default_deadline: Duration,
+        limits: &crate::config::Limits,
         policy: Arc<ArcSwap<Policy>>,
         auditor: Auditor,
     ) -> Self {
         FederationService {
             registry,
-            default_deadline,
+            default_deadline: limits.default_deadline,
             policy,
             auditor,
+            limiter: Arc::new(RateLimiter::new(limits.client, limits.clients.clone())),
+            slots: Arc::new(Semaphore::new(limits.max_in_flight)),
         }
+    }
+
+    /// Lets a call in, or refuses it with `RESOURCE_EXHAUSTED` and when to
+    /// retry: the client organisation's rate and daily quota first, then
+    /// the gateway's own bound on calls in flight (load shedding, so that
+    /// memory stays bounded under a flood). The slot is held for the call.
+    fn admit(&self, client: &NodeIdentity) -> Result<OwnedSemaphorePermit, Status> {
+        if let Err(limited) = self.limiter.take(&client.organisation) {
+            metrics::counter!(
+                "trama_rate_limited_total",
+                "client" => client.organisation.clone(),
+                "limit" => limited.limit
+            )
+            .increment(1);
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(limited.retry_after));
+            details.add_quota_failure_violation(
+                format!("organisation:{}", client.organisation),
+                limited.description.clone(),
+            );
+            return Err(Status::with_error_details(
+                Code::ResourceExhausted,
+                format!(
+                    "{} exceeded ({}); retry in {} ms",
+                    limited.limit,
+                    limited.description,
+                    limited.retry_after.as_millis()
+                ),
+                details,
+            ));
+        }
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!("trama_shed_total").increment(1);
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(Duration::from_millis(200)));
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                "the gateway is at its limit of calls in flight; retry in 200 ms",
+                details,
+            )
+        })
     }
 
     fn deadline<T>(&self, request: &Request<T>) -> Instant {
@@ -578,8 +625,10 @@ impl Federation for FederationService {
         request: Request<v1::FindSubjectRequest>,
     ) -> Result<Response<v1::FindSubjectResponse>, Status> {
         let client = caller(&request)?;
+        let slot = self.admit(&client)?;
         let this = self.clone();
         detached(async move {
+            let _slot = slot;
             let mut entry =
                 audit::draft("FindSubject", &client, request.get_ref().context.as_ref());
             // The subject as asked, even if the request is then refused.
@@ -598,8 +647,10 @@ impl Federation for FederationService {
         request: Request<v1::GetRecordRequest>,
     ) -> Result<Response<v1::GetRecordResponse>, Status> {
         let client = caller(&request)?;
+        let slot = self.admit(&client)?;
         let this = self.clone();
         detached(async move {
+            let _slot = slot;
             let mut entry = audit::draft("GetRecord", &client, request.get_ref().context.as_ref());
             if let Some(k) = &request.get_ref().subject {
                 this.auditor.add_key(&mut entry, &k.tax_code, &k.local_ids);
@@ -615,8 +666,10 @@ impl Federation for FederationService {
         request: Request<v1::AccessLogRequest>,
     ) -> Result<Response<v1::AccessLogResponse>, Status> {
         let client = caller(&request)?;
+        let slot = self.admit(&client)?;
         let this = self.clone();
         detached(async move {
+            let _slot = slot;
             let mut entry = audit::draft("AccessLog", &client, request.get_ref().context.as_ref());
             let result = this.access(request, &client, &mut entry).await;
             this.auditor.finish(entry, result).await
@@ -628,7 +681,8 @@ impl Federation for FederationService {
         &self,
         request: Request<v1::ListSourcesRequest>,
     ) -> Result<Response<v1::ListSourcesResponse>, Status> {
-        caller(&request)?;
+        let client = caller(&request)?;
+        let _slot = self.admit(&client)?;
         let deadline = self.deadline(&request);
         let answers = registry::fan_out(
             self.registry.all().iter().collect(),
@@ -666,7 +720,20 @@ impl Federation for FederationService {
                     _ => v1::SourceHealth::NotServing,
                 };
                 let d = a.value.map(|(d, _)| d).unwrap_or_default();
+                let source = self
+                    .registry
+                    .all()
+                    .iter()
+                    .find(|s| s.organisation == a.outcome.organisation);
                 v1::SourceInfo {
+                    circuit: source
+                        .map(|s| s.breaker.state().name().to_string())
+                        .unwrap_or_default(),
+                    in_flight: source.map_or(0, |s| {
+                        u32::try_from(s.in_flight.current()).unwrap_or(u32::MAX)
+                    }),
+                    max_in_flight: source
+                        .map_or(0, |s| u32::try_from(s.in_flight.max()).unwrap_or(u32::MAX)),
                     organisation: a.outcome.organisation,
                     system: d.system,
                     schema_version: d.schema_version,

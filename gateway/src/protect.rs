@@ -1,0 +1,371 @@
+//! Protection of the partners and of the gateway itself: a circuit breaker
+//! and a bound on calls in flight per source (so one partner's database
+//! never sees more than N queries from the gateway at once, and a partner
+//! that keeps failing is not waited on), per-organisation rate limits and
+//! daily quotas, and load shedding when too many calls are in flight.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// What a circuit breaker lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Circuit {
+    /// Calls go through.
+    Closed,
+    /// Calls are refused at once until the cool-down ends.
+    Open,
+    /// One probe call is let through; its outcome closes or reopens.
+    HalfOpen,
+}
+
+impl Circuit {
+    /// The state's name, as shown in `ListSources` and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Circuit::Closed => "closed",
+            Circuit::Open => "open",
+            Circuit::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+/// A circuit breaker for one source: opens after `threshold` failures in a
+/// row (unavailable, timeout, error), refuses calls for `cooldown`, then
+/// lets one probe through.
+#[derive(Debug)]
+pub struct Breaker {
+    phase: Mutex<Phase>,
+    threshold: u32,
+    cooldown: Duration,
+}
+
+/// Why a call was not let through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// When to try again.
+    pub retry_after: Duration,
+    /// Why, for the outcome message.
+    pub reason: String,
+}
+
+impl Breaker {
+    /// A closed breaker.
+    pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
+        Breaker {
+            phase: Mutex::new(Phase::Closed { failures: 0 }),
+            threshold: threshold.max(1),
+            cooldown,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Phase> {
+        // A panic while holding this lock cannot leave the phase invalid.
+        self.phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a call may go now.
+    pub fn admit(&self) -> Result<(), Refused> {
+        let mut phase = self.lock();
+        match *phase {
+            Phase::Closed { .. } => Ok(()),
+            Phase::Open { until } => {
+                let now = Instant::now();
+                if now >= until {
+                    *phase = Phase::HalfOpen { probing: true };
+                    Ok(())
+                } else {
+                    Err(Refused {
+                        retry_after: until - now,
+                        reason: format!(
+                            "circuit open after {} failures in a row; next probe in {} ms",
+                            self.threshold,
+                            (until - now).as_millis()
+                        ),
+                    })
+                }
+            }
+            Phase::HalfOpen { probing: true } => Err(Refused {
+                retry_after: Duration::from_millis(100),
+                reason: "circuit half-open: a probe is in flight".into(),
+            }),
+            Phase::HalfOpen { probing: false } => {
+                *phase = Phase::HalfOpen { probing: true };
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a call would be refused now, without letting a probe go.
+    pub fn peek(&self) -> Result<(), Refused> {
+        match *self.lock() {
+            Phase::Open { until } if Instant::now() < until => {
+                let left = until - Instant::now();
+                Err(Refused {
+                    retry_after: left,
+                    reason: format!(
+                        "circuit open after {} failures in a row; next probe in {} ms",
+                        self.threshold,
+                        left.as_millis()
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the outcome of a call that was let through.
+    pub fn record(&self, success: bool) {
+        let mut phase = self.lock();
+        *phase = match (&*phase, success) {
+            (_, true) => Phase::Closed { failures: 0 },
+            (Phase::Closed { failures }, false) if failures + 1 < self.threshold => Phase::Closed {
+                failures: failures + 1,
+            },
+            (_, false) => Phase::Open {
+                until: Instant::now() + self.cooldown,
+            },
+        };
+    }
+
+    /// The state now.
+    pub fn state(&self) -> Circuit {
+        match *self.lock() {
+            Phase::Closed { .. } => Circuit::Closed,
+            Phase::Open { until } if Instant::now() < until => Circuit::Open,
+            Phase::Open { .. } | Phase::HalfOpen { .. } => Circuit::HalfOpen,
+        }
+    }
+}
+
+/// A bound on calls in flight to one source.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl InFlight {
+    /// At most `max` calls at once.
+    pub fn new(max: usize) -> InFlight {
+        InFlight {
+            permits: Arc::new(Semaphore::new(max.max(1))),
+            max: max.max(1),
+        }
+    }
+
+    /// Waits up to `wait` for a free slot.
+    pub async fn acquire(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(wait, self.permits.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    /// Calls in flight now.
+    pub fn current(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+
+    /// The bound.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// A client organisation's allowance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Allowance {
+    /// Calls per second, sustained.
+    pub rate: f64,
+    /// Calls allowed in a burst.
+    pub burst: f64,
+    /// Calls per UTC day, if bounded.
+    pub daily_quota: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    day: time::Date,
+    today: u64,
+}
+
+/// Per-organisation rate limits (token buckets) and daily quotas.
+#[derive(Debug)]
+pub struct RateLimiter {
+    default: Allowance,
+    overrides: HashMap<String, Allowance>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// Why a client's call is refused for its rate or quota.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limited {
+    /// When a call would be admitted again.
+    pub retry_after: Duration,
+    /// Which limit: `rate` or `daily_quota`.
+    pub limit: &'static str,
+    /// The limit's description, for the caller.
+    pub description: String,
+}
+
+impl RateLimiter {
+    /// Limits every organisation to `default`, except those in `overrides`.
+    pub fn new(default: Allowance, overrides: HashMap<String, Allowance>) -> RateLimiter {
+        RateLimiter {
+            default,
+            overrides,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one call from `organisation`'s allowance.
+    pub fn take(&self, organisation: &str) -> Result<(), Limited> {
+        let allowance = *self.overrides.get(organisation).unwrap_or(&self.default);
+        let now = Instant::now();
+        let today = OffsetDateTime::now_utc().date();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = buckets
+            .entry(organisation.to_string())
+            .or_insert_with(|| Bucket {
+                tokens: allowance.burst,
+                at: now,
+                day: today,
+                today: 0,
+            });
+        if b.day != today {
+            b.day = today;
+            b.today = 0;
+        }
+        if let Some(quota) = allowance.daily_quota
+            && b.today >= quota
+        {
+            let midnight = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT)
+                + time::Duration::days(1);
+            let left = (midnight - OffsetDateTime::now_utc()).unsigned_abs();
+            return Err(Limited {
+                retry_after: left,
+                limit: "daily_quota",
+                description: format!("{quota} calls per day (UTC) for {organisation}"),
+            });
+        }
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * allowance.rate).min(allowance.burst);
+        b.at = now;
+        if b.tokens < 1.0 {
+            let wait = (1.0 - b.tokens) / allowance.rate.max(f64::MIN_POSITIVE);
+            return Err(Limited {
+                retry_after: Duration::from_secs_f64(wait.min(3600.0)),
+                limit: "rate",
+                description: format!(
+                    "{} calls per second (bursts of {}) for {organisation}",
+                    allowance.rate, allowance.burst
+                ),
+            });
+        }
+        b.tokens -= 1.0;
+        b.today += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_opens_probes_and_closes() {
+        let b = Breaker::new(3, Duration::from_millis(50));
+        for _ in 0..2 {
+            assert!(b.admit().is_ok());
+            b.record(false);
+        }
+        assert_eq!(b.state(), Circuit::Closed);
+        b.record(false);
+        assert_eq!(b.state(), Circuit::Open);
+        let refused = b.admit().err();
+        assert!(refused.is_some_and(|r| r.reason.contains("circuit open")));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.admit().is_ok(), "one probe after the cool-down");
+        assert!(b.admit().is_err(), "only one probe at a time");
+        b.record(false);
+        assert_eq!(b.state(), Circuit::Open, "a failed probe reopens");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.admit().is_ok());
+        b.record(true);
+        assert_eq!(b.state(), Circuit::Closed);
+        // A success resets the count of failures.
+        b.record(false);
+        b.record(false);
+        b.record(true);
+        b.record(false);
+        assert_eq!(b.state(), Circuit::Closed);
+    }
+
+    #[test]
+    fn rates_and_quotas_are_per_organisation() {
+        let limiter = RateLimiter::new(
+            Allowance {
+                rate: 10.0,
+                burst: 3.0,
+                daily_quota: None,
+            },
+            HashMap::from([(
+                "caritas".to_string(),
+                Allowance {
+                    rate: 1000.0,
+                    burst: 1000.0,
+                    daily_quota: Some(2),
+                },
+            )]),
+        );
+        for _ in 0..3 {
+            assert!(limiter.take("comune").is_ok());
+        }
+        let limited = limiter.take("comune").err();
+        let Some(l) = limited else {
+            panic!("the burst is spent")
+        };
+        assert_eq!(l.limit, "rate");
+        assert!(l.retry_after <= Duration::from_millis(100) && !l.retry_after.is_zero());
+        assert!(
+            limiter.take("asl").is_ok(),
+            "another organisation is not affected"
+        );
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(limiter.take("comune").is_ok(), "tokens come back");
+        assert!(limiter.take("caritas").is_ok());
+        assert!(limiter.take("caritas").is_ok());
+        let q = limiter.take("caritas").err();
+        assert_eq!(q.map(|l| l.limit), Some("daily_quota"));
+    }
+
+    #[tokio::test]
+    async fn in_flight_is_bounded() {
+        let f = InFlight::new(2);
+        let a = f.acquire(Duration::from_millis(10)).await;
+        let b = f.acquire(Duration::from_millis(10)).await;
+        assert!(a.is_some() && b.is_some());
+        assert_eq!(f.current(), 2);
+        assert!(f.acquire(Duration::from_millis(10)).await.is_none());
+        drop(a);
+        assert!(f.acquire(Duration::from_millis(10)).await.is_some());
+    }
+}
