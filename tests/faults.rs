@@ -73,6 +73,9 @@ fn verify(args: &[&str], config: &std::path::Path) -> (bool, String) {
     )
 }
 
+/// What one load worker saw: the answers (by case id) and the errors.
+type LoadResult = (Vec<(String, v1::GetRecordResponse)>, Vec<tonic::Status>);
+
 /// Runs `workers` loops of GetRecord, each call with its own case id, for
 /// as long as `run` says; returns the case ids of the answers received and
 /// the errors seen.
@@ -80,7 +83,7 @@ fn load(
     fed: &Sandbox,
     workers: usize,
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<(Vec<(String, v1::GetRecordResponse)>, Vec<tonic::Status>)>> {
+) -> Vec<tokio::task::JoinHandle<LoadResult>> {
     (0..workers)
         .map(|w| {
             let mut client = fed.client("comune");
