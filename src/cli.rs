@@ -52,6 +52,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Fill a demo partner's legacy database with synthetic people.
     Seed(SeedArgs),
+    /// Drive a demo federation for a set time, with faults, and report errors, latency and memory.
+    Soak(crate::soak::SoakArgs),
     /// Check an audit log: the hash chain, the subject index and the signed checkpoints.
     Audit {
         /// What to do.

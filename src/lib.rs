@@ -12,3 +12,4 @@ pub mod demo;
 pub mod quality;
 pub mod render;
 pub mod seed;
+pub mod soak;

@@ -76,6 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => cli::query(args).await?,
         Command::Demo(args) => trama::demo::run(args).await?,
         Command::Seed(args) => cli::seed(args).await?,
+        Command::Soak(args) => trama::soak::run(args).await?,
         Command::Audit { command } => match command {
             cli::AuditCommand::Verify {
                 gateway,
