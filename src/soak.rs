@@ -38,6 +38,12 @@ pub struct SoakArgs {
     /// in turn; every third time another is frozen (SIGSTOP) for 3 s instead.
     #[arg(long)]
     pub faults: bool,
+    /// Kill this connector (kill -9) before the load starts and leave it dead.
+    #[arg(long, value_name = "ORG", conflicts_with = "faults")]
+    pub dead: Option<String>,
+    /// Freeze this connector (SIGSTOP) before the load starts, for the whole run.
+    #[arg(long, value_name = "ORG", conflicts_with = "faults")]
+    pub frozen: Option<String>,
     /// A report line every this many seconds.
     #[arg(long, default_value_t = 10)]
     pub every: u64,
@@ -107,6 +113,21 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             .map(|p| p.tax_code.to_string())
             .collect(),
     );
+    if let Some(org) = &args.dead {
+        if !running.lock().await.crash(org).await {
+            bail!("no connector {org}");
+        }
+        eprintln!("{org} killed for the whole run");
+    }
+    let frozen = match &args.frozen {
+        Some(org) => {
+            let pid = running.lock().await.pid(org).context("no such connector")?;
+            signal(pid, "-STOP");
+            eprintln!("{org} frozen for the whole run");
+            Some(pid)
+        }
+        None => None,
+    };
     let tally = Arc::new(std::sync::Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -232,11 +253,19 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     };
 
     println!(
-        "trama soak --duration {} --warmup {} --concurrency {}{}",
+        "trama soak --duration {} --warmup {} --concurrency {}{}{}{}",
         args.duration,
         args.warmup,
         args.concurrency,
-        if args.faults { " --faults" } else { "" }
+        if args.faults { " --faults" } else { "" },
+        args.dead
+            .as_ref()
+            .map(|o| format!(" --dead {o}"))
+            .unwrap_or_default(),
+        args.frozen
+            .as_ref()
+            .map(|o| format!(" --frozen {o}"))
+            .unwrap_or_default(),
     );
     println!("machine: {}", crate::bench::machine());
     let mut table = Table::new(&[
@@ -308,6 +337,9 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
     if let Some(f) = faults {
         f.abort();
+    }
+    if let Some(pid) = frozen {
+        signal(pid, "-CONT");
     }
     // Thaw anything a fault left frozen, and stop gracefully.
     {
