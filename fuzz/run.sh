@@ -10,6 +10,6 @@ fi
 for target in tax_code mapping policy request; do
   mkdir -p "fuzz/corpus/$target"
   echo "== $target ($seconds s)"
-  cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
+  cargo +nightly fuzz run -O "$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 2>&1 | tail -n 12
 done

@@ -26,6 +26,14 @@ fn demo_once_walks_through_and_exits_zero() {
     assert!(stdout.contains("caritas/centro-ascolto"));
     assert!(stdout.contains("caf/caf-isee #INPS-ISEE-"));
     assert!(stdout.contains("trama query --profile"));
+    // Caritas sees only whether and by whom the person is followed; the DPO
+    // sees both accesses.
+    assert!(stdout.contains("Followed by: comune"), "{stdout}");
+    assert!(
+        stdout.contains("PermissionDenied: section health"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("The DPO reads who accessed"), "{stdout}");
     // The processes were stopped: the demo directory can be recreated.
     let again = Command::new(support::exe())
         .current_dir(dir.path())
@@ -36,5 +44,48 @@ fn demo_once_walks_through_and_exits_zero() {
         again.status.success(),
         "{}",
         String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn a_short_soak_answers_everything_and_audits_every_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(support::exe())
+        .current_dir(dir.path())
+        .args([
+            "soak",
+            "--duration",
+            "3",
+            "--warmup",
+            "1",
+            "--every",
+            "1",
+            "--concurrency",
+            "4",
+            "--subjects",
+            "300",
+            "--frozen",
+            "caf",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("errors by kind: none"), "{stdout}");
+    assert!(
+        stdout.contains("answered calls missing from the audit log: 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("caf:"),
+        "the frozen source shows in the outcomes: {stdout}"
+    );
+    assert!(
+        stdout.contains("audit verify --gateway") && !stdout.contains("FAILED"),
+        "{stdout}"
     );
 }
