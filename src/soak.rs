@@ -150,7 +150,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                     legal_basis: String::new(),
                 });
                 let started = Instant::now();
-                let result = if n % 10 == 0 {
+                let result = if n.is_multiple_of(10) {
                     let mut r = tonic::Request::new(v1::FindSubjectRequest {
                         context,
                         query: Some(v1::SubjectQuery {
@@ -230,7 +230,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                 }
                 let org = orgs[round % orgs.len()];
                 round += 1;
-                if round % 3 == 0 {
+                if round.is_multiple_of(3) {
                     let pid = running.lock().await.pid(org);
                     if let Some(pid) = pid {
                         eprintln!("fault: {org} frozen for 3 s");
@@ -353,9 +353,12 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
     print!("{}", table.render());
 
-    let t = tally
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Every worker has stopped: take the tally out of its lock.
+    let t = std::mem::take(
+        &mut *tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     println!(
         "\nrequests {}, answered {}, partial {}",
         t.requests,
