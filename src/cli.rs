@@ -98,6 +98,8 @@ pub enum BenchCommand {
     Match(crate::bench::MatchArgs),
     /// Throughput and latency of durable audit writes: group commit against one sync per entry.
     Audit(crate::bench_audit::AuditArgs),
+    /// Load a gateway with Federation calls (closed or open loop) and report latency.
+    Load(crate::bench_load::LoadArgs),
 }
 
 /// `trama seed` arguments.

@@ -87,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => match command {
             cli::BenchCommand::Match(args) => trama::bench::run_match(args).await?,
             cli::BenchCommand::Audit(args) => trama::bench_audit::run_audit(args).await?,
+            cli::BenchCommand::Load(args) => trama::bench_load::run_load(args).await?,
         },
     }
     Ok(())

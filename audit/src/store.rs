@@ -119,6 +119,9 @@ impl Store {
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = FULL",
                             "PRAGMA busy_timeout = 5000",
+                            // The log is appended to and rarely read: a
+                            // small page cache keeps memory flat as it grows.
+                            "PRAGMA cache_size = -256",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }

@@ -1,0 +1,301 @@
+//! `trama bench load`: a load generator for the Federation calls, over
+//! real mutual TLS with a client profile's certificate. Closed loop (a
+//! number of calls always in flight) or open loop (calls started at a fixed
+//! rate, latency measured from when each was due, so a slow server cannot
+//! hide its queue); a warm-up that is not measured; latency in an HDR
+//! histogram; a table, or JSON with `--json`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use tonic::transport::Channel;
+use trama_proto::v1::{self, federation_client::FederationClient};
+
+use crate::client::Profile;
+use crate::render::Table;
+
+/// `trama bench load` arguments.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Client profile (gateway address, certificate, operator, purpose).
+    #[arg(long, short)]
+    pub profile: PathBuf,
+    /// The call: `record` (GetRecord) or `find` (FindSubject by tax code).
+    #[arg(long, default_value = "record", value_parser = ["record", "find"])]
+    pub call: String,
+    /// Sections asked in `record` calls, comma-separated, or `all`.
+    #[arg(long, default_value = "needs,interventions")]
+    pub sections: String,
+    /// Ask about the people of the synthetic population of this size (as the demo and `trama
+    /// seed` make it), at random.
+    #[arg(long, default_value_t = 2000)]
+    pub subjects: usize,
+    /// Seed of that population.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Closed loop: calls always in flight.
+    #[arg(long, default_value_t = 32, conflicts_with = "rate")]
+    pub concurrency: usize,
+    /// Open loop: calls started per second, whatever the answers' speed.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Default)]
+struct Counts {
+    ok: u64,
+    partial: u64,
+    errors: BTreeMap<&'static str, u64>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| std::process::abort()))
+}
+
+async fn call(
+    client: &mut FederationClient<Channel>,
+    args: &LoadArgs,
+    context: &v1::RequestContext,
+    sections: &[i32],
+    tax_code: String,
+) -> Result<bool, tonic::Status> {
+    if args.call == "find" {
+        let mut r = tonic::Request::new(v1::FindSubjectRequest {
+            context: Some(context.clone()),
+            query: Some(v1::SubjectQuery {
+                tax_code,
+                ..Default::default()
+            }),
+            max_candidates: 5,
+        });
+        r.set_timeout(Duration::from_secs(10));
+        client.find_subject(r).await.map(|r| r.into_inner().partial)
+    } else {
+        let mut r = tonic::Request::new(v1::GetRecordRequest {
+            context: Some(context.clone()),
+            subject: Some(v1::SubjectKey {
+                tax_code,
+                local_ids: vec![],
+            }),
+            sections: sections.to_vec(),
+        });
+        r.set_timeout(Duration::from_secs(10));
+        client.get_record(r).await.map(|r| r.into_inner().partial)
+    }
+}
+
+/// Runs the load and prints the report.
+pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+    let profile = Profile::load(&args.profile)?;
+    let context = v1::RequestContext {
+        purpose: profile.purpose.clone().unwrap_or_default(),
+        case_id: profile.case_id.clone().unwrap_or_default(),
+        operator: Some(v1::Operator {
+            id: profile.operator.id.clone(),
+            role: profile.operator.role.clone(),
+        }),
+        legal_basis: String::new(),
+    };
+    let sections = crate::cli::parse_sections(&args.sections)?;
+    let people: Arc<Vec<String>> = Arc::new(
+        crate::seed::generate(args.seed, args.subjects)
+            .people
+            .iter()
+            .map(|p| p.tax_code.to_string())
+            .collect(),
+    );
+    // One client (one HTTP/2 connection) per 16 calls in flight, as a
+    // client system with a few connections would.
+    let connections = match args.rate {
+        Some(_) => 8,
+        None => args.concurrency.div_ceil(16).max(1),
+    };
+    let clients: Vec<FederationClient<Channel>> = (0..connections)
+        .map(|_| profile.connect())
+        .collect::<Result<_, _>>()
+        .context("connecting to the gateway")?;
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let args = Arc::new(args);
+    let sections = Arc::new(sections);
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Duration, Result<bool, tonic::Status>)>();
+
+    let mut tasks = Vec::new();
+    match args.rate {
+        None => {
+            for w in 0..args.concurrency {
+                let mut client = clients[w % clients.len()].clone();
+                let (args, context, sections, people, stop, tx) = (
+                    args.clone(),
+                    context.clone(),
+                    sections.clone(),
+                    people.clone(),
+                    stop.clone(),
+                    tx.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let tax = people[fastrand::usize(..people.len())].clone();
+                        let started = Instant::now();
+                        let r = call(&mut client, &args, &context, &sections, tax).await;
+                        if tx.send((started.elapsed(), r)).is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+        }
+        Some(rate) => {
+            if !(rate.is_finite() && rate > 0.0) {
+                bail!("--rate must be a positive number of calls per second");
+            }
+            let (args, context, sections, people, stop, tx) = (
+                args.clone(),
+                context.clone(),
+                sections.clone(),
+                people.clone(),
+                stop.clone(),
+                tx.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let interval = Duration::from_secs_f64(1.0 / rate);
+                let start = Instant::now();
+                let mut n: u32 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let due = start + interval * n;
+                    n = n.saturating_add(1);
+                    tokio::time::sleep_until(due.into()).await;
+                    let mut client = clients[n as usize % clients.len()].clone();
+                    let (args, context, sections, tx) =
+                        (args.clone(), context.clone(), sections.clone(), tx.clone());
+                    let tax = people[fastrand::usize(..people.len())].clone();
+                    tokio::spawn(async move {
+                        let r = call(&mut client, &args, &context, &sections, tax).await;
+                        // From when the call was due: queueing counts.
+                        let _ = tx.send((due.elapsed(), r));
+                    });
+                }
+            }));
+        }
+    }
+    drop(tx);
+
+    let warmup = Duration::from_secs(args.warmup);
+    let measured = Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let mut latency = histogram();
+    let mut counts = Counts::default();
+    let mut measure_started = None;
+    loop {
+        let now = started.elapsed();
+        if now >= warmup && !measuring.load(Ordering::Relaxed) {
+            measuring.store(true, Ordering::Relaxed);
+            measure_started = Some(Instant::now());
+        }
+        if now >= warmup + measured {
+            break;
+        }
+        let left = (warmup + measured)
+            .saturating_sub(now)
+            .min(Duration::from_millis(200));
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some((took, result))) => {
+                if !measuring.load(Ordering::Relaxed) {
+                    continue;
+                }
+                match result {
+                    Ok(partial) => {
+                        counts.ok += 1;
+                        counts.partial += u64::from(partial);
+                        let _ = latency.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+                    }
+                    Err(s) => {
+                        *counts
+                            .errors
+                            .entry(trama_proto::code_name(s.code()))
+                            .or_default() += 1
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {}
+        }
+    }
+    let elapsed = measure_started.map_or(measured, |s| s.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.abort();
+    }
+    let errors: u64 = counts.errors.values().sum();
+    let throughput = counts.ok as f64 / elapsed.as_secs_f64().max(1e-9);
+    let q = |p: f64| latency.value_at_quantile(p) as f64 / 1000.0;
+    let mode = match args.rate {
+        Some(r) => format!("open loop at {r}/s"),
+        None => format!("closed loop, {} in flight", args.concurrency),
+    };
+    if args.json {
+        let v = serde_json::json!({
+            "call": args.call,
+            "mode": mode,
+            "duration_s": elapsed.as_secs_f64(),
+            "answered": counts.ok,
+            "partial": counts.partial,
+            "errors": counts.errors,
+            "throughput_per_s": throughput,
+            "latency_ms": {
+                "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
+                "max": latency.max() as f64 / 1000.0,
+            },
+            "machine": crate::bench::machine(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "trama bench load --call {} ({mode}) for {} s after {} s of warm-up",
+        args.call, args.duration, args.warmup
+    );
+    println!("machine: {}", crate::bench::machine());
+    let mut t = Table::new(&[
+        "answered", "partial", "errors", "calls/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
+        "max ms",
+    ]);
+    t.row(vec![
+        counts.ok.to_string(),
+        counts.partial.to_string(),
+        if errors == 0 {
+            "0".into()
+        } else {
+            counts
+                .errors
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        format!("{throughput:.0}"),
+        format!("{:.2}", q(0.5)),
+        format!("{:.2}", q(0.9)),
+        format!("{:.2}", q(0.99)),
+        format!("{:.2}", q(0.999)),
+        format!("{:.2}", latency.max() as f64 / 1000.0),
+    ]);
+    print!("{}", t.render());
+    Ok(())
+}
