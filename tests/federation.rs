@@ -486,3 +486,44 @@ async fn a_stalled_connector_times_out_within_the_callers_deadline() {
     assert_eq!(comune.status, OutcomeStatus::Ok as i32);
     assert!(comune.entries > 0);
 }
+
+#[tokio::test]
+async fn the_locator_asks_only_the_sources_that_hold_the_person() {
+    let fed = Sandbox::start().await;
+    let mut client = fed.client("comune");
+    let ask = || v1::GetRecordRequest {
+        context: context("presa_in_carico"),
+        subject: Some(v1::SubjectKey {
+            tax_code: featured_tax_code(),
+            local_ids: vec![],
+        }),
+        sections: vec![Section::Needs as i32],
+    };
+    // First: everyone is asked; caritas holds the person under a local id
+    // only, so by tax code it does not find them.
+    let first = client.get_record(ask()).await.unwrap().into_inner();
+    let caritas = |r: &v1::GetRecordResponse| {
+        r.outcomes
+            .iter()
+            .find(|o| o.organisation == "caritas")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(caritas(&first).status, OutcomeStatus::NotFound as i32);
+    assert!(caritas(&first).latency_ms > 0 || !caritas(&first).message.contains("locator"));
+    // Then: caritas is not asked again, and says why.
+    let second = client.get_record(ask()).await.unwrap().into_inner();
+    let c = caritas(&second);
+    assert_eq!(c.status, OutcomeStatus::NotFound as i32);
+    assert!(c.message.contains("locator cache"), "{c:?}");
+    assert_eq!(second.outcomes.len(), 4, "every source still has its outcome");
+    assert_eq!(
+        second.record.as_ref().map(|r| r.identities.len()),
+        first.record.as_ref().map(|r| r.identities.len()),
+        "the same record from fewer calls"
+    );
+    for org in ["comune", "asl", "caf"] {
+        let o = second.outcomes.iter().find(|o| o.organisation == org).unwrap();
+        assert_eq!(o.status, OutcomeStatus::Ok as i32, "{org}");
+    }
+}

@@ -57,6 +57,11 @@ pub struct Limits {
     pub client: crate::protect::Allowance,
     /// Allowances of named client organisations.
     pub clients: std::collections::HashMap<String, crate::protect::Allowance>,
+    /// How long the locator cache remembers which sources hold a person
+    /// (zero: off).
+    pub locator_ttl: Duration,
+    /// How many people the locator cache remembers at most.
+    pub locator_capacity: u64,
 }
 
 /// One source of the registry.
@@ -163,6 +168,8 @@ struct RawLimits {
     client_rate: f64,
     client_burst: f64,
     client_daily_quota: Option<u64>,
+    locator_ttl_s: u64,
+    locator_capacity: u64,
 }
 
 impl Default for RawLimits {
@@ -177,6 +184,8 @@ impl Default for RawLimits {
             client_rate: 500.0,
             client_burst: 1_000.0,
             client_daily_quota: None,
+            locator_ttl_s: 60,
+            locator_capacity: 100_000,
         }
     }
 }
@@ -393,6 +402,8 @@ impl GatewayConfig {
                 breaker_cooldown: Duration::from_millis(raw.limits.breaker_cooldown_ms),
                 client,
                 clients,
+                locator_ttl: Duration::from_secs(raw.limits.locator_ttl_s),
+                locator_capacity: raw.limits.locator_capacity,
             },
             sources,
         })

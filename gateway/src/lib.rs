@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod locator;
 pub mod merge;
 pub mod policy;
 pub mod protect;

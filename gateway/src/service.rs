@@ -21,6 +21,7 @@ use trama_proto::v1::{self, OutcomeStatus, Section};
 use trama_tls::NodeIdentity;
 
 use crate::audit::{self, Auditor};
+use crate::locator::Locator;
 use crate::merge;
 use crate::policy::{Action, Asker, Decision, Policy, Resource};
 use crate::protect::RateLimiter;
@@ -43,6 +44,7 @@ pub struct FederationService {
     auditor: Auditor,
     limiter: Arc<RateLimiter>,
     slots: Arc<Semaphore>,
+    locator: Locator,
 }
 
 impl FederationService {
@@ -61,6 +63,7 @@ impl FederationService {
             auditor,
             limiter: Arc::new(RateLimiter::new(limits.client, limits.clients.clone())),
             slots: Arc::new(Semaphore::new(limits.max_in_flight)),
+            locator: Locator::new(limits.locator_ttl, limits.locator_capacity),
         }
     }
 
@@ -367,6 +370,38 @@ impl FederationService {
             })
             .collect();
 
+        // The locator: asked by tax code alone, only the sources that held
+        // the person at a recent complete answer are asked.
+        let located = match (&tax_code, key.local_ids.is_empty()) {
+            (Some(code), true) => {
+                let p = self.auditor.pseudonyms.tax_code(code.as_str());
+                let known = self.locator.get(&p);
+                Some((p, known))
+            }
+            _ => None,
+        };
+        let mut skipped = Vec::new();
+        let targets: Vec<(&registry::Source, String)> = match located.as_ref().and_then(|(_, k)| k.clone()) {
+            Some(known) => targets
+                .into_iter()
+                .filter(|(s, _)| {
+                    let keep = known.contains(&s.organisation);
+                    if !keep {
+                        skipped.push(v1::SourceOutcome {
+                            organisation: s.organisation.clone(),
+                            status: OutcomeStatus::NotFound as i32,
+                            message: "not asked: it did not hold this person at a recent complete answer (locator cache)".into(),
+                            latency_ms: 0,
+                            entries: 0,
+                        });
+                    }
+                    keep
+                })
+                .collect(),
+            None => targets,
+        };
+        let used_locator = located.as_ref().is_some_and(|(_, k)| k.is_some());
+
         // The policy, for every section of every source asked.
         let policy = self.policy.load();
         let who = asker(client, &ctx);
@@ -527,7 +562,34 @@ impl FederationService {
             answer.outcome.message = message;
             outcomes.push(answer.outcome);
         }
+        let asked_outcomes = outcomes.clone();
+        outcomes.extend(skipped);
         in_registry_order(&self.registry, &mut outcomes);
+        if let Some((pseudonym, _)) = located {
+            let status = |o: &v1::SourceOutcome| OutcomeStatus::try_from(o.status);
+            if used_locator {
+                // A remembered source no longer holds the person: ask
+                // everyone next time.
+                if asked_outcomes
+                    .iter()
+                    .any(|o| status(o) == Ok(OutcomeStatus::NotFound))
+                {
+                    self.locator.forget(&pseudonym);
+                }
+            } else if asked_outcomes.len() == self.registry.all().len()
+                && asked_outcomes
+                    .iter()
+                    .all(|o| matches!(status(o), Ok(OutcomeStatus::Ok | OutcomeStatus::NotFound)))
+            {
+                // Every source answered: remember who holds the person.
+                let holders = asked_outcomes
+                    .iter()
+                    .filter(|o| status(o) == Ok(OutcomeStatus::Ok))
+                    .map(|o| o.organisation.clone())
+                    .collect();
+                self.locator.remember(pseudonym, holders);
+            }
+        }
         audit::add_outcomes(entry, &outcomes);
         let partial = registry::is_partial(&outcomes);
         let record = (!found.is_empty()).then(|| merge::record(found));
