@@ -390,6 +390,17 @@ pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The person named by `--tax-code` and `--local-id` options.
+fn subject_key(tax_code: Option<String>, local_ids: &[String]) -> anyhow::Result<v1::SubjectKey> {
+    Ok(v1::SubjectKey {
+        tax_code: tax_code.unwrap_or_default(),
+        local_ids: local_ids
+            .iter()
+            .map(|s| parse_local_id(s))
+            .collect::<anyhow::Result<_>>()?,
+    })
+}
+
 fn parse_local_id(s: &str) -> anyhow::Result<v1::LocalId> {
     let Some((org, id)) = s.split_once(':') else {
         bail!("--local-id `{s}`: write ORG:ID, for example caritas:900001");
@@ -512,13 +523,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
         } => {
             let mut request = tonic::Request::new(v1::GetRecordRequest {
                 context: Some(context),
-                subject: Some(v1::SubjectKey {
-                    tax_code: tax_code.unwrap_or_default(),
-                    local_ids: local_ids
-                        .iter()
-                        .map(|s| parse_local_id(s))
-                        .collect::<anyhow::Result<_>>()?,
-                }),
+                subject: Some(subject_key(tax_code, &local_ids)?),
                 sections: parse_sections(&sections)?,
             });
             request.set_timeout(timeout);
@@ -540,13 +545,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
         } => {
             let mut request = tonic::Request::new(v1::AccessLogRequest {
                 context: Some(context),
-                subject: Some(v1::SubjectKey {
-                    tax_code: tax_code.unwrap_or_default(),
-                    local_ids: local_ids
-                        .iter()
-                        .map(|s| parse_local_id(s))
-                        .collect::<anyhow::Result<_>>()?,
-                }),
+                subject: Some(subject_key(tax_code, &local_ids)?),
                 limit,
             });
             request.set_timeout(timeout);

@@ -700,16 +700,7 @@ async fn walkthrough(running: &Running) -> anyhow::Result<String> {
     let found = client
         .find_subject(v1::FindSubjectRequest {
             context: Some(context.clone()),
-            query: Some(v1::SubjectQuery {
-                family_name: misspelt.into(),
-                given_name: given.into(),
-                birth_date: Some(v1::Date {
-                    year: y,
-                    month: i32::from(m),
-                    day: i32::from(d),
-                }),
-                ..Default::default()
-            }),
+            query: Some(featured_query(misspelt)),
             max_candidates: 5,
         })
         .await
@@ -771,6 +762,22 @@ async fn walkthrough(running: &Running) -> anyhow::Result<String> {
     Ok(best.tax_code.clone())
 }
 
+/// A search for the featured person under `family_name`, with their given
+/// name and birth date.
+fn featured_query(family_name: &str) -> v1::SubjectQuery {
+    let (_, given, (y, m, d), _, _) = seed::population::FEATURED;
+    v1::SubjectQuery {
+        family_name: family_name.into(),
+        given_name: given.into(),
+        birth_date: Some(v1::Date {
+            year: y,
+            month: i32::from(m),
+            day: i32::from(d),
+        }),
+        ..Default::default()
+    }
+}
+
 /// The same person seen from the Caritas listening centre: only whether
 /// the person is followed, and by whom; health data refused.
 async fn caritas_view(running: &Running, tax_code: &str) -> anyhow::Result<()> {
@@ -792,16 +799,7 @@ async fn caritas_view(running: &Running, tax_code: &str) -> anyhow::Result<()> {
     let found = client
         .find_subject(v1::FindSubjectRequest {
             context: Some(context.clone()),
-            query: Some(v1::SubjectQuery {
-                family_name: "Dangelo".into(),
-                given_name: given.into(),
-                birth_date: Some(v1::Date {
-                    year: y,
-                    month: i32::from(m),
-                    day: i32::from(d),
-                }),
-                ..Default::default()
-            }),
+            query: Some(featured_query("Dangelo")),
             max_candidates: 3,
         })
         .await

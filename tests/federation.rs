@@ -516,14 +516,22 @@ async fn the_locator_asks_only_the_sources_that_hold_the_person() {
     let c = caritas(&second);
     assert_eq!(c.status, OutcomeStatus::NotFound as i32);
     assert!(c.message.contains("locator cache"), "{c:?}");
-    assert_eq!(second.outcomes.len(), 4, "every source still has its outcome");
+    assert_eq!(
+        second.outcomes.len(),
+        4,
+        "every source still has its outcome"
+    );
     assert_eq!(
         second.record.as_ref().map(|r| r.identities.len()),
         first.record.as_ref().map(|r| r.identities.len()),
         "the same record from fewer calls"
     );
     for org in ["comune", "asl", "caf"] {
-        let o = second.outcomes.iter().find(|o| o.organisation == org).unwrap();
+        let o = second
+            .outcomes
+            .iter()
+            .find(|o| o.organisation == org)
+            .unwrap();
         assert_eq!(o.status, OutcomeStatus::Ok as i32, "{org}");
     }
 }

@@ -87,6 +87,20 @@ pub fn key_id(spki: &[u8]) -> String {
     hex(digest::digest(&digest::SHA256, spki).as_ref())
 }
 
+/// Reads a PEM file; returns its bytes and a constructor of errors that
+/// name it.
+fn read_pem(path: &Path) -> Result<(Vec<u8>, impl Fn(String) -> AuditError + '_), AuditError> {
+    let bytes = std::fs::read(path).map_err(|source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = move |problem: String| AuditError::Key {
+        path: path.to_path_buf(),
+        problem,
+    };
+    Ok((bytes, bad))
+}
+
 /// Signs checkpoints with the node's private key, re-read from its file
 /// before each checkpoint so a renewed certificate's key is used without a
 /// restart.
@@ -106,14 +120,7 @@ const SCHEMES: [(SignatureScheme, &str); 3] = [
 impl Signer {
     /// Loads the private key (PEM) at `path`.
     pub fn load(path: &Path) -> Result<Signer, AuditError> {
-        let bytes = std::fs::read(path).map_err(|source| AuditError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let bad = |problem: String| AuditError::Key {
-            path: path.to_path_buf(),
-            problem,
-        };
+        let (bytes, bad) = read_pem(path)?;
         let der = PrivateKeyDer::from_pem_slice(&bytes)
             .map_err(|e| bad(format!("no private key found: {e}")))?;
         let key = rustls::crypto::ring::default_provider()
@@ -205,14 +212,7 @@ impl SignatureVerifier {
     /// Reads the certificate (PEM) at `path`; the first certificate is the
     /// node's.
     pub fn load(path: &Path) -> Result<SignatureVerifier, AuditError> {
-        let bytes = std::fs::read(path).map_err(|source| AuditError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let bad = |problem: String| AuditError::Key {
-            path: path.to_path_buf(),
-            problem,
-        };
+        let (bytes, bad) = read_pem(path)?;
         let der = CertificateDer::pem_slice_iter(&bytes)
             .next()
             .ok_or_else(|| bad("no certificate found".into()))?

@@ -144,6 +144,24 @@ impl Store {
         Ok(store)
     }
 
+    /// The database a configuration names, as a URL: a `postgres://` or
+    /// `sqlite://` URL as it is, or a file path (relative to `base`, the
+    /// configuration's directory) as a SQLite URL. `Err` says what is
+    /// accepted.
+    pub fn url_of(base: &Path, value: &str) -> Result<String, String> {
+        if !value.contains("://") {
+            return Ok(Store::sqlite_url(&base.join(value)));
+        }
+        if ["sqlite://", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| value.starts_with(p))
+        {
+            Ok(value.to_string())
+        } else {
+            Err("use a file path (SQLite) or a postgres:// URL".into())
+        }
+    }
+
     /// The SQLite URL of a file path.
     pub fn sqlite_url(path: &Path) -> String {
         format!("sqlite://{}", path.display())

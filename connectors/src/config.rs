@@ -201,11 +201,8 @@ impl ConnectorConfig {
             _ => raw.database,
         };
         let export = ExportPolicy::from_raw(raw.export).map_err(|(key, p)| invalid(&key, p))?;
-        let audit_db = if raw.audit.database.contains("://") {
-            raw.audit.database
-        } else {
-            format!("sqlite://{}", base.join(&raw.audit.database).display())
-        };
+        let audit_db = trama_audit::Store::url_of(base, &raw.audit.database)
+            .map_err(|p| invalid("audit.database", p))?;
         let audit = AuditFiles {
             database: audit_db,
             pseudonym_key: base.join(raw.audit.pseudonym_key),

@@ -355,20 +355,8 @@ impl GatewayConfig {
                 "checkpoint_every and checkpoint_interval_s must be at least 1".into(),
             ));
         }
-        let database = if raw.audit.database.contains("://") {
-            if !(raw.audit.database.starts_with("sqlite://")
-                || raw.audit.database.starts_with("postgres://")
-                || raw.audit.database.starts_with("postgresql://"))
-            {
-                return Err(invalid(
-                    "audit.database".into(),
-                    "use a file path (SQLite) or a postgres:// URL".into(),
-                ));
-            }
-            raw.audit.database
-        } else {
-            format!("sqlite://{}", base.join(&raw.audit.database).display())
-        };
+        let database = trama_audit::Store::url_of(base, &raw.audit.database)
+            .map_err(|p| invalid("audit.database".into(), p))?;
         let audit = AuditConfig {
             database,
             pseudonym_key: base.join(raw.audit.pseudonym_key),
