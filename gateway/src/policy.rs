@@ -162,11 +162,37 @@ pub struct Policy {
     path: PathBuf,
     policies: PolicySet,
     authorizer: Authorizer,
+    types: Types,
 }
 
-fn uid(kind: &str, id: &str) -> Option<EntityUid> {
-    let name = EntityTypeName::from_str(kind).ok()?;
-    Some(EntityUid::from_type_name_and_id(name, EntityId::new(id)))
+/// Trama's entity type names, parsed once (parsing a name runs Cedar's
+/// parser, far too slow for every decision).
+#[derive(Debug)]
+struct Types {
+    organisation: EntityTypeName,
+    operator: EntityTypeName,
+    source: EntityTypeName,
+    section: EntityTypeName,
+    audit_log: EntityTypeName,
+    action: EntityTypeName,
+}
+
+impl Types {
+    fn new() -> Result<Types, String> {
+        let t = |name: &str| EntityTypeName::from_str(name).map_err(|e| e.to_string());
+        Ok(Types {
+            organisation: t("Trama::Organisation")?,
+            operator: t("Trama::Operator")?,
+            source: t("Trama::Source")?,
+            section: t("Trama::Section")?,
+            audit_log: t("Trama::AuditLog")?,
+            action: t("Trama::Action")?,
+        })
+    }
+}
+
+fn uid(kind: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
 }
 
 fn schema() -> Result<Schema, String> {
@@ -235,6 +261,7 @@ impl Policy {
             path: path.to_path_buf(),
             policies,
             authorizer: Authorizer::new(),
+            types: Types::new().map_err(|e| invalid(format!("built-in entity types: {e}")))?,
         })
     }
 
@@ -274,13 +301,12 @@ impl Policy {
         action: Action,
         resource: Resource<'_>,
     ) -> Result<Decision, String> {
-        let bad = || format!("cannot name entity for {}", asker.organisation);
-        let org = uid("Trama::Organisation", asker.organisation).ok_or_else(bad)?;
+        let t = &self.types;
+        let org = uid(&t.organisation, asker.organisation);
         let principal = uid(
-            "Trama::Operator",
+            &t.operator,
             &format!("{}/{}", asker.organisation, asker.operator_id),
-        )
-        .ok_or_else(bad)?;
+        );
         let string = |s: &str| RestrictedExpression::new_string(s.to_string());
         let mut entities = vec![
             Entity::new_no_attrs(org.clone(), HashSet::new()),
@@ -296,7 +322,7 @@ impl Policy {
         ];
         let resource_uid = match resource {
             Resource::Source(source) | Resource::Section(source, _) => {
-                let source_uid = uid("Trama::Source", source).ok_or_else(bad)?;
+                let source_uid = uid(&t.source, source);
                 entities.push(
                     Entity::new(
                         source_uid.clone(),
@@ -308,8 +334,7 @@ impl Policy {
                 match resource {
                     Resource::Section(_, section) => {
                         let name = sections::name(section);
-                        let section_uid =
-                            uid("Trama::Section", &format!("{source}/{name}")).ok_or_else(bad)?;
+                        let section_uid = uid(&t.section, &format!("{source}/{name}"));
                         entities.push(
                             Entity::new(
                                 section_uid.clone(),
@@ -328,12 +353,12 @@ impl Policy {
                 }
             }
             Resource::AuditLog => {
-                let u = uid("Trama::AuditLog", "gateway").ok_or_else(bad)?;
+                let u = uid(&t.audit_log, "gateway");
                 entities.push(Entity::new_no_attrs(u.clone(), HashSet::new()));
                 u
             }
         };
-        let action_uid = uid("Trama::Action", action.name()).ok_or_else(bad)?;
+        let action_uid = uid(&t.action, action.name());
         let context = Context::from_pairs([
             ("purpose".to_string(), string(asker.purpose)),
             ("case_id".to_string(), string(asker.case_id)),
