@@ -99,6 +99,14 @@ async fn call(
     }
 }
 
+/// The delay a `RESOURCE_EXHAUSTED` answer asks for.
+fn retry_delay(status: &tonic::Status) -> Option<Duration> {
+    use tonic_types::StatusExt;
+    (status.code() == tonic::Code::ResourceExhausted)
+        .then(|| status.get_details_retry_info().and_then(|r| r.retry_delay))
+        .flatten()
+}
+
 /// Runs the load and prints the report.
 pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
@@ -154,8 +162,14 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
                         let tax = people[fastrand::usize(..people.len())].clone();
                         let started = Instant::now();
                         let r = call(&mut client, &args, &context, &sections, tax).await;
+                        // A well-behaved client waits as long as the gateway
+                        // asks when it is over its allowance.
+                        let wait = r.as_ref().err().and_then(retry_delay);
                         if tx.send((started.elapsed(), r)).is_err() {
                             break;
+                        }
+                        if let Some(wait) = wait {
+                            tokio::time::sleep(wait).await;
                         }
                     }
                 }));
