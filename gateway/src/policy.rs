@@ -163,6 +163,9 @@ pub struct Policy {
     policies: PolicySet,
     authorizer: Authorizer,
     types: Types,
+    /// Each policy's `@id` (or Cedar id) and `@reason`, read once: looking
+    /// an annotation up parses its key.
+    labels: HashMap<cedar_policy::PolicyId, (String, Option<String>)>,
 }
 
 /// Trama's entity type names, parsed once (parsing a name runs Cedar's
@@ -257,7 +260,20 @@ impl Policy {
                 problems.join("; ")
             )));
         }
+        let labels = policies
+            .policies()
+            .map(|p| {
+                let name = p
+                    .annotation("id")
+                    .map_or_else(|| p.id().to_string(), str::to_string);
+                (
+                    p.id().clone(),
+                    (name, p.annotation("reason").map(str::to_string)),
+                )
+            })
+            .collect();
         Ok(Policy {
+            labels,
             path: path.to_path_buf(),
             policies,
             authorizer: Authorizer::new(),
@@ -278,6 +294,13 @@ impl Policy {
     /// Whether the set is empty (never true for a loaded policy).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// A policy's name: its `@id`, or Cedar's id.
+    fn name(&self, id: &cedar_policy::PolicyId) -> String {
+        self.labels
+            .get(id)
+            .map_or_else(|| id.to_string(), |(name, _)| name.clone())
     }
 
     /// Decides whether `asker` may do `action` on `resource`.
@@ -376,10 +399,7 @@ impl Policy {
             .errors()
             .map(|e| {
                 let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
-                let id = e.policy_id();
-                self.policies
-                    .annotation(id, "id")
-                    .map_or_else(|| id.to_string(), str::to_string)
+                self.name(e.policy_id())
             })
             .collect();
         if !failed.is_empty() {
@@ -395,11 +415,7 @@ impl Policy {
                 ),
             });
         }
-        let name = |id: &cedar_policy::PolicyId| {
-            self.policies
-                .annotation(id, "id")
-                .map_or_else(|| id.to_string(), str::to_string)
-        };
+        let name = |id: &cedar_policy::PolicyId| self.name(id);
         let deciding: Vec<&cedar_policy::PolicyId> = response.diagnostics().reason().collect();
         Ok(match response.decision() {
             CedarDecision::Allow => Decision {
@@ -416,9 +432,10 @@ impl Policy {
                     allowed: false,
                     rule: name(id),
                     reason: self
-                        .policies
-                        .annotation(id, "reason")
-                        .map_or_else(|| format!("forbidden by rule {}", name(id)), str::to_string),
+                        .labels
+                        .get(*id)
+                        .and_then(|(_, reason)| reason.clone())
+                        .unwrap_or_else(|| format!("forbidden by rule {}", name(id))),
                 },
                 None => Decision {
                     allowed: false,
