@@ -11,12 +11,14 @@
 //! same code ([`store`]). Module map: [`entry`] is what one entry says;
 //! [`chain`] hashes and signs; [`pseudonym`] makes subject pseudonyms;
 //! [`store`] reads and writes the tables; [`log`] is the group-commit
-//! writer; [`verify`] checks a log.
+//! writer; [`verify`] checks a log; [`settings`] is the `[audit]` table of
+//! the configuration files and opens the log it names.
 
 pub mod chain;
 pub mod entry;
 pub mod log;
 pub mod pseudonym;
+pub mod settings;
 pub mod store;
 pub mod verify;
 
@@ -25,6 +27,7 @@ use std::path::PathBuf;
 pub use entry::{Entry, SourceEntry};
 pub use log::{AuditLog, LogOptions};
 pub use pseudonym::Pseudonymiser;
+pub use settings::{AuditSettings, AuditTable};
 pub use store::Store;
 pub use verify::{Problem, Report};
 

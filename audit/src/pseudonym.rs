@@ -87,6 +87,23 @@ impl Pseudonymiser {
         self.of(&format!("local:{organisation}:{}", id.trim()))
     }
 
+    /// The pseudonyms of one person's identifiers: the tax code, if not
+    /// empty, and each partner's `(organisation, local id)`.
+    pub fn subject<'a>(
+        &self,
+        tax_code: &str,
+        local_ids: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = local_ids
+            .into_iter()
+            .map(|(org, id)| self.local_id(org, id))
+            .collect();
+        if !tax_code.trim().is_empty() {
+            out.insert(0, self.tax_code(tax_code));
+        }
+        out
+    }
+
     fn of(&self, value: &str) -> String {
         let tag = hmac::sign(&self.key, value.as_bytes());
         // 128 bits are plenty to tell subjects apart.

@@ -36,39 +36,9 @@ pub struct ConnectorConfig {
     /// What the partner releases, to whom, for which purposes.
     pub export: ExportPolicy,
     /// The connector's own audit of what it released.
-    pub audit: AuditFiles,
+    pub audit: trama_audit::AuditSettings,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
-}
-
-/// Where the connector's local audit log lives.
-#[derive(Debug, Clone)]
-pub struct AuditFiles {
-    /// `sqlite://...` (default `audit.db` beside the configuration) or
-    /// `postgres://...`.
-    pub database: String,
-    /// The pseudonym key file (created on first start).
-    pub pseudonym_key: PathBuf,
-    /// The file every signed checkpoint is also appended to.
-    pub checkpoint_file: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawAudit {
-    database: String,
-    pseudonym_key: PathBuf,
-    checkpoint_file: PathBuf,
-}
-
-impl Default for RawAudit {
-    fn default() -> Self {
-        RawAudit {
-            database: "audit.db".into(),
-            pseudonym_key: "audit-pseudonym.key".into(),
-            checkpoint_file: "audit-checkpoints.jsonl".into(),
-        }
-    }
 }
 
 /// Why a configuration or mapping file is refused. Every variant names
@@ -117,15 +87,9 @@ struct RawConfig {
     #[serde(default)]
     export: Vec<RawRule>,
     #[serde(default)]
-    audit: RawAudit,
+    audit: trama_audit::AuditTable,
     #[serde(default)]
-    metrics: Option<RawMetrics>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    listen: String,
+    metrics: Option<trama_telemetry::MetricsTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,22 +165,12 @@ impl ConnectorConfig {
             _ => raw.database,
         };
         let export = ExportPolicy::from_raw(raw.export).map_err(|(key, p)| invalid(&key, p))?;
-        let audit_db = trama_audit::Store::url_of(base, &raw.audit.database)
-            .map_err(|p| invalid("audit.database", p))?;
-        let audit = AuditFiles {
-            database: audit_db,
-            pseudonym_key: base.join(raw.audit.pseudonym_key),
-            checkpoint_file: base.join(raw.audit.checkpoint_file),
-        };
-        let metrics = match raw.metrics {
-            Some(m) => Some(m.listen.parse().map_err(|_| {
-                invalid(
-                    "metrics.listen",
-                    format!("`{}` is not an address like 127.0.0.1:9465", m.listen),
-                )
-            })?),
-            None => None,
-        };
+        let audit = raw.audit.resolve(base).map_err(|(k, p)| invalid(&k, p))?;
+        let metrics = raw
+            .metrics
+            .map(|m| m.address("127.0.0.1:9465"))
+            .transpose()
+            .map_err(|p| invalid("metrics.listen", p))?;
         Ok(ConnectorConfig {
             metrics,
             export,

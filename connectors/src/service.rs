@@ -54,6 +54,14 @@ impl ConnectorService {
         }
     }
 
+    /// The pseudonyms of a person's tax code and local id.
+    fn subject(&self, tax_code: &str, local_id: Option<&v1::LocalId>) -> Vec<String> {
+        self.pseudonyms.subject(
+            tax_code,
+            local_id.map(|l| (l.organisation.as_str(), l.id.as_str())),
+        )
+    }
+
     /// The start of a local audit entry.
     fn draft(&self, call: &str, client: &str, ctx: &v1::RequestContext) -> Entry {
         let operator = ctx.operator.clone().unwrap_or_default();
@@ -174,16 +182,7 @@ impl ConnectorApi for ConnectorService {
         let ctx = req.context.clone().unwrap_or_default();
         let mut entry = self.draft("MatchSubject", &req.client_organisation, &ctx);
         let query = req.query.unwrap_or_default();
-        if !query.tax_code.is_empty() {
-            entry
-                .subjects
-                .push(self.pseudonyms.tax_code(&query.tax_code));
-        }
-        if let Some(l) = &query.local_id {
-            entry
-                .subjects
-                .push(self.pseudonyms.local_id(&l.organisation, &l.id));
-        }
+        entry.subjects = self.subject(&query.tax_code, query.local_id.as_ref());
         if let Err(why) = self.export.may_match(&req.client_organisation, &ctx) {
             entry.decision = "deny".into();
             entry.reason = why.clone();
@@ -203,14 +202,9 @@ impl ConnectorApi for ConnectorService {
             .map_err(to_status);
         if let Ok(candidates) = &result {
             for c in candidates.iter().filter_map(|c| c.identity.as_ref()) {
-                if !c.tax_code.is_empty() {
-                    entry.subjects.push(self.pseudonyms.tax_code(&c.tax_code));
-                }
-                if let Some(l) = &c.local_id {
-                    entry
-                        .subjects
-                        .push(self.pseudonyms.local_id(&l.organisation, &l.id));
-                }
+                entry
+                    .subjects
+                    .extend(self.subject(&c.tax_code, c.local_id.as_ref()));
             }
             tracing::info!(
                 client = %req.client_organisation,
@@ -235,15 +229,9 @@ impl ConnectorApi for ConnectorService {
             .iter()
             .map(|s| trama_proto::sections::name(*s).into())
             .collect();
-        if !req.tax_code.is_empty() {
-            entry.subjects.push(self.pseudonyms.tax_code(&req.tax_code));
-        }
-        if !req.local_id.is_empty() {
-            entry.subjects.push(
-                self.pseudonyms
-                    .local_id(&self.inner.organisation, &req.local_id),
-            );
-        }
+        let asked_local = (!req.local_id.is_empty())
+            .then_some((self.inner.organisation.as_str(), req.local_id.as_str()));
+        entry.subjects = self.pseudonyms.subject(&req.tax_code, asked_local);
         // Sovereignty: the partner's own policy, whatever the gateway
         // allowed. A client or purpose no rule fits gets nothing, not even
         // whether the partner knows the person; of the sections the
@@ -292,18 +280,15 @@ impl ConnectorApi for ConnectorService {
             });
         if let Ok(response) = &result {
             if let Some(identity) = &response.identity {
-                if !identity.tax_code.is_empty() {
-                    entry
-                        .subjects
-                        .push(self.pseudonyms.tax_code(&identity.tax_code));
-                }
-                if let Some(l) = &identity.local_id {
-                    entry
-                        .subjects
-                        .push(self.pseudonyms.local_id(&l.organisation, &l.id));
-                }
+                entry
+                    .subjects
+                    .extend(self.subject(&identity.tax_code, identity.local_id.as_ref()));
             }
-            entry.sections_returned = released_names(response.sections.as_ref());
+            entry.sections_returned = response
+                .sections
+                .as_ref()
+                .map(v1::RecordSections::names_with_entries)
+                .unwrap_or_default();
             tracing::info!(
                 client = %req.client_organisation,
                 purpose = %ctx.purpose,
@@ -316,54 +301,6 @@ impl ConnectorApi for ConnectorService {
         let response = self.audited(entry, result).await?;
         Ok(Response::new(response))
     }
-}
-
-/// The names of the sections that carry entries.
-fn released_names(sections: Option<&v1::RecordSections>) -> Vec<String> {
-    let Some(s) = sections else {
-        return Vec::new();
-    };
-    [
-        (Section::Housing, s.housing.len()),
-        (Section::SocioEconomic, s.socio_economic.len()),
-        (Section::SupportNetwork, s.support_network.len()),
-        (Section::Needs, s.needs.len()),
-        (Section::JudicialActs, s.judicial_acts.len()),
-        (Section::CourtRelations, s.court_relations.len()),
-        (Section::Referrals, s.referrals.len()),
-        (Section::Interventions, s.interventions.len()),
-        (Section::Health, s.health.len()),
-        (Section::CaseMembership, s.case_memberships.len()),
-    ]
-    .into_iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(section, _)| trama_proto::sections::name(section).to_string())
-    .collect()
-}
-
-/// Opens the connector's local audit log (and its pseudonym key, created on
-/// first start); checkpoints are signed with the connector's own key.
-pub async fn open_audit(
-    config: &ConnectorConfig,
-) -> Result<(AuditLog, Pseudonymiser), ConnectorError> {
-    let a = &config.audit;
-    if !a.pseudonym_key.exists() {
-        Pseudonymiser::generate(&a.pseudonym_key)?;
-        tracing::warn!(file = %a.pseudonym_key.display(), "created a new pseudonym key for the local audit log; back it up");
-    }
-    let pseudonyms = Pseudonymiser::load(&a.pseudonym_key)?;
-    let signer = trama_audit::chain::Signer::load(&config.tls.key)?;
-    let store = trama_audit::Store::open(&a.database, true).await?;
-    let log = AuditLog::open(
-        store,
-        signer,
-        trama_audit::LogOptions {
-            checkpoint_file: Some(a.checkpoint_file.clone()),
-            ..trama_audit::LogOptions::default()
-        },
-    )
-    .await?;
-    Ok((log, pseudonyms))
 }
 
 /// How often the connector checks that its database answers.
@@ -469,7 +406,7 @@ pub async fn serve(
             "no [[export]] rules: this connector releases nothing (see docs/connector-guide.md, export policy)"
         );
     }
-    let (audit, pseudonyms) = open_audit(&config).await?;
+    let (audit, pseudonyms) = trama_audit::settings::open(&config.audit, &config.tls.key).await?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;
     let tls_watch = tls.clone().watch(TLS_POLL);
     let gauges = match config.metrics {

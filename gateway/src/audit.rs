@@ -3,30 +3,12 @@
 //! the decision), written before the answer leaves; and the answer to
 //! `AccessLog`, read back from the log by subject pseudonym.
 
-use std::path::PathBuf;
-
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use trama_audit::{AuditLog, Entry, Pseudonymiser, SourceEntry};
 use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus};
 use trama_tls::NodeIdentity;
-
-/// Where the gateway's audit log lives and how it is sealed.
-#[derive(Debug, Clone)]
-pub struct AuditConfig {
-    /// `sqlite://...` (the default, `audit.db` beside the configuration) or
-    /// `postgres://...`.
-    pub database: String,
-    /// The pseudonym key file (created on first start).
-    pub pseudonym_key: PathBuf,
-    /// The file every signed checkpoint is also appended to.
-    pub checkpoint_file: PathBuf,
-    /// Sign a checkpoint after this many entries.
-    pub checkpoint_every: u64,
-    /// And at least this often while entries are added.
-    pub checkpoint_interval: std::time::Duration,
-}
 
 /// The audit log and the pseudonymiser, as the service uses them.
 #[derive(Debug, Clone)]
@@ -69,22 +51,24 @@ pub fn draft(call: &str, client: &NodeIdentity, ctx: Option<&v1::RequestContext>
 impl Auditor {
     /// Adds the pseudonyms of a subject key's identifiers to `entry`.
     pub fn add_key(&self, entry: &mut Entry, tax_code: &str, local_ids: &[v1::LocalId]) {
-        if !tax_code.trim().is_empty() {
-            entry.subjects.push(self.pseudonyms.tax_code(tax_code));
-        }
-        for l in local_ids {
-            entry
-                .subjects
-                .push(self.pseudonyms.local_id(&l.organisation, &l.id));
-        }
+        entry.subjects.extend(
+            self.pseudonyms.subject(
+                tax_code,
+                local_ids
+                    .iter()
+                    .map(|l| (l.organisation.as_str(), l.id.as_str())),
+            ),
+        );
     }
 
     /// Adds the pseudonyms of a person shown as a candidate of a search
     /// (not the subject the call was about).
     pub fn add_candidate(&self, entry: &mut Entry, identity: &v1::SubjectIdentity) {
-        let mut as_subject = Entry::default();
-        self.add_identity(&mut as_subject, identity);
-        for p in as_subject.subjects {
+        let locals = identity
+            .local_id
+            .iter()
+            .map(|l| (l.organisation.as_str(), l.id.as_str()));
+        for p in self.pseudonyms.subject(&identity.tax_code, locals) {
             if !entry.subjects.contains(&p) {
                 entry.candidates.push(p);
             }
@@ -174,30 +158,6 @@ pub fn add_outcomes(entry: &mut Entry, outcomes: &[v1::SourceOutcome]) {
             entries: o.entries,
         })
         .collect();
-}
-
-/// The names of the non-empty sections of a record.
-pub fn returned_sections(sections_: &v1::RecordSections) -> Vec<String> {
-    let counts = [
-        (v1::Section::Housing, sections_.housing.len()),
-        (v1::Section::SocioEconomic, sections_.socio_economic.len()),
-        (v1::Section::SupportNetwork, sections_.support_network.len()),
-        (v1::Section::Needs, sections_.needs.len()),
-        (v1::Section::JudicialActs, sections_.judicial_acts.len()),
-        (v1::Section::CourtRelations, sections_.court_relations.len()),
-        (v1::Section::Referrals, sections_.referrals.len()),
-        (v1::Section::Interventions, sections_.interventions.len()),
-        (v1::Section::Health, sections_.health.len()),
-        (
-            v1::Section::CaseMembership,
-            sections_.case_memberships.len(),
-        ),
-    ];
-    counts
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(s, _)| sections::name(s).to_string())
-        .collect()
 }
 
 /// One log entry as the `AccessLog` call shows it to someone asking about

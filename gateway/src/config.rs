@@ -11,8 +11,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use trama_tls::TlsFiles;
 
-use crate::audit::AuditConfig;
-
 /// A validated gateway configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -31,7 +29,7 @@ pub struct GatewayConfig {
     /// The Cedar policy file.
     pub policy: PathBuf,
     /// The audit log.
-    pub audit: AuditConfig,
+    pub audit: trama_audit::AuditSettings,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
 }
@@ -123,37 +121,9 @@ struct RawConfig {
     clients: Vec<RawClient>,
     policy: Option<PathBuf>,
     #[serde(default)]
-    audit: RawAudit,
+    audit: trama_audit::AuditTable,
     #[serde(default)]
-    metrics: Option<RawMetrics>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    listen: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawAudit {
-    database: String,
-    pseudonym_key: PathBuf,
-    checkpoint_file: PathBuf,
-    checkpoint_every: u64,
-    checkpoint_interval_s: u64,
-}
-
-impl Default for RawAudit {
-    fn default() -> Self {
-        RawAudit {
-            database: "audit.db".into(),
-            pseudonym_key: "audit-pseudonym.key".into(),
-            checkpoint_file: "audit-checkpoints.jsonl".into(),
-            checkpoint_every: 1000,
-            checkpoint_interval_s: 60,
-        }
-    }
+    metrics: Option<trama_telemetry::MetricsTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -349,30 +319,12 @@ impl GatewayConfig {
                 "missing: name the Cedar policy file (every call is denied without one); start from deploy/policy.example.cedar".into(),
             ));
         };
-        if raw.audit.checkpoint_every == 0 || raw.audit.checkpoint_interval_s == 0 {
-            return Err(invalid(
-                "audit.checkpoint_every".into(),
-                "checkpoint_every and checkpoint_interval_s must be at least 1".into(),
-            ));
-        }
-        let database = trama_audit::Store::url_of(base, &raw.audit.database)
-            .map_err(|p| invalid("audit.database".into(), p))?;
-        let audit = AuditConfig {
-            database,
-            pseudonym_key: base.join(raw.audit.pseudonym_key),
-            checkpoint_file: base.join(raw.audit.checkpoint_file),
-            checkpoint_every: raw.audit.checkpoint_every,
-            checkpoint_interval: Duration::from_secs(raw.audit.checkpoint_interval_s),
-        };
-        let metrics = match raw.metrics {
-            Some(m) => Some(m.listen.parse().map_err(|_| {
-                invalid(
-                    "metrics.listen".into(),
-                    format!("`{}` is not an address like 127.0.0.1:9464", m.listen),
-                )
-            })?),
-            None => None,
-        };
+        let audit = raw.audit.resolve(base).map_err(|(k, p)| invalid(k, p))?;
+        let metrics = raw
+            .metrics
+            .map(|m| m.address("127.0.0.1:9464"))
+            .transpose()
+            .map_err(|p| invalid("metrics.listen".into(), p))?;
         Ok(GatewayConfig {
             metrics,
             path: path.to_path_buf(),

@@ -147,32 +147,9 @@ pub async fn serve(
     served
 }
 
-/// Opens the audit log: the database (created if missing), the pseudonym
-/// key (created on first start) and the gateway's own key for signing
-/// checkpoints.
+/// Opens the audit log, checkpoints signed with the gateway's own key.
 async fn open_audit(config: &GatewayConfig) -> Result<audit::Auditor, GatewayError> {
-    let a = &config.audit;
-    if !a.pseudonym_key.exists() {
-        trama_audit::Pseudonymiser::generate(&a.pseudonym_key)?;
-        tracing::warn!(
-            file = %a.pseudonym_key.display(),
-            "created a new pseudonym key for the audit log; back it up with the gateway's key"
-        );
-    }
-    let pseudonyms = trama_audit::Pseudonymiser::load(&a.pseudonym_key)?;
-    let signer = trama_audit::chain::Signer::load(&config.tls.key)?;
-    let store = trama_audit::Store::open(&a.database, true).await?;
-    let log = trama_audit::AuditLog::open(
-        store,
-        signer,
-        trama_audit::LogOptions {
-            checkpoint_every: a.checkpoint_every,
-            checkpoint_interval: a.checkpoint_interval,
-            checkpoint_file: Some(a.checkpoint_file.clone()),
-            ..trama_audit::LogOptions::default()
-        },
-    )
-    .await?;
+    let (log, pseudonyms) = trama_audit::settings::open(&config.audit, &config.tls.key).await?;
     Ok(audit::Auditor { log, pseudonyms })
 }
 

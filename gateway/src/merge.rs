@@ -39,42 +39,22 @@ pub fn record(answers: Vec<(SubjectIdentity, RecordSections)>) -> Record {
 /// whether anything was dropped. The gateway keeps only what its policy let
 /// it ask for, whatever a connector sends back.
 pub fn retain_sections(s: &mut RecordSections, allowed: &[i32]) -> bool {
-    use trama_proto::v1::Section;
-    let keep = |section: Section| allowed.contains(&(section as i32));
     let mut dropped = false;
-    macro_rules! retain {
-        ($field:ident, $section:expr) => {
-            if !keep($section) && !s.$field.is_empty() {
-                s.$field.clear();
-                dropped = true;
-            }
-        };
+    for section in trama_proto::sections::ALL {
+        if !allowed.contains(&(section as i32)) && s.count(section) > 0 {
+            s.clear(section);
+            dropped = true;
+        }
     }
-    retain!(housing, Section::Housing);
-    retain!(socio_economic, Section::SocioEconomic);
-    retain!(support_network, Section::SupportNetwork);
-    retain!(needs, Section::Needs);
-    retain!(judicial_acts, Section::JudicialActs);
-    retain!(court_relations, Section::CourtRelations);
-    retain!(referrals, Section::Referrals);
-    retain!(interventions, Section::Interventions);
-    retain!(health, Section::Health);
-    retain!(case_memberships, Section::CaseMembership);
     dropped
 }
 
 /// How many entries a set of sections holds.
 pub fn entry_count(s: &RecordSections) -> u32 {
-    let n = s.housing.len()
-        + s.socio_economic.len()
-        + s.support_network.len()
-        + s.needs.len()
-        + s.judicial_acts.len()
-        + s.court_relations.len()
-        + s.referrals.len()
-        + s.interventions.len()
-        + s.health.len()
-        + s.case_memberships.len();
+    let n: usize = trama_proto::sections::ALL
+        .into_iter()
+        .map(|section| s.count(section))
+        .sum();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 

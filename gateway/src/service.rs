@@ -594,8 +594,11 @@ impl FederationService {
         let partial = registry::is_partial(&outcomes);
         let record = (!found.is_empty()).then(|| merge::record(found));
         if let Some(r) = &record {
-            entry.sections_returned =
-                audit::returned_sections(&r.sections.clone().unwrap_or_default());
+            entry.sections_returned = r
+                .sections
+                .as_ref()
+                .map(v1::RecordSections::names_with_entries)
+                .unwrap_or_default();
         }
         tracing::info!(
             client = %client.organisation,

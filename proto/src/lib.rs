@@ -89,6 +89,54 @@ pub mod sections {
     }
 }
 
+impl v1::RecordSections {
+    /// How many entries `section` holds.
+    pub fn count(&self, section: v1::Section) -> usize {
+        use v1::Section as S;
+        match section {
+            S::Unspecified => 0,
+            S::Housing => self.housing.len(),
+            S::SocioEconomic => self.socio_economic.len(),
+            S::SupportNetwork => self.support_network.len(),
+            S::Needs => self.needs.len(),
+            S::JudicialActs => self.judicial_acts.len(),
+            S::CourtRelations => self.court_relations.len(),
+            S::Referrals => self.referrals.len(),
+            S::Interventions => self.interventions.len(),
+            S::Health => self.health.len(),
+            S::CaseMembership => self.case_memberships.len(),
+        }
+    }
+
+    /// Empties `section`.
+    pub fn clear(&mut self, section: v1::Section) {
+        use v1::Section as S;
+        match section {
+            S::Unspecified => {}
+            S::Housing => self.housing.clear(),
+            S::SocioEconomic => self.socio_economic.clear(),
+            S::SupportNetwork => self.support_network.clear(),
+            S::Needs => self.needs.clear(),
+            S::JudicialActs => self.judicial_acts.clear(),
+            S::CourtRelations => self.court_relations.clear(),
+            S::Referrals => self.referrals.clear(),
+            S::Interventions => self.interventions.clear(),
+            S::Health => self.health.clear(),
+            S::CaseMembership => self.case_memberships.clear(),
+        }
+    }
+
+    /// The names of the sections that hold at least one entry, in schema
+    /// order.
+    pub fn names_with_entries(&self) -> Vec<String> {
+        sections::ALL
+            .into_iter()
+            .filter(|s| self.count(*s) > 0)
+            .map(|s| sections::name(s).to_string())
+            .collect()
+    }
+}
+
 impl v1::Date {
     /// The calendar date, if the fields name one.
     pub fn to_date(&self) -> Option<time::Date> {

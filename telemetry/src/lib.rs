@@ -35,6 +35,24 @@ pub enum TelemetryError {
     Recorder(String),
 }
 
+/// The `[metrics]` table of the gateway's and the connectors'
+/// configuration files.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsTable {
+    listen: String,
+}
+
+impl MetricsTable {
+    /// The address to serve on; `Err` says what is wrong, with `example`
+    /// as a fitting address.
+    pub fn address(&self, example: &str) -> Result<SocketAddr, String> {
+        self.listen
+            .parse()
+            .map_err(|_| format!("`{}` is not an address like {example}", self.listen))
+    }
+}
+
 /// How often gauges derived from files are refreshed.
 const REFRESH: Duration = Duration::from_secs(60);
 /// Longest request head read from a scraper.
