@@ -108,7 +108,7 @@ pub async fn serve(
         .max_encoding_message_size(64 << 20),
         authz.clone(),
     );
-    let watcher = tokio::spawn(watch_policy(policy, config.policy.clone()));
+    let watcher = watch_policy(policy, config.policy.clone());
     let tls_watch = tls.clone().watch(POLICY_POLL);
     let gauges = match config.metrics {
         Some(address) => {
@@ -155,37 +155,12 @@ async fn open_audit(config: &GatewayConfig) -> Result<audit::Auditor, GatewayErr
 
 /// Reloads the policy when its file changes or on SIGHUP; a policy that
 /// does not load is refused and the previous one stays in force.
-async fn watch_policy(policy: Arc<ArcSwap<policy::Policy>>, path: std::path::PathBuf) {
-    let stamp = |p: &std::path::Path| {
-        std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.modified().ok(), m.len()))
-    };
-    let mut last = stamp(&path);
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let signalled = async {
-            match hangup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let signalled = std::future::pending::<()>();
-        let forced = tokio::select! {
-            () = signalled => true,
-            () = tokio::time::sleep(POLICY_POLL) => false,
-        };
-        let now = stamp(&path);
-        if !forced && now == last {
-            continue;
-        }
-        last = now;
-        match policy::Policy::load(&path) {
+fn watch_policy(
+    policy: Arc<ArcSwap<policy::Policy>>,
+    path: std::path::PathBuf,
+) -> tokio::task::JoinHandle<()> {
+    trama_tls::reload::watch_file(path, POLICY_POLL, move |path| {
+        match policy::Policy::load(path) {
             Ok(p) => {
                 tracing::info!(file = %path.display(), policies = p.len(), "policy reloaded");
                 policy.store(Arc::new(p));
@@ -194,7 +169,7 @@ async fn watch_policy(policy: Arc<ArcSwap<policy::Policy>>, path: std::path::Pat
                 tracing::error!(error = %e, "policy not reloaded; the previous one stays in force");
             }
         }
-    }
+    })
 }
 
 /// How often the policy file is checked for changes.

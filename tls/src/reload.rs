@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -301,12 +301,47 @@ fn labelled_paths(files: &TlsFiles) -> impl Iterator<Item = (&'static str, &Path
 }
 
 fn stamps(files: &TlsFiles) -> Vec<Stamp> {
-    labelled_paths(files)
-        .map(|(_, path)| {
-            let meta = std::fs::metadata(path).ok()?;
-            Some((meta.len(), meta.modified().ok()?))
-        })
-        .collect()
+    labelled_paths(files).map(|(_, path)| stamp(path)).collect()
+}
+
+/// A file's size and modification time, if it can be read.
+fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+/// Calls `on_change` whenever `path` changes (size or modification time,
+/// checked every `interval`) or the process gets SIGHUP — the same triggers
+/// as [`TlsState::watch`], for other files a node reloads (the gateway's
+/// policy). `on_change` runs off the runtime's worker threads. Abort the
+/// handle to stop.
+pub fn watch_file(
+    path: PathBuf,
+    interval: Duration,
+    on_change: impl Fn(&Path) + Send + Sync + 'static,
+) -> JoinHandle<()> {
+    let on_change = Arc::new(on_change);
+    tokio::spawn(async move {
+        let mut hangup = Hangup::listen();
+        let mut ticker = tokio::time::interval(interval.max(MIN_POLL_INTERVAL));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen = stamp(&path);
+        loop {
+            let sighup = tokio::select! {
+                _ = ticker.tick() => false,
+                () = hangup.recv() => true,
+            };
+            let now = stamp(&path);
+            if !sighup && now == seen {
+                continue;
+            }
+            seen = now;
+            let (on_change, path) = (on_change.clone(), path.clone());
+            if let Err(e) = tokio::task::spawn_blocking(move || on_change(&path)).await {
+                tracing::error!(error = %e, "reload task failed");
+            }
+        }
+    })
 }
 
 impl Current {
