@@ -62,41 +62,64 @@ struct Counts {
     errors: BTreeMap<&'static str, u64>,
 }
 
+/// The deadline of every call the load generator makes.
+const CALL_DEADLINE: Duration = Duration::from_secs(10);
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3)
         .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| std::process::abort()))
 }
 
-async fn call(
+/// One call about the person with `tax_code`: `FindSubject` when `find`,
+/// else `GetRecord` of `sections`, under `deadline`. Returns whether the
+/// answer was partial, and the sources' outcomes.
+pub async fn call(
     client: &mut FederationClient<Channel>,
-    args: &LoadArgs,
-    context: &v1::RequestContext,
+    find: bool,
+    context: v1::RequestContext,
     sections: &[i32],
     tax_code: String,
-) -> Result<bool, tonic::Status> {
-    if args.call == "find" {
+    deadline: Duration,
+) -> Result<(bool, Vec<v1::SourceOutcome>), tonic::Status> {
+    if find {
         let mut r = tonic::Request::new(v1::FindSubjectRequest {
-            context: Some(context.clone()),
+            context: Some(context),
             query: Some(v1::SubjectQuery {
                 tax_code,
                 ..Default::default()
             }),
             max_candidates: 5,
         });
-        r.set_timeout(Duration::from_secs(10));
-        client.find_subject(r).await.map(|r| r.into_inner().partial)
+        r.set_timeout(deadline);
+        client.find_subject(r).await.map(|r| {
+            let r = r.into_inner();
+            (r.partial, r.outcomes)
+        })
     } else {
         let mut r = tonic::Request::new(v1::GetRecordRequest {
-            context: Some(context.clone()),
+            context: Some(context),
             subject: Some(v1::SubjectKey {
                 tax_code,
                 local_ids: vec![],
             }),
             sections: sections.to_vec(),
         });
-        r.set_timeout(Duration::from_secs(10));
-        client.get_record(r).await.map(|r| r.into_inner().partial)
+        r.set_timeout(deadline);
+        client.get_record(r).await.map(|r| {
+            let r = r.into_inner();
+            (r.partial, r.outcomes)
+        })
     }
+}
+
+/// The tax codes of the synthetic population of `subjects` people made
+/// from `seed` (as the demo and `trama seed` make it).
+pub fn tax_codes(seed: u64, subjects: usize) -> Vec<String> {
+    crate::seed::generate(seed, subjects)
+        .people
+        .iter()
+        .map(|p| p.tax_code.to_string())
+        .collect()
 }
 
 /// The delay a `RESOURCE_EXHAUSTED` answer asks for.
@@ -120,13 +143,7 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         legal_basis: String::new(),
     };
     let sections = crate::cli::parse_sections(&args.sections)?;
-    let people: Arc<Vec<String>> = Arc::new(
-        crate::seed::generate(args.seed, args.subjects)
-            .people
-            .iter()
-            .map(|p| p.tax_code.to_string())
-            .collect(),
-    );
+    let people: Arc<Vec<String>> = Arc::new(tax_codes(args.seed, args.subjects));
     // One client (one HTTP/2 connection) per 16 calls in flight, as a
     // client system with a few connections would.
     let connections = match args.rate {
@@ -161,7 +178,16 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
                     while !stop.load(Ordering::Relaxed) {
                         let tax = people[fastrand::usize(..people.len())].clone();
                         let started = Instant::now();
-                        let r = call(&mut client, &args, &context, &sections, tax).await;
+                        let r = call(
+                            &mut client,
+                            args.call == "find",
+                            context.clone(),
+                            &sections,
+                            tax,
+                            CALL_DEADLINE,
+                        )
+                        .await
+                        .map(|(partial, _)| partial);
                         // A well-behaved client waits as long as the gateway
                         // asks when it is over its allowance.
                         let wait = r.as_ref().err().and_then(retry_delay);
@@ -200,7 +226,16 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
                         (args.clone(), context.clone(), sections.clone(), tx.clone());
                     let tax = people[fastrand::usize(..people.len())].clone();
                     tokio::spawn(async move {
-                        let r = call(&mut client, &args, &context, &sections, tax).await;
+                        let r = call(
+                            &mut client,
+                            args.call == "find",
+                            context.clone(),
+                            &sections,
+                            tax,
+                            CALL_DEADLINE,
+                        )
+                        .await
+                        .map(|(partial, _)| partial);
                         // From when the call was due: queueing counts.
                         let _ = tx.send((due.elapsed(), r));
                     });

@@ -22,6 +22,13 @@ use crate::cli::DemoArgs;
 use crate::client::Profile;
 use crate::render::Table;
 
+/// The sections every soak `GetRecord` asks for.
+const SECTIONS: [i32; 3] = [
+    v1::Section::Needs as i32,
+    v1::Section::Interventions as i32,
+    v1::Section::Health as i32,
+];
+
 /// `trama soak` arguments.
 #[derive(Debug, clap::Args)]
 pub struct SoakArgs {
@@ -106,13 +113,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     };
     let running = Arc::new(Mutex::new(crate::demo::start(&demo, &exe).await?));
     let profile = Profile::load(&args.dir.join("client-comune.toml"))?;
-    let people: Arc<Vec<String>> = Arc::new(
-        crate::seed::generate(2026, args.subjects)
-            .people
-            .iter()
-            .map(|p| p.tax_code.to_string())
-            .collect(),
-    );
+    let people: Arc<Vec<String>> = Arc::new(crate::bench_load::tax_codes(2026, args.subjects));
     if let Some(org) = &args.dead {
         if !running.lock().await.crash(org).await {
             bail!("no connector {org}");
@@ -140,7 +141,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                 n += 1;
                 let case = format!("SOAK-{w}-{n}");
                 let tax_code = people[fastrand::usize(..people.len())].clone();
-                let context = Some(v1::RequestContext {
+                let context = v1::RequestContext {
                     purpose: "presa_in_carico".into(),
                     case_id: case.clone(),
                     operator: Some(v1::Operator {
@@ -148,41 +149,17 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                         role: "assistente_sociale".into(),
                     }),
                     legal_basis: String::new(),
-                });
-                let started = Instant::now();
-                let result = if n.is_multiple_of(10) {
-                    let mut r = tonic::Request::new(v1::FindSubjectRequest {
-                        context,
-                        query: Some(v1::SubjectQuery {
-                            tax_code,
-                            ..Default::default()
-                        }),
-                        max_candidates: 5,
-                    });
-                    r.set_timeout(Duration::from_secs(5));
-                    client.find_subject(r).await.map(|r| {
-                        let r = r.into_inner();
-                        (r.partial, r.outcomes)
-                    })
-                } else {
-                    let mut r = tonic::Request::new(v1::GetRecordRequest {
-                        context,
-                        subject: Some(v1::SubjectKey {
-                            tax_code,
-                            local_ids: vec![],
-                        }),
-                        sections: vec![
-                            v1::Section::Needs as i32,
-                            v1::Section::Interventions as i32,
-                            v1::Section::Health as i32,
-                        ],
-                    });
-                    r.set_timeout(Duration::from_secs(5));
-                    client.get_record(r).await.map(|r| {
-                        let r = r.into_inner();
-                        (r.partial, r.outcomes)
-                    })
                 };
+                let started = Instant::now();
+                let result = crate::bench_load::call(
+                    &mut client,
+                    n.is_multiple_of(10),
+                    context,
+                    &SECTIONS,
+                    tax_code,
+                    Duration::from_secs(5),
+                )
+                .await;
                 let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 let failed = {
                     let mut t = tally
