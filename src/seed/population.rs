@@ -350,7 +350,9 @@ pub fn generate(seed: u64, n: usize) -> Population {
         } else {
             0
         };
-        *seen += 1;
+        // The next holder of this base code gets the next variant, also
+        // after a first holder given a variant.
+        *seen = level + 1;
         let tax_code = if level > 0 {
             codice_fiscale::omocode(&base, level)
         } else {
@@ -405,6 +407,16 @@ pub fn typo(rng: &mut Rng, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tax_codes_stay_unique_in_a_large_population() {
+        // Large enough for base codes to collide after a first holder was
+        // given a variant (what partners with a unique index refuse).
+        let people = generate(2026, 100_000).people;
+        let distinct: std::collections::HashSet<_> =
+            people.iter().map(|p| p.tax_code.as_str()).collect();
+        assert_eq!(distinct.len(), people.len());
+    }
 
     #[test]
     fn deterministic_valid_and_with_omocodia() {
