@@ -55,15 +55,8 @@ pub struct LoadArgs {
     pub json: bool,
 }
 
-#[derive(Default)]
-struct Counts {
-    ok: u64,
-    partial: u64,
-    errors: BTreeMap<&'static str, u64>,
-}
-
 /// The deadline of every call the load generator makes.
-const CALL_DEADLINE: Duration = Duration::from_secs(10);
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3)
@@ -130,65 +123,119 @@ fn retry_delay(status: &tonic::Status) -> Option<Duration> {
         .flatten()
 }
 
-/// Runs the load and prints the report.
-pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
-    let profile = Profile::load(&args.profile)?;
-    let context = v1::RequestContext {
-        purpose: profile.purpose.clone().unwrap_or_default(),
-        case_id: profile.case_id.clone().unwrap_or_default(),
-        operator: Some(v1::Operator {
-            id: profile.operator.id.clone(),
-            role: profile.operator.role.clone(),
-        }),
-        legal_basis: String::new(),
-    };
-    let sections = crate::cli::parse_sections(&args.sections)?;
-    let people: Arc<Vec<String>> = Arc::new(tax_codes(args.seed, args.subjects));
-    // One client (one HTTP/2 connection) per 16 calls in flight, as a
-    // client system with a few connections would.
-    let connections = match args.rate {
-        Some(_) => 8,
-        None => args.concurrency.div_ceil(16).max(1),
-    };
-    let clients: Vec<FederationClient<Channel>> = (0..connections)
-        .map(|_| profile.connect())
-        .collect::<Result<_, _>>()
-        .context("connecting to the gateway")?;
+/// How a load is applied: closed loop (`concurrency` calls always in
+/// flight) or open loop (`rate` calls started per second), measured for
+/// `duration` after `warmup`.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Calls always in flight (closed loop), when `rate` is `None`.
+    pub concurrency: usize,
+    /// Calls started per second (open loop).
+    pub rate: Option<f64>,
+    /// Measured time.
+    pub duration: Duration,
+    /// Unmeasured time before it.
+    pub warmup: Duration,
+}
+
+impl Shape {
+    /// The mode, in words.
+    pub fn describe(&self) -> String {
+        match self.rate {
+            Some(r) => format!("open loop at {r}/s"),
+            None => format!("closed loop, {} in flight", self.concurrency),
+        }
+    }
+}
+
+/// What one load measured.
+pub struct Report {
+    /// Answers received in the measured time.
+    pub answered: u64,
+    /// Of which partial.
+    pub partial: u64,
+    /// Errors by gRPC code.
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Measured time.
+    pub elapsed: Duration,
+    /// Latency of the answers, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Report {
+    /// Answers per second.
+    pub fn throughput(&self) -> f64 {
+        self.answered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latency at quantile `q`, in milliseconds.
+    pub fn ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// The errors, in words ("0" when none).
+    pub fn errors_text(&self) -> String {
+        if self.errors.is_empty() {
+            return "0".into();
+        }
+        self.errors
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "duration_s": self.elapsed.as_secs_f64(),
+            "answered": self.answered,
+            "partial": self.partial,
+            "errors": self.errors,
+            "throughput_per_s": self.throughput(),
+            "latency_ms": {
+                "p50": self.ms(0.5), "p90": self.ms(0.9), "p99": self.ms(0.99),
+                "p999": self.ms(0.999), "max": self.latency.max() as f64 / 1000.0,
+            },
+        })
+    }
+}
+
+/// The outcome of one call of a load: whether the answer was partial, or
+/// the error.
+pub type Outcome = Result<bool, tonic::Status>;
+
+/// Applies `shape` of calls of `call` (the `n`th call, about a person
+/// chosen at random from `people`) and measures them.
+pub async fn drive<F, Fut>(
+    shape: Shape,
+    people: Arc<Vec<String>>,
+    call: F,
+) -> anyhow::Result<Report>
+where
+    F: Fn(usize, String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    if people.is_empty() {
+        bail!("no people to ask about");
+    }
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let args = Arc::new(args);
-    let sections = Arc::new(sections);
-    let (tx, mut rx) =
-        tokio::sync::mpsc::unbounded_channel::<(Duration, Result<bool, tonic::Status>)>();
-
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, Outcome)>();
     let mut tasks = Vec::new();
-    match args.rate {
+    match shape.rate {
         None => {
-            for w in 0..args.concurrency {
-                let mut client = clients[w % clients.len()].clone();
-                let (args, context, sections, people, stop, tx) = (
-                    args.clone(),
-                    context.clone(),
-                    sections.clone(),
-                    people.clone(),
-                    stop.clone(),
-                    tx.clone(),
-                );
+            for w in 0..shape.concurrency.max(1) {
+                let (call, people, stop, tx) =
+                    (call.clone(), people.clone(), stop.clone(), tx.clone());
                 tasks.push(tokio::spawn(async move {
+                    let mut n = w;
                     while !stop.load(Ordering::Relaxed) {
                         let tax = people[fastrand::usize(..people.len())].clone();
                         let started = Instant::now();
-                        let r = call(
-                            &mut client,
-                            args.call == "find",
-                            context.clone(),
-                            &sections,
-                            tax,
-                            CALL_DEADLINE,
-                        )
-                        .await
-                        .map(|(partial, _)| partial);
-                        // A well-behaved client waits as long as the gateway
+                        let r = call(n, tax).await;
+                        n = n.wrapping_add(1);
+                        // A well-behaved client waits as long as the server
                         // asks when it is over its allowance.
                         let wait = r.as_ref().err().and_then(retry_delay);
                         if tx.send((started.elapsed(), r)).is_err() {
@@ -205,14 +252,7 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
             if !(rate.is_finite() && rate > 0.0) {
                 bail!("--rate must be a positive number of calls per second");
             }
-            let (args, context, sections, people, stop, tx) = (
-                args.clone(),
-                context.clone(),
-                sections.clone(),
-                people.clone(),
-                stop.clone(),
-                tx.clone(),
-            );
+            let (people, stop, tx) = (people.clone(), stop.clone(), tx.clone());
             tasks.push(tokio::spawn(async move {
                 let interval = Duration::from_secs_f64(1.0 / rate);
                 let start = Instant::now();
@@ -221,21 +261,10 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
                     let due = start + interval * n;
                     n = n.saturating_add(1);
                     tokio::time::sleep_until(due.into()).await;
-                    let mut client = clients[n as usize % clients.len()].clone();
-                    let (args, context, sections, tx) =
-                        (args.clone(), context.clone(), sections.clone(), tx.clone());
+                    let (call, tx) = (call.clone(), tx.clone());
                     let tax = people[fastrand::usize(..people.len())].clone();
                     tokio::spawn(async move {
-                        let r = call(
-                            &mut client,
-                            args.call == "find",
-                            context.clone(),
-                            &sections,
-                            tax,
-                            CALL_DEADLINE,
-                        )
-                        .await
-                        .map(|(partial, _)| partial);
+                        let r = call(n as usize, tax).await;
                         // From when the call was due: queueing counts.
                         let _ = tx.send((due.elapsed(), r));
                     });
@@ -245,22 +274,26 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     }
     drop(tx);
 
-    let warmup = Duration::from_secs(args.warmup);
-    let measured = Duration::from_secs(args.duration);
     let started = Instant::now();
     let mut latency = histogram();
-    let mut counts = Counts::default();
+    let mut report = Report {
+        answered: 0,
+        partial: 0,
+        errors: BTreeMap::new(),
+        elapsed: shape.duration,
+        latency: histogram(),
+    };
     let mut measure_started = None;
     loop {
         let now = started.elapsed();
-        if now >= warmup && !measuring.load(Ordering::Relaxed) {
+        if now >= shape.warmup && !measuring.load(Ordering::Relaxed) {
             measuring.store(true, Ordering::Relaxed);
             measure_started = Some(Instant::now());
         }
-        if now >= warmup + measured {
+        if now >= shape.warmup + shape.duration {
             break;
         }
-        let left = (warmup + measured)
+        let left = (shape.warmup + shape.duration)
             .saturating_sub(now)
             .min(Duration::from_millis(200));
         match tokio::time::timeout(left, rx.recv()).await {
@@ -270,12 +303,12 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
                 }
                 match result {
                     Ok(partial) => {
-                        counts.ok += 1;
-                        counts.partial += u64::from(partial);
+                        report.answered += 1;
+                        report.partial += u64::from(partial);
                         let _ = latency.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
                     }
                     Err(s) => {
-                        *counts
+                        *report
                             .errors
                             .entry(trama_proto::code_name(s.code()))
                             .or_default() += 1
@@ -286,65 +319,101 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
             Err(_) => {}
         }
     }
-    let elapsed = measure_started.map_or(measured, |s| s.elapsed());
+    report.elapsed = measure_started.map_or(shape.duration, |s| s.elapsed());
+    report.latency = latency;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.abort();
     }
-    let errors: u64 = counts.errors.values().sum();
-    let throughput = counts.ok as f64 / elapsed.as_secs_f64().max(1e-9);
-    let q = |p: f64| latency.value_at_quantile(p) as f64 / 1000.0;
-    let mode = match args.rate {
-        Some(r) => format!("open loop at {r}/s"),
-        None => format!("closed loop, {} in flight", args.concurrency),
+    Ok(report)
+}
+
+/// The columns of [`row`].
+pub const COLUMNS: [&str; 9] = [
+    "answered", "partial", "errors", "calls/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
+];
+
+/// A report as a table row (see [`COLUMNS`]).
+pub fn row(r: &Report) -> Vec<String> {
+    vec![
+        r.answered.to_string(),
+        r.partial.to_string(),
+        r.errors_text(),
+        format!("{:.0}", r.throughput()),
+        format!("{:.2}", r.ms(0.5)),
+        format!("{:.2}", r.ms(0.9)),
+        format!("{:.2}", r.ms(0.99)),
+        format!("{:.2}", r.ms(0.999)),
+        format!("{:.2}", r.latency.max() as f64 / 1000.0),
+    ]
+}
+
+/// Runs the load and prints the report.
+pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+    let profile = Profile::load(&args.profile)?;
+    let context = profile_context(&profile);
+    let sections = Arc::new(crate::cli::parse_sections(&args.sections)?);
+    let people: Arc<Vec<String>> = Arc::new(tax_codes(args.seed, args.subjects));
+    let shape = Shape {
+        concurrency: args.concurrency,
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration),
+        warmup: Duration::from_secs(args.warmup),
     };
+    // One client (one HTTP/2 connection) per 16 calls in flight, as a
+    // client system with a few connections would.
+    let connections = match args.rate {
+        Some(_) => 8,
+        None => args.concurrency.div_ceil(16).max(1),
+    };
+    let clients: Arc<Vec<FederationClient<Channel>>> = Arc::new(
+        (0..connections)
+            .map(|_| profile.connect())
+            .collect::<Result<_, _>>()
+            .context("connecting to the gateway")?,
+    );
+    let find = args.call == "find";
+    let report = drive(shape, people, move |n, tax| {
+        let mut client = clients[n % clients.len()].clone();
+        let (context, sections) = (context.clone(), sections.clone());
+        async move {
+            call(&mut client, find, context, &sections, tax, CALL_DEADLINE)
+                .await
+                .map(|(partial, _)| partial)
+        }
+    })
+    .await?;
     if args.json {
-        let v = serde_json::json!({
-            "call": args.call,
-            "mode": mode,
-            "duration_s": elapsed.as_secs_f64(),
-            "answered": counts.ok,
-            "partial": counts.partial,
-            "errors": counts.errors,
-            "throughput_per_s": throughput,
-            "latency_ms": {
-                "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
-                "max": latency.max() as f64 / 1000.0,
-            },
-            "machine": crate::bench::machine(),
-        });
+        let mut v = report.json();
+        v["call"] = args.call.clone().into();
+        v["mode"] = shape.describe().into();
+        v["machine"] = crate::bench::machine().into();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     println!(
-        "trama bench load --call {} ({mode}) for {} s after {} s of warm-up",
-        args.call, args.duration, args.warmup
+        "trama bench load --call {} ({}) for {} s after {} s of warm-up",
+        args.call,
+        shape.describe(),
+        args.duration,
+        args.warmup
     );
     println!("machine: {}", crate::bench::machine());
-    let mut t = Table::new(&[
-        "answered", "partial", "errors", "calls/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
-        "max ms",
-    ]);
-    t.row(vec![
-        counts.ok.to_string(),
-        counts.partial.to_string(),
-        if errors == 0 {
-            "0".into()
-        } else {
-            counts
-                .errors
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-        format!("{throughput:.0}"),
-        format!("{:.2}", q(0.5)),
-        format!("{:.2}", q(0.9)),
-        format!("{:.2}", q(0.99)),
-        format!("{:.2}", q(0.999)),
-        format!("{:.2}", latency.max() as f64 / 1000.0),
-    ]);
+    let mut t = Table::new(&COLUMNS);
+    t.row(row(&report));
     print!("{}", t.render());
     Ok(())
+}
+
+/// The request context a profile states.
+pub fn profile_context(profile: &Profile) -> v1::RequestContext {
+    v1::RequestContext {
+        purpose: profile.purpose.clone().unwrap_or_default(),
+        case_id: profile.case_id.clone().unwrap_or_default(),
+        operator: Some(v1::Operator {
+            id: profile.operator.id.clone(),
+            role: profile.operator.role.clone(),
+        }),
+        legal_basis: String::new(),
+    }
 }

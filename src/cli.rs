@@ -100,6 +100,9 @@ pub enum BenchCommand {
     Audit(crate::bench_audit::AuditArgs),
     /// Load a gateway with Federation calls (closed or open loop) and report latency.
     Load(crate::bench_load::LoadArgs),
+    /// The gateway against its baselines in one run: direct to the slowest connector, through
+    /// nginx, a naive sequential client; then 32 sources, and memory with 1,000 calls open.
+    Federation(crate::bench_federation::FederationArgs),
 }
 
 /// `trama seed` arguments.

@@ -197,6 +197,14 @@ impl Running {
             .and_then(|(_, c)| c.id())
     }
 
+    /// Every process's name and process id.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .filter_map(|(n, c)| c.id().map(|pid| (n.clone(), pid)))
+            .collect()
+    }
+
     /// Kills one process at once (SIGKILL: no shutdown, no last
     /// checkpoint), as a crash would.
     pub async fn crash(&mut self, name: &str) -> bool {
@@ -265,6 +273,12 @@ impl Running {
         Ok(())
     }
 
+    /// Adds a process started beside the demo's (see [`spawn`]), to be
+    /// stopped with them.
+    pub fn adopt(&mut self, name: &str, child: Child) {
+        self.children.push((name.to_string(), child));
+    }
+
     /// The first process that has exited, if any.
     pub fn exited(&mut self) -> Option<String> {
         self.children
@@ -322,6 +336,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// Prepares everything and starts the processes, running `exe` (the
 /// `trama` binary) for each server.
 pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
+    start_with(args, exe, Selection::Reach).await
+}
+
+/// Like [`start`], giving each partner the people `selection` says
+/// (`Selection::Everyone` for benchmarks, where every partner knows
+/// everyone).
+pub async fn start_with(
+    args: &DemoArgs,
+    exe: &Path,
+    selection: Selection,
+) -> anyhow::Result<Running> {
     let dir = prepare_dir(&args.dir)?;
     let pki_dir = dir.join("pki");
     pki::init(&pki_dir, FEDERATION)?;
@@ -379,7 +404,7 @@ pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
         let mut sink = Sink::connect(&seed_url)
             .await
             .with_context(|| format!("opening the {org} database {}", redact(&seed_url)))?;
-        let n = seed::partners::seed(p, &mut sink, engine, &population, Selection::Reach, |_| {})
+        let n = seed::partners::seed(p, &mut sink, engine, &population, selection, |_| {})
             .await
             .with_context(|| format!("seeding the {org} database {}", redact(&seed_url)))?;
         sink.close().await;
@@ -612,8 +637,8 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Starts `trama <args> <config>` with its log in `logs/<name>.log`, and
-/// waits for its ready line.
-async fn spawn(
+/// waits for its ready line; returns the process and the address it serves.
+pub async fn spawn(
     exe: &Path,
     name: &str,
     args: &[&str],

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod bench_audit;
+pub mod bench_federation;
 pub mod bench_load;
 pub mod cli;
 pub mod client;

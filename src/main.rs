@@ -88,6 +88,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli::BenchCommand::Match(args) => trama::bench::run_match(args).await?,
             cli::BenchCommand::Audit(args) => trama::bench_audit::run_audit(args).await?,
             cli::BenchCommand::Load(args) => trama::bench_load::run_load(args).await?,
+            cli::BenchCommand::Federation(args) => {
+                trama::bench_federation::run_federation(args).await?
+            }
         },
     }
     Ok(())

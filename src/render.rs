@@ -75,6 +75,21 @@ impl Table {
         }
         out
     }
+
+    /// Renders as a Markdown table (the first row as its header).
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            out.push_str("| ");
+            out.push_str(&row.join(" | "));
+            out.push_str(" |\n");
+            if i == 0 {
+                out.push_str(&"|---".repeat(row.len()));
+                out.push_str("|\n");
+            }
+        }
+        out
+    }
 }
 
 fn date(d: Option<&v1::Date>) -> String {

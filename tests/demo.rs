@@ -89,3 +89,62 @@ fn a_short_soak_answers_everything_and_audits_every_answer() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_federation_bench_measures_every_baseline_and_writes_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(support::exe())
+        .current_dir(dir.path())
+        .args([
+            "bench",
+            "federation",
+            "--subjects",
+            "300",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--concurrency",
+            "8",
+            "--scale-sources",
+            "6",
+            "--case-load",
+            "50",
+            "--in-flight",
+            "40",
+            "--markdown",
+            "table.md",
+            "--json",
+            "table.json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("table.json")).unwrap())
+            .unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|r| r["run"].as_str().unwrap()).collect();
+    // Gateway, direct and naive at 1 and 8 in flight, 4 and 6 sources, memory.
+    for name in ["a", "b", "d", "a4", "a6", "m"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    for r in runs {
+        assert!(r["answered"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+    }
+    let markdown = std::fs::read_to_string(dir.path().join("table.md")).unwrap();
+    assert!(
+        markdown.contains("| run | what | in flight |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("the gateway adds"), "{markdown}");
+    assert!(markdown.contains("6 sources against 4: p99"), "{markdown}");
+    assert!(markdown.contains("locator hit ratio"), "{markdown}");
+    assert!(markdown.contains("gateway RSS"), "{markdown}");
+}

@@ -68,7 +68,7 @@ pub enum PolicyError {
 }
 
 /// What a call would do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Find a person at a source.
     Find,
@@ -166,7 +166,48 @@ pub struct Policy {
     /// Each policy's `@id` (or Cedar id) and `@reason`, read once: looking
     /// an annotation up parses its key.
     labels: HashMap<cedar_policy::PolicyId, (String, Option<String>)>,
+    /// Decisions already taken by this policy set, keyed by everything a
+    /// decision depends on (so a hit is exactly what evaluating again would
+    /// give); a reloaded policy starts with an empty cache.
+    decisions: moka::sync::Cache<DecisionKey, Decision>,
 }
+
+/// Everything a decision depends on: the asker, the action and the
+/// resource.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    asker: [Box<str>; 6],
+    action: Action,
+    source: Box<str>,
+    /// The section, `-1` for a source, `-2` for the audit log.
+    section: i32,
+}
+
+impl DecisionKey {
+    fn new(asker: &Asker<'_>, action: Action, resource: Resource<'_>) -> DecisionKey {
+        let (source, section) = match resource {
+            Resource::Source(s) => (s, -1),
+            Resource::Section(s, section) => (s, section as i32),
+            Resource::AuditLog => ("", -2),
+        };
+        DecisionKey {
+            asker: [
+                asker.organisation.into(),
+                asker.operator_id.into(),
+                asker.role.into(),
+                asker.purpose.into(),
+                asker.case_id.into(),
+                asker.legal_basis.into(),
+            ],
+            action,
+            source: source.into(),
+            section,
+        }
+    }
+}
+
+/// Decisions kept per policy set.
+const DECISION_CACHE: u64 = 100_000;
 
 /// Trama's entity type names, parsed once (parsing a name runs Cedar's
 /// parser, far too slow for every decision).
@@ -277,6 +318,7 @@ impl Policy {
             path: path.to_path_buf(),
             policies,
             authorizer: Authorizer::new(),
+            decisions: moka::sync::Cache::new(DECISION_CACHE),
             types: Types::new().map_err(|e| invalid(format!("built-in entity types: {e}")))?,
         })
     }
@@ -304,9 +346,18 @@ impl Policy {
     }
 
     /// Decides whether `asker` may do `action` on `resource`.
+    /// Decisions are cached: the same asker, action and resource get the
+    /// same answer without evaluating the policies again.
     pub fn decide(&self, asker: &Asker<'_>, action: Action, resource: Resource<'_>) -> Decision {
+        let key = DecisionKey::new(asker, action, resource);
+        if let Some(d) = self.decisions.get(&key) {
+            return d;
+        }
         match self.evaluate(asker, action, resource) {
-            Ok(d) => d,
+            Ok(d) => {
+                self.decisions.insert(key, d.clone());
+                d
+            }
             Err(problem) => {
                 tracing::error!(%problem, "policy request could not be built; denied");
                 Decision {
@@ -476,6 +527,34 @@ mod tests {
             case_id: case,
             legal_basis: "",
         }
+    }
+
+    #[test]
+    fn cached_decisions_are_those_evaluation_gives() {
+        let p = demo();
+        let with_case = asker("comune", "assistente_sociale", "presa_in_carico", "CS-1");
+        let without = asker("comune", "assistente_sociale", "presa_in_carico", "");
+        let needs = Resource::Section("comune", Section::Needs);
+        for _ in 0..2 {
+            let d = p.decide(&with_case, Action::Read, needs);
+            assert!(d.allowed, "{d:?}");
+            // The same operator without a case id is not answered from the
+            // decision cached for the call with one.
+            let d = p.decide(&without, Action::Read, needs);
+            assert_eq!((d.allowed, d.rule.as_str()), (false, "case-id-required"));
+            let fresh = p.evaluate(&without, Action::Read, needs);
+            assert_eq!(fresh.ok(), Some(d));
+        }
+        // Another source or section is another decision.
+        let health = Resource::Section("asl", Section::Health);
+        let caritas = asker(
+            "caritas",
+            "operatore_centro_ascolto",
+            "verifica_presa_in_carico",
+            "",
+        );
+        assert!(!p.decide(&caritas, Action::Read, health).allowed);
+        assert!(p.decide(&with_case, Action::Read, health).allowed);
     }
 
     #[test]
