@@ -6,6 +6,12 @@ use tracing_subscriber::EnvFilter;
 use trama::cli::{self, Cli, Command};
 use trama::demo::READY;
 
+/// mimalloc instead of the system allocator: a call through the gateway
+/// allocates and frees many small buffers across threads, where glibc's
+/// allocator spent a sixth of the gateway's time (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

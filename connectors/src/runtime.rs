@@ -13,7 +13,7 @@ use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery, SubjectField};
 use std::sync::{Arc, RwLock};
 
 use crate::check::{CheckError, PreparedQueries};
-use crate::source::{Database, Param, Rows, SourceError};
+use crate::source::{Database, Param, Rows, Session, SourceError};
 use crate::to_proto::{self, Fields};
 use crate::values::{self, Typed};
 
@@ -108,6 +108,16 @@ impl Connector {
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
     ) -> Result<Rows, RuntimeError> {
+        self.run_in(&mut self.db.pooled(), query, values).await
+    }
+
+    /// Runs a query of the mapping in `session`.
+    async fn run_in(
+        &self,
+        session: &mut Session<'_>,
+        query: &NamedQuery,
+        values: &HashMap<&str, Param>,
+    ) -> Result<Rows, RuntimeError> {
         let prepared = self
             .prepared
             .read()
@@ -122,7 +132,7 @@ impl Connector {
             .iter()
             .map(|n| values.get(n.as_str()).cloned().unwrap_or(Param::Text(None)))
             .collect();
-        self.db
+        session
             .fetch(statement, &params)
             .await
             .map_err(|source| RuntimeError::Source {
@@ -137,7 +147,17 @@ impl Connector {
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
     ) -> Result<Vec<Found>, RuntimeError> {
-        let rows = match self.run(query, values).await {
+        self.people_in(&mut self.db.pooled(), query, values).await
+    }
+
+    /// Runs a subject query in `session` and reads the people it returns.
+    async fn people_in(
+        &self,
+        session: &mut Session<'_>,
+        query: &NamedQuery,
+        values: &HashMap<&str, Param>,
+    ) -> Result<Vec<Found>, RuntimeError> {
+        let rows = match self.run_in(session, query, values).await {
             Ok(rows) => rows,
             // An identifier that cannot even have the column's type (text
             // for a numeric id) names nobody.
@@ -323,9 +343,17 @@ impl Connector {
         local_id: &str,
         sections: &[Section],
     ) -> Result<v1::FetchRecordResponse, RuntimeError> {
+        let mut session = self
+            .db
+            .session()
+            .await
+            .map_err(|source| RuntimeError::Source {
+                key: "fetch".into(),
+                source,
+            })?;
         let people = if !local_id.is_empty() {
             let values = HashMap::from([("local_id", Param::Text(Some(local_id.to_string())))]);
-            self.people(&self.mapping.matching.local_id, &values)
+            self.people_in(&mut session, &self.mapping.matching.local_id, &values)
                 .await?
         } else if let Some(q) = self
             .mapping
@@ -335,7 +363,7 @@ impl Connector {
             .filter(|_| !tax_code.is_empty())
         {
             let values = HashMap::from([("tax_code", Param::Text(Some(tax_code.to_string())))]);
-            self.people(q, &values).await?
+            self.people_in(&mut session, q, &values).await?
         } else {
             Vec::new()
         };
@@ -360,7 +388,7 @@ impl Connector {
                     continue;
                 };
                 for q in queries {
-                    let rows = self.run(&q.query, &values).await?;
+                    let rows = self.run_in(&mut session, &q.query, &values).await?;
                     for row in &rows.rows {
                         let Some(record_id) =
                             self.value(&rows, row, &q.record_id, FieldKind::Text, &q.key)
@@ -397,6 +425,10 @@ impl Connector {
                     }
                 }
             }
+        }
+        if let Err(e) = session.finish().await {
+            // Everything was read; the read transaction ends either way.
+            tracing::debug!(error = %e, "ending the read transaction");
         }
         Ok(v1::FetchRecordResponse {
             found: true,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::types::Decimal;
 use sqlx::types::time::{Date, OffsetDateTime, PrimitiveDateTime};
 use sqlx::{
@@ -407,16 +407,7 @@ impl Database {
                         .map_err(|e| SourceError::classify(e, limits.statement_timeout))
                 }
                 Database::Sqlite { pool, .. } => {
-                    let mut q = sqlx::query(sql());
-                    for p in params {
-                        q = match p {
-                            Param::Text(v) => q.bind(v.clone()),
-                            Param::Int(v) => q.bind(*v),
-                            // Dates are ISO text in SQLite.
-                            Param::Date(v) => q.bind(v.map(|d| d.to_string())),
-                        };
-                    }
-                    let rows = q.fetch_all(pool).await;
+                    let rows = sqlite_query(query, params).fetch_all(pool).await;
                     rows.map(|r| sqlite_rows(&r))
                         .map_err(|e| SourceError::classify(e, limits.statement_timeout))
                 }
@@ -425,6 +416,23 @@ impl Database {
         tokio::time::timeout(backstop, run)
             .await
             .map_err(|_| SourceError::Timeout(limits.statement_timeout))?
+    }
+
+    /// A session for the queries of one request (see [`Session`]).
+    pub async fn session(&self) -> Result<Session<'_>, SourceError> {
+        let sqlite = match self {
+            Database::Sqlite { pool, .. } => Some(pool.begin().await?),
+            _ => None,
+        };
+        Ok(Session { db: self, sqlite })
+    }
+
+    /// A session that runs each query on the pool.
+    pub fn pooled(&self) -> Session<'_> {
+        Session {
+            db: self,
+            sqlite: None,
+        }
     }
 
     /// Checks the database answers.
@@ -744,6 +752,62 @@ fn mysql_rows(rows: &[MySqlRow]) -> Rows {
             }),
         d => read(row, i, d),
     })
+}
+
+/// A SQLite query with its parameters bound.
+fn sqlite_query<'q>(
+    query: &Prepared,
+    params: &[Param],
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    let mut q = sqlx::query(AssertSqlSafe(query.text.clone()));
+    for p in params {
+        q = match p {
+            Param::Text(v) => q.bind(v.clone()),
+            Param::Int(v) => q.bind(*v),
+            // Dates are ISO text in SQLite.
+            Param::Date(v) => q.bind(v.map(|d| d.to_string())),
+        };
+    }
+    q
+}
+
+/// The queries of one request. On SQLite they share one connection and one
+/// read transaction: one snapshot, so the sections of a record agree with
+/// each other, and one lock taken instead of one per query. On PostgreSQL
+/// and MySQL each query takes a pooled connection.
+pub struct Session<'a> {
+    db: &'a Database,
+    sqlite: Option<sqlx::Transaction<'static, Sqlite>>,
+}
+
+impl Session<'_> {
+    /// Runs a prepared query with `params` (see [`Database::fetch`]).
+    pub async fn fetch(&mut self, query: &Prepared, params: &[Param]) -> Result<Rows, SourceError> {
+        let Some(tx) = self.sqlite.as_mut() else {
+            return self.db.fetch(query, params).await;
+        };
+        let limits = self.db.limits();
+        let backstop = limits.statement_timeout + Duration::from_millis(500);
+        let run = async {
+            sqlite_query(query, params)
+                .fetch_all(&mut **tx)
+                .await
+                .map(|r| sqlite_rows(&r))
+                .map_err(|e| SourceError::classify(e, limits.statement_timeout))
+        };
+        tokio::time::timeout(backstop, run)
+            .await
+            .map_err(|_| SourceError::Timeout(limits.statement_timeout))?
+    }
+
+    /// Ends the session (a read transaction has nothing to keep; dropping
+    /// the session without this rolls it back, to the same effect).
+    pub async fn finish(mut self) -> Result<(), SourceError> {
+        if let Some(tx) = self.sqlite.take() {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
 }
 
 fn sqlite_rows(rows: &[SqliteRow]) -> Rows {
