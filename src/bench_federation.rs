@@ -64,7 +64,8 @@ pub struct FederationArgs {
     #[arg(long, default_value_t = 32)]
     pub scale_sources: usize,
     /// People the scale runs ask about (a case load), drawn from the
-    /// population; the locator cache remembers who knows them.
+    /// population; each is found once (FindSubject) before the records are
+    /// read, and the locator cache remembers who holds them.
     #[arg(long, default_value_t = 2000)]
     pub case_load: usize,
     /// Calls held open for the memory run; 0 skips it.
@@ -521,11 +522,16 @@ Starting {extra} more sources (other people, one shared read-only database)..."
         ),
     ] {
         let metrics = metrics_address(&logs.join(format!("{log}.log")));
+        let clients = gateway_clients(p, args.concurrency)?;
+        let opened = open_case_load(&clients, context, &case_load, args.concurrency).await?;
+        println!(
+            "  the case load opened through the {label} gateway (one FindSubject each) in {:.1} s",
+            opened.as_secs_f64()
+        );
         let before = match &metrics {
             Some(m) => locator_counts(m).await,
             None => None,
         };
-        let clients = gateway_clients(p, args.concurrency)?;
         let r = record_load(shape, case_load.clone(), &clients, context, sections).await?;
         let after = match &metrics {
             Some(m) => locator_counts(m).await,
@@ -548,6 +554,35 @@ Starting {extra} more sources (other people, one shared read-only database)..."
         ));
     }
     Ok(())
+}
+
+/// Finds each person of the case load once, as a social worker opens a
+/// case before reading the record; returns how long it took.
+async fn open_case_load(
+    clients: &Arc<Vec<v1::federation_client::FederationClient<Channel>>>,
+    context: &v1::RequestContext,
+    people: &Arc<Vec<String>>,
+    in_flight: usize,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let workers = in_flight.clamp(1, people.len().max(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let mut client = clients[w % clients.len()].clone();
+        let (context, people) = (context.clone(), people.clone());
+        tasks.spawn(async move {
+            for tax in people.iter().skip(w).step_by(workers) {
+                bench_load::call(&mut client, true, context.clone(), &[], tax.clone(), CALL_DEADLINE)
+                    .await?;
+            }
+            Ok::<_, tonic::Status>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("a case-load task failed")?
+            .map_err(|s| anyhow::anyhow!("opening the case load: {}", s.message()))?;
+    }
+    Ok(started.elapsed())
 }
 
 /// The memory run: `in_flight` calls held open against the four-source

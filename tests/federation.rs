@@ -535,3 +535,51 @@ async fn the_locator_asks_only_the_sources_that_hold_the_person() {
         assert_eq!(o.status, OutcomeStatus::Ok as i32, "{org}");
     }
 }
+
+#[tokio::test]
+async fn a_search_by_tax_code_tells_the_locator_who_holds_the_person() {
+    let fed = Sandbox::start().await;
+    let mut client = fed.client("comune");
+    let found = client
+        .find_subject(v1::FindSubjectRequest {
+            context: context("presa_in_carico"),
+            query: Some(v1::SubjectQuery {
+                tax_code: featured_tax_code(),
+                ..Default::default()
+            }),
+            max_candidates: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!found.partial, "{:?}", found.outcomes);
+    // The record read that follows the search asks only the sources that
+    // returned the person with this tax code: not caritas, which holds
+    // them under a local id only.
+    let record = client
+        .get_record(v1::GetRecordRequest {
+            context: context("presa_in_carico"),
+            subject: Some(v1::SubjectKey {
+                tax_code: featured_tax_code(),
+                local_ids: vec![],
+            }),
+            sections: vec![Section::Needs as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let caritas = record
+        .outcomes
+        .iter()
+        .find(|o| o.organisation == "caritas")
+        .unwrap();
+    assert!(caritas.message.contains("locator cache"), "{caritas:?}");
+    for org in ["comune", "asl", "caf"] {
+        let o = record
+            .outcomes
+            .iter()
+            .find(|o| o.organisation == org)
+            .unwrap();
+        assert_eq!(o.status, OutcomeStatus::Ok as i32, "{org}: {o:?}");
+    }
+}

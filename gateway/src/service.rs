@@ -306,6 +306,9 @@ impl FederationService {
             }
             outcomes.push(answer.outcome);
         }
+        if let Some(code) = &tax_code {
+            self.locate_from_find(code.as_str(), &outcomes, &candidates);
+        }
         in_registry_order(&self.registry, &mut outcomes);
         // The people the answer shows are recorded as candidates, apart
         // from the subject asked about.
@@ -330,6 +333,37 @@ impl FederationService {
             outcomes,
             partial,
         }))
+    }
+
+    /// A search by tax code that every source answered tells the locator
+    /// who holds the person (the sources that returned a candidate with
+    /// exactly that code, the way `GetRecord` looks them up): the record
+    /// read that usually follows asks only them.
+    fn locate_from_find(
+        &self,
+        code: &str,
+        outcomes: &[v1::SourceOutcome],
+        candidates: &[v1::Candidate],
+    ) {
+        let answered = |o: &v1::SourceOutcome| {
+            matches!(
+                OutcomeStatus::try_from(o.status),
+                Ok(OutcomeStatus::Ok | OutcomeStatus::NotFound)
+            )
+        };
+        if outcomes.len() != self.registry.all().len() || !outcomes.iter().all(answered) {
+            return;
+        }
+        let mut holders: Vec<String> = candidates
+            .iter()
+            .filter_map(|c| c.identity.as_ref())
+            .filter(|i| i.tax_code == code)
+            .filter_map(|i| i.local_id.as_ref().map(|l| l.organisation.clone()))
+            .collect();
+        holders.sort();
+        holders.dedup();
+        self.locator
+            .remember(self.auditor.pseudonyms.tax_code(code), holders);
     }
 
     async fn record(
