@@ -572,8 +572,15 @@ async fn open_case_load(
         let (context, people) = (context.clone(), people.clone());
         tasks.spawn(async move {
             for tax in people.iter().skip(w).step_by(workers) {
-                bench_load::call(&mut client, true, context.clone(), &[], tax.clone(), CALL_DEADLINE)
-                    .await?;
+                bench_load::call(
+                    &mut client,
+                    true,
+                    context.clone(),
+                    &[],
+                    tax.clone(),
+                    CALL_DEADLINE,
+                )
+                .await?;
             }
             Ok::<_, tonic::Status>(())
         });
@@ -799,7 +806,21 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// Asks the master process to stop (SIGTERM: it stops its workers
+    /// too; a SIGKILL would leave them running), waits a little, and kills
+    /// it if it has not stopped.
     fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.start_kill();
     }
 }

@@ -86,6 +86,7 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel(4096);
         let writer = Writer {
             store: store.clone(),
+            conn: None,
             signer,
             options,
             seq,
@@ -130,8 +131,13 @@ impl AuditLog {
     }
 }
 
+/// How long the writer keeps its connection without a commit.
+const IDLE_RELEASE: Duration = Duration::from_millis(500);
+
 struct Writer {
     store: Store,
+    /// The connection commits go through, kept between them.
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
     signer: Signer,
     options: LogOptions,
     seq: i64,
@@ -145,6 +151,12 @@ impl Writer {
         loop {
             let first = tokio::select! {
                 msg = rx.recv() => msg,
+                // Idle: the connection goes back to the pool (which can then
+                // be closed), to be taken again at the next commit.
+                () = tokio::time::sleep(IDLE_RELEASE), if self.conn.is_some() => {
+                    self.conn = None;
+                    continue;
+                }
                 () = tokio::time::sleep_until(next_checkpoint) => {
                     next_checkpoint = tokio::time::Instant::now() + self.options.checkpoint_interval;
                     if let Err(e) = self.checkpoint().await {
@@ -210,7 +222,23 @@ impl Writer {
                 subjects,
             });
         }
-        match self.store.append(&batch).await {
+        let written = match self.conn.take() {
+            Some(c) => Ok(c),
+            None => self.store.connection().await,
+        };
+        let written = match written {
+            Ok(mut conn) => {
+                let r = self.store.append_on(&mut conn, &batch).await;
+                // After a failure the next commit starts on a fresh
+                // connection.
+                if r.is_ok() {
+                    self.conn = Some(conn);
+                }
+                r
+            }
+            Err(e) => Err(e),
+        };
+        match written {
             Ok(()) => {
                 self.seq = seq;
                 self.hash = prev;

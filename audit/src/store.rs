@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Row};
 
 use crate::chain::{Checkpoint, GENESIS};
 use crate::{AuditError, Entry};
@@ -219,7 +220,27 @@ impl Store {
     /// returns, or none of it. Rows go in multi-row inserts, so a batch
     /// costs a few round trips to the database, not one per row.
     pub async fn append(&self, batch: &[NewEntry]) -> Result<(), AuditError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut conn = self.connection().await?;
+        self.append_on(&mut conn, batch).await
+    }
+
+    /// A connection of the store's pool, for a writer to keep: a
+    /// connection's page cache stays valid across its own commits, while
+    /// the pool would hand each commit another connection, whose cache the
+    /// previous commit made stale (every page read again).
+    pub async fn connection(&self) -> Result<PoolConnection<Any>, AuditError> {
+        self.pool.acquire().await.map_err(|e| self.err(e))
+    }
+
+    /// Like [`Store::append`], on `conn` (see [`Store::connection`]).
+    pub async fn append_on(
+        &self,
+        conn: &mut PoolConnection<Any>,
+        batch: &[NewEntry],
+    ) -> Result<(), AuditError> {
+        let mut tx = sqlx::Connection::begin(&mut **conn)
+            .await
+            .map_err(|e| self.err(e))?;
         for chunk in batch.chunks(ROWS_PER_INSERT) {
             let sql = values_sql(
                 "INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) VALUES ",
