@@ -115,11 +115,12 @@ pub async fn run_federation(args: FederationArgs) -> anyhow::Result<()> {
         subjects: args.subjects,
         seed: args.seed,
         once: true,
+        everyone: true,
         postgres: None,
         mysql: None,
         database_prefix: "trama_bench".into(),
     };
-    let mut running = demo::start_with(&demo_args, &exe, Selection::Everyone).await?;
+    let mut running = demo::start(&demo_args, &exe).await?;
     let result = measure(&args, &exe, &mut running, sections).await;
     running.stop().await;
     let runs = result?;

@@ -60,7 +60,7 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Measure: matching quality and speed at a connector.
+    /// Measure: matching at a connector, audit writes, load on a gateway, the gateway against its baselines.
     Bench {
         /// What to measure.
         #[command(subcommand)]
@@ -328,6 +328,10 @@ pub struct DemoArgs {
     /// Run the walkthrough and exit (for scripts).
     #[arg(long)]
     pub once: bool,
+    /// Every partner knows every person (as `trama bench federation` runs it), instead of
+    /// overlapping shares of the population.
+    #[arg(long)]
+    pub everyone: bool,
     /// Put the comune's database on this PostgreSQL server
     /// (for example postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long, value_name = "URL")]

@@ -336,17 +336,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// Prepares everything and starts the processes, running `exe` (the
 /// `trama` binary) for each server.
 pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
-    start_with(args, exe, Selection::Reach).await
+    let selection = if args.everyone {
+        Selection::Everyone
+    } else {
+        Selection::Reach
+    };
+    start_with(args, exe, selection).await
 }
 
 /// Like [`start`], giving each partner the people `selection` says
 /// (`Selection::Everyone` for benchmarks, where every partner knows
 /// everyone).
-pub async fn start_with(
-    args: &DemoArgs,
-    exe: &Path,
-    selection: Selection,
-) -> anyhow::Result<Running> {
+async fn start_with(args: &DemoArgs, exe: &Path, selection: Selection) -> anyhow::Result<Running> {
     let dir = prepare_dir(&args.dir)?;
     let pki_dir = dir.join("pki");
     pki::init(&pki_dir, FEDERATION)?;

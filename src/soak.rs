@@ -107,6 +107,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         subjects: args.subjects,
         seed: 2026,
         once: true,
+        everyone: false,
         postgres: None,
         mysql: None,
         database_prefix: "trama_soak".into(),

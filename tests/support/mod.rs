@@ -56,6 +56,7 @@ impl Sandbox {
             subjects: 300,
             seed: 11,
             once: true,
+            everyone: false,
             postgres,
             mysql,
             database_prefix: unique_name("trama_t"),
