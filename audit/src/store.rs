@@ -143,6 +143,14 @@ impl Store {
                             // places: 4 MiB keeps its inner pages cached, and
                             // memory flat as the log grows.
                             "PRAGMA cache_size = -4096",
+                            // Statement journals of the multi-row inserts stay
+                            // in memory instead of spilling to a temporary file.
+                            "PRAGMA temp_store = MEMORY",
+                            // Checkpoint the WAL every 16 MiB rather than 4: the
+                            // pages each commit rewrites (the table's tail, the
+                            // index's inner pages) are copied back once per
+                            // checkpoint, not once per commit.
+                            "PRAGMA wal_autocheckpoint = 4000",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
