@@ -5,6 +5,8 @@
 //!
 //! - (a) `GetRecord` through the gateway (four sources, merged, audited);
 //! - (b) the same fetch sent directly to the slowest connector (one hop);
+//! - (a1) `GetRecord` through a gateway whose one source is that connector
+//!   (the gateway as one hop, to set against nginx's);
 //! - (c) the same fetch to that connector through nginx (`grpc_pass`, TLS on
 //!   both sides), the cost of a mature proxy hop;
 //! - (d) a naive client asking the four connectors one after another;
@@ -204,6 +206,14 @@ fn summarise(args: &FederationArgs, runs: &[Run]) -> (String, serde_json::Value)
                     a.throughput() / d.throughput().max(1e-9)
                 );
             }
+            if let (Some(a1), Some(c)) = (find("a1", in_flight), find("c", in_flight)) {
+                let _ = write!(
+                    line,
+                    "; as one hop (a gateway with the slowest connector as its one source) the gateway adds {:.2} ms against nginx's {:.2} ms",
+                    a1.ms(0.5) - b.ms(0.5),
+                    c.ms(0.5) - b.ms(0.5)
+                );
+            }
             ratios.push(serde_json::json!({"in_flight": in_flight, "line": line.clone()}));
             let _ = writeln!(md, "{line}");
         }
@@ -292,6 +302,12 @@ async fn measure(
     let Some((_, slowest)) = slowest else {
         bail!("the federation has no connectors");
     };
+    let slowest_address = running
+        .connectors
+        .iter()
+        .find(|(o, _)| *o == slowest.organisation)
+        .map(|(_, a)| a.clone())
+        .context("the slowest connector's address")?;
     let nginx = start_nginx(args, &dir, running, &slowest.organisation).await?;
     let through_nginx = match &nginx {
         Some(n) => Some(Direct {
@@ -304,6 +320,13 @@ async fn measure(
         }),
         None => None,
     };
+
+    // The gateway as one hop: a gateway whose only source is the slowest
+    // connector, against the same direct call and nginx hop.
+    let one_source = vec![(slowest.organisation.clone(), slowest_address.clone())];
+    let mut one = profile.clone();
+    one.gateway = second_gateway(exe, running, "gateway-one", &one_source).await?;
+    let one_clients = gateway_clients(&one, args.concurrency)?;
 
     let clients = gateway_clients(&profile, args.concurrency)?;
     for in_flight in [1, args.concurrency] {
@@ -337,6 +360,23 @@ async fn measure(
             "b",
             &format!(
                 "FetchRecord directly to the slowest connector ({})",
+                slowest.organisation
+            ),
+            in_flight,
+            r,
+        ));
+        let r = record_load(
+            shape(in_flight),
+            people.clone(),
+            &one_clients,
+            &context,
+            &sections,
+        )
+        .await?;
+        runs.push(show(
+            "a1",
+            &format!(
+                "GetRecord through a gateway whose one source is {}",
                 slowest.organisation
             ),
             in_flight,
@@ -427,7 +467,7 @@ Starting {extra} more sources (other people, one shared read-only database)..."
     sink.close().await;
     std::fs::write(others.join("mapping.toml"), Partner::Caritas.mapping())?;
     let logs = dir.join("logs");
-    let mut sources = String::new();
+    let mut extra_sources = Vec::new();
     for i in 1..=extra {
         let org = format!("fonte{i:02}");
         pki::issue(
@@ -463,34 +503,11 @@ Starting {extra} more sources (other people, one shared read-only database)..."
         let (child, address) =
             demo::spawn(exe, &org, &["connector", "--config"], &config, &logs).await?;
         running.adopt(&org, child);
-        sources.push_str(&format!(
-            "\n[[sources]]\norganisation = \"{org}\"\naddress = \"{address}\"\ntimeout_ms = 2000\n"
-        ));
+        extra_sources.push((org, address));
     }
-    let base = std::fs::read_to_string(dir.join("gateway.toml"))?;
-    let config = dir.join("gateway-scale.toml");
-    let text: String = base
-        .lines()
-        .map(|l| match l {
-            l if l.starts_with("listen = ") => "listen = \"127.0.0.1:0\"".to_string(),
-            "database = \"audit.db\"" => "database = \"audit-scale.db\"".to_string(),
-            l if l.starts_with("checkpoint_file = ") => {
-                "checkpoint_file = \"audit-scale-checkpoints.jsonl\"".to_string()
-            }
-            l => l.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&config, text + "\n" + &sources)?;
-    let (child, address) = demo::spawn(
-        exe,
-        "gateway-scale",
-        &["gateway", "--config"],
-        &config,
-        &logs,
-    )
-    .await?;
-    running.adopt("gateway-scale", child);
+    let mut all = running.connectors.clone();
+    all.extend(extra_sources);
+    let address = second_gateway(exe, running, "gateway-scale", &all).await?;
     println!("a gateway of {} sources on {address}", args.scale_sources);
 
     let mut wide = profile.clone();
@@ -555,6 +572,49 @@ Starting {extra} more sources (other people, one shared read-only database)..."
         ));
     }
     Ok(())
+}
+
+/// Starts another gateway, `name`, configured as the demo's but asking
+/// `sources` (organisation, address) and keeping its own audit log;
+/// returns its address.
+async fn second_gateway(
+    exe: &Path,
+    running: &mut demo::Running,
+    name: &str,
+    sources: &[(String, String)],
+) -> anyhow::Result<String> {
+    let dir = running.dir.clone();
+    let base = std::fs::read_to_string(dir.join("gateway.toml"))?;
+    let head = base.split("\n[[sources]]").next().unwrap_or(&base);
+    let mut text: String = head
+        .lines()
+        .map(|l| match l {
+            l if l.starts_with("listen = ") => "listen = \"127.0.0.1:0\"".to_string(),
+            "database = \"audit.db\"" => format!("database = \"audit-{name}.db\""),
+            l if l.starts_with("checkpoint_file = ") => {
+                format!("checkpoint_file = \"audit-{name}-checkpoints.jsonl\"")
+            }
+            l => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (org, address) in sources {
+        text.push_str(&format!(
+            "\n\n[[sources]]\norganisation = \"{org}\"\naddress = \"{address}\"\ntimeout_ms = 2000"
+        ));
+    }
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, text + "\n")?;
+    let (child, address) = demo::spawn(
+        exe,
+        name,
+        &["gateway", "--config"],
+        &config,
+        &dir.join("logs"),
+    )
+    .await?;
+    running.adopt(name, child);
+    Ok(address)
 }
 
 /// Finds each person of the case load once, as a social worker opens a

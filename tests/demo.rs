@@ -131,7 +131,7 @@ fn the_federation_bench_measures_every_baseline_and_writes_its_table() {
     let runs = json["runs"].as_array().unwrap();
     let names: Vec<&str> = runs.iter().map(|r| r["run"].as_str().unwrap()).collect();
     // Gateway, direct and naive at 1 and 8 in flight, 4 and 6 sources, memory.
-    for name in ["a", "b", "d", "a4", "a6", "m"] {
+    for name in ["a", "a1", "b", "d", "a4", "a6", "m"] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
     for r in runs {
