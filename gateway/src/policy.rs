@@ -17,6 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
@@ -169,14 +170,14 @@ pub struct Policy {
     /// Decisions already taken by this policy set, keyed by everything a
     /// decision depends on (so a hit is exactly what evaluating again would
     /// give); a reloaded policy starts with an empty cache.
-    decisions: moka::sync::Cache<DecisionKey, Decision>,
+    decisions: moka::sync::Cache<DecisionKey, Arc<Decision>>,
 }
 
 /// Everything a decision depends on: the asker, the action and the
 /// resource.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct DecisionKey {
-    asker: [Box<str>; 6],
+    asker: Arc<[Box<str>; 6]>,
     action: Action,
     source: Box<str>,
     /// The section, `-1` for a source, `-2` for the audit log.
@@ -184,25 +185,40 @@ struct DecisionKey {
 }
 
 impl DecisionKey {
-    fn new(asker: &Asker<'_>, action: Action, resource: Resource<'_>) -> DecisionKey {
+    fn new(asker: &Arc<[Box<str>; 6]>, action: Action, resource: Resource<'_>) -> DecisionKey {
         let (source, section) = match resource {
             Resource::Source(s) => (s, -1),
             Resource::Section(s, section) => (s, section as i32),
             Resource::AuditLog => ("", -2),
         };
         DecisionKey {
-            asker: [
-                asker.organisation.into(),
-                asker.operator_id.into(),
-                asker.role.into(),
-                asker.purpose.into(),
-                asker.case_id.into(),
-                asker.legal_basis.into(),
-            ],
+            asker: asker.clone(),
             action,
             source: source.into(),
             section,
         }
+    }
+}
+
+/// The decisions of one asker (one call): the asker's part of the cache
+/// key is built once for all of them.
+pub struct Decider<'p, 'a> {
+    policy: &'p Policy,
+    asker: &'p Asker<'a>,
+    key: Arc<[Box<str>; 6]>,
+}
+
+impl Decider<'_, '_> {
+    /// Decides whether the asker may do `action` on `resource` (see
+    /// [`Policy::decide`]).
+    pub fn decide(&self, action: Action, resource: Resource<'_>) -> Arc<Decision> {
+        let key = DecisionKey::new(&self.key, action, resource);
+        if let Some(d) = self.policy.decisions.get(&key) {
+            return d;
+        }
+        let d = Arc::new(self.policy.evaluate_or_deny(self.asker, action, resource));
+        self.policy.decisions.insert(key, d.clone());
+        d
     }
 }
 
@@ -349,15 +365,37 @@ impl Policy {
     /// Decisions are cached: the same asker, action and resource get the
     /// same answer without evaluating the policies again.
     pub fn decide(&self, asker: &Asker<'_>, action: Action, resource: Resource<'_>) -> Decision {
-        let key = DecisionKey::new(asker, action, resource);
-        if let Some(d) = self.decisions.get(&key) {
-            return d;
+        self.decider(asker)
+            .decide(action, resource)
+            .as_ref()
+            .clone()
+    }
+
+    /// The decisions of `asker`, for a call that takes several.
+    pub fn decider<'p, 'a>(&'p self, asker: &'p Asker<'a>) -> Decider<'p, 'a> {
+        Decider {
+            policy: self,
+            asker,
+            key: Arc::new([
+                asker.organisation.into(),
+                asker.operator_id.into(),
+                asker.role.into(),
+                asker.purpose.into(),
+                asker.case_id.into(),
+                asker.legal_basis.into(),
+            ]),
         }
+    }
+
+    /// Evaluates, denying when the request cannot be built.
+    fn evaluate_or_deny(
+        &self,
+        asker: &Asker<'_>,
+        action: Action,
+        resource: Resource<'_>,
+    ) -> Decision {
         match self.evaluate(asker, action, resource) {
-            Ok(d) => {
-                self.decisions.insert(key, d.clone());
-                d
-            }
+            Ok(d) => d,
             Err(problem) => {
                 tracing::error!(%problem, "policy request could not be built; denied");
                 Decision {

@@ -252,10 +252,11 @@ impl FederationService {
         let mut allowed = Vec::new();
         let mut rules = BTreeSet::new();
         let mut first_denial = None;
+        let decider = policy.decider(&who);
         for source in targets {
-            let d = policy.decide(&who, Action::Find, Resource::Source(&source.organisation));
+            let d = decider.decide(Action::Find, Resource::Source(&source.organisation));
             if d.allowed {
-                rules.insert(d.rule);
+                rules.insert(d.rule.clone());
                 allowed.push(source);
             } else {
                 outcomes.push(denied_outcome(&source.organisation, &d));
@@ -263,10 +264,12 @@ impl FederationService {
             }
         }
         if allowed.is_empty() {
-            let d = first_denial.unwrap_or_else(|| Decision {
-                allowed: false,
-                rule: "default-deny".into(),
-                reason: "no source to ask".into(),
+            let d = first_denial.unwrap_or_else(|| {
+                Arc::new(Decision {
+                    allowed: false,
+                    rule: "default-deny".into(),
+                    reason: "no source to ask".into(),
+                })
             });
             entry.reason = format!("rule {}: {}", d.rule, d.reason);
             return Err(denied(&d, "find"));
@@ -441,20 +444,18 @@ impl FederationService {
         let who = asker(client, &ctx);
         // Reading a source's sections also tells whether the person is known
         // there: a source the caller may not `find` at is not asked.
-        let finds: Vec<Decision> = targets
+        let decider = policy.decider(&who);
+        let finds: Vec<Arc<Decision>> = targets
             .iter()
-            .map(|(source, _)| {
-                policy.decide(&who, Action::Find, Resource::Source(&source.organisation))
-            })
+            .map(|(source, _)| decider.decide(Action::Find, Resource::Source(&source.organisation)))
             .collect();
-        let decisions: Vec<Vec<(Section, Decision)>> = targets
+        let decisions: Vec<Vec<(Section, Arc<Decision>)>> = targets
             .iter()
             .map(|(source, _)| {
                 asked
                     .iter()
                     .map(|section| {
-                        let d = policy.decide(
-                            &who,
+                        let d = decider.decide(
                             Action::Read,
                             Resource::Section(&source.organisation, *section),
                         );
