@@ -339,3 +339,13 @@ pub fn machine() -> String {
         .map_or_else(|| "?".into(), |kb| format!("{} GiB", kb / 1024 / 1024));
     format!("{cpu}, {cores} cores, {mem}")
 }
+
+/// Resident memory of process `pid`, in KiB (from `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}

@@ -25,7 +25,6 @@ use anyhow::{Context, bail};
 use tonic::transport::Channel;
 use trama_proto::v1::{self, connector_client::ConnectorClient};
 use trama_tls::client::ExpectedPeer;
-use trama_tls::pki::{self, IssueRequest};
 use trama_tls::{Role, TlsFiles};
 
 use crate::bench_load::{self, CALL_DEADLINE, Report, Shape};
@@ -85,12 +84,20 @@ pub struct FederationArgs {
     pub markdown: Option<PathBuf>,
 }
 
+impl FederationArgs {
+    /// A measured run at `in_flight` calls in flight.
+    fn shape(&self, in_flight: usize) -> Shape {
+        Shape::closed(in_flight, self.duration, self.warmup)
+    }
+}
+
 /// A connector as the bench reaches it directly: its organisation, address
 /// and an mTLS client presenting the gateway's certificate (the only role
 /// connectors answer).
 #[derive(Clone)]
 struct Direct {
     organisation: String,
+    address: String,
     client: ConnectorClient<Channel>,
 }
 
@@ -269,30 +276,20 @@ async fn measure(
         crl: Some(dir.join("pki/crl.pem")),
     };
     let people = Arc::new(bench_load::tax_codes(args.seed, args.subjects));
-    let direct: Vec<Direct> = running
+    let partners: Vec<Direct> = running
         .connectors
         .iter()
         .map(|(org, address)| direct(&gateway_tls, org, address))
         .collect::<anyhow::Result<_>>()?;
 
-    let shape = |in_flight: usize| Shape {
-        concurrency: in_flight,
-        rate: None,
-        duration: Duration::from_secs(args.duration),
-        warmup: Duration::from_secs(args.warmup),
-    };
+    let shape = |in_flight: usize| args.shape(in_flight);
     let mut runs = Vec::new();
 
     // Which connector is the slowest: a short run against each.
     println!("\nFinding the slowest connector (a short run at 1 in flight against each):");
     let mut slowest: Option<(f64, Direct)> = None;
-    for d in &direct {
-        let probe = Shape {
-            concurrency: 1,
-            rate: None,
-            duration: Duration::from_secs(args.duration.min(3)),
-            warmup: Duration::from_secs(args.warmup.min(1)),
-        };
+    for d in &partners {
+        let probe = Shape::closed(1, args.duration.min(3), args.warmup.min(1));
         let r = fetch_load(probe, people.clone(), vec![d.clone()], &context, &sections).await?;
         println!("  {:<8} p50 {:.3} ms", d.organisation, r.ms(0.5));
         if slowest.as_ref().is_none_or(|(p50, _)| r.ms(0.5) > *p50) {
@@ -302,42 +299,34 @@ async fn measure(
     let Some((_, slowest)) = slowest else {
         bail!("the federation has no connectors");
     };
-    let slowest_address = running
-        .connectors
-        .iter()
-        .find(|(o, _)| *o == slowest.organisation)
-        .map(|(_, a)| a.clone())
-        .context("the slowest connector's address")?;
-    let nginx = start_nginx(args, &dir, running, &slowest.organisation).await?;
+    let nginx = start_nginx(args, &dir, &slowest).await?;
     let through_nginx = match &nginx {
-        Some(n) => Some(Direct {
-            organisation: slowest.organisation.clone(),
-            client: connector_client(
-                &gateway_tls,
-                &slowest.organisation,
-                &format!("localhost:{}", n.port),
-            )?,
-        }),
+        Some(n) => Some(direct(
+            &gateway_tls,
+            &slowest.organisation,
+            &format!("localhost:{}", n.port),
+        )?),
         None => None,
     };
 
     // The gateway as one hop: a gateway whose only source is the slowest
     // connector, against the same direct call and nginx hop.
-    let one_source = vec![(slowest.organisation.clone(), slowest_address.clone())];
+    let one_source = vec![(slowest.organisation.clone(), slowest.address.clone())];
     let mut one = profile.clone();
     one.gateway = second_gateway(exe, running, "gateway-one", &one_source).await?;
-    let one_clients = gateway_clients(&one, args.concurrency)?;
+    let one_clients = bench_load::clients(&one, args.concurrency)?;
 
-    let clients = gateway_clients(&profile, args.concurrency)?;
+    let clients = bench_load::clients(&profile, args.concurrency)?;
     for in_flight in [1, args.concurrency] {
         println!("\nAt {in_flight} in flight:");
         let cpu = Cpu::start(running);
-        let r = record_load(
+        let r = bench_load::federation_load(
             shape(in_flight),
             people.clone(),
             &clients,
             &context,
             &sections,
+            false,
         )
         .await?;
         let spent = cpu.per_call(running, r.answered);
@@ -365,12 +354,13 @@ async fn measure(
             in_flight,
             r,
         ));
-        let r = record_load(
+        let r = bench_load::federation_load(
             shape(in_flight),
             people.clone(),
             &one_clients,
             &context,
             &sections,
+            false,
         )
         .await?;
         runs.push(show(
@@ -401,7 +391,7 @@ async fn measure(
         let r = fetch_load(
             shape(in_flight),
             people.clone(),
-            direct.clone(),
+            partners.clone(),
             &context,
             &sections,
         )
@@ -470,34 +460,17 @@ Starting {extra} more sources (other people, one shared read-only database)..."
     let mut extra_sources = Vec::new();
     for i in 1..=extra {
         let org = format!("fonte{i:02}");
-        pki::issue(
-            &dir.join("pki"),
-            &IssueRequest {
-                organisation: org.clone(),
-                role: Role::Connector,
-                hosts: vec!["localhost".into(), "127.0.0.1".into()],
-                valid_days: 30,
-                not_before_days_ago: 0,
-            },
-        )?;
+        demo::issue(&dir.join("pki"), &org, Role::Connector)?;
         let odir = dir.join(&org);
         std::fs::create_dir_all(&odir)?;
         let config = odir.join("connector.toml");
         std::fs::write(
             &config,
-            format!(
-                "federation = \"{FEDERATION}\"\n\
-                 organisation = \"{org}\"\n\
-                 listen = \"127.0.0.1:0\"\n\
-                 database = \"sqlite://{db}?mode=ro\"\n\
-                 mapping = \"../others/mapping.toml\"\n\n\
-                 [tls]\n\
-                 ca = \"../pki/ca.pem\"\n\
-                 cert = \"../pki/{org}-connector.pem\"\n\
-                 key = \"../pki/{org}-connector-key.pem\"\n\
-                 crl = \"../pki/crl.pem\"\n\n{export}",
-                db = db.display(),
-                export = demo::export_rules(Partner::Caritas)
+            demo::connector_toml(
+                &org,
+                &format!("sqlite://{}?mode=ro", db.display()),
+                "../others/mapping.toml",
+                demo::export_rules(Partner::Caritas),
             ),
         )?;
         let (child, address) =
@@ -514,12 +487,7 @@ Starting {extra} more sources (other people, one shared read-only database)..."
     wide.gateway = address;
     let case_load: Arc<Vec<String>> =
         Arc::new(people.iter().take(args.case_load.max(1)).cloned().collect());
-    let shape = Shape {
-        concurrency: args.concurrency,
-        rate: None,
-        duration: Duration::from_secs(args.duration),
-        warmup: Duration::from_secs(args.warmup),
-    };
+    let shape = args.shape(args.concurrency);
     println!(
         "\nGetRecord about a case load of {} people, {} in flight:",
         case_load.len(),
@@ -540,7 +508,7 @@ Starting {extra} more sources (other people, one shared read-only database)..."
         ),
     ] {
         let metrics = metrics_address(&logs.join(format!("{log}.log")));
-        let clients = gateway_clients(p, args.concurrency)?;
+        let clients = bench_load::clients(p, args.concurrency)?;
         let opened = open_case_load(&clients, context, &case_load, args.concurrency).await?;
         println!(
             "  the case load opened through the {label} gateway (one FindSubject each) in {:.1} s",
@@ -550,7 +518,15 @@ Starting {extra} more sources (other people, one shared read-only database)..."
             Some(m) => locator_counts(m).await,
             None => None,
         };
-        let r = record_load(shape, case_load.clone(), &clients, context, sections).await?;
+        let r = bench_load::federation_load(
+            shape,
+            case_load.clone(),
+            &clients,
+            context,
+            sections,
+            false,
+        )
+        .await?;
         let after = match &metrics {
             Some(m) => locator_counts(m).await,
             None => None,
@@ -667,13 +643,13 @@ async fn memory(
     let Some(pid) = running.pid("gateway") else {
         bail!("the gateway is not running");
     };
-    let idle = rss_kib(pid).unwrap_or(0);
+    let idle = crate::bench::rss_kib(pid).unwrap_or(0);
     let peak = Arc::new(std::sync::atomic::AtomicU64::new(idle));
     let sampler = {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                if let Some(kib) = rss_kib(pid) {
+                if let Some(kib) = crate::bench::rss_kib(pid) {
                     peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -681,14 +657,10 @@ async fn memory(
         })
     };
     println!("\n{} in flight:", args.in_flight);
-    let shape = Shape {
-        concurrency: args.in_flight,
-        rate: None,
-        duration: Duration::from_secs(args.duration),
-        warmup: Duration::from_secs(args.warmup),
-    };
-    let clients = gateway_clients(profile, args.in_flight)?;
-    let r = record_load(shape, people.clone(), &clients, context, sections).await?;
+    let shape = args.shape(args.in_flight);
+    let clients = bench_load::clients(profile, args.in_flight)?;
+    let r = bench_load::federation_load(shape, people.clone(), &clients, context, sections, false)
+        .await?;
     sampler.abort();
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     runs.push(show(
@@ -702,16 +674,6 @@ async fn memory(
         r,
     ));
     Ok(())
-}
-
-/// The resident memory of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// The metrics address a gateway logged (`metrics on http://ADDRESS/metrics`).
@@ -787,42 +749,9 @@ fn connector_client(
 fn direct(tls: &TlsFiles, organisation: &str, address: &str) -> anyhow::Result<Direct> {
     Ok(Direct {
         organisation: organisation.into(),
+        address: address.into(),
         client: connector_client(tls, organisation, address)?,
     })
-}
-
-/// One Federation client (one HTTP/2 connection) per 16 calls in flight.
-fn gateway_clients(
-    profile: &Profile,
-    in_flight: usize,
-) -> anyhow::Result<Arc<Vec<v1::federation_client::FederationClient<Channel>>>> {
-    Ok(Arc::new(
-        (0..in_flight.div_ceil(16).max(1))
-            .map(|_| profile.connect())
-            .collect::<Result<_, _>>()
-            .context("connecting to the gateway")?,
-    ))
-}
-
-/// `GetRecord` through a gateway.
-async fn record_load(
-    shape: Shape,
-    people: Arc<Vec<String>>,
-    clients: &Arc<Vec<v1::federation_client::FederationClient<Channel>>>,
-    context: &v1::RequestContext,
-    sections: &Arc<Vec<i32>>,
-) -> anyhow::Result<Report> {
-    let (clients, context, sections) = (clients.clone(), context.clone(), sections.clone());
-    bench_load::drive(shape, people, move |n, tax| {
-        let mut client = clients[n % clients.len()].clone();
-        let (context, sections) = (context.clone(), sections.clone());
-        async move {
-            bench_load::call(&mut client, false, context, &sections, tax, CALL_DEADLINE)
-                .await
-                .map(|(partial, _)| partial)
-        }
-    })
-    .await
 }
 
 /// `FetchRecord` to each of `connectors` in turn (one: a direct call),
@@ -871,16 +800,10 @@ impl Drop for Nginx {
     /// too; a SIGKILL would leave them running), waits a little, and kills
     /// it if it has not stopped.
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        demo::terminate(&self.child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.start_kill();
     }
@@ -894,9 +817,9 @@ impl Drop for Nginx {
 async fn start_nginx(
     args: &FederationArgs,
     dir: &Path,
-    running: &demo::Running,
-    organisation: &str,
+    target: &Direct,
 ) -> anyhow::Result<Option<Nginx>> {
+    let (organisation, upstream) = (&target.organisation, &target.address);
     let Some(binary) = find_binary(&args.nginx) else {
         println!(
             "\n!! nginx not found (`{}`): the proxy baseline (c) is SKIPPED; install it with \
@@ -904,9 +827,6 @@ async fn start_nginx(
             args.nginx
         );
         return Ok(None);
-    };
-    let Some((_, upstream)) = running.connectors.iter().find(|(o, _)| o == organisation) else {
-        bail!("no connector {organisation}");
     };
     let port = free_port()?;
     let ndir = std::path::absolute(dir.join("nginx"))?;

@@ -139,6 +139,17 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// A closed loop of `concurrency` calls in flight, measured for
+    /// `duration` seconds after `warmup` seconds.
+    pub fn closed(concurrency: usize, duration: u64, warmup: u64) -> Shape {
+        Shape {
+            concurrency,
+            rate: None,
+            duration: Duration::from_secs(duration),
+            warmup: Duration::from_secs(warmup),
+        }
+    }
+
     /// The mode, in words.
     pub fn describe(&self) -> String {
         match self.rate {
@@ -360,28 +371,22 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs(args.duration),
         warmup: Duration::from_secs(args.warmup),
     };
-    // One client (one HTTP/2 connection) per 16 calls in flight, as a
-    // client system with a few connections would.
-    let connections = match args.rate {
-        Some(_) => 8,
-        None => args.concurrency.div_ceil(16).max(1),
-    };
-    let clients: Arc<Vec<FederationClient<Channel>>> = Arc::new(
-        (0..connections)
-            .map(|_| profile.connect())
-            .collect::<Result<_, _>>()
-            .context("connecting to the gateway")?,
-    );
-    let find = args.call == "find";
-    let report = drive(shape, people, move |n, tax| {
-        let mut client = clients[n % clients.len()].clone();
-        let (context, sections) = (context.clone(), sections.clone());
-        async move {
-            call(&mut client, find, context, &sections, tax, CALL_DEADLINE)
-                .await
-                .map(|(partial, _)| partial)
-        }
-    })
+    let clients = clients(
+        &profile,
+        match args.rate {
+            // Open loop: eight connections, whatever the rate.
+            Some(_) => 8 * 16,
+            None => args.concurrency,
+        },
+    )?;
+    let report = federation_load(
+        shape,
+        people,
+        &clients,
+        &context,
+        &sections,
+        args.call == "find",
+    )
     .await?;
     if args.json {
         let mut v = report.json();
@@ -403,6 +408,44 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     t.row(row(&report));
     print!("{}", t.render());
     Ok(())
+}
+
+/// Federation clients for `in_flight` calls: one client (one HTTP/2
+/// connection) per 16 calls in flight, as a client system with a few
+/// connections would.
+pub fn clients(
+    profile: &Profile,
+    in_flight: usize,
+) -> anyhow::Result<Arc<Vec<FederationClient<Channel>>>> {
+    Ok(Arc::new(
+        (0..in_flight.div_ceil(16).max(1))
+            .map(|_| profile.connect())
+            .collect::<Result<_, _>>()
+            .context("connecting to the gateway")?,
+    ))
+}
+
+/// Applies `shape` of `GetRecord` (or, with `find`, `FindSubject`) calls
+/// through `clients`, in turn, and measures them.
+pub async fn federation_load(
+    shape: Shape,
+    people: Arc<Vec<String>>,
+    clients: &Arc<Vec<FederationClient<Channel>>>,
+    context: &v1::RequestContext,
+    sections: &Arc<Vec<i32>>,
+    find: bool,
+) -> anyhow::Result<Report> {
+    let (clients, context, sections) = (clients.clone(), context.clone(), sections.clone());
+    drive(shape, people, move |n, tax| {
+        let mut client = clients[n % clients.len()].clone();
+        let (context, sections) = (context.clone(), sections.clone());
+        async move {
+            call(&mut client, find, context, &sections, tax, CALL_DEADLINE)
+                .await
+                .map(|(partial, _)| partial)
+        }
+    })
+    .await
 }
 
 /// The request context a profile states.

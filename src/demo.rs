@@ -144,6 +144,42 @@ pub fn export_rules(partner: Partner) -> &'static str {
     }
 }
 
+/// Issues a certificate of the demo federation (in `pki_dir`) for
+/// `organisation` in `role`, for this machine's loopback names.
+pub fn issue(pki_dir: &Path, organisation: &str, role: Role) -> anyhow::Result<()> {
+    pki::issue(
+        pki_dir,
+        &IssueRequest {
+            organisation: organisation.into(),
+            role,
+            hosts: vec!["localhost".into(), "127.0.0.1".into()],
+            valid_days: 30,
+            not_before_days_ago: 0,
+        },
+    )?;
+    Ok(())
+}
+
+/// A demo connector's `connector.toml` (in a directory beside `pki/`):
+/// its organisation, database URL, mapping file and export rules.
+pub fn connector_toml(organisation: &str, database: &str, mapping: &str, export: &str) -> String {
+    format!(
+        "# Connector of `{organisation}` in the demo federation.\n\
+         federation = \"{FEDERATION}\"\n\
+         organisation = \"{organisation}\"\n\
+         listen = \"127.0.0.1:0\"\n\
+         database = \"{database}\"\n\
+         mapping = \"{mapping}\"\n\n\
+         [tls]\n\
+         ca = \"../pki/ca.pem\"\n\
+         cert = \"../pki/{organisation}-connector.pem\"\n\
+         key = \"../pki/{organisation}-connector-key.pem\"\n\
+         crl = \"../pki/crl.pem\"\n\n\
+         # What {organisation} releases, to whom, for which purposes: the partner decides,\n\
+         # whatever the gateway allowed. Nothing else is released.\n{export}"
+    )
+}
+
 /// The running federation's processes; dropping it stops them.
 #[derive(Debug)]
 pub struct Running {
@@ -288,7 +324,7 @@ impl Running {
 }
 
 /// Sends SIGTERM to a child process (`kill -TERM`; no unsafe code here).
-fn terminate(child: &Child) {
+pub fn terminate(child: &Child) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -336,39 +372,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// Prepares everything and starts the processes, running `exe` (the
 /// `trama` binary) for each server.
 pub async fn start(args: &DemoArgs, exe: &Path) -> anyhow::Result<Running> {
+    // Every partner knows everyone for benchmarks; overlapping shares
+    // otherwise.
     let selection = if args.everyone {
         Selection::Everyone
     } else {
         Selection::Reach
     };
-    start_with(args, exe, selection).await
-}
-
-/// Like [`start`], giving each partner the people `selection` says
-/// (`Selection::Everyone` for benchmarks, where every partner knows
-/// everyone).
-async fn start_with(args: &DemoArgs, exe: &Path, selection: Selection) -> anyhow::Result<Running> {
     let dir = prepare_dir(&args.dir)?;
     let pki_dir = dir.join("pki");
     pki::init(&pki_dir, FEDERATION)?;
-    let issue = |org: &str, role: Role| {
-        pki::issue(
-            &pki_dir,
-            &IssueRequest {
-                organisation: org.into(),
-                role,
-                hosts: vec!["localhost".into(), "127.0.0.1".into()],
-                valid_days: 30,
-                not_before_days_ago: 0,
-            },
-        )
-    };
-    issue("gateway", Role::Gateway)?;
+    issue(&pki_dir, "gateway", Role::Gateway)?;
     for p in Partner::ALL {
-        issue(p.organisation(), Role::Connector)?;
+        issue(&pki_dir, p.organisation(), Role::Connector)?;
     }
-    issue("comune", Role::Client)?;
-    issue("caritas", Role::Client)?;
+    issue(&pki_dir, "comune", Role::Client)?;
+    issue(&pki_dir, "caritas", Role::Client)?;
     println!(
         "1. PKI      federation CA and certificates in {}",
         pki_dir.display()
@@ -416,22 +435,7 @@ async fn start_with(args: &DemoArgs, exe: &Path, selection: Selection) -> anyhow
         }
         std::fs::write(
             pdir.join("connector.toml"),
-            format!(
-                "# Connector of `{org}` in the demo federation.\n\
-                 federation = \"{FEDERATION}\"\n\
-                 organisation = \"{org}\"\n\
-                 listen = \"127.0.0.1:0\"\n\
-                 database = \"{connector_url}\"\n\
-                 mapping = \"mapping.toml\"\n\n\
-                 [tls]\n\
-                 ca = \"../pki/ca.pem\"\n\
-                 cert = \"../pki/{org}-connector.pem\"\n\
-                 key = \"../pki/{org}-connector-key.pem\"\n\
-                 crl = \"../pki/crl.pem\"\n\n\
-                 # What {org} releases, to whom, for which purposes: the partner decides,\n\
-                 # whatever the gateway allowed. Nothing else is released.\n{export}",
-                export = export_rules(p)
-            ),
+            connector_toml(org, &connector_url, "mapping.toml", export_rules(p)),
         )?;
     }
     println!(

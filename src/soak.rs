@@ -81,16 +81,6 @@ impl Tally {
     }
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
 fn signal(pid: u32, sig: &str) {
     let _ = std::process::Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -272,8 +262,12 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                 r.pid("gateway"),
             )
         };
-        let gateway_rss = gateway_pid.and_then(rss_kib).unwrap_or(0);
-        let connectors_rss: u64 = pids.iter().flatten().filter_map(|p| rss_kib(*p)).sum();
+        let gateway_rss = gateway_pid.and_then(crate::bench::rss_kib).unwrap_or(0);
+        let connectors_rss: u64 = pids
+            .iter()
+            .flatten()
+            .filter_map(|p| crate::bench::rss_kib(*p))
+            .sum();
         let (requests, errors, partial, h) = {
             let mut t = tally
                 .lock()

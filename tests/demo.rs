@@ -5,21 +5,32 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn demo_once_walks_through_and_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `trama args` in `dir`, asserts it succeeded, and returns what it
+/// printed.
+fn trama_ok(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(support::exe())
-        .current_dir(dir.path())
-        .args(["demo", "--once", "--port", "0", "--subjects", "400"])
+        .current_dir(dir)
+        .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "stdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn demo_once_walks_through_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = trama_ok(
+        dir.path(),
+        &["demo", "--once", "--port", "0", "--subjects", "400"],
     );
     assert!(stdout.contains("IDENTITY, as each source holds it"));
     assert!(stdout.contains("conflict on given_name"));
@@ -35,24 +46,18 @@ fn demo_once_walks_through_and_exits_zero() {
     );
     assert!(stdout.contains("The DPO reads who accessed"), "{stdout}");
     // The processes were stopped: the demo directory can be recreated.
-    let again = Command::new(support::exe())
-        .current_dir(dir.path())
-        .args(["demo", "--once", "--port", "0", "--subjects", "50"])
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
+    trama_ok(
+        dir.path(),
+        &["demo", "--once", "--port", "0", "--subjects", "50"],
     );
 }
 
 #[test]
 fn a_short_soak_answers_everything_and_audits_every_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(support::exe())
-        .current_dir(dir.path())
-        .args([
+    let stdout = trama_ok(
+        dir.path(),
+        &[
             "soak",
             "--duration",
             "3",
@@ -66,14 +71,7 @@ fn a_short_soak_answers_everything_and_audits_every_answer() {
             "300",
             "--frozen",
             "caf",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     assert!(stdout.contains("errors by kind: none"), "{stdout}");
     assert!(
@@ -93,9 +91,9 @@ fn a_short_soak_answers_everything_and_audits_every_answer() {
 #[test]
 fn the_federation_bench_measures_every_baseline_and_writes_its_table() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(support::exe())
-        .current_dir(dir.path())
-        .args([
+    trama_ok(
+        dir.path(),
+        &[
             "bench",
             "federation",
             "--subjects",
@@ -116,14 +114,7 @@ fn the_federation_bench_measures_every_baseline_and_writes_its_table() {
             "table.md",
             "--json",
             "table.json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("table.json")).unwrap())

@@ -487,18 +487,24 @@ async fn a_stalled_connector_times_out_within_the_callers_deadline() {
     assert!(comune.entries > 0);
 }
 
-#[tokio::test]
-async fn the_locator_asks_only_the_sources_that_hold_the_person() {
-    let fed = Sandbox::start().await;
-    let mut client = fed.client("comune");
-    let ask = || v1::GetRecordRequest {
+/// The comune's case work asking the featured person's needs by tax code
+/// alone (the calls the locator serves).
+fn needs_by_tax_code() -> v1::GetRecordRequest {
+    v1::GetRecordRequest {
         context: context("presa_in_carico"),
         subject: Some(v1::SubjectKey {
             tax_code: featured_tax_code(),
             local_ids: vec![],
         }),
         sections: vec![Section::Needs as i32],
-    };
+    }
+}
+
+#[tokio::test]
+async fn the_locator_asks_only_the_sources_that_hold_the_person() {
+    let fed = Sandbox::start().await;
+    let mut client = fed.client("comune");
+    let ask = needs_by_tax_code;
     // First: everyone is asked; caritas holds the person under a local id
     // only, so by tax code it does not find them.
     let first = client.get_record(ask()).await.unwrap().into_inner();
@@ -557,14 +563,7 @@ async fn a_search_by_tax_code_tells_the_locator_who_holds_the_person() {
     // returned the person with this tax code: not caritas, which holds
     // them under a local id only.
     let record = client
-        .get_record(v1::GetRecordRequest {
-            context: context("presa_in_carico"),
-            subject: Some(v1::SubjectKey {
-                tax_code: featured_tax_code(),
-                local_ids: vec![],
-            }),
-            sections: vec![Section::Needs as i32],
-        })
+        .get_record(needs_by_tax_code())
         .await
         .unwrap()
         .into_inner();

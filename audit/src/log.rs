@@ -228,7 +228,7 @@ impl Writer {
         };
         let written = match written {
             Ok(mut conn) => {
-                let r = self.store.append_on(&mut conn, &batch).await;
+                let r = self.store.append(&mut conn, &batch).await;
                 // After a failure the next commit starts on a fresh
                 // connection.
                 if r.is_ok() {

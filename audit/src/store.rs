@@ -224,14 +224,6 @@ impl Store {
         }
     }
 
-    /// Appends `batch` in one transaction: all of it is on disk when this
-    /// returns, or none of it. Rows go in multi-row inserts, so a batch
-    /// costs a few round trips to the database, not one per row.
-    pub async fn append(&self, batch: &[NewEntry]) -> Result<(), AuditError> {
-        let mut conn = self.connection().await?;
-        self.append_on(&mut conn, batch).await
-    }
-
     /// A connection of the store's pool, for a writer to keep: a
     /// connection's page cache stays valid across its own commits, while
     /// the pool would hand each commit another connection, whose cache the
@@ -240,8 +232,12 @@ impl Store {
         self.pool.acquire().await.map_err(|e| self.err(e))
     }
 
-    /// Like [`Store::append`], on `conn` (see [`Store::connection`]).
-    pub async fn append_on(
+    /// Appends `batch` in one transaction: all of it is on disk when this
+    /// returns, or none of it. Rows go in multi-row inserts, so a batch
+    /// costs a few round trips to the database, not one per row.
+    /// It runs on `conn`, a connection the writer keeps (see
+    /// [`Store::connection`]).
+    pub async fn append(
         &self,
         conn: &mut PoolConnection<Any>,
         batch: &[NewEntry],

@@ -100,14 +100,6 @@ impl Connector {
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
     ) -> Result<Rows, RuntimeError> {
-        self.run(query, values).await
-    }
-
-    async fn run(
-        &self,
-        query: &NamedQuery,
-        values: &HashMap<&str, Param>,
-    ) -> Result<Rows, RuntimeError> {
         self.run_in(&mut self.db.pooled(), query, values).await
     }
 

@@ -376,9 +376,6 @@ impl Database {
     /// asserted safe.
     pub async fn fetch(&self, query: &Prepared, params: &[Param]) -> Result<Rows, SourceError> {
         let limits = self.limits();
-        // The database cancels a query at the statement timeout; the local
-        // timeout is a backstop for an unresponsive server.
-        let backstop = limits.statement_timeout + Duration::from_millis(500);
         let sql = || AssertSqlSafe(query.text.clone());
         let run = async {
             match self {
@@ -413,9 +410,7 @@ impl Database {
                 }
             }
         };
-        tokio::time::timeout(backstop, run)
-            .await
-            .map_err(|_| SourceError::Timeout(limits.statement_timeout))?
+        within_backstop(limits, run).await
     }
 
     /// A session for the queries of one request (see [`Session`]).
@@ -754,6 +749,18 @@ fn mysql_rows(rows: &[MySqlRow]) -> Rows {
     })
 }
 
+/// Runs a query under a local timeout: the database cancels a query at the
+/// statement timeout, and this is the backstop for an unresponsive server.
+async fn within_backstop(
+    limits: Limits,
+    run: impl Future<Output = Result<Rows, SourceError>>,
+) -> Result<Rows, SourceError> {
+    let backstop = limits.statement_timeout + Duration::from_millis(500);
+    tokio::time::timeout(backstop, run)
+        .await
+        .map_err(|_| SourceError::Timeout(limits.statement_timeout))?
+}
+
 /// A SQLite query with its parameters bound.
 fn sqlite_query<'q>(
     query: &Prepared,
@@ -787,7 +794,6 @@ impl Session<'_> {
             return self.db.fetch(query, params).await;
         };
         let limits = self.db.limits();
-        let backstop = limits.statement_timeout + Duration::from_millis(500);
         let run = async {
             sqlite_query(query, params)
                 .fetch_all(&mut **tx)
@@ -795,9 +801,7 @@ impl Session<'_> {
                 .map(|r| sqlite_rows(&r))
                 .map_err(|e| SourceError::classify(e, limits.statement_timeout))
         };
-        tokio::time::timeout(backstop, run)
-            .await
-            .map_err(|_| SourceError::Timeout(limits.statement_timeout))?
+        within_backstop(limits, run).await
     }
 
     /// Ends the session (a read transaction has nothing to keep; dropping

@@ -348,13 +348,7 @@ impl FederationService {
         outcomes: &[v1::SourceOutcome],
         candidates: &[v1::Candidate],
     ) {
-        let answered = |o: &v1::SourceOutcome| {
-            matches!(
-                OutcomeStatus::try_from(o.status),
-                Ok(OutcomeStatus::Ok | OutcomeStatus::NotFound)
-            )
-        };
-        if outcomes.len() != self.registry.all().len() || !outcomes.iter().all(answered) {
+        if !self.every_source_answered(outcomes) {
             return;
         }
         let mut holders: Vec<String> = candidates
@@ -367,6 +361,19 @@ impl FederationService {
         holders.dedup();
         self.locator
             .remember(self.auditor.pseudonyms.tax_code(code), holders);
+    }
+
+    /// Whether `outcomes` hold an answer (`ok` or `not found`) from every
+    /// source of the federation: only then does the locator learn who
+    /// holds a person.
+    fn every_source_answered(&self, outcomes: &[v1::SourceOutcome]) -> bool {
+        outcomes.len() == self.registry.all().len()
+            && outcomes.iter().all(|o| {
+                matches!(
+                    OutcomeStatus::try_from(o.status),
+                    Ok(OutcomeStatus::Ok | OutcomeStatus::NotFound)
+                )
+            })
     }
 
     async fn record(
@@ -597,27 +604,21 @@ impl FederationService {
             answer.outcome.message = message;
             outcomes.push(answer.outcome);
         }
-        let asked_outcomes = outcomes.clone();
-        outcomes.extend(skipped);
-        in_registry_order(&self.registry, &mut outcomes);
+        // `outcomes` are, so far, those of the sources asked.
         if let Some((pseudonym, _)) = located {
             let status = |o: &v1::SourceOutcome| OutcomeStatus::try_from(o.status);
             if used_locator {
                 // A remembered source no longer holds the person: ask
                 // everyone next time.
-                if asked_outcomes
+                if outcomes
                     .iter()
                     .any(|o| status(o) == Ok(OutcomeStatus::NotFound))
                 {
                     self.locator.forget(&pseudonym);
                 }
-            } else if asked_outcomes.len() == self.registry.all().len()
-                && asked_outcomes
-                    .iter()
-                    .all(|o| matches!(status(o), Ok(OutcomeStatus::Ok | OutcomeStatus::NotFound)))
-            {
+            } else if self.every_source_answered(&outcomes) {
                 // Every source answered: remember who holds the person.
-                let holders = asked_outcomes
+                let holders = outcomes
                     .iter()
                     .filter(|o| status(o) == Ok(OutcomeStatus::Ok))
                     .map(|o| o.organisation.clone())
@@ -625,6 +626,8 @@ impl FederationService {
                 self.locator.remember(pseudonym, holders);
             }
         }
+        outcomes.extend(skipped);
+        in_registry_order(&self.registry, &mut outcomes);
         audit::add_outcomes(entry, &outcomes);
         let partial = registry::is_partial(&outcomes);
         let record = (!found.is_empty()).then(|| merge::record(found));
