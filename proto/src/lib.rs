@@ -153,3 +153,89 @@ impl v1::Date {
         }
     }
 }
+
+/// The machine-readable reasons a connector gives for a failure, carried in a
+/// `google.rpc.ErrorInfo` detail of the status under [`reason::DOMAIN`]. The
+/// gateway turns a source's failure into its outcome from the reason, never
+/// from the message text, which is for people.
+pub mod reason {
+    /// The `ErrorInfo.domain` of a connector's failures.
+    pub const DOMAIN: &str = "connector.trama";
+
+    /// Why a connector did not answer.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ConnectorReason {
+        /// The partner database cannot be reached now (`UNAVAILABLE`).
+        DatabaseUnavailable,
+        /// A query ran past its statement timeout (`DEADLINE_EXCEEDED`).
+        DatabaseTimeout,
+        /// The connector has not yet checked its mapping against the
+        /// database (`UNAVAILABLE`).
+        NotReady,
+        /// The partner's export rules refuse the call (`PERMISSION_DENIED`).
+        ExportDenied,
+        /// The request is malformed (`INVALID_ARGUMENT`).
+        InvalidRequest,
+        /// The connector's own audit log cannot be written (`UNAVAILABLE`).
+        AuditUnavailable,
+        /// A query failed in the database for another reason (`INTERNAL`).
+        QueryFailed,
+    }
+
+    impl ConnectorReason {
+        /// Every reason.
+        pub const ALL: [ConnectorReason; 7] = [
+            ConnectorReason::DatabaseUnavailable,
+            ConnectorReason::DatabaseTimeout,
+            ConnectorReason::NotReady,
+            ConnectorReason::ExportDenied,
+            ConnectorReason::InvalidRequest,
+            ConnectorReason::AuditUnavailable,
+            ConnectorReason::QueryFailed,
+        ];
+
+        /// The reason as written in `ErrorInfo.reason`.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                ConnectorReason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+                ConnectorReason::DatabaseTimeout => "DATABASE_TIMEOUT",
+                ConnectorReason::NotReady => "NOT_READY",
+                ConnectorReason::ExportDenied => "EXPORT_DENIED",
+                ConnectorReason::InvalidRequest => "INVALID_REQUEST",
+                ConnectorReason::AuditUnavailable => "AUDIT_UNAVAILABLE",
+                ConnectorReason::QueryFailed => "QUERY_FAILED",
+            }
+        }
+
+        /// The reason written as `text`, if it is one.
+        pub fn parse(text: &str) -> Option<ConnectorReason> {
+            Self::ALL.into_iter().find(|r| r.as_str() == text)
+        }
+
+        /// The gRPC code a connector answers with for this reason.
+        pub fn code(self) -> tonic::Code {
+            match self {
+                ConnectorReason::DatabaseUnavailable
+                | ConnectorReason::NotReady
+                | ConnectorReason::AuditUnavailable => tonic::Code::Unavailable,
+                ConnectorReason::DatabaseTimeout => tonic::Code::DeadlineExceeded,
+                ConnectorReason::ExportDenied => tonic::Code::PermissionDenied,
+                ConnectorReason::InvalidRequest => tonic::Code::InvalidArgument,
+                ConnectorReason::QueryFailed => tonic::Code::Internal,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::ConnectorReason;
+
+        #[test]
+        fn every_reason_reads_back() {
+            for r in ConnectorReason::ALL {
+                assert_eq!(ConnectorReason::parse(r.as_str()), Some(r));
+            }
+            assert_eq!(ConnectorReason::parse("database_unavailable"), None);
+        }
+    }
+}
