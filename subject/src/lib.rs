@@ -9,6 +9,7 @@ pub mod belfiore;
 pub mod codice_fiscale;
 pub mod matching;
 pub mod names;
+pub mod text;
 
 pub use codice_fiscale::{TaxCode, TaxCodeError};
 pub use names::Sex;
