@@ -434,7 +434,7 @@ async fn a_query_past_the_statement_timeout_is_cancelled_at_the_database() {
     );
     // The gateway reads this status as a timeout outcome.
     assert_eq!(
-        trama_gateway::registry::outcome_of(&status).0,
+        trama_gateway::outcome::classify(&status).0,
         OutcomeStatus::Timeout
     );
     // Nothing is left running at the database.

@@ -3,12 +3,13 @@
 //! the decision), written before the answer leaves; and the answer to
 //! `AccessLog`, read back from the log by subject pseudonym.
 
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
-use trama_audit::{AuditLog, Entry, Pseudonymiser, SourceEntry};
+use trama_audit::{AuditLog, Entry, Pseudonymiser};
 use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus};
-use trama_tls::NodeIdentity;
+
+use crate::call::{Facts, Finished};
+use crate::error::CallError;
+use crate::validate::SubjectKey;
 
 /// The audit log and the pseudonymiser, as the service uses them.
 #[derive(Debug, Clone)]
@@ -19,145 +20,98 @@ pub struct Auditor {
     pub pseudonyms: Pseudonymiser,
 }
 
-/// The outcome name written in the log.
+/// The outcome name written in the log, from its wire value.
 pub fn outcome_name(status: i32) -> &'static str {
-    match OutcomeStatus::try_from(status) {
-        Ok(OutcomeStatus::Ok) => "ok",
-        Ok(OutcomeStatus::NotFound) => "not_found",
-        Ok(OutcomeStatus::Denied) => "denied",
-        Ok(OutcomeStatus::Timeout) => "timeout",
-        Ok(OutcomeStatus::Unavailable) => "unavailable",
-        Ok(OutcomeStatus::Error) => "error",
-        _ => "unspecified",
-    }
-}
-
-/// The beginning of an entry: who asks, and why.
-pub fn draft(call: &str, client: &NodeIdentity, ctx: Option<&v1::RequestContext>) -> Entry {
-    let ctx = ctx.map(crate::validate::trimmed).unwrap_or_default();
-    let operator = ctx.operator.unwrap_or_default();
-    Entry {
-        call: call.into(),
-        organisation: client.organisation.clone(),
-        operator_id: operator.id,
-        operator_role: operator.role,
-        purpose: ctx.purpose,
-        case_id: ctx.case_id,
-        legal_basis: ctx.legal_basis,
-        ..Entry::default()
-    }
+    OutcomeStatus::try_from(status).map_or("unspecified", crate::outcome::name)
 }
 
 impl Auditor {
-    /// Adds the pseudonyms of a subject key's identifiers to `entry`.
-    pub fn add_key(&self, entry: &mut Entry, tax_code: &str, local_ids: &[v1::LocalId]) {
-        entry.subjects.extend(
-            self.pseudonyms.subject(
-                tax_code,
-                local_ids
-                    .iter()
-                    .map(|l| (l.organisation.as_str(), l.id.as_str())),
-            ),
-        );
-    }
-
-    /// Adds the pseudonyms of a person shown as a candidate of a search
-    /// (not the subject the call was about).
-    pub fn add_candidate(&self, entry: &mut Entry, identity: &v1::SubjectIdentity) {
+    /// The pseudonyms of a person's identifiers: the tax code and each
+    /// partner's local id.
+    pub fn identity(&self, identity: &v1::SubjectIdentity) -> Vec<String> {
         let locals = identity
             .local_id
             .iter()
             .map(|l| (l.organisation.as_str(), l.id.as_str()));
-        for p in self.pseudonyms.subject(&identity.tax_code, locals) {
-            if !entry.subjects.contains(&p) {
-                entry.candidates.push(p);
-            }
-        }
+        self.pseudonyms.subject(&identity.tax_code, locals)
     }
 
-    /// Adds the pseudonyms of an identity returned by a source.
-    pub fn add_identity(&self, entry: &mut Entry, identity: &v1::SubjectIdentity) {
-        let locals: Vec<v1::LocalId> = identity.local_id.iter().cloned().collect();
-        self.add_key(entry, &identity.tax_code, &locals);
+    /// The pseudonyms of a validated subject key.
+    pub fn key(&self, key: &SubjectKey) -> Vec<String> {
+        let tax = key.tax_text();
+        let locals = key
+            .local_ids
+            .iter()
+            .map(|l| (l.organisation.as_str(), l.id.as_str()));
+        self.pseudonyms.subject(&tax, locals)
     }
 
-    /// Completes `entry` with the result of the call and writes it. The
-    /// answer is returned only once the entry is on disk; if it cannot be
-    /// written, the call fails instead.
-    pub async fn finish<T>(
-        &self,
-        mut entry: Entry,
-        result: Result<T, Status>,
-    ) -> Result<T, Status> {
-        entry.subjects.sort();
-        entry.subjects.dedup();
-        entry.candidates.sort();
-        entry.candidates.dedup();
-        entry.candidates.retain(|c| !entry.subjects.contains(c));
-        match &result {
-            Ok(_) => {
-                entry.status = "OK".into();
-                if entry.decision.is_empty() {
-                    entry.decision = "permit".into();
-                }
-            }
-            Err(status) => {
-                entry.status = trama_proto::code_name(status.code()).into();
-                match status.code() {
-                    Code::PermissionDenied => entry.decision = "deny".into(),
-                    Code::InvalidArgument => {
-                        entry.decision = "invalid".into();
-                        // The fields only: a message may quote the value.
-                        let fields: Vec<String> = status
-                            .get_details_bad_request()
-                            .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-                            .unwrap_or_default();
-                        entry.reason = format!("invalid field: {}", fields.join(", "));
-                    }
-                    _ => {
-                        if entry.decision.is_empty() {
-                            entry.decision = "error".into();
-                        }
-                    }
-                }
-            }
-        }
+    /// Completes the call's entry from how it finished, writes it, and
+    /// only then lets the answer go; if the entry cannot be written, the
+    /// call fails instead.
+    pub async fn commit<T>(&self, draft: Entry, finished: Finished<T>) -> Result<T, CallError> {
+        let Finished { answer, facts } = finished;
+        let entry = complete(draft, facts, &answer);
         let call = entry.call.clone();
-        let (result, status) = match self.log.append(entry).await {
+        let written = self.log.append(entry).await;
+        let answer = match written {
             Ok(_) => {
                 metrics::counter!("trama_audit_entries_total").increment(1);
-                let status = match &result {
-                    Ok(_) => "OK",
-                    Err(s) => trama_proto::code_name(s.code()),
-                };
-                (result, status)
+                answer
             }
             Err(e) => {
                 metrics::counter!("trama_audit_failures_total").increment(1);
                 tracing::error!(error = %e, "audit entry not written; the answer is withheld");
-                (
-                    Err(Status::unavailable(
-                        "the gateway cannot write its audit log; nothing was answered, try again later",
-                    )),
-                    "UNAVAILABLE",
-                )
+                Err(CallError::AuditUnavailable)
             }
         };
+        let status = match &answer {
+            Ok(_) => "OK",
+            Err(e) => trama_proto::code_name(e.code()),
+        };
         metrics::counter!("trama_calls_total", "call" => call, "status" => status).increment(1);
-        result
+        answer
     }
 }
 
-/// Records the sources' outcomes in `entry`.
-pub fn add_outcomes(entry: &mut Entry, outcomes: &[v1::SourceOutcome]) {
-    entry.sources = outcomes
-        .iter()
-        .map(|o| SourceEntry {
-            organisation: o.organisation.clone(),
-            outcome: outcome_name(o.status).into(),
-            entries: o.entries,
-        })
-        .collect();
+/// The entry of a finished call: the draft (who, why, the subject as sent)
+/// with the call's facts and its decision.
+fn complete<T>(mut entry: Entry, facts: Facts, answer: &Result<T, CallError>) -> Entry {
+    entry.subjects.extend(facts.subjects);
+    entry.subjects.sort();
+    entry.subjects.dedup();
+    let mut candidates = facts.candidates;
+    candidates.sort();
+    candidates.dedup();
+    candidates.retain(|c| !entry.subjects.contains(c));
+    entry.candidates = candidates;
+    entry.sections_asked = facts.sections_asked;
+    entry.sections_returned = facts.sections_returned;
+    entry.sources = facts.sources;
+    match answer {
+        Ok(_) => {
+            entry.status = "OK".into();
+            entry.decision = "permit".into();
+            entry.reason = permitted_by(facts.permitted_by);
+        }
+        Err(e) => {
+            entry.status = trama_proto::code_name(e.code()).into();
+            entry.decision = e.decision().into();
+            entry.reason = e.audit_reason().unwrap_or_default();
+        }
+    }
+    entry
+}
+
+/// The distinct rules behind the permits.
+fn permitted_by(mut rules: Vec<String>) -> String {
+    rules.sort();
+    rules.dedup();
+    if rules.is_empty() {
+        String::new()
+    } else {
+        format!("rule {}", rules.join(","))
+    }
 }
 
 /// One log entry as the `AccessLog` call shows it to someone asking about
@@ -237,16 +191,16 @@ mod tests {
             call: "GetRecord".into(),
             ..Entry::default()
         };
-        let ok: Result<u32, Status> = a.finish(entry.clone(), Ok(7)).await;
+        let ok = a
+            .commit(entry.clone(), Finished::answered(7, Facts::default()))
+            .await;
         assert_eq!(ok.ok(), Some(7));
         // The database goes away: the answer is withheld.
         a.log.store().close().await;
-        let withheld = a.finish(entry, Ok(7)).await;
-        let Err(status) = withheld else {
-            panic!("answered without an audit entry")
-        };
-        assert_eq!(status.code(), Code::Unavailable);
-        assert!(status.message().contains("audit"), "{}", status.message());
+        let withheld = a
+            .commit(entry, Finished::answered(7, Facts::default()))
+            .await;
+        assert_eq!(withheld.err(), Some(CallError::AuditUnavailable));
     }
 
     #[tokio::test]
@@ -255,9 +209,14 @@ mod tests {
             panic!("tempdir")
         };
         let a = auditor(dir.path()).await;
-        let status = crate::validate::violation("query.tax_code", "RSSMRA85T10A562T is not valid");
-        let refused: Result<(), Status> = a.finish(Entry::default(), Err(status)).await;
-        assert_eq!(refused.err().map(|s| s.code()), Some(Code::InvalidArgument));
+        let error = CallError::invalid("query.tax_code", "RSSMRA85T10A562T is not valid");
+        let refused: Result<(), CallError> = a
+            .commit(
+                Entry::default(),
+                Finished::refused(error.clone(), Facts::default()),
+            )
+            .await;
+        assert_eq!(refused.err(), Some(error));
         let Ok(rows) = a.log.store().entries_after(0, 10).await else {
             panic!("read back")
         };

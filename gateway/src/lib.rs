@@ -4,19 +4,29 @@
 //! deadline, and merges their answers keeping each entry's provenance and
 //! one outcome per source.
 //!
-//! Module map: [`config`] reads the configuration; [`registry`] holds the
-//! sources and the fan-out; [`validate`] checks requests; [`policy`]
-//! decides what each call may do; [`merge`] merges records and groups
-//! candidates; [`audit`] writes every call to the audit log and answers
-//! `AccessLog`; [`service`] is the gRPC service.
+//! Module map: [`call`] is the pipeline every call runs through
+//! (admitted → validated → planned → fanned out → combined → audited →
+//! answered) and [`calls`] the contents of its stages for each call;
+//! [`error`] is the one error type and its mapping to `tonic::Status`;
+//! [`validate`] turns requests into domain types; [`plan`] decides per
+//! source (policy first, then the [`locator`]); [`registry`] holds the
+//! sources and the fan-out, [`outcome`] what became of each source;
+//! [`protect`] guards partners and the gateway; [`merge`] merges records
+//! and groups candidates; [`audit`] writes every call's entry;
+//! [`config`] reads the configuration; [`service`] is the gRPC service.
 //!
 //! **Architecture invariant:** the gateway never stores record contents.
 //! What connectors return lives in memory for the duration of one call.
 
 pub mod audit;
+pub mod call;
+pub mod calls;
 pub mod config;
+pub mod error;
 pub mod locator;
 pub mod merge;
+pub mod outcome;
+pub mod plan;
 pub mod policy;
 pub mod protect;
 pub mod registry;
@@ -35,6 +45,9 @@ use trama_tls::Role;
 use trama_tls::authz::RequireRole;
 
 pub use config::GatewayConfig;
+
+/// The service the gateway serves.
+const FEDERATION: &str = "trama.v1.Federation";
 
 /// Why the gateway cannot start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -91,12 +104,12 @@ pub async fn serve(
     health_reporter
         .set_serving::<FederationServer<service::FederationService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
+    let reflection = trama_node::server::reflection_v1(FEDERATION)
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let authz = RequireRole::new(&config.federation, Role::Client, "trama.v1.Federation")
-        .with_revocation(tls.clone());
+    let reflection_alpha = trama_node::server::reflection_v1alpha(FEDERATION)
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let authz =
+        RequireRole::new(&config.federation, Role::Client, FEDERATION).with_revocation(tls.clone());
     let federation = InterceptedService::new(
         FederationServer::new(service::FederationService::new(
             registry,
@@ -126,9 +139,14 @@ pub async fn serve(
     );
     on_ready(local);
     let served = tonic::transport::Server::builder()
+        .layer(trama_node::server::too_large_is_exhausted(
+            config.limits.max_request_bytes,
+            "[limits] max_request_bytes",
+        ))
         .add_service(federation)
         .add_service(InterceptedService::new(health_service, authz.clone()))
-        .add_service(InterceptedService::new(reflection, authz))
+        .add_service(InterceptedService::new(reflection, authz.clone()))
+        .add_service(InterceptedService::new(reflection_alpha, authz))
         .serve_with_incoming_shutdown(
             trama_tls::server::incoming_reloading(listener, tls),
             shutdown,

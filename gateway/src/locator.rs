@@ -10,6 +10,16 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
+/// What the locator was asked about a call's subject, and what it knew.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// The subject's tax-code pseudonym.
+    pub pseudonym: String,
+    /// The sources that held the person at a recent complete answer, if
+    /// remembered.
+    pub holders: Option<Arc<Vec<String>>>,
+}
+
 /// Pseudonym → the organisations that knew the person.
 #[derive(Debug, Clone)]
 pub struct Locator {

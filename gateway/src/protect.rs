@@ -76,35 +76,53 @@ impl Breaker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether a call may go now.
-    pub fn admit(&self) -> Result<(), Refused> {
+    /// Lets a call go now, or refuses it. The admission is settled with
+    /// [`Admission::record`]; one dropped without a verdict (the caller's
+    /// own deadline passed, or the call was cancelled) changes nothing, and
+    /// a probe it held is given back, so a circuit never stays half-open
+    /// waiting for a probe that will not report.
+    pub fn admit(self: &Arc<Self>) -> Result<Admission, Refused> {
         let mut phase = self.lock();
-        match *phase {
-            Phase::Closed { .. } => Ok(()),
+        let probe = match *phase {
+            Phase::Closed { .. } => false,
             Phase::Open { until } => {
                 let now = Instant::now();
-                if now >= until {
-                    *phase = Phase::HalfOpen { probing: true };
-                    Ok(())
-                } else {
-                    Err(Refused {
+                if now < until {
+                    return Err(Refused {
                         retry_after: until - now,
                         reason: format!(
                             "circuit open after {} failures in a row; next probe in {} ms",
                             self.threshold,
                             (until - now).as_millis()
                         ),
-                    })
+                    });
                 }
+                *phase = Phase::HalfOpen { probing: true };
+                true
             }
-            Phase::HalfOpen { probing: true } => Err(Refused {
-                retry_after: Duration::from_millis(100),
-                reason: "circuit half-open: a probe is in flight".into(),
-            }),
+            Phase::HalfOpen { probing: true } => {
+                return Err(Refused {
+                    retry_after: Duration::from_millis(100),
+                    reason: "circuit half-open: a probe is in flight".into(),
+                });
+            }
             Phase::HalfOpen { probing: false } => {
                 *phase = Phase::HalfOpen { probing: true };
-                Ok(())
+                true
             }
+        };
+        Ok(Admission {
+            breaker: self.clone(),
+            probe,
+            settled: false,
+        })
+    }
+
+    /// Gives back a probe that ended without a verdict.
+    fn release_probe(&self) {
+        let mut phase = self.lock();
+        if let Phase::HalfOpen { probing: true } = *phase {
+            *phase = Phase::HalfOpen { probing: false };
         }
     }
 
@@ -127,7 +145,7 @@ impl Breaker {
     }
 
     /// Records the outcome of a call that was let through.
-    pub fn record(&self, success: bool) {
+    fn record(&self, success: bool) {
         let mut phase = self.lock();
         *phase = match (&*phase, success) {
             (_, true) => Phase::Closed { failures: 0 },
@@ -146,6 +164,31 @@ impl Breaker {
             Phase::Closed { .. } => Circuit::Closed,
             Phase::Open { until } if Instant::now() < until => Circuit::Open,
             Phase::Open { .. } | Phase::HalfOpen { .. } => Circuit::HalfOpen,
+        }
+    }
+}
+
+/// A call let through by a [`Breaker`]: settled by its verdict, or, when
+/// dropped without one, given back.
+#[derive(Debug)]
+pub struct Admission {
+    breaker: Arc<Breaker>,
+    probe: bool,
+    settled: bool,
+}
+
+impl Admission {
+    /// Records whether the source failed the call.
+    pub fn record(mut self, success: bool) {
+        self.settled = true;
+        self.breaker.record(success);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if !self.settled && self.probe {
+            self.breaker.release_probe();
         }
     }
 }
@@ -290,33 +333,80 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    fn fail(b: &Arc<Breaker>) {
+        if let Ok(a) = b.admit() {
+            a.record(false);
+        }
+    }
+
+    fn succeed(b: &Arc<Breaker>) {
+        if let Ok(a) = b.admit() {
+            a.record(true);
+        }
+    }
+
     #[test]
     fn the_breaker_opens_probes_and_closes() {
-        let b = Breaker::new(3, Duration::from_millis(50));
+        let b = Arc::new(Breaker::new(3, Duration::from_millis(50)));
         for _ in 0..2 {
-            assert!(b.admit().is_ok());
-            b.record(false);
+            fail(&b);
         }
         assert_eq!(b.state(), Circuit::Closed);
-        b.record(false);
+        fail(&b);
         assert_eq!(b.state(), Circuit::Open);
         let refused = b.admit().err();
         assert!(refused.is_some_and(|r| r.reason.contains("circuit open")));
         std::thread::sleep(Duration::from_millis(60));
-        assert!(b.admit().is_ok(), "one probe after the cool-down");
+        let probe = b.admit();
+        assert!(probe.is_ok(), "one probe after the cool-down");
         assert!(b.admit().is_err(), "only one probe at a time");
-        b.record(false);
+        if let Ok(p) = probe {
+            p.record(false);
+        }
         assert_eq!(b.state(), Circuit::Open, "a failed probe reopens");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(b.admit().is_ok());
-        b.record(true);
+        succeed(&b);
         assert_eq!(b.state(), Circuit::Closed);
         // A success resets the count of failures.
-        b.record(false);
-        b.record(false);
-        b.record(true);
-        b.record(false);
+        fail(&b);
+        fail(&b);
+        succeed(&b);
+        fail(&b);
         assert_eq!(b.state(), Circuit::Closed);
+    }
+
+    #[test]
+    fn a_probe_dropped_without_a_verdict_is_given_back() {
+        let b = Arc::new(Breaker::new(1, Duration::from_millis(20)));
+        fail(&b);
+        std::thread::sleep(Duration::from_millis(30));
+        let probe = b.admit();
+        assert!(probe.is_ok());
+        assert!(b.admit().is_err(), "the probe is in flight");
+        // The call holding the probe is cancelled.
+        drop(probe);
+        assert_eq!(b.state(), Circuit::HalfOpen);
+        let next = b.admit();
+        assert!(
+            next.is_ok(),
+            "the next call probes: the circuit is not stuck"
+        );
+        if let Ok(p) = next {
+            p.record(true);
+        }
+        assert_eq!(b.state(), Circuit::Closed);
+    }
+
+    #[test]
+    fn a_call_without_a_verdict_counts_for_nothing() {
+        let b = Arc::new(Breaker::new(2, Duration::from_secs(60)));
+        fail(&b);
+        for _ in 0..10 {
+            drop(b.admit());
+        }
+        assert_eq!(b.state(), Circuit::Closed);
+        fail(&b);
+        assert_eq!(b.state(), Circuit::Open);
     }
 
     #[test]

@@ -6,15 +6,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+use trama_proto::v1::OutcomeStatus;
 use trama_proto::v1::connector_client::ConnectorClient;
-use trama_proto::v1::{OutcomeStatus, SourceOutcome};
 use trama_tls::client::ExpectedPeer;
 use trama_tls::{Role, TlsState};
 
 use crate::GatewayError;
 use crate::config::GatewayConfig;
+use crate::outcome::Outcome;
 use crate::protect::{Breaker, InFlight};
 
 /// Largest response accepted from a connector.
@@ -99,137 +100,141 @@ impl Registry {
 #[derive(Debug)]
 pub struct Answer<T> {
     /// The source's outcome, with latency.
-    pub outcome: SourceOutcome,
+    pub outcome: Outcome,
     /// The value, when the source answered.
     pub value: Option<T>,
 }
 
-/// Calls `call` on each of `sources` in parallel. Each call gets the
-/// smaller of the source's own budget and what is left of `deadline`; a
-/// call that does not finish in time is abandoned and reported as a
-/// timeout. A source whose circuit is open is not called (`unavailable`,
-/// at once); a source with all its slots in flight is waited for within
-/// the budget (`timeout` when none frees up). The answers come back in the
-/// order of `sources`.
-pub async fn fan_out<T, F, Fut>(sources: Vec<&Source>, deadline: Instant, call: F) -> Vec<Answer<T>>
+/// Calls `call` on each source of `asked` (with what to ask it) in
+/// parallel. Each call gets the smaller of the source's own budget and
+/// what is left of the caller's `deadline`; a call that does not finish in
+/// time is abandoned and reported as a timeout. A source whose circuit is
+/// open is not called (`unavailable`, at once); a source with all its slots
+/// in flight is waited for within the budget (`timeout` when none frees
+/// up). The answers come back in the order of `asked`.
+///
+/// Only the source's own failures count against its circuit: a call cut
+/// short by the caller's deadline says nothing about the source, or one
+/// organisation's impatient calls would open the circuits every other
+/// organisation relies on.
+pub async fn fan_out<I, T, F, Fut>(
+    asked: Vec<(&Source, I)>,
+    deadline: Instant,
+    call: F,
+) -> Vec<Answer<T>>
 where
-    F: Fn(Source, Duration) -> Fut,
+    F: Fn(&Source, I, Duration) -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let calls = sources.into_iter().map(|source| {
+    let calls = asked.into_iter().map(|(source, what)| {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let budget = source.timeout.min(remaining);
-        let organisation = source.organisation.clone();
-        let fut = call(source.clone(), budget);
-        let breaker = source.breaker.clone();
-        let in_flight = source.in_flight.clone();
-        async move {
-            let started = Instant::now();
-            // An open circuit fails at once, without waiting for a slot.
-            let (status, message, value) = match breaker.peek() {
-                Err(refused) => (OutcomeStatus::Unavailable, refused.reason, None),
-                Ok(()) => match in_flight.acquire(budget).await {
-                    None => (
-                        OutcomeStatus::Timeout,
-                        format!(
-                            "busy: {} calls already in flight to this source",
-                            in_flight.max()
-                        ),
-                        None,
-                    ),
-                    Some(_permit) => match breaker.admit() {
-                        Err(refused) => (OutcomeStatus::Unavailable, refused.reason, None),
-                        Ok(()) => {
-                            let left = budget.saturating_sub(started.elapsed());
-                            let result = tokio::time::timeout(left, fut).await;
-                            let (status, message, value) = match result {
-                                Ok(Ok(v)) => (OutcomeStatus::Ok, String::new(), Some(v)),
-                                Ok(Err(status)) => {
-                                    let (s, m) = outcome_of(&status);
-                                    (s, m, None)
-                                }
-                                Err(_) => (
-                                    OutcomeStatus::Timeout,
-                                    format!("no answer within {} ms", budget.as_millis()),
-                                    None,
-                                ),
-                            };
-                            breaker.record(!matches!(
-                                status,
-                                OutcomeStatus::Timeout
-                                    | OutcomeStatus::Unavailable
-                                    | OutcomeStatus::Error
-                            ));
-                            (status, message, value)
-                        }
-                    },
-                },
-            };
-            let latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
-            let open = breaker.state() == crate::protect::Circuit::Open;
-            metrics::gauge!("trama_source_circuit_open", "source" => organisation.clone())
-                .set(if open { 1.0 } else { 0.0 });
-            metrics::counter!(
-                "trama_source_calls_total",
-                "source" => organisation.clone(),
-                "outcome" => crate::audit::outcome_name(status as i32)
-            )
-            .increment(1);
-            Answer {
-                outcome: SourceOutcome {
-                    organisation,
-                    status: status as i32,
-                    message,
-                    latency_ms,
-                    entries: 0,
-                },
-                value,
-            }
-        }
+        let budget = Budget {
+            time: source.timeout.min(remaining),
+            callers: remaining < source.timeout,
+        };
+        let fut = call(source, what, budget.time);
+        ask_one(source, budget, fut)
     });
     futures_util::future::join_all(calls).await
 }
 
-/// The outcome a connector's error status stands for, and a message safe
-/// to show an operator.
-pub fn outcome_of(status: &Status) -> (OutcomeStatus, String) {
-    let kind = match status.code() {
-        Code::NotFound => OutcomeStatus::NotFound,
-        Code::PermissionDenied | Code::Unauthenticated => OutcomeStatus::Denied,
-        Code::DeadlineExceeded | Code::Cancelled => OutcomeStatus::Timeout,
-        Code::Unavailable => OutcomeStatus::Unavailable,
-        // The connection itself failed (reset, closed mid-call): tonic
-        // reports it as UNKNOWN "transport error"; the source is
-        // unreachable, not faulty.
-        Code::Unknown if is_transport(status) => OutcomeStatus::Unavailable,
-        _ => OutcomeStatus::Error,
-    };
-    let mut message = if status.message().is_empty() {
-        format!("{:?}", status.code())
-    } else {
-        status.message().to_string()
-    };
-    if kind == OutcomeStatus::Denied {
-        message = format!("denied by source: {message}");
-    }
-    (kind, message)
+/// The time one source gets, and whether the caller's deadline (rather
+/// than the source's own budget) set it.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    time: Duration,
+    callers: bool,
 }
 
-/// Whether `status` is a failure of the connection rather than an answer.
-fn is_transport(status: &Status) -> bool {
-    let m = status.message();
-    m.starts_with("transport error")
-        || m.contains("h2 protocol error")
-        || m.contains("connection")
-        || m.contains("broken pipe")
-}
-
-/// Whether any outcome makes the answer partial.
-pub fn is_partial(outcomes: &[SourceOutcome]) -> bool {
-    outcomes.iter().any(|o| {
-        matches!(
-            OutcomeStatus::try_from(o.status),
-            Ok(OutcomeStatus::Timeout | OutcomeStatus::Unavailable | OutcomeStatus::Error)
+async fn ask_one<T>(
+    source: &Source,
+    budget: Budget,
+    fut: impl Future<Output = Result<T, Status>>,
+) -> Answer<T> {
+    let started = Instant::now();
+    let (status, message, value) = if budget.time.is_zero() {
+        (
+            OutcomeStatus::Timeout,
+            "not asked: the caller's deadline left no time".to_string(),
+            None,
         )
-    })
+    } else {
+        guarded(source, budget, started, fut).await
+    };
+    let latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+    let organisation = source.organisation.clone();
+    let open = source.breaker.state() == crate::protect::Circuit::Open;
+    metrics::gauge!("trama_source_circuit_open", "source" => organisation.clone()).set(if open {
+        1.0
+    } else {
+        0.0
+    });
+    metrics::counter!(
+        "trama_source_calls_total",
+        "source" => organisation.clone(),
+        "outcome" => crate::outcome::name(status)
+    )
+    .increment(1);
+    Answer {
+        outcome: Outcome {
+            organisation,
+            status,
+            notes: if message.is_empty() {
+                Vec::new()
+            } else {
+                vec![message]
+            },
+            latency_ms,
+            entries: 0,
+        },
+        value,
+    }
+}
+
+/// One call behind the source's circuit and slots.
+async fn guarded<T>(
+    source: &Source,
+    budget: Budget,
+    started: Instant,
+    fut: impl Future<Output = Result<T, Status>>,
+) -> (OutcomeStatus, String, Option<T>) {
+    // An open circuit fails at once, without waiting for a slot.
+    if let Err(refused) = source.breaker.peek() {
+        return (OutcomeStatus::Unavailable, refused.reason, None);
+    }
+    let Some(_slot) = source.in_flight.acquire(budget.time).await else {
+        let busy = format!(
+            "busy: {} calls already in flight to this source",
+            source.in_flight.max()
+        );
+        return (OutcomeStatus::Timeout, busy, None);
+    };
+    let admission = match source.breaker.admit() {
+        Ok(a) => a,
+        Err(refused) => return (OutcomeStatus::Unavailable, refused.reason, None),
+    };
+    let left = budget.time.saturating_sub(started.elapsed());
+    let (status, message, value) = match tokio::time::timeout(left, fut).await {
+        Ok(Ok(v)) => (OutcomeStatus::Ok, String::new(), Some(v)),
+        Ok(Err(status)) => {
+            let (s, m) = crate::outcome::classify(&status);
+            (s, m, None)
+        }
+        Err(_) => (
+            OutcomeStatus::Timeout,
+            format!("no answer within {} ms", budget.time.as_millis()),
+            None,
+        ),
+    };
+    let failed = matches!(
+        status,
+        OutcomeStatus::Timeout | OutcomeStatus::Unavailable | OutcomeStatus::Error
+    );
+    if status == OutcomeStatus::Timeout && budget.callers {
+        // The caller's deadline, not the source: no verdict.
+        drop(admission);
+    } else {
+        admission.record(!failed);
+    }
+    (status, message, value)
 }

@@ -1,0 +1,123 @@
+//! Planning a call: for each source, whether it is asked and with what, or
+//! why not. The policy decides first; only then does the locator narrow the
+//! sources the caller may ask. So what a caller may not ask never shows
+//! through the locator: a source the policy refuses reads `denied` whether
+//! or not it holds the person.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use trama_proto::v1::OutcomeStatus;
+
+use crate::outcome::Outcome;
+use crate::policy::Decision;
+use crate::registry::Source;
+
+/// What the plan says of one source.
+#[derive(Debug)]
+pub enum Ask<T> {
+    /// Asked, with this.
+    Yes(T),
+    /// Not asked: the policy refuses.
+    Denied(Arc<Decision>),
+    /// Not asked: at a recent complete answer it did not hold the person
+    /// (the locator).
+    NotHolding,
+}
+
+/// One source in a plan.
+#[derive(Debug)]
+pub struct SourcePlan<'r, T> {
+    /// The source.
+    pub source: &'r Source,
+    /// Whether and what to ask it.
+    pub ask: Ask<T>,
+}
+
+/// The plan of a call: every source it concerns, in registry order.
+#[derive(Debug)]
+pub struct Plan<'r, T> {
+    /// The sources.
+    pub sources: Vec<SourcePlan<'r, T>>,
+    /// The rules that permit what is asked.
+    pub permitted_by: BTreeSet<String>,
+}
+
+impl<'r, T> Plan<'r, T> {
+    /// The sources asked, with what, in order.
+    pub fn asked(&self) -> Vec<(&'r Source, &T)> {
+        self.sources
+            .iter()
+            .filter_map(|p| match &p.ask {
+                Ask::Yes(what) => Some((p.source, what)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether any source is asked.
+    pub fn asks_anyone(&self) -> bool {
+        self.sources.iter().any(|p| matches!(p.ask, Ask::Yes(_)))
+    }
+
+    /// The first policy refusal, if any.
+    pub fn first_denial(&self) -> Option<&Arc<Decision>> {
+        self.sources.iter().find_map(|p| match &p.ask {
+            Ask::Denied(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    /// Narrows the plan to the sources the locator says hold the person:
+    /// the others, among those the caller may ask, are not asked.
+    pub fn only_holders(&mut self, holders: &[String]) {
+        for p in &mut self.sources {
+            if matches!(p.ask, Ask::Yes(_)) && !holders.contains(&p.source.organisation) {
+                p.ask = Ask::NotHolding;
+            }
+        }
+    }
+
+    /// Whether a source asked (not one left out by the plan) has this
+    /// outcome status, in `outcomes` from [`Plan::outcomes`].
+    pub fn asked_with(&self, outcomes: &[Outcome], status: OutcomeStatus) -> bool {
+        self.sources
+            .iter()
+            .zip(outcomes)
+            .any(|(p, o)| matches!(p.ask, Ask::Yes(_)) && o.status == status)
+    }
+
+    /// Every source's outcome: the sources asked take theirs from
+    /// `answered` (in the order of [`Plan::asked`]); the others say why
+    /// they were not asked.
+    pub fn outcomes(&self, answered: impl IntoIterator<Item = Outcome>) -> Vec<Outcome> {
+        let mut answered = answered.into_iter();
+        self.sources
+            .iter()
+            .filter_map(|p| {
+                let organisation = &p.source.organisation;
+                match &p.ask {
+                    Ask::Yes(_) => answered.next(),
+                    Ask::Denied(d) => Some(denied_outcome(organisation, d)),
+                    Ask::NotHolding => Some(Outcome::not_asked(
+                        organisation,
+                        OutcomeStatus::NotFound,
+                        "not asked: it did not hold this person at a recent complete answer (locator cache)".into(),
+                    )),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The outcome of a source the policy keeps the call away from.
+pub fn denied_outcome(organisation: &str, decision: &Decision) -> Outcome {
+    Outcome::not_asked(
+        organisation,
+        OutcomeStatus::Denied,
+        format!(
+            "denied by policy: {} (rule {})",
+            decision.reason, decision.rule
+        ),
+    )
+}

@@ -1,0 +1,6 @@
+//! The chassis both kinds of Trama node (gateway and connector) share: what
+//! their gRPC servers serve besides their own service (health, reflection in
+//! both versions stock tools speak) and how they answer a request beyond
+//! their limits.
+
+pub mod server;
