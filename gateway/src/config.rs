@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use trama_node::config::{Environment, Loader, Origins, ProcessEnvironment};
 use trama_tls::TlsFiles;
 
 /// A validated gateway configuration.
@@ -76,36 +77,15 @@ pub struct SourceConfig {
     pub max_in_flight: usize,
 }
 
-/// Why a configuration is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// Not valid TOML, unknown or missing keys.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, naming the key.
-        message: String,
-    },
-    /// A key's value cannot work.
-    #[error("{path}: key `{key}`: {problem}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The key.
-        key: String,
-        /// What is wrong and how to fix it.
-        problem: String,
-    },
-}
+pub use trama_node::config::ConfigError;
+
+/// How the gateway reads its configuration: environment variables
+/// `TRAMA_GATEWAY__<TABLE>__<KEY>` override the file, and the audit
+/// database's URL may come from a secret file (`audit.database_file`).
+pub const LOADER: Loader<'static> = Loader {
+    prefix: "TRAMA_GATEWAY",
+    secrets: &["audit.database"],
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,28 +169,34 @@ fn default_source_timeout_ms() -> u64 {
 }
 
 impl GatewayConfig {
-    /// Reads and validates a configuration file.
+    /// Reads and validates a configuration file, with the process's
+    /// environment overriding it.
     pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        let loaded = LOADER.load(path, &ProcessEnvironment)?;
+        Self::validated(loaded.raw, &loaded.origins)
     }
 
-    /// Parses and validates configuration text; `path` is used in messages
-    /// and to resolve relative paths.
+    /// Parses and validates configuration text without environment
+    /// overrides; `path` is used in messages and to resolve relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        let invalid = |key: String, problem: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            problem,
-        };
-        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse_with(path, text, &std::collections::BTreeMap::new())
+    }
+
+    /// Parses and validates configuration text with `env` overriding it.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        env: &dyn Environment,
+    ) -> Result<GatewayConfig, ConfigError> {
+        let loaded = LOADER.parse(path, text, env)?;
+        Self::validated(loaded.raw, &loaded.origins)
+    }
+
+    /// The one validation pass: every value checked, paths resolved.
+    fn validated(raw: RawConfig, origins: &Origins) -> Result<GatewayConfig, ConfigError> {
+        let path = origins.path();
+        let invalid = |key: String, problem: String| origins.invalid(key, problem);
+        let base = origins.base();
         trama_tls::identity::validate_name(&raw.federation)
             .map_err(|e| invalid("federation".into(), e.to_string()))?;
         let listen = raw.listen.parse().map_err(|_| {
@@ -418,6 +404,44 @@ address = "127.0.0.1:7401"
                 "names the file: {got}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_environment_overrides_the_file_and_is_named_in_errors() {
+        let file = include_str!("../../deploy/gateway.example.toml");
+        let path = Path::new("/etc/trama/gateway.toml");
+        let env: BTreeMap<String, String> = [
+            ("TRAMA_GATEWAY__LIMITS__MAX_IN_FLIGHT", "7"),
+            ("TRAMA_GATEWAY__SOURCES__1__ADDRESS", "10.1.2.3:7402"),
+            (
+                "TRAMA_GATEWAY__AUDIT__DATABASE",
+                "postgres://audit@db/audit",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let parsed = GatewayConfig::parse_with(path, file, &env);
+        let Ok(c) = parsed else { panic!("{parsed:?}") };
+        assert_eq!(c.limits.max_in_flight, 7);
+        assert_eq!(c.sources[1].address, "10.1.2.3:7402");
+        assert_eq!(c.audit.database, "postgres://audit@db/audit");
+        let bad: BTreeMap<String, String> =
+            [("TRAMA_GATEWAY__LISTEN".to_string(), "nowhere".to_string())].into();
+        let got = GatewayConfig::parse_with(path, file, &bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            got.starts_with("/etc/trama/gateway.toml: key `listen` (from TRAMA_GATEWAY__LISTEN)"),
+            "{got}"
+        );
     }
 }
 
