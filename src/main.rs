@@ -2,9 +2,9 @@
 //! library that runs the subcommand.
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use trama::cli::{self, Cli, Command};
 use trama::demo::READY;
+use trama_telemetry::traces;
 
 /// mimalloc instead of the system allocator: a call through the gateway
 /// allocates and frees many small buffers across threads, where glibc's
@@ -14,12 +14,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,18 +50,38 @@ fn describe(e: &anyhow::Error) -> String {
     out
 }
 
+/// Runs a node with its own logs and traces, or another command with
+/// logs only. The tracing guard lives until the command ends, so spans
+/// still buffered are exported then.
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Gateway { config } => {
             let config = trama_gateway::GatewayConfig::load(&config)?;
+            let _tracing = traces::init("trama-gateway", &config.tracing)?;
             trama_gateway::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
                 .await?;
         }
         Command::Connector { config } => {
             let config = trama_connector::ConnectorConfig::load(&config)?;
+            let _tracing = traces::init(
+                &format!("trama-connector-{}", config.organisation),
+                &traces::TracingTable::default(),
+            )?;
             trama_connector::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
                 .await?;
         }
+        command => {
+            let _logs = traces::init_logs()?;
+            run_command(command).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The commands that are not nodes.
+async fn run_command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Gateway { .. } | Command::Connector { .. } => {}
         Command::Check { config } => {
             let config = trama_connector::ConnectorConfig::load(&config)?;
             let connector = trama_connector::service::prepare(&config).await?;

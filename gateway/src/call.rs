@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 use trama_audit::{Entry, SourceEntry};
 use trama_proto::v1;
 use trama_tls::NodeIdentity;
@@ -176,14 +177,25 @@ where
     F: FnOnce(FederationService, Admitted, Req) -> Fut + Send + 'static,
     Fut: Future<Output = Finished<Resp>> + Send + 'static,
 {
-    let admitted = service.admit(&request)?;
+    let admitted = stage("admit").in_scope(|| service.admit(&request))?;
     let this = service.clone();
-    let task = tokio::spawn(async move {
-        let req = request.into_inner();
-        let draft = draft(Req::CALL, &admitted.client, &req, &this.auditor);
-        let finished = call(this.clone(), admitted, req).await;
-        this.auditor.commit(draft, finished).await
-    });
+    let span = tracing::info_span!(
+        "call",
+        call = Req::CALL,
+        client = %admitted.client.organisation
+    );
+    let task = tokio::spawn(
+        async move {
+            let req = request.into_inner();
+            let draft = draft(Req::CALL, &admitted.client, &req, &this.auditor);
+            let finished = call(this.clone(), admitted, req).await;
+            this.auditor
+                .commit(draft, finished)
+                .instrument(stage("audit"))
+                .await
+        }
+        .instrument(span),
+    );
     let answer = task.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "a call's task failed");
         Err(CallError::Internal("task failed".into()))
@@ -214,6 +226,12 @@ fn draft<Req: FederationRequest>(
         subjects: auditor.pseudonyms.subject(tax_code, locals),
         ..Entry::default()
     }
+}
+
+/// The span of one stage of a call. Stages carry no fields: what a call is
+/// about stays out of traces.
+pub fn stage(name: &'static str) -> tracing::Span {
+    tracing::info_span!("stage", otel.name = name)
 }
 
 /// Parses a `grpc-timeout` header value (`100m`, `5S`, ...).

@@ -33,6 +33,8 @@ pub struct GatewayConfig {
     pub audit: trama_audit::AuditSettings,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Logs and the export of traces.
+    pub tracing: trama_telemetry::traces::TracingTable,
 }
 
 /// Limits that protect the partners and the gateway.
@@ -104,6 +106,8 @@ struct RawConfig {
     audit: trama_audit::AuditTable,
     #[serde(default)]
     metrics: Option<trama_telemetry::MetricsTable>,
+    #[serde(default)]
+    tracing: trama_telemetry::traces::TracingTable,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,8 +315,10 @@ impl GatewayConfig {
             .map(|m| m.address("127.0.0.1:9464"))
             .transpose()
             .map_err(|p| invalid("metrics.listen".into(), p))?;
+        let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(k, p))?;
         Ok(GatewayConfig {
             metrics,
+            tracing,
             path: path.to_path_buf(),
             policy: base.join(policy),
             audit,

@@ -139,6 +139,7 @@ pub async fn serve(
     );
     on_ready(local);
     let served = tonic::transport::Server::builder()
+        .trace_fn(trama_telemetry::traces::server_span)
         .layer(trama_node::server::too_large_is_exhausted(
             config.limits.max_request_bytes,
             "[limits] max_request_bytes",

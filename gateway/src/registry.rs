@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tonic::Status;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tracing::Instrument;
 use trama_proto::v1::OutcomeStatus;
 use trama_proto::v1::connector_client::ConnectorClient;
+use trama_telemetry::traces::Propagate;
 use trama_tls::client::ExpectedPeer;
 use trama_tls::{Role, TlsState};
 
@@ -21,6 +24,9 @@ use crate::protect::{Breaker, InFlight};
 /// Largest response accepted from a connector.
 const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
+/// A channel to a connector whose calls carry the W3C trace context.
+pub type Traced = InterceptedService<Channel, Propagate>;
+
 /// One member of the federation, as the gateway reaches it.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -30,10 +36,11 @@ pub struct Source {
     pub address: String,
     /// The budget of one call.
     pub timeout: Duration,
-    /// The client over the source's channel.
-    pub client: ConnectorClient<Channel>,
+    /// The client over the source's channel; every call carries the
+    /// trace context.
+    pub client: ConnectorClient<Traced>,
     /// The standard health service over the same channel.
-    pub health: tonic_health::pb::health_client::HealthClient<Channel>,
+    pub health: tonic_health::pb::health_client::HealthClient<Traced>,
     /// The source's circuit breaker.
     pub breaker: Arc<Breaker>,
     /// The bound on calls in flight to it.
@@ -63,8 +70,9 @@ impl Registry {
                 },
                 config.limits.connect_timeout,
             )?;
-            let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-            let client = ConnectorClient::new(channel)
+            let traced = InterceptedService::new(channel, Propagate);
+            let health = tonic_health::pb::health_client::HealthClient::new(traced.clone());
+            let client = ConnectorClient::new(traced)
                 .max_decoding_message_size(MAX_RESPONSE_BYTES)
                 .max_encoding_message_size(1 << 20);
             sources.push(Source {
@@ -132,8 +140,9 @@ where
             time: source.timeout.min(remaining),
             callers: remaining < source.timeout,
         };
+        let span = tracing::info_span!("source", source = %source.organisation);
         let fut = call(source, what, budget.time);
-        ask_one(source, budget, fut)
+        ask_one(source, budget, fut).instrument(span)
     });
     futures_util::future::join_all(calls).await
 }

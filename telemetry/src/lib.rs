@@ -1,4 +1,6 @@
-//! Trama's metrics, shared by the gateway and the connectors: one
+//! Trama's telemetry, shared by the gateway and the connectors: logs and
+//! traces ([`traces`]: OTLP export, W3C trace context across the
+//! federation) and metrics: one
 //! Prometheus text endpoint (`GET /metrics`, plain HTTP on an address the
 //! operator chooses, normally loopback or a management network), and the
 //! gauges every node reports about its certificates. Call counters are
@@ -9,6 +11,8 @@
 //! (negative when the CRL is overdue); the gateway adds `trama_calls_total`,
 //! `trama_policy_denials_total` and `trama_audit_entries_total`, the
 //! connectors `trama_connector_calls_total` and `trama_export_denials_total`.
+
+pub mod traces;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,6 +37,9 @@ pub enum TelemetryError {
     /// The process already has a metrics recorder.
     #[error("metrics recorder: {0}")]
     Recorder(String),
+    /// Logs or the export of traces cannot be set up.
+    #[error("tracing: {0}")]
+    Tracing(String),
 }
 
 /// The `[metrics]` table of the gateway's and the connectors'

@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use tonic::Request;
+use tracing::Instrument;
 use trama_proto::v1::{self, OutcomeStatus};
 
-use crate::call::{Admitted, Facts, FederationRequest, Finished};
+use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
 use crate::error::CallError;
 use crate::merge;
 use crate::outcome::{self, Outcome};
@@ -53,16 +54,18 @@ pub async fn run(
     call: Admitted,
     req: v1::FindSubjectRequest,
 ) -> Finished<v1::FindSubjectResponse> {
-    let v = match validated(&gw, &req) {
+    let v = match stage("validate").in_scope(|| validated(&gw, &req)) {
         Ok(v) => v,
         Err(e) => return Finished::refused(e, Facts::default()),
     };
-    let plan = match planned(&gw, &call, &v) {
+    let plan = match stage("plan").in_scope(|| planned(&gw, &call, &v)) {
         Ok(p) => p,
         Err(e) => return Finished::refused(e, facts(&gw, &v, None, None)),
     };
-    let answers = fanned_out(&call, &v, &plan).await;
-    let combined = combined(&plan, answers);
+    let answers = fanned_out(&call, &v, &plan)
+        .instrument(stage("fan_out"))
+        .await;
+    let combined = stage("combine").in_scope(|| combined(&plan, answers));
     if let Some(code) = &v.query.tax_code {
         gw.learn_from_find(code.as_str(), &combined.outcomes, &combined.candidates);
     }

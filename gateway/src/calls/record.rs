@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tonic::Request;
+use tracing::Instrument;
 use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus, Section};
 
-use crate::call::{Admitted, Facts, FederationRequest, Finished};
+use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
 use crate::error::CallError;
 use crate::locator::Located;
 use crate::merge;
@@ -73,16 +74,18 @@ pub async fn run(
     call: Admitted,
     req: v1::GetRecordRequest,
 ) -> Finished<v1::GetRecordResponse> {
-    let v = match validated(&gw, &req) {
+    let v = match stage("validate").in_scope(|| validated(&gw, &req)) {
         Ok(v) => v,
         Err(e) => return Finished::refused(e, Facts::default()),
     };
-    let (plan, located) = match planned(&gw, &call, &v) {
+    let (plan, located) = match stage("plan").in_scope(|| planned(&gw, &call, &v)) {
         Ok(p) => p,
         Err(e) => return Finished::refused(e, facts(&gw, &v, None, None)),
     };
-    let answers = fanned_out(&call, &v, &plan).await;
-    let combined = combined(&plan, answers);
+    let answers = fanned_out(&call, &v, &plan)
+        .instrument(stage("fan_out"))
+        .await;
+    let combined = stage("combine").in_scope(|| combined(&plan, answers));
     if let Some(located) = located {
         let missed = plan.asked_with(&combined.outcomes, OutcomeStatus::NotFound);
         gw.learn_holders(located, &combined.outcomes, missed);
