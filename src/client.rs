@@ -2,11 +2,12 @@
 //! its address, the client certificate, and the operator and default
 //! purpose stated in every call.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 use tonic::transport::Channel;
+use trama_node::config::{ConfigError, Loader, ProcessEnvironment};
 use trama_proto::v1::federation_client::FederationClient;
 use trama_tls::client::ExpectedPeer;
 use trama_tls::{Role, TlsFiles};
@@ -47,41 +48,29 @@ pub struct Operator {
 /// Why a profile cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The file is not a valid profile.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, naming the key.
-        message: String,
-    },
+    /// The file cannot be read or is not a valid profile.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The certificates cannot be used.
     #[error(transparent)]
     Tls(#[from] trama_tls::TlsError),
 }
 
+/// How profiles are read: `TRAMA_CLIENT__<KEY>` variables override the
+/// file (for example `TRAMA_CLIENT__GATEWAY` or
+/// `TRAMA_CLIENT__OPERATOR__ID`).
+pub const LOADER: Loader<'static> = Loader {
+    prefix: "TRAMA_CLIENT",
+    secrets: &[],
+};
+
 impl Profile {
-    /// Reads a profile; relative paths are resolved against its directory.
+    /// Reads a profile, with the process's environment overriding it;
+    /// relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut profile: Profile = toml::from_str(&text).map_err(|e| ProfileError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        profile.tls = profile
-            .tls
-            .relative_to(path.parent().unwrap_or(Path::new(".")));
+        let loaded = LOADER.load::<Profile>(path, &ProcessEnvironment)?;
+        let mut profile = loaded.raw;
+        profile.tls = profile.tls.relative_to(loaded.origins.base());
         Ok(profile)
     }
 
