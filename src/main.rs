@@ -3,8 +3,7 @@
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use trama::cli::{self, Cli, Command};
-use trama::demo::READY;
+use trama::cli::{self, Cli, Command, READY};
 
 /// mimalloc instead of the system allocator: a call through the gateway
 /// allocates and frees many small buffers across threads, where glibc's
@@ -80,9 +79,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Pki { command } => cli::pki(command)?,
         Command::Query(args) => cli::query(args).await?,
-        Command::Demo(args) => trama::demo::run(args).await?,
-        Command::Seed(args) => cli::seed(args).await?,
-        Command::Soak(args) => trama::soak::run(args).await?,
+        Command::Demo(args) => trama_lab::demo::run(args).await?,
+        Command::Seed(args) => trama_lab::seed::run(args).await?,
+        Command::Soak(args) => trama_lab::soak::run(args).await?,
         Command::Audit { command } => match command {
             cli::AuditCommand::Verify {
                 gateway,
@@ -91,12 +90,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } => cli::audit_verify(gateway, connector, certs).await?,
         },
         Command::Bench { command } => match command {
-            cli::BenchCommand::Match(args) => trama::bench::run_match(args).await?,
-            cli::BenchCommand::Audit(args) => trama::bench_audit::run_audit(args).await?,
-            cli::BenchCommand::Load(args) => trama::bench_load::run_load(args).await?,
-            cli::BenchCommand::Federation(args) => {
-                trama::bench_federation::run_federation(args).await?
-            }
+            cli::BenchCommand::Match(args) => trama_lab::bench::matching::run(args).await?,
+            cli::BenchCommand::Audit(args) => trama_lab::bench::audit::run(args).await?,
+            cli::BenchCommand::Load(args) => trama_lab::bench::load::run(args).await?,
+            cli::BenchCommand::Federation(args) => trama_lab::bench::federation::run(args).await?,
         },
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The README's first command, as a script runs it: `trama demo --once`
-//! builds the federation, walks through, and exits 0.
+//! builds the federation, walks through, and exits 0. Then the soak and
+//! the federation benchmark, which start their federations the same way.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
 
