@@ -4,7 +4,7 @@
 //! connectors and a gateway as separate processes on loopback) through the
 //! [sandbox](crate::sandbox), and walks through the questions a social
 //! worker asks. The federation keeps serving until the demo is stopped
-//! with Ctrl-C.
+//! (Ctrl-C or SIGTERM), and stops with it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,11 +74,26 @@ fn status_error(status: tonic::Status) -> anyhow::Error {
     )
 }
 
-/// Runs the demo.
+/// Runs the demo. Ctrl-C or SIGTERM stop it at any point, and the
+/// federation's processes with it.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("Trama demo: a local federation of four partners.\n");
-    let mut running = args.builder().announce(true).start().await?;
-    let tax_code = match walkthrough(&running).await {
+    let stopped = crate::signal::stop_requested();
+    tokio::pin!(stopped);
+    // Dropping the start half-way kills what it started.
+    let started = tokio::select! {
+        started = args.builder().announce(true).start() => started?,
+        () = &mut stopped => return Ok(()),
+    };
+    let mut running = started;
+    let walked = tokio::select! {
+        walked = walkthrough(&running) => walked,
+        () = &mut stopped => {
+            running.stop().await;
+            return Ok(());
+        }
+    };
+    let tax_code = match walked {
         Ok(code) => code,
         Err(e) => {
             running.stop().await;
@@ -91,10 +106,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("\nThe federation keeps serving; press Ctrl-C to stop it.");
-    serve(&mut running, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    serve(&mut running, stopped).await;
     running.stop().await;
     println!("stopped.");
     Ok(())

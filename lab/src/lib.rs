@@ -12,4 +12,5 @@ pub mod demo;
 pub mod quality;
 pub mod sandbox;
 pub mod seed;
+pub mod signal;
 pub mod soak;

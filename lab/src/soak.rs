@@ -244,8 +244,18 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let mut baseline_rss = None;
     let mut last_rss = 0u64;
     let mut all = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    // Ctrl-C or SIGTERM end the run early; the federation still stops
+    // and the report is still made.
+    let stopped = crate::signal::stop_requested();
+    tokio::pin!(stopped);
     while started.elapsed() < Duration::from_secs(total) {
-        tokio::time::sleep(Duration::from_secs(args.every)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(args.every)) => {}
+            () = &mut stopped => {
+                eprintln!("stopped early");
+                break;
+            }
+        }
         let (pids, gateway_pid) = {
             let r = running.lock().await;
             (

@@ -125,7 +125,11 @@ pub async fn run(args: FederationArgs) -> anyhow::Result<()> {
         .everyone(true)
         .start()
         .await?;
-    let result = measure(&args, &mut running, sections).await;
+    // Ctrl-C or SIGTERM stop the federation's processes with the bench.
+    let result = tokio::select! {
+        result = measure(&args, &mut running, sections) => result,
+        () = crate::signal::stop_requested() => Err(anyhow::anyhow!("stopped before the end")),
+    };
     running.stop().await;
     let runs = result?;
     let (markdown, json) = summarise(&args, &runs);
