@@ -7,8 +7,12 @@ use clap::{Args, Parser, Subcommand};
 use trama_proto::v1;
 use trama_tls::Role;
 
-use crate::client::Profile;
-use crate::render;
+use trama_client::{Profile, parse_sections, render};
+
+/// The line `trama gateway` and `trama connector` print on standard output
+/// once they serve, followed by their address (scripts and the lab wait for
+/// it).
+pub const READY: &str = "trama: ready on ";
 
 /// Trama: a federated data-exchange gateway for social services.
 #[derive(Debug, Parser)]
@@ -49,11 +53,11 @@ pub enum Command {
     /// Ask the gateway, as a client system.
     Query(QueryArgs),
     /// Run a local demo federation: PKI, four partner databases, four connectors and a gateway.
-    Demo(DemoArgs),
+    Demo(trama_lab::demo::DemoArgs),
     /// Fill a demo partner's legacy database with synthetic people.
-    Seed(SeedArgs),
+    Seed(trama_lab::seed::SeedArgs),
     /// Drive a demo federation for a set time, with faults, and report errors, latency and memory.
-    Soak(crate::soak::SoakArgs),
+    Soak(trama_lab::soak::SoakArgs),
     /// Check an audit log: the hash chain, the subject index and the signed checkpoints.
     Audit {
         /// What to do.
@@ -95,90 +99,14 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Precision, recall and latency of finding people at one connector.
-    Match(crate::bench::MatchArgs),
+    Match(trama_lab::bench::matching::MatchArgs),
     /// Throughput and latency of durable audit writes: group commit against one sync per entry.
-    Audit(crate::bench_audit::AuditArgs),
+    Audit(trama_lab::bench::audit::AuditArgs),
     /// Load a gateway with Federation calls (closed or open loop) and report latency.
-    Load(crate::bench_load::LoadArgs),
+    Load(trama_lab::bench::load::LoadArgs),
     /// The gateway against its baselines in one run: direct to the slowest connector, through
     /// nginx, a naive sequential client; then 32 sources, and memory with 1,000 calls open.
-    Federation(crate::bench_federation::FederationArgs),
-}
-
-/// `trama seed` arguments.
-#[derive(Debug, Args)]
-pub struct SeedArgs {
-    /// The demo partner whose schema to create and fill.
-    #[arg(long, value_parser = ["comune", "asl", "caritas", "caf"])]
-    pub partner: String,
-    /// People to generate; every one is written.
-    #[arg(long, default_value_t = 10_000)]
-    pub subjects: usize,
-    /// The database (postgres://..., mysql://..., sqlite://FILE).
-    #[arg(long, value_name = "URL")]
-    pub db: String,
-    /// Seed of the synthetic data: the same seed gives the same people.
-    #[arg(long, default_value_t = 2026)]
-    pub seed: u64,
-    /// Drop the partner's tables first if they exist.
-    #[arg(long)]
-    pub replace: bool,
-}
-
-/// Runs `trama seed`.
-pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    use crate::seed::partners::Selection;
-    use crate::seed::sink::{Engine, Sink};
-    let partner = crate::seed::Partner::parse(&args.partner).context("unknown partner")?;
-    let engine = Engine::of(&args.db).with_context(|| {
-        format!(
-            "--db `{}`: expected postgres://, mysql://, mariadb:// or sqlite://",
-            args.db
-        )
-    })?;
-    let started = std::time::Instant::now();
-    eprintln!("generating {} people (seed {})", args.subjects, args.seed);
-    let population = crate::seed::generate(args.seed, args.subjects);
-    let mut sink = Sink::connect(&args.db)
-        .await
-        .with_context(|| format!("opening {}", trama_connector::source::redact(&args.db)))?;
-    if args.replace {
-        for table in partner.tables() {
-            sink.statement(format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-    }
-    let bar = indicatif::ProgressBar::new(population.people.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} people  {per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let written = crate::seed::partners::seed(
-        partner,
-        &mut sink,
-        engine,
-        &population,
-        Selection::Everyone,
-        |n| bar.inc(n),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "seeding {} (use --replace to drop existing tables)",
-            trama_connector::source::redact(&args.db)
-        )
-    })?;
-    bar.finish_and_clear();
-    let rows = sink.written;
-    sink.close().await;
-    println!(
-        "seeded {} with {written} people ({rows} rows) in {:.1} s",
-        partner.organisation(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    Federation(trama_lab::bench::federation::FederationArgs),
 }
 
 /// `trama pki` subcommands.
@@ -310,41 +238,6 @@ pub enum QueryCommand {
     },
 }
 
-/// `trama demo` arguments.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Directory for the demo's PKI, databases, configurations and logs (recreated).
-    #[arg(long, default_value = "demo-data")]
-    pub dir: PathBuf,
-    /// Gateway port (0: any free port).
-    #[arg(long, default_value_t = 7400)]
-    pub port: u16,
-    /// People in the synthetic population.
-    #[arg(long, default_value_t = 2000)]
-    pub subjects: usize,
-    /// Seed of the synthetic data.
-    #[arg(long, default_value_t = 2026)]
-    pub seed: u64,
-    /// Run the walkthrough and exit (for scripts).
-    #[arg(long)]
-    pub once: bool,
-    /// Every partner knows every person (as `trama bench federation` runs it), instead of
-    /// overlapping shares of the population.
-    #[arg(long)]
-    pub everyone: bool,
-    /// Put the comune's database on this PostgreSQL server
-    /// (for example postgres://postgres@127.0.0.1:5432/postgres).
-    #[arg(long, value_name = "URL")]
-    pub postgres: Option<String>,
-    /// Put the asl's database on this MySQL/MariaDB server
-    /// (for example mysql://root@127.0.0.1:3306/test).
-    #[arg(long, value_name = "URL")]
-    pub mysql: Option<String>,
-    /// Prefix of the databases created on those servers (recreated on each run).
-    #[arg(long, default_value = "trama_demo")]
-    pub database_prefix: String,
-}
-
 /// Runs `trama pki`.
 pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
     match command {
@@ -432,28 +325,6 @@ fn parse_date(s: &str) -> anyhow::Result<v1::Date> {
         month: num(m)?,
         day: num(d)?,
     })
-}
-
-/// Parses a comma-separated section list (`all` for every section).
-pub fn parse_sections(s: &str) -> anyhow::Result<Vec<i32>> {
-    if s.trim() == "all" {
-        return Ok(trama_proto::sections::ALL
-            .iter()
-            .map(|s| *s as i32)
-            .collect());
-    }
-    s.split(',')
-        .map(|name| {
-            trama_proto::sections::parse(name.trim())
-                .map(|s| s as i32)
-                .with_context(|| {
-                    format!(
-                        "unknown section `{name}`; known: {}",
-                        trama_proto::sections::all_names()
-                    )
-                })
-        })
-        .collect()
 }
 
 /// Runs `trama query`.
@@ -672,4 +543,19 @@ pub async fn audit_verify(
         report.problems.len(),
         report.problems.first().map_or(0, |p| p.seq)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_lab_waits_for_the_line_the_servers_print() {
+        assert_eq!(super::READY, trama_lab::sandbox::READY);
+    }
 }

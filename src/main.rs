@@ -2,8 +2,7 @@
 //! library that runs the subcommand.
 
 use clap::Parser;
-use trama::cli::{self, Cli, Command};
-use trama::demo::READY;
+use trama::cli::{self, Cli, Command, READY};
 use trama_telemetry::traces;
 
 /// mimalloc instead of the system allocator: a call through the gateway
@@ -94,9 +93,9 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
         }
         Command::Pki { command } => cli::pki(command)?,
         Command::Query(args) => cli::query(args).await?,
-        Command::Demo(args) => trama::demo::run(args).await?,
-        Command::Seed(args) => cli::seed(args).await?,
-        Command::Soak(args) => trama::soak::run(args).await?,
+        Command::Demo(args) => trama_lab::demo::run(args).await?,
+        Command::Seed(args) => trama_lab::seed::run(args).await?,
+        Command::Soak(args) => trama_lab::soak::run(args).await?,
         Command::Audit { command } => match command {
             cli::AuditCommand::Verify {
                 gateway,
@@ -105,12 +104,10 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             } => cli::audit_verify(gateway, connector, certs).await?,
         },
         Command::Bench { command } => match command {
-            cli::BenchCommand::Match(args) => trama::bench::run_match(args).await?,
-            cli::BenchCommand::Audit(args) => trama::bench_audit::run_audit(args).await?,
-            cli::BenchCommand::Load(args) => trama::bench_load::run_load(args).await?,
-            cli::BenchCommand::Federation(args) => {
-                trama::bench_federation::run_federation(args).await?
-            }
+            cli::BenchCommand::Match(args) => trama_lab::bench::matching::run(args).await?,
+            cli::BenchCommand::Audit(args) => trama_lab::bench::audit::run(args).await?,
+            cli::BenchCommand::Load(args) => trama_lab::bench::load::run(args).await?,
+            cli::BenchCommand::Federation(args) => trama_lab::bench::federation::run(args).await?,
         },
     }
     Ok(())

@@ -1,12 +1,17 @@
 //! The README's first command, as a script runs it: `trama demo --once`
-//! builds the federation, walks through, and exits 0.
+//! builds the federation, walks through, and exits 0; `trama demo` keeps
+//! serving until it is stopped, and its processes stop with it. Then the
+//! soak and the federation benchmark, which start their federations the
+//! same way.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs `trama args` in `dir`, asserts it succeeded, and returns what it
 /// printed.
@@ -50,6 +55,113 @@ fn demo_once_walks_through_and_exits_zero() {
         dir.path(),
         &["demo", "--once", "--port", "0", "--subjects", "50"],
     );
+}
+
+/// Processes other than `except` whose command line names a path under
+/// `dir`.
+fn processes_under(dir: &Path, except: u32) -> Vec<u32> {
+    let dir = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let names_dir = cmdline
+            .split(|b| *b == 0)
+            .any(|arg| String::from_utf8_lossy(arg).starts_with(&dir));
+        if names_dir && pid != except && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim().to_string()))
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+fn kill(signal: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+}
+
+/// Kills what a failed test leaves running.
+struct Leftovers(Vec<u32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            kill("-KILL", *pid);
+        }
+    }
+}
+
+/// Starts `trama demo`, waits until it serves, sends it `signal`, and
+/// asserts that its gateway and connectors are gone within seconds.
+fn the_demo_stops_its_processes_on(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let federation = dir.path().join("federation");
+    let mut demo = Command::new(support::exe())
+        .current_dir(dir.path())
+        .args(["demo", "--port", "0", "--subjects", "200", "--dir"])
+        .arg(&federation)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut leftovers = Leftovers(vec![demo.id()]);
+    // Read the demo's output to the end (a closed pipe would fail its last
+    // lines), telling when it serves.
+    let (tx, serving) = std::sync::mpsc::channel();
+    let stdout = demo.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("The federation keeps serving") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    serving
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the demo serves");
+    let children = processes_under(&federation, demo.id());
+    leftovers.0.extend(&children);
+    assert_eq!(
+        children.len(),
+        5,
+        "four connectors and a gateway: {children:?}"
+    );
+
+    kill(signal, demo.id());
+    let started = Instant::now();
+    loop {
+        let running: Vec<u32> = children.iter().copied().filter(|p| alive(*p)).collect();
+        if running.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after {signal} to the demo: {running:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(demo.wait().unwrap().success(), "the demo exits cleanly");
+}
+
+#[test]
+fn sigterm_to_the_demo_stops_its_gateway_and_connectors() {
+    the_demo_stops_its_processes_on("-TERM");
+}
+
+#[test]
+fn sigint_to_the_demo_stops_its_gateway_and_connectors() {
+    the_demo_stops_its_processes_on("-INT");
 }
 
 #[test]

@@ -8,13 +8,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use support::{Sandbox, context, exe, featured_tax_code, unique_name};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use support::{
+    Database, ExportRule, Federation, FederationBuilder, Mode, Partner, Sandbox, context, exe,
+    featured_tax_code, unique_name,
+};
 use tonic::Code;
 use trama_proto::v1::{self, OutcomeStatus, Section};
 use trama_tls::client::ExpectedPeer;
@@ -137,108 +137,57 @@ async fn federation_on_postgres_and_mariadb() {
     fed.cleanup().await;
 }
 
-/// A partner's connector, alone, with its own PKI, on `database`.
+/// A partner's connector, alone (no gateway), on a database of its own on
+/// a server, in which the partner knows every one of a few people;
+/// its database is dropped by [`Lone::teardown`].
 struct Lone {
-    dir: PathBuf,
-    _child: Child,
-    address: String,
+    fed: Federation,
     org: String,
+    _tmp: tempfile::TempDir,
 }
 
 impl Lone {
-    async fn start(
-        dir: &Path,
-        database: &str,
-        mapping: &str,
-        statement_timeout_ms: u64,
-    ) -> Result<Lone, String> {
-        Lone::start_as("comune", dir, database, mapping, statement_timeout_ms).await
+    /// `partner` on `database` (a server) with `subjects` people, its own
+    /// mapping, and export rules that release everything to anyone.
+    fn builder(partner: Partner, database: Database, subjects: usize) -> FederationBuilder {
+        FederationBuilder::new(PathBuf::new())
+            .exe(exe())
+            .partners([partner])
+            .database(partner, database)
+            .everyone(true)
+            .subjects(subjects)
+            .seed(11)
+            .export(partner, vec![ExportRule::everything()])
+            .database_prefix(unique_name("trama_l"))
+            .without_gateway()
     }
 
-    async fn start_as(
-        org: &str,
-        dir: &Path,
-        database: &str,
-        mapping: &str,
-        statement_timeout_ms: u64,
-    ) -> Result<Lone, String> {
-        let pki = dir.join("pki");
-        if !pki.exists() {
-            trama_tls::pki::init(&pki, "demo").unwrap();
-            for (org, role) in [
-                (org, trama_tls::Role::Connector),
-                ("gateway", trama_tls::Role::Gateway),
-            ] {
-                trama_tls::pki::issue(
-                    &pki,
-                    &trama_tls::pki::IssueRequest {
-                        organisation: org.into(),
-                        role,
-                        hosts: vec!["127.0.0.1".into()],
-                        valid_days: 2,
-                        not_before_days_ago: 0,
-                    },
-                )
-                .unwrap();
-            }
-        }
-        std::fs::write(dir.join("mapping.toml"), mapping).unwrap();
-        std::fs::write(
-            dir.join("connector.toml"),
-            format!(
-                "federation = \"demo\"\norganisation = \"{org}\"\nlisten = \"127.0.0.1:0\"\n\
-                 database = \"{database}\"\nmapping = \"mapping.toml\"\n\
-                 [tls]\nca = \"pki/ca.pem\"\ncert = \"pki/{org}-connector.pem\"\nkey = \"pki/{org}-connector-key.pem\"\n\
-                 [limits]\nstatement_timeout_ms = {statement_timeout_ms}\n\
-                 [[export]]\nclients = [\"*\"]\npurposes = [\"*\"]\nsections = [\"*\"]\n"
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(exe())
-            .args(["connector", "--config"])
-            .arg(dir.join("connector.toml"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
-        match ready {
-            Ok(Ok(Some(line))) if line.starts_with(trama::demo::READY) => {
-                let address = line
-                    .trim_start_matches(trama::demo::READY)
-                    .trim()
-                    .to_string();
-                Ok(Lone {
-                    dir: dir.to_path_buf(),
-                    _child: child,
-                    address,
-                    org: org.to_string(),
-                })
-            }
-            _ => {
-                let mut err = String::new();
-                let mut stderr = BufReader::new(child.stderr.take().unwrap());
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err),
-                )
-                .await;
-                Err(err)
-            }
-        }
+    /// Starts what `builder` describes; the error is what the connector
+    /// said when it refused to start.
+    async fn start(builder: FederationBuilder) -> Result<Lone, String> {
+        let tmp = tempfile::tempdir().unwrap();
+        let fed = builder
+            .dir(tmp.path().join("lone"))
+            .start()
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let org = fed.connectors[0].0.clone();
+        Ok(Lone {
+            fed,
+            org,
+            _tmp: tmp,
+        })
+    }
+
+    /// The URL of the partner's database, as the connector reads it.
+    fn url(&self) -> String {
+        self.fed.database_url(&self.org).unwrap().to_string()
     }
 
     fn channel(&self) -> tonic::transport::Channel {
-        let files = trama_tls::TlsFiles {
-            ca: self.dir.join("pki/ca.pem"),
-            cert: self.dir.join("pki/gateway-gateway.pem"),
-            key: self.dir.join("pki/gateway-gateway-key.pem"),
-            crl: None,
-        };
+        let files = self.fed.tls("gateway", "gateway");
         trama_tls::client::channel(
-            &self.address,
+            self.fed.connector(&self.org).unwrap(),
             trama_tls::client::client_config(&files).unwrap(),
             ExpectedPeer {
                 federation: "demo".into(),
@@ -276,55 +225,11 @@ impl Lone {
             .await
             .map(tonic::Response::into_inner)
     }
-}
 
-/// A fresh PostgreSQL database holding the comune's legacy schema with
-/// `subjects` people; returns its URL.
-async fn comune_on_postgres(server: &str, subjects: usize) -> String {
-    let url = trama::demo::fresh_database(server, &unique_name("trama_c"))
-        .await
-        .unwrap();
-    let out = std::process::Command::new(exe())
-        .args([
-            "seed",
-            "--partner",
-            "comune",
-            "--subjects",
-            &subjects.to_string(),
-            "--seed",
-            "11",
-            "--db",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    url
-}
-
-async fn drop_database(server: &str, url: &str) {
-    let name = url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
-    let force = if server.starts_with("postgres") {
-        " WITH (FORCE)"
-    } else {
-        ""
-    };
-    let mut admin = trama::seed::sink::Sink::connect(server).await.unwrap();
-    let _ = admin
-        .statement(format!("DROP DATABASE IF EXISTS {name}{force}"))
-        .await;
-    admin.close().await;
+    /// Stops the connector and drops its database.
+    async fn teardown(self) {
+        self.fed.teardown().await;
+    }
 }
 
 const SERVING: i32 = 1;
@@ -335,28 +240,12 @@ async fn a_database_down_at_start_is_not_serving_then_recovers_by_itself() {
     let Some(pg) = support::postgres() else {
         return;
     };
-    let url = comune_on_postgres(&pg, 40).await;
-    // A port where nothing listens yet; later a forwarder to the real
-    // server opens on it, as when a database comes back.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let real = url
-        .split('@')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let via_proxy = url.replace(&real, &format!("127.0.0.1:{port}"));
-    let dir = tempfile::tempdir().unwrap();
+    // The connector reaches its server through a proxy that refuses every
+    // connection at first, as a database that is down; later it passes
+    // them, as when the database comes back.
     let lone = Lone::start(
-        dir.path(),
-        &via_proxy,
-        trama::seed::Partner::Comune.mapping(),
-        2000,
+        Lone::builder(Partner::Comune, Database::Postgres(pg), 40)
+            .database_proxy(Partner::Comune, Mode::Drop),
     )
     .await
     .expect("the connector starts although its database is down");
@@ -367,22 +256,7 @@ async fn a_database_down_at_start_is_not_serving_then_recovers_by_itself() {
         .expect_err("unavailable");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let forward = tokio::spawn(async move {
-        loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
-                break;
-            };
-            let real = real.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(real).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
+    lone.fed.database_proxy("comune").unwrap().set(Mode::Pass);
     let mut healthy = false;
     for _ in 0..40 {
         if lone.health().await == SERVING {
@@ -400,9 +274,7 @@ async fn a_database_down_at_start_is_not_serving_then_recovers_by_itself() {
         .await
         .expect("answers");
     assert!(record.found);
-    forward.abort();
-    drop(lone);
-    drop_database(&pg, &url).await;
+    lone.teardown().await;
 }
 
 #[tokio::test]
@@ -410,17 +282,20 @@ async fn a_query_past_the_statement_timeout_is_cancelled_at_the_database() {
     let Some(pg) = support::postgres() else {
         return;
     };
-    let url = comune_on_postgres(&pg, 40).await;
     // The housing query sleeps two seconds per row.
-    let mapping = trama::seed::Partner::Comune.mapping().replace(
+    let mapping = Partner::Comune.mapping().replace(
         "SELECT a.id_abitazione, a.titolo_godimento",
         "SELECT pg_sleep(2), a.id_abitazione, a.titolo_godimento",
     );
-    assert_ne!(mapping, trama::seed::Partner::Comune.mapping());
-    let dir = tempfile::tempdir().unwrap();
-    let lone = Lone::start(dir.path(), &url, &mapping, 300)
-        .await
-        .expect("starts");
+    assert_ne!(mapping, Partner::Comune.mapping());
+    let lone = Lone::start(
+        Lone::builder(Partner::Comune, Database::Postgres(pg), 40)
+            .mapping(Partner::Comune, mapping)
+            .statement_timeout_ms(Partner::Comune, 300),
+    )
+    .await
+    .expect("starts");
+    let url = lone.url();
     let started = std::time::Instant::now();
     let status = lone
         .fetch(&featured_tax_code(), vec![Section::Housing as i32])
@@ -454,8 +329,7 @@ async fn a_query_past_the_statement_timeout_is_cancelled_at_the_database() {
             .found
     );
     admin.close().await;
-    drop(lone);
-    drop_database(&pg, &url).await;
+    lone.teardown().await;
 }
 
 #[tokio::test]
@@ -463,16 +337,10 @@ async fn sql_injection_through_identifier_fields_has_no_effect() {
     let Some(pg) = support::postgres() else {
         return;
     };
-    let url = comune_on_postgres(&pg, 40).await;
-    let dir = tempfile::tempdir().unwrap();
-    let lone = Lone::start(
-        dir.path(),
-        &url,
-        trama::seed::Partner::Comune.mapping(),
-        2000,
-    )
-    .await
-    .expect("starts");
+    let lone = Lone::start(Lone::builder(Partner::Comune, Database::Postgres(pg), 40))
+        .await
+        .expect("starts");
+    let url = lone.url();
     let mut client = v1::connector_client::ConnectorClient::new(lone.channel());
     let attacks = [
         "x'; DROP TABLE assistiti; --",
@@ -527,8 +395,7 @@ async fn sql_injection_through_identifier_fields_has_no_effect() {
         .unwrap();
     assert_eq!(people, 40, "the tables are intact");
     admin.close().await;
-    drop(lone);
-    drop_database(&pg, &url).await;
+    lone.teardown().await;
 }
 
 #[tokio::test]
@@ -536,7 +403,6 @@ async fn sql_that_does_not_parse_on_the_engine_refuses_to_start() {
     let Some(pg) = support::postgres() else {
         return;
     };
-    let url = comune_on_postgres(&pg, 5).await;
     let cases = [
         // MySQL quoting is a syntax error on PostgreSQL.
         (
@@ -552,70 +418,53 @@ async fn sql_that_does_not_parse_on_the_engine_refuses_to_start() {
         ),
     ];
     for (from, to, key) in cases {
-        let mapping = trama::seed::Partner::Comune.mapping().replacen(from, to, 1);
-        let dir = tempfile::tempdir().unwrap();
-        let err = Lone::start(dir.path(), &url, &mapping, 2000)
-            .await
-            .err()
-            .expect("refuses to start");
+        let mapping = Partner::Comune.mapping().replacen(from, to, 1);
+        let err = Lone::start(
+            Lone::builder(Partner::Comune, Database::Postgres(pg.clone()), 5)
+                .mapping(Partner::Comune, mapping),
+        )
+        .await
+        .err()
+        .expect("refuses to start");
         assert!(
             err.contains(&format!("key `{key}`: the database refused the query")),
             "{err}"
         );
     }
     // A query no index can serve is refused too.
-    let mapping = trama::seed::Partner::Comune.mapping().replacen(
+    let mapping = Partner::Comune.mapping().replacen(
         "WHERE upper(cognome) = upper(:family_name) AND upper(nome) = upper(:given_name)",
         "WHERE lower(cognome) = lower(:family_name) AND lower(nome) = lower(:given_name)",
         1,
     );
-    assert_ne!(mapping, trama::seed::Partner::Comune.mapping());
-    let dir = tempfile::tempdir().unwrap();
-    let err = Lone::start(dir.path(), &url, &mapping, 2000)
-        .await
-        .err()
-        .expect("refuses to start");
+    assert_ne!(mapping, Partner::Comune.mapping());
+    let err = Lone::start(
+        Lone::builder(Partner::Comune, Database::Postgres(pg), 5).mapping(Partner::Comune, mapping),
+    )
+    .await
+    .err()
+    .expect("refuses to start");
     assert!(
         err.contains("key `match.demographics[2].sql`: the query scans a whole table"),
         "{err}"
     );
-    drop_database(&pg, &url).await;
 }
 
 #[tokio::test]
 async fn mariadb_cancels_a_query_past_the_statement_timeout() {
     let Some(my) = support::mysql() else { return };
-    let url = trama::demo::fresh_database(&my, &unique_name("trama_a"))
-        .await
-        .unwrap();
-    let out = std::process::Command::new(exe())
-        .args([
-            "seed",
-            "--partner",
-            "asl",
-            "--subjects",
-            "40",
-            "--seed",
-            "11",
-            "--db",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mapping = trama::seed::Partner::Asl.mapping().replace(
+    let mapping = Partner::Asl.mapping().replace(
         "SELECT INV_ID, INV_TIPO",
         "SELECT SLEEP(2) AS PAUSA, INV_ID, INV_TIPO",
     );
-    assert_ne!(mapping, trama::seed::Partner::Asl.mapping());
-    let dir = tempfile::tempdir().unwrap();
-    let lone = Lone::start_as("asl", dir.path(), &url, &mapping, 300)
-        .await
-        .expect("starts");
+    assert_ne!(mapping, Partner::Asl.mapping());
+    let lone = Lone::start(
+        Lone::builder(Partner::Asl, Database::MySql(my), 40)
+            .mapping(Partner::Asl, mapping)
+            .statement_timeout_ms(Partner::Asl, 300),
+    )
+    .await
+    .expect("starts");
     let started = std::time::Instant::now();
     let status = lone
         .fetch(&featured_tax_code(), vec![Section::Health as i32])
@@ -633,6 +482,5 @@ async fn mariadb_cancels_a_query_past_the_statement_timeout() {
             .unwrap()
             .found
     );
-    drop(lone);
-    drop_database(&my, &url).await;
+    lone.teardown().await;
 }

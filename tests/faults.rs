@@ -15,8 +15,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::proxy::{FaultProxy, Mode};
-use support::{Sandbox, context, exe, featured_tax_code};
+use support::{Mode, Partner, Sandbox, context, exe, featured_tax_code};
 use tonic::Code;
 use trama_proto::v1::{self, OutcomeStatus, Section};
 
@@ -167,7 +166,7 @@ async fn a_connector_killed_under_load_is_unavailable_then_comes_back_by_itself(
 
     // The connector comes back on its address: the gateway's channel
     // reconnects by itself, the circuit closes after its cool-down.
-    fed.running.restart("asl", exe()).await.unwrap();
+    fed.running.restart("asl").await.unwrap();
     let mut client = fed.client("comune");
     let started = Instant::now();
     loop {
@@ -304,14 +303,9 @@ async fn a_stalled_connector_opens_its_circuit_and_closes_it_when_it_recovers() 
 
 #[tokio::test]
 async fn a_partition_and_a_dropping_link_to_one_connector_give_partial_answers() {
-    let mut fed = Sandbox::start().await;
-    // Route the gateway to the asl through a fault proxy.
-    let proxy = FaultProxy::start(fed.connector_address("asl")).await;
-    let config = fed.dir().join("gateway.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = text.replace(&fed.connector_address("asl"), &proxy.address);
-    std::fs::write(&config, text).unwrap();
-    fed.running.restart("gateway", exe()).await.unwrap();
+    // The gateway reaches the asl through a fault proxy.
+    let fed = Sandbox::start_with(|b| b.fault_proxy(Partner::Asl)).await;
+    let proxy = fed.running.proxy("asl").expect("the asl's proxy");
     let mut client = fed.client("comune");
     let ask = |case: &str| {
         let mut r = tonic::Request::new(record(case));
@@ -381,13 +375,8 @@ async fn a_partition_and_a_dropping_link_to_one_connector_give_partial_answers()
 
 #[tokio::test]
 async fn a_flood_from_one_organisation_is_limited_and_others_are_served() {
-    let mut fed = Sandbox::start().await;
     // A tight allowance for caritas.
-    let config = fed.dir().join("gateway.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[[clients]]\norganisation = \"caritas\"\nrate = 5\nburst = 5\n");
-    std::fs::write(&config, text).unwrap();
-    fed.running.restart("gateway", exe()).await.unwrap();
+    let fed = Sandbox::start_with(|b| b.client_limit("caritas", 5.0, 5.0)).await;
     let mut caritas = fed.client("caritas");
     let mut limited = None;
     for _ in 0..20 {
@@ -442,7 +431,7 @@ async fn the_gateway_killed_under_load_loses_no_answered_call() {
     assert!(failed > 0, "the crash was felt");
 
     // Restart: the log continues, and verifies.
-    fed.running.restart("gateway", exe()).await.unwrap();
+    fed.running.restart("gateway").await.unwrap();
     fed.client("comune")
         .get_record(record("CS-AFTER"))
         .await

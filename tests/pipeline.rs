@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::{Sandbox, featured_tax_code};
 use tonic::Code;
-use trama::seed::partners::Partner;
+use trama_lab::seed::Partner;
 use trama_proto::v1::{self, OutcomeStatus, Section};
 
 fn ctx(role: &str, purpose: &str, case: &str) -> Option<v1::RequestContext> {
@@ -48,8 +48,8 @@ fn outcome<'a>(r: &'a v1::GetRecordResponse, org: &str) -> &'a v1::SourceOutcome
 }
 
 /// The sandbox's population (seed and size as `Sandbox::start`).
-fn population() -> trama::seed::population::Population {
-    trama::seed::population::generate(11, 300)
+fn population() -> trama_lab::seed::population::Population {
+    trama_lab::seed::population::generate(11, 300)
 }
 
 #[tokio::test]

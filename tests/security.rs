@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Sandbox, exe, featured_tax_code};
+use support::{Policy, Sandbox, exe, featured_tax_code};
 use tonic::Code;
 use trama_proto::v1::{self, Section};
 
@@ -492,13 +492,11 @@ async fn the_policy_reloads_without_restart_and_a_broken_one_is_refused() {
     caritas.get_record(ask()).await.expect("allowed at start");
 
     // A broken policy is refused; the previous one stays in force.
-    let path = fed.dir().join("policy.cedar");
-    let original = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        "permit (principal, action, resource) when { context.purpse == \"x\" };",
-    )
-    .unwrap();
+    fed.running
+        .set_policy(&Policy::text(
+            "permit (principal, action, resource) when { context.purpse == \"x\" };",
+        ))
+        .unwrap();
     let started = Instant::now();
     while !fed.log("gateway").contains("policy not reloaded") {
         assert!(
@@ -510,16 +508,10 @@ async fn the_policy_reloads_without_restart_and_a_broken_one_is_refused() {
     caritas.get_record(ask()).await.expect("still allowed");
 
     // The same policy without the Caritas rule: denied within seconds.
-    let without: String = original
-        .replace(
-            "@id(\"caritas-verifica-presa-in-carico\")",
-            "@id(\"gone\")\n// removed",
-        )
-        .replace(
-            "resource.section == \"case_membership\"",
-            "resource.section == \"none\"",
-        );
-    std::fs::write(&path, without).unwrap();
+    let without = Policy::demo()
+        .without("caritas-verifica-presa-in-carico")
+        .unwrap();
+    fed.running.set_policy(&without).unwrap();
     let started = Instant::now();
     let status = loop {
         match caritas.get_record(ask()).await {

@@ -10,10 +10,20 @@ use std::path::Path;
 use std::process::Command;
 
 use support::exe;
+use trama_lab::sandbox::ConnectorFile;
 
 /// Writes a Caritas connector (database, certificates, mapping) into `dir`,
 /// with `edit` applied to the mapping, and returns the configuration path.
 fn caritas_with_mapping(dir: &Path, edit: impl Fn(&str) -> String) -> std::path::PathBuf {
+    caritas_connector(dir, edit, "127.0.0.1:0")
+}
+
+/// [`caritas_with_mapping`], listening on `listen`.
+fn caritas_connector(
+    dir: &Path,
+    edit: impl Fn(&str) -> String,
+    listen: &str,
+) -> std::path::PathBuf {
     let status = Command::new(exe())
         .args(["pki", "init", "--dir"])
         .arg(dir.join("pki"))
@@ -41,15 +51,20 @@ fn caritas_with_mapping(dir: &Path, edit: impl Fn(&str) -> String) -> std::path:
     let db = dir.join("caritas.db");
     let conn = seed_caritas(&db);
     assert!(conn, "database created");
-    let mapping = trama::seed::Partner::Caritas.mapping();
+    let mapping = trama_lab::seed::Partner::Caritas.mapping();
     std::fs::write(dir.join("mapping.toml"), edit(mapping)).unwrap();
     let config = dir.join("connector.toml");
-    std::fs::write(
-        &config,
-        "federation = \"demo\"\norganisation = \"caritas\"\nlisten = \"127.0.0.1:0\"\n\
-         database = \"sqlite://caritas.db\"\nmapping = \"mapping.toml\"\n\
-         [tls]\nca = \"pki/ca.pem\"\ncert = \"pki/caritas-connector.pem\"\nkey = \"pki/caritas-connector-key.pem\"\n",
-    )
+    ConnectorFile {
+        federation: "demo".into(),
+        organisation: "caritas".into(),
+        listen: listen.into(),
+        database: "sqlite://caritas.db".into(),
+        mapping: "mapping.toml".into(),
+        pki: "pki".into(),
+        statement_timeout_ms: None,
+        export: Vec::new(),
+    }
+    .write(&config)
     .unwrap();
     config
 }
@@ -144,13 +159,7 @@ fn a_good_mapping_passes_the_check() {
 #[test]
 fn config_errors_name_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let config = caritas_with_mapping(dir.path(), str::to_string);
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("listen = \"127.0.0.1:0\"", "listen = \"localhost\""),
-    )
-    .unwrap();
+    let config = caritas_connector(dir.path(), str::to_string, "localhost");
     let (ok, stderr) = run("connector", &config);
     assert!(!ok);
     assert!(stderr.contains("connector.toml: key `listen`"), "{stderr}");

@@ -4,9 +4,10 @@
     reason = "test setup: a failure must stop the test"
 )]
 
-//! A sandbox federation for end-to-end tests: the demo's PKI, partner
-//! databases, four connector processes and a gateway process, started from
-//! the real `trama` binary on loopback, in a temporary directory.
+//! A sandbox federation for end-to-end tests: the lab's
+//! [`FederationBuilder`] (the demo's PKI, partner databases, four connector
+//! processes and a gateway process, started from the real `trama` binary on
+//! loopback) in a temporary directory, with a small population.
 
 #![allow(dead_code)]
 
@@ -16,13 +17,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tonic::transport::Channel;
-use trama::cli::DemoArgs;
-use trama::demo::{self, Running};
+use trama_lab::demo::DemoArgs;
+#[allow(unused_imports, reason = "each test file uses a part of them")]
+pub use trama_lab::sandbox::{
+    Database, ExportRule, Federation, FederationBuilder, Mode, Policy, READY,
+};
+#[allow(unused_imports, reason = "each test file uses a part of them")]
+pub use trama_lab::seed::Partner;
 use trama_proto::v1;
 use trama_proto::v1::federation_client::FederationClient;
 use trama_subject::codice_fiscale::{self, Person};
-use trama_tls::client::ExpectedPeer;
-use trama_tls::{Role, TlsFiles};
+use trama_tls::TlsFiles;
 
 /// The `trama` binary under test.
 pub fn exe() -> &'static Path {
@@ -35,7 +40,7 @@ pub struct Sandbox {
     /// The temporary directory holding everything.
     pub tmp: tempfile::TempDir,
     /// The processes.
-    pub running: Running,
+    pub running: Federation,
     /// How it was started.
     pub args: DemoArgs,
 }
@@ -43,12 +48,20 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts the demo federation with a small population, all on SQLite.
     pub async fn start() -> Sandbox {
-        Sandbox::start_on(None, None).await
+        Sandbox::start_with(|b| b).await
     }
 
     /// Starts the demo federation with the comune on `postgres` and the asl
     /// on `mysql` where given (servers' URLs), in databases of its own.
     pub async fn start_on(postgres: Option<String>, mysql: Option<String>) -> Sandbox {
+        Sandbox::start_with(|b| b.postgres(postgres).mysql(mysql)).await
+    }
+
+    /// Starts the federation `configure` makes of the sandbox's (the demo
+    /// federation with a small population, all on SQLite).
+    pub async fn start_with(
+        configure: impl FnOnce(FederationBuilder) -> FederationBuilder,
+    ) -> Sandbox {
         let tmp = tempfile::tempdir().expect("temporary directory");
         let args = DemoArgs {
             dir: tmp.path().join("federation"),
@@ -57,20 +70,18 @@ impl Sandbox {
             seed: 11,
             once: true,
             everyone: false,
-            postgres,
-            mysql,
+            postgres: None,
+            mysql: None,
             database_prefix: unique_name("trama_t"),
         };
-        let running = demo::start(&args, exe())
-            .await
-            .expect("the federation starts");
+        let builder = configure(args.builder().exe(exe()));
+        let running = builder.start().await.expect("the federation starts");
         Sandbox { tmp, running, args }
     }
 
     /// Stops the processes and drops the databases made on servers.
     pub async fn cleanup(self) {
-        self.running.stop().await;
-        let _ = demo::drop_databases(&self.args).await;
+        self.running.teardown().await;
     }
 
     /// The federation's directory.
@@ -80,30 +91,12 @@ impl Sandbox {
 
     /// Certificate files of `org` with `role` from the federation's PKI.
     pub fn tls(&self, org: &str, role: &str) -> TlsFiles {
-        let pki = self.dir().join("pki");
-        TlsFiles {
-            ca: pki.join("ca.pem"),
-            cert: pki.join(format!("{org}-{role}.pem")),
-            key: pki.join(format!("{org}-{role}-key.pem")),
-            crl: None,
-        }
+        self.running.tls(org, role)
     }
 
     /// A Federation client presenting `files`.
     pub fn client_with(&self, files: &TlsFiles) -> FederationClient<Channel> {
-        let config = trama_tls::client::client_config(files).expect("client tls config");
-        let channel = trama_tls::client::channel(
-            &self.running.gateway,
-            config,
-            ExpectedPeer {
-                federation: "demo".into(),
-                organisation: None,
-                role: Role::Gateway,
-            },
-            Duration::from_secs(5),
-        )
-        .expect("channel");
-        FederationClient::new(channel)
+        self.running.client_with(files).expect("client channel")
     }
 
     /// A Federation client of the `org` client system.
@@ -113,18 +106,15 @@ impl Sandbox {
 
     /// The contents of a process's log.
     pub fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir().join("logs").join(format!("{name}.log")))
-            .unwrap_or_default()
+        self.running.log(name)
     }
 
     /// The address of `org`'s connector.
     pub fn connector_address(&self, org: &str) -> String {
         self.running
-            .connectors
-            .iter()
-            .find(|(o, _)| o == org)
-            .map(|(_, a)| a.clone())
+            .connector(org)
             .expect("known connector")
+            .to_string()
     }
 }
 
@@ -143,7 +133,7 @@ pub fn context(purpose: &str) -> Option<v1::RequestContext> {
 
 /// The tax code of the demo's featured person (known to all partners).
 pub fn featured_tax_code() -> String {
-    let (family, given, (y, m, d), sex, place) = trama::seed::population::FEATURED;
+    let (family, given, (y, m, d), sex, place) = trama_lab::seed::population::FEATURED;
     let birth = time::Date::from_calendar_date(y, time::Month::try_from(m).expect("month"), d)
         .expect("date");
     codice_fiscale::compute(&Person {

@@ -27,11 +27,11 @@ use trama_proto::v1::{self, connector_client::ConnectorClient};
 use trama_tls::client::ExpectedPeer;
 use trama_tls::{Role, TlsFiles};
 
-use crate::bench_load::{self, CALL_DEADLINE, Report, Shape};
-use crate::cli::DemoArgs;
-use crate::client::Profile;
-use crate::demo::{self, FEDERATION};
-use crate::render::Table;
+use trama_client::Profile;
+use trama_client::render::Table;
+
+use crate::bench::load::{self as bench_load, CALL_DEADLINE, Report, Shape};
+use crate::sandbox::{self, ConnectorFile, FEDERATION, Federation, FederationBuilder, Source};
 use crate::seed::partners::Selection;
 use crate::seed::sink::{Engine, Sink};
 use crate::seed::{self, Partner};
@@ -110,27 +110,26 @@ struct Run {
 }
 
 /// Runs the benchmark and prints (and writes) the table.
-pub async fn run_federation(args: FederationArgs) -> anyhow::Result<()> {
+pub async fn run(args: FederationArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the trama binary")?;
-    let sections = Arc::new(crate::cli::parse_sections(&args.sections)?);
+    let sections = Arc::new(trama_client::parse_sections(&args.sections)?);
     let started = Instant::now();
     println!(
         "trama bench federation: 4 partners x {} people, every partner knowing everyone\n",
         args.subjects
     );
-    let demo_args = DemoArgs {
-        dir: args.dir.clone(),
-        port: 0,
-        subjects: args.subjects,
-        seed: args.seed,
-        once: true,
-        everyone: true,
-        postgres: None,
-        mysql: None,
-        database_prefix: "trama_bench".into(),
+    let mut running = FederationBuilder::new(&args.dir)
+        .exe(&exe)
+        .subjects(args.subjects)
+        .seed(args.seed)
+        .everyone(true)
+        .start()
+        .await?;
+    // Ctrl-C or SIGTERM stop the federation's processes with the bench.
+    let result = tokio::select! {
+        result = measure(&args, &mut running, sections) => result,
+        () = crate::signal::stop_requested() => Err(anyhow::anyhow!("stopped before the end")),
     };
-    let mut running = demo::start(&demo_args, &exe).await?;
-    let result = measure(&args, &exe, &mut running, sections).await;
     running.stop().await;
     let runs = result?;
     let (markdown, json) = summarise(&args, &runs);
@@ -262,8 +261,7 @@ fn summarise(args: &FederationArgs, runs: &[Run]) -> (String, serde_json::Value)
 
 async fn measure(
     args: &FederationArgs,
-    exe: &Path,
-    running: &mut demo::Running,
+    running: &mut Federation,
     sections: Arc<Vec<i32>>,
 ) -> anyhow::Result<Vec<Run>> {
     let dir = running.dir.clone();
@@ -311,9 +309,9 @@ async fn measure(
 
     // The gateway as one hop: a gateway whose only source is the slowest
     // connector, against the same direct call and nginx hop.
-    let one_source = vec![(slowest.organisation.clone(), slowest.address.clone())];
+    let one_source = vec![source(&slowest.organisation, &slowest.address)];
     let mut one = profile.clone();
-    one.gateway = second_gateway(exe, running, "gateway-one", &one_source).await?;
+    one.gateway = running.start_gateway("gateway-one", one_source).await?;
     let one_clients = bench_load::clients(&one, args.concurrency)?;
 
     let clients = bench_load::clients(&profile, args.concurrency)?;
@@ -407,7 +405,7 @@ async fn measure(
 
     if args.scale_sources > 4 {
         scale(
-            args, exe, running, &profile, &context, &sections, &people, &mut runs,
+            args, running, &profile, &context, &sections, &people, &mut runs,
         )
         .await?;
     }
@@ -426,8 +424,7 @@ async fn measure(
 #[allow(clippy::too_many_arguments)]
 async fn scale(
     args: &FederationArgs,
-    exe: &Path,
-    running: &mut demo::Running,
+    running: &mut Federation,
     profile: &Profile,
     context: &v1::RequestContext,
     sections: &Arc<Vec<i32>>,
@@ -460,27 +457,28 @@ Starting {extra} more sources (other people, one shared read-only database)..."
     let mut extra_sources = Vec::new();
     for i in 1..=extra {
         let org = format!("fonte{i:02}");
-        demo::issue(&dir.join("pki"), &org, Role::Connector)?;
-        let odir = dir.join(&org);
-        std::fs::create_dir_all(&odir)?;
-        let config = odir.join("connector.toml");
-        std::fs::write(
-            &config,
-            demo::connector_toml(
-                &org,
-                &format!("sqlite://{}?mode=ro", db.display()),
-                "../others/mapping.toml",
-                demo::export_rules(Partner::Caritas),
-            ),
-        )?;
-        let (child, address) =
-            demo::spawn(exe, &org, &["connector", "--config"], &config, &logs).await?;
-        running.adopt(&org, child);
-        extra_sources.push((org, address));
+        sandbox::issue(&dir.join("pki"), &org, Role::Connector)?;
+        let file = ConnectorFile {
+            federation: FEDERATION.into(),
+            organisation: org.clone(),
+            listen: "127.0.0.1:0".into(),
+            database: format!("sqlite://{}?mode=ro", db.display()),
+            mapping: "../others/mapping.toml".into(),
+            pki: "../pki".into(),
+            statement_timeout_ms: None,
+            export: sandbox::export_rules(Partner::Caritas),
+        };
+        let address = running.start_connector(&org, file).await?;
+        extra_sources.push(source(&org, &address));
     }
-    let mut all = running.connectors.clone();
+    let mut all: Vec<Source> = running
+        .connectors
+        .iter()
+        .filter(|(org, _)| Partner::parse(org).is_some())
+        .map(|(org, address)| source(org, address))
+        .collect();
     all.extend(extra_sources);
-    let address = second_gateway(exe, running, "gateway-scale", &all).await?;
+    let address = running.start_gateway("gateway-scale", all).await?;
     println!("a gateway of {} sources on {address}", args.scale_sources);
 
     let mut wide = profile.clone();
@@ -550,47 +548,13 @@ Starting {extra} more sources (other people, one shared read-only database)..."
     Ok(())
 }
 
-/// Starts another gateway, `name`, configured as the demo's but asking
-/// `sources` (organisation, address) and keeping its own audit log;
-/// returns its address.
-async fn second_gateway(
-    exe: &Path,
-    running: &mut demo::Running,
-    name: &str,
-    sources: &[(String, String)],
-) -> anyhow::Result<String> {
-    let dir = running.dir.clone();
-    let base = std::fs::read_to_string(dir.join("gateway.toml"))?;
-    let head = base.split("\n[[sources]]").next().unwrap_or(&base);
-    let mut text: String = head
-        .lines()
-        .map(|l| match l {
-            l if l.starts_with("listen = ") => "listen = \"127.0.0.1:0\"".to_string(),
-            "database = \"audit.db\"" => format!("database = \"audit-{name}.db\""),
-            l if l.starts_with("checkpoint_file = ") => {
-                format!("checkpoint_file = \"audit-{name}-checkpoints.jsonl\"")
-            }
-            l => l.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    for (org, address) in sources {
-        text.push_str(&format!(
-            "\n\n[[sources]]\norganisation = \"{org}\"\naddress = \"{address}\"\ntimeout_ms = 2000"
-        ));
+/// A source of a gateway's registry, with the demo's budget.
+fn source(organisation: &str, address: &str) -> Source {
+    Source {
+        organisation: organisation.into(),
+        address: address.into(),
+        timeout_ms: 2000,
     }
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, text + "\n")?;
-    let (child, address) = demo::spawn(
-        exe,
-        name,
-        &["gateway", "--config"],
-        &config,
-        &dir.join("logs"),
-    )
-    .await?;
-    running.adopt(name, child);
-    Ok(address)
 }
 
 /// Finds each person of the case load once, as a social worker opens a
@@ -633,7 +597,7 @@ async fn open_case_load(
 /// gateway while its resident memory is sampled.
 async fn memory(
     args: &FederationArgs,
-    running: &demo::Running,
+    running: &Federation,
     profile: &Profile,
     context: &v1::RequestContext,
     sections: &Arc<Vec<i32>>,
@@ -800,7 +764,7 @@ impl Drop for Nginx {
     /// too; a SIGKILL would leave them running), waits a little, and kills
     /// it if it has not stopped.
     fn drop(&mut self) {
-        demo::terminate(&self.child);
+        sandbox::process::terminate(&self.child);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
             std::thread::sleep(Duration::from_millis(20));
@@ -956,7 +920,7 @@ struct Cpu {
 }
 
 impl Cpu {
-    fn start(running: &demo::Running) -> Cpu {
+    fn start(running: &Federation) -> Cpu {
         Cpu {
             before: cpu_by_role(running),
         }
@@ -964,7 +928,7 @@ impl Cpu {
 
     /// CPU time per answered call, by role: the gateway, the connectors
     /// (together) and the load generator.
-    fn per_call(&self, running: &demo::Running, answered: u64) -> String {
+    fn per_call(&self, running: &Federation, answered: u64) -> String {
         let after = cpu_by_role(running);
         let calls = answered.max(1) as f64;
         after
@@ -984,7 +948,7 @@ impl Cpu {
 
 /// CPU seconds used so far by the four-source gateway, the four partner
 /// connectors together, and this process.
-fn cpu_by_role(running: &demo::Running) -> Vec<(String, f64)> {
+fn cpu_by_role(running: &Federation) -> Vec<(String, f64)> {
     let mut gateway = 0.0;
     let mut connectors = 0.0;
     for (name, pid) in running.pids() {

@@ -17,8 +17,8 @@ use trama_connector::runtime::Connector;
 use trama_connector::source::{Database, Limits, Param};
 
 use crate::quality::{self, NOISE, Noise};
-use crate::render::Table;
 use crate::seed::Partner;
+use trama_client::render::Table;
 
 /// `trama bench match` arguments.
 #[derive(Debug, clap::Args)]
@@ -52,7 +52,7 @@ struct Outcome {
 }
 
 /// Runs the benchmark and prints its report.
-pub async fn run_match(args: MatchArgs) -> anyhow::Result<()> {
+pub async fn run(args: MatchArgs) -> anyhow::Result<()> {
     let partner = Partner::parse(&args.partner).context("unknown partner")?;
     let mapping = Mapping::parse(
         Path::new(&format!("{}/mapping.toml", partner.organisation())),
@@ -188,7 +188,7 @@ async fn report(
         args.seed,
         args.queries
     );
-    let _ = writeln!(out, "machine: {}", machine());
+    let _ = writeln!(out, "machine: {}", super::machine());
     let _ = writeln!(out, "database: {}", connector.db.engine());
     let _ = writeln!(out, "date: {}", time::OffsetDateTime::now_utc().date());
 
@@ -315,37 +315,4 @@ async fn report(
     );
     out.push_str(&lat.render());
     out
-}
-
-/// The machine, as read from the system.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown cpu".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
-        })
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or_else(|| "?".into(), |kb| format!("{} GiB", kb / 1024 / 1024));
-    format!("{cpu}, {cores} cores, {mem}")
-}
-
-/// Resident memory of process `pid`, in KiB (from `/proc/<pid>/status`).
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
 }

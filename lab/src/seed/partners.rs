@@ -200,22 +200,22 @@ impl Partner {
     pub fn schema(self, engine: Engine) -> Option<&'static str> {
         match (self, engine) {
             (Partner::Comune, Engine::Sqlite) => Some(include_str!(
-                "../../connectors/examples/comune/schema.sqlite.sql"
+                "../../../connectors/examples/comune/schema.sqlite.sql"
             )),
             (Partner::Comune, Engine::Postgres) => Some(include_str!(
-                "../../connectors/examples/comune/schema.postgres.sql"
+                "../../../connectors/examples/comune/schema.postgres.sql"
             )),
             (Partner::Asl, Engine::Sqlite) => Some(include_str!(
-                "../../connectors/examples/asl/schema.sqlite.sql"
+                "../../../connectors/examples/asl/schema.sqlite.sql"
             )),
             (Partner::Asl, Engine::MySql) => Some(include_str!(
-                "../../connectors/examples/asl/schema.mysql.sql"
+                "../../../connectors/examples/asl/schema.mysql.sql"
             )),
             (Partner::Caritas, Engine::Sqlite) => Some(include_str!(
-                "../../connectors/examples/caritas/schema.sqlite.sql"
+                "../../../connectors/examples/caritas/schema.sqlite.sql"
             )),
             (Partner::Caf, Engine::Sqlite) => Some(include_str!(
-                "../../connectors/examples/caf/schema.sqlite.sql"
+                "../../../connectors/examples/caf/schema.sqlite.sql"
             )),
             _ => None,
         }
@@ -226,10 +226,10 @@ impl Partner {
     pub fn indexes(self, engine: Engine) -> Option<&'static str> {
         match (self, engine) {
             (Partner::Comune, Engine::Postgres) => Some(include_str!(
-                "../../connectors/examples/comune/indexes.postgres.sql"
+                "../../../connectors/examples/comune/indexes.postgres.sql"
             )),
             (Partner::Asl, Engine::MySql) => Some(include_str!(
-                "../../connectors/examples/asl/indexes.mysql.sql"
+                "../../../connectors/examples/asl/indexes.mysql.sql"
             )),
             _ => None,
         }
@@ -263,10 +263,10 @@ impl Partner {
     /// The partner's mapping file.
     pub fn mapping(self) -> &'static str {
         match self {
-            Partner::Comune => include_str!("../../connectors/examples/comune/mapping.toml"),
-            Partner::Asl => include_str!("../../connectors/examples/asl/mapping.toml"),
-            Partner::Caritas => include_str!("../../connectors/examples/caritas/mapping.toml"),
-            Partner::Caf => include_str!("../../connectors/examples/caf/mapping.toml"),
+            Partner::Comune => include_str!("../../../connectors/examples/comune/mapping.toml"),
+            Partner::Asl => include_str!("../../../connectors/examples/asl/mapping.toml"),
+            Partner::Caritas => include_str!("../../../connectors/examples/caritas/mapping.toml"),
+            Partner::Caf => include_str!("../../../connectors/examples/caf/mapping.toml"),
         }
     }
 

@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use trama_audit::chain::Signer;
 use trama_audit::{AuditLog, Entry, LogOptions, SourceEntry, Store};
 
-use crate::render::Table;
+use trama_client::render::Table;
 
 /// `trama bench audit` arguments.
 #[derive(Debug, clap::Args)]
@@ -63,7 +63,7 @@ fn entry(i: usize) -> Entry {
     }
 }
 
-async fn run(
+async fn measure(
     name: &str,
     url: &str,
     key: &std::path::Path,
@@ -117,7 +117,7 @@ async fn run(
 }
 
 /// Runs the benchmark and prints its report.
-pub async fn run_audit(args: AuditArgs) -> anyhow::Result<()> {
+pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let tmp = tempfile_dir()?;
     let key = tmp.join("bench-key.pem");
     let pair = rcgen::KeyPair::generate()?;
@@ -136,7 +136,7 @@ pub async fn run_audit(args: AuditArgs) -> anyhow::Result<()> {
         let url = match postgres {
             Some(server) => {
                 let db = format!("trama_bench_audit_{max_batch}");
-                crate::demo::fresh_database(server, &db)
+                crate::sandbox::databases::fresh_database(server, &db)
                     .await
                     .with_context(|| format!("creating {db}"))?
             }
@@ -151,7 +151,7 @@ pub async fn run_audit(args: AuditArgs) -> anyhow::Result<()> {
             }
         };
         eprintln!("{name}: {n} entries, {} writers", args.concurrency);
-        runs.push((run(name, &url, &key, max_batch, &args, n).await?, n));
+        runs.push((measure(name, &url, &key, max_batch, &args, n).await?, n));
     }
     let engine = if postgres.is_some() {
         "PostgreSQL"
@@ -197,8 +197,11 @@ pub async fn run_audit(args: AuditArgs) -> anyhow::Result<()> {
     }
     if let Some(server) = postgres {
         for max_batch in [1, 512] {
-            let _ =
-                crate::demo::drop_database(server, &format!("trama_bench_audit_{max_batch}")).await;
+            let _ = crate::sandbox::databases::drop_database(
+                server,
+                &format!("trama_bench_audit_{max_batch}"),
+            )
+            .await;
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);

@@ -18,9 +18,11 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 use trama_proto::v1;
 
-use crate::cli::DemoArgs;
-use crate::client::Profile;
-use crate::render::Table;
+use trama_client::Profile;
+use trama_client::render::Table;
+
+use crate::sandbox::FederationBuilder;
+use crate::sandbox::process::signal;
 
 /// The sections every soak `GetRecord` asks for.
 const SECTIONS: [i32; 3] = [
@@ -81,30 +83,19 @@ impl Tally {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
-    let _ = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status();
-}
-
 /// Runs the soak and prints its report; fails if an answer is missing from
 /// the audit log or an audit log does not verify.
 pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the trama binary")?;
-    let demo = DemoArgs {
-        dir: args.dir.clone(),
-        port: 0,
-        subjects: args.subjects,
-        seed: 2026,
-        once: true,
-        everyone: false,
-        postgres: None,
-        mysql: None,
-        database_prefix: "trama_soak".into(),
-    };
-    let running = Arc::new(Mutex::new(crate::demo::start(&demo, &exe).await?));
+    let federation = FederationBuilder::new(&args.dir)
+        .exe(&exe)
+        .subjects(args.subjects)
+        .seed(2026)
+        .start()
+        .await?;
+    let running = Arc::new(Mutex::new(federation));
     let profile = Profile::load(&args.dir.join("client-comune.toml"))?;
-    let people: Arc<Vec<String>> = Arc::new(crate::bench_load::tax_codes(2026, args.subjects));
+    let people: Arc<Vec<String>> = Arc::new(crate::bench::load::tax_codes(2026, args.subjects));
     if let Some(org) = &args.dead {
         if !running.lock().await.crash(org).await {
             bail!("no connector {org}");
@@ -142,7 +133,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                     legal_basis: String::new(),
                 };
                 let started = Instant::now();
-                let result = crate::bench_load::call(
+                let result = crate::bench::load::call(
                     &mut client,
                     n.is_multiple_of(10),
                     context,
@@ -187,7 +178,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
 
     // Faults, in turn.
     let faults = if args.faults {
-        let (running, stop, exe) = (running.clone(), stop.clone(), exe.clone());
+        let (running, stop) = (running.clone(), stop.clone());
         Some(tokio::spawn(async move {
             let orgs = ["comune", "asl", "caritas", "caf"];
             let mut round = 0usize;
@@ -210,7 +201,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                     eprintln!("fault: {org} killed (kill -9), restarted in 5 s");
                     running.lock().await.crash(org).await;
                     tokio::time::sleep(Duration::from_secs(5)).await;
-                    if let Err(e) = running.lock().await.restart(org, &exe).await {
+                    if let Err(e) = running.lock().await.restart(org).await {
                         eprintln!("fault: {org} did not restart: {e:#}");
                     }
                 }
@@ -253,8 +244,18 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let mut baseline_rss = None;
     let mut last_rss = 0u64;
     let mut all = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    // Ctrl-C or SIGTERM end the run early; the federation still stops
+    // and the report is still made.
+    let stopped = crate::signal::stop_requested();
+    tokio::pin!(stopped);
     while started.elapsed() < Duration::from_secs(total) {
-        tokio::time::sleep(Duration::from_secs(args.every)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(args.every)) => {}
+            () = &mut stopped => {
+                eprintln!("stopped early");
+                break;
+            }
+        }
         let (pids, gateway_pid) = {
             let r = running.lock().await;
             (

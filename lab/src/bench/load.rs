@@ -16,8 +16,8 @@ use hdrhistogram::Histogram;
 use tonic::transport::Channel;
 use trama_proto::v1::{self, federation_client::FederationClient};
 
-use crate::client::Profile;
-use crate::render::Table;
+use trama_client::Profile;
+use trama_client::render::Table;
 
 /// `trama bench load` arguments.
 #[derive(Debug, clap::Args)]
@@ -360,10 +360,10 @@ pub fn row(r: &Report) -> Vec<String> {
 }
 
 /// Runs the load and prints the report.
-pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
     let context = profile_context(&profile);
-    let sections = Arc::new(crate::cli::parse_sections(&args.sections)?);
+    let sections = Arc::new(trama_client::parse_sections(&args.sections)?);
     let people: Arc<Vec<String>> = Arc::new(tax_codes(args.seed, args.subjects));
     let shape = Shape {
         concurrency: args.concurrency,

@@ -1,0 +1,385 @@
+//! `trama demo`: a whole federation on this machine in one command. It
+//! starts the demo federation (a development PKI, four partner databases
+//! each in its own legacy schema filled with synthetic people, four
+//! connectors and a gateway as separate processes on loopback) through the
+//! [sandbox](crate::sandbox), and walks through the questions a social
+//! worker asks. The federation keeps serving until the demo is stopped
+//! (Ctrl-C or SIGTERM), and stops with it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::bail;
+use trama_client::{Profile, render};
+use trama_proto::v1;
+
+use crate::sandbox::{Federation, FederationBuilder};
+use crate::seed;
+
+/// `trama demo` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's PKI, databases, configurations and logs (recreated).
+    #[arg(long, default_value = "demo-data")]
+    pub dir: PathBuf,
+    /// Gateway port (0: any free port).
+    #[arg(long, default_value_t = 7400)]
+    pub port: u16,
+    /// People in the synthetic population.
+    #[arg(long, default_value_t = 2000)]
+    pub subjects: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Run the walkthrough and exit (for scripts).
+    #[arg(long)]
+    pub once: bool,
+    /// Every partner knows every person (as `trama bench federation` runs it), instead of
+    /// overlapping shares of the population.
+    #[arg(long)]
+    pub everyone: bool,
+    /// Put the comune's database on this PostgreSQL server
+    /// (for example postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Put the asl's database on this MySQL/MariaDB server
+    /// (for example mysql://root@127.0.0.1:3306/test).
+    #[arg(long, value_name = "URL")]
+    pub mysql: Option<String>,
+    /// Prefix of the databases created on those servers (recreated on each run).
+    #[arg(long, default_value = "trama_demo")]
+    pub database_prefix: String,
+}
+
+impl DemoArgs {
+    /// The federation these arguments describe.
+    pub fn builder(&self) -> FederationBuilder {
+        FederationBuilder::new(&self.dir)
+            .port(self.port)
+            .subjects(self.subjects)
+            .seed(self.seed)
+            .everyone(self.everyone)
+            .postgres(self.postgres.clone())
+            .mysql(self.mysql.clone())
+            .database_prefix(&self.database_prefix)
+    }
+}
+
+/// A gRPC error as the demo shows it: code and message.
+fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the gateway answered {:?}: {}",
+        status.code(),
+        status.message()
+    )
+}
+
+/// Runs the demo. Ctrl-C or SIGTERM stop it at any point, and the
+/// federation's processes with it.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    println!("Trama demo: a local federation of four partners.\n");
+    let stopped = crate::signal::stop_requested();
+    tokio::pin!(stopped);
+    // Dropping the start half-way kills what it started.
+    let started = tokio::select! {
+        started = args.builder().announce(true).start() => started?,
+        () = &mut stopped => return Ok(()),
+    };
+    let mut running = started;
+    let walked = tokio::select! {
+        walked = walkthrough(&running) => walked,
+        () = &mut stopped => {
+            running.stop().await;
+            return Ok(());
+        }
+    };
+    let tax_code = match walked {
+        Ok(code) => code,
+        Err(e) => {
+            running.stop().await;
+            return Err(e);
+        }
+    };
+    print_try(&running.dir, &tax_code);
+    if args.once {
+        running.stop().await;
+        return Ok(());
+    }
+    println!("\nThe federation keeps serving; press Ctrl-C to stop it.");
+    serve(&mut running, stopped).await;
+    running.stop().await;
+    println!("stopped.");
+    Ok(())
+}
+
+/// Waits until the demo is asked to stop or one of its processes exits.
+async fn serve(running: &mut Federation, stopped: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Some(name) = running.exited() {
+                    eprintln!(
+                        "the {name} process stopped; see {}/logs/{name}.log",
+                        running.dir.display()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the walkthrough as the comune's client; returns the tax code of the
+/// person it followed.
+async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
+    let profile = Profile::load(&running.dir.join("client-comune.toml"))?;
+    let mut client = profile.connect()?;
+    let context = v1::RequestContext {
+        purpose: "presa_in_carico".into(),
+        case_id: "CS-DEMO-0001".into(),
+        operator: Some(v1::Operator {
+            id: "op-comune-01".into(),
+            role: "assistente_sociale".into(),
+        }),
+        legal_basis: String::new(),
+    };
+
+    let sources = client
+        .list_sources(v1::ListSourcesRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!(
+        "\n── The federation (ListSources) ──\n{}",
+        render::sources(&sources)
+    );
+
+    let (family, given, (y, m, d), _, _) = seed::population::FEATURED;
+    let misspelt = "Dangleo";
+    println!(
+        "── A social worker of the comune looks for \"{misspelt} {given}\", born {y}-{m:02}-{d:02} (FindSubject; the surname is misspelt, the real one is {family}) ──"
+    );
+    let found = client
+        .find_subject(v1::FindSubjectRequest {
+            context: Some(context.clone()),
+            query: Some(featured_query(misspelt)),
+            max_candidates: 5,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::find(&found));
+    let Some(best) = found.groups.first() else {
+        bail!("the walkthrough's person was not found; the demo data are inconsistent");
+    };
+    let sources_found = best.candidates.len();
+    if sources_found < 3 {
+        bail!("the walkthrough's person was found at {sources_found} sources, expected at least 3");
+    }
+
+    // Name the person by tax code, and by local id where a partner has no
+    // tax code for them (the listening centre).
+    let local_ids: Vec<v1::LocalId> = best
+        .candidates
+        .iter()
+        .filter_map(|c| c.identity.as_ref())
+        .filter(|i| i.tax_code.is_empty())
+        .filter_map(|i| i.local_id.clone())
+        .collect();
+    let shown: Vec<String> = local_ids
+        .iter()
+        .map(|l| format!("{}:{}", l.organisation, l.id))
+        .collect();
+    println!(
+        "── The merged record of group 1 (GetRecord by tax code {}{}, all sections) ──",
+        best.tax_code,
+        if shown.is_empty() {
+            String::new()
+        } else {
+            format!(" and local id {}", shown.join(", "))
+        }
+    );
+    let record = client
+        .get_record(v1::GetRecordRequest {
+            context: Some(context),
+            subject: Some(v1::SubjectKey {
+                tax_code: best.tax_code.clone(),
+                local_ids,
+            }),
+            sections: trama_proto::sections::ALL
+                .iter()
+                .map(|s| *s as i32)
+                .collect(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::record(&record));
+    let partners = record.record.as_ref().map_or(0, |r| r.identities.len());
+    if partners < 3 {
+        bail!("the merged record holds {partners} partners, expected at least 3");
+    }
+    caritas_view(running, &best.tax_code).await?;
+    dpo_view(running, &best.tax_code).await?;
+    Ok(best.tax_code.clone())
+}
+
+/// A search for the featured person under `family_name`, with their given
+/// name and birth date.
+fn featured_query(family_name: &str) -> v1::SubjectQuery {
+    let (_, given, (y, m, d), _, _) = seed::population::FEATURED;
+    v1::SubjectQuery {
+        family_name: family_name.into(),
+        given_name: given.into(),
+        birth_date: Some(v1::Date {
+            year: y,
+            month: i32::from(m),
+            day: i32::from(d),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The same person seen from the Caritas listening centre: only whether
+/// the person is followed, and by whom; health data refused.
+async fn caritas_view(running: &Federation, tax_code: &str) -> anyhow::Result<()> {
+    let profile = Profile::load(&running.dir.join("client-caritas.toml"))?;
+    let mut client = profile.connect()?;
+    let context = v1::RequestContext {
+        purpose: "verifica_presa_in_carico".into(),
+        case_id: String::new(),
+        operator: Some(v1::Operator {
+            id: "op-caritas-01".into(),
+            role: "operatore_centro_ascolto".into(),
+        }),
+        legal_basis: String::new(),
+    };
+    let (_, given, (y, m, d), _, _) = seed::population::FEATURED;
+    println!(
+        "── The Caritas listening centre asks whether \"Dangelo {given}\", born {y}-{m:02}-{d:02}, is already followed (purpose verifica_presa_in_carico) ──"
+    );
+    let found = client
+        .find_subject(v1::FindSubjectRequest {
+            context: Some(context.clone()),
+            query: Some(featured_query("Dangelo")),
+            max_candidates: 3,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::outcomes(&found.outcomes, found.partial));
+    let record = client
+        .get_record(v1::GetRecordRequest {
+            context: Some(context.clone()),
+            subject: Some(v1::SubjectKey {
+                tax_code: tax_code.into(),
+                local_ids: Vec::new(),
+            }),
+            sections: vec![v1::Section::CaseMembership as i32],
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let followed: Vec<String> = record
+        .record
+        .as_ref()
+        .and_then(|r| r.sections.as_ref())
+        .map(|s| {
+            s.case_memberships
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} · {} · case manager {}",
+                        c.organisation, c.office, c.case_manager
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if followed.is_empty() {
+        println!("Not followed by any service.");
+    } else {
+        for f in &followed {
+            println!("Followed by: {f}");
+        }
+    }
+    println!("{}", render::outcomes(&record.outcomes, record.partial));
+    println!("── The same desk asks for the health section: refused by the policy ──");
+    match client
+        .get_record(v1::GetRecordRequest {
+            context: Some(context),
+            subject: Some(v1::SubjectKey {
+                tax_code: tax_code.into(),
+                local_ids: Vec::new(),
+            }),
+            sections: vec![v1::Section::Health as i32],
+        })
+        .await
+    {
+        Ok(_) => {
+            bail!("the gateway released health data to the Caritas desk; the demo policy is broken")
+        }
+        Err(status) => println!("{:?}: {}\n", status.code(), status.message()),
+    }
+    Ok(())
+}
+
+/// The data-protection officer reads the person's access log.
+async fn dpo_view(running: &Federation, tax_code: &str) -> anyhow::Result<()> {
+    let profile = Profile::load(&running.dir.join("client-dpo.toml"))?;
+    let mut client = profile.connect()?;
+    println!("── The DPO reads who accessed this person's data (AccessLog, role audit) ──");
+    let log = client
+        .access_log(v1::AccessLogRequest {
+            context: Some(v1::RequestContext {
+                purpose: "controllo_accessi".into(),
+                case_id: String::new(),
+                operator: Some(v1::Operator {
+                    id: "dpo-01".into(),
+                    role: "audit".into(),
+                }),
+                legal_basis: String::new(),
+            }),
+            subject: Some(v1::SubjectKey {
+                tax_code: tax_code.into(),
+                local_ids: Vec::new(),
+            }),
+            limit: 20,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", render::access_log(&log));
+    let by = |org: &str| log.entries.iter().any(|e| e.organisation == org);
+    if !by("comune") || !by("caritas") {
+        bail!("the access log does not list both the comune's and the Caritas desk's accesses");
+    }
+    Ok(())
+}
+
+fn print_try(dir: &Path, tax_code: &str) {
+    let d = dir.display();
+    let (_, given, (y, m, dd), _, _) = seed::population::FEATURED;
+    println!("── Try it yourself ──");
+    println!("  trama query --profile {d}/client-comune.toml sources");
+    println!(
+        "  trama query --profile {d}/client-comune.toml find --family-name dangelo --given-name {given} --birth-date {y}-{m:02}-{dd:02}"
+    );
+    println!(
+        "  trama query --profile {d}/client-comune.toml record --tax-code {tax_code} --sections housing,needs,interventions"
+    );
+    println!(
+        "  trama query --profile {d}/client-comune.toml --json record --tax-code {tax_code} --sections socio_economic"
+    );
+    println!(
+        "  trama query --profile {d}/client-caritas.toml find --tax-code RSSMRA85T10A562X   (a malformed tax code is refused)"
+    );
+    println!("  trama query --profile {d}/client-dpo.toml access-log --tax-code {tax_code}");
+    println!(
+        "  trama query --profile {d}/client-caritas.toml record --tax-code {tax_code} --sections health   (refused: PERMISSION_DENIED)"
+    );
+    println!("  trama audit verify --gateway {d}/gateway.toml");
+    println!("(with cargo: cargo run --release -- query ...)");
+}

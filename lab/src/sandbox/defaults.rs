@@ -1,0 +1,113 @@
+//! What the demo federation is, and so what a sandbox is unless told
+//! otherwise: its name, its access policy, each partner's export rules, and
+//! the client profiles it writes.
+
+use super::files::{ClientProfile, ExportRule};
+use crate::seed::Partner;
+
+/// The demo federation's name.
+pub const FEDERATION: &str = "demo";
+
+/// The demo federation's access policy (the example in `deploy/`).
+pub const DEMO_POLICY: &str = include_str!("../../../deploy/policy.example.cedar");
+
+/// The client profiles the sandbox writes (`client-<profile>.toml`).
+pub const CLIENTS: [ClientProfile; 4] = [
+    ClientProfile {
+        profile: "comune",
+        who: "the comune's social services app",
+        organisation: "comune",
+        operator: "op-comune-01",
+        role: "assistente_sociale",
+        purpose: "presa_in_carico",
+        case_id: Some("CS-DEMO-0001"),
+    },
+    ClientProfile {
+        profile: "caritas",
+        who: "the Caritas listening centre's desk",
+        organisation: "caritas",
+        operator: "op-caritas-01",
+        role: "operatore_centro_ascolto",
+        purpose: "verifica_presa_in_carico",
+        case_id: None,
+    },
+    ClientProfile {
+        profile: "planning",
+        who: "the comune's planning office (statistics)",
+        organisation: "comune",
+        operator: "op-piano-01",
+        role: "ufficio_di_piano",
+        purpose: "programmazione",
+        case_id: None,
+    },
+    ClientProfile {
+        profile: "dpo",
+        who: "the data-protection officer",
+        organisation: "comune",
+        operator: "dpo-01",
+        role: "audit",
+        purpose: "controllo_accessi",
+        case_id: None,
+    },
+];
+
+/// Client organisations that get a client certificate.
+pub const CLIENT_ORGANISATIONS: [&str; 2] = ["comune", "caritas"];
+
+/// Each demo partner's export rules (the `[[export]]` rules of its
+/// `connector.toml`).
+pub fn export_rules(partner: Partner) -> Vec<ExportRule> {
+    let case_work = ["presa_in_carico", "valutazione_multidimensionale"];
+    match partner {
+        Partner::Comune => vec![
+            ExportRule::new(
+                &["comune"],
+                &[case_work[0], case_work[1], "tutela_minori"],
+                &["*"],
+            )
+            .case_id_required(),
+            ExportRule::new(
+                &["comune"],
+                &["orientamento"],
+                &[
+                    "housing",
+                    "needs",
+                    "support_network",
+                    "interventions",
+                    "case_membership",
+                ],
+            ),
+            ExportRule::new(
+                &["caritas"],
+                &["verifica_presa_in_carico"],
+                &["case_membership"],
+            )
+            .note("Other services may learn whether the person is followed, and by whom."),
+        ],
+        Partner::Asl => vec![
+            ExportRule::new(&["comune"], &case_work, &["health", "referrals"])
+                .roles(&["assistente_sociale"])
+                .case_id_required()
+                .note("Health data leave only for the comune's case work."),
+        ],
+        Partner::Caritas => vec![
+            ExportRule::new(
+                &["comune"],
+                &["presa_in_carico"],
+                &["needs", "support_network", "interventions"],
+            )
+            .case_id_required(),
+            ExportRule::new(
+                &["caritas"],
+                &["verifica_presa_in_carico"],
+                &["case_membership"],
+            )
+            .note("The centre's own desk finds its own people."),
+        ],
+        Partner::Caf => vec![
+            ExportRule::new(&["comune"], &["presa_in_carico"], &["socio_economic"])
+                .case_id_required()
+                .note("ISEE declarations, for the comune's case work only."),
+        ],
+    }
+}

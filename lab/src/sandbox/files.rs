@@ -1,0 +1,378 @@
+//! The federation's configuration files, written from typed values: a
+//! connector's `connector.toml` with its export rules, the gateway's
+//! `gateway.toml` with its sources and client allowances, and client
+//! profiles. Nothing here edits a file as text: a change is a new value
+//! written again.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// A TOML string literal (quoted and escaped).
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// A TOML array of strings.
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| quoted(i)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// One `[[export]]` rule of a connector: what it releases, to which client
+/// organisations, for which purposes and operator roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRule {
+    /// Client organisations (`*`: any).
+    pub clients: Vec<String>,
+    /// Purposes (`*`: any).
+    pub purposes: Vec<String>,
+    /// Operator roles; empty: any.
+    pub roles: Vec<String>,
+    /// Sections released (`*`: every one).
+    pub sections: Vec<String>,
+    /// Whether a case id must be stated.
+    pub require_case_id: bool,
+    /// A comment written above the rule, for people reading the file.
+    pub note: Option<String>,
+}
+
+impl ExportRule {
+    /// Releases `sections` to `clients` for `purposes`, to any role, with
+    /// or without a case id.
+    pub fn new(clients: &[&str], purposes: &[&str], sections: &[&str]) -> ExportRule {
+        ExportRule {
+            clients: strings(clients),
+            purposes: strings(purposes),
+            roles: Vec::new(),
+            sections: strings(sections),
+            require_case_id: false,
+            note: None,
+        }
+    }
+
+    /// Releases every section to any client, for any purpose.
+    pub fn everything() -> ExportRule {
+        ExportRule::new(&["*"], &["*"], &["*"])
+    }
+
+    /// Only to operators in `roles`.
+    pub fn roles(mut self, roles: &[&str]) -> ExportRule {
+        self.roles = strings(roles);
+        self
+    }
+
+    /// Only when the call states a case id.
+    pub fn case_id_required(mut self) -> ExportRule {
+        self.require_case_id = true;
+        self
+    }
+
+    /// With a comment above it.
+    pub fn note(mut self, note: &str) -> ExportRule {
+        self.note = Some(note.to_string());
+        self
+    }
+
+    fn toml(&self) -> String {
+        let mut out = String::new();
+        if let Some(note) = &self.note {
+            for line in note.lines() {
+                let _ = writeln!(out, "# {line}");
+            }
+        }
+        let _ = writeln!(out, "[[export]]");
+        let _ = writeln!(out, "clients = {}", list(&self.clients));
+        let _ = writeln!(out, "purposes = {}", list(&self.purposes));
+        if !self.roles.is_empty() {
+            let _ = writeln!(out, "roles = {}", list(&self.roles));
+        }
+        let _ = writeln!(out, "sections = {}", list(&self.sections));
+        if self.require_case_id {
+            let _ = writeln!(out, "require_case_id = true");
+        }
+        out
+    }
+}
+
+/// A connector's configuration file.
+#[derive(Debug, Clone)]
+pub struct ConnectorFile {
+    /// The federation's name.
+    pub federation: String,
+    /// The partner organisation.
+    pub organisation: String,
+    /// The address it listens on (`127.0.0.1:0`: any free port).
+    pub listen: String,
+    /// The database URL, as the connector opens it (relative SQLite paths
+    /// are relative to the file).
+    pub database: String,
+    /// The mapping file, relative to this file.
+    pub mapping: String,
+    /// The federation's PKI directory, relative to this file.
+    pub pki: String,
+    /// The database's statement timeout, when not the default.
+    pub statement_timeout_ms: Option<u64>,
+    /// What the partner releases, to whom.
+    pub export: Vec<ExportRule>,
+}
+
+impl ConnectorFile {
+    /// The file's text.
+    pub fn toml(&self) -> String {
+        let org = &self.organisation;
+        let pki = &self.pki;
+        let mut out = format!(
+            "# Connector of `{org}` in the {federation} federation.\n\
+             federation = {}\n\
+             organisation = {}\n\
+             listen = {}\n\
+             database = {}\n\
+             mapping = {}\n\n\
+             [tls]\n\
+             ca = {}\n\
+             cert = {}\n\
+             key = {}\n\
+             crl = {}\n",
+            quoted(&self.federation),
+            quoted(org),
+            quoted(&self.listen),
+            quoted(&self.database),
+            quoted(&self.mapping),
+            quoted(&format!("{pki}/ca.pem")),
+            quoted(&format!("{pki}/{org}-connector.pem")),
+            quoted(&format!("{pki}/{org}-connector-key.pem")),
+            quoted(&format!("{pki}/crl.pem")),
+            federation = self.federation,
+        );
+        if let Some(ms) = self.statement_timeout_ms {
+            let _ = write!(out, "\n[limits]\nstatement_timeout_ms = {ms}\n");
+        }
+        let _ = write!(
+            out,
+            "\n# What {org} releases, to whom, for which purposes: the partner decides,\n\
+             # whatever the gateway allowed. Nothing else is released.\n"
+        );
+        for (i, rule) in self.export.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&rule.toml());
+        }
+        out
+    }
+
+    /// Writes the file at `path`.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.toml())
+    }
+}
+
+/// A source in the gateway's registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The partner organisation.
+    pub organisation: String,
+    /// Where the gateway reaches its connector.
+    pub address: String,
+    /// The source's budget per call.
+    pub timeout_ms: u64,
+}
+
+/// A client organisation's allowance at the gateway (`[[clients]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientLimit {
+    /// The client organisation.
+    pub organisation: String,
+    /// Calls per second.
+    pub rate: f64,
+    /// Calls allowed at once above the rate.
+    pub burst: f64,
+}
+
+/// The gateway's configuration file.
+#[derive(Debug, Clone)]
+pub struct GatewayFile {
+    /// The federation's name.
+    pub federation: String,
+    /// The address it listens on (`127.0.0.1:0`: any free port).
+    pub listen: String,
+    /// The policy file, relative to this file.
+    pub policy: String,
+    /// The audit database, relative to this file.
+    pub audit_database: String,
+    /// The signed checkpoint file, relative to this file.
+    pub checkpoint_file: String,
+    /// The sources it asks.
+    pub sources: Vec<Source>,
+    /// Allowances of client organisations other than the default.
+    pub clients: Vec<ClientLimit>,
+}
+
+impl GatewayFile {
+    /// The file's text.
+    pub fn toml(&self) -> String {
+        let mut out = format!(
+            "# The {federation} federation's gateway.\n\
+             federation = {}\n\
+             listen = {}\n\n\
+             # Who may read what, for which purpose (Cedar; reloaded on change).\n\
+             policy = {}\n\n\
+             [tls]\n\
+             ca = \"pki/ca.pem\"\n\
+             cert = \"pki/gateway-gateway.pem\"\n\
+             key = \"pki/gateway-gateway-key.pem\"\n\
+             crl = \"pki/crl.pem\"\n\n\
+             [audit]\n\
+             database = {}\n\
+             checkpoint_file = {}\n\
+             checkpoint_interval_s = 10\n\n\
+             [metrics]\n\
+             listen = \"127.0.0.1:0\"\n",
+            quoted(&self.federation),
+            quoted(&self.listen),
+            quoted(&self.policy),
+            quoted(&self.audit_database),
+            quoted(&self.checkpoint_file),
+            federation = self.federation,
+        );
+        for s in &self.sources {
+            let _ = write!(
+                out,
+                "\n[[sources]]\norganisation = {}\naddress = {}\ntimeout_ms = {}\n",
+                quoted(&s.organisation),
+                quoted(&s.address),
+                s.timeout_ms
+            );
+        }
+        for c in &self.clients {
+            let _ = write!(
+                out,
+                "\n[[clients]]\norganisation = {}\nrate = {:?}\nburst = {:?}\n",
+                quoted(&c.organisation),
+                c.rate,
+                c.burst
+            );
+        }
+        out
+    }
+
+    /// Writes the file at `path`.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.toml())
+    }
+}
+
+/// A client profile (`client-<name>.toml`), as `trama query` reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientProfile {
+    /// The profile's name.
+    pub profile: &'static str,
+    /// Who it stands for, in words.
+    pub who: &'static str,
+    /// The client organisation (its certificate).
+    pub organisation: &'static str,
+    /// The operator's id.
+    pub operator: &'static str,
+    /// The operator's role.
+    pub role: &'static str,
+    /// The default purpose.
+    pub purpose: &'static str,
+    /// The default case id.
+    pub case_id: Option<&'static str>,
+}
+
+impl ClientProfile {
+    /// The profile's text, for the gateway at `gateway` of `federation`.
+    pub fn toml(&self, federation: &str, gateway: &str) -> String {
+        let case = match self.case_id {
+            Some(c) => format!("case_id = {}\n", quoted(c)),
+            None => String::new(),
+        };
+        let org = self.organisation;
+        format!(
+            "# How `trama query` reaches the gateway as {}.\n\
+             gateway = {}\n\
+             federation = {}\n\
+             purpose = {}\n{case}\n\
+             [operator]\nid = {}\nrole = {}\n\n\
+             [tls]\n\
+             ca = \"pki/ca.pem\"\n\
+             cert = {}\n\
+             key = {}\n",
+            self.who,
+            quoted(gateway),
+            quoted(federation),
+            quoted(self.purpose),
+            quoted(self.operator),
+            quoted(self.role),
+            quoted(&format!("pki/{org}-client.pem")),
+            quoted(&format!("pki/{org}-client-key.pem")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_rules_read_back_as_the_connector_reads_them() {
+        let file = ConnectorFile {
+            federation: "demo".into(),
+            organisation: "asl".into(),
+            listen: "127.0.0.1:0".into(),
+            database: "sqlite://asl.db?mode=ro".into(),
+            mapping: "mapping.toml".into(),
+            pki: "../pki".into(),
+            statement_timeout_ms: Some(300),
+            export: vec![
+                ExportRule::new(&["comune"], &["presa_in_carico"], &["health"])
+                    .roles(&["assistente_sociale"])
+                    .case_id_required()
+                    .note("Health data \"only\" for the comune."),
+            ],
+        };
+        let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
+        assert_eq!(value["listen"].as_str(), Some("127.0.0.1:0"));
+        assert_eq!(
+            value["limits"]["statement_timeout_ms"].as_integer(),
+            Some(300)
+        );
+        let rule = &value["export"][0];
+        assert_eq!(rule["roles"][0].as_str(), Some("assistente_sociale"));
+        assert_eq!(rule["require_case_id"].as_bool(), Some(true));
+        assert_eq!(rule["sections"][0].as_str(), Some("health"));
+    }
+
+    #[test]
+    fn the_gateway_file_lists_sources_and_allowances() {
+        let file = GatewayFile {
+            federation: "demo".into(),
+            listen: "127.0.0.1:0".into(),
+            policy: "policy.cedar".into(),
+            audit_database: "audit.db".into(),
+            checkpoint_file: "audit-checkpoints.jsonl".into(),
+            sources: vec![Source {
+                organisation: "caf".into(),
+                address: "127.0.0.1:4000".into(),
+                timeout_ms: 2000,
+            }],
+            clients: vec![ClientLimit {
+                organisation: "caritas".into(),
+                rate: 5.0,
+                burst: 5.0,
+            }],
+        };
+        let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
+        assert_eq!(
+            value["sources"][0]["address"].as_str(),
+            Some("127.0.0.1:4000")
+        );
+        assert_eq!(value["clients"][0]["rate"].as_float(), Some(5.0));
+        assert_eq!(value["audit"]["database"].as_str(), Some("audit.db"));
+    }
+}
