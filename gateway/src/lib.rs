@@ -39,10 +39,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use tonic::service::interceptor::InterceptedService;
+use trama_node::server::NodeServer;
 use trama_proto::v1::federation_server::FederationServer;
 use trama_tls::Role;
-use trama_tls::authz::RequireRole;
 
 pub use config::GatewayConfig;
 
@@ -58,26 +57,15 @@ pub enum GatewayError {
     /// Certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] trama_tls::TlsError),
-    /// The listening address could not be bound.
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        /// The address.
-        address: String,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// The server cannot start or failed.
+    #[error(transparent)]
+    Serve(#[from] trama_node::server::ServeError),
     /// The policy is refused.
     #[error(transparent)]
     Policy(#[from] policy::PolicyError),
     /// The audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
-    /// The metrics endpoint cannot start.
-    #[error(transparent)]
-    Telemetry(#[from] trama_telemetry::TelemetryError),
-    /// The server failed.
-    #[error("server: {0}")]
-    Internal(String),
 }
 
 /// Serves `trama.v1.Federation` (and the standard health and reflection
@@ -92,78 +80,44 @@ pub async fn serve(
     let registry = registry::Registry::new(&config, &tls)?;
     let policy = Arc::new(ArcSwap::from_pointee(policy::Policy::load(&config.policy)?));
     let auditor = open_audit(&config).await?;
-    let bind_error = |source| GatewayError::Bind {
-        address: config.listen.to_string(),
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(bind_error)?;
-    let local = listener.local_addr().map_err(bind_error)?;
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
+    let server = NodeServer {
+        federation: config.federation.clone(),
+        admits: Role::Client,
+        service: FEDERATION,
+        listen: config.listen,
+        metrics: config.metrics,
+        max_request: (
+            config.limits.max_request_bytes,
+            "[limits] max_request_bytes",
+        ),
+    }
+    .bind(&tls)
+    .await?;
+    server
+        .health()
         .set_serving::<FederationServer<service::FederationService>>()
         .await;
-    let reflection = trama_node::server::reflection_v1(FEDERATION)
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let reflection_alpha = trama_node::server::reflection_v1alpha(FEDERATION)
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let authz =
-        RequireRole::new(&config.federation, Role::Client, FEDERATION).with_revocation(tls.clone());
-    let federation = InterceptedService::new(
-        FederationServer::new(service::FederationService::new(
-            registry,
-            &config.limits,
-            policy.clone(),
-            auditor.clone(),
-        ))
-        .max_decoding_message_size(config.limits.max_request_bytes)
-        .max_encoding_message_size(64 << 20),
-        authz.clone(),
-    );
+    let federation = FederationServer::new(service::FederationService::new(
+        registry,
+        &config.limits,
+        policy.clone(),
+        auditor.clone(),
+    ))
+    .max_decoding_message_size(config.limits.max_request_bytes)
+    .max_encoding_message_size(64 << 20);
     let watcher = watch_policy(policy, config.policy.clone());
-    let tls_watch = tls.clone().watch(POLICY_POLL);
-    let gauges = match config.metrics {
-        Some(address) => {
-            trama_telemetry::serve(address).await?;
-            Some(trama_telemetry::watch_certificates(tls.clone()))
-        }
-        None => None,
-    };
     tracing::info!(
         federation = %config.federation,
-        address = %local,
+        address = %server.local_addr(),
         sources = config.sources.len(),
         audit = %auditor.log.store().url(),
         "gateway serving"
     );
-    on_ready(local);
-    let served = tonic::transport::Server::builder()
-        .trace_fn(trama_telemetry::traces::server_span)
-        .layer(trama_node::server::too_large_is_exhausted(
-            config.limits.max_request_bytes,
-            "[limits] max_request_bytes",
-        ))
-        .add_service(federation)
-        .add_service(InterceptedService::new(health_service, authz.clone()))
-        .add_service(InterceptedService::new(reflection, authz.clone()))
-        .add_service(InterceptedService::new(reflection_alpha, authz))
-        .serve_with_incoming_shutdown(
-            trama_tls::server::incoming_reloading(listener, tls),
-            shutdown,
-        )
-        .await
-        .map_err(|e| GatewayError::Internal(e.to_string()));
+    on_ready(server.local_addr());
+    let served = server.serve(federation, shutdown).await;
     watcher.abort();
-    tls_watch.abort();
-    if let Some(g) = gauges {
-        g.abort();
-    }
-    // Seal what was written with a last signed checkpoint.
-    if let Err(e) = auditor.log.checkpoint().await {
-        tracing::error!(error = %e, "final audit checkpoint failed");
-    }
-    served
+    trama_node::server::final_checkpoint(&auditor.log).await;
+    Ok(served?)
 }
 
 /// Opens the audit log, checkpoints signed with the gateway's own key.
