@@ -98,6 +98,13 @@ impl ExportRule {
     }
 }
 
+/// The `[tracing]` table exporting spans to `endpoint`, if any.
+fn tracing_table(endpoint: Option<&str>) -> String {
+    endpoint
+        .map(|e| format!("\n[tracing]\notlp_endpoint = {}\n", quoted(e)))
+        .unwrap_or_default()
+}
+
 /// A connector's configuration file.
 #[derive(Debug, Clone)]
 pub struct ConnectorFile {
@@ -118,6 +125,8 @@ pub struct ConnectorFile {
     pub statement_timeout_ms: Option<u64>,
     /// What the partner releases, to whom.
     pub export: Vec<ExportRule>,
+    /// The OTLP collector its spans go to, if any.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl ConnectorFile {
@@ -151,6 +160,7 @@ impl ConnectorFile {
         if let Some(ms) = self.statement_timeout_ms {
             let _ = write!(out, "\n[limits]\nstatement_timeout_ms = {ms}\n");
         }
+        out.push_str(&tracing_table(self.otlp_endpoint.as_deref()));
         let _ = write!(
             out,
             "\n# What {org} releases, to whom, for which purposes: the partner decides,\n\
@@ -210,6 +220,8 @@ pub struct GatewayFile {
     pub sources: Vec<Source>,
     /// Allowances of client organisations other than the default.
     pub clients: Vec<ClientLimit>,
+    /// The OTLP collector its spans go to, if any.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl GatewayFile {
@@ -257,6 +269,7 @@ impl GatewayFile {
                 c.burst
             );
         }
+        out.push_str(&tracing_table(self.otlp_endpoint.as_deref()));
         out
     }
 
@@ -329,6 +342,7 @@ mod tests {
             mapping: "mapping.toml".into(),
             pki: "../pki".into(),
             statement_timeout_ms: Some(300),
+            otlp_endpoint: None,
             export: vec![
                 ExportRule::new(&["comune"], &["presa_in_carico"], &["health"])
                     .roles(&["assistente_sociale"])
@@ -366,6 +380,7 @@ mod tests {
                 rate: 5.0,
                 burst: 5.0,
             }],
+            otlp_endpoint: None,
         };
         let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
         assert_eq!(

@@ -136,6 +136,7 @@ pub struct FederationBuilder {
     database_prefix: String,
     source_timeout_ms: u64,
     announce: bool,
+    otlp_endpoint: Option<String>,
 }
 
 impl FederationBuilder {
@@ -156,7 +157,15 @@ impl FederationBuilder {
             database_prefix: "trama_demo".into(),
             source_timeout_ms: 2000,
             announce: false,
+            otlp_endpoint: None,
         }
+    }
+
+    /// Every node exports its spans to the OTLP collector at `endpoint`
+    /// (for example `http://127.0.0.1:4317`).
+    pub fn otlp(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(endpoint.into());
+        self
     }
 
     /// The federation's directory.
@@ -371,6 +380,7 @@ impl FederationBuilder {
             checkpoint_file: "audit-checkpoints.jsonl".into(),
             sources,
             clients: self.clients.clone(),
+            otlp_endpoint: self.otlp_endpoint.clone(),
         };
         fed.gateway = fed.spawn_gateway("gateway", file).await?;
         fed.write_profiles()?;
@@ -446,6 +456,7 @@ impl FederationBuilder {
             pki: "../pki".into(),
             statement_timeout_ms: setup.statement_timeout_ms,
             export: setup.export.clone(),
+            otlp_endpoint: self.otlp_endpoint.clone(),
         };
         file.write(&pdir.join("connector.toml"))?;
         Ok((file, format!("{org} {known} ({})", engine.name())))
