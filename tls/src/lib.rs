@@ -25,6 +25,7 @@ use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use time::OffsetDateTime;
+use x509_parser::num_bigint::BigUint;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub use identity::{IdentityError, NodeIdentity, Role};
@@ -176,6 +177,44 @@ pub(crate) struct Crls {
     pub(crate) next_update: Option<OffsetDateTime>,
     /// The CRL numbers of the lists, for logs.
     pub(crate) numbers: Vec<String>,
+    /// When each list was issued, to refuse one older than the list in
+    /// force.
+    pub(crate) issues: Vec<CrlIssue>,
+}
+
+/// When one CRL was issued, by whom: enough to tell a newer list of the
+/// same CA from an older one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CrlIssue {
+    /// The issuing CA's name.
+    pub(crate) issuer: String,
+    /// The CRL number, if the list carries one.
+    pub(crate) number: Option<BigUint>,
+    /// The list's this-update time.
+    pub(crate) this_update: OffsetDateTime,
+}
+
+impl CrlIssue {
+    /// Whether this list is older than `in_force`, a list of the same CA: a
+    /// lower CRL number or, with equal or missing numbers, an earlier
+    /// this-update. Such a list can un-revoke certificates, whether put
+    /// back by mistake or by someone replaying an old file.
+    pub(crate) fn older_than(&self, in_force: &CrlIssue) -> bool {
+        match (&self.number, &in_force.number) {
+            (Some(a), Some(b)) if a != b => a < b,
+            _ => self.this_update < in_force.this_update,
+        }
+    }
+}
+
+impl std::fmt::Display for CrlIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.number {
+            Some(number) => write!(f, "number {number}, ")?,
+            None => f.write_str("no number, ")?,
+        }
+        write!(f, "issued {}", self.this_update)
+    }
 }
 
 impl Material {
@@ -253,6 +292,7 @@ fn load_crls(
         revoked: HashSet::new(),
         next_update: None,
         numbers: Vec::new(),
+        issues: Vec::new(),
     };
     for der in ders {
         let (_, crl) = x509_parser::parse_x509_crl(&der)
@@ -277,6 +317,11 @@ fn load_crls(
         if let Some(number) = crl.crl_number() {
             crls.numbers.push(number.to_string());
         }
+        crls.issues.push(CrlIssue {
+            issuer: crl.issuer().to_string(),
+            number: crl.crl_number().cloned(),
+            this_update: crl.last_update().to_datetime(),
+        });
         crls.ders.push(der);
     }
     Ok(crls)
