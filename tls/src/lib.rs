@@ -8,6 +8,7 @@
 //! One crypto provider (ring) is used for the whole tree.
 
 pub mod authz;
+pub mod check;
 pub mod client;
 pub mod identity;
 pub mod pki;
@@ -69,6 +70,15 @@ pub enum TlsError {
     /// The system's secure random number generator failed.
     #[error("the system's secure random number generator failed")]
     Random,
+    /// The node's certificates do not fit its configuration (every
+    /// problem, one a line).
+    #[error("{}", misfit_lines(.0))]
+    Misfit(Vec<check::Misfit>),
+}
+
+fn misfit_lines(misfits: &[check::Misfit]) -> String {
+    let lines: Vec<String> = misfits.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 impl TlsError {
@@ -148,6 +158,14 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 fn roots_of(path: &Path, ca: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in ca {
+        // A node's certificate given as the CA would be accepted as a trust
+        // anchor, and every handshake would then fail.
+        if let Some(what) = check::not_a_ca(cert) {
+            return Err(TlsError::Pem {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
         roots.add(cert.clone()).map_err(|e| TlsError::Pem {
             path: path.to_path_buf(),
             what: format!("not a usable CA certificate: {e}"),
