@@ -8,12 +8,14 @@
 //! sources and the fan-out; [`validate`] checks requests; [`policy`]
 //! decides what each call may do; [`merge`] merges records and groups
 //! candidates; [`audit`] writes every call to the audit log and answers
-//! `AccessLog`; [`service`] is the gRPC service.
+//! `AccessLog`; [`service`] is the gRPC service; [`check`] holds the
+//! start-up checks.
 //!
 //! **Architecture invariant:** the gateway never stores record contents.
 //! What connectors return lives in memory for the duration of one call.
 
 pub mod audit;
+pub mod check;
 pub mod config;
 pub mod locator;
 pub mod merge;
@@ -75,10 +77,11 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
+    let identity = check::identity(&config)?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;
     let registry = registry::Registry::new(&config, &tls)?;
     let policy = Arc::new(ArcSwap::from_pointee(policy::Policy::load(&config.policy)?));
-    let auditor = open_audit(&config).await?;
+    let auditor = open_audit(&config, &identity).await?;
     let bind_error = |source| GatewayError::Bind {
         address: config.listen.to_string(),
         source,
@@ -147,9 +150,15 @@ pub async fn serve(
     served
 }
 
-/// Opens the audit log, checkpoints signed with the gateway's own key.
-async fn open_audit(config: &GatewayConfig) -> Result<audit::Auditor, GatewayError> {
-    let (log, pseudonyms) = trama_audit::settings::open(&config.audit, &config.tls.key).await?;
+/// Opens the audit log as the gateway's own, checkpoints signed with the
+/// gateway's key.
+async fn open_audit(
+    config: &GatewayConfig,
+    identity: &trama_tls::NodeIdentity,
+) -> Result<audit::Auditor, GatewayError> {
+    let owner = check::owner(config, identity);
+    let (log, pseudonyms) =
+        trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
     Ok(audit::Auditor { log, pseudonyms })
 }
 
