@@ -3,7 +3,7 @@
 //! and says which file, key and column are at fault; a node whose
 //! certificates do not fit its configuration does not start either, nor a
 //! node whose audit database belongs to another node or is open in another
-//! process.
+//! process; `--check-config` lists every problem at once.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
 
@@ -286,6 +286,22 @@ fn start(subcommand: &str, config: &Path) -> Start {
     }
 }
 
+/// Runs `trama <subcommand> --check-config <config>`: exit success,
+/// standard output, standard error.
+fn check_config(subcommand: &str, config: &Path) -> (bool, String, String) {
+    let out = Command::new(exe())
+        .args([subcommand, "--check-config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_gateway_given_a_client_certificate_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -361,6 +377,74 @@ fn a_connector_of_another_federation_than_its_certificate_refuses_to_start() {
 }
 
 #[test]
+fn check_config_passes_good_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = caritas_with_mapping(dir.path(), str::to_string);
+    let (ok, stdout, stderr) = check_config("connector", &connector);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("configuration ok\n"), "{stdout}");
+    assert!(
+        stdout.contains("trama://demo/org/caritas/connector"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("matches the database"), "{stdout}");
+    let gateway = gateway_with(dir.path(), "hub", "gateway");
+    let (ok, stdout, stderr) = check_config("gateway", &gateway);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("trama://demo/org/hub/gateway"), "{stdout}");
+    // Nothing was created by checking.
+    assert!(!dir.path().join("gateway-audit.db").exists());
+    assert!(!dir.path().join("audit.db").exists());
+}
+
+#[test]
+fn check_config_lists_every_problem_of_a_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), |m| {
+        m.replace(
+            "columns.amount = { column = \"valore\"",
+            "columns.amount = { column = \"valore_euro\"",
+        )
+    });
+    issue(dir.path(), "asl", "connector");
+    edit(&config, "pki/caritas-connector", "pki/asl-connector");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[audit]\ndatabase = \"missing/audit.db\"\n");
+    std::fs::write(&config, text).unwrap();
+    let (ok, _, stderr) = check_config("connector", &config);
+    assert!(!ok, "{stderr}");
+    for expected in [
+        "connector.toml: key `organisation`: is `caritas`",
+        "key `sections.interventions[0].columns.amount`",
+        "connector.toml: key `audit.database`: ",
+        "3 problem(s)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
+
+#[test]
+fn check_config_lists_every_problem_of_a_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    caritas_with_mapping(dir.path(), str::to_string);
+    let config = gateway_with(dir.path(), "comune", "client");
+    std::fs::write(
+        dir.path().join("policy.cedar"),
+        "permit(principal, action, resource",
+    )
+    .unwrap();
+    let (ok, _, stderr) = check_config("gateway", &config);
+    assert!(!ok, "{stderr}");
+    for expected in [
+        "gateway.toml: key `tls.cert`: certificate identity trama://demo/org/comune/client",
+        "policy.cedar",
+        "2 problem(s)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
+
+#[test]
 fn a_node_opening_another_nodes_audit_database_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let caritas = caritas_with_mapping(dir.path(), str::to_string);
@@ -391,6 +475,14 @@ fn a_node_opening_another_nodes_audit_database_refuses_to_start() {
     );
     assert!(
         stderr.contains("key `audit.database` in ") && stderr.contains("comune.toml"),
+        "{stderr}"
+    );
+    // check-config says the same without starting.
+    let (ok, _, stderr) = check_config("connector", &comune);
+    assert!(!ok);
+    assert!(
+        stderr.contains("comune.toml: key `audit.database`: ")
+            && stderr.contains("belongs to trama://demo/org/caritas/connector"),
         "{stderr}"
     );
 }
