@@ -29,14 +29,33 @@ pub enum Command {
     /// Run the federation gateway (serves trama.v1.Federation over mTLS).
     Gateway {
         /// The gateway's configuration file.
-        #[arg(long, short, env = "TRAMA_GATEWAY_CONFIG")]
-        config: PathBuf,
+        #[arg(
+            long,
+            short,
+            env = "TRAMA_GATEWAY_CONFIG",
+            required_unless_present = "check_config"
+        )]
+        config: Option<PathBuf>,
+        /// Run every start-up check on this configuration file (certificates, policy, audit
+        /// files and database) without starting; list every problem and exit non-zero if any.
+        #[arg(long, value_name = "FILE")]
+        check_config: Option<PathBuf>,
     },
     /// Run a partner's connector (serves trama.v1.Connector over mTLS).
     Connector {
         /// The connector's configuration file.
-        #[arg(long, short, env = "TRAMA_CONNECTOR_CONFIG")]
-        config: PathBuf,
+        #[arg(
+            long,
+            short,
+            env = "TRAMA_CONNECTOR_CONFIG",
+            required_unless_present = "check_config"
+        )]
+        config: Option<PathBuf>,
+        /// Run every start-up check on this configuration file (certificates, database and
+        /// mapping, audit files and database) without starting; list every problem and exit
+        /// non-zero if any.
+        #[arg(long, value_name = "FILE")]
+        check_config: Option<PathBuf>,
     },
     /// Check a connector's configuration and mapping against its database, then exit.
     Check {
@@ -459,6 +478,25 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
         println!();
     }
     Ok(())
+}
+
+/// Prints what `--check-config` found: the checks passed on standard
+/// output, then every problem on standard error; fails if there is any.
+pub fn config_report(passed: &[String], problems: &[String]) -> anyhow::Result<()> {
+    if problems.is_empty() {
+        println!("configuration ok");
+        for line in passed {
+            println!("  {line}");
+        }
+        return Ok(());
+    }
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+    bail!(
+        "the configuration has {} problem(s); the node would not start",
+        problems.len()
+    )
 }
 
 /// A gRPC error as the command line shows it: code and message.

@@ -54,14 +54,30 @@ fn describe(e: &anyhow::Error) -> String {
 /// still buffered are exported then.
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Gateway { config } => {
-            let config = trama_gateway::GatewayConfig::load(&config)?;
+        Command::Gateway {
+            check_config: Some(path),
+            ..
+        } => {
+            let _logs = traces::init_logs()?;
+            let report = trama_gateway::check::check_config(&path).await;
+            cli::config_report(&report.passed, &report.problems)?;
+        }
+        Command::Gateway { config, .. } => {
+            let config = trama_gateway::GatewayConfig::load(&config.unwrap_or_default())?;
             let _tracing = traces::init("trama-gateway", &config.tracing)?;
             trama_gateway::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
                 .await?;
         }
-        Command::Connector { config } => {
-            let config = trama_connector::ConnectorConfig::load(&config)?;
+        Command::Connector {
+            check_config: Some(path),
+            ..
+        } => {
+            let _logs = traces::init_logs()?;
+            let report = trama_connector::check::check_config(&path).await;
+            cli::config_report(&report.passed, &report.problems)?;
+        }
+        Command::Connector { config, .. } => {
+            let config = trama_connector::ConnectorConfig::load(&config.unwrap_or_default())?;
             let _tracing = traces::init(
                 &format!("trama-connector-{}", config.organisation),
                 &traces::TracingTable::default(),

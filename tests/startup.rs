@@ -1,13 +1,19 @@
 //! Start-up refusals over the real binary: a connector whose mapping does
 //! not fit its database, or whose configuration is wrong, does not start
-//! and says which file, key and column are at fault.
+//! and says which file, key and column are at fault; a node whose
+//! certificates do not fit its configuration does not start either, nor a
+//! node whose audit database belongs to another node or is open in another
+//! process; `--check-config` lists every problem at once.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use support::exe;
 use trama_lab::sandbox::ConnectorFile;
@@ -63,6 +69,7 @@ fn caritas_connector(
         pki: "pki".into(),
         statement_timeout_ms: None,
         export: Vec::new(),
+        otlp_endpoint: None,
     }
     .write(&config)
     .unwrap();
@@ -178,4 +185,337 @@ fn private_keys_are_written_with_mode_0600() {
             & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
+}
+
+/// Issues a certificate of `org` with `role` from the PKI in `dir/pki`.
+fn issue(dir: &Path, org: &str, role: &str) {
+    let issued = Command::new(exe())
+        .args(["pki", "issue", "--org", org, "--role", role, "--dir"])
+        .arg(dir.join("pki"))
+        .output()
+        .unwrap();
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+}
+
+/// Rewrites the file at `path` with `from` replaced by `to` (which must be
+/// there).
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// Writes a gateway configuration beside the Caritas connector's PKI in
+/// `dir`, presenting `org`'s certificate of `role`, and the demo policy.
+fn gateway_with(dir: &Path, org: &str, role: &str) -> PathBuf {
+    issue(dir, org, role);
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/policy.example.cedar");
+    std::fs::copy(policy, dir.join("policy.cedar")).unwrap();
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "federation = \"demo\"\nlisten = \"127.0.0.1:0\"\npolicy = \"policy.cedar\"\n\
+             [tls]\nca = \"pki/ca.pem\"\ncert = \"pki/{org}-{role}.pem\"\nkey = \"pki/{org}-{role}-key.pem\"\n\
+             [audit]\ndatabase = \"gateway-audit.db\"\n\
+             [[sources]]\norganisation = \"caritas\"\naddress = \"127.0.0.1:9\"\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// How a start went.
+#[derive(Debug)]
+enum Start {
+    /// The node printed `ready`; it runs until the child is killed.
+    Ready(Child),
+    /// The node stopped without serving; its standard error.
+    Refused(String),
+}
+
+impl Start {
+    /// The refusal's message; panics (stopping the node) if it started.
+    fn refusal(self) -> String {
+        match self {
+            Start::Refused(stderr) => stderr,
+            Start::Ready(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the node started and printed ready")
+            }
+        }
+    }
+
+    /// The running node; panics if it was refused.
+    fn ready(self) -> Child {
+        match self {
+            Start::Ready(child) => child,
+            Start::Refused(stderr) => panic!("the node did not start: {stderr}"),
+        }
+    }
+}
+
+/// Starts `trama <subcommand> --config <config>` and waits until it prints
+/// `ready` or exits.
+fn start(subcommand: &str, config: &Path) -> Start {
+    let mut child = Command::new(exe())
+        .args([subcommand, "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("trama: ready on ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => Start::Ready(child),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Start::Refused(errors.join().unwrap())
+        }
+    }
+}
+
+/// Runs `trama <subcommand> --check-config <config>`: exit success,
+/// standard output, standard error.
+fn check_config(subcommand: &str, config: &Path) -> (bool, String, String) {
+    let out = Command::new(exe())
+        .args([subcommand, "--check-config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_gateway_given_a_client_certificate_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    caritas_with_mapping(dir.path(), str::to_string);
+    let config = gateway_with(dir.path(), "comune", "client");
+    let stderr = start("gateway", &config).refusal();
+    assert!(
+        stderr.contains(
+            "gateway.toml: key `tls.cert`: certificate identity trama://demo/org/comune/client \
+             has role client; a gateway needs a gateway certificate (issue one with `trama pki \
+             issue --org comune --role gateway`)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_connector_with_another_organisations_certificate_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), str::to_string);
+    issue(dir.path(), "asl", "connector");
+    edit(&config, "pki/caritas-connector", "pki/asl-connector");
+    let stderr = start("connector", &config).refusal();
+    assert!(
+        stderr.contains("connector.toml: key `organisation`: is `caritas`, but the certificate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("asl-connector.pem carries trama://demo/org/asl/connector"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`trama pki issue --org caritas --role connector`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_connector_given_a_node_certificate_as_its_ca_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), str::to_string);
+    edit(
+        &config,
+        "ca = \"pki/ca.pem\"",
+        "ca = \"pki/caritas-connector.pem\"",
+    );
+    let stderr = start("connector", &config).refusal();
+    assert!(
+        stderr.contains("connector.toml: key `tls.ca`: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is not a CA certificate"), "{stderr}");
+    assert!(
+        stderr.contains("set it to the federation CA certificate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_connector_of_another_federation_than_its_certificate_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), str::to_string);
+    edit(&config, "federation = \"demo\"", "federation = \"regione\"");
+    let stderr = start("connector", &config).refusal();
+    assert!(
+        stderr.contains("connector.toml: key `federation`: is `regione`, but the certificate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("of federation `demo`; set `federation = \"demo\"`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_passes_good_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = caritas_with_mapping(dir.path(), str::to_string);
+    let (ok, stdout, stderr) = check_config("connector", &connector);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("configuration ok\n"), "{stdout}");
+    assert!(
+        stdout.contains("trama://demo/org/caritas/connector"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("matches the database"), "{stdout}");
+    let gateway = gateway_with(dir.path(), "hub", "gateway");
+    let (ok, stdout, stderr) = check_config("gateway", &gateway);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("trama://demo/org/hub/gateway"), "{stdout}");
+    // Nothing was created by checking.
+    assert!(!dir.path().join("gateway-audit.db").exists());
+    assert!(!dir.path().join("audit.db").exists());
+}
+
+#[test]
+fn check_config_lists_every_problem_of_a_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), |m| {
+        m.replace(
+            "columns.amount = { column = \"valore\"",
+            "columns.amount = { column = \"valore_euro\"",
+        )
+    });
+    issue(dir.path(), "asl", "connector");
+    edit(&config, "pki/caritas-connector", "pki/asl-connector");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[audit]\ndatabase = \"missing/audit.db\"\n");
+    std::fs::write(&config, text).unwrap();
+    let (ok, _, stderr) = check_config("connector", &config);
+    assert!(!ok, "{stderr}");
+    for expected in [
+        "connector.toml: key `organisation`: is `caritas`",
+        "key `sections.interventions[0].columns.amount`",
+        "connector.toml: key `audit.database`: ",
+        "3 problem(s)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
+
+#[test]
+fn check_config_lists_every_problem_of_a_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    caritas_with_mapping(dir.path(), str::to_string);
+    let config = gateway_with(dir.path(), "comune", "client");
+    std::fs::write(
+        dir.path().join("policy.cedar"),
+        "permit(principal, action, resource",
+    )
+    .unwrap();
+    let (ok, _, stderr) = check_config("gateway", &config);
+    assert!(!ok, "{stderr}");
+    for expected in [
+        "gateway.toml: key `tls.cert`: certificate identity trama://demo/org/comune/client",
+        "policy.cedar",
+        "2 problem(s)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
+
+#[test]
+fn a_node_opening_another_nodes_audit_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let caritas = caritas_with_mapping(dir.path(), str::to_string);
+    let mut first = start("connector", &caritas).ready();
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // A second connector configured in the same directory: its audit
+    // database defaults to the same audit.db.
+    issue(dir.path(), "comune", "connector");
+    let comune = dir.path().join("comune.toml");
+    std::fs::write(
+        &comune,
+        std::fs::read_to_string(&caritas)
+            .unwrap()
+            .replace("caritas-connector", "comune-connector")
+            .replace("organisation = \"caritas\"", "organisation = \"comune\""),
+    )
+    .unwrap();
+    let stderr = start("connector", &comune).refusal();
+    let store = dir.path().join("audit.db");
+    assert!(
+        stderr.contains(&format!(
+            "audit database sqlite://{} belongs to trama://demo/org/caritas/connector",
+            store.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("key `audit.database` in ") && stderr.contains("comune.toml"),
+        "{stderr}"
+    );
+    // check-config says the same without starting.
+    let (ok, _, stderr) = check_config("connector", &comune);
+    assert!(!ok);
+    assert!(
+        stderr.contains("comune.toml: key `audit.database`: ")
+            && stderr.contains("belongs to trama://demo/org/caritas/connector"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_second_process_of_the_same_node_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), str::to_string);
+    let mut first = start("connector", &config).ready();
+    let second = start("connector", &config);
+    let pid = first.id();
+    let stderr = second.refusal();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        stderr.contains("is in use by another running process"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "process {pid}, trama://demo/org/caritas/connector"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("key `audit.database`"), "{stderr}");
 }

@@ -10,13 +10,14 @@
 //! Storage is SQLite (embedded, the default) or PostgreSQL, through the
 //! same code ([`store`]). Module map: [`entry`] is what one entry says;
 //! [`chain`] hashes and signs; [`pseudonym`] makes subject pseudonyms;
-//! [`store`] reads and writes the tables; [`log`] is the group-commit
-//! writer; [`verify`] checks a log; [`settings`] is the `[audit]` table of
+//! [`store`] reads and writes the tables; [`owner`] keeps a store to the
+//! one node that writes it; [`log`] is the group-commit writer; [`verify`] checks a log; [`settings`] is the `[audit]` table of
 //! the configuration files and opens the log it names.
 
 pub mod chain;
 pub mod entry;
 pub mod log;
+pub mod owner;
 pub mod pseudonym;
 pub mod settings;
 pub mod store;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 
 pub use entry::{Entry, SourceEntry};
 pub use log::{AuditLog, LogOptions};
+pub use owner::Owner;
 pub use pseudonym::Pseudonymiser;
 pub use settings::{AuditSettings, AuditTable};
 pub use store::Store;
@@ -66,6 +68,33 @@ pub enum AuditError {
         seq: i64,
         /// What is wrong.
         problem: String,
+    },
+    /// The store belongs to another node.
+    #[error(
+        "audit database {url} belongs to {owner} since {since}; this node is {me}: give it an \
+         audit database of its own (key `audit.database` in {})",
+        me.config.display()
+    )]
+    Owned {
+        /// The database URL, without credentials.
+        url: String,
+        /// The node recorded as its owner.
+        owner: Box<Owner>,
+        /// When the owner first opened it.
+        since: String,
+        /// The node refused.
+        me: Box<Owner>,
+    },
+    /// Another running process has the store open for writing.
+    #[error(
+        "audit database {url} is in use by another running process: {holder}; stop that \
+         process, or give this node an audit database of its own (key `audit.database`)"
+    )]
+    InUse {
+        /// The database URL, without credentials.
+        url: String,
+        /// Who holds it, as far as is known.
+        holder: String,
     },
     /// The writer has stopped (the process is shutting down, or the
     /// database failed and the log refuses to go on).

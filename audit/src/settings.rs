@@ -1,7 +1,8 @@
 //! The `[audit]` table the gateway's and the connectors' configuration
 //! files share, and opening the log it describes: the database (created if
-//! missing), the pseudonym key (created on first start) and the node's own
-//! key for signing checkpoints.
+//! missing, and kept to one node: see [`crate::owner`]), the pseudonym key
+//! (created on first start) and the node's own key for signing checkpoints;
+//! and checking, without creating anything, that it could be opened.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::chain::Signer;
-use crate::{AuditError, AuditLog, LogOptions, Pseudonymiser, Store};
+use crate::{AuditError, AuditLog, LogOptions, Owner, Pseudonymiser, Store};
 
 /// The `[audit]` table as written; every key has a default.
 #[derive(Debug, Deserialize)]
@@ -72,12 +73,15 @@ impl AuditTable {
     }
 }
 
-/// Opens the log `settings` describe, signing checkpoints with the private
-/// key at `signing_key` (the node's TLS key).
+/// Opens the log `settings` describe for `owner` to write (refused if
+/// another node owns it or another process has it open), signing
+/// checkpoints with the private key at `signing_key` (the node's TLS key).
 pub async fn open(
     settings: &AuditSettings,
     signing_key: &Path,
+    owner: &Owner,
 ) -> Result<(AuditLog, Pseudonymiser), AuditError> {
+    let store = Store::open_owned(&settings.database, owner).await?;
     if !settings.pseudonym_key.exists() {
         Pseudonymiser::generate(&settings.pseudonym_key)?;
         tracing::warn!(
@@ -87,7 +91,6 @@ pub async fn open(
     }
     let pseudonyms = Pseudonymiser::load(&settings.pseudonym_key)?;
     let signer = Signer::load(signing_key)?;
-    let store = Store::open(&settings.database, true).await?;
     let log = AuditLog::open(
         store,
         signer,
@@ -100,4 +103,124 @@ pub async fn open(
     )
     .await?;
     Ok((log, pseudonyms))
+}
+
+/// What [`check`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Why the log could not be opened, each naming the configuration file
+    /// and the key (`audit.<key>`).
+    pub problems: Vec<String>,
+    /// What is worth knowing but would not stop the node (a process running
+    /// now holds the log).
+    pub notes: Vec<String>,
+}
+
+/// Checks that `owner` could open the log `settings` describe, without
+/// creating, locking or writing anything: the pseudonym key loads or can be
+/// created, the checkpoint file and the database can be written or
+/// created, and the database belongs to no other node (not checked when
+/// the node's identity is not known). Problems name `config`, the
+/// configuration file the settings come from.
+pub async fn check(settings: &AuditSettings, owner: Option<&Owner>, config: &Path) -> Checked {
+    let mut found: Vec<(&str, String)> = Vec::new();
+    let key = &settings.pseudonym_key;
+    if key.exists() {
+        if let Err(e) = Pseudonymiser::load(key) {
+            found.push(("audit.pseudonym_key", e.to_string()));
+        }
+    } else if let Err(problem) = creatable(key) {
+        found.push(("audit.pseudonym_key", problem));
+    }
+    if let Err(problem) = appendable(&settings.checkpoint_file) {
+        found.push(("audit.checkpoint_file", problem));
+    }
+    let mut notes = Vec::new();
+    if let Err(problems) = check_database(&settings.database, owner, &mut notes).await {
+        found.extend(problems.into_iter().map(|p| ("audit.database", p)));
+    }
+    let problems = found
+        .into_iter()
+        .map(|(key, problem)| format!("{}: key `{key}`: {problem}", config.display()))
+        .collect();
+    Checked { problems, notes }
+}
+
+async fn check_database(
+    url: &str,
+    owner: Option<&Owner>,
+    notes: &mut Vec<String>,
+) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    match crate::owner::sqlite_path(url) {
+        Some(path) if !path.exists() => return creatable(&path).map_err(|p| vec![p]),
+        Some(path) => {
+            problems.extend(appendable(&path).err());
+            if let Some(holder) = crate::owner::sqlite_lock_holder(url) {
+                notes.push(format!(
+                    "audit database {}: in use now ({holder}); another process would be refused",
+                    crate::redact(url)
+                ));
+            }
+        }
+        None => {}
+    }
+    let store = Store::open(url, false)
+        .await
+        .map_err(|e| vec![e.to_string()])?;
+    // A store no node has written yet has no owner table: nothing to refuse.
+    if let (Some(owner), Ok(Some((recorded, since)))) = (owner, store.owner().await)
+        && recorded.identity != owner.identity
+    {
+        let refused = AuditError::Owned {
+            url: store.url().to_string(),
+            owner: Box::new(recorded),
+            since,
+            me: Box::new(owner.clone()),
+        };
+        problems.push(refused.to_string());
+    }
+    store.close().await;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Whether the file at `path` can be opened for appending, or created.
+fn appendable(path: &Path) -> Result<(), String> {
+    if !path.exists() {
+        return creatable(path);
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| format!("{}: cannot be written: {e}", path.display()))
+}
+
+/// Whether a file can be created at `path`: its directory exists and takes
+/// a new file (tried with a file of its own, removed at once).
+fn creatable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".trama-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{} cannot be created: directory {}: {e}",
+            path.display(),
+            dir.display()
+        )),
+    }
 }

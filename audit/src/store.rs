@@ -3,8 +3,9 @@
 //!
 //! `trama_audit_entry` holds the chain, `trama_audit_subject` indexes
 //! entries by subject pseudonym (for access-log questions), and
-//! `trama_audit_checkpoint` holds the signed checkpoints. One node writes
-//! one log: two gateways must not share an audit database.
+//! `trama_audit_checkpoint` holds the signed checkpoints, and
+//! `trama_audit_owner` the node that writes the log (one node writes one
+//! log; see [`crate::owner`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,7 +21,7 @@ use crate::{AuditError, Entry};
 /// entry table's `seq` is the rowid (one B-tree, appended to) and the
 /// subject index is a table without rowid (one B-tree, not a table and an
 /// index): each commit writes fewer pages.
-fn schema(sqlite: bool) -> [&'static str; 3] {
+fn schema(sqlite: bool) -> [&'static str; 4] {
     if sqlite {
         [
             "CREATE TABLE IF NOT EXISTS trama_audit_entry (\
@@ -28,6 +29,7 @@ fn schema(sqlite: bool) -> [&'static str; 3] {
             "CREATE TABLE IF NOT EXISTS trama_audit_subject (\
                pseudonym TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (pseudonym, seq)) WITHOUT ROWID",
             CHECKPOINT_TABLE,
+            OWNER_TABLE,
         ]
     } else {
         [
@@ -36,6 +38,7 @@ fn schema(sqlite: bool) -> [&'static str; 3] {
             "CREATE TABLE IF NOT EXISTS trama_audit_subject (\
                pseudonym TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (pseudonym, seq))",
             CHECKPOINT_TABLE,
+            OWNER_TABLE,
         ]
     }
 }
@@ -43,6 +46,11 @@ fn schema(sqlite: bool) -> [&'static str; 3] {
 const CHECKPOINT_TABLE: &str = "CREATE TABLE IF NOT EXISTS trama_audit_checkpoint (\
        seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, \
        scheme TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL)";
+
+/// One row, the node that writes the log.
+const OWNER_TABLE: &str = "CREATE TABLE IF NOT EXISTS trama_audit_owner (\
+       id BIGINT PRIMARY KEY, identity TEXT NOT NULL, config TEXT NOT NULL, \
+       listen TEXT NOT NULL, since TEXT NOT NULL)";
 
 /// Rows per multi-row insert (4 parameters each; well under every engine's
 /// limit on bound parameters).
@@ -103,8 +111,10 @@ pub struct NewEntry {
 /// An audit database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
-    url: String,
+    pub(crate) pool: AnyPool,
+    pub(crate) url: String,
+    /// Held while the store is open for writing ([`Store::open_owned`]).
+    pub(crate) lock: Option<std::sync::Arc<crate::owner::StoreLock>>,
 }
 
 impl Store {
@@ -161,7 +171,11 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(db)?;
-        let store = Store { pool, url: shown };
+        let store = Store {
+            pool,
+            url: shown,
+            lock: None,
+        };
         if create {
             for statement in schema(sqlite) {
                 sqlx::query(statement)
@@ -196,7 +210,7 @@ impl Store {
         format!("sqlite://{}", path.display())
     }
 
-    fn err(&self, source: sqlx::Error) -> AuditError {
+    pub(crate) fn err(&self, source: sqlx::Error) -> AuditError {
         AuditError::Database {
             url: self.url.clone(),
             source,

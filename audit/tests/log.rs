@@ -360,3 +360,62 @@ fn a_checkpoint_line_cut_short_by_a_crash_is_skipped() {
         "a broken line inside is an error"
     );
 }
+
+#[tokio::test]
+async fn a_postgres_store_belongs_to_one_node_and_one_session() {
+    let Some(server) = std::env::var("TRAMA_TEST_POSTGRES").ok() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "TRAMA_TEST_POSTGRES is not set in CI: the PostgreSQL audit test cannot run"
+        );
+        eprintln!(
+            "SKIPPED: set TRAMA_TEST_POSTGRES=postgres://... to run the PostgreSQL audit test"
+        );
+        return;
+    };
+    let admin = Store::open(&server, false).await.unwrap();
+    let name = format!("trama_audit_owner_{}", std::process::id());
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name}"))
+        .await;
+    admin
+        .execute_owned(format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    let node = |identity: &str| trama_audit::Owner {
+        identity: identity.into(),
+        config: PathBuf::from("/etc/trama/gateway.toml"),
+        listen: "0.0.0.0:7400".into(),
+    };
+    let gateway = node("trama://demo/org/hub/gateway");
+    let first = Store::open_owned(&url, &gateway).await.unwrap();
+    let second = Store::open_owned(&url, &gateway).await.map(drop);
+    assert!(
+        matches!(second, Err(trama_audit::AuditError::InUse { .. })),
+        "{second:?}"
+    );
+    first.close().await;
+    drop(first);
+    let other = Store::open_owned(&url, &node("trama://demo/org/comune/connector"))
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string());
+    let Err(message) = other else {
+        panic!("another node opened the gateway's store")
+    };
+    assert!(
+        message.contains("belongs to trama://demo/org/hub/gateway"),
+        "{message}"
+    );
+    Store::open_owned(&url, &gateway)
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin.close().await;
+}

@@ -4,10 +4,18 @@
 //! index (a connector never scans a whole table to answer one call). A
 //! connector that fails the check does not start; the error names the
 //! mapping file, the key and the problem.
+//!
+//! Before any of it, the connector's certificate is checked against its
+//! configuration ([`identity`]); [`check_config`] runs every start-up check
+//! for `trama connector --check-config`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use trama_tls::check::NodeConfig;
+use trama_tls::{NodeIdentity, Role, TlsError};
+
+use crate::ConnectorConfig;
 use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery};
 use crate::source::{ColumnInfo, Database, Prepared, SourceError};
 
@@ -261,5 +269,107 @@ pub fn fits(kind: FieldKind, type_name: &str) -> bool {
         ]),
         FieldKind::Int => is(&["INT", "NUM", "DEC", "BOOL", "TEXT", "CHAR"]),
         FieldKind::Bool => is(&["INT", "BOOL", "TEXT", "CHAR", "BIT", "NUM"]),
+    }
+}
+
+/// The connector's identity from its certificate, refused unless the
+/// certificate fits the configuration (a `connector` of the configured
+/// federation and organisation, issued by the configured CA).
+pub fn identity(config: &ConnectorConfig) -> Result<NodeIdentity, TlsError> {
+    trama_tls::check::node_identity(&config.tls, &node(config))
+}
+
+/// The connector as the owner of its audit log.
+pub fn owner(config: &ConnectorConfig, identity: &NodeIdentity) -> trama_audit::Owner {
+    trama_audit::Owner {
+        identity: identity.uri(),
+        // As the log will name it to whoever opens the store next,
+        // wherever they run from.
+        config: std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone()),
+        listen: config.listen.to_string(),
+    }
+}
+
+fn node(config: &ConnectorConfig) -> NodeConfig<'_> {
+    NodeConfig {
+        file: &config.path,
+        federation: &config.federation,
+        organisation: Some(&config.organisation),
+        role: Role::Connector,
+    }
+}
+
+/// What `--check-config` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What was checked and passed (and what is worth knowing), one line
+    /// each.
+    pub passed: Vec<String>,
+    /// Every problem, naming the file and the key.
+    pub problems: Vec<String>,
+}
+
+/// Runs every start-up check on the configuration at `path` without
+/// starting: the file, the certificates, the mapping against the live
+/// database, and the audit log's files and database (nothing is created or
+/// locked). Unlike a start, a database that cannot be reached is a problem.
+pub async fn check_config(path: &Path) -> Report {
+    let mut report = Report::default();
+    let config = match ConnectorConfig::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return report;
+        }
+    };
+    report.passed.push(format!(
+        "{}: organisation {} of federation {}, listening on {}",
+        path.display(),
+        config.organisation,
+        config.federation,
+        config.listen
+    ));
+    let (identity, misfits) = trama_tls::check::misfits(&config.tls, &node(&config));
+    match (&identity, misfits.is_empty()) {
+        (Some(identity), true) => report.passed.push(format!(
+            "certificate {}: {identity}",
+            config.tls.cert.display()
+        )),
+        _ => report
+            .problems
+            .extend(misfits.iter().map(ToString::to_string)),
+    }
+    check_database(&config, &mut report).await;
+    let owner = identity.as_ref().map(|i| owner(&config, i));
+    let audit = trama_audit::settings::check(&config.audit, owner.as_ref(), path).await;
+    if audit.problems.is_empty() {
+        let url = trama_audit::redact(&config.audit.database);
+        report.passed.push(format!("audit log {url}"));
+    }
+    report.problems.extend(audit.problems);
+    report.passed.extend(audit.notes);
+    report
+}
+
+/// The database answers and the mapping fits it.
+async fn check_database(config: &ConnectorConfig, report: &mut Report) {
+    match crate::service::prepare(config).await {
+        Ok(connector) => report.passed.push(format!(
+            "mapping {}: {} section(s) of {}, matches the database {}",
+            config.mapping.display(),
+            connector.mapping.sections.len(),
+            connector.mapping.system,
+            crate::source::redact(&config.database)
+        )),
+        Err(e @ crate::ConnectorError::Database { .. }) => report
+            .problems
+            .push(format!("{}: key `database`: {e}", config.path.display())),
+        Err(e) => report.problems.push(e.to_string()),
+    }
+    if config.export.rules.is_empty() {
+        report.passed.push(format!(
+            "note: {}: no [[export]] rules: this connector releases nothing",
+            config.path.display()
+        ));
     }
 }

@@ -392,6 +392,7 @@ pub async fn serve(
     on_ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ConnectorError> {
+    let identity = crate::check::identity(&config)?;
     let connector = Arc::new(open(&config).await?);
     match connector.check().await {
         Ok(()) => {}
@@ -406,7 +407,9 @@ pub async fn serve(
             "no [[export]] rules: this connector releases nothing (see docs/connector-guide.md, export policy)"
         );
     }
-    let (audit, pseudonyms) = trama_audit::settings::open(&config.audit, &config.tls.key).await?;
+    let owner = crate::check::owner(&config, &identity);
+    let (audit, pseudonyms) =
+        trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;
     let tls_watch = tls.clone().watch(TLS_POLL);
     let gauges = match config.metrics {

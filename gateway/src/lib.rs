@@ -13,7 +13,8 @@
 //! sources and the fan-out, [`outcome`] what became of each source;
 //! [`protect`] guards partners and the gateway; [`merge`] merges records
 //! and groups candidates; [`audit`] writes every call's entry;
-//! [`config`] reads the configuration; [`service`] is the gRPC service.
+//! [`config`] reads the configuration; [`check`] holds the start-up
+//! checks; [`service`] is the gRPC service.
 //!
 //! **Architecture invariant:** the gateway never stores record contents.
 //! What connectors return lives in memory for the duration of one call.
@@ -21,6 +22,7 @@
 pub mod audit;
 pub mod call;
 pub mod calls;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod locator;
@@ -76,10 +78,11 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
+    let identity = check::identity(&config)?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;
     let registry = registry::Registry::new(&config, &tls)?;
     let policy = Arc::new(ArcSwap::from_pointee(policy::Policy::load(&config.policy)?));
-    let auditor = open_audit(&config).await?;
+    let auditor = open_audit(&config, &identity).await?;
     let server = NodeServer {
         federation: config.federation.clone(),
         admits: Role::Client,
@@ -120,9 +123,15 @@ pub async fn serve(
     Ok(served?)
 }
 
-/// Opens the audit log, checkpoints signed with the gateway's own key.
-async fn open_audit(config: &GatewayConfig) -> Result<audit::Auditor, GatewayError> {
-    let (log, pseudonyms) = trama_audit::settings::open(&config.audit, &config.tls.key).await?;
+/// Opens the audit log as the gateway's own, checkpoints signed with the
+/// gateway's key.
+async fn open_audit(
+    config: &GatewayConfig,
+    identity: &trama_tls::NodeIdentity,
+) -> Result<audit::Auditor, GatewayError> {
+    let owner = check::owner(config, identity);
+    let (log, pseudonyms) =
+        trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
     Ok(audit::Auditor { log, pseudonyms })
 }
 

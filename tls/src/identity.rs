@@ -68,6 +68,14 @@ pub enum IdentityError {
     /// The certificate has no `trama://` URI.
     #[error("the certificate carries no trama:// identity in its subject alternative names")]
     Missing,
+    /// The certificate has more than one `trama://` URI: which one the
+    /// holder acts as would be a guess, so none is taken.
+    #[error(
+        "the certificate carries {} trama:// identities ({}); a certificate must carry exactly one",
+        .0.len(),
+        .0.join(", ")
+    )]
+    Ambiguous(Vec<String>),
 }
 
 /// A node's identity in a federation.
@@ -113,7 +121,8 @@ impl NodeIdentity {
         NodeIdentity::new(federation, organisation, role.parse()?)
     }
 
-    /// Reads the identity from a DER certificate's subject alternative names.
+    /// Reads the identity from a DER certificate's subject alternative
+    /// names, which must hold exactly one `trama://` URI.
     pub fn from_certificate(der: &[u8]) -> Result<Self, IdentityError> {
         let (_, cert) = X509Certificate::from_der(der)
             .map_err(|e| IdentityError::BadCertificate(e.to_string()))?;
@@ -121,16 +130,22 @@ impl NodeIdentity {
             .subject_alternative_name()
             .map_err(|e| IdentityError::BadCertificate(e.to_string()))?
             .ok_or(IdentityError::Missing)?;
-        let uri = san
+        let uris: Vec<&str> = san
             .value
             .general_names
             .iter()
-            .find_map(|name| match name {
+            .filter_map(|name| match name {
                 GeneralName::URI(uri) if uri.starts_with(SCHEME) => Some(*uri),
                 _ => None,
             })
-            .ok_or(IdentityError::Missing)?;
-        NodeIdentity::parse_uri(uri)
+            .collect();
+        match uris.as_slice() {
+            [] => Err(IdentityError::Missing),
+            [uri] => NodeIdentity::parse_uri(uri),
+            many => Err(IdentityError::Ambiguous(
+                many.iter().map(|u| u.to_string()).collect(),
+            )),
+        }
     }
 }
 
@@ -184,5 +199,65 @@ mod tests {
         ] {
             assert!(NodeIdentity::parse_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The identity read from a client certificate issued for `caritas`
+    /// with `extra` URIs after its own.
+    fn identity_with_extra_uris(extra: &[&str]) -> Result<NodeIdentity, IdentityError> {
+        let pki = crate::test_support::Pki::new();
+        let request = crate::pki::IssueRequest {
+            organisation: "caritas".into(),
+            role: Role::Client,
+            hosts: vec![],
+            valid_days: 30,
+            not_before_days_ago: 0,
+        };
+        let extra: Vec<String> = extra.iter().map(|u| u.to_string()).collect();
+        let Ok(issued) = crate::pki::issue_with_extra_uris(pki.path(), &request, &extra) else {
+            panic!("issue")
+        };
+        let Ok(certs) = crate::load_certs(&issued.cert) else {
+            panic!("load")
+        };
+        NodeIdentity::from_certificate(&certs[0])
+    }
+
+    #[test]
+    fn a_certificate_must_carry_exactly_one_identity() {
+        let caritas = "trama://demo/org/caritas/client";
+        assert_eq!(
+            identity_with_extra_uris(&[]).map(|i| i.uri()),
+            Ok(caritas.into())
+        );
+        // Other URIs beside the identity do not matter.
+        assert_eq!(
+            identity_with_extra_uris(&["https://caritas.example.org/"]).map(|i| i.uri()),
+            Ok(caritas.into())
+        );
+        for second in [
+            "trama://demo/org/comune/client",
+            caritas,
+            "trama://nonsense",
+        ] {
+            let found = identity_with_extra_uris(&[second]);
+            assert_eq!(
+                found,
+                Err(IdentityError::Ambiguous(vec![
+                    caritas.into(),
+                    second.into()
+                ])),
+                "{second}"
+            );
+        }
+        let message = identity_with_extra_uris(&["trama://demo/org/comune/client"])
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            message,
+            Err(
+                "the certificate carries 2 trama:// identities (trama://demo/org/caritas/client, \
+                 trama://demo/org/comune/client); a certificate must carry exactly one"
+                    .into()
+            )
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! One crypto provider (ring) is used for the whole tree.
 
 pub mod authz;
+pub mod check;
 pub mod client;
 pub mod identity;
 pub mod pki;
@@ -25,6 +26,7 @@ use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use time::OffsetDateTime;
+use x509_parser::num_bigint::BigUint;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub use identity::{IdentityError, NodeIdentity, Role};
@@ -68,6 +70,15 @@ pub enum TlsError {
     /// The system's secure random number generator failed.
     #[error("the system's secure random number generator failed")]
     Random,
+    /// The node's certificates do not fit its configuration (every
+    /// problem, one a line).
+    #[error("{}", misfit_lines(.0))]
+    Misfit(Vec<check::Misfit>),
+}
+
+fn misfit_lines(misfits: &[check::Misfit]) -> String {
+    let lines: Vec<String> = misfits.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 impl TlsError {
@@ -147,6 +158,14 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 fn roots_of(path: &Path, ca: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in ca {
+        // A node's certificate given as the CA would be accepted as a trust
+        // anchor, and every handshake would then fail.
+        if let Some(what) = check::not_a_ca(cert) {
+            return Err(TlsError::Pem {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
         roots.add(cert.clone()).map_err(|e| TlsError::Pem {
             path: path.to_path_buf(),
             what: format!("not a usable CA certificate: {e}"),
@@ -176,6 +195,44 @@ pub(crate) struct Crls {
     pub(crate) next_update: Option<OffsetDateTime>,
     /// The CRL numbers of the lists, for logs.
     pub(crate) numbers: Vec<String>,
+    /// When each list was issued, to refuse one older than the list in
+    /// force.
+    pub(crate) issues: Vec<CrlIssue>,
+}
+
+/// When one CRL was issued, by whom: enough to tell a newer list of the
+/// same CA from an older one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CrlIssue {
+    /// The issuing CA's name.
+    pub(crate) issuer: String,
+    /// The CRL number, if the list carries one.
+    pub(crate) number: Option<BigUint>,
+    /// The list's this-update time.
+    pub(crate) this_update: OffsetDateTime,
+}
+
+impl CrlIssue {
+    /// Whether this list is older than `in_force`, a list of the same CA: a
+    /// lower CRL number or, with equal or missing numbers, an earlier
+    /// this-update. Such a list can un-revoke certificates, whether put
+    /// back by mistake or by someone replaying an old file.
+    pub(crate) fn older_than(&self, in_force: &CrlIssue) -> bool {
+        match (&self.number, &in_force.number) {
+            (Some(a), Some(b)) if a != b => a < b,
+            _ => self.this_update < in_force.this_update,
+        }
+    }
+}
+
+impl std::fmt::Display for CrlIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.number {
+            Some(number) => write!(f, "number {number}, ")?,
+            None => f.write_str("no number, ")?,
+        }
+        write!(f, "issued {}", self.this_update)
+    }
 }
 
 impl Material {
@@ -253,6 +310,7 @@ fn load_crls(
         revoked: HashSet::new(),
         next_update: None,
         numbers: Vec::new(),
+        issues: Vec::new(),
     };
     for der in ders {
         let (_, crl) = x509_parser::parse_x509_crl(&der)
@@ -277,6 +335,11 @@ fn load_crls(
         if let Some(number) = crl.crl_number() {
             crls.numbers.push(number.to_string());
         }
+        crls.issues.push(CrlIssue {
+            issuer: crl.issuer().to_string(),
+            number: crl.crl_number().cloned(),
+            this_update: crl.last_update().to_datetime(),
+        });
         crls.ders.push(der);
     }
     Ok(crls)

@@ -115,6 +115,17 @@ pub fn federation_of(dir: &Path) -> Result<String, TlsError> {
 /// Issues a node certificate signed by the CA in `dir`, written as
 /// `<org>-<role>.pem` and `<org>-<role>-key.pem`.
 pub fn issue(dir: &Path, request: &IssueRequest) -> Result<IssuedFiles, TlsError> {
+    issue_with_extra_uris(dir, request, &[])
+}
+
+/// Like [`issue`], with `extra_uris` added to the subject alternative
+/// names after the node's identity. Nodes refuse a certificate carrying a
+/// second `trama://` identity; this exists to test that they do.
+pub fn issue_with_extra_uris(
+    dir: &Path,
+    request: &IssueRequest,
+    extra_uris: &[String],
+) -> Result<IssuedFiles, TlsError> {
     let federation = federation_of(dir)?;
     let identity = NodeIdentity::new(&federation, &request.organisation, request.role)?;
     let ca = Ca::load(dir)?;
@@ -132,6 +143,13 @@ pub fn issue(dir: &Path, request: &IssueRequest) -> Result<IssuedFiles, TlsError
         .try_into()
         .map_err(|e: rcgen::Error| TlsError::Pki(e))?;
     params.subject_alt_names.push(SanType::URI(uri));
+    for extra in extra_uris {
+        let uri = extra
+            .clone()
+            .try_into()
+            .map_err(|e: rcgen::Error| TlsError::Pki(e))?;
+        params.subject_alt_names.push(SanType::URI(uri));
+    }
     for host in &request.hosts {
         let san = match host.parse() {
             Ok(ip) => SanType::IpAddress(ip),

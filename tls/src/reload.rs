@@ -3,7 +3,8 @@
 //! certificate and key and the CRL, builds the rustls server and client
 //! configurations, and swaps in new ones on [`TlsState::reload`] (or when
 //! [`TlsState::watch`] sees a file change or a SIGHUP), keeping the previous
-//! configuration if the new files are unusable. It answers whether a serial
+//! configuration if the new files are unusable or their CRL is older than
+//! the one in force (which would un-revoke certificates). It answers whether a serial
 //! number is revoked in the current CRL, reports the expiry of the node
 //! certificate and the CA, and logs warnings as they approach.
 
@@ -21,7 +22,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::client::build_client_config;
 use crate::server::build_server_config;
-use crate::{Material, TlsError, TlsFiles, canonical_serial, serial_hex};
+use crate::{CrlIssue, Material, TlsError, TlsFiles, canonical_serial, serial_hex};
 
 /// Certificates expiring within this many days are warned about.
 const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -56,6 +57,7 @@ struct Current {
     revoked: HashSet<Vec<u8>>,
     crl_next_update: Option<OffsetDateTime>,
     crl_numbers: Vec<String>,
+    crl_issues: Vec<CrlIssue>,
 }
 
 /// The expiry of a node's certificates, for monitoring.
@@ -141,7 +143,8 @@ impl TlsState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let files = &self.inner.files;
-        let new = match Current::read(files) {
+        let old = self.inner.current.load();
+        let new = match Current::read(files).and_then(|new| new.not_older_than(&old, files)) {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(
@@ -152,7 +155,6 @@ impl TlsState {
                 return Err(e);
             }
         };
-        let old = self.inner.current.load();
         let changed: Vec<String> = labelled_paths(files)
             .zip(old.stamps.iter().zip(&new.stamps))
             .filter(|(_, (before, after))| before != after)
@@ -370,9 +372,9 @@ impl Current {
                 ca.validity().not_after.to_datetime(),
             ));
         }
-        let (revoked, crl_next_update, crl_numbers) = match material.crl {
-            Some(crls) => (crls.revoked, crls.next_update, crls.numbers),
-            None => (HashSet::new(), None, Vec::new()),
+        let (revoked, crl_next_update, crl_numbers, crl_issues) = match material.crl {
+            Some(crls) => (crls.revoked, crls.next_update, crls.numbers, crls.issues),
+            None => (HashSet::new(), None, Vec::new(), Vec::new()),
         };
         Ok(Current {
             server,
@@ -384,7 +386,31 @@ impl Current {
             revoked,
             crl_next_update,
             crl_numbers,
+            crl_issues,
         })
+    }
+
+    /// Refuses this configuration if one of its CRLs is older than the
+    /// list of the same CA `in_force` holds: put in force, it would
+    /// un-revoke the certificates revoked since.
+    fn not_older_than(self, in_force: &Current, files: &TlsFiles) -> Result<Current, TlsError> {
+        for crl in &self.crl_issues {
+            let Some(current) = in_force.crl_issues.iter().find(|c| c.issuer == crl.issuer) else {
+                continue;
+            };
+            if crl.older_than(current) {
+                return Err(TlsError::Pem {
+                    path: files.crl.clone().unwrap_or_default(),
+                    what: format!(
+                        "the revocation list of {} ({crl}) is older than the one in force \
+                         ({current}) and would un-revoke certificates; install the CA's \
+                         latest list (`trama pki revoke` writes it)",
+                        crl.issuer
+                    ),
+                });
+            }
+        }
+        Ok(self)
     }
 
     /// Logs an error for each expired certificate or revoked own
@@ -562,6 +588,45 @@ mod tests {
         std::fs::remove_file(&crl).unwrap();
         assert!(state.reload().is_err());
         assert!(state.is_revoked(&serial_of(&revoked)));
+    }
+
+    #[test]
+    fn a_crl_older_than_the_one_in_force_is_refused_and_the_revocation_stays() {
+        let pki = Pki::new();
+        let files = pki.issue("acme", Role::Connector, 30, 0);
+        let revoked = pki.issue("comune", Role::Client, 30, 0);
+        let crl = files.crl.clone().unwrap();
+        let first = std::fs::read(&crl).unwrap();
+        let state = TlsState::load(files).unwrap();
+        crate::pki::revoke(pki.path(), &revoked.cert).unwrap();
+        let second = std::fs::read(&crl).unwrap();
+        state.reload().unwrap();
+        assert!(state.is_revoked(&serial_of(&revoked)));
+        let before = state.server_config();
+
+        // CRL number 1 back in the file: refused, naming the file.
+        std::fs::write(&crl, &first).unwrap();
+        let message = state.reload().unwrap_err().to_string();
+        assert!(message.starts_with(&crl.display().to_string()), "{message}");
+        assert!(
+            message.contains("(number 1, issued")
+                && message.contains("older than the one in force (number 2,"),
+            "{message}"
+        );
+        assert!(state.is_revoked(&serial_of(&revoked)));
+        assert!(Arc::ptr_eq(&before, &state.server_config()));
+
+        // The same list again, and a newer one, are taken.
+        std::fs::write(&crl, &second).unwrap();
+        state.reload().unwrap();
+        crate::pki::revoke(pki.path(), &files_of(&pki, "caritas")).unwrap();
+        state.reload().unwrap();
+        assert!(state.is_revoked(&serial_of(&revoked)));
+    }
+
+    /// A freshly issued client certificate of `org`.
+    fn files_of(pki: &Pki, org: &str) -> PathBuf {
+        pki.issue(org, Role::Client, 30, 0).cert
     }
 
     #[tokio::test]
