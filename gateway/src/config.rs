@@ -198,148 +198,162 @@ impl GatewayConfig {
 
     /// The one validation pass: every value checked, paths resolved.
     fn validated(raw: RawConfig, origins: &Origins) -> Result<GatewayConfig, ConfigError> {
-        let path = origins.path();
-        let invalid = |key: String, problem: String| origins.invalid(key, problem);
+        let invalid = |key: &str, problem: String| origins.invalid(key, problem);
         let base = origins.base();
         trama_tls::identity::validate_name(&raw.federation)
-            .map_err(|e| invalid("federation".into(), e.to_string()))?;
+            .map_err(|e| invalid("federation", e.to_string()))?;
         let listen = raw.listen.parse().map_err(|_| {
             invalid(
-                "listen".into(),
+                "listen",
                 format!("`{}` is not an address like 127.0.0.1:7400", raw.listen),
             )
         })?;
-        if raw.limits.default_deadline_ms == 0 {
-            return Err(invalid(
-                "limits.default_deadline_ms".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        let mut seen = HashSet::new();
-        let mut sources = Vec::new();
-        for (i, s) in raw.sources.into_iter().enumerate() {
-            trama_tls::identity::validate_name(&s.organisation)
-                .map_err(|e| invalid(format!("sources[{i}].organisation"), e.to_string()))?;
-            if !seen.insert(s.organisation.clone()) {
-                return Err(invalid(
-                    format!("sources[{i}].organisation"),
-                    format!(
-                        "`{}` is listed twice; each organisation has one connector",
-                        s.organisation
-                    ),
-                ));
-            }
-            let ok_address = s
-                .address
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            if !ok_address {
-                return Err(invalid(
-                    format!("sources[{i}].address"),
-                    format!(
-                        "`{}` is not host:port, for example 127.0.0.1:7401",
-                        s.address
-                    ),
-                ));
-            }
-            if s.timeout_ms == 0 {
-                return Err(invalid(
-                    format!("sources[{i}].timeout_ms"),
-                    "must be at least 1".into(),
-                ));
-            }
-            if s.max_in_flight == 0 {
-                return Err(invalid(
-                    format!("sources[{i}].max_in_flight"),
-                    "must be at least 1".into(),
-                ));
-            }
-            sources.push(SourceConfig {
-                organisation: s.organisation,
-                address: s.address,
-                timeout: Duration::from_millis(s.timeout_ms),
-                max_in_flight: s.max_in_flight,
-            });
-        }
-        let l = &raw.limits;
-        if l.max_in_flight == 0 || l.breaker_failures == 0 {
-            return Err(invalid(
-                "limits.max_in_flight".into(),
-                "max_in_flight and breaker_failures must be at least 1".into(),
-            ));
-        }
-        let allowance = |key: String, rate: f64, burst: Option<f64>, quota: Option<u64>| {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(invalid(
-                    key,
-                    format!("rate {rate} must be a positive number of calls per second"),
-                ));
-            }
-            let burst = burst.unwrap_or(rate * 2.0);
-            if !(burst.is_finite() && burst >= 1.0) {
-                return Err(invalid(key, format!("burst {burst} must be at least 1")));
-            }
-            Ok(crate::protect::Allowance {
-                rate,
-                burst,
-                daily_quota: quota,
-            })
-        };
-        let client = allowance(
-            "limits.client_rate".into(),
-            l.client_rate,
-            Some(l.client_burst),
-            l.client_daily_quota,
-        )?;
-        let mut clients = std::collections::HashMap::new();
-        for (i, c) in raw.clients.iter().enumerate() {
-            trama_tls::identity::validate_name(&c.organisation)
-                .map_err(|e| invalid(format!("clients[{i}].organisation"), e.to_string()))?;
-            let a = allowance(format!("clients[{i}].rate"), c.rate, c.burst, c.daily_quota)?;
-            if clients.insert(c.organisation.clone(), a).is_some() {
-                return Err(invalid(
-                    format!("clients[{i}].organisation"),
-                    format!("`{}` is listed twice", c.organisation),
-                ));
-            }
-        }
         let Some(policy) = raw.policy else {
             return Err(invalid(
-                "policy".into(),
+                "policy",
                 "missing: name the Cedar policy file (every call is denied without one); start from deploy/policy.example.cedar".into(),
             ));
         };
-        let audit = raw.audit.resolve(base).map_err(|(k, p)| invalid(k, p))?;
+        let audit = raw.audit.resolve(base).map_err(|(k, p)| invalid(&k, p))?;
         let metrics = raw
             .metrics
             .map(|m| m.address("127.0.0.1:9464"))
             .transpose()
-            .map_err(|p| invalid("metrics.listen".into(), p))?;
-        let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(k, p))?;
+            .map_err(|p| invalid("metrics.listen", p))?;
+        let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(&k, p))?;
         Ok(GatewayConfig {
             metrics,
             tracing,
-            path: path.to_path_buf(),
+            path: origins.path().to_path_buf(),
             policy: base.join(policy),
             audit,
             federation: raw.federation,
             listen,
             tls: raw.tls.relative_to(base),
-            limits: Limits {
-                default_deadline: Duration::from_millis(raw.limits.default_deadline_ms),
-                max_request_bytes: raw.limits.max_request_bytes,
-                connect_timeout: Duration::from_millis(raw.limits.connect_timeout_ms),
-                max_in_flight: raw.limits.max_in_flight,
-                breaker_failures: raw.limits.breaker_failures,
-                breaker_cooldown: Duration::from_millis(raw.limits.breaker_cooldown_ms),
-                client,
-                clients,
-                locator_ttl: Duration::from_secs(raw.limits.locator_ttl_s),
-                locator_capacity: raw.limits.locator_capacity,
-            },
-            sources,
+            limits: limits(&raw.limits, &raw.clients, origins)?,
+            sources: sources(raw.sources, origins)?,
         })
     }
+}
+
+/// The registry of sources: each organisation once, at a host:port.
+fn sources(raw: Vec<RawSource>, origins: &Origins) -> Result<Vec<SourceConfig>, ConfigError> {
+    let invalid = |key: String, problem: String| origins.invalid(key, problem);
+    let mut seen = HashSet::new();
+    let mut sources = Vec::new();
+    for (i, s) in raw.into_iter().enumerate() {
+        trama_tls::identity::validate_name(&s.organisation)
+            .map_err(|e| invalid(format!("sources[{i}].organisation"), e.to_string()))?;
+        if !seen.insert(s.organisation.clone()) {
+            return Err(invalid(
+                format!("sources[{i}].organisation"),
+                format!(
+                    "`{}` is listed twice; each organisation has one connector",
+                    s.organisation
+                ),
+            ));
+        }
+        let ok_address = s
+            .address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok_address {
+            return Err(invalid(
+                format!("sources[{i}].address"),
+                format!(
+                    "`{}` is not host:port, for example 127.0.0.1:7401",
+                    s.address
+                ),
+            ));
+        }
+        if s.timeout_ms == 0 {
+            return Err(invalid(
+                format!("sources[{i}].timeout_ms"),
+                "must be at least 1".into(),
+            ));
+        }
+        if s.max_in_flight == 0 {
+            return Err(invalid(
+                format!("sources[{i}].max_in_flight"),
+                "must be at least 1".into(),
+            ));
+        }
+        sources.push(SourceConfig {
+            organisation: s.organisation,
+            address: s.address,
+            timeout: Duration::from_millis(s.timeout_ms),
+            max_in_flight: s.max_in_flight,
+        });
+    }
+    Ok(sources)
+}
+
+/// The limits, with every client organisation's allowance.
+fn limits(
+    l: &RawLimits,
+    raw_clients: &[RawClient],
+    origins: &Origins,
+) -> Result<Limits, ConfigError> {
+    let invalid = |key: String, problem: String| origins.invalid(key, problem);
+    if l.default_deadline_ms == 0 {
+        return Err(invalid(
+            "limits.default_deadline_ms".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if l.max_in_flight == 0 || l.breaker_failures == 0 {
+        return Err(invalid(
+            "limits.max_in_flight".into(),
+            "max_in_flight and breaker_failures must be at least 1".into(),
+        ));
+    }
+    let allowance = |key: String, rate: f64, burst: Option<f64>, quota: Option<u64>| {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(invalid(
+                key,
+                format!("rate {rate} must be a positive number of calls per second"),
+            ));
+        }
+        let burst = burst.unwrap_or(rate * 2.0);
+        if !(burst.is_finite() && burst >= 1.0) {
+            return Err(invalid(key, format!("burst {burst} must be at least 1")));
+        }
+        Ok(crate::protect::Allowance {
+            rate,
+            burst,
+            daily_quota: quota,
+        })
+    };
+    let client = allowance(
+        "limits.client_rate".into(),
+        l.client_rate,
+        Some(l.client_burst),
+        l.client_daily_quota,
+    )?;
+    let mut clients = std::collections::HashMap::new();
+    for (i, c) in raw_clients.iter().enumerate() {
+        trama_tls::identity::validate_name(&c.organisation)
+            .map_err(|e| invalid(format!("clients[{i}].organisation"), e.to_string()))?;
+        let a = allowance(format!("clients[{i}].rate"), c.rate, c.burst, c.daily_quota)?;
+        if clients.insert(c.organisation.clone(), a).is_some() {
+            return Err(invalid(
+                format!("clients[{i}].organisation"),
+                format!("`{}` is listed twice", c.organisation),
+            ));
+        }
+    }
+    Ok(Limits {
+        default_deadline: Duration::from_millis(l.default_deadline_ms),
+        max_request_bytes: l.max_request_bytes,
+        connect_timeout: Duration::from_millis(l.connect_timeout_ms),
+        max_in_flight: l.max_in_flight,
+        breaker_failures: l.breaker_failures,
+        breaker_cooldown: Duration::from_millis(l.breaker_cooldown_ms),
+        client,
+        clients,
+        locator_ttl: Duration::from_secs(l.locator_ttl_s),
+        locator_capacity: l.locator_capacity,
+    })
 }
 
 #[cfg(test)]

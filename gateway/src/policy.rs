@@ -413,6 +413,27 @@ impl Policy {
         action: Action,
         resource: Resource<'_>,
     ) -> Result<Decision, String> {
+        let (principal, mut entities) = self.asker_entities(asker)?;
+        let resource_uid = self.resource_entities(resource, &mut entities)?;
+        let string = |s: &str| RestrictedExpression::new_string(s.to_string());
+        let context = Context::from_pairs([
+            ("purpose".to_string(), string(asker.purpose)),
+            ("case_id".to_string(), string(asker.case_id)),
+            ("legal_basis".to_string(), string(asker.legal_basis)),
+        ])
+        .map_err(|e| e.to_string())?;
+        let action_uid = uid(&self.types.action, action.name());
+        let request = Request::new(principal, action_uid, resource_uid, context, None)
+            .map_err(|e| e.to_string())?;
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        Ok(self.decision_of(&response, asker, action, resource))
+    }
+
+    /// The operator (principal) and their organisation.
+    fn asker_entities(&self, asker: &Asker<'_>) -> Result<(EntityUid, Vec<Entity>), String> {
         let t = &self.types;
         let org = uid(&t.organisation, asker.organisation);
         let principal = uid(
@@ -420,69 +441,77 @@ impl Policy {
             &format!("{}/{}", asker.organisation, asker.operator_id),
         );
         let string = |s: &str| RestrictedExpression::new_string(s.to_string());
-        let mut entities = vec![
-            Entity::new_no_attrs(org.clone(), HashSet::new()),
-            Entity::new(
-                principal.clone(),
-                HashMap::from([
-                    ("organisation".to_string(), string(asker.organisation)),
-                    ("role".to_string(), string(asker.role)),
-                ]),
-                HashSet::from([org]),
-            )
-            .map_err(|e| e.to_string())?,
-        ];
-        let resource_uid = match resource {
-            Resource::Source(source) | Resource::Section(source, _) => {
-                let source_uid = uid(&t.source, source);
-                entities.push(
-                    Entity::new(
-                        source_uid.clone(),
-                        HashMap::from([("organisation".to_string(), string(source))]),
-                        HashSet::new(),
-                    )
-                    .map_err(|e| e.to_string())?,
-                );
-                match resource {
-                    Resource::Section(_, section) => {
-                        let name = sections::name(section);
-                        let section_uid = uid(&t.section, &format!("{source}/{name}"));
-                        entities.push(
-                            Entity::new(
-                                section_uid.clone(),
-                                HashMap::from([
-                                    ("source".to_string(), string(source)),
-                                    ("section".to_string(), string(name)),
-                                    ("category".to_string(), string(category(section))),
-                                ]),
-                                HashSet::from([source_uid]),
-                            )
-                            .map_err(|e| e.to_string())?,
-                        );
-                        section_uid
-                    }
-                    _ => source_uid,
-                }
-            }
+        let operator = Entity::new(
+            principal.clone(),
+            HashMap::from([
+                ("organisation".to_string(), string(asker.organisation)),
+                ("role".to_string(), string(asker.role)),
+            ]),
+            HashSet::from([org.clone()]),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((
+            principal,
+            vec![Entity::new_no_attrs(org, HashSet::new()), operator],
+        ))
+    }
+
+    /// The resource's entities (a section belongs to its source); returns
+    /// the resource's id.
+    fn resource_entities(
+        &self,
+        resource: Resource<'_>,
+        entities: &mut Vec<Entity>,
+    ) -> Result<EntityUid, String> {
+        let t = &self.types;
+        let string = |s: &str| RestrictedExpression::new_string(s.to_string());
+        let source = match resource {
+            Resource::Source(source) | Resource::Section(source, _) => source,
             Resource::AuditLog => {
                 let u = uid(&t.audit_log, "gateway");
                 entities.push(Entity::new_no_attrs(u.clone(), HashSet::new()));
-                u
+                return Ok(u);
             }
         };
-        let action_uid = uid(&t.action, action.name());
-        let context = Context::from_pairs([
-            ("purpose".to_string(), string(asker.purpose)),
-            ("case_id".to_string(), string(asker.case_id)),
-            ("legal_basis".to_string(), string(asker.legal_basis)),
-        ])
-        .map_err(|e| e.to_string())?;
-        let request = Request::new(principal, action_uid, resource_uid, context, None)
-            .map_err(|e| e.to_string())?;
-        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
-        let response = self
-            .authorizer
-            .is_authorized(&request, &self.policies, &entities);
+        let source_uid = uid(&t.source, source);
+        entities.push(
+            Entity::new(
+                source_uid.clone(),
+                HashMap::from([("organisation".to_string(), string(source))]),
+                HashSet::new(),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let Resource::Section(_, section) = resource else {
+            return Ok(source_uid);
+        };
+        let name = sections::name(section);
+        let section_uid = uid(&t.section, &format!("{source}/{name}"));
+        entities.push(
+            Entity::new(
+                section_uid.clone(),
+                HashMap::from([
+                    ("source".to_string(), string(source)),
+                    ("section".to_string(), string(name)),
+                    ("category".to_string(), string(category(section))),
+                ]),
+                HashSet::from([source_uid]),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        Ok(section_uid)
+    }
+
+    /// Trama's decision from Cedar's answer: a policy that cannot be
+    /// evaluated might have been a `forbid`, so it denies rather than
+    /// guesses.
+    fn decision_of(
+        &self,
+        response: &cedar_policy::Response,
+        asker: &Asker<'_>,
+        action: Action,
+        resource: Resource<'_>,
+    ) -> Decision {
         let failed: Vec<String> = response
             .diagnostics()
             .errors()
@@ -492,54 +521,49 @@ impl Policy {
             })
             .collect();
         if !failed.is_empty() {
-            // A policy that cannot be evaluated might have been a `forbid`:
-            // deny rather than guess.
             tracing::error!(policies = %failed.join(","), "policy evaluation failed; the request is denied");
-            return Ok(Decision {
+            return Decision {
                 allowed: false,
                 rule: "evaluation-error".into(),
                 reason: format!(
                     "policy {} could not be evaluated for this request; the gateway's log says more",
                     failed.join(", ")
                 ),
-            });
+            };
         }
-        let name = |id: &cedar_policy::PolicyId| self.name(id);
         let deciding: Vec<&cedar_policy::PolicyId> = response.diagnostics().reason().collect();
-        Ok(match response.decision() {
-            CedarDecision::Allow => Decision {
+        match (response.decision(), deciding.first()) {
+            (CedarDecision::Allow, _) => Decision {
                 allowed: true,
                 rule: deciding
                     .iter()
-                    .map(|id| name(id))
+                    .map(|id| self.name(id))
                     .collect::<Vec<_>>()
                     .join(","),
                 reason: String::new(),
             },
-            CedarDecision::Deny => match deciding.first() {
-                Some(id) => Decision {
-                    allowed: false,
-                    rule: name(id),
-                    reason: self
-                        .labels
-                        .get(*id)
-                        .and_then(|(_, reason)| reason.clone())
-                        .unwrap_or_else(|| format!("forbidden by rule {}", name(id))),
-                },
-                None => Decision {
-                    allowed: false,
-                    rule: "default-deny".into(),
-                    reason: format!(
-                        "no rule permits organisation {} with role `{}` to {} {} for purpose `{}`",
-                        asker.organisation,
-                        asker.role,
-                        action.name(),
-                        resource.describe(),
-                        asker.purpose
-                    ),
-                },
+            (CedarDecision::Deny, Some(id)) => Decision {
+                allowed: false,
+                rule: self.name(id),
+                reason: self
+                    .labels
+                    .get(*id)
+                    .and_then(|(_, reason)| reason.clone())
+                    .unwrap_or_else(|| format!("forbidden by rule {}", self.name(id))),
             },
-        })
+            (CedarDecision::Deny, None) => Decision {
+                allowed: false,
+                rule: "default-deny".into(),
+                reason: format!(
+                    "no rule permits organisation {} with role `{}` to {} {} for purpose `{}`",
+                    asker.organisation,
+                    asker.role,
+                    action.name(),
+                    resource.describe(),
+                    asker.purpose
+                ),
+            },
+        }
     }
 }
 
