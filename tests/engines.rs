@@ -269,6 +269,8 @@ impl Lone {
         let mut client = v1::connector_client::ConnectorClient::new(self.channel());
         client
             .fetch_record(v1::FetchRecordRequest {
+                context: context("presa_in_carico"),
+                client_organisation: "comune".into(),
                 tax_code: tax_code.into(),
                 sections,
                 ..Default::default()
@@ -498,7 +500,8 @@ async fn sql_injection_through_identifier_fields_has_no_effect() {
                     ..Default::default()
                 }),
                 max_candidates: 50,
-                ..Default::default()
+                context: context("presa_in_carico"),
+                client_organisation: "comune".into(),
             })
             .await
             .expect("answered")
@@ -511,6 +514,8 @@ async fn sql_injection_through_identifier_fields_has_no_effect() {
         );
         let record = client
             .fetch_record(v1::FetchRecordRequest {
+                context: context("presa_in_carico"),
+                client_organisation: "comune".into(),
                 local_id: attack.into(),
                 sections: vec![Section::Interventions as i32],
                 ..Default::default()
