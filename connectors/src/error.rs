@@ -31,6 +31,10 @@ pub enum CallError {
     /// not been checked yet.
     #[error("the partner database has not been reachable since the connector started")]
     NotReady,
+    /// The health watch found the database down: calls are not sent to it
+    /// until it answers again.
+    #[error("the partner database is down")]
+    DatabaseDown,
     /// A query of the mapping failed.
     #[error("query `{key}`: {source}")]
     Source {
@@ -59,6 +63,7 @@ impl CallError {
             CallError::Invalid { .. } => ConnectorReason::InvalidRequest,
             CallError::ExportDenied(_) => ConnectorReason::ExportDenied,
             CallError::NotReady => ConnectorReason::NotReady,
+            CallError::DatabaseDown => ConnectorReason::DatabaseUnavailable,
             CallError::Source {
                 source: SourceError::Timeout(_),
                 ..
@@ -76,6 +81,9 @@ impl CallError {
         match self {
             CallError::Invalid { .. } | CallError::ExportDenied(_) | CallError::NotReady => {
                 self.to_string()
+            }
+            CallError::DatabaseDown => {
+                "the partner database is unavailable (the connector's health check fails)".into()
             }
             CallError::Source { key, source } => match source {
                 SourceError::Timeout(limit) => {
@@ -180,6 +188,12 @@ mod tests {
             Code::Unavailable,
             "NOT_READY",
             "not been reachable",
+        );
+        check(
+            CallError::DatabaseDown,
+            Code::Unavailable,
+            "DATABASE_UNAVAILABLE",
+            "unavailable",
         );
         check(
             CallError::Source {

@@ -3,6 +3,7 @@
 //! ([`crate::model`]), and score candidates. No wire type is built here.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use trama_proto::v1::Section;
@@ -40,6 +41,19 @@ pub struct Connector {
     /// The mapping's queries, prepared by the start-up check; `None` until
     /// the check has passed (the database may be down at start).
     prepared: RwLock<Option<Arc<PreparedQueries>>>,
+    /// Whether the database answered the health watch's last question;
+    /// while it does not, calls are answered at once without asking it.
+    up: AtomicBool,
+}
+
+/// A query of the mapping that failed the health probe.
+#[derive(Debug, thiserror::Error)]
+#[error("query `{key}`: {source}")]
+pub struct ProbeError {
+    /// The mapping key of the query.
+    pub key: String,
+    /// The error.
+    pub source: SourceError,
 }
 
 impl Connector {
@@ -50,6 +64,7 @@ impl Connector {
             mapping,
             db,
             prepared: RwLock::new(None),
+            up: AtomicBool::new(false),
         }
     }
 
@@ -60,6 +75,7 @@ impl Connector {
         if let Ok(mut slot) = self.prepared.write() {
             *slot = Some(Arc::new(prepared));
         }
+        self.up.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -68,13 +84,53 @@ impl Connector {
         self.prepared.read().map(|p| p.is_some()).unwrap_or(false)
     }
 
+    /// Whether the database answered the last health question.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Records that the database failed the health watch: calls are
+    /// answered `DATABASE_UNAVAILABLE` at once until [`Connector::check`]
+    /// passes again.
+    pub fn mark_down(&self) {
+        self.up.store(false, Ordering::Release);
+    }
+
+    /// Asks the database every query of the mapping, with NULL parameters
+    /// (no row matches): cheap, and it fails when a mapped table or column
+    /// is gone or the file was emptied, which a bare connection does not.
+    pub async fn probe(&self) -> Result<(), ProbeError> {
+        let Some(prepared) = self.prepared.read().ok().and_then(|p| p.clone()) else {
+            return Ok(());
+        };
+        let mut session = self.db.session().await.map_err(|source| ProbeError {
+            key: "session".into(),
+            source,
+        })?;
+        for (key, query) in prepared.iter() {
+            session.probe(query).await.map_err(|source| ProbeError {
+                key: key.clone(),
+                source,
+            })?;
+        }
+        if let Err(e) = session.finish().await {
+            tracing::debug!(error = %e, "ending the probe's read transaction");
+        }
+        Ok(())
+    }
+
     /// The prepared queries, if the connector may ask the database now.
     fn prepared(&self) -> Result<Arc<PreparedQueries>, CallError> {
-        self.prepared
+        let prepared = self
+            .prepared
             .read()
             .ok()
             .and_then(|p| p.clone())
-            .ok_or(CallError::NotReady)
+            .ok_or(CallError::NotReady)?;
+        if !self.is_up() {
+            return Err(CallError::DatabaseDown);
+        }
+        Ok(prepared)
     }
 
     /// Runs one of the mapping's queries as it is, returning the raw rows

@@ -320,57 +320,91 @@ pub async fn prepare(config: &ConnectorConfig) -> Result<Connector, ConnectorErr
     Ok(connector)
 }
 
-/// Keeps the health status true: checks the mapping as soon as the
-/// database answers (a connector may start while its database is down),
-/// then pings the database. Returns only if the database, once reached,
-/// does not fit the mapping: the connector must then stop.
+/// What the health watch learnt from the database.
+enum Watched {
+    /// It answers what the mapping needs.
+    Up,
+    /// It does not, for now; why.
+    Down(String),
+    /// Reached for the first time, it does not fit the mapping.
+    Misfit(CheckError),
+}
+
+/// Asks the database what the mapping needs. While it is up, every query
+/// of the mapping runs with NULL parameters ([`Connector::probe`]): that
+/// fails when a mapped table is dropped or a SQLite file is emptied, which a
+/// bare `SELECT 1` does not notice. Before the first check passed, and
+/// after any failure, the whole start-up check runs again, so a database
+/// that comes back is served only once the mapping fits it again.
+async fn watch_once(connector: &Connector) -> Watched {
+    if connector.is_ready() && connector.is_up() {
+        return match connector.probe().await {
+            Ok(()) => Watched::Up,
+            Err(e) => {
+                connector.mark_down();
+                Watched::Down(e.to_string())
+            }
+        };
+    }
+    let first = !connector.is_ready();
+    match connector.check().await {
+        Ok(()) => {
+            tracing::info!(
+                engine = connector.db.engine(),
+                "mapping checked against the database"
+            );
+            Watched::Up
+        }
+        Err(CheckError::Unavailable(e)) => Watched::Down(e.to_string()),
+        Err(e) if first => Watched::Misfit(e),
+        // The database changed under a connector that served it: not
+        // serving until it fits again, rather than stopping.
+        Err(e) => Watched::Down(e.to_string()),
+    }
+}
+
+/// Keeps the health status true to the database, for every engine (see
+/// [`watch_once`]), from the status reported at start (`serving`).
+/// Returns only if the database, once reached, does not fit the mapping:
+/// the connector must then stop.
 async fn watch_database(
     connector: Arc<Connector>,
     health: tonic_health::server::HealthReporter,
+    mut serving: bool,
 ) -> ConnectorError {
-    let mut serving: Option<bool> = None;
     loop {
-        let up = if connector.is_ready() {
-            connector.db.ping().await.map_err(|e| e.to_string())
-        } else {
-            match connector.check().await {
-                Ok(()) => {
-                    tracing::info!(
-                        engine = connector.db.engine(),
-                        "mapping checked against the database"
-                    );
-                    Ok(())
-                }
-                Err(CheckError::Unavailable(e)) => Err(e.to_string()),
-                Err(e) => return ConnectorError::Check(e),
-            }
-        };
-        let now = up.is_ok();
-        if serving != Some(now) {
-            if now {
-                tracing::info!("database reachable: serving");
-                health
-                    .set_serving::<ConnectorServer<ConnectorService>>()
-                    .await;
-                health
-                    .set_service_status("", tonic_health::ServingStatus::Serving)
-                    .await;
-            } else {
-                tracing::warn!(
-                    error = up.err().unwrap_or_default(),
-                    "database unreachable: not serving"
-                );
-                health
-                    .set_not_serving::<ConnectorServer<ConnectorService>>()
-                    .await;
-                health
-                    .set_service_status("", tonic_health::ServingStatus::NotServing)
-                    .await;
-            }
-            serving = Some(now);
-        }
         tokio::time::sleep(HEALTH_INTERVAL).await;
+        let down = match watch_once(&connector).await {
+            Watched::Up => None,
+            Watched::Down(why) => Some(why),
+            Watched::Misfit(e) => return ConnectorError::Check(e),
+        };
+        if serving != down.is_none() {
+            serving = down.is_none();
+            report(&health, down).await;
+        }
     }
+}
+
+/// Sets the health status: serving, or not serving and why.
+async fn report(health: &tonic_health::server::HealthReporter, down: Option<String>) {
+    let status = match down {
+        None => {
+            tracing::info!("database answers the mapping: serving");
+            tonic_health::ServingStatus::Serving
+        }
+        Some(error) => {
+            tracing::warn!(error, "database fails the mapping's queries: not serving");
+            tonic_health::ServingStatus::NotServing
+        }
+    };
+    health
+        .set_service_status(
+            <ConnectorServer<ConnectorService> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health.set_service_status("", status).await;
 }
 
 /// Serves `trama.v1.Connector` (and the standard health and reflection
@@ -420,14 +454,12 @@ pub async fn serve(
             address: config.listen.to_string(),
             source,
         })?;
+    // Serving from the first call if the start-up check passed.
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_not_serving::<ConnectorServer<ConnectorService>>()
-        .await;
-    health_reporter
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
-        .await;
-    let watcher = watch_database(connector.clone(), health_reporter);
+    let serving = connector.is_ready();
+    let down = (!serving).then(|| "the database has not answered since start".to_string());
+    report(&health_reporter, down).await;
+    let watcher = watch_database(connector.clone(), health_reporter, serving);
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
         .build_v1()

@@ -291,9 +291,6 @@ pub(crate) trait Engine {
 
     /// Whether one step of the engine's plan reads a whole table.
     fn scans(step: &str) -> bool;
-
-    /// Whether the server answers at all.
-    async fn ping(&self) -> Result<(), SourceError>;
 }
 
 /// The engine behind a [`Database`].
@@ -420,12 +417,6 @@ impl Database {
             db: self,
             sqlite: None,
         }
-    }
-
-    /// Checks the server answers (not that the mapped tables are there:
-    /// see [`crate::runtime::Connector::probe`]).
-    pub async fn ping(&self) -> Result<(), SourceError> {
-        on_engine!(&self.pool, e: _E => e.ping().await)
     }
 
     /// The engine's plan for a prepared query, one line per step, with

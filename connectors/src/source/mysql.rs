@@ -123,11 +123,6 @@ impl Engine for MySql {
         (step.contains("type=ALL") || step.contains("type=index"))
             && step.contains("possible_keys= key=")
     }
-
-    async fn ping(&self) -> Result<(), SourceError> {
-        self.pool.execute("SELECT 1").await?;
-        Ok(())
-    }
 }
 
 /// How a column of type `ti` is read.

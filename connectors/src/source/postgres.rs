@@ -88,11 +88,6 @@ impl Engine for Postgres {
     fn scans(step: &str) -> bool {
         step.contains("Seq Scan on")
     }
-
-    async fn ping(&self) -> Result<(), SourceError> {
-        self.pool.execute("SELECT 1").await?;
-        Ok(())
-    }
 }
 
 /// The parameter type PostgreSQL inferred.

@@ -114,11 +114,6 @@ impl Engine for Sqlite {
     fn scans(step: &str) -> bool {
         step.starts_with("SCAN ") && !step.contains("CONSTANT ROW")
     }
-
-    async fn ping(&self) -> Result<(), SourceError> {
-        self.pool.execute("SELECT 1").await?;
-        Ok(())
-    }
 }
 
 fn rows_of(rows: &[SqliteRow]) -> Rows {
