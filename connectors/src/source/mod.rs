@@ -58,10 +58,21 @@ impl Value {
     /// (`12.1` stays `12.1`, never `12.0999999999999996447`); NULL when it
     /// has no decimal form (infinite, not a number, beyond 28 digits).
     pub fn float(f: f64) -> Value {
-        if !f.is_finite() {
+        Value::shortest(f.is_finite(), &f.to_string())
+    }
+
+    /// A single-precision column's value, read as [`Value::float`] reads a
+    /// double: `0.1` stays `0.1`, not the double nearest to the float.
+    pub fn float32(f: f32) -> Value {
+        Value::shortest(f.is_finite(), &f.to_string())
+    }
+
+    /// The decimal a float's shortest representation writes.
+    fn shortest(finite: bool, text: &str) -> Value {
+        if !finite {
             return Value::Null;
         }
-        Decimal::from_str(&f.to_string()).map_or(Value::Null, Value::Decimal)
+        Decimal::from_str(text).map_or(Value::Null, Value::Decimal)
     }
 }
 
@@ -502,6 +513,7 @@ mod tests {
             (f64::INFINITY, None),
             (1e40, None),
         ];
+        assert_eq!(Value::float32(0.1), Value::Decimal(Decimal::new(1, 1)));
         for (f, want) in cases {
             let got = match Value::float(f) {
                 Value::Decimal(d) => Some(d.normalize().to_string()),

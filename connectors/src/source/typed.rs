@@ -59,7 +59,7 @@ where
         Decode::I64 => get::<R, i64>(row, i).map(Value::Int),
         // Read by the engine that has unsigned columns (MySQL).
         Decode::U64 => None,
-        Decode::F32 => get::<R, f32>(row, i).map(|v| Value::float(f64::from(v))),
+        Decode::F32 => get::<R, f32>(row, i).map(Value::float32),
         Decode::F64 => get::<R, f64>(row, i).map(Value::float),
         Decode::Decimal => get::<R, Decimal>(row, i).map(Value::Decimal),
         Decode::Bool => get::<R, bool>(row, i).map(Value::Bool),
