@@ -95,3 +95,13 @@ pub struct Record {
     /// The entries, section by section in the order asked.
     pub entries: Vec<Entry>,
 }
+
+impl Record {
+    /// The sections that hold at least one entry, in schema order.
+    pub fn sections_with_entries(&self) -> Vec<Section> {
+        trama_proto::sections::ALL
+            .into_iter()
+            .filter(|s| self.entries.iter().any(|e| e.section == *s))
+            .collect()
+    }
+}

@@ -21,9 +21,10 @@ use crate::check::CheckError;
 use crate::config::ConnectorConfig;
 use crate::error::CallError;
 use crate::export::ExportPolicy;
+use crate::export::Release;
 use crate::from_proto::{self, FetchCall, MatchCall};
 use crate::mapping::Mapping;
-use crate::model::{Candidate, Person, Record};
+use crate::model::{Candidate, Context, Person};
 use crate::runtime::Connector;
 use crate::source::Database;
 use crate::to_proto::{self, Origin};
@@ -174,20 +175,7 @@ impl ConnectorService {
             sections,
         } = from_proto::fetch_record(req)?;
         entry.sections_asked = names(&sections);
-        let provided = self.inner.mapping.provided_sections();
-        let here: Vec<Section> = sections
-            .into_iter()
-            .filter(|s| provided.contains(s))
-            .collect();
-        let release = self.export.release(&context, &here);
-        let refused = self.export.may_match(&context).err().or_else(|| {
-            (release.released.is_empty() && !release.withheld.is_empty())
-                .then(|| self.export.refusal(&context))
-        });
-        if let Some(why) = refused {
-            tracing::info!(client = %context.client, purpose = %context.purpose, "fetch refused by the export policy");
-            return Err(CallError::ExportDenied(why));
-        }
+        let release = self.release(&context, sections)?;
         if !release.withheld.is_empty() {
             entry.reason = format!(
                 "export policy withheld: {}",
@@ -195,8 +183,11 @@ impl ConnectorService {
             );
         }
         let record = self.inner.fetch_record(&key, &release.released).await?;
+        if let Some(r) = &record {
+            entry.subjects.extend(self.person(&r.person));
+            entry.sections_returned = names(&r.sections_with_entries());
+        }
         let response = to_proto::fetch_response(record.as_ref(), &release.withheld, self.origin());
-        self.note_record(entry, record.as_ref(), &response);
         tracing::info!(
             client = %context.client,
             purpose = %context.purpose,
@@ -208,22 +199,27 @@ impl ConnectorService {
         Ok(response)
     }
 
-    /// What the audit entry says of a record released: whose, and which
-    /// sections held entries.
-    fn note_record(
-        &self,
-        entry: &mut Entry,
-        record: Option<&Record>,
-        response: &v1::FetchRecordResponse,
-    ) {
-        if let Some(r) = record {
-            entry.subjects.extend(self.person(&r.person));
+    /// What the partner's rules release of `sections` (those the mapping
+    /// provides) for this context; refused when no rule fits, or when
+    /// every section asked is withheld.
+    fn release(&self, context: &Context, sections: Vec<Section>) -> Result<Release, CallError> {
+        let provided = self.inner.mapping.provided_sections();
+        let here: Vec<Section> = sections
+            .into_iter()
+            .filter(|s| provided.contains(s))
+            .collect();
+        let release = self.export.release(context, &here);
+        let refused = self.export.may_match(context).err().or_else(|| {
+            (release.released.is_empty() && !release.withheld.is_empty())
+                .then(|| self.export.refusal(context))
+        });
+        match refused {
+            Some(why) => {
+                tracing::info!(client = %context.client, purpose = %context.purpose, "fetch refused by the export policy");
+                Err(CallError::ExportDenied(why))
+            }
+            None => Ok(release),
         }
-        entry.sections_returned = response
-            .sections
-            .as_ref()
-            .map(v1::RecordSections::names_with_entries)
-            .unwrap_or_default();
     }
 }
 
@@ -266,13 +262,10 @@ impl ConnectorApi for ConnectorService {
         }
         let result = self.matched(&req, &mut entry).await;
         let candidates = self.audited(entry, result).await?;
-        let origin = self.origin();
-        Ok(Response::new(v1::MatchSubjectResponse {
-            candidates: candidates
-                .iter()
-                .map(|c| to_proto::candidate(c, origin))
-                .collect(),
-        }))
+        Ok(Response::new(to_proto::match_response(
+            &candidates,
+            self.origin(),
+        )))
     }
 
     async fn fetch_record(

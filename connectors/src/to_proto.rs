@@ -38,11 +38,18 @@ pub fn identity(person: &Person, origin: Origin<'_>) -> v1::SubjectIdentity {
 }
 
 /// A candidate as sent.
-pub fn candidate(c: &Candidate, origin: Origin<'_>) -> v1::Candidate {
+fn candidate(c: &Candidate, origin: Origin<'_>) -> v1::Candidate {
     v1::Candidate {
         identity: Some(identity(&c.person, origin)),
         score: c.score,
         matched_fields: c.matched.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The answer to `MatchSubject`.
+pub fn match_response(candidates: &[Candidate], origin: Origin<'_>) -> v1::MatchSubjectResponse {
+    v1::MatchSubjectResponse {
+        candidates: candidates.iter().map(|c| candidate(c, origin)).collect(),
     }
 }
 
