@@ -1,8 +1,10 @@
 //! The connector on live PostgreSQL and MariaDB servers: the demo
 //! federation with the comune on PostgreSQL and the asl on MariaDB; a
-//! database that is down at start and comes back; a query cancelled by the
-//! database's statement timeout; SQL injection attempts; SQL that does not
-//! parse on the engine. These tests fail in CI when a server is missing.
+//! database that is down at start and comes back; one that stops answering
+//! while the connector runs (not serving, calls refused at once); a query
+//! cancelled by the database's statement timeout; SQL injection attempts;
+//! SQL that does not parse on the engine. These tests fail in CI when a
+//! server is missing.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
 
@@ -210,6 +212,18 @@ impl Lone {
             .unwrap_or(-1)
     }
 
+    /// Whether the connector reports `SERVING` within `limit`.
+    async fn serving_within(&self, limit: Duration) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if self.health().await == SERVING {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        false
+    }
+
     async fn fetch(
         &self,
         tax_code: &str,
@@ -218,6 +232,8 @@ impl Lone {
         let mut client = v1::connector_client::ConnectorClient::new(self.channel());
         client
             .fetch_record(v1::FetchRecordRequest {
+                context: context("presa_in_carico"),
+                client_organisation: "comune".into(),
                 tax_code: tax_code.into(),
                 sections,
                 ..Default::default()
@@ -366,7 +382,8 @@ async fn sql_injection_through_identifier_fields_has_no_effect() {
                     ..Default::default()
                 }),
                 max_candidates: 50,
-                ..Default::default()
+                context: context("presa_in_carico"),
+                client_organisation: "comune".into(),
             })
             .await
             .expect("answered")
@@ -379,6 +396,8 @@ async fn sql_injection_through_identifier_fields_has_no_effect() {
         );
         let record = client
             .fetch_record(v1::FetchRecordRequest {
+                context: context("presa_in_carico"),
+                client_organisation: "comune".into(),
                 local_id: attack.into(),
                 sections: vec![Section::Interventions as i32],
                 ..Default::default()
@@ -483,4 +502,80 @@ async fn mariadb_cancels_a_query_past_the_statement_timeout() {
             .found
     );
     lone.teardown().await;
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = comune_on_postgres(&pg, 40).await;
+    let real = url
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let proxy = support::proxy::FaultProxy::start(real.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lone = Lone::start(
+        dir.path(),
+        &url.replace(&real, &proxy.address),
+        trama::seed::Partner::Comune.mapping(),
+        2000,
+    )
+    .await
+    .expect("starts");
+    let serving = lone.serving_within(Duration::from_secs(10)).await;
+    assert!(serving, "serving once started");
+    assert!(
+        lone.fetch(&featured_tax_code(), vec![Section::Housing as i32])
+            .await
+            .expect("answers")
+            .found
+    );
+
+    // The server stops answering: connections stay open, nothing comes
+    // back (a partition, or a server frozen under load).
+    proxy.set(support::proxy::Mode::Hold);
+    let started = std::time::Instant::now();
+    while lone.health().await != NOT_SERVING && started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        lone.health().await,
+        NOT_SERVING,
+        "still serving {:?} after the database stopped answering",
+        started.elapsed()
+    );
+    let asked = std::time::Instant::now();
+    let status = lone
+        .fetch(&featured_tax_code(), vec![Section::Housing as i32])
+        .await
+        .expect_err("unavailable");
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let reason = tonic_types::StatusExt::get_error_details(&status)
+        .error_info()
+        .map(|i| i.reason.clone());
+    assert_eq!(reason.as_deref(), Some("DATABASE_UNAVAILABLE"));
+    assert!(
+        took < Duration::from_millis(500),
+        "a connector that knows its database is down answers at once, not after {took:?}"
+    );
+
+    // The server answers again: so does the connector.
+    proxy.set(support::proxy::Mode::Pass);
+    let serving = lone.serving_within(Duration::from_secs(15)).await;
+    assert!(serving, "serving again once the database answers");
+    assert!(
+        lone.fetch(&featured_tax_code(), vec![Section::Housing as i32])
+            .await
+            .expect("answers again")
+            .found
+    );
+    drop(lone);
+    drop_database(&pg, &url).await;
 }

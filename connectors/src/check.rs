@@ -181,7 +181,7 @@ async fn describe(
     };
     let prepared = db.prepare(&q.sql).await.map_err(refused)?;
     let plan = db.explain(&prepared).await.map_err(refused)?;
-    if let Some(step) = plan.iter().find(|step| scans(db, step)) {
+    if let Some(step) = plan.iter().find(|step| db.scans(step)) {
         return Err(CheckError::FullScan {
             path: mapping.path.clone(),
             key: key.to_string(),
@@ -189,24 +189,6 @@ async fn describe(
         });
     }
     Ok(prepared)
-}
-
-/// Whether one step of an engine's plan reads a whole table.
-fn scans(db: &Database, step: &str) -> bool {
-    match db {
-        // Planned with sequential scans disabled: one that remains has no
-        // index to use instead.
-        Database::Postgres { .. } => step.contains("Seq Scan on"),
-        // `type=ALL` with no usable key; small tables may be scanned by
-        // choice even when an index exists, which is fine.
-        Database::MySql { .. } => {
-            (step.contains("type=ALL") || step.contains("type=index"))
-                && step.contains("possible_keys= key=")
-        }
-        // SQLite plans name a full scan `SCAN <table>` (an index lookup is
-        // `SEARCH`); scanning a one-row constant is harmless.
-        Database::Sqlite { .. } => step.starts_with("SCAN ") && !step.contains("CONSTANT ROW"),
-    }
 }
 
 fn check_binding(

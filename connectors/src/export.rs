@@ -16,7 +16,10 @@
 
 use serde::Deserialize;
 use trama_proto::sections;
-use trama_proto::v1::{RequestContext, Section};
+use trama_proto::v1::Section;
+use trama_subject::text;
+
+use crate::model::Context;
 
 /// One export rule as written in the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,7 +84,7 @@ impl ExportPolicy {
                 ("purposes", &r.purposes),
                 ("roles", &r.roles),
             ] {
-                if list.is_empty() || list.iter().any(|v| v.trim().is_empty()) {
+                if list.is_empty() || list.iter().any(|v| text::is_blank(v)) {
                     return Err((
                         format!("export[{i}].{key}"),
                         "list at least one value, or \"*\" for any".into(),
@@ -124,34 +127,28 @@ impl ExportPolicy {
         Ok(ExportPolicy { rules })
     }
 
-    fn fitting<'a>(
-        &'a self,
-        client: &'a str,
-        ctx: &'a RequestContext,
-    ) -> impl Iterator<Item = &'a ExportRule> + 'a {
-        let role = ctx.operator.as_ref().map_or("", |o| o.role.as_str());
-        self.rules.iter().filter(move |r| {
-            listed(&r.clients, client)
-                && listed(&r.purposes, &ctx.purpose)
-                && listed(&r.roles, role)
-                && (!r.require_case_id || !ctx.case_id.trim().is_empty())
-        })
+    /// The rules that fit a call's context. A rule that requires a case id
+    /// is not satisfied by one that shows nothing.
+    fn fitting<'a>(&'a self, ctx: &'a Context) -> impl Iterator<Item = &'a ExportRule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| r.names(ctx) && (!r.require_case_id || has_case_id(ctx)))
     }
 
-    /// Whether the partner lets `client` look people up for this context;
-    /// `Err` says why not.
-    pub fn may_match(&self, client: &str, ctx: &RequestContext) -> Result<(), String> {
-        if self.fitting(client, ctx).next().is_some() {
+    /// Whether the partner lets the client look people up for this
+    /// context; `Err` says why not.
+    pub fn may_match(&self, ctx: &Context) -> Result<(), String> {
+        if self.fitting(ctx).next().is_some() {
             Ok(())
         } else {
-            Err(self.refusal(client, ctx))
+            Err(self.refusal(ctx))
         }
     }
 
-    /// What the partner releases of `asked` to `client` for this context.
-    pub fn release(&self, client: &str, ctx: &RequestContext, asked: &[Section]) -> Release {
+    /// What the partner releases of `asked` for this context.
+    pub fn release(&self, ctx: &Context, asked: &[Section]) -> Release {
         let allowed: Vec<Section> = self
-            .fitting(client, ctx)
+            .fitting(ctx)
             .flat_map(|r| r.sections.iter().copied())
             .collect();
         let (released, withheld) = asked.iter().partition(|s| allowed.contains(s));
@@ -159,27 +156,35 @@ impl ExportPolicy {
     }
 
     /// The reason given when nothing is released.
-    pub fn refusal(&self, client: &str, ctx: &RequestContext) -> String {
-        let role = ctx.operator.as_ref().map_or("", |o| o.role.as_str());
-        let needs_case = ctx.case_id.trim().is_empty()
-            && self.rules.iter().any(|r| {
-                r.require_case_id
-                    && listed(&r.clients, client)
-                    && listed(&r.purposes, &ctx.purpose)
-                    && listed(&r.roles, role)
-            });
+    pub fn refusal(&self, ctx: &Context) -> String {
+        let needs_case =
+            !has_case_id(ctx) && self.rules.iter().any(|r| r.require_case_id && r.names(ctx));
         format!(
-            "the partner's export policy releases nothing to {client} for purpose `{}`{}",
+            "the partner's export policy releases nothing to {} for purpose `{}`{}",
+            ctx.client,
             ctx.purpose,
             if needs_case { " without a case id" } else { "" }
         )
     }
 }
 
+impl ExportRule {
+    /// Whether the rule names the call's client, purpose and role.
+    fn names(&self, ctx: &Context) -> bool {
+        listed(&self.clients, &ctx.client)
+            && listed(&self.purposes, &ctx.purpose)
+            && listed(&self.roles, &ctx.operator_role)
+    }
+}
+
+/// Whether the call states a case id that shows something.
+fn has_case_id(ctx: &Context) -> bool {
+    ctx.case_id.as_deref().is_some_and(|c| !text::is_blank(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trama_proto::v1::Operator;
 
     fn rule(clients: &[&str], purposes: &[&str], sections: &[&str], case: bool) -> RawRule {
         let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
@@ -192,15 +197,13 @@ mod tests {
         }
     }
 
-    fn ctx(purpose: &str, case: &str) -> RequestContext {
-        RequestContext {
+    fn ctx(client: &str, purpose: &str, case: &str) -> Context {
+        Context {
+            client: client.into(),
             purpose: purpose.into(),
-            case_id: case.into(),
-            operator: Some(Operator {
-                id: "op".into(),
-                role: "assistente_sociale".into(),
-            }),
-            legal_basis: String::new(),
+            case_id: (!case.is_empty()).then(|| case.into()),
+            operator_id: "op".into(),
+            operator_role: "assistente_sociale".into(),
         }
     }
 
@@ -218,23 +221,54 @@ mod tests {
             panic!("valid rules")
         };
         let asked = [Section::Health, Section::CaseMembership];
-        let r = p.release("comune", &ctx("presa_in_carico", "CS-1"), &asked);
+        let r = p.release(&ctx("comune", "presa_in_carico", "CS-1"), &asked);
         assert_eq!(r.released, asked.to_vec());
         assert!(r.withheld.is_empty());
         // Case id required.
-        let r = p.release("comune", &ctx("presa_in_carico", ""), &asked);
+        let r = p.release(&ctx("comune", "presa_in_carico", ""), &asked);
         assert!(r.released.is_empty());
-        assert!(p.may_match("comune", &ctx("presa_in_carico", "")).is_err());
+        assert!(p.may_match(&ctx("comune", "presa_in_carico", "")).is_err());
         // Caritas: only case membership.
-        let r = p.release("caritas", &ctx("verifica_presa_in_carico", ""), &asked);
+        let r = p.release(&ctx("caritas", "verifica_presa_in_carico", ""), &asked);
         assert_eq!(r.released, vec![Section::CaseMembership]);
         assert_eq!(r.withheld, vec![Section::Health]);
         // Unknown client: nothing.
-        assert!(p.may_match("caf", &ctx("presa_in_carico", "CS-1")).is_err());
+        assert!(p.may_match(&ctx("caf", "presa_in_carico", "CS-1")).is_err());
         assert!(
             ExportPolicy::default()
-                .may_match("comune", &ctx("x", "y"))
+                .may_match(&ctx("comune", "x", "y"))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn an_invisible_case_id_satisfies_no_rule() {
+        let Ok(p) =
+            ExportPolicy::from_raw(vec![rule(&["comune"], &["presa_in_carico"], &["*"], true)])
+        else {
+            panic!("valid rules")
+        };
+        for invisible in ["\u{200B}", " \u{FEFF}\u{2060} ", "\u{E0001}", "\t"] {
+            let c = ctx("comune", "presa_in_carico", invisible);
+            assert!(p.release(&c, &[Section::Health]).released.is_empty());
+            let why = p.may_match(&c).err().unwrap_or_default();
+            assert!(why.ends_with("without a case id"), "{invisible:?}: {why}");
+        }
+        // And the request edge refuses such a case id before any rule is
+        // consulted.
+        let wire = trama_proto::v1::RequestContext {
+            purpose: "presa_in_carico".into(),
+            case_id: "\u{200B}".into(),
+            operator: Some(trama_proto::v1::Operator {
+                id: "op".into(),
+                role: "assistente_sociale".into(),
+            }),
+            legal_basis: String::new(),
+        };
+        let refused = crate::from_proto::context("comune", Some(&wire));
+        assert!(
+            matches!(&refused, Err(crate::error::CallError::Invalid { field, .. }) if field == "context.case_id"),
+            "{refused:?}"
         );
     }
 

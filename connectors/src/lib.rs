@@ -5,16 +5,23 @@
 //!
 //! Module map: [`config`] reads the connector's configuration, [`mapping`]
 //! the mapping file; [`check`] verifies the mapping against the live
-//! database at start; [`source`] is the database layer and [`params`] its
-//! named parameters; [`runtime`] answers requests, [`values`] and
-//! [`to_proto`] turn rows into the common schema; [`export`] is the
-//! partner's export policy; [`service`] is the gRPC server, which enforces
-//! that policy and keeps the connector's local audit of what it released.
+//! database at start; [`source`] is the database layer (one module per
+//! engine) and [`params`] its named parameters; [`runtime`] answers
+//! requests in the connector's own types ([`model`]), with [`values`]
+//! turning columns into typed values; [`from_proto`] and [`to_proto`] are
+//! the two edges where wire messages come in and go out; [`export`] is the
+//! partner's export policy; [`error`] maps every failure of a call to one
+//! gRPC status with its reason; [`service`] is the gRPC server, which
+//! enforces that policy, keeps the connector's local audit of what it
+//! released, and keeps its health true to the database.
 
 pub mod check;
 pub mod config;
+pub mod error;
 pub mod export;
+pub mod from_proto;
 pub mod mapping;
+pub mod model;
 pub mod params;
 pub mod runtime;
 pub mod service;

@@ -1,20 +1,22 @@
 //! What a connector does with a request: find people and read sections
-//! through the mapping, convert rows to the common schema, and score
-//! candidates.
+//! through the mapping, turn rows into the connector's own types
+//! ([`crate::model`]), and score candidates. No wire type is built here.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
-use trama_proto::v1::{self, Section};
-use trama_subject::codice_fiscale::Fragment;
+use trama_proto::v1::Section;
 use trama_subject::matching::{self, Traits};
 use trama_subject::{Sex, TaxCode, names};
 
-use crate::mapping::{ColumnSpec, FieldKind, Mapping, NamedQuery, SubjectField};
-use std::sync::{Arc, RwLock};
-
 use crate::check::{CheckError, PreparedQueries};
-use crate::source::{Database, Param, Rows, Session, SourceError};
-use crate::to_proto::{self, Fields};
+use crate::error::CallError;
+use crate::mapping::{
+    ColumnSpec, FieldKind, Mapping, NamedQuery, SectionKey, SectionQuery, SubjectField,
+};
+use crate::model::{Candidate, Entry, Fields, Lookup, Person, Record, RecordKey};
+use crate::source::{Database, Param, Rows, Session, SourceError, Value};
 use crate::values::{self, Typed};
 
 /// How many rows a local-id or tax-code lookup may resolve to (legacy
@@ -24,6 +26,8 @@ const MAX_DUPLICATES: usize = 5;
 /// mapping's blocking queries are wrapped in a `LIMIT` of this many rows, so
 /// a common name cannot flood the connector.
 pub const MAX_BLOCK: usize = 200;
+/// Candidates scoring below this are not returned.
+const MIN_SCORE: f64 = 0.5;
 
 /// A connector bound to its database and mapping.
 #[derive(Debug)]
@@ -37,34 +41,19 @@ pub struct Connector {
     /// The mapping's queries, prepared by the start-up check; `None` until
     /// the check has passed (the database may be down at start).
     prepared: RwLock<Option<Arc<PreparedQueries>>>,
+    /// Whether the database answered the health watch's last question;
+    /// while it does not, calls are answered at once without asking it.
+    up: AtomicBool,
 }
 
-/// A person found in the database.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// As sent on the wire.
-    pub identity: v1::SubjectIdentity,
-    /// As compared by the matcher.
-    pub traits: Traits,
-    /// The partner's id.
-    pub local_id: String,
-}
-
-/// Errors while answering.
+/// A query of the mapping that failed the health probe.
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// The database has not been reached since start, so the mapping has
-    /// not been checked yet.
-    #[error("the partner database has not been reached yet")]
-    NotReady,
-    /// The database failed.
-    #[error("query `{key}`: {source}")]
-    Source {
-        /// The mapping key of the query.
-        key: String,
-        /// The error.
-        source: SourceError,
-    },
+#[error("query `{key}`: {source}")]
+pub struct ProbeError {
+    /// The mapping key of the query.
+    pub key: String,
+    /// The error.
+    pub source: SourceError,
 }
 
 impl Connector {
@@ -75,6 +64,7 @@ impl Connector {
             mapping,
             db,
             prepared: RwLock::new(None),
+            up: AtomicBool::new(false),
         }
     }
 
@@ -85,6 +75,7 @@ impl Connector {
         if let Ok(mut slot) = self.prepared.write() {
             *slot = Some(Arc::new(prepared));
         }
+        self.up.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -93,13 +84,62 @@ impl Connector {
         self.prepared.read().map(|p| p.is_some()).unwrap_or(false)
     }
 
+    /// Whether the database answered the last health question.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Records that the database failed the health watch: calls are
+    /// answered `DATABASE_UNAVAILABLE` at once until [`Connector::check`]
+    /// passes again.
+    pub fn mark_down(&self) {
+        self.up.store(false, Ordering::Release);
+    }
+
+    /// Asks the database every query of the mapping, with NULL parameters
+    /// (no row matches): cheap, and it fails when a mapped table or column
+    /// is gone or the file was emptied, which a bare connection does not.
+    pub async fn probe(&self) -> Result<(), ProbeError> {
+        let Some(prepared) = self.prepared.read().ok().and_then(|p| p.clone()) else {
+            return Ok(());
+        };
+        let mut session = self.db.session().await.map_err(|source| ProbeError {
+            key: "session".into(),
+            source,
+        })?;
+        for (key, query) in prepared.iter() {
+            session.probe(query).await.map_err(|source| ProbeError {
+                key: key.clone(),
+                source,
+            })?;
+        }
+        if let Err(e) = session.finish().await {
+            tracing::debug!(error = %e, "ending the probe's read transaction");
+        }
+        Ok(())
+    }
+
+    /// The prepared queries, if the connector may ask the database now.
+    fn prepared(&self) -> Result<Arc<PreparedQueries>, CallError> {
+        let prepared = self
+            .prepared
+            .read()
+            .ok()
+            .and_then(|p| p.clone())
+            .ok_or(CallError::NotReady)?;
+        if !self.is_up() {
+            return Err(CallError::DatabaseDown);
+        }
+        Ok(prepared)
+    }
+
     /// Runs one of the mapping's queries as it is, returning the raw rows
     /// (benchmarks use it as the database-only baseline).
     pub async fn run_raw(
         &self,
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
-    ) -> Result<Rows, RuntimeError> {
+    ) -> Result<Rows, CallError> {
         self.run_in(&mut self.db.pooled(), query, values).await
     }
 
@@ -109,15 +149,10 @@ impl Connector {
         session: &mut Session<'_>,
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
-    ) -> Result<Rows, RuntimeError> {
-        let prepared = self
-            .prepared
-            .read()
-            .ok()
-            .and_then(|p| p.clone())
-            .ok_or(RuntimeError::NotReady)?;
+    ) -> Result<Rows, CallError> {
+        let prepared = self.prepared()?;
         let Some(statement) = prepared.get(&query.key) else {
-            return Err(RuntimeError::NotReady);
+            return Err(CallError::NotReady);
         };
         let params: Vec<Param> = statement
             .names
@@ -127,7 +162,7 @@ impl Connector {
         session
             .fetch(statement, &params)
             .await
-            .map_err(|source| RuntimeError::Source {
+            .map_err(|source| CallError::Source {
                 key: query.key.clone(),
                 source,
             })
@@ -138,7 +173,7 @@ impl Connector {
         &self,
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
-    ) -> Result<Vec<Found>, RuntimeError> {
+    ) -> Result<Vec<Person>, CallError> {
         self.people_in(&mut self.db.pooled(), query, values).await
     }
 
@@ -148,12 +183,12 @@ impl Connector {
         session: &mut Session<'_>,
         query: &NamedQuery,
         values: &HashMap<&str, Param>,
-    ) -> Result<Vec<Found>, RuntimeError> {
+    ) -> Result<Vec<Person>, CallError> {
         let rows = match self.run_in(session, query, values).await {
             Ok(rows) => rows,
             // An identifier that cannot even have the column's type (text
             // for a numeric id) names nobody.
-            Err(RuntimeError::Source {
+            Err(CallError::Source {
                 source: SourceError::ParamType { .. },
                 ..
             }) => return Ok(Vec::new()),
@@ -162,21 +197,23 @@ impl Connector {
         Ok(rows
             .rows
             .iter()
-            .filter_map(|row| self.read_subject(&rows, row))
+            .filter_map(|row| self.read_person(&rows, row))
             .collect())
     }
 
+    /// The value of one mapped field in `row`, converted to `kind`; a value
+    /// that does not convert is skipped and logged without its content.
     fn value(
         &self,
         rows: &Rows,
-        row: &[crate::source::Value],
+        row: &[Value],
         spec: &ColumnSpec,
         kind: FieldKind,
         key: &str,
     ) -> Option<Typed> {
         let raw = match spec {
             ColumnSpec::Column { column, .. } => row.get(rows.index_of(column)?)?.clone(),
-            ColumnSpec::Constant { value, .. } => crate::source::Value::Text(value.clone()),
+            ColumnSpec::Constant { value, .. } => Value::Text(value.clone()),
         };
         match values::convert(&raw, kind, spec, &self.mapping, &self.organisation) {
             Ok(v) => v,
@@ -187,96 +224,90 @@ impl Connector {
         }
     }
 
-    fn read_subject(&self, rows: &Rows, row: &[crate::source::Value]) -> Option<Found> {
-        let mut id = v1::SubjectIdentity::default();
+    /// The person a subject row describes; `None` without a local id.
+    fn read_person(&self, rows: &Rows, row: &[Value]) -> Option<Person> {
         let mut traits = Traits::default();
-        let mut last_updated = None;
+        let (mut local_id, mut tax_code, mut last_updated) = (None, String::new(), None);
         for (field, spec) in &self.mapping.subject.fields {
             let Some(value) = self.value(rows, row, spec, field.kind(), "subject.columns") else {
                 continue;
             };
             match (field, value) {
-                (SubjectField::LocalId, Typed::Text(t)) => {
-                    id.local_id = Some(v1::LocalId {
-                        organisation: self.organisation.clone(),
-                        id: t,
-                    })
-                }
+                (SubjectField::LocalId, Typed::Text(t)) => local_id = Some(t),
                 (SubjectField::TaxCode, Typed::Text(t)) => {
-                    let upper = t.to_ascii_uppercase();
-                    traits.tax_code = TaxCode::parse(&upper).ok();
-                    id.tax_code = upper;
+                    tax_code = t.to_ascii_uppercase();
+                    traits.tax_code = TaxCode::parse(&tax_code).ok();
                 }
-                (SubjectField::GivenName, Typed::Text(t)) => {
-                    traits.given_name = Some(t.clone());
-                    id.given_name = t;
-                }
-                (SubjectField::FamilyName, Typed::Text(t)) => {
-                    traits.family_name = Some(t.clone());
-                    id.family_name = t;
-                }
-                (SubjectField::BirthDate, Typed::Date(d)) => {
-                    traits.birth_date = Some(d);
-                    id.birth_date = Some(to_proto::date(d));
-                }
+                (SubjectField::GivenName, Typed::Text(t)) => traits.given_name = Some(t),
+                (SubjectField::FamilyName, Typed::Text(t)) => traits.family_name = Some(t),
+                (SubjectField::BirthDate, Typed::Date(d)) => traits.birth_date = Some(d),
                 (SubjectField::BirthplaceCode, Typed::Text(t)) => {
-                    let code = t.to_ascii_uppercase();
-                    traits.birthplace_code = Some(code.clone());
-                    id.birthplace_code = code;
+                    traits.birthplace_code = Some(t.to_ascii_uppercase());
                 }
                 (SubjectField::Sex, Typed::Coding { code, .. }) => {
-                    let sex = match code.as_str() {
-                        "female" | "F" => Some(Sex::Female),
-                        "male" | "M" => Some(Sex::Male),
-                        _ => None,
-                    };
-                    traits.sex = sex;
-                    id.sex = match sex {
-                        Some(Sex::Female) => v1::Sex::Female as i32,
-                        Some(Sex::Male) => v1::Sex::Male as i32,
-                        None => v1::Sex::Unspecified as i32,
-                    };
+                    traits.sex = Sex::from_code(&code);
                 }
                 (SubjectField::LastUpdated, Typed::Timestamp(t)) => last_updated = Some(t),
                 _ => {}
             }
         }
-        let local_id = id.local_id.as_ref()?.id.clone();
-        id.provenance = Some(to_proto::provenance(
-            &self.organisation,
-            &self.mapping.system,
-            local_id.clone(),
-            last_updated,
-        ));
-        Some(Found {
-            identity: id,
+        Some(Person {
+            local_id: local_id?,
+            tax_code,
             traits,
-            local_id,
+            last_updated,
         })
     }
 
-    /// Finds candidates for `query`, best first, at most `max`.
+    /// Finds candidates for `lookup`, best first, at most `max`.
     pub async fn match_subject(
         &self,
-        query: &v1::SubjectQuery,
+        lookup: &Lookup,
         max: usize,
-    ) -> Result<Vec<v1::Candidate>, RuntimeError> {
-        let wanted = traits_of(query);
-        let mut found: Vec<Found> = Vec::new();
-        if let Some(local) = query
-            .local_id
-            .as_ref()
-            .filter(|l| l.organisation == self.organisation && !l.id.is_empty())
-        {
-            let values = HashMap::from([("local_id", Param::Text(Some(local.id.clone())))]);
+    ) -> Result<Vec<Candidate>, CallError> {
+        let found = self.find(lookup).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut candidates: Vec<Candidate> = found
+            .into_iter()
+            .filter(|p| seen.insert(p.local_id.clone()))
+            .filter_map(|person| {
+                let score = if lookup.local_id.as_ref() == Some(&person.local_id) {
+                    matching::Score {
+                        value: 1.0,
+                        matched: vec!["local_id"],
+                    }
+                } else {
+                    matching::score(&lookup.traits, &person.traits)
+                };
+                (score.value >= MIN_SCORE).then_some(Candidate {
+                    person,
+                    score: score.value,
+                    matched: score.matched,
+                })
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        discount_ties(&mut candidates);
+        candidates.truncate(max);
+        Ok(candidates)
+    }
+
+    /// Everyone the mapping's queries find for `lookup`: by local id, by
+    /// tax code, and through every blocking query whose parameters the
+    /// lookup provides (in parallel on the pool; a query with an unknown
+    /// parameter would match nothing).
+    async fn find(&self, lookup: &Lookup) -> Result<Vec<Person>, CallError> {
+        let wanted = &lookup.traits;
+        let mut found: Vec<Person> = Vec::new();
+        if let Some(id) = &lookup.local_id {
+            let values = HashMap::from([("local_id", Param::Text(Some(id.clone())))]);
             found.extend(
                 self.people(&self.mapping.matching.local_id, &values)
                     .await?,
             );
         }
         if let (Some(code), Some(q)) = (&wanted.tax_code, &self.mapping.matching.tax_code) {
-            let values =
-                HashMap::from([("tax_code", Param::Text(Some(code.as_str().to_string())))]);
+            let values = HashMap::from([("tax_code", Param::Text(Some(code.to_string())))]);
             found.extend(self.people(q, &values).await?);
         }
         let has_demographics = wanted.family_name.is_some()
@@ -284,10 +315,7 @@ impl Connector {
             || wanted.birth_date.is_some()
             || wanted.tax_code_fragment.is_some();
         if has_demographics {
-            // Each blocking query that has all its parameters runs, in
-            // parallel on the pool; a query with an unknown parameter
-            // would match nothing.
-            let values = demographic_params(&wanted);
+            let values = demographic_params(wanted);
             let runnable = self.mapping.matching.demographics.iter().filter(|q| {
                 q.sql
                     .param_names()
@@ -299,70 +327,30 @@ impl Connector {
                 found.extend(block?);
             }
         }
-        let mut seen = std::collections::HashSet::new();
-        let mut candidates: Vec<v1::Candidate> = found
-            .into_iter()
-            .filter(|f| seen.insert(f.local_id.clone()))
-            .filter_map(|f| {
-                let mut score = matching::score(&wanted, &f.traits);
-                if query
-                    .local_id
-                    .as_ref()
-                    .is_some_and(|l| l.organisation == self.organisation && l.id == f.local_id)
-                {
-                    score = matching::Score {
-                        value: 1.0,
-                        matched: vec!["local_id"],
-                    };
-                }
-                (score.value >= 0.5).then(|| v1::Candidate {
-                    identity: Some(f.identity),
-                    score: score.value,
-                    matched_fields: score.matched.iter().map(|s| s.to_string()).collect(),
-                })
-            })
-            .collect();
-        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-        discount_ties(&mut candidates);
-        candidates.truncate(max);
-        Ok(candidates)
+        Ok(found)
     }
 
-    /// Reads `sections` of the person with `local_id` or `tax_code`.
+    /// Reads `sections` of the person named by `key`; `None` when the
+    /// partner does not hold them. On SQLite every query of the record
+    /// reads one snapshot.
     pub async fn fetch_record(
         &self,
-        tax_code: &str,
-        local_id: &str,
+        key: &RecordKey,
         sections: &[Section],
-    ) -> Result<v1::FetchRecordResponse, RuntimeError> {
+    ) -> Result<Option<Record>, CallError> {
         let mut session = self
             .db
             .session()
             .await
-            .map_err(|source| RuntimeError::Source {
+            .map_err(|source| CallError::Source {
                 key: "fetch".into(),
                 source,
             })?;
-        let people = if !local_id.is_empty() {
-            let values = HashMap::from([("local_id", Param::Text(Some(local_id.to_string())))]);
-            self.people_in(&mut session, &self.mapping.matching.local_id, &values)
-                .await?
-        } else if let Some(q) = self
-            .mapping
-            .matching
-            .tax_code
-            .as_ref()
-            .filter(|_| !tax_code.is_empty())
-        {
-            let values = HashMap::from([("tax_code", Param::Text(Some(tax_code.to_string())))]);
-            self.people_in(&mut session, q, &values).await?
-        } else {
-            Vec::new()
-        };
+        let people = self.holders(&mut session, key).await?;
         let Some(first) = people.first() else {
-            return Ok(v1::FetchRecordResponse::default());
+            return Ok(None);
         };
-        let mut out = v1::RecordSections::default();
+        let mut entries = Vec::new();
         for person in people.iter().take(MAX_DUPLICATES) {
             let values = HashMap::from([
                 ("local_id", Param::Text(Some(person.local_id.clone()))),
@@ -372,49 +360,14 @@ impl Connector {
                 ),
             ]);
             for section in sections {
-                let Some(queries) = self
-                    .mapping
-                    .sections
-                    .get(&crate::mapping::SectionKey(*section as i32))
-                else {
-                    continue;
-                };
-                for q in queries {
+                let queries = self.mapping.sections.get(&SectionKey(*section as i32));
+                for q in queries.into_iter().flatten() {
                     let rows = self.run_in(&mut session, &q.query, &values).await?;
-                    for row in &rows.rows {
-                        let Some(record_id) =
-                            self.value(&rows, row, &q.record_id, FieldKind::Text, &q.key)
-                        else {
-                            continue;
-                        };
-                        let record_id = match record_id {
-                            Typed::Text(t) => t,
-                            other => format!("{other:?}"),
-                        };
-                        let last_updated = q
-                            .last_updated
-                            .as_ref()
-                            .and_then(|spec| {
-                                self.value(&rows, row, spec, FieldKind::Timestamp, &q.key)
-                            })
-                            .and_then(|v| match v {
-                                Typed::Timestamp(t) => Some(t),
-                                _ => None,
-                            });
-                        let mut fields = Fields::new();
-                        for (name, kind, spec) in &q.fields {
-                            if let Some(v) = self.value(&rows, row, spec, *kind, &q.key) {
-                                fields.insert(name, v);
-                            }
-                        }
-                        let provenance = to_proto::provenance(
-                            &self.organisation,
-                            &self.mapping.system,
-                            record_id,
-                            last_updated,
-                        );
-                        to_proto::push_entry(*section, provenance, &fields, &mut out);
-                    }
+                    entries.extend(
+                        rows.rows
+                            .iter()
+                            .filter_map(|row| self.entry(*section, q, &rows, row)),
+                    );
                 }
             }
         }
@@ -422,11 +375,67 @@ impl Connector {
             // Everything was read; the read transaction ends either way.
             tracing::debug!(error = %e, "ending the read transaction");
         }
-        Ok(v1::FetchRecordResponse {
-            found: true,
-            identity: Some(first.identity.clone()),
-            sections: Some(out),
-            withheld: Vec::new(),
+        Ok(Some(Record {
+            person: first.clone(),
+            entries,
+        }))
+    }
+
+    /// The people `key` names (legacy databases hold duplicates).
+    async fn holders(
+        &self,
+        session: &mut Session<'_>,
+        key: &RecordKey,
+    ) -> Result<Vec<Person>, CallError> {
+        match key {
+            RecordKey::LocalId(id) => {
+                let values = HashMap::from([("local_id", Param::Text(Some(id.clone())))]);
+                self.people_in(session, &self.mapping.matching.local_id, &values)
+                    .await
+            }
+            RecordKey::TaxCode(code) => match &self.mapping.matching.tax_code {
+                Some(q) => {
+                    let values = HashMap::from([("tax_code", Param::Text(Some(code.clone())))]);
+                    self.people_in(session, q, &values).await
+                }
+                // A partner that records no tax codes holds nobody by one.
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+
+    /// The entry one row of a section query maps to; `None` without a
+    /// record id (every entry carries its provenance).
+    fn entry(
+        &self,
+        section: Section,
+        q: &SectionQuery,
+        rows: &Rows,
+        row: &[Value],
+    ) -> Option<Entry> {
+        let record_id = match self.value(rows, row, &q.record_id, FieldKind::Text, &q.key)? {
+            Typed::Text(t) => t,
+            other => format!("{other:?}"),
+        };
+        let last_updated = q
+            .last_updated
+            .as_ref()
+            .and_then(|spec| self.value(rows, row, spec, FieldKind::Timestamp, &q.key))
+            .and_then(|v| match v {
+                Typed::Timestamp(t) => Some(t),
+                _ => None,
+            });
+        let mut fields = Fields::new();
+        for (name, kind, spec) in &q.fields {
+            if let Some(v) = self.value(rows, row, spec, *kind, &q.key) {
+                fields.insert(name, v);
+            }
+        }
+        Some(Entry {
+            section,
+            record_id,
+            last_updated,
+            fields,
         })
     }
 }
@@ -437,7 +446,7 @@ impl Connector {
 /// that takes the top candidate above a threshold then gets no answer
 /// rather than a coin toss; a caller that lists candidates still sees them
 /// all, in the same order.
-fn discount_ties(candidates: &mut [v1::Candidate]) {
+fn discount_ties(candidates: &mut [Candidate]) {
     let (Some(best), Some(second)) = (candidates.first(), candidates.get(1)) else {
         return;
     };
@@ -450,7 +459,7 @@ fn discount_ties(candidates: &mut [v1::Candidate]) {
         .filter(|c| best - c.score <= TIE_MARGIN)
     {
         c.score = ((c.score * (1.0 - TIE_DISCOUNT)) * 1000.0).round() / 1000.0;
-        c.matched_fields.push("ambiguous".into());
+        c.matched.push("ambiguous");
     }
 }
 
@@ -459,41 +468,13 @@ const TIE_MARGIN: f64 = 0.03;
 /// What a tie costs.
 const TIE_DISCOUNT: f64 = 0.2;
 
-/// What a query tells about the person, as the matcher compares it.
-pub fn traits_of(query: &v1::SubjectQuery) -> Traits {
-    let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
-    let today = time::OffsetDateTime::now_utc().date();
-    let fragment =
-        non_empty(&query.tax_code_fragment).and_then(|f| Fragment::parse(&f, today).ok());
-    let mut traits = Traits {
-        tax_code: TaxCode::parse(&query.tax_code).ok(),
-        given_name: non_empty(&query.given_name),
-        family_name: non_empty(&query.family_name),
-        birth_date: query.birth_date.as_ref().and_then(v1::Date::to_date),
-        birthplace_code: non_empty(&query.birthplace_code).map(|s| s.to_ascii_uppercase()),
-        sex: match v1::Sex::try_from(query.sex) {
-            Ok(v1::Sex::Female) => Some(Sex::Female),
-            Ok(v1::Sex::Male) => Some(Sex::Male),
-            _ => None,
-        },
-        tax_code_fragment: None,
-    };
-    // What the fragment tells fills what the caller left out.
-    if let Some(f) = &fragment {
-        traits.birth_date = traits.birth_date.or(f.birth_date);
-        traits.sex = traits.sex.or(f.sex);
-        traits.birthplace_code = traits
-            .birthplace_code
-            .take()
-            .or_else(|| f.birthplace_code.clone());
-    }
-    traits.tax_code_fragment = fragment;
-    traits
-}
-
 fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
     let family = t.family_name.as_deref().map(names::compact);
     let given = t.given_name.as_deref().map(names::compact);
+    let in_birth_year = |month, day| {
+        t.birth_date
+            .and_then(|d| time::Date::from_calendar_date(d.year(), month, day).ok())
+    };
     HashMap::from([
         ("family_name", Param::Text(t.family_name.clone())),
         ("given_name", Param::Text(t.given_name.clone())),
@@ -514,15 +495,11 @@ fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
         ("birth_date", Param::Date(t.birth_date)),
         (
             "birth_year_start",
-            Param::Date(t.birth_date.and_then(|d| {
-                time::Date::from_calendar_date(d.year(), time::Month::January, 1).ok()
-            })),
+            Param::Date(in_birth_year(time::Month::January, 1)),
         ),
         (
             "birth_year_end",
-            Param::Date(t.birth_date.and_then(|d| {
-                time::Date::from_calendar_date(d.year(), time::Month::December, 31).ok()
-            })),
+            Param::Date(in_birth_year(time::Month::December, 31)),
         ),
         (
             "tax_code_from",
@@ -537,12 +514,6 @@ fn demographic_params(t: &Traits) -> HashMap<&'static str, Param> {
             Param::Int(t.birth_date.map(|d| i64::from(d.year()))),
         ),
         ("birthplace_code", Param::Text(t.birthplace_code.clone())),
-        (
-            "sex",
-            Param::Text(t.sex.map(|s| match s {
-                Sex::Female => "F".to_string(),
-                Sex::Male => "M".to_string(),
-            })),
-        ),
+        ("sex", Param::Text(t.sex.map(|s| s.letter().to_string()))),
     ])
 }

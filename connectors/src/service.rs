@@ -1,6 +1,7 @@
-//! `trama.v1.Connector` over mutual TLS: the tonic service, the mapping of
-//! errors to gRPC statuses, and the server that admits only the
-//! federation's gateway.
+//! `trama.v1.Connector` over mutual TLS: the tonic service (the partner's
+//! export rules enforced, the local audit written before any answer), the
+//! watch that keeps the health status true to the database, and the server
+//! that admits only the federation's gateway.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tonic::{Request, Response, Status};
 use trama_proto::v1::connector_server::{Connector as ConnectorApi, ConnectorServer};
 use trama_proto::v1::{self, Section};
+use trama_subject::text;
 use trama_tls::Role;
 use trama_tls::authz::RequireRole;
 
@@ -17,16 +19,18 @@ use trama_audit::{AuditLog, Entry, Pseudonymiser};
 use crate::ConnectorError;
 use crate::check::CheckError;
 use crate::config::ConnectorConfig;
+use crate::error::CallError;
 use crate::export::ExportPolicy;
+use crate::export::Release;
+use crate::from_proto::{self, FetchCall, MatchCall};
 use crate::mapping::Mapping;
-use crate::runtime::{Connector, RuntimeError};
-use crate::source::{Database, SourceError};
+use crate::model::{Candidate, Context, Person};
+use crate::runtime::Connector;
+use crate::source::Database;
+use crate::to_proto::{self, Origin};
 
 /// How often certificate, key and CRL files are checked for changes.
 const TLS_POLL: Duration = Duration::from_secs(2);
-
-/// Most candidates a connector returns for one query.
-const MAX_CANDIDATES: usize = 50;
 
 /// The gRPC face of a [`Connector`].
 #[derive(Debug, Clone)]
@@ -54,103 +58,176 @@ impl ConnectorService {
         }
     }
 
-    /// The pseudonyms of a person's tax code and local id.
-    fn subject(&self, tax_code: &str, local_id: Option<&v1::LocalId>) -> Vec<String> {
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            organisation: &self.inner.organisation,
+            system: &self.inner.mapping.system,
+        }
+    }
+
+    /// The pseudonyms of a person this partner holds.
+    fn person(&self, person: &Person) -> Vec<String> {
         self.pseudonyms.subject(
-            tax_code,
-            local_id.map(|l| (l.organisation.as_str(), l.id.as_str())),
+            &person.tax_code,
+            Some((self.inner.organisation.as_str(), person.local_id.as_str())),
         )
     }
 
-    /// The start of a local audit entry.
-    fn draft(&self, call: &str, client: &str, ctx: &v1::RequestContext) -> Entry {
-        let operator = ctx.operator.clone().unwrap_or_default();
+    /// The start of a local audit entry, from the request as it came (a
+    /// refused request is audited too).
+    fn draft(&self, call: &str, client: &str, ctx: Option<&v1::RequestContext>) -> Entry {
+        let ctx = ctx.cloned().unwrap_or_default();
+        let operator = ctx.operator.unwrap_or_default();
         Entry {
             call: call.into(),
-            organisation: client.into(),
-            operator_id: operator.id,
-            operator_role: operator.role,
-            purpose: ctx.purpose.clone(),
-            case_id: ctx.case_id.clone(),
-            legal_basis: ctx.legal_basis.clone(),
+            organisation: text::trim(client).into(),
+            operator_id: text::trim(&operator.id).into(),
+            operator_role: text::trim(&operator.role).into(),
+            purpose: text::trim(&ctx.purpose).into(),
+            case_id: text::trim(&ctx.case_id).into(),
+            legal_basis: text::trim(&ctx.legal_basis).into(),
             ..Entry::default()
         }
     }
 
     /// Writes the entry, then lets the answer go; no answer without its
-    /// audit entry.
-    async fn audited<T>(&self, mut entry: Entry, result: Result<T, Status>) -> Result<T, Status> {
+    /// audit entry. The decision follows from the result: `permit`, `deny`
+    /// (the partner's rules) or `error`.
+    async fn audited<T>(
+        &self,
+        mut entry: Entry,
+        result: Result<T, CallError>,
+    ) -> Result<T, Status> {
         entry.subjects.sort();
         entry.subjects.dedup();
-        match &result {
-            Ok(_) => {
-                entry.status = "OK".into();
-                if entry.decision.is_empty() {
-                    entry.decision = "permit".into();
-                }
-            }
-            Err(s) => {
-                entry.status = trama_proto::code_name(s.code()).into();
-                if entry.decision.is_empty() {
-                    entry.decision = "error".into();
-                }
-            }
+        entry.decision = match &result {
+            Ok(_) => "permit",
+            Err(e) if e.is_denial() => "deny",
+            Err(_) => "error",
         }
-        if entry.decision == "deny" {
+        .into();
+        entry.status = match &result {
+            Ok(_) => "OK",
+            Err(e) => trama_proto::code_name(e.reason().code()),
+        }
+        .into();
+        if let Err(CallError::ExportDenied(why)) = &result {
+            entry.reason = why.clone();
             metrics::counter!("trama_export_denials_total", "client" => entry.organisation.clone())
                 .increment(1);
         }
         let call = entry.call.clone();
         let result = match self.audit.append(entry).await {
             Ok(_) => result,
-            Err(e) => {
-                tracing::error!(error = %e, "local audit entry not written; nothing released");
-                Err(Status::unavailable(
-                    "the connector cannot write its audit log; nothing was released",
-                ))
-            }
+            Err(e) => Err(CallError::AuditUnavailable(e.to_string())),
         };
         let status = match &result {
             Ok(_) => "OK",
-            Err(s) => trama_proto::code_name(s.code()),
+            Err(e) => trama_proto::code_name(e.reason().code()),
         };
         metrics::counter!("trama_connector_calls_total", "call" => call, "status" => status)
             .increment(1);
-        result
+        result.map_err(Status::from)
     }
-}
 
-fn to_status(e: RuntimeError) -> Status {
-    match e {
-        RuntimeError::NotReady => Status::unavailable(
-            "the partner database has not been reachable since the connector started",
-        ),
-        RuntimeError::Source { key, source } => {
-            tracing::warn!(key, error = %source, "database query failed");
-            match source {
-                SourceError::Timeout(d) => {
-                    Status::deadline_exceeded(format!("the database query `{key}` ran past {d:?}"))
-                }
-                s if s.is_unavailable() => {
-                    Status::unavailable("the partner database is unavailable")
-                }
-                _ => Status::internal(format!(
-                    "the database query `{key}` failed; see the connector's log"
-                )),
+    /// Answers a match within the partner's rules.
+    async fn matched(
+        &self,
+        req: &v1::MatchSubjectRequest,
+        entry: &mut Entry,
+    ) -> Result<Vec<Candidate>, CallError> {
+        let today = time::OffsetDateTime::now_utc().date();
+        let MatchCall {
+            context,
+            lookup,
+            max,
+        } = from_proto::match_subject(req, &self.inner.organisation, today)?;
+        if let Err(why) = self.export.may_match(&context) {
+            tracing::info!(client = %context.client, purpose = %context.purpose, "match refused by the export policy");
+            return Err(CallError::ExportDenied(why));
+        }
+        let candidates = self.inner.match_subject(&lookup, max).await?;
+        for c in &candidates {
+            entry.subjects.extend(self.person(&c.person));
+        }
+        tracing::info!(
+            client = %context.client,
+            purpose = %context.purpose,
+            candidates = candidates.len(),
+            "match answered"
+        );
+        Ok(candidates)
+    }
+
+    /// Reads a record within the partner's rules. Sovereignty: the
+    /// partner's own policy, whatever the gateway allowed. A client or
+    /// purpose no rule fits gets nothing, not even whether the partner
+    /// knows the person; of the sections the mapping provides, those the
+    /// rules do not release are withheld and named.
+    async fn fetched(
+        &self,
+        req: &v1::FetchRecordRequest,
+        entry: &mut Entry,
+    ) -> Result<v1::FetchRecordResponse, CallError> {
+        let FetchCall {
+            context,
+            key,
+            sections,
+        } = from_proto::fetch_record(req)?;
+        entry.sections_asked = names(&sections);
+        let release = self.release(&context, sections)?;
+        if !release.withheld.is_empty() {
+            entry.reason = format!(
+                "export policy withheld: {}",
+                names(&release.withheld).join(", ")
+            );
+        }
+        let record = self.inner.fetch_record(&key, &release.released).await?;
+        if let Some(r) = &record {
+            entry.subjects.extend(self.person(&r.person));
+            entry.sections_returned = names(&r.sections_with_entries());
+        }
+        let response = to_proto::fetch_response(record.as_ref(), &release.withheld, self.origin());
+        tracing::info!(
+            client = %context.client,
+            purpose = %context.purpose,
+            found = response.found,
+            sections = release.released.len(),
+            withheld = release.withheld.len(),
+            "record answered"
+        );
+        Ok(response)
+    }
+
+    /// What the partner's rules release of `sections` (those the mapping
+    /// provides) for this context; refused when no rule fits, or when
+    /// every section asked is withheld.
+    fn release(&self, context: &Context, sections: Vec<Section>) -> Result<Release, CallError> {
+        let provided = self.inner.mapping.provided_sections();
+        let here: Vec<Section> = sections
+            .into_iter()
+            .filter(|s| provided.contains(s))
+            .collect();
+        let release = self.export.release(context, &here);
+        let refused = self.export.may_match(context).err().or_else(|| {
+            (release.released.is_empty() && !release.withheld.is_empty())
+                .then(|| self.export.refusal(context))
+        });
+        match refused {
+            Some(why) => {
+                tracing::info!(client = %context.client, purpose = %context.purpose, "fetch refused by the export policy");
+                Err(CallError::ExportDenied(why))
             }
+            None => Ok(release),
         }
     }
 }
 
-fn sections_of(raw: &[i32]) -> Result<Vec<Section>, Status> {
-    raw.iter()
-        .enumerate()
-        .map(|(i, s)| match Section::try_from(*s) {
-            Ok(Section::Unspecified) | Err(_) => Err(Status::invalid_argument(format!(
-                "sections[{i}]: unknown section {s}"
-            ))),
-            Ok(section) => Ok(section),
-        })
+/// Section names, for the audit and the log.
+fn names(sections: &[Section]) -> Vec<String> {
+    sections
+        .iter()
+        .map(|s| trama_proto::sections::name(*s).to_string())
         .collect()
 }
 
@@ -160,18 +237,10 @@ impl ConnectorApi for ConnectorService {
         &self,
         _request: Request<v1::DescribeRequest>,
     ) -> Result<Response<v1::DescribeResponse>, Status> {
-        let m = &self.inner.mapping;
-        Ok(Response::new(v1::DescribeResponse {
-            organisation: self.inner.organisation.clone(),
-            system: m.system.clone(),
-            schema_version: trama_proto::SCHEMA_VERSION.to_string(),
-            sections: m
-                .provided_sections()
-                .into_iter()
-                .map(|s| s as i32)
-                .collect(),
-            match_capabilities: m.match_capabilities(),
-        }))
+        Ok(Response::new(to_proto::describe(
+            &self.inner.mapping,
+            &self.inner.organisation,
+        )))
     }
 
     async fn match_subject(
@@ -179,42 +248,24 @@ impl ConnectorApi for ConnectorService {
         request: Request<v1::MatchSubjectRequest>,
     ) -> Result<Response<v1::MatchSubjectResponse>, Status> {
         let req = request.into_inner();
-        let ctx = req.context.clone().unwrap_or_default();
-        let mut entry = self.draft("MatchSubject", &req.client_organisation, &ctx);
-        let query = req.query.unwrap_or_default();
-        entry.subjects = self.subject(&query.tax_code, query.local_id.as_ref());
-        if let Err(why) = self.export.may_match(&req.client_organisation, &ctx) {
-            entry.decision = "deny".into();
-            entry.reason = why.clone();
-            tracing::info!(client = %req.client_organisation, purpose = %ctx.purpose, "match refused by the export policy");
-            return self
-                .audited(entry, Err(Status::permission_denied(why)))
-                .await;
+        let mut entry = self.draft(
+            "MatchSubject",
+            &req.client_organisation,
+            req.context.as_ref(),
+        );
+        if let Some(q) = &req.query {
+            let local = q
+                .local_id
+                .as_ref()
+                .map(|l| (l.organisation.as_str(), l.id.as_str()));
+            entry.subjects = self.pseudonyms.subject(text::trim(&q.tax_code), local);
         }
-        let max = match req.max_candidates {
-            0 => 10,
-            n => (n as usize).min(MAX_CANDIDATES),
-        };
-        let result = self
-            .inner
-            .match_subject(&query, max)
-            .await
-            .map_err(to_status);
-        if let Ok(candidates) = &result {
-            for c in candidates.iter().filter_map(|c| c.identity.as_ref()) {
-                entry
-                    .subjects
-                    .extend(self.subject(&c.tax_code, c.local_id.as_ref()));
-            }
-            tracing::info!(
-                client = %req.client_organisation,
-                purpose = %ctx.purpose,
-                candidates = candidates.len(),
-                "match answered"
-            );
-        }
+        let result = self.matched(&req, &mut entry).await;
         let candidates = self.audited(entry, result).await?;
-        Ok(Response::new(v1::MatchSubjectResponse { candidates }))
+        Ok(Response::new(to_proto::match_response(
+            &candidates,
+            self.origin(),
+        )))
     }
 
     async fn fetch_record(
@@ -222,84 +273,18 @@ impl ConnectorApi for ConnectorService {
         request: Request<v1::FetchRecordRequest>,
     ) -> Result<Response<v1::FetchRecordResponse>, Status> {
         let req = request.into_inner();
-        let sections = sections_of(&req.sections)?;
-        let ctx = req.context.clone().unwrap_or_default();
-        let mut entry = self.draft("FetchRecord", &req.client_organisation, &ctx);
-        entry.sections_asked = sections
-            .iter()
-            .map(|s| trama_proto::sections::name(*s).into())
-            .collect();
+        let mut entry = self.draft(
+            "FetchRecord",
+            &req.client_organisation,
+            req.context.as_ref(),
+        );
         let asked_local = (!req.local_id.is_empty())
             .then_some((self.inner.organisation.as_str(), req.local_id.as_str()));
-        entry.subjects = self.pseudonyms.subject(&req.tax_code, asked_local);
-        // Sovereignty: the partner's own policy, whatever the gateway
-        // allowed. A client or purpose no rule fits gets nothing, not even
-        // whether the partner knows the person; of the sections the
-        // mapping provides, those the rules do not release are withheld.
-        let provided = self.inner.mapping.provided_sections();
-        let here: Vec<Section> = sections
-            .iter()
-            .copied()
-            .filter(|s| provided.contains(s))
-            .collect();
-        let release = self.export.release(&req.client_organisation, &ctx, &here);
-        let fits = self.export.may_match(&req.client_organisation, &ctx);
-        if let Err(why) = fits.and_then(|()| {
-            if release.released.is_empty() && !release.withheld.is_empty() {
-                Err(self.export.refusal(&req.client_organisation, &ctx))
-            } else {
-                Ok(())
-            }
-        }) {
-            entry.decision = "deny".into();
-            entry.reason = why.clone();
-            tracing::info!(client = %req.client_organisation, purpose = %ctx.purpose, "fetch refused by the export policy");
-            return self
-                .audited(entry, Err(Status::permission_denied(why)))
-                .await;
-        }
-        if !release.withheld.is_empty() {
-            entry.reason = format!(
-                "export policy withheld: {}",
-                release
-                    .withheld
-                    .iter()
-                    .map(|s| trama_proto::sections::name(*s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        let result = self
-            .inner
-            .fetch_record(&req.tax_code, &req.local_id, &release.released)
-            .await
-            .map_err(to_status)
-            .map(|mut response| {
-                response.withheld = release.withheld.iter().map(|s| *s as i32).collect();
-                response
-            });
-        if let Ok(response) = &result {
-            if let Some(identity) = &response.identity {
-                entry
-                    .subjects
-                    .extend(self.subject(&identity.tax_code, identity.local_id.as_ref()));
-            }
-            entry.sections_returned = response
-                .sections
-                .as_ref()
-                .map(v1::RecordSections::names_with_entries)
-                .unwrap_or_default();
-            tracing::info!(
-                client = %req.client_organisation,
-                purpose = %ctx.purpose,
-                found = response.found,
-                sections = release.released.len(),
-                withheld = release.withheld.len(),
-                "record answered"
-            );
-        }
-        let response = self.audited(entry, result).await?;
-        Ok(Response::new(response))
+        entry.subjects = self
+            .pseudonyms
+            .subject(text::trim(&req.tax_code), asked_local);
+        let result = self.fetched(&req, &mut entry).await;
+        self.audited(entry, result).await.map(Response::new)
     }
 }
 
@@ -328,57 +313,91 @@ pub async fn prepare(config: &ConnectorConfig) -> Result<Connector, ConnectorErr
     Ok(connector)
 }
 
-/// Keeps the health status true: checks the mapping as soon as the
-/// database answers (a connector may start while its database is down),
-/// then pings the database. Returns only if the database, once reached,
-/// does not fit the mapping: the connector must then stop.
+/// What the health watch learnt from the database.
+enum Watched {
+    /// It answers what the mapping needs.
+    Up,
+    /// It does not, for now; why.
+    Down(String),
+    /// Reached for the first time, it does not fit the mapping.
+    Misfit(CheckError),
+}
+
+/// Asks the database what the mapping needs. While it is up, every query
+/// of the mapping runs with NULL parameters ([`Connector::probe`]): that
+/// fails when a mapped table is dropped or a SQLite file is emptied, which a
+/// bare `SELECT 1` does not notice. Before the first check passed, and
+/// after any failure, the whole start-up check runs again, so a database
+/// that comes back is served only once the mapping fits it again.
+async fn watch_once(connector: &Connector) -> Watched {
+    if connector.is_ready() && connector.is_up() {
+        return match connector.probe().await {
+            Ok(()) => Watched::Up,
+            Err(e) => {
+                connector.mark_down();
+                Watched::Down(e.to_string())
+            }
+        };
+    }
+    let first = !connector.is_ready();
+    match connector.check().await {
+        Ok(()) => {
+            tracing::info!(
+                engine = connector.db.engine(),
+                "mapping checked against the database"
+            );
+            Watched::Up
+        }
+        Err(CheckError::Unavailable(e)) => Watched::Down(e.to_string()),
+        Err(e) if first => Watched::Misfit(e),
+        // The database changed under a connector that served it: not
+        // serving until it fits again, rather than stopping.
+        Err(e) => Watched::Down(e.to_string()),
+    }
+}
+
+/// Keeps the health status true to the database, for every engine (see
+/// [`watch_once`]), from the status reported at start (`serving`).
+/// Returns only if the database, once reached, does not fit the mapping:
+/// the connector must then stop.
 async fn watch_database(
     connector: Arc<Connector>,
     health: tonic_health::server::HealthReporter,
+    mut serving: bool,
 ) -> ConnectorError {
-    let mut serving: Option<bool> = None;
     loop {
-        let up = if connector.is_ready() {
-            connector.db.ping().await.map_err(|e| e.to_string())
-        } else {
-            match connector.check().await {
-                Ok(()) => {
-                    tracing::info!(
-                        engine = connector.db.engine(),
-                        "mapping checked against the database"
-                    );
-                    Ok(())
-                }
-                Err(CheckError::Unavailable(e)) => Err(e.to_string()),
-                Err(e) => return ConnectorError::Check(e),
-            }
-        };
-        let now = up.is_ok();
-        if serving != Some(now) {
-            if now {
-                tracing::info!("database reachable: serving");
-                health
-                    .set_serving::<ConnectorServer<ConnectorService>>()
-                    .await;
-                health
-                    .set_service_status("", tonic_health::ServingStatus::Serving)
-                    .await;
-            } else {
-                tracing::warn!(
-                    error = up.err().unwrap_or_default(),
-                    "database unreachable: not serving"
-                );
-                health
-                    .set_not_serving::<ConnectorServer<ConnectorService>>()
-                    .await;
-                health
-                    .set_service_status("", tonic_health::ServingStatus::NotServing)
-                    .await;
-            }
-            serving = Some(now);
-        }
         tokio::time::sleep(HEALTH_INTERVAL).await;
+        let down = match watch_once(&connector).await {
+            Watched::Up => None,
+            Watched::Down(why) => Some(why),
+            Watched::Misfit(e) => return ConnectorError::Check(e),
+        };
+        if serving != down.is_none() {
+            serving = down.is_none();
+            report(&health, down).await;
+        }
     }
+}
+
+/// Sets the health status: serving, or not serving and why.
+async fn report(health: &tonic_health::server::HealthReporter, down: Option<String>) {
+    let status = match down {
+        None => {
+            tracing::info!("database answers the mapping: serving");
+            tonic_health::ServingStatus::Serving
+        }
+        Some(error) => {
+            tracing::warn!(error, "database fails the mapping's queries: not serving");
+            tonic_health::ServingStatus::NotServing
+        }
+    };
+    health
+        .set_service_status(
+            <ConnectorServer<ConnectorService> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health.set_service_status("", status).await;
 }
 
 /// Serves `trama.v1.Connector` (and the standard health and reflection
@@ -431,14 +450,12 @@ pub async fn serve(
             address: config.listen.to_string(),
             source,
         })?;
+    // Serving from the first call if the start-up check passed.
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_not_serving::<ConnectorServer<ConnectorService>>()
-        .await;
-    health_reporter
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
-        .await;
-    let watcher = watch_database(connector.clone(), health_reporter);
+    let serving = connector.is_ready();
+    let down = (!serving).then(|| "the database has not answered since start".to_string());
+    report(&health_reporter, down).await;
+    let watcher = watch_database(connector.clone(), health_reporter, serving);
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
         .build_v1()

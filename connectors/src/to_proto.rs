@@ -1,17 +1,108 @@
-//! The one edge where mapped values become `trama.v1` messages: entries of
-//! each section, identities and provenance.
-
-use std::collections::HashMap;
+//! The one edge where the connector's own types ([`crate::model`]) become
+//! `trama.v1` messages: candidates, records, the entries of each section,
+//! identities and provenance.
 
 use trama_proto::v1::{self, Section};
 
+use crate::mapping::Mapping;
+use crate::model::{Candidate, Fields, Person, Record};
 use crate::values::Typed;
 
-/// The typed values of one row, by schema field name.
-pub type Fields = HashMap<&'static str, Typed>;
+/// Where what the connector sends comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The partner organisation.
+    pub organisation: &'a str,
+    /// The partner's system, as the mapping names it.
+    pub system: &'a str,
+}
+
+/// A person's identity as sent: the identifying fields through the
+/// mapping the gateway reads them back with, the tax code as recorded
+/// (even when not valid), the partner's id and provenance.
+pub fn identity(person: &Person, origin: Origin<'_>) -> v1::SubjectIdentity {
+    v1::SubjectIdentity {
+        tax_code: person.tax_code.clone(),
+        local_id: Some(v1::LocalId {
+            organisation: origin.organisation.to_string(),
+            id: person.local_id.clone(),
+        }),
+        provenance: Some(provenance(
+            origin.organisation,
+            origin.system,
+            person.local_id.clone(),
+            person.last_updated,
+        )),
+        ..trama_subject::wire::identity_of(&person.traits)
+    }
+}
+
+/// A candidate as sent.
+fn candidate(c: &Candidate, origin: Origin<'_>) -> v1::Candidate {
+    v1::Candidate {
+        identity: Some(identity(&c.person, origin)),
+        score: c.score,
+        matched_fields: c.matched.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The answer to `MatchSubject`.
+pub fn match_response(candidates: &[Candidate], origin: Origin<'_>) -> v1::MatchSubjectResponse {
+    v1::MatchSubjectResponse {
+        candidates: candidates.iter().map(|c| candidate(c, origin)).collect(),
+    }
+}
+
+/// The answer to `FetchRecord`: the record if the partner holds the
+/// person, and the sections its export rules withheld.
+pub fn fetch_response(
+    record: Option<&Record>,
+    withheld: &[Section],
+    origin: Origin<'_>,
+) -> v1::FetchRecordResponse {
+    let withheld = withheld.iter().map(|s| *s as i32).collect();
+    let Some(record) = record else {
+        return v1::FetchRecordResponse {
+            withheld,
+            ..v1::FetchRecordResponse::default()
+        };
+    };
+    let mut sections = v1::RecordSections::default();
+    for e in &record.entries {
+        let p = provenance(
+            origin.organisation,
+            origin.system,
+            e.record_id.clone(),
+            e.last_updated,
+        );
+        push_entry(e.section, p, &e.fields, &mut sections);
+    }
+    v1::FetchRecordResponse {
+        found: true,
+        identity: Some(identity(&record.person, origin)),
+        sections: Some(sections),
+        withheld,
+    }
+}
+
+/// What the connector serves: its partner, system, sections and the ways
+/// it can find people.
+pub fn describe(mapping: &Mapping, organisation: &str) -> v1::DescribeResponse {
+    v1::DescribeResponse {
+        organisation: organisation.to_string(),
+        system: mapping.system.clone(),
+        schema_version: trama_proto::SCHEMA_VERSION.to_string(),
+        sections: mapping
+            .provided_sections()
+            .into_iter()
+            .map(|s| s as i32)
+            .collect(),
+        match_capabilities: mapping.match_capabilities(),
+    }
+}
 
 /// Builds provenance for a row.
-pub fn provenance(
+fn provenance(
     organisation: &str,
     system: &str,
     record_id: String,
@@ -23,11 +114,6 @@ pub fn provenance(
         record_id,
         last_updated: last_updated.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
     }
-}
-
-/// Converts a date.
-pub fn date(d: time::Date) -> v1::Date {
-    v1::Date::from_date(d)
 }
 
 fn text(f: &Fields, name: &str) -> String {
@@ -55,7 +141,7 @@ fn coding(f: &Fields, name: &str) -> Option<v1::Coding> {
 
 fn day(f: &Fields, name: &str) -> Option<v1::Date> {
     match f.get(name) {
-        Some(Typed::Date(d)) => Some(date(*d)),
+        Some(Typed::Date(d)) => Some(v1::Date::from_date(*d)),
         _ => None,
     }
 }
@@ -94,7 +180,7 @@ fn has_prefix(f: &Fields, prefix: &str) -> bool {
 }
 
 /// Appends one entry built from `f` to the right section of `out`.
-pub fn push_entry(
+fn push_entry(
     section: Section,
     provenance: v1::Provenance,
     f: &Fields,

@@ -2,6 +2,9 @@
 //! partner's layout, money in euro or cents, local codes translated through
 //! the mapping's code tables.
 
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
 use time::{Date, Month, PrimitiveDateTime, Time};
 
 use crate::mapping::{ColumnSpec, DateFormat, FieldKind, Mapping, MoneyUnit};
@@ -48,7 +51,7 @@ pub fn convert(
         Value::Text(t) if t.trim().is_empty() => return Ok(None),
         Value::Text(t) => t.trim().to_string(),
         Value::Int(i) => i.to_string(),
-        Value::Real(f) => f.to_string(),
+        Value::Decimal(d) => d.normalize().to_string(),
         Value::Date(d) => d.to_string(),
         Value::Timestamp(t) => t.to_string(),
         Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
@@ -105,24 +108,11 @@ pub fn convert(
                 ColumnSpec::Column { unit, .. } => *unit,
                 ColumnSpec::Constant { .. } => MoneyUnit::Euro,
             };
-            let cents = match (value, unit) {
-                (Value::Int(i), MoneyUnit::Cents) => *i,
-                (Value::Int(i), MoneyUnit::Euro) => i.saturating_mul(100),
-                (Value::Real(f), MoneyUnit::Euro) => (f * 100.0).round() as i64,
-                (Value::Real(f), MoneyUnit::Cents) => f.round() as i64,
-                (_, unit) => {
-                    let parsed: f64 = text.replace(',', ".").parse().map_err(|_| "not a number")?;
-                    match unit {
-                        MoneyUnit::Euro => (parsed * 100.0).round() as i64,
-                        MoneyUnit::Cents => parsed.round() as i64,
-                    }
-                }
-            };
-            Typed::Money(cents)
+            Typed::Money(money(value, &text, unit)?)
         }
         FieldKind::Int => match value {
             Value::Int(i) => Typed::Int(*i),
-            Value::Real(f) => Typed::Int(f.round() as i64),
+            Value::Decimal(d) => Typed::Int(whole(*d).ok_or("not a whole number")?),
             _ => Typed::Int(text.parse().map_err(|_| "not a whole number")?),
         },
         FieldKind::Bool => Typed::Bool(matches!(
@@ -130,6 +120,33 @@ pub fn convert(
             "1" | "S" | "SI" | "SÌ" | "Y" | "YES" | "T" | "TRUE" | "VERO"
         )),
     }))
+}
+
+/// A money column's value as euro cents: integers, exact decimals, or text
+/// with a decimal point or comma (`12,50`), never through a float.
+fn money(value: &Value, text: &str, unit: MoneyUnit) -> Result<i64, &'static str> {
+    let amount = match value {
+        Value::Int(i) => Decimal::from(*i),
+        Value::Decimal(d) => *d,
+        _ => Decimal::from_str(&text.replace(',', ".")).map_err(|_| "not a number")?,
+    };
+    cents(amount, unit).ok_or("not an amount of money")
+}
+
+/// `amount` in `unit` as whole euro cents, half a cent rounded away from
+/// zero; `None` beyond what the wire's cents hold. Exact: `1.005` euro is
+/// 101 cents, where a float would make it 100.
+pub fn cents(amount: Decimal, unit: MoneyUnit) -> Option<i64> {
+    let cents = match unit {
+        MoneyUnit::Euro => amount.checked_mul(Decimal::ONE_HUNDRED)?,
+        MoneyUnit::Cents => amount,
+    };
+    whole(cents)
+}
+
+/// `d` rounded to a whole number, half away from zero.
+fn whole(d: Decimal) -> Option<i64> {
+    i64::try_from(d.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)).ok()
 }
 
 /// Parses a date written in `format`; ISO dates may carry a time part.
@@ -209,5 +226,40 @@ mod tests {
             parse_timestamp("1970-01-02 00:00:10", DateFormat::Iso),
             Some(86_410)
         );
+    }
+
+    #[test]
+    fn money_is_exact() {
+        let dec = |s: &str| Value::Decimal(Decimal::from_str(s).unwrap_or_default());
+        let text = |s: &str| Value::Text(s.to_string());
+        let cases = [
+            // A float would make 1.005 euro 100 cents.
+            (dec("1.005"), MoneyUnit::Euro, Ok(101)),
+            (dec("0.29"), MoneyUnit::Euro, Ok(29)),
+            (dec("-2.345"), MoneyUnit::Euro, Ok(-235)),
+            (dec("12.50"), MoneyUnit::Euro, Ok(1250)),
+            (dec("1250.5"), MoneyUnit::Cents, Ok(1251)),
+            (Value::Int(35), MoneyUnit::Euro, Ok(3500)),
+            (Value::Int(35), MoneyUnit::Cents, Ok(35)),
+            (text("12,50"), MoneyUnit::Euro, Ok(1250)),
+            (text("4.015"), MoneyUnit::Euro, Ok(402)),
+            (text("dodici"), MoneyUnit::Euro, Err("not a number")),
+            (
+                Value::Int(i64::MAX),
+                MoneyUnit::Euro,
+                Err("not an amount of money"),
+            ),
+            // What a float column holds reads as its shortest decimal.
+            (Value::float(8.675), MoneyUnit::Euro, Ok(868)),
+        ];
+        for (value, unit, want) in cases {
+            let shown = match &value {
+                Value::Text(t) => t.clone(),
+                Value::Decimal(d) => d.to_string(),
+                Value::Int(i) => i.to_string(),
+                _ => String::new(),
+            };
+            assert_eq!(money(&value, &shown, unit), want, "{value:?} {unit:?}");
+        }
     }
 }

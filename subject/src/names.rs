@@ -10,6 +10,29 @@ pub enum Sex {
     Male,
 }
 
+impl Sex {
+    /// The letter of the tax code and of most registries: `F` or `M`.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Sex::Female => "F",
+            Sex::Male => "M",
+        }
+    }
+
+    /// The sex a recorded code names: the letter (`F`, `M`) or the common
+    /// code (`female`, `male`), in any case.
+    pub fn from_code(code: &str) -> Option<Sex> {
+        let code = code.trim();
+        if code.eq_ignore_ascii_case("F") || code.eq_ignore_ascii_case("female") {
+            Some(Sex::Female)
+        } else if code.eq_ignore_ascii_case("M") || code.eq_ignore_ascii_case("male") {
+            Some(Sex::Male)
+        } else {
+            None
+        }
+    }
+}
+
 static GIVEN_NAMES_CSV: &str = include_str!("../data/given_names.csv");
 
 /// Italian given names with their usual sex, from `data/given_names.csv`.

@@ -73,19 +73,23 @@ pub async fn run(args: MatchArgs) -> anyhow::Result<()> {
     let population = crate::seed::generate(args.seed, args.subjects);
     let set = quality::test_set(&population, args.queries + args.warmup, args.seed);
     let (warmup, measured) = set.split_at(args.warmup.min(set.len()));
+    // The request edge as the service runs it, then the runtime.
+    let today = time::OffsetDateTime::now_utc().date();
+    let lookup = |q: &trama_proto::v1::SubjectQuery| {
+        trama_connector::from_proto::lookup(Some(q), partner.organisation(), today)
+    };
     for q in warmup {
-        let _ = connector.match_subject(&q.query, 10).await?;
+        let _ = connector.match_subject(&lookup(&q.query)?, 10).await?;
     }
 
     let mut outcomes = Vec::with_capacity(measured.len());
     for q in measured {
         let started = Instant::now();
-        let candidates = connector.match_subject(&q.query, 10).await?;
+        let candidates = connector.match_subject(&lookup(&q.query)?, 10).await?;
         let took = started.elapsed();
-        let top = candidates.first().and_then(|c| {
-            let id = c.identity.as_ref()?.local_id.as_ref()?.id.clone();
-            Some((id, c.score))
-        });
+        let top = candidates
+            .first()
+            .map(|c| (c.person.local_id.clone(), c.score));
         outcomes.push(Outcome {
             noise: q.noise,
             truth: q.truth.map(|i| partner.local_id(i)),
