@@ -509,25 +509,14 @@ async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
     let Some(pg) = support::postgres() else {
         return;
     };
-    let url = comune_on_postgres(&pg, 40).await;
-    let real = url
-        .split('@')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let proxy = support::proxy::FaultProxy::start(real.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
+    // The connector reaches its server through a proxy, passing at first.
     let lone = Lone::start(
-        dir.path(),
-        &url.replace(&real, &proxy.address),
-        trama::seed::Partner::Comune.mapping(),
-        2000,
+        Lone::builder(Partner::Comune, Database::Postgres(pg), 40)
+            .database_proxy(Partner::Comune, Mode::Pass),
     )
     .await
     .expect("starts");
+    let proxy = lone.fed.database_proxy("comune").unwrap();
     let serving = lone.serving_within(Duration::from_secs(10)).await;
     assert!(serving, "serving once started");
     assert!(
@@ -539,7 +528,7 @@ async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
 
     // The server stops answering: connections stay open, nothing comes
     // back (a partition, or a server frozen under load).
-    proxy.set(support::proxy::Mode::Hold);
+    proxy.set(Mode::Hold);
     let started = std::time::Instant::now();
     while lone.health().await != NOT_SERVING && started.elapsed() < Duration::from_secs(15) {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -567,7 +556,7 @@ async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
     );
 
     // The server answers again: so does the connector.
-    proxy.set(support::proxy::Mode::Pass);
+    proxy.set(Mode::Pass);
     let serving = lone.serving_within(Duration::from_secs(15)).await;
     assert!(serving, "serving again once the database answers");
     assert!(
@@ -576,6 +565,5 @@ async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
             .expect("answers again")
             .found
     );
-    drop(lone);
-    drop_database(&pg, &url).await;
+    lone.teardown().await;
 }
