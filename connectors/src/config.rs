@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use trama_node::config::{Environment, Loader, Origins, ProcessEnvironment};
 use trama_tls::TlsFiles;
 
 use crate::export::{ExportPolicy, RawRule};
@@ -39,39 +40,22 @@ pub struct ConnectorConfig {
     pub audit: trama_audit::AuditSettings,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Logs and the export of traces.
+    pub tracing: trama_telemetry::traces::TracingTable,
 }
 
-/// Why a configuration or mapping file is refused. Every variant names
-/// the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// Not valid TOML, unknown or missing keys.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, naming the key.
-        message: String,
-    },
-    /// A key's value cannot work.
-    #[error("{path}: key `{key}`: {problem}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The key.
-        key: String,
-        /// What is wrong and how to fix it.
-        problem: String,
-    },
-}
+/// Why a configuration or mapping file is refused: the nodes' one error
+/// type; every variant names the file.
+pub use trama_node::config::ConfigError;
+
+/// How the connector reads its configuration: environment variables
+/// `TRAMA_CONNECTOR__<TABLE>__<KEY>` override the file, and the database
+/// URLs (with their passwords) may come from secret files
+/// (`database_file`, `audit.database_file`).
+pub const LOADER: Loader<'static> = Loader {
+    prefix: "TRAMA_CONNECTOR",
+    secrets: &["database", "audit.database"],
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +74,8 @@ struct RawConfig {
     audit: trama_audit::AuditTable,
     #[serde(default)]
     metrics: Option<trama_telemetry::MetricsTable>,
+    #[serde(default)]
+    tracing: trama_telemetry::traces::TracingTable,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,22 +105,23 @@ fn default_statement_timeout_ms() -> u64 {
 }
 
 impl ConnectorConfig {
-    /// Reads and validates a configuration file.
+    /// Reads and validates a configuration file, with the process's
+    /// environment overriding it.
     pub fn load(path: &Path) -> Result<ConnectorConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        let invalid = |key: &str, problem: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            problem,
-        };
-        let base = path.parent().unwrap_or(Path::new("."));
+        Self::load_with(path, &ProcessEnvironment)
+    }
+
+    /// Reads and validates a configuration file with `env` overriding it.
+    pub fn load_with(path: &Path, env: &dyn Environment) -> Result<ConnectorConfig, ConfigError> {
+        let loaded = LOADER.load::<RawConfig>(path, env)?;
+        Self::validated(loaded.raw, &loaded.origins)
+    }
+
+    /// The one validation pass: every value checked, paths resolved.
+    fn validated(raw: RawConfig, origins: &Origins) -> Result<ConnectorConfig, ConfigError> {
+        let path = origins.path();
+        let invalid = |key: &str, problem: String| origins.invalid(key, problem);
+        let base = origins.base();
         trama_tls::identity::validate_name(&raw.federation)
             .map_err(|e| invalid("federation", e.to_string()))?;
         trama_tls::identity::validate_name(&raw.organisation)
@@ -171,8 +158,10 @@ impl ConnectorConfig {
             .map(|m| m.address("127.0.0.1:9465"))
             .transpose()
             .map_err(|p| invalid("metrics.listen", p))?;
+        let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(&k, p))?;
         Ok(ConnectorConfig {
             metrics,
+            tracing,
             export,
             audit,
             path: path.to_path_buf(),
@@ -209,6 +198,46 @@ mod tests {
         assert!(c.export.rules[0].require_case_id);
         assert!(
             c.audit.database.starts_with("sqlite://") && c.audit.database.ends_with("audit.db")
+        );
+    }
+
+    #[test]
+    fn the_database_url_comes_from_the_environment_or_a_secret_file() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("tempdir")
+        };
+        let path = dir.path().join("connector.toml");
+        let text = include_str!("../../deploy/connector.example.toml");
+        assert!(std::fs::write(&path, text).is_ok());
+        let secret = dir.path().join("db-url");
+        assert!(std::fs::write(&secret, "postgres://trama:s3cret@db/cartella\n").is_ok());
+        let env: std::collections::BTreeMap<String, String> = [
+            (
+                "TRAMA_CONNECTOR__DATABASE_FILE".to_string(),
+                secret.display().to_string(),
+            ),
+            (
+                "TRAMA_CONNECTOR__LIMITS__STATEMENT_TIMEOUT_MS".to_string(),
+                "750".to_string(),
+            ),
+        ]
+        .into();
+        let c = ConnectorConfig::load_with(&path, &env);
+        let Ok(c) = c else { panic!("{c:?}") };
+        assert_eq!(c.database, "postgres://trama:s3cret@db/cartella");
+        assert_eq!(c.limits.statement_timeout, Duration::from_millis(750));
+        let bad: std::collections::BTreeMap<String, String> = [(
+            "TRAMA_CONNECTOR__LISTEN".to_string(),
+            "somewhere".to_string(),
+        )]
+        .into();
+        let e = ConnectorConfig::load_with(&path, &bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("key `listen` (from TRAMA_CONNECTOR__LISTEN)"),
+            "{e}"
         );
     }
 

@@ -431,6 +431,7 @@ impl Mapping {
         let invalid = |key: String, problem: String| MappingError::Invalid {
             path: path.to_path_buf(),
             key,
+            origin: String::new(),
             problem,
         };
         if raw.source.system.trim().is_empty() {
