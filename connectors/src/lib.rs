@@ -52,21 +52,10 @@ pub enum ConnectorError {
     /// Certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] trama_tls::TlsError),
-    /// The listening address could not be bound.
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        /// The address.
-        address: String,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// The server cannot start or failed.
+    #[error(transparent)]
+    Serve(#[from] trama_node::server::ServeError),
     /// The local audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
-    /// The metrics endpoint cannot start.
-    #[error(transparent)]
-    Telemetry(#[from] trama_telemetry::TelemetryError),
-    /// The server failed.
-    #[error("server: {0}")]
-    Internal(String),
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::{Request, Response, Status};
+use trama_node::server::NodeServer;
 use trama_proto::v1::connector_server::{Connector as ConnectorApi, ConnectorServer};
 use trama_proto::v1::{self, Section};
 use trama_subject::text;
 use trama_tls::Role;
-use trama_tls::authz::RequireRole;
 
 use trama_audit::{AuditLog, Entry, Pseudonymiser};
 
@@ -29,8 +29,11 @@ use crate::runtime::Connector;
 use crate::source::Database;
 use crate::to_proto::{self, Origin};
 
-/// How often certificate, key and CRL files are checked for changes.
-const TLS_POLL: Duration = Duration::from_secs(2);
+/// The service a connector serves.
+const CONNECTOR: &str = "trama.v1.Connector";
+
+/// The largest request accepted from the gateway.
+const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 /// The gRPC face of a [`Connector`].
 #[derive(Debug, Clone)]
@@ -430,79 +433,40 @@ pub async fn serve(
     let (audit, pseudonyms) =
         trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;
-    let tls_watch = tls.clone().watch(TLS_POLL);
-    let gauges = match config.metrics {
-        Some(address) => {
-            trama_telemetry::serve(address).await?;
-            Some(trama_telemetry::watch_certificates(tls.clone()))
-        }
-        None => None,
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ConnectorError::Bind {
-            address: config.listen.to_string(),
-            source,
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| ConnectorError::Bind {
-            address: config.listen.to_string(),
-            source,
-        })?;
+    let server = NodeServer {
+        federation: config.federation.clone(),
+        admits: Role::Gateway,
+        service: CONNECTOR,
+        listen: config.listen,
+        metrics: config.metrics,
+        max_request: (MAX_REQUEST_BYTES, "the gateway's requests"),
+    }
+    .bind(&tls)
+    .await?;
     // Serving from the first call if the start-up check passed.
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let serving = connector.is_ready();
     let down = (!serving).then(|| "the database has not answered since start".to_string());
-    report(&health_reporter, down).await;
-    let watcher = watch_database(connector.clone(), health_reporter, serving);
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(trama_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ConnectorError::Internal(e.to_string()))?;
-    let authz = RequireRole::new(&config.federation, Role::Gateway, "trama.v1.Connector")
-        .with_revocation(tls.clone());
-    let service = tonic::service::interceptor::InterceptedService::new(
-        ConnectorServer::new(ConnectorService::new(
-            connector.clone(),
-            config.export.clone(),
-            audit.clone(),
-            pseudonyms,
-        ))
-        .max_decoding_message_size(1 << 20)
-        .max_encoding_message_size(16 << 20),
-        authz.clone(),
-    );
+    report(server.health(), down).await;
+    let watcher = watch_database(connector.clone(), server.health().clone(), serving);
+    let service = ConnectorServer::new(ConnectorService::new(
+        connector.clone(),
+        config.export.clone(),
+        audit.clone(),
+        pseudonyms,
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES)
+    .max_encoding_message_size(16 << 20);
     tracing::info!(
         organisation = %config.organisation,
-        address = %local,
+        address = %server.local_addr(),
         sections = connector.mapping.sections.len(),
         "connector serving"
     );
-    on_ready(local);
-    let server = tonic::transport::Server::builder()
-        .add_service(service)
-        .add_service(tonic::service::interceptor::InterceptedService::new(
-            health_service,
-            authz.clone(),
-        ))
-        .add_service(tonic::service::interceptor::InterceptedService::new(
-            reflection, authz,
-        ))
-        .serve_with_incoming_shutdown(
-            trama_tls::server::incoming_reloading(listener, tls),
-            shutdown,
-        );
+    on_ready(server.local_addr());
     let result = tokio::select! {
-        served = server => served.map_err(|e| ConnectorError::Internal(e.to_string())),
+        served = server.serve(service, shutdown) => served.map_err(ConnectorError::from),
         refused = watcher => Err(refused),
     };
-    tls_watch.abort();
-    if let Some(g) = gauges {
-        g.abort();
-    }
-    if let Err(e) = audit.checkpoint().await {
-        tracing::error!(error = %e, "final audit checkpoint failed");
-    }
+    trama_node::server::final_checkpoint(&audit).await;
     result
 }
