@@ -80,7 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = trama_connector::ConnectorConfig::load(&config.unwrap_or_default())?;
             let _tracing = traces::init(
                 &format!("trama-connector-{}", config.organisation),
-                &traces::TracingTable::default(),
+                &config.tracing,
             )?;
             trama_connector::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
                 .await?;

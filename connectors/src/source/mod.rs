@@ -26,6 +26,7 @@ mod typed;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use sqlx::types::Decimal;
 use sqlx::types::time::Date;
@@ -407,8 +408,20 @@ impl Database {
     ) -> Result<Rows, SourceError> {
         let limit = self.limits.statement_timeout;
         let backstop = limit + Duration::from_millis(500);
-        match tokio::time::timeout(backstop, run).await {
-            Ok(result) => result.map_err(|e| SourceError::classify(e, limit)),
+        // One span per query, for traces: the engine and how many rows,
+        // never the values bound or read.
+        let span = tracing::info_span!(
+            "query",
+            db.system = self.engine(),
+            rows = tracing::field::Empty
+        );
+        let timed = tokio::time::timeout(backstop, run).instrument(span.clone());
+        match timed.await {
+            Ok(Ok(rows)) => {
+                span.record("rows", rows.rows.len());
+                Ok(rows)
+            }
+            Ok(Err(e)) => Err(SourceError::classify(e, limit)),
             Err(_) => Err(SourceError::Timeout(limit)),
         }
     }
