@@ -121,10 +121,10 @@ pub struct Answer<T> {
 /// in flight is waited for within the budget (`timeout` when none frees
 /// up). The answers come back in the order of `asked`.
 ///
-/// Only the source's own failures count against its circuit: a call cut
-/// short by the caller's deadline says nothing about the source, or one
-/// organisation's impatient calls would open the circuits every other
-/// organisation relies on.
+/// Only the source's own failures count against its circuit: a call the
+/// caller's deadline cut shorter than a fair trial ([`FAIR_TRIAL`]) says
+/// nothing about the source, or one organisation's impatient calls would
+/// open the circuits every other organisation relies on.
 pub async fn fan_out<I, T, F, Fut>(
     asked: Vec<(&Source, I)>,
     deadline: Instant,
@@ -136,9 +136,10 @@ where
 {
     let calls = asked.into_iter().map(|(source, what)| {
         let remaining = deadline.saturating_duration_since(Instant::now());
+        let time = source.timeout.min(remaining);
         let budget = Budget {
-            time: source.timeout.min(remaining),
-            callers: remaining < source.timeout,
+            time,
+            fair: time >= source.timeout.min(FAIR_TRIAL),
         };
         let span = tracing::info_span!("source", source = %source.organisation);
         let fut = call(source, what, budget.time);
@@ -147,12 +148,17 @@ where
     futures_util::future::join_all(calls).await
 }
 
-/// The time one source gets, and whether the caller's deadline (rather
-/// than the source's own budget) set it.
+/// The least time a source must have had for a timeout to count against
+/// its circuit (or all of its own budget, if that is shorter). A caller
+/// whose deadline leaves less has given up before a healthy source could
+/// answer.
+pub const FAIR_TRIAL: Duration = Duration::from_millis(250);
+
+/// The time one source gets, and whether it is a fair trial of the source.
 #[derive(Debug, Clone, Copy)]
 struct Budget {
     time: Duration,
-    callers: bool,
+    fair: bool,
 }
 
 async fn ask_one<T>(
@@ -239,7 +245,7 @@ async fn guarded<T>(
         status,
         OutcomeStatus::Timeout | OutcomeStatus::Unavailable | OutcomeStatus::Error
     );
-    if status == OutcomeStatus::Timeout && budget.callers {
+    if status == OutcomeStatus::Timeout && !budget.fair {
         // The caller's deadline, not the source: no verdict.
         drop(admission);
     } else {
