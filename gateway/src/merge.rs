@@ -4,11 +4,10 @@
 //! sources are grouped.
 
 use trama_proto::v1::{
-    self, Candidate, CandidateGroup, Conflict, ConflictingValue, Record, RecordSections,
-    SubjectIdentity,
+    Candidate, CandidateGroup, Conflict, ConflictingValue, Record, RecordSections, SubjectIdentity,
 };
 use trama_subject::matching::{self, Traits};
-use trama_subject::{Sex, TaxCode, names};
+use trama_subject::{Sex, TaxCode, names, wire};
 
 /// Merges the answers of the sources that know the person.
 pub fn record(answers: Vec<(SubjectIdentity, RecordSections)>) -> Record {
@@ -85,11 +84,7 @@ pub fn conflicts(identities: &[SubjectIdentity]) -> Vec<Conflict> {
             (i.birthplace_code.clone(), i.birthplace_code.clone())
         }),
         ("identity.sex", |i| {
-            let s = match v1::Sex::try_from(i.sex) {
-                Ok(v1::Sex::Female) => "F",
-                Ok(v1::Sex::Male) => "M",
-                _ => "",
-            };
+            let s = wire::sex_from_wire(i.sex).map_or("", Sex::letter);
             (s.to_string(), s.to_string())
         }),
     ];
@@ -194,29 +189,15 @@ pub fn group(candidates: Vec<Candidate>) -> Vec<CandidateGroup> {
     out
 }
 
+/// What a source's identity says, read as the connectors read it.
 fn traits(identity: Option<&SubjectIdentity>) -> Traits {
-    let Some(i) = identity else {
-        return Traits::default();
-    };
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    Traits {
-        tax_code: TaxCode::parse(&i.tax_code).ok(),
-        given_name: non_empty(&i.given_name),
-        family_name: non_empty(&i.family_name),
-        birth_date: i.birth_date.as_ref().and_then(v1::Date::to_date),
-        birthplace_code: non_empty(&i.birthplace_code),
-        sex: match v1::Sex::try_from(i.sex) {
-            Ok(v1::Sex::Female) => Some(Sex::Female),
-            Ok(v1::Sex::Male) => Some(Sex::Male),
-            _ => None,
-        },
-        tax_code_fragment: None,
-    }
+    identity.map(wire::traits_of_identity).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trama_proto::v1;
 
     fn identity(
         org: &str,
