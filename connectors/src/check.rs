@@ -263,13 +263,7 @@ pub fn identity(config: &ConnectorConfig) -> Result<NodeIdentity, TlsError> {
 
 /// The connector as the owner of its audit log.
 pub fn owner(config: &ConnectorConfig, identity: &NodeIdentity) -> trama_audit::Owner {
-    trama_audit::Owner {
-        identity: identity.uri(),
-        // As the log will name it to whoever opens the store next,
-        // wherever they run from.
-        config: std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone()),
-        listen: config.listen.to_string(),
-    }
+    trama_node::check::owner(identity, &config.path, config.listen)
 }
 
 fn node(config: &ConnectorConfig) -> NodeConfig<'_> {
@@ -281,15 +275,7 @@ fn node(config: &ConnectorConfig) -> NodeConfig<'_> {
     }
 }
 
-/// What `--check-config` found.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// What was checked and passed (and what is worth knowing), one line
-    /// each.
-    pub passed: Vec<String>,
-    /// Every problem, naming the file and the key.
-    pub problems: Vec<String>,
-}
+pub use trama_node::check::Report;
 
 /// Runs every start-up check on the configuration at `path` without
 /// starting: the file, the certificates, the mapping against the live
@@ -311,25 +297,10 @@ pub async fn check_config(path: &Path) -> Report {
         config.federation,
         config.listen
     ));
-    let (identity, misfits) = trama_tls::check::misfits(&config.tls, &node(&config));
-    match (&identity, misfits.is_empty()) {
-        (Some(identity), true) => report.passed.push(format!(
-            "certificate {}: {identity}",
-            config.tls.cert.display()
-        )),
-        _ => report
-            .problems
-            .extend(misfits.iter().map(ToString::to_string)),
-    }
+    let identity = report.certificates(&config.tls, &node(&config));
     check_database(&config, &mut report).await;
     let owner = identity.as_ref().map(|i| owner(&config, i));
-    let audit = trama_audit::settings::check(&config.audit, owner.as_ref(), path).await;
-    if audit.problems.is_empty() {
-        let url = trama_audit::redact(&config.audit.database);
-        report.passed.push(format!("audit log {url}"));
-    }
-    report.problems.extend(audit.problems);
-    report.passed.extend(audit.notes);
+    report.audit(&config.audit, owner.as_ref(), path).await;
     report
 }
 

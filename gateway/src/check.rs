@@ -22,13 +22,7 @@ pub fn identity(config: &GatewayConfig) -> Result<NodeIdentity, TlsError> {
 
 /// The gateway as the owner of its audit log.
 pub fn owner(config: &GatewayConfig, identity: &NodeIdentity) -> Owner {
-    Owner {
-        identity: identity.uri(),
-        // As the log will name it to whoever opens the store next,
-        // wherever they run from.
-        config: std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone()),
-        listen: config.listen.to_string(),
-    }
+    trama_node::check::owner(identity, &config.path, config.listen)
 }
 
 fn node(config: &GatewayConfig) -> NodeConfig<'_> {
@@ -40,14 +34,7 @@ fn node(config: &GatewayConfig) -> NodeConfig<'_> {
     }
 }
 
-/// What `--check-config` found.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// What was checked and passed, one line each.
-    pub passed: Vec<String>,
-    /// Every problem, naming the file and the key.
-    pub problems: Vec<String>,
-}
+pub use trama_node::check::Report;
 
 /// Runs every start-up check on the configuration at `path` without
 /// starting: the file, the certificates, the policy, and the audit log's
@@ -68,16 +55,7 @@ pub async fn check_config(path: &Path) -> Report {
         config.listen,
         config.sources.len()
     ));
-    let (identity, misfits) = trama_tls::check::misfits(&config.tls, &node(&config));
-    match (&identity, misfits.is_empty()) {
-        (Some(identity), true) => report.passed.push(format!(
-            "certificate {}: {identity}",
-            config.tls.cert.display()
-        )),
-        _ => report
-            .problems
-            .extend(misfits.iter().map(ToString::to_string)),
-    }
+    let identity = report.certificates(&config.tls, &node(&config));
     match Policy::load(&config.policy) {
         Ok(policy) => report.passed.push(format!(
             "policy {}: {} polic(ies)",
@@ -87,12 +65,6 @@ pub async fn check_config(path: &Path) -> Report {
         Err(e) => report.problems.push(e.to_string()),
     }
     let owner = identity.as_ref().map(|i| owner(&config, i));
-    let audit = trama_audit::settings::check(&config.audit, owner.as_ref(), path).await;
-    if audit.problems.is_empty() {
-        let url = trama_audit::redact(&config.audit.database);
-        report.passed.push(format!("audit log {url}"));
-    }
-    report.problems.extend(audit.problems);
-    report.passed.extend(audit.notes);
+    report.audit(&config.audit, owner.as_ref(), path).await;
     report
 }

@@ -4,5 +4,6 @@
 //! both versions stock tools speak) and how they answer a request beyond
 //! their limits.
 
+pub mod check;
 pub mod config;
 pub mod server;
