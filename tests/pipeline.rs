@@ -8,22 +8,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Sandbox, featured_tax_code};
+use support::{Sandbox, ctx, featured_tax_code};
 use tonic::Code;
 use trama_lab::seed::Partner;
 use trama_proto::v1::{self, OutcomeStatus, Section};
-
-fn ctx(role: &str, purpose: &str, case: &str) -> Option<v1::RequestContext> {
-    Some(v1::RequestContext {
-        purpose: purpose.into(),
-        case_id: case.into(),
-        operator: Some(v1::Operator {
-            id: "op-test".into(),
-            role: role.into(),
-        }),
-        legal_basis: String::new(),
-    })
-}
 
 fn record(
     context: Option<v1::RequestContext>,

@@ -12,21 +12,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Policy, Sandbox, exe, featured_tax_code};
+use support::{Policy, Sandbox, ctx, exe, featured_tax_code};
 use tonic::Code;
 use trama_proto::v1::{self, Section};
-
-fn ctx(role: &str, purpose: &str, case: &str) -> Option<v1::RequestContext> {
-    Some(v1::RequestContext {
-        purpose: purpose.into(),
-        case_id: case.into(),
-        operator: Some(v1::Operator {
-            id: "op-test".into(),
-            role: role.into(),
-        }),
-        legal_basis: String::new(),
-    })
-}
 
 fn record(context: Option<v1::RequestContext>, sections: &[Section]) -> v1::GetRecordRequest {
     v1::GetRecordRequest {

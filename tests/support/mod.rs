@@ -131,6 +131,20 @@ pub fn context(purpose: &str) -> Option<v1::RequestContext> {
     })
 }
 
+/// A request context of an operator with `role`, for `purpose` and case
+/// `case` (empty: none).
+pub fn ctx(role: &str, purpose: &str, case: &str) -> Option<v1::RequestContext> {
+    Some(v1::RequestContext {
+        purpose: purpose.into(),
+        case_id: case.into(),
+        operator: Some(v1::Operator {
+            id: "op-test".into(),
+            role: role.into(),
+        }),
+        legal_basis: String::new(),
+    })
+}
+
 /// The tax code of the demo's featured person (known to all partners).
 pub fn featured_tax_code() -> String {
     let (family, given, (y, m, d), sex, place) = trama_lab::seed::population::FEATURED;
