@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(r) = v1::FindSubjectRequest::decode(data) {
-        if let Err(s) = validate::subject_query(r.query.as_ref(), known) {
+        if let Err(s) = validate::subject_query(r.query.as_ref(), r.max_candidates, known) {
             assert_eq!(s.code(), tonic::Code::InvalidArgument);
         }
     }
