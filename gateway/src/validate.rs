@@ -251,12 +251,7 @@ pub fn subject_query(
         .as_ref()
         .map(|l| local_id("query.local_id", l, &known_source))
         .transpose()?;
-    let fragment = !text::is_blank(&q.tax_code_fragment);
-    if fragment {
-        let today = time::OffsetDateTime::now_utc().date();
-        trama_subject::codice_fiscale::Fragment::parse(text::trim(&q.tax_code_fragment), today)
-            .map_err(|e| CallError::invalid("query.tax_code_fragment", e.to_string()))?;
-    }
+    let fragment = fragment(&q.tax_code_fragment)?;
     let has_name = !text::is_blank(&q.family_name);
     let has_second = !text::is_blank(&q.given_name) || q.birth_date.is_some();
     if code.is_none() && !fragment && local.is_none() && !(has_name && has_second) {
@@ -265,36 +260,58 @@ pub fn subject_query(
             "no identifier: give a tax code (or a fragment of one), a local id, or a family name with a given name or birth date",
         ));
     }
-    if !q.birthplace_code.is_empty()
-        && !trama_subject::belfiore::is_known(&q.birthplace_code.to_ascii_uppercase())
-    {
-        return Err(CallError::invalid(
-            "query.birthplace_code",
-            format!(
-                "`{}` is not a Belfiore code of a municipality or country",
-                q.birthplace_code
-            ),
-        ));
-    }
-    let mut wire = q.clone();
-    if let Some(c) = &code {
-        wire.tax_code = c.to_string();
-    }
-    if let Some(l) = &local {
-        wire.local_id = Some(v1::LocalId {
-            organisation: l.organisation.clone(),
-            id: l.id.clone(),
-        });
-    }
+    birthplace(&q.birthplace_code)?;
     Ok(FindQuery {
+        wire: normalised(q, code.as_ref(), local.as_ref()),
         tax_code: code,
         local_id: local,
-        wire,
         max_candidates: match max_candidates {
             0 => 10,
             n => n.min(50),
         },
     })
+}
+
+/// Checks a tax-code fragment; whether one was given.
+fn fragment(value: &str) -> Result<bool, CallError> {
+    if text::is_blank(value) {
+        return Ok(false);
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    trama_subject::codice_fiscale::Fragment::parse(text::trim(value), today)
+        .map(|_| true)
+        .map_err(|e| CallError::invalid("query.tax_code_fragment", e.to_string()))
+}
+
+/// Checks a birthplace's Belfiore code, if given.
+fn birthplace(code: &str) -> Result<(), CallError> {
+    if code.is_empty() || trama_subject::belfiore::is_known(&code.to_ascii_uppercase()) {
+        return Ok(());
+    }
+    Err(CallError::invalid(
+        "query.birthplace_code",
+        format!("`{code}` is not a Belfiore code of a municipality or country"),
+    ))
+}
+
+/// The query as forwarded to the connectors: the tax code canonical, the
+/// local id trimmed.
+fn normalised(
+    q: &v1::SubjectQuery,
+    code: Option<&TaxCode>,
+    local: Option<&LocalId>,
+) -> v1::SubjectQuery {
+    let mut wire = q.clone();
+    if let Some(c) = code {
+        wire.tax_code = c.to_string();
+    }
+    if let Some(l) = local {
+        wire.local_id = Some(v1::LocalId {
+            organisation: l.organisation.clone(),
+            id: l.id.clone(),
+        });
+    }
+    wire
 }
 
 /// Checks a `GetRecord` or `AccessLog` subject key.
