@@ -69,7 +69,7 @@ fn caritas_connector(
         pki: "pki".into(),
         statement_timeout_ms: None,
         export: Vec::new(),
-        otlp_endpoint: None,
+        tracing: Default::default(),
     }
     .write(&config)
     .unwrap();

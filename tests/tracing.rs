@@ -203,3 +203,49 @@ async fn one_trace_holds_the_gateway_stages_and_every_connectors_queries_and_no_
     }
     fed.cleanup().await;
 }
+
+#[tokio::test]
+async fn logs_in_a_file_carry_no_colour_codes() {
+    let fed = Sandbox::start().await;
+    let _ = fed
+        .client("comune")
+        .list_sources(v1::ListSourcesRequest {})
+        .await
+        .expect("served");
+    for node in ["gateway", "comune"] {
+        let log = fed.log(node);
+        assert!(log.contains("serving"), "{node}: {log}");
+        assert!(
+            !log.contains('\u{1b}'),
+            "{node} writes colour codes to a file: {log}"
+        );
+    }
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn logs_are_json_lines_when_asked() {
+    let fed = Sandbox::start_with(|b| b.json_logs()).await;
+    for node in ["gateway", "comune", "caf"] {
+        let log = fed.log(node);
+        let events: Vec<serde_json::Value> = log
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with(support::READY))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{node}: not a JSON line ({e}): {l}"))
+            })
+            .collect();
+        assert!(
+            events.iter().any(|e| e["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.ends_with("serving"))),
+            "{node}: {log}"
+        );
+        assert!(
+            events.iter().all(|e| e["level"].is_string()),
+            "{node}: {log}"
+        );
+    }
+    fed.cleanup().await;
+}

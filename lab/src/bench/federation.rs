@@ -467,7 +467,7 @@ Starting {extra} more sources (other people, one shared read-only database)..."
             pki: "../pki".into(),
             statement_timeout_ms: None,
             export: sandbox::export_rules(Partner::Caritas),
-            otlp_endpoint: None,
+            tracing: Default::default(),
         };
         let address = running.start_connector(&org, file).await?;
         extra_sources.push(source(&org, &address));

@@ -98,11 +98,27 @@ impl ExportRule {
     }
 }
 
-/// The `[tracing]` table exporting spans to `endpoint`, if any.
-fn tracing_table(endpoint: Option<&str>) -> String {
-    endpoint
-        .map(|e| format!("\n[tracing]\notlp_endpoint = {}\n", quoted(e)))
-        .unwrap_or_default()
+/// A node's `[tracing]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TracingTable {
+    /// The OTLP collector its spans go to, if any.
+    pub otlp_endpoint: Option<String>,
+    /// Logs as JSON lines.
+    pub json_logs: bool,
+}
+
+impl TracingTable {
+    /// The table's text, empty when it says nothing.
+    fn toml(&self) -> String {
+        if *self == TracingTable::default() {
+            return String::new();
+        }
+        let mut out = format!("\n[tracing]\njson_logs = {}\n", self.json_logs);
+        if let Some(e) = &self.otlp_endpoint {
+            let _ = writeln!(out, "otlp_endpoint = {}", quoted(e));
+        }
+        out
+    }
 }
 
 /// A connector's configuration file.
@@ -125,8 +141,8 @@ pub struct ConnectorFile {
     pub statement_timeout_ms: Option<u64>,
     /// What the partner releases, to whom.
     pub export: Vec<ExportRule>,
-    /// The OTLP collector its spans go to, if any.
-    pub otlp_endpoint: Option<String>,
+    /// Its logs and traces.
+    pub tracing: TracingTable,
 }
 
 impl ConnectorFile {
@@ -160,7 +176,7 @@ impl ConnectorFile {
         if let Some(ms) = self.statement_timeout_ms {
             let _ = write!(out, "\n[limits]\nstatement_timeout_ms = {ms}\n");
         }
-        out.push_str(&tracing_table(self.otlp_endpoint.as_deref()));
+        out.push_str(&self.tracing.toml());
         let _ = write!(
             out,
             "\n# What {org} releases, to whom, for which purposes: the partner decides,\n\
@@ -220,8 +236,8 @@ pub struct GatewayFile {
     pub sources: Vec<Source>,
     /// Allowances of client organisations other than the default.
     pub clients: Vec<ClientLimit>,
-    /// The OTLP collector its spans go to, if any.
-    pub otlp_endpoint: Option<String>,
+    /// Its logs and traces.
+    pub tracing: TracingTable,
 }
 
 impl GatewayFile {
@@ -269,7 +285,7 @@ impl GatewayFile {
                 c.burst
             );
         }
-        out.push_str(&tracing_table(self.otlp_endpoint.as_deref()));
+        out.push_str(&self.tracing.toml());
         out
     }
 
@@ -342,7 +358,7 @@ mod tests {
             mapping: "mapping.toml".into(),
             pki: "../pki".into(),
             statement_timeout_ms: Some(300),
-            otlp_endpoint: None,
+            tracing: TracingTable::default(),
             export: vec![
                 ExportRule::new(&["comune"], &["presa_in_carico"], &["health"])
                     .roles(&["assistente_sociale"])
@@ -380,7 +396,7 @@ mod tests {
                 rate: 5.0,
                 burst: 5.0,
             }],
-            otlp_endpoint: None,
+            tracing: TracingTable::default(),
         };
         let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
         assert_eq!(

@@ -30,7 +30,9 @@ use trama_tls::pki::{self, IssueRequest};
 use trama_tls::{Role, TlsFiles};
 
 pub use defaults::{CLIENTS, DEMO_POLICY, FEDERATION, export_rules};
-pub use files::{ClientLimit, ClientProfile, ConnectorFile, ExportRule, GatewayFile, Source};
+pub use files::{
+    ClientLimit, ClientProfile, ConnectorFile, ExportRule, GatewayFile, Source, TracingTable,
+};
 pub use process::READY;
 pub use proxy::{FaultProxy, Mode};
 
@@ -136,7 +138,7 @@ pub struct FederationBuilder {
     database_prefix: String,
     source_timeout_ms: u64,
     announce: bool,
-    otlp_endpoint: Option<String>,
+    tracing: TracingTable,
 }
 
 impl FederationBuilder {
@@ -157,14 +159,20 @@ impl FederationBuilder {
             database_prefix: "trama_demo".into(),
             source_timeout_ms: 2000,
             announce: false,
-            otlp_endpoint: None,
+            tracing: TracingTable::default(),
         }
     }
 
     /// Every node exports its spans to the OTLP collector at `endpoint`
     /// (for example `http://127.0.0.1:4317`).
     pub fn otlp(mut self, endpoint: impl Into<String>) -> Self {
-        self.otlp_endpoint = Some(endpoint.into());
+        self.tracing.otlp_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Every node writes its logs as JSON lines.
+    pub fn json_logs(mut self) -> Self {
+        self.tracing.json_logs = true;
         self
     }
 
@@ -380,7 +388,7 @@ impl FederationBuilder {
             checkpoint_file: "audit-checkpoints.jsonl".into(),
             sources,
             clients: self.clients.clone(),
-            otlp_endpoint: self.otlp_endpoint.clone(),
+            tracing: self.tracing.clone(),
         };
         fed.gateway = fed.spawn_gateway("gateway", file).await?;
         fed.write_profiles()?;
@@ -456,7 +464,7 @@ impl FederationBuilder {
             pki: "../pki".into(),
             statement_timeout_ms: setup.statement_timeout_ms,
             export: setup.export.clone(),
-            otlp_endpoint: self.otlp_endpoint.clone(),
+            tracing: self.tracing.clone(),
         };
         file.write(&pdir.join("connector.toml"))?;
         Ok((file, format!("{org} {known} ({})", engine.name())))
