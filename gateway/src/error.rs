@@ -1,13 +1,17 @@
-//! The gateway's one error type for a Federation call, and its one mapping
-//! to `tonic::Status` with the details a client acts on (the field and its
-//! fix, the policy rule, when to retry). The audit entry's decision comes
-//! from this type, never from re-reading a `Status`.
+//! The gateway's errors: [`CallError`], why a Federation call was not
+//! answered, with its one mapping to `tonic::Status` and the details a
+//! client acts on (the field and its fix, the policy rule, when to retry);
+//! the audit entry's decision comes from it, never from re-reading a
+//! `Status`. And [`SourceError`], why a source did not answer, classified
+//! from the connector's machine-readable reason.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+use trama_proto::reason::{self, ConnectorReason};
+use trama_proto::v1::OutcomeStatus;
 
 use crate::policy::Decision;
 
@@ -137,6 +141,76 @@ impl CallError {
                 ErrorDetails::with_error_info("AUDIT_UNAVAILABLE", DOMAIN, HashMap::new())
             }
             CallError::Unauthenticated | CallError::Internal(_) => ErrorDetails::new(),
+        }
+    }
+}
+
+/// Why a source did not answer a call: read from the connector's
+/// `google.rpc.ErrorInfo` reason ([`trama_proto::reason`]); a failure
+/// without one is the connection's (tonic attaches the transport error as
+/// the status's source) or the peer's own TLS and role check. Never read
+/// from the message's text, which is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceError {
+    /// The source does not hold what was asked.
+    NotFound,
+    /// The source refused: its export rules, or its TLS and role check.
+    Denied,
+    /// The source, or its database, took too long.
+    Timeout,
+    /// The source, or its database, cannot be reached now.
+    Unavailable,
+    /// The source failed otherwise.
+    Failed,
+}
+
+impl SourceError {
+    /// The classification of a connector's status.
+    pub fn of(status: &Status) -> SourceError {
+        let given = status
+            .get_details_error_info()
+            .filter(|i| i.domain == reason::DOMAIN)
+            .and_then(|i| ConnectorReason::parse(&i.reason));
+        match given {
+            Some(r) => SourceError::of_reason(r),
+            None => SourceError::of_code(status),
+        }
+    }
+
+    fn of_reason(r: ConnectorReason) -> SourceError {
+        match r {
+            ConnectorReason::DatabaseUnavailable
+            | ConnectorReason::NotReady
+            | ConnectorReason::AuditUnavailable => SourceError::Unavailable,
+            ConnectorReason::DatabaseTimeout => SourceError::Timeout,
+            ConnectorReason::ExportDenied => SourceError::Denied,
+            ConnectorReason::InvalidRequest | ConnectorReason::QueryFailed => SourceError::Failed,
+        }
+    }
+
+    fn of_code(status: &Status) -> SourceError {
+        match status.code() {
+            Code::NotFound => SourceError::NotFound,
+            Code::PermissionDenied | Code::Unauthenticated => SourceError::Denied,
+            Code::DeadlineExceeded | Code::Cancelled => SourceError::Timeout,
+            Code::Unavailable => SourceError::Unavailable,
+            // The connection failed (reset, closed mid-call): the source
+            // is unreachable, not faulty.
+            Code::Unknown if std::error::Error::source(status).is_some() => {
+                SourceError::Unavailable
+            }
+            _ => SourceError::Failed,
+        }
+    }
+
+    /// The source's outcome in the answer.
+    pub fn outcome(self) -> OutcomeStatus {
+        match self {
+            SourceError::NotFound => OutcomeStatus::NotFound,
+            SourceError::Denied => OutcomeStatus::Denied,
+            SourceError::Timeout => OutcomeStatus::Timeout,
+            SourceError::Unavailable => OutcomeStatus::Unavailable,
+            SourceError::Failed => OutcomeStatus::Error,
         }
     }
 }

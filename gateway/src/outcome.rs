@@ -4,12 +4,10 @@
 //! machine-readable reason it gives (`google.rpc.ErrorInfo`), never from the
 //! text of its message.
 
-use std::error::Error as _;
-
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
-use trama_proto::reason::{self, ConnectorReason};
+use tonic::Status;
 use trama_proto::v1::{self, OutcomeStatus};
+
+use crate::error::SourceError;
 
 /// The outcome of one source in one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,14 +92,7 @@ pub fn name(status: OutcomeStatus) -> &'static str {
 /// failure without one is the connection's (tonic attaches the transport
 /// error as the status's source) or the peer's own TLS and role check.
 pub fn classify(status: &Status) -> (OutcomeStatus, String) {
-    let given = status
-        .get_details_error_info()
-        .filter(|i| i.domain == reason::DOMAIN)
-        .and_then(|i| ConnectorReason::parse(&i.reason));
-    let kind = match given {
-        Some(r) => of_reason(r),
-        None => of_code(status),
-    };
+    let kind = SourceError::of(status).outcome();
     let text = if status.message().is_empty() {
         trama_proto::code_name(status.code()).to_string()
     } else {
@@ -115,35 +106,13 @@ pub fn classify(status: &Status) -> (OutcomeStatus, String) {
     (kind, message)
 }
 
-fn of_reason(r: ConnectorReason) -> OutcomeStatus {
-    match r {
-        ConnectorReason::DatabaseUnavailable
-        | ConnectorReason::NotReady
-        | ConnectorReason::AuditUnavailable => OutcomeStatus::Unavailable,
-        ConnectorReason::DatabaseTimeout => OutcomeStatus::Timeout,
-        ConnectorReason::ExportDenied => OutcomeStatus::Denied,
-        ConnectorReason::InvalidRequest | ConnectorReason::QueryFailed => OutcomeStatus::Error,
-    }
-}
-
-fn of_code(status: &Status) -> OutcomeStatus {
-    match status.code() {
-        Code::NotFound => OutcomeStatus::NotFound,
-        Code::PermissionDenied | Code::Unauthenticated => OutcomeStatus::Denied,
-        Code::DeadlineExceeded | Code::Cancelled => OutcomeStatus::Timeout,
-        Code::Unavailable => OutcomeStatus::Unavailable,
-        // The connection failed (reset, closed mid-call): the source is
-        // unreachable, not faulty.
-        Code::Unknown if status.source().is_some() => OutcomeStatus::Unavailable,
-        _ => OutcomeStatus::Error,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use tonic_types::ErrorDetails;
+    use tonic::Code;
+    use tonic_types::{ErrorDetails, StatusExt};
+    use trama_proto::reason;
 
     fn from_connector(code: Code, r: &str) -> Status {
         Status::with_error_details(
