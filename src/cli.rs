@@ -9,10 +9,7 @@ use trama_tls::Role;
 
 use trama_client::{Profile, parse_sections, render};
 
-/// The line `trama gateway` and `trama connector` print on standard output
-/// once they serve, followed by their address (scripts and the lab wait for
-/// it).
-pub const READY: &str = "trama: ready on ";
+pub use trama_node::server::READY;
 
 /// Trama: a federated data-exchange gateway for social services.
 #[derive(Debug, Parser)]
@@ -590,10 +587,5 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn the_lab_waits_for_the_line_the_servers_print() {
-        assert_eq!(super::READY, trama_lab::sandbox::READY);
     }
 }

@@ -55,10 +55,11 @@ impl FederationService {
         }
     }
 
-    /// What the locator knows of a subject asked by tax code alone.
-    pub(crate) fn locate(&self, key: &SubjectKey) -> Option<Located> {
-        let code = key.tax_code.as_ref().filter(|_| key.local_ids.is_empty())?;
-        let pseudonym = self.auditor.pseudonyms.tax_code(code.as_str());
+    /// What the locator knows of a subject asked by tax code alone;
+    /// `subjects` are the key's pseudonyms, the tax code's first.
+    pub(crate) fn locate(&self, key: &SubjectKey, subjects: &[String]) -> Option<Located> {
+        key.tax_code.as_ref().filter(|_| key.local_ids.is_empty())?;
+        let pseudonym = subjects.first()?.clone();
         let holders = self.locator.get(&pseudonym);
         Some(Located { pseudonym, holders })
     }
@@ -86,9 +87,11 @@ impl FederationService {
     /// who holds the person (the sources that returned a candidate with
     /// exactly that code): the record read that usually follows asks only
     /// them.
+    /// `pseudonym` is the tax code's.
     pub(crate) fn learn_from_find(
         &self,
         code: &str,
+        pseudonym: &str,
         outcomes: &[Outcome],
         candidates: &[v1::Candidate],
     ) {
@@ -103,8 +106,7 @@ impl FederationService {
             .collect();
         holders.sort();
         holders.dedup();
-        self.locator
-            .remember(self.auditor.pseudonyms.tax_code(code), holders);
+        self.locator.remember(pseudonym.to_string(), holders);
     }
 
     /// Whether `outcomes` hold an answer (`ok` or `not found`) from every

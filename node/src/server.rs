@@ -103,6 +103,11 @@ pub fn too_large_is_exhausted<B>(
     })
 }
 
+/// The line `trama gateway` and `trama connector` print on standard output
+/// once they serve, followed by their address (scripts and the lab wait for
+/// it).
+pub const READY: &str = "trama: ready on ";
+
 /// Why a node's server cannot start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -39,6 +39,9 @@ impl FederationRequest for v1::FindSubjectRequest {
 pub struct Valid {
     ctx: Context,
     query: FindQuery,
+    /// The pseudonyms of the identifiers asked (the tax code's first),
+    /// computed once for the locator and the audit entry.
+    subjects: Vec<String>,
 }
 
 /// What the sources' answers make together.
@@ -66,8 +69,13 @@ pub async fn run(
         .instrument(stage("fan_out"))
         .await;
     let combined = stage("combine").in_scope(|| combined(&plan, answers));
-    if let Some(code) = &v.query.tax_code {
-        gw.learn_from_find(code.as_str(), &combined.outcomes, &combined.candidates);
+    if let (Some(code), Some(pseudonym)) = (&v.query.tax_code, v.subjects.first()) {
+        gw.learn_from_find(
+            code.as_str(),
+            pseudonym,
+            &combined.outcomes,
+            &combined.candidates,
+        );
     }
     let facts = facts(&gw, &v, Some(&plan), Some(&combined));
     let groups = merge::group(combined.candidates);
@@ -89,11 +97,24 @@ pub async fn run(
 }
 
 fn validated(gw: &FederationService, req: &v1::FindSubjectRequest) -> Result<Valid, CallError> {
+    let ctx = validate::context(req.context.as_ref())?;
+    let query = validate::subject_query(req.query.as_ref(), req.max_candidates, |o| {
+        gw.registry.contains(o)
+    })?;
+    let tax = query
+        .tax_code
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let local = query
+        .local_id
+        .as_ref()
+        .map(|l| (l.organisation.as_str(), l.id.as_str()));
+    let subjects = gw.auditor.pseudonyms.subject(&tax, local);
     Ok(Valid {
-        ctx: validate::context(req.context.as_ref())?,
-        query: validate::subject_query(req.query.as_ref(), req.max_candidates, |o| {
-            gw.registry.contains(o)
-        })?,
+        ctx,
+        query,
+        subjects,
     })
 }
 
@@ -207,17 +228,6 @@ fn facts(
     plan: Option<&Plan<'_, ()>>,
     combined: Option<&Combined>,
 ) -> Facts {
-    let tax = v
-        .query
-        .tax_code
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let local = v
-        .query
-        .local_id
-        .as_ref()
-        .map(|l| (l.organisation.as_str(), l.id.as_str()));
     let candidates = combined
         .map(|c| {
             c.candidates
@@ -228,7 +238,7 @@ fn facts(
         })
         .unwrap_or_default();
     Facts {
-        subjects: gw.auditor.pseudonyms.subject(&tax, local),
+        subjects: v.subjects.clone(),
         candidates,
         sources: combined
             .map(|c| Facts::sources_of(&c.outcomes))

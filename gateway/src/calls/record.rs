@@ -47,6 +47,9 @@ impl FederationRequest for v1::GetRecordRequest {
 pub struct Valid {
     ctx: Context,
     key: SubjectKey,
+    /// The key's pseudonyms (the tax code's first), computed once for the
+    /// locator and the audit entry.
+    subjects: Vec<String>,
     sections: Vec<Section>,
 }
 
@@ -109,9 +112,12 @@ pub async fn run(
 }
 
 fn validated(gw: &FederationService, req: &v1::GetRecordRequest) -> Result<Valid, CallError> {
+    let ctx = validate::context(req.context.as_ref())?;
+    let key = validate::subject_key(req.subject.as_ref(), |o| gw.registry.contains(o))?;
     Ok(Valid {
-        ctx: validate::context(req.context.as_ref())?,
-        key: validate::subject_key(req.subject.as_ref(), |o| gw.registry.contains(o))?,
+        ctx,
+        subjects: gw.auditor.key(&key),
+        key,
         sections: validate::sections(&req.sections)?,
     })
 }
@@ -141,7 +147,7 @@ fn planned<'r>(
         sources,
         permitted_by,
     };
-    let located = gw.locate(&v.key);
+    let located = gw.locate(&v.key, &v.subjects);
     if let Some(holders) = located.as_ref().and_then(|l| l.holders.clone()) {
         plan.only_holders(&holders);
     }
@@ -348,7 +354,7 @@ fn facts(
     plan: Option<&Plan<'_, RecordAsk>>,
     combined: Option<&Combined>,
 ) -> Facts {
-    let mut subjects = gw.auditor.key(&v.key);
+    let mut subjects = v.subjects.clone();
     let record = combined.and_then(|c| c.record.as_ref());
     for identity in record.map(|r| r.identities.as_slice()).unwrap_or_default() {
         subjects.extend(gw.auditor.identity(identity));

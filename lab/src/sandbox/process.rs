@@ -10,10 +10,7 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The line a server prints on standard output once it serves, followed by
-/// its address (the `trama` binary's `cli::READY`; a test there keeps the
-/// two equal).
-pub const READY: &str = "trama: ready on ";
+pub use trama_node::server::READY;
 
 /// How long a server may take to print its ready line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
