@@ -157,30 +157,32 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, 
             prepared.insert(key.clone(), p);
         }
     }
+    for q in &mapping.facts {
+        // Counting reads every fact: a whole-table scan is expected here,
+        // bounded by the statement timeout like every other query.
+        let p = prepare(db, mapping, &q.query.key, &q.query).await?;
+        for (field, spec) in &q.fields {
+            let key = format!("{}.columns.{}", q.key, field.name());
+            check_binding(mapping, &key, field.kind(), spec, &q.query.key, &p.columns)?;
+        }
+        prepared.insert(q.query.key.clone(), p);
+    }
     Ok(prepared)
 }
 
+/// Prepares a query and refuses one whose plan reads a whole table: every
+/// lookup must be served by an index.
 async fn describe(
     db: &Database,
     mapping: &Mapping,
     key: &str,
     q: &NamedQuery,
 ) -> Result<Prepared, CheckError> {
-    let refused = |e: SourceError| {
-        if e.is_unavailable() {
-            CheckError::Unavailable(e)
-        } else if e.is_refused_connection() {
-            CheckError::Connect(e)
-        } else {
-            CheckError::Query {
-                path: mapping.path.clone(),
-                key: key.to_string(),
-                message: e.to_string(),
-            }
-        }
-    };
-    let prepared = db.prepare(&q.sql).await.map_err(refused)?;
-    let plan = db.explain(&prepared).await.map_err(refused)?;
+    let prepared = prepare(db, mapping, key, q).await?;
+    let plan = db
+        .explain(&prepared)
+        .await
+        .map_err(|e| refused(mapping, key, e))?;
     if let Some(step) = plan.iter().find(|step| db.scans(step)) {
         return Err(CheckError::FullScan {
             path: mapping.path.clone(),
@@ -189,6 +191,33 @@ async fn describe(
         });
     }
     Ok(prepared)
+}
+
+/// Prepares a query: its columns and parameter types.
+async fn prepare(
+    db: &Database,
+    mapping: &Mapping,
+    key: &str,
+    q: &NamedQuery,
+) -> Result<Prepared, CheckError> {
+    db.prepare(&q.sql)
+        .await
+        .map_err(|e| refused(mapping, key, e))
+}
+
+/// The check error a database error becomes.
+fn refused(mapping: &Mapping, key: &str, e: SourceError) -> CheckError {
+    if e.is_unavailable() {
+        CheckError::Unavailable(e)
+    } else if e.is_refused_connection() {
+        CheckError::Connect(e)
+    } else {
+        CheckError::Query {
+            path: mapping.path.clone(),
+            key: key.to_string(),
+            message: e.to_string(),
+        }
+    }
 }
 
 fn check_binding(

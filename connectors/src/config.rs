@@ -42,6 +42,10 @@ pub struct ConnectorConfig {
     pub metrics: Option<SocketAddr>,
     /// Logs and the export of traces.
     pub tracing: trama_telemetry::traces::TracingTable,
+    /// The federation linkage key file (`[statistics] linkage_key`), for
+    /// counting people across partners; required when the mapping has
+    /// `[[statistics.facts]]`.
+    pub linkage_key: Option<PathBuf>,
 }
 
 /// Why a configuration or mapping file is refused: the nodes' one error
@@ -76,6 +80,15 @@ struct RawConfig {
     metrics: Option<trama_telemetry::MetricsTable>,
     #[serde(default)]
     tracing: trama_telemetry::traces::TracingTable,
+    #[serde(default)]
+    statistics: Option<RawStatistics>,
+}
+
+/// `[statistics]`: the federation linkage key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatistics {
+    linkage_key: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +173,7 @@ impl ConnectorConfig {
             .map_err(|p| invalid("metrics.listen", p))?;
         let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(&k, p))?;
         Ok(ConnectorConfig {
+            linkage_key: raw.statistics.map(|s| base.join(s.linkage_key)),
             metrics,
             tracing,
             export,

@@ -12,6 +12,12 @@
 //! roles = ["assistente_sociale"]    # operator roles; "*" if omitted
 //! sections = ["*"]                  # section names, or "*"
 //! require_case_id = true            # refuse calls without a case id
+//!
+//! [[export]]                        # statistics: counts, never people
+//! clients = ["comune"]
+//! purposes = ["programmazione"]
+//! roles = ["ufficio_di_piano"]
+//! aggregates = true
 //! ```
 
 use serde::Deserialize;
@@ -29,9 +35,12 @@ pub struct RawRule {
     purposes: Vec<String>,
     #[serde(default = "any")]
     roles: Vec<String>,
+    #[serde(default)]
     sections: Vec<String>,
     #[serde(default)]
     require_case_id: bool,
+    #[serde(default)]
+    aggregates: bool,
 }
 
 fn any() -> Vec<String> {
@@ -51,6 +60,8 @@ pub struct ExportRule {
     pub sections: Vec<Section>,
     /// Whether a case id is required.
     pub require_case_id: bool,
+    /// Whether the partner's people may be counted (`CountPeople`).
+    pub aggregates: bool,
 }
 
 /// The connector's export policy.
@@ -91,10 +102,10 @@ impl ExportPolicy {
                     ));
                 }
             }
-            if r.sections.is_empty() {
+            if r.sections.is_empty() && !r.aggregates {
                 return Err((
                     format!("export[{i}].sections"),
-                    "list at least one section, or \"*\" for all".into(),
+                    "list at least one section, or \"*\" for all (or set aggregates = true for a rule that releases counts only)".into(),
                 ));
             }
             let mut sections_ = Vec::new();
@@ -122,6 +133,7 @@ impl ExportPolicy {
                 roles: r.roles,
                 sections: sections_,
                 require_case_id: r.require_case_id,
+                aggregates: r.aggregates,
             });
         }
         Ok(ExportPolicy { rules })
@@ -136,12 +148,26 @@ impl ExportPolicy {
     }
 
     /// Whether the partner lets the client look people up for this
-    /// context; `Err` says why not.
+    /// context; `Err` says why not. A rule that releases counts only does
+    /// not let anyone look a person up.
     pub fn may_match(&self, ctx: &Context) -> Result<(), String> {
-        if self.fitting(ctx).next().is_some() {
+        if self.fitting(ctx).any(|r| !r.sections.is_empty()) {
             Ok(())
         } else {
             Err(self.refusal(ctx))
+        }
+    }
+
+    /// Whether the partner lets the client count its people for this
+    /// context; `Err` says why not.
+    pub fn may_aggregate(&self, ctx: &Context) -> Result<(), String> {
+        if self.fitting(ctx).any(|r| r.aggregates) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the partner's export policy releases no counts to {} for purpose `{}` (role `{}`)",
+                ctx.client, ctx.purpose, ctx.operator_role
+            ))
         }
     }
 
@@ -194,6 +220,7 @@ mod tests {
             roles: any(),
             sections: v(sections),
             require_case_id: case,
+            aggregates: false,
         }
     }
 

@@ -67,6 +67,70 @@ pub fn fetch_record(req: &v1::FetchRecordRequest) -> Result<FetchCall, CallError
     })
 }
 
+/// A `CountPeople` call.
+#[derive(Debug, Clone)]
+pub struct CountCall {
+    /// On whose behalf and why.
+    pub context: Context,
+    /// What to count.
+    pub ask: crate::facts::CountAsk,
+}
+
+/// Most dimensions a table (or its base groups) may use.
+const MAX_DIMENSIONS: usize = 6;
+
+/// Reads a `CountPeople` request. The gateway has validated it already;
+/// the connector checks again what it relies on.
+pub fn count_people(req: &v1::CountPeopleRequest) -> Result<CountCall, CallError> {
+    use trama_proto::stats::{Dimension, period_of};
+    let dims = |field: &str, names: &[String]| -> Result<Vec<Dimension>, CallError> {
+        if names.len() > MAX_DIMENSIONS {
+            return Err(CallError::invalid(field, "too many dimensions"));
+        }
+        names
+            .iter()
+            .map(|n| {
+                Dimension::parse(n)
+                    .ok_or_else(|| CallError::invalid(field, &format!("unknown dimension `{n}`")))
+            })
+            .collect()
+    };
+    let mut filters = Vec::new();
+    for (i, f) in req.filters.iter().enumerate() {
+        let field = format!("filters[{i}]");
+        let dimension = match f.dimension.as_str() {
+            "period" => Dimension::Year,
+            name => Dimension::parse(name).ok_or_else(|| {
+                CallError::invalid(&field, &format!("unknown dimension `{name}`"))
+            })?,
+        };
+        if dimension.is_period() && f.values.iter().any(|v| period_of(v).is_none()) {
+            return Err(CallError::invalid(
+                &field,
+                "a period is 2025, 2025-Q2 or 2025-07",
+            ));
+        }
+        filters.push(crate::facts::FactFilter {
+            dimension,
+            values: f.values.clone(),
+        });
+    }
+    let as_of = Date::parse(
+        &req.as_of,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| CallError::invalid("as_of", "a day, YYYY-MM-DD"))?;
+    Ok(CountCall {
+        context: context(&req.client_organisation, req.context.as_ref())?,
+        ask: crate::facts::CountAsk {
+            group_by: dims("group_by", &req.group_by)?,
+            filters,
+            base_by: dims("base_by", &req.base_by)?,
+            as_of,
+        },
+    })
+}
+
 /// A field that may be left empty: `None` when it is, refused when it holds
 /// only blanks or invisible characters (a value that shows nothing is a
 /// mistake or a trick, not an absence), trimmed otherwise.

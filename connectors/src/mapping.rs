@@ -32,6 +32,8 @@ pub struct Mapping {
     pub sections: BTreeMap<SectionKey, Vec<SectionQuery>>,
     /// Code tables by name.
     pub codes: BTreeMap<String, CodeTable>,
+    /// The facts the partner counts for statistics (`[[statistics.facts]]`).
+    pub facts: Vec<crate::facts::FactQuery>,
 }
 
 /// A section, ordered as in the schema (a map key).
@@ -259,6 +261,15 @@ struct RawMapping {
     sections: BTreeMap<String, Vec<RawSectionQuery>>,
     #[serde(default)]
     codes: BTreeMap<String, RawCodeTable>,
+    #[serde(default)]
+    statistics: Option<RawStatistics>,
+}
+
+/// `[statistics]`: the partner's countable facts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatistics {
+    facts: Vec<RawSectionQuery>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,23 +307,26 @@ struct RawQuery {
     sql: String,
 }
 
+/// A query with its column bindings (`[[sections.*]]`, `[[statistics.facts]]`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSectionQuery {
-    sql: String,
-    columns: BTreeMap<String, RawColumn>,
+pub(crate) struct RawSectionQuery {
+    pub(crate) sql: String,
+    pub(crate) columns: BTreeMap<String, RawColumn>,
 }
 
+/// A column binding as written.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum RawColumn {
+pub(crate) enum RawColumn {
     Name(String),
     Detailed(RawColumnDetail),
 }
 
+/// A column binding with options.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawColumnDetail {
+pub(crate) struct RawColumnDetail {
     column: Option<String>,
     value: Option<String>,
     codes: Option<String>,
@@ -587,7 +601,13 @@ impl Mapping {
             sections_out.insert(SectionKey(section as i32), out);
         }
 
+        let facts = match &raw.statistics {
+            Some(stats) => crate::facts::parse(&stats.facts, &codes)
+                .map_err(|(key, problem)| invalid(key, problem))?,
+            None => Vec::new(),
+        };
         Ok(Mapping {
+            facts,
             path: path.to_path_buf(),
             system: raw.source.system,
             subject: SubjectColumns { fields },
@@ -610,6 +630,9 @@ impl Mapping {
         }
         if !self.matching.demographics.is_empty() {
             caps.push("demographics".into());
+        }
+        if !self.facts.is_empty() {
+            caps.push("statistics".into());
         }
         caps
     }
@@ -647,7 +670,7 @@ fn limited(q: &RawQuery) -> RawQuery {
     }
 }
 
-fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
+pub(crate) fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
     for p in query.sql.param_names() {
         if !allowed.contains(&p) {
             return Err(format!(
@@ -663,7 +686,7 @@ fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn column_spec(
+pub(crate) fn column_spec(
     raw: &RawColumn,
     kind: FieldKind,
     codes: &BTreeMap<String, CodeTable>,

@@ -22,7 +22,8 @@ use crate::config::ConnectorConfig;
 use crate::error::CallError;
 use crate::export::ExportPolicy;
 use crate::export::Release;
-use crate::from_proto::{self, FetchCall, MatchCall};
+use crate::from_proto::{self, CountCall, FetchCall, MatchCall};
+use crate::linkage::Linkage;
 use crate::mapping::Mapping;
 use crate::model::{Candidate, Context, Person};
 use crate::runtime::Connector;
@@ -35,6 +36,10 @@ const CONNECTOR: &str = "trama.v1.Connector";
 /// The largest request accepted from the gateway.
 const MAX_REQUEST_BYTES: usize = 1 << 20;
 
+/// The largest answer sent to the gateway (counts of a large partner by
+/// several dimensions are sketches of up to 128 KiB per group).
+pub const MAX_ANSWER_BYTES: usize = 256 << 20;
+
 /// The gRPC face of a [`Connector`].
 #[derive(Debug, Clone)]
 pub struct ConnectorService {
@@ -42,6 +47,7 @@ pub struct ConnectorService {
     export: Arc<ExportPolicy>,
     audit: AuditLog,
     pseudonyms: Pseudonymiser,
+    linkage: Option<Linkage>,
 }
 
 impl ConnectorService {
@@ -58,7 +64,14 @@ impl ConnectorService {
             export: Arc::new(export),
             audit,
             pseudonyms,
+            linkage: None,
         }
+    }
+
+    /// Counts people for statistics with the federation `linkage` key.
+    pub fn with_linkage(mut self, linkage: Option<Linkage>) -> Self {
+        self.linkage = linkage;
+        self
     }
 
     fn origin(&self) -> Origin<'_> {
@@ -226,6 +239,39 @@ impl ConnectorService {
     }
 }
 
+impl ConnectorService {
+    /// Counts the partner's people within its rules: only sketches of
+    /// pseudonyms leave, and the local audit records what was asked.
+    async fn counted(
+        &self,
+        req: &v1::CountPeopleRequest,
+        entry: &mut Entry,
+    ) -> Result<v1::CountPeopleResponse, CallError> {
+        let CountCall { context, ask } = from_proto::count_people(req)?;
+        entry.sections_asked = to_proto::asked_dimensions(&ask);
+        if let Err(why) = self.export.may_aggregate(&context) {
+            tracing::info!(client = %context.client, purpose = %context.purpose, "count refused by the export policy");
+            return Err(CallError::ExportDenied(why));
+        }
+        // Without a linkage key the mapping counts nothing (the connector
+        // does not start with facts and no key).
+        let Some(linkage) = &self.linkage else {
+            return Ok(v1::CountPeopleResponse::default());
+        };
+        let counted = self.inner.count(&ask, linkage).await?;
+        entry.sections_returned = vec![format!("groups:{}", counted.cells.len())];
+        tracing::info!(
+            client = %context.client,
+            purpose = %context.purpose,
+            groups = counted.cells.len(),
+            rows = counted.rows_read,
+            query_ms = counted.query_ms,
+            "count answered"
+        );
+        Ok(to_proto::count_response(counted))
+    }
+}
+
 /// Section names, for the audit and the log.
 fn names(sections: &[Section]) -> Vec<String> {
     sections
@@ -288,6 +334,42 @@ impl ConnectorApi for ConnectorService {
             .subject(text::trim(&req.tax_code), asked_local);
         let result = self.fetched(&req, &mut entry).await;
         self.audited(entry, result).await.map(Response::new)
+    }
+
+    async fn count_people(
+        &self,
+        request: Request<v1::CountPeopleRequest>,
+    ) -> Result<Response<v1::CountPeopleResponse>, Status> {
+        let req = request.into_inner();
+        let mut entry = self.draft(
+            "CountPeople",
+            &req.client_organisation,
+            req.context.as_ref(),
+        );
+        let result = self.counted(&req, &mut entry).await;
+        self.audited(entry, result).await.map(Response::new)
+    }
+}
+
+/// The federation linkage key, required when the mapping counts facts.
+fn linkage(
+    config: &ConnectorConfig,
+    connector: &Connector,
+) -> Result<Option<Linkage>, ConnectorError> {
+    let invalid = |problem: String| crate::config::ConfigError::Invalid {
+        path: config.path.clone(),
+        key: "statistics.linkage_key".into(),
+        origin: String::new(),
+        problem,
+    };
+    match &config.linkage_key {
+        Some(path) => Linkage::load(path)
+            .map(Some)
+            .map_err(|e| ConnectorError::Config(invalid(e.to_string()))),
+        None if connector.mapping.facts.is_empty() => Ok(None),
+        None => Err(ConnectorError::Config(invalid(
+            "the mapping counts facts ([[statistics.facts]]): give the federation linkage key file, the same at every connector".into(),
+        ))),
     }
 }
 
@@ -429,6 +511,7 @@ pub async fn serve(
             "no [[export]] rules: this connector releases nothing (see docs/connector-guide.md, export policy)"
         );
     }
+    let linkage = linkage(&config, &connector)?;
     let owner = crate::check::owner(&config, &identity);
     let (audit, pseudonyms) =
         trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
@@ -448,14 +531,17 @@ pub async fn serve(
     let down = (!serving).then(|| "the database has not answered since start".to_string());
     report(server.health(), down).await;
     let watcher = watch_database(connector.clone(), server.health().clone(), serving);
-    let service = ConnectorServer::new(ConnectorService::new(
-        connector.clone(),
-        config.export.clone(),
-        audit.clone(),
-        pseudonyms,
-    ))
+    let service = ConnectorServer::new(
+        ConnectorService::new(
+            connector.clone(),
+            config.export.clone(),
+            audit.clone(),
+            pseudonyms,
+        )
+        .with_linkage(linkage),
+    )
     .max_decoding_message_size(MAX_REQUEST_BYTES)
-    .max_encoding_message_size(16 << 20);
+    .max_encoding_message_size(MAX_ANSWER_BYTES);
     tracing::info!(
         organisation = %config.organisation,
         address = %server.local_addr(),

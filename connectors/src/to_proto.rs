@@ -294,3 +294,46 @@ fn push_entry(
         }),
     }
 }
+
+/// The dimensions a count asked for, as the local audit records them
+/// (`group_by:district`, `filter:year`, ...): what was asked, never values
+/// of a person.
+pub fn asked_dimensions(ask: &crate::facts::CountAsk) -> Vec<String> {
+    let by = ask
+        .group_by
+        .iter()
+        .map(|d| format!("group_by:{}", d.name()));
+    let filters = ask
+        .filters
+        .iter()
+        .map(|f| format!("filter:{}={}", f.dimension.name(), f.values.join("|")));
+    by.chain(filters).collect()
+}
+
+/// The answer of a count: sketches, compact and ordered, never people.
+pub fn count_response(mut counted: crate::facts::Counted) -> v1::CountPeopleResponse {
+    let groups = |groups: crate::facts::Groups| -> Vec<v1::GroupSketch> {
+        groups
+            .into_iter()
+            .map(|(values, mut sketch)| v1::GroupSketch {
+                values,
+                sketch: compact(&mut sketch),
+            })
+            .collect()
+    };
+    v1::CountPeopleResponse {
+        without_tax_code: compact(&mut counted.without_tax_code),
+        cells: groups(counted.cells),
+        base: groups(counted.base),
+        rows_read: counted.rows_read,
+        query_ms: counted.query_ms,
+    }
+}
+
+/// A sketch trimmed to its nominal size (so that its content depends only
+/// on the set of people, not on the order they were read in), compact,
+/// ordered and compressed.
+fn compact(sketch: &mut datasketches::theta::ThetaSketch) -> Vec<u8> {
+    sketch.trim();
+    sketch.compact(true).serialize_compressed()
+}

@@ -35,6 +35,20 @@ pub struct GatewayConfig {
     pub metrics: Option<SocketAddr>,
     /// Logs and the export of traces.
     pub tracing: trama_telemetry::traces::TracingTable,
+    /// Statistics: disclosure control and the cache of published tables.
+    pub statistics: StatisticsConfig,
+}
+
+/// The `[statistics]` table: how published counts are protected.
+#[derive(Debug, Clone)]
+pub struct StatisticsConfig {
+    /// The perturbation parameters.
+    pub disclosure: crate::stats::disclosure::Parameters,
+    /// The cell-key secret file (created on first start; keep it, and share
+    /// it between replicas, or the same people get other values).
+    pub cell_key: PathBuf,
+    /// How long a published table is served from the cache (zero: never).
+    pub cache_ttl: Duration,
 }
 
 /// Limits that protect the partners and the gateway.
@@ -108,6 +122,50 @@ struct RawConfig {
     metrics: Option<trama_telemetry::MetricsTable>,
     #[serde(default)]
     tracing: trama_telemetry::traces::TracingTable,
+    #[serde(default)]
+    statistics: RawStatistics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStatistics {
+    threshold: u32,
+    max_noise: u32,
+    variance: f64,
+    min_difference: u32,
+    cell_key: PathBuf,
+    cache_seconds: u64,
+}
+
+impl Default for RawStatistics {
+    fn default() -> Self {
+        let d = crate::stats::disclosure::Parameters::default();
+        RawStatistics {
+            threshold: d.threshold,
+            max_noise: d.max_noise,
+            variance: d.variance,
+            min_difference: d.min_difference,
+            cell_key: "statistics-cell.key".into(),
+            cache_seconds: 60,
+        }
+    }
+}
+
+impl RawStatistics {
+    fn resolve(self, base: &Path) -> Result<StatisticsConfig, (String, String)> {
+        let disclosure = crate::stats::disclosure::Parameters {
+            threshold: self.threshold,
+            max_noise: self.max_noise,
+            variance: self.variance,
+            min_difference: self.min_difference,
+        }
+        .validated()?;
+        Ok(StatisticsConfig {
+            disclosure,
+            cell_key: base.join(self.cell_key),
+            cache_ttl: Duration::from_secs(self.cache_seconds),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,7 +279,12 @@ impl GatewayConfig {
             .transpose()
             .map_err(|p| invalid("metrics.listen", p))?;
         let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(&k, p))?;
+        let statistics = raw
+            .statistics
+            .resolve(base)
+            .map_err(|(k, p)| invalid(&k, p))?;
         Ok(GatewayConfig {
+            statistics,
             metrics,
             tracing,
             path: origins.path().to_path_buf(),

@@ -53,6 +53,14 @@ pub enum CallError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// A statistics question whose answer could single someone out.
+    #[error("{field}: {reason}")]
+    Disclosure {
+        /// The part of the question at fault, for example `filters[0]`.
+        field: String,
+        /// Why, and how to ask instead.
+        reason: String,
+    },
     /// The audit log cannot be written or read: nothing is answered.
     #[error("the gateway cannot use its audit log now; nothing was answered, try again later")]
     AuditUnavailable,
@@ -85,7 +93,7 @@ impl CallError {
     pub fn decision(&self) -> &'static str {
         match self {
             CallError::Invalid { .. } => "invalid",
-            CallError::Denied { .. } => "deny",
+            CallError::Denied { .. } | CallError::Disclosure { .. } => "deny",
             _ => "error",
         }
     }
@@ -96,6 +104,7 @@ impl CallError {
     pub fn audit_reason(&self) -> Option<String> {
         match self {
             CallError::Invalid { field, .. } => Some(format!("invalid field: {field}")),
+            CallError::Disclosure { field, .. } => Some(format!("disclosure risk: {field}")),
             CallError::Denied { what, rule, reason } => {
                 Some(format!("{what}: rule {rule}: {reason}"))
             }
@@ -109,6 +118,7 @@ impl CallError {
             CallError::Unauthenticated => Code::Unauthenticated,
             CallError::Invalid { .. } => Code::InvalidArgument,
             CallError::Denied { .. } => Code::PermissionDenied,
+            CallError::Disclosure { .. } => Code::FailedPrecondition,
             CallError::Exhausted { .. } => Code::ResourceExhausted,
             CallError::AuditUnavailable => Code::Unavailable,
             CallError::Internal(_) => Code::Internal,
@@ -139,6 +149,15 @@ impl CallError {
             }
             CallError::AuditUnavailable => {
                 ErrorDetails::with_error_info("AUDIT_UNAVAILABLE", DOMAIN, HashMap::new())
+            }
+            CallError::Disclosure { field, reason } => {
+                let mut details = ErrorDetails::with_error_info(
+                    "DISCLOSURE_RISK",
+                    DOMAIN,
+                    HashMap::from([("field".to_string(), field.clone())]),
+                );
+                details.add_precondition_failure_violation("DISCLOSURE", field, reason);
+                details
             }
             CallError::Unauthenticated | CallError::Internal(_) => ErrorDetails::new(),
         }

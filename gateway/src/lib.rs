@@ -33,6 +33,7 @@ pub mod policy;
 pub mod protect;
 pub mod registry;
 pub mod service;
+pub mod stats;
 pub mod validate;
 
 use std::future::Future;
@@ -68,6 +69,9 @@ pub enum GatewayError {
     /// The audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
+    /// The statistics cell-key secret cannot be used.
+    #[error(transparent)]
+    CellKey(#[from] stats::CellKeyError),
 }
 
 /// Serves `trama.v1.Federation` (and the standard health and reflection
@@ -100,11 +104,13 @@ pub async fn serve(
         .health()
         .set_serving::<FederationServer<service::FederationService>>()
         .await;
+    let statistics = stats::Statistics::open(&config.statistics)?;
     let federation = FederationServer::new(service::FederationService::new(
         registry,
         &config.limits,
         policy.clone(),
         auditor.clone(),
+        statistics,
     ))
     .max_decoding_message_size(config.limits.max_request_bytes)
     .max_encoding_message_size(64 << 20);

@@ -22,7 +22,7 @@ use crate::outcome::Outcome;
 use crate::protect::{Breaker, InFlight};
 
 /// Largest response accepted from a connector.
-const MAX_RESPONSE_BYTES: usize = 16 << 20;
+const MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 /// A channel to a connector whose calls carry the W3C trace context.
 pub type Traced = InterceptedService<Channel, Propagate>;

@@ -21,6 +21,7 @@ use crate::outcome::Outcome;
 use crate::policy::Policy;
 use crate::protect::RateLimiter;
 use crate::registry::Registry;
+use crate::stats::Statistics;
 use crate::validate::SubjectKey;
 
 /// The Federation service.
@@ -33,6 +34,7 @@ pub struct FederationService {
     pub(crate) limiter: Arc<RateLimiter>,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) locator: Locator,
+    pub(crate) statistics: Statistics,
 }
 
 impl FederationService {
@@ -43,8 +45,10 @@ impl FederationService {
         limits: &crate::config::Limits,
         policy: Arc<ArcSwap<Policy>>,
         auditor: Auditor,
+        statistics: Statistics,
     ) -> Self {
         FederationService {
+            statistics,
             registry,
             default_deadline: limits.default_deadline,
             policy,
@@ -137,6 +141,13 @@ impl Federation for FederationService {
         request: Request<v1::AccessLogRequest>,
     ) -> Result<Response<v1::AccessLogResponse>, Status> {
         audited(self, request, calls::access::run).await
+    }
+
+    async fn aggregate(
+        &self,
+        request: Request<v1::AggregateRequest>,
+    ) -> Result<Response<v1::AggregateResponse>, Status> {
+        audited(self, request, calls::aggregate::run).await
     }
 
     async fn list_sources(

@@ -11,6 +11,8 @@ pub mod v1 {
     tonic::include_proto!("trama.v1");
 }
 
+pub mod stats;
+
 /// The encoded `FileDescriptorSet` of `trama.v1` and the well-known types it
 /// imports, for server reflection and JSON rendering.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

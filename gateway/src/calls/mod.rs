@@ -3,6 +3,7 @@
 //! out, combine, derive the audit facts, answer.
 
 pub mod access;
+pub mod aggregate;
 pub mod find;
 pub mod record;
 pub mod sources;
