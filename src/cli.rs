@@ -240,6 +240,22 @@ pub enum QueryCommand {
     },
     /// List the federation's sources and their health.
     Sources,
+    /// Counts of distinct people across the partners, protected (purpose
+    /// `programmazione`, role `ufficio_di_piano` in the demo).
+    Stats {
+        /// Dimensions of the table, comma-separated, at most four: district,
+        /// municipality, need, intervention, case_status, age_band, sex, month,
+        /// quarter, year.
+        #[arg(long, default_value = "need,district")]
+        by: String,
+        /// A filter, DIMENSION=VALUE[,VALUE...] (repeatable), for example
+        /// `year=2025`, `period=2025-Q2`, `municipality=D150`, `need=housing,food`.
+        #[arg(long = "filter")]
+        filters: Vec<String>,
+        /// Output: table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Who accessed a person's data, when, for which purpose (role `audit`, for the DPO).
     AccessLog {
         /// Codice fiscale.
@@ -454,6 +470,37 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
                 render::access_log(&response)
             }
         }
+        QueryCommand::Stats {
+            by,
+            filters,
+            format,
+        } => {
+            let mut request = tonic::Request::new(v1::AggregateRequest {
+                context: Some(context),
+                group_by: by
+                    .split(',')
+                    .map(|d| d.trim().to_string())
+                    .filter(|d| !d.is_empty())
+                    .collect(),
+                filters: filters
+                    .iter()
+                    .map(|f| parse_filter(f))
+                    .collect::<anyhow::Result<_>>()?,
+            });
+            request.set_timeout(timeout);
+            let response = client
+                .aggregate(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            match (args.json, format.as_str()) {
+                (true, _) | (_, "json") => render::json(&response, "trama.v1.AggregateResponse")
+                    .map_err(anyhow::Error::msg)?,
+                (_, "csv") => trama_client::stats::csv(&response).map_err(anyhow::Error::msg)?,
+                (_, "table") => trama_client::stats::render(&response),
+                (_, other) => bail!("--format `{other}`: write table, csv or json"),
+            }
+        }
         QueryCommand::Sources => {
             let mut request = tonic::Request::new(v1::ListSourcesRequest {});
             request.set_timeout(timeout);
@@ -588,4 +635,15 @@ mod tests {
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
     }
+}
+
+/// Parses `--filter DIMENSION=VALUE[,VALUE...]`.
+fn parse_filter(text: &str) -> anyhow::Result<v1::Filter> {
+    let Some((dimension, values)) = text.split_once('=') else {
+        bail!("--filter `{text}`: write DIMENSION=VALUE[,VALUE...], for example year=2025");
+    };
+    Ok(v1::Filter {
+        dimension: dimension.trim().to_string(),
+        values: values.split(',').map(|v| v.trim().to_string()).collect(),
+    })
 }

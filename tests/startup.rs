@@ -60,6 +60,7 @@ fn caritas_connector(
     let mapping = trama_lab::seed::Partner::Caritas.mapping();
     std::fs::write(dir.join("mapping.toml"), edit(mapping)).unwrap();
     let config = dir.join("connector.toml");
+    std::fs::write(dir.join("linkage.key"), "ab".repeat(32)).unwrap();
     ConnectorFile {
         federation: "demo".into(),
         organisation: "caritas".into(),
@@ -70,6 +71,7 @@ fn caritas_connector(
         statement_timeout_ms: None,
         export: Vec::new(),
         tracing: Default::default(),
+        linkage_key: Some("linkage.key".into()),
     }
     .write(&config)
     .unwrap();

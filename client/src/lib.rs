@@ -1,10 +1,12 @@
 //! What a client system of a Trama federation needs, shared by `trama
 //! query` and the lab: client profiles and the channel they open to the
 //! gateway (`profile.rs`), and answers printed as readable tables or
-//! canonical protobuf JSON (`render.rs`).
+//! canonical protobuf JSON (`render.rs`), statistics as tables and CSV
+//! (`stats.rs`).
 
 pub mod profile;
 pub mod render;
+pub mod stats;
 
 pub use profile::{Operator, Profile, ProfileError};
 

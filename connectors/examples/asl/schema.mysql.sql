@@ -9,6 +9,7 @@ CREATE TABLE ANAG_PAZIENTI (
     PAZ_DT_NASC      CHAR(8),
     PAZ_COD_CAT_NASC CHAR(4),
     PAZ_SESSO        CHAR(1),          -- 1 maschio, 2 femmina
+    PAZ_QUARTIERE    VARCHAR(80),      -- quartiere di residenza
     DT_ULT_MOD       DATETIME NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 

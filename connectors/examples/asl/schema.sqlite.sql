@@ -9,6 +9,7 @@ CREATE TABLE ANAG_PAZIENTI (
     PAZ_DT_NASC      TEXT,            -- YYYYMMDD
     PAZ_COD_CAT_NASC TEXT,
     PAZ_SESSO        TEXT,            -- 1 maschio, 2 femmina
+    PAZ_QUARTIERE    TEXT,            -- quartiere di residenza
     DT_ULT_MOD       TEXT NOT NULL
 );
 CREATE INDEX IX_PAZ_CF ON ANAG_PAZIENTI (PAZ_CF);

@@ -7,7 +7,8 @@ CREATE TABLE dichiaranti (
     nome             TEXT NOT NULL,
     dt_nascita       TEXT,            -- YYYY-MM-DD
     cod_comune_nasc  TEXT,
-    sesso            TEXT             -- M / F
+    sesso            TEXT,            -- M / F
+    quartiere        TEXT             -- quartiere di residenza (dalla DSU)
 );
 CREATE UNIQUE INDEX dichiaranti_codfis ON dichiaranti (codfis);
 CREATE INDEX dichiaranti_nascita ON dichiaranti (dt_nascita);

@@ -9,6 +9,7 @@ CREATE TABLE persone (
     nato_il          TEXT,            -- DD/MM/YYYY
     luogo_nascita    TEXT,            -- codice catastale, when known
     genere           TEXT,            -- Uomo / Donna
+    zona             TEXT,            -- quartiere, quando la persona lo dice
     ultimo_colloquio TEXT             -- YYYY-MM-DD
 );
 CREATE INDEX persone_cf ON persone (cf);

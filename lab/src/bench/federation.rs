@@ -468,6 +468,7 @@ Starting {extra} more sources (other people, one shared read-only database)..."
             statement_timeout_ms: None,
             export: sandbox::export_rules(Partner::Caritas),
             tracing: Default::default(),
+            linkage_key: Some(format!("../{}", sandbox::LINKAGE_KEY)),
         };
         let address = running.start_connector(&org, file).await?;
         extra_sources.push(source(&org, &address));

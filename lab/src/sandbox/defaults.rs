@@ -57,6 +57,16 @@ pub const CLIENT_ORGANISATIONS: [&str; 2] = ["comune", "caritas"];
 /// Each demo partner's export rules (the `[[export]]` rules of its
 /// `connector.toml`).
 pub fn export_rules(partner: Partner) -> Vec<ExportRule> {
+    let mut rules = release_rules(partner);
+    rules.push(
+        ExportRule::counts(&["comune"], &["programmazione"], &["ufficio_di_piano"])
+            .note("Counts for the planning office: sketches of pseudonyms, never a person."),
+    );
+    rules
+}
+
+/// What each partner releases of its records.
+fn release_rules(partner: Partner) -> Vec<ExportRule> {
     let case_work = ["presa_in_carico", "valutazione_multidimensionale"];
     match partner {
         Partner::Comune => vec![

@@ -36,6 +36,8 @@ pub struct ExportRule {
     pub sections: Vec<String>,
     /// Whether a case id must be stated.
     pub require_case_id: bool,
+    /// Whether the partner's people may be counted (statistics).
+    pub aggregates: bool,
     /// A comment written above the rule, for people reading the file.
     pub note: Option<String>,
 }
@@ -50,13 +52,26 @@ impl ExportRule {
             roles: Vec::new(),
             sections: strings(sections),
             require_case_id: false,
+            aggregates: false,
             note: None,
         }
     }
 
-    /// Releases every section to any client, for any purpose.
+    /// Releases counts only (statistics), never a person, to `clients`
+    /// for `purposes` and operators in `roles`.
+    pub fn counts(clients: &[&str], purposes: &[&str], roles: &[&str]) -> ExportRule {
+        ExportRule {
+            aggregates: true,
+            ..ExportRule::new(clients, purposes, &[]).roles(roles)
+        }
+    }
+
+    /// Releases every section, and counts, to any client, for any purpose.
     pub fn everything() -> ExportRule {
-        ExportRule::new(&["*"], &["*"], &["*"])
+        ExportRule {
+            aggregates: true,
+            ..ExportRule::new(&["*"], &["*"], &["*"])
+        }
     }
 
     /// Only to operators in `roles`.
@@ -90,7 +105,12 @@ impl ExportRule {
         if !self.roles.is_empty() {
             let _ = writeln!(out, "roles = {}", list(&self.roles));
         }
-        let _ = writeln!(out, "sections = {}", list(&self.sections));
+        if !self.sections.is_empty() {
+            let _ = writeln!(out, "sections = {}", list(&self.sections));
+        }
+        if self.aggregates {
+            let _ = writeln!(out, "aggregates = true");
+        }
         if self.require_case_id {
             let _ = writeln!(out, "require_case_id = true");
         }
@@ -143,6 +163,9 @@ pub struct ConnectorFile {
     pub export: Vec<ExportRule>,
     /// Its logs and traces.
     pub tracing: TracingTable,
+    /// The federation linkage key file, relative to this file, if the
+    /// partner counts facts for statistics.
+    pub linkage_key: Option<String>,
 }
 
 impl ConnectorFile {
@@ -177,6 +200,14 @@ impl ConnectorFile {
             let _ = write!(out, "\n[limits]\nstatement_timeout_ms = {ms}\n");
         }
         out.push_str(&self.tracing.toml());
+        if let Some(key) = &self.linkage_key {
+            let _ = write!(
+                out,
+                "\n# The federation linkage key: the same at every connector, never at the gateway.\n\
+                 [statistics]\nlinkage_key = {}\n",
+                quoted(key)
+            );
+        }
         let _ = write!(
             out,
             "\n# What {org} releases, to whom, for which purposes: the partner decides,\n\
@@ -359,6 +390,7 @@ mod tests {
             pki: "../pki".into(),
             statement_timeout_ms: Some(300),
             tracing: TracingTable::default(),
+            linkage_key: None,
             export: vec![
                 ExportRule::new(&["comune"], &["presa_in_carico"], &["health"])
                     .roles(&["assistente_sociale"])

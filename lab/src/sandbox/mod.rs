@@ -40,6 +40,10 @@ use crate::seed::partners::Selection;
 use crate::seed::sink::{Engine, Sink};
 use crate::seed::{self, Partner, Population};
 
+/// The federation linkage key file the connectors share (in a real
+/// federation it is never given to the gateway).
+pub const LINKAGE_KEY: &str = "linkage.key";
+
 /// Marks a directory as made by the sandbox, so it may be recreated.
 const MARKER: &str = ".trama-demo";
 /// How long a stopping process has to shut down before it is killed.
@@ -411,6 +415,7 @@ impl FederationBuilder {
     fn make_pki(&self, dir: &Path) -> anyhow::Result<()> {
         let pki_dir = dir.join("pki");
         pki::init(&pki_dir, FEDERATION)?;
+        trama_audit::Pseudonymiser::generate(&dir.join(LINKAGE_KEY))?;
         issue(&pki_dir, "gateway", Role::Gateway)?;
         for setup in &self.partners {
             issue(&pki_dir, setup.partner.organisation(), Role::Connector)?;
@@ -465,6 +470,7 @@ impl FederationBuilder {
             statement_timeout_ms: setup.statement_timeout_ms,
             export: setup.export.clone(),
             tracing: self.tracing.clone(),
+            linkage_key: Some(format!("../{LINKAGE_KEY}")),
         };
         file.write(&pdir.join("connector.toml"))?;
         Ok((file, format!("{org} {known} ({})", engine.name())))

@@ -96,6 +96,7 @@ const ANAG_PAZIENTI_COLUMNS: &[&str] = &[
     "PAZ_DT_NASC",
     "PAZ_COD_CAT_NASC",
     "PAZ_SESSO",
+    "PAZ_QUARTIERE",
     "DT_ULT_MOD",
 ];
 const INVALIDITA_COLUMNS: &[&str] = &[
@@ -133,6 +134,7 @@ const PERSONE_COLUMNS: &[&str] = &[
     "nato_il",
     "luogo_nascita",
     "genere",
+    "zona",
     "ultimo_colloquio",
 ];
 const AIUTI_COLUMNS: &[&str] = &["id", "persona_id", "tipo", "data", "valore", "note"];
@@ -146,6 +148,7 @@ const DICHIARANTI_COLUMNS: &[&str] = &[
     "dt_nascita",
     "cod_comune_nasc",
     "sesso",
+    "quartiere",
 ];
 const DSU_COLUMNS: &[&str] = &[
     "protocollo",
@@ -634,6 +637,7 @@ async fn asl(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
             SeedValue::from(compact(p.birth_date)),
             SeedValue::from(p.birthplace_code),
             SeedValue::from(if p.sex == Sex::Female { "2" } else { "1" }),
+            SeedValue::from(p.district),
             SeedValue::from(stamp(rng)),
         ],
     )
@@ -752,6 +756,8 @@ async fn caritas(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<
             } else {
                 "Uomo"
             }),
+            // Seven people in ten tell the volunteer where they live.
+            SeedValue::from((featured || p.index % 10 < 7).then_some(p.district)),
             SeedValue::from(recent(rng)),
         ],
     )
@@ -858,6 +864,7 @@ async fn caf(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
             SeedValue::from(p.birth_date),
             SeedValue::from(p.birthplace_code),
             SeedValue::from(if p.sex == Sex::Female { "F" } else { "M" }),
+            SeedValue::from(p.district),
         ],
     )
     .await?;

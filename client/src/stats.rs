@@ -1,0 +1,172 @@
+//! Statistics answers (`Aggregate`) for people: a table in the terminal
+//! (two dimensions as a cross table with its totals), CSV for a
+//! spreadsheet, and the legend that says what was protected and how.
+
+use std::collections::BTreeMap;
+
+use trama_proto::stats::{ALL, NOT_RECORDED};
+use trama_proto::v1::{self, CellStatus};
+
+use crate::render::{Table, outcomes};
+
+/// Marks a suppressed count.
+pub const SUPPRESSED: &str = "·";
+/// Marks a count estimated from sketches (above the exact range).
+const ESTIMATED: &str = "≈";
+
+/// A published count as shown: the number, `·` when suppressed, `≈` in
+/// front when estimated.
+pub fn shown(count: u64, status: i32, estimated: bool) -> String {
+    if CellStatus::try_from(status) != Ok(CellStatus::Perturbed) {
+        return SUPPRESSED.into();
+    }
+    if estimated {
+        format!("{ESTIMATED}{count}")
+    } else {
+        count.to_string()
+    }
+}
+
+/// A dimension's value as shown: `total` for a margin, `(not recorded)`.
+fn label(value: &str) -> String {
+    match value {
+        ALL => "total".into(),
+        NOT_RECORDED => "(not recorded)".into(),
+        v => v.into(),
+    }
+}
+
+/// The whole answer for the terminal: the table, the overlaps, what each
+/// partner contributed, the sources' outcomes and the legend.
+pub fn render(resp: &v1::AggregateResponse) -> String {
+    let mut out = if resp.group_by.len() == 2 {
+        cross_table(resp)
+    } else {
+        long_table(resp)
+    };
+    out.push('\n');
+    out.push_str(&overlaps(resp));
+    out.push('\n');
+    out.push_str(&outcomes(&resp.outcomes, resp.partial));
+    out.push_str(&legend(resp));
+    out
+}
+
+/// Two dimensions: rows by the first, columns by the second, with totals.
+fn cross_table(resp: &v1::AggregateResponse) -> String {
+    let mut rows: Vec<String> = Vec::new();
+    let mut cols: Vec<String> = Vec::new();
+    let mut at: BTreeMap<(String, String), String> = BTreeMap::new();
+    for c in &resp.cells {
+        let [r, k] = [&c.values[0], &c.values[1]];
+        for (list, v) in [(&mut rows, r), (&mut cols, k)] {
+            if v != ALL && !list.contains(v) {
+                list.push(v.clone());
+            }
+        }
+        at.insert(
+            (r.clone(), k.clone()),
+            shown(c.count, c.status, c.estimated),
+        );
+    }
+    rows.sort();
+    cols.sort();
+    rows.push(ALL.into());
+    cols.push(ALL.into());
+    let mut header = vec![format!("{} \\ {}", resp.group_by[0], resp.group_by[1])];
+    header.extend(cols.iter().map(|c| label(c)));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = Table::new(&header);
+    for r in &rows {
+        let mut line = vec![label(r)];
+        for k in &cols {
+            let v = at.get(&(r.clone(), k.clone())).cloned();
+            line.push(v.unwrap_or_else(|| SUPPRESSED.into()));
+        }
+        t.row(line);
+    }
+    t.render()
+}
+
+/// Any other number of dimensions: one line per cell, margins after.
+fn long_table(resp: &v1::AggregateResponse) -> String {
+    let mut header: Vec<&str> = resp.group_by.iter().map(String::as_str).collect();
+    header.push("people");
+    let mut t = Table::new(&header);
+    for c in &resp.cells {
+        let mut line: Vec<String> = c.values.iter().map(|v| label(v)).collect();
+        line.push(shown(c.count, c.status, c.estimated));
+        t.row(line);
+    }
+    t.render()
+}
+
+/// People known to two partners, and to two or more.
+fn overlaps(resp: &v1::AggregateResponse) -> String {
+    let mut t = Table::new(&["known to", "and to", "people"]);
+    for o in &resp.overlaps {
+        let (first, second) = if o.first == ALL {
+            ("two or more partners".to_string(), String::new())
+        } else {
+            (o.first.clone(), o.second.clone())
+        };
+        t.row(vec![first, second, shown(o.count, o.status, false)]);
+    }
+    let mut c = Table::new(&[
+        "partner",
+        "people without a tax code (counted there, not de-duplicated)",
+    ]);
+    for x in &resp.contributions {
+        c.row(vec![
+            x.organisation.clone(),
+            shown(x.without_tax_code, x.status, false),
+        ]);
+    }
+    format!("{}\n{}", t.render(), c.render())
+}
+
+/// What was applied, in words.
+pub fn legend(resp: &v1::AggregateResponse) -> String {
+    let Some(p) = &resp.protection else {
+        return String::new();
+    };
+    format!(
+        "Distinct people, each counted once across partners (ages at {}).\n\
+         Every count, total and overlap is perturbed: {} with noise of at most ±{} \
+         (variance {}, table {}), the same people always giving the same value.\n\
+         {SUPPRESSED} suppressed: fewer than {} people, before or after the noise. \
+         {ESTIMATED} estimated from sketches (above {} people, relative error about {:.1}%).\n",
+        resp.as_of,
+        p.method,
+        p.max_noise,
+        p.variance,
+        p.table_digest,
+        p.threshold,
+        p.exact_up_to,
+        p.relative_error * 100.0
+    )
+}
+
+/// The table as CSV for a spreadsheet: one row per cell and margin (`total`
+/// for a margin's value), with the count (empty when suppressed), its
+/// status and whether it was estimated.
+pub fn csv(resp: &v1::AggregateResponse) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<&str> = resp.group_by.iter().map(String::as_str).collect();
+    header.extend(["people", "status", "estimated"]);
+    w.write_record(&header).map_err(|e| e.to_string())?;
+    for c in &resp.cells {
+        let mut row: Vec<String> = c.values.iter().map(|v| label(v)).collect();
+        let perturbed = CellStatus::try_from(c.status) == Ok(CellStatus::Perturbed);
+        row.push(if perturbed {
+            c.count.to_string()
+        } else {
+            String::new()
+        });
+        row.push(if perturbed { "perturbed" } else { "suppressed" }.into());
+        row.push(c.estimated.to_string());
+        w.write_record(&row).map_err(|e| e.to_string())?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
