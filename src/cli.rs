@@ -123,6 +123,9 @@ pub enum BenchCommand {
     /// The gateway against its baselines in one run: direct to the slowest connector, through
     /// nginx, a naive sequential client; then 32 sources, and memory with 1,000 calls open.
     Federation(trama_lab::bench::federation::FederationArgs),
+    /// Statistics: distinct counts against the truth before perturbation, and a table by need
+    /// and district end to end beside each partner's own counting, in the same run.
+    Stats(trama_lab::bench::stats::StatsArgs),
 }
 
 /// `trama pki` subcommands.

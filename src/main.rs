@@ -124,6 +124,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             cli::BenchCommand::Audit(args) => trama_lab::bench::audit::run(args).await?,
             cli::BenchCommand::Load(args) => trama_lab::bench::load::run(args).await?,
             cli::BenchCommand::Federation(args) => trama_lab::bench::federation::run(args).await?,
+            cli::BenchCommand::Stats(args) => trama_lab::bench::stats::run(args).await?,
         },
     }
     Ok(())

@@ -223,6 +223,7 @@ async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
     }
     caritas_view(running, &best.tax_code).await?;
     dpo_view(running, &best.tax_code).await?;
+    planning_view(running).await?;
     Ok(best.tax_code.clone())
 }
 
@@ -359,6 +360,38 @@ async fn dpo_view(running: &Federation, tax_code: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The planning office reads distinct people by need and district across
+/// the four partners, protected, and who is known to several partners.
+async fn planning_view(running: &Federation) -> anyhow::Result<()> {
+    let profile = Profile::load(&running.dir.join("client-planning.toml"))?;
+    let mut client = profile.connect()?;
+    println!(
+        "── The planning office counts people by need and district across the partners (Aggregate, purpose programmazione) ──"
+    );
+    let table = client
+        .aggregate(v1::AggregateRequest {
+            context: Some(v1::RequestContext {
+                purpose: "programmazione".into(),
+                case_id: String::new(),
+                operator: Some(v1::Operator {
+                    id: "op-piano-01".into(),
+                    role: "ufficio_di_piano".into(),
+                }),
+                legal_basis: String::new(),
+            }),
+            group_by: vec!["need".into(), "district".into()],
+            filters: Vec::new(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("{}", trama_client::stats::render(&table));
+    if table.partial || table.overlaps.is_empty() {
+        bail!("the planning office's table is partial or lacks the overlaps");
+    }
+    Ok(())
+}
+
 fn print_try(dir: &Path, tax_code: &str) {
     let d = dir.display();
     let (_, given, (y, m, dd), _, _) = seed::population::FEATURED;
@@ -379,6 +412,10 @@ fn print_try(dir: &Path, tax_code: &str) {
     println!("  trama query --profile {d}/client-dpo.toml access-log --tax-code {tax_code}");
     println!(
         "  trama query --profile {d}/client-caritas.toml record --tax-code {tax_code} --sections health   (refused: PERMISSION_DENIED)"
+    );
+    println!("  trama query --profile {d}/client-planning.toml stats --by need,district");
+    println!(
+        "  trama query --profile {d}/client-planning.toml stats --by age_band,sex --filter year=2025 --format csv"
     );
     println!("  trama audit verify --gateway {d}/gateway.toml");
     println!("(with cargo: cargo run --release -- query ...)");

@@ -693,7 +693,7 @@ fn show(name: &str, what: &str, in_flight: usize, report: Report) -> Run {
 
 /// A connector client presenting the gateway's certificate, checking the
 /// server is `organisation`'s connector.
-fn connector_client(
+pub(crate) fn connector_client(
     tls: &TlsFiles,
     organisation: &str,
     address: &str,

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod federation;
 pub mod load;
 pub mod matching;
+pub mod stats;
 
 /// The machine, as read from the system.
 pub fn machine() -> String {

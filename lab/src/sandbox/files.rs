@@ -269,6 +269,8 @@ pub struct GatewayFile {
     pub clients: Vec<ClientLimit>,
     /// Its logs and traces.
     pub tracing: TracingTable,
+    /// How long published statistics are cached, when not the default.
+    pub statistics_cache_seconds: Option<u64>,
 }
 
 impl GatewayFile {
@@ -317,6 +319,9 @@ impl GatewayFile {
             );
         }
         out.push_str(&self.tracing.toml());
+        if let Some(s) = self.statistics_cache_seconds {
+            let _ = write!(out, "\n[statistics]\ncache_seconds = {s}\n");
+        }
         out
     }
 
@@ -429,6 +434,7 @@ mod tests {
                 burst: 5.0,
             }],
             tracing: TracingTable::default(),
+            statistics_cache_seconds: None,
         };
         let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
         assert_eq!(

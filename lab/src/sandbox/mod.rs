@@ -143,6 +143,7 @@ pub struct FederationBuilder {
     source_timeout_ms: u64,
     announce: bool,
     tracing: TracingTable,
+    statistics_cache_seconds: Option<u64>,
 }
 
 impl FederationBuilder {
@@ -164,7 +165,20 @@ impl FederationBuilder {
             source_timeout_ms: 2000,
             announce: false,
             tracing: TracingTable::default(),
+            statistics_cache_seconds: None,
         }
+    }
+
+    /// Each call from the gateway to a connector may take this long.
+    pub fn source_timeout_ms(mut self, ms: u64) -> Self {
+        self.source_timeout_ms = ms;
+        self
+    }
+
+    /// How long the gateway caches published statistics (0: not at all).
+    pub fn statistics_cache_seconds(mut self, seconds: u64) -> Self {
+        self.statistics_cache_seconds = Some(seconds);
+        self
     }
 
     /// Every node exports its spans to the OTLP collector at `endpoint`
@@ -393,6 +407,7 @@ impl FederationBuilder {
             sources,
             clients: self.clients.clone(),
             tracing: self.tracing.clone(),
+            statistics_cache_seconds: self.statistics_cache_seconds,
         };
         fed.gateway = fed.spawn_gateway("gateway", file).await?;
         fed.write_profiles()?;

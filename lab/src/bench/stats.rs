@@ -1,0 +1,337 @@
+//! `trama bench stats`: how exact the distinct counts are before
+//! perturbation (the partners' sketches merged, against the truth read
+//! straight from the generated partner databases with plain SQL, apart from
+//! the mapping files), and how long a table by need and district takes end
+//! to end beside each partner's own counting queries, in the same run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use sqlx::Row;
+use trama_gateway::stats::table::{self, SourceCounts};
+use trama_proto::v1;
+
+use crate::sandbox::{Federation, FederationBuilder};
+use crate::seed::Partner;
+
+/// `trama bench stats` arguments.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Directory for the federation (recreated).
+    #[arg(long, default_value = "bench-data/stats")]
+    pub dir: PathBuf,
+    /// People in the synthetic population.
+    #[arg(long, default_value_t = 100_000)]
+    pub subjects: usize,
+    /// Every partner knows every person (4 partners × all the people).
+    #[arg(long)]
+    pub everyone: bool,
+    /// Timed tables.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+}
+
+/// The planning office's context.
+pub fn planning() -> v1::RequestContext {
+    v1::RequestContext {
+        purpose: "programmazione".into(),
+        case_id: String::new(),
+        operator: Some(v1::Operator {
+            id: "op-piano-01".into(),
+            role: "ufficio_di_piano".into(),
+        }),
+        legal_basis: String::new(),
+    }
+}
+
+/// Runs the benchmark.
+pub async fn run(args: StatsArgs) -> anyhow::Result<()> {
+    println!(
+        "trama bench stats --subjects {} --runs {}{}",
+        args.subjects,
+        args.runs,
+        if args.everyone { " --everyone" } else { "" }
+    );
+    println!("machine: {}", super::machine());
+    let slow = 600_000;
+    let mut builder = FederationBuilder::new(&args.dir)
+        .subjects(args.subjects)
+        .seed(args.seed)
+        .everyone(args.everyone)
+        .statistics_cache_seconds(0)
+        .source_timeout_ms(slow)
+        .announce(true);
+    for p in Partner::ALL {
+        builder = builder.statement_timeout_ms(p, slow);
+    }
+    let started = Instant::now();
+    let running = builder.start().await?;
+    println!(
+        "federation ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let result = measure(&running, &args).await;
+    running.teardown().await;
+    result
+}
+
+async fn measure(running: &Federation, args: &StatsArgs) -> anyhow::Result<()> {
+    let truth = truth_by_need(running).await?;
+    let sketched = sketched_by_need(running).await?;
+    println!("\nDistinct people by need, before perturbation: sketches merged against the truth");
+    println!(
+        "{:<16} {:>10} {:>10} {:>9}  mode",
+        "need", "truth", "sketches", "error"
+    );
+    let mut worst: f64 = 0.0;
+    for (need, exact) in &truth {
+        let (got, estimated) = sketched.get(need).copied().unwrap_or((0, false));
+        let error = got.abs_diff(*exact) as f64 / (*exact).max(1) as f64;
+        worst = worst.max(error);
+        let mode = if estimated { "estimated" } else { "exact" };
+        println!(
+            "{need:<16} {exact:>10} {got:>10} {:>8.3}%  {mode}",
+            error * 100.0
+        );
+    }
+    println!("largest relative error: {:.3}%", worst * 100.0);
+    println!(
+        "\nA table by need and district, end to end, beside each partner's counting (same run):"
+    );
+    println!(
+        "{:>4} {:>12} {:>26} {:>24}",
+        "run", "Aggregate", "slowest partner, call", "slowest partner, query"
+    );
+    for run in 1..=args.runs {
+        let (slowest_call, slowest_query, who) = partners_alone(running).await?;
+        let t = Instant::now();
+        let answer = aggregate(running, &["need", "district"]).await?;
+        let whole = t.elapsed();
+        anyhow::ensure!(
+            !answer.partial,
+            "the table was partial: {:?}",
+            answer.outcomes
+        );
+        println!(
+            "{run:>4} {:>10.0}ms {:>18.0}ms ({who}) {:>16.0}ms ({who})",
+            ms(whole),
+            ms(slowest_call),
+            ms(slowest_query)
+        );
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `Aggregate` through the gateway as the planning office.
+pub async fn aggregate(running: &Federation, by: &[&str]) -> anyhow::Result<v1::AggregateResponse> {
+    let mut client = running.client("comune")?;
+    let mut request = tonic::Request::new(v1::AggregateRequest {
+        context: Some(planning()),
+        group_by: by.iter().map(|s| s.to_string()).collect(),
+        filters: Vec::new(),
+    });
+    request.set_timeout(Duration::from_secs(600));
+    Ok(client.aggregate(request).await?.into_inner())
+}
+
+/// Each partner's `CountPeople` by need and district, asked directly and
+/// in parallel: the slowest partner's whole call, its own database time,
+/// and which partner it was.
+async fn partners_alone(running: &Federation) -> anyhow::Result<(Duration, Duration, String)> {
+    let asks = Partner::ALL.map(|p| async move {
+        let t = Instant::now();
+        let r = count_people(running, p, &["need", "district"]).await?;
+        anyhow::Ok((
+            p.organisation(),
+            t.elapsed(),
+            Duration::from_millis(u64::from(r.query_ms)),
+        ))
+    });
+    let mut slowest = (Duration::ZERO, Duration::ZERO, String::new());
+    for done in futures_util::future::join_all(asks).await {
+        let (org, call, query) = done?;
+        if call > slowest.0 {
+            slowest = (call, query, org.to_string());
+        }
+    }
+    Ok(slowest)
+}
+
+/// One partner's `CountPeople`, asked with the gateway's certificate as
+/// the gateway forwards the planning office's question.
+pub async fn count_people(
+    running: &Federation,
+    partner: Partner,
+    by: &[&str],
+) -> anyhow::Result<v1::CountPeopleResponse> {
+    let org = partner.organisation();
+    let address = running.connector(org).context("no such connector")?;
+    let mut client =
+        super::federation::connector_client(&running.tls("gateway", "gateway"), org, address)?
+            .max_decoding_message_size(256 << 20);
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut request = tonic::Request::new(v1::CountPeopleRequest {
+        context: Some(planning()),
+        client_organisation: "comune".into(),
+        group_by: by.iter().map(|s| s.to_string()).collect(),
+        filters: Vec::new(),
+        base_by: Vec::new(),
+        as_of: format!(
+            "{:04}-{:02}-{:02}",
+            today.year(),
+            u8::from(today.month()),
+            today.day()
+        ),
+    });
+    request.set_timeout(Duration::from_secs(600));
+    Ok(client.count_people(request).await?.into_inner())
+}
+
+/// Distinct people by need from the partners' sketches, merged as the
+/// gateway merges them, before perturbation: the count and whether it was
+/// estimated.
+pub async fn sketched_by_need(
+    running: &Federation,
+) -> anyhow::Result<BTreeMap<String, (u64, bool)>> {
+    let mut by_need: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for p in Partner::ALL {
+        let r = count_people(running, p, &["need"]).await?;
+        let counts = SourceCounts::decode(p.organisation(), &r).map_err(anyhow::Error::msg)?;
+        for (values, sketch) in counts.cells {
+            let need = values.first().cloned().unwrap_or_default();
+            by_need.entry(need).or_default().push(sketch);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (need, parts) in by_need {
+        let merged = table::union(parts.iter()).map_err(anyhow::Error::msg)?;
+        out.insert(
+            need,
+            (
+                merged.estimate().round() as u64,
+                merged.is_estimation_mode(),
+            ),
+        );
+    }
+    Ok(out)
+}
+
+/// Distinct people by need, read straight from the generated partner
+/// databases (SQLite) with plain SQL and the partners' code lists written
+/// out here, not through the mapping files: a person is their tax code, or
+/// the partner and its own id when the partner has no tax code for them.
+pub async fn truth_by_need(running: &Federation) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut people: HashMap<String, HashSet<String>> = HashMap::new();
+    for (org, sql, codes) in TRUTH {
+        let url = running.database_url(org).context("no database")?;
+        let Some(file) = url.strip_prefix("sqlite://") else {
+            anyhow::bail!("the truth is read from SQLite partners only");
+        };
+        let file = file.split('?').next().unwrap_or(file);
+        // Relative to the connector's own directory, as the connector reads it.
+        let path = running.dir.join(org).join(file);
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let rows = sqlx::query(sql)
+            .fetch_all(&pool)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        for row in rows {
+            let code: Option<String> = row.try_get(0)?;
+            let local: i64 = row.try_get(1)?;
+            let need: String = row.try_get(2)?;
+            let Some((_, common)) = codes.iter().find(|(l, _)| *l == need) else {
+                continue;
+            };
+            let who = match code.filter(|c| !c.is_empty()) {
+                Some(c) => c.to_uppercase(),
+                None => format!("{org}:{local}"),
+            };
+            people.entry(common.to_string()).or_default().insert(who);
+        }
+        pool.close().await;
+    }
+    Ok(people
+        .into_iter()
+        .map(|(k, v)| (k, v.len() as u64))
+        .collect())
+}
+
+/// Per partner: the SQL reading (tax code, own id, local need code), and
+/// the local codes of needs with their common codes.
+type TruthQuery = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const TRUTH: [TruthQuery; 5] = [
+    (
+        "comune",
+        "SELECT a.codice_fiscale, a.id_assistito, b.area FROM bisogni b JOIN assistiti a ON a.id_assistito = b.id_assistito",
+        &[
+            ("ABIT", "housing"),
+            ("ALIM", "food"),
+            ("REDD", "income"),
+            ("LAV", "employment"),
+            ("SAL", "health"),
+            ("DIP", "addiction"),
+            ("PSI", "mental-health"),
+            ("DIS", "disability"),
+            ("FAM", "family"),
+            ("SOLIT", "loneliness"),
+            ("LEG", "legal"),
+            ("DEB", "debt"),
+            ("UTEN", "utilities"),
+        ],
+    ),
+    (
+        "caritas",
+        "SELECT p.cf, p.id, b.bisogno FROM bisogni_rilevati b JOIN persone p ON p.id = b.persona_id",
+        &[
+            ("CASA", "housing"),
+            ("CIBO", "food"),
+            ("LAVORO", "employment"),
+            ("SALUTE", "health"),
+            ("SOLITUDINE", "loneliness"),
+            ("DEBITI", "debt"),
+            ("BOLLETTE", "utilities"),
+        ],
+    ),
+    (
+        "asl",
+        "SELECT a.PAZ_CF, a.PAZ_ID, s.SEG_MOTIVO FROM SEGNALAZIONI s JOIN ANAG_PAZIENTI a ON a.PAZ_ID = s.PAZ_ID",
+        &[
+            ("DIP", "addiction"),
+            ("ALC", "addiction"),
+            ("PSI", "mental-health"),
+            ("FAM", "family"),
+        ],
+    ),
+    (
+        "asl",
+        "SELECT a.PAZ_CF, a.PAZ_ID, 'INV' FROM INVALIDITA i JOIN ANAG_PAZIENTI a ON a.PAZ_ID = i.PAZ_ID",
+        &[("INV", "disability")],
+    ),
+    (
+        "caf",
+        "SELECT d.codfis, d.id_dich, 'LOW' FROM dsu s JOIN dichiaranti d ON d.id_dich = s.id_dich WHERE s.valore_isee_cent < 936000",
+        &[("LOW", "income")],
+    ),
+];
