@@ -169,6 +169,13 @@ pub enum PkiCommand {
         #[arg(long)]
         cert: PathBuf,
     },
+    /// Create the federation linkage key for statistics: give the same file to every connector
+    /// (`[statistics] linkage_key`), never to the gateway. Refuses to overwrite a key.
+    LinkageKey {
+        /// Where to write it (mode 0600).
+        #[arg(long, default_value = "linkage.key")]
+        out: PathBuf,
+    },
 }
 
 /// `trama query` arguments.
@@ -319,6 +326,14 @@ pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
             );
             println!(
                 "nodes naming this CRL in [tls] crl refuse the certificate after their next reload (a few seconds, or SIGHUP)"
+            );
+        }
+        PkiCommand::LinkageKey { out } => {
+            trama_audit::Pseudonymiser::generate(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "created the federation linkage key {} (mode 0600): copy it to every connector, never to the gateway",
+                out.display()
             );
         }
     }
@@ -630,16 +645,6 @@ pub async fn audit_verify(
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        super::Cli::command().debug_assert();
-    }
-}
-
 /// Parses `--filter DIMENSION=VALUE[,VALUE...]`.
 fn parse_filter(text: &str) -> anyhow::Result<v1::Filter> {
     let Some((dimension, values)) = text.split_once('=') else {
@@ -649,4 +654,14 @@ fn parse_filter(text: &str) -> anyhow::Result<v1::Filter> {
         dimension: dimension.trim().to_string(),
         values: values.split(',').map(|v| v.trim().to_string()).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

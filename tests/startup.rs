@@ -166,6 +166,30 @@ fn a_good_mapping_passes_the_check() {
 }
 
 #[test]
+fn a_connector_counting_facts_without_the_linkage_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), str::to_string);
+    edit(&config, "[statistics]\nlinkage_key = \"linkage.key\"\n", "");
+    let (ok, stderr) = run("connector", &config);
+    assert!(!ok, "the connector must not start");
+    assert!(
+        stderr.contains("connector.toml") && stderr.contains("key `statistics.linkage_key`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[[statistics.facts]]"), "{stderr}");
+    // A key file that holds no key is named too.
+    let dir = tempfile::tempdir().unwrap();
+    let config = caritas_with_mapping(dir.path(), str::to_string);
+    std::fs::write(dir.path().join("linkage.key"), "not a key\n").unwrap();
+    let (ok, stderr) = run("connector", &config);
+    assert!(!ok);
+    assert!(
+        stderr.contains("linkage.key") && stderr.contains("64 hexadecimal digits"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn config_errors_name_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = caritas_connector(dir.path(), str::to_string, "localhost");

@@ -58,7 +58,9 @@ fn cross_table(resp: &v1::AggregateResponse) -> String {
     let mut cols: Vec<String> = Vec::new();
     let mut at: BTreeMap<(String, String), String> = BTreeMap::new();
     for c in &resp.cells {
-        let [r, k] = [&c.values[0], &c.values[1]];
+        let (Some(r), Some(k)) = (c.values.first(), c.values.get(1)) else {
+            continue;
+        };
         for (list, v) in [(&mut rows, r), (&mut cols, k)] {
             if v != ALL && !list.contains(v) {
                 list.push(v.clone());

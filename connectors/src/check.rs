@@ -336,13 +336,23 @@ pub async fn check_config(path: &Path) -> Report {
 /// The database answers and the mapping fits it.
 async fn check_database(config: &ConnectorConfig, report: &mut Report) {
     match crate::service::prepare(config).await {
-        Ok(connector) => report.passed.push(format!(
-            "mapping {}: {} section(s) of {}, matches the database {}",
-            config.mapping.display(),
-            connector.mapping.sections.len(),
-            connector.mapping.system,
-            crate::source::redact(&config.database)
-        )),
+        Ok(connector) => {
+            report.passed.push(format!(
+                "mapping {}: {} section(s) and {} fact quer(ies) of {}, matches the database {}",
+                config.mapping.display(),
+                connector.mapping.sections.len(),
+                connector.mapping.facts.len(),
+                connector.mapping.system,
+                crate::source::redact(&config.database)
+            ));
+            match crate::service::linkage(config, &connector) {
+                Ok(Some(_)) => report
+                    .passed
+                    .push("statistics: the federation linkage key is readable".into()),
+                Ok(None) => {}
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
         Err(e @ crate::ConnectorError::Database { .. }) => report
             .problems
             .push(format!("{}: key `database`: {e}", config.path.display())),

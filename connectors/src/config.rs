@@ -208,8 +208,14 @@ mod tests {
     fn the_deployment_example_parses_with_its_export_rules() {
         let c = load(include_str!("../../deploy/connector.example.toml"));
         let Ok(c) = c else { panic!("{c:?}") };
-        assert_eq!(c.export.rules.len(), 2);
+        assert_eq!(c.export.rules.len(), 3);
         assert!(c.export.rules[0].require_case_id);
+        let counts = &c.export.rules[2];
+        assert!(counts.aggregates && counts.sections.is_empty());
+        assert_eq!(
+            c.linkage_key.as_deref(),
+            Some(std::path::Path::new("/etc/trama/linkage.key"))
+        );
         assert!(
             c.audit.database.starts_with("sqlite://") && c.audit.database.ends_with("audit.db")
         );

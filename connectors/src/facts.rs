@@ -14,9 +14,7 @@ use trama_subject::TaxCode;
 
 use crate::error::CallError;
 use crate::linkage::Linkage;
-use crate::mapping::{
-    CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, check_params, column_spec,
-};
+use crate::mapping::{CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, column_spec};
 use crate::params::ParamSql;
 use crate::runtime::Connector;
 use crate::source::{Rows, Value};
@@ -33,6 +31,9 @@ pub struct FactQuery {
     pub key: String,
     /// The query; it takes no parameters.
     pub query: NamedQuery,
+    /// The query's text as written, for narrowing it to the columns a
+    /// count needs.
+    pub text: String,
     /// The fields bound, and where their values come from.
     pub fields: Vec<(FactField, ColumnSpec)>,
 }
@@ -113,6 +114,31 @@ impl FactQuery {
         self.fields.iter().any(|(f, _)| *f == field)
     }
 
+    /// The query narrowed to the columns bound to `needed` (a subquery),
+    /// so that the database sends only what the count reads; `None` when a
+    /// column is not a plain name (then the query runs as written).
+    fn narrowed(&self, needed: &[FactField]) -> Option<ParamSql> {
+        let mut columns: Vec<&str> = Vec::new();
+        for (field, spec) in &self.fields {
+            if let Some(c) = spec.column().filter(|_| needed.contains(field)) {
+                let plain = c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                    && c.chars().next().is_some_and(|ch| !ch.is_ascii_digit());
+                if !plain {
+                    return None;
+                }
+                if !columns.iter().any(|k| k.eq_ignore_ascii_case(c)) {
+                    columns.push(c);
+                }
+            }
+        }
+        let text = format!(
+            "SELECT {} FROM (\n{}\n) AS trama_facts",
+            columns.join(", "),
+            self.text
+        );
+        ParamSql::parse(&text).ok()
+    }
+
     /// Whether the query's rows can count in a table using `dimensions`:
     /// a row is a need, an intervention or a case, so a query counts only
     /// where it binds every such dimension used. Other dimensions it does
@@ -145,7 +171,14 @@ fn parse_one(
     let sql_key = format!("{key}.sql");
     let sql = ParamSql::parse(&raw.sql).map_err(|p| (sql_key.clone(), p))?;
     let query = NamedQuery { key: sql_key, sql };
-    check_params(&query, &[]).map_err(|p| (query.key.clone(), p))?;
+    if let Some(p) = query.sql.param_names().next() {
+        return Err((
+            query.key.clone(),
+            format!(
+                "unknown parameter `:{p}`: fact queries take no parameters (they count every fact)"
+            ),
+        ));
+    }
     let mut fields = Vec::new();
     for (name, raw_col) in &raw.columns {
         let ckey = format!("{key}.columns.{name}");
@@ -165,7 +198,12 @@ fn parse_one(
             "is required: the column holding the partner's own id for the person".into(),
         ));
     }
-    Ok(FactQuery { key, query, fields })
+    Ok(FactQuery {
+        key,
+        query,
+        text: raw.sql.trim().trim_end_matches(';').to_string(),
+        fields,
+    })
 }
 
 /// A filter as the connector applies it.
@@ -197,6 +235,18 @@ impl CountAsk {
         let mut all = self.group_by.clone();
         all.extend(self.filters.iter().map(|f| f.dimension));
         all
+    }
+
+    /// The fields a count reads: the person, and every dimension used.
+    fn needed(&self) -> Vec<FactField> {
+        let mut fields = vec![FactField::LocalId, FactField::TaxCode];
+        fields.extend(
+            self.dimensions()
+                .into_iter()
+                .chain(self.base_by.iter().copied())
+                .map(FactField::of),
+        );
+        fields
     }
 }
 
@@ -247,7 +297,10 @@ impl Connector {
                 continue;
             }
             let started = Instant::now();
-            let rows = self.run_raw(&q.query, &HashMap::new()).await?;
+            let rows = match q.narrowed(&ask.needed()) {
+                Some(sql) => self.run_text(&q.query.key, &sql).await?,
+                None => self.run_raw(&q.query, &HashMap::new()).await?,
+            };
             counted.query_ms = counted
                 .query_ms
                 .saturating_add(u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX));
@@ -327,33 +380,67 @@ impl Fact {
     }
 }
 
-/// Reads fact rows of one query.
+/// Where a bound field's value comes from in the rows of one query.
+enum Slot<'a> {
+    /// This column of each row, converted through the binding.
+    Column(usize, &'a ColumnSpec),
+    /// The same value for every row, converted once.
+    Fixed(Option<Typed>),
+}
+
+/// Reads fact rows of one query: each binding resolved once to a column
+/// index or a converted constant.
 struct FactReader<'a> {
     connector: &'a Connector,
-    query: &'a FactQuery,
-    rows: &'a Rows,
+    slots: Vec<(FactField, Slot<'a>)>,
 }
 
 impl<'a> FactReader<'a> {
     fn new(connector: &'a Connector, query: &'a FactQuery, rows: &'a Rows) -> Self {
-        FactReader {
-            connector,
-            query,
-            rows,
-        }
+        let convert = |raw: &Value, field: FactField, spec: &ColumnSpec| {
+            values::convert(
+                raw,
+                field.kind(),
+                spec,
+                &connector.mapping,
+                &connector.organisation,
+            )
+            .ok()
+            .flatten()
+        };
+        let slots = query
+            .fields
+            .iter()
+            .filter_map(|(field, spec)| {
+                let slot = match spec {
+                    ColumnSpec::Column { column, .. } => Slot::Column(rows.index_of(column)?, spec),
+                    ColumnSpec::Constant { value, .. } => {
+                        Slot::Fixed(convert(&Value::Text(value.clone()), *field, spec))
+                    }
+                };
+                Some((*field, slot))
+            })
+            .collect();
+        FactReader { connector, slots }
     }
 
     /// The fact one row holds; `None` without a local id.
     fn read(&self, row: &[Value], linkage: &Linkage) -> Option<Fact> {
-        let mut values = HashMap::new();
-        for (field, spec) in &self.query.fields {
-            let raw = match spec {
-                ColumnSpec::Column { column, .. } => row.get(self.rows.index_of(column)?)?,
-                ColumnSpec::Constant { value, .. } => &Value::Text(value.clone()),
+        let mut values = HashMap::with_capacity(self.slots.len());
+        for (field, slot) in &self.slots {
+            let value = match slot {
+                Slot::Column(i, spec) => values::convert(
+                    row.get(*i)?,
+                    field.kind(),
+                    spec,
+                    &self.connector.mapping,
+                    &self.connector.organisation,
+                )
+                .ok()
+                .flatten(),
+                Slot::Fixed(v) => v.clone(),
             };
-            let mapping = &self.connector.mapping;
-            let organisation = &self.connector.organisation;
-            if let Ok(Some(v)) = values::convert(raw, field.kind(), spec, mapping, organisation) {
+            if let Some(v) = value {
                 values.insert(*field, v);
             }
         }
@@ -373,5 +460,59 @@ impl<'a> FactReader<'a> {
             has_tax_code: tax_code.is_some(),
             values,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::mapping::Mapping;
+
+    const BASE: &str = r#"
+[source]
+system = "test"
+[subject.columns]
+local_id = "id"
+[match.local_id]
+sql = "SELECT id FROM p WHERE id = :local_id"
+[codes.bisogni]
+system = "urn:trama:cs:need"
+map = { CASA = "housing" }
+"#;
+
+    fn check(facts: &str) -> String {
+        let text = format!("{BASE}\n[[statistics.facts]]\n{facts}");
+        match Mapping::parse(Path::new("m.toml"), &text) {
+            Ok(m) => format!("ok {}", m.facts.len()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn fact_queries_are_checked_key_by_key() {
+        let good = "sql = \"SELECT id, b FROM f\"\ncolumns = { local_id = \"id\", need = { column = \"b\", codes = \"bisogni\" } }";
+        assert_eq!(check(good), "ok 1");
+        for (facts, want) in [
+            (
+                good.replace("local_id = \"id\", ", ""),
+                "key `statistics.facts[0].columns.local_id`: is required",
+            ),
+            (
+                good.replace("need =", "bisogno ="),
+                "key `statistics.facts[0].columns.bisogno`: unknown fact field",
+            ),
+            (
+                good.replace("FROM f", "FROM f WHERE a = :anno"),
+                "key `statistics.facts[0].sql`: unknown parameter `:anno`",
+            ),
+            (
+                good.replace("codes = \"bisogni\"", "codes = \"altro\""),
+                "code table `altro` is not defined",
+            ),
+        ] {
+            let got = check(&facts);
+            assert!(got.contains(want), "want `{want}` in: {got}");
+        }
     }
 }

@@ -91,7 +91,7 @@ pub fn count_people(req: &v1::CountPeopleRequest) -> Result<CountCall, CallError
             .iter()
             .map(|n| {
                 Dimension::parse(n)
-                    .ok_or_else(|| CallError::invalid(field, &format!("unknown dimension `{n}`")))
+                    .ok_or_else(|| CallError::invalid(field, format!("unknown dimension `{n}`")))
             })
             .collect()
     };
@@ -100,9 +100,8 @@ pub fn count_people(req: &v1::CountPeopleRequest) -> Result<CountCall, CallError
         let field = format!("filters[{i}]");
         let dimension = match f.dimension.as_str() {
             "period" => Dimension::Year,
-            name => Dimension::parse(name).ok_or_else(|| {
-                CallError::invalid(&field, &format!("unknown dimension `{name}`"))
-            })?,
+            name => Dimension::parse(name)
+                .ok_or_else(|| CallError::invalid(&field, format!("unknown dimension `{name}`")))?,
         };
         if dimension.is_period() && f.values.iter().any(|v| period_of(v).is_none()) {
             return Err(CallError::invalid(

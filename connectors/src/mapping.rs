@@ -670,7 +670,7 @@ fn limited(q: &RawQuery) -> RawQuery {
     }
 }
 
-pub(crate) fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
+fn check_params(query: &NamedQuery, allowed: &[&str]) -> Result<(), String> {
     for p in query.sql.param_names() {
         if !allowed.contains(&p) {
             return Err(format!(

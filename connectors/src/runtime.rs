@@ -16,6 +16,7 @@ use crate::mapping::{
     ColumnSpec, FieldKind, Mapping, NamedQuery, SectionKey, SectionQuery, SubjectField,
 };
 use crate::model::{Candidate, Entry, Fields, Lookup, Person, Record, RecordKey};
+use crate::params::ParamSql;
 use crate::source::{Database, Param, Rows, Session, SourceError, Value};
 use crate::values::{self, Typed};
 
@@ -141,6 +142,20 @@ impl Connector {
         values: &HashMap<&str, Param>,
     ) -> Result<Rows, CallError> {
         self.run_in(&mut self.db.pooled(), query, values).await
+    }
+
+    /// Runs SQL derived from the mapping (a fact query narrowed to the
+    /// columns a count reads), prepared now, on the pool and under the
+    /// statement timeout like every other query; `key` names the mapping's
+    /// query in errors.
+    pub(crate) async fn run_text(&self, key: &str, sql: &ParamSql) -> Result<Rows, CallError> {
+        self.prepared()?;
+        let failed = |source| CallError::Source {
+            key: key.to_string(),
+            source,
+        };
+        let statement = self.db.prepare(sql).await.map_err(failed)?;
+        self.db.fetch(&statement, &[]).await.map_err(failed)
     }
 
     /// Runs a query of the mapping in `session`.

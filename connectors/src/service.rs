@@ -352,10 +352,10 @@ impl ConnectorApi for ConnectorService {
 }
 
 /// The federation linkage key, required when the mapping counts facts.
-fn linkage(
+pub(crate) fn linkage(
     config: &ConnectorConfig,
     connector: &Connector,
-) -> Result<Option<Linkage>, ConnectorError> {
+) -> Result<Option<Linkage>, crate::config::ConfigError> {
     let invalid = |problem: String| crate::config::ConfigError::Invalid {
         path: config.path.clone(),
         key: "statistics.linkage_key".into(),
@@ -365,11 +365,11 @@ fn linkage(
     match &config.linkage_key {
         Some(path) => Linkage::load(path)
             .map(Some)
-            .map_err(|e| ConnectorError::Config(invalid(e.to_string()))),
+            .map_err(|e| invalid(e.to_string())),
         None if connector.mapping.facts.is_empty() => Ok(None),
-        None => Err(ConnectorError::Config(invalid(
+        None => Err(invalid(
             "the mapping counts facts ([[statistics.facts]]): give the federation linkage key file, the same at every connector".into(),
-        ))),
+        )),
     }
 }
 

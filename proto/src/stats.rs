@@ -144,6 +144,7 @@ pub const INTERVENTIONS: &[&str] = &[
     "bill-payment",
     "clothing",
     "counselling",
+    "job-placement",
     "care-plan",
 ];
 

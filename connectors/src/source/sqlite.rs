@@ -140,10 +140,13 @@ fn value(row: &SqliteRow, i: usize) -> Value {
     if raw.is_null() {
         return Value::Null;
     }
-    let class = raw.type_info().name().to_ascii_uppercase();
-    match class.as_str() {
-        "INTEGER" | "BOOLEAN" => row.try_get::<i64, _>(i).map_or(Value::Null, Value::Int),
-        "REAL" | "NUMERIC" => row.try_get::<f64, _>(i).map_or(Value::Null, Value::float),
-        _ => row.try_get::<String, _>(i).map_or(Value::Null, Value::Text),
+    let class = raw.type_info();
+    let is = |names: &[&str]| names.iter().any(|n| class.name().eq_ignore_ascii_case(n));
+    if is(&["INTEGER", "BOOLEAN"]) {
+        row.try_get::<i64, _>(i).map_or(Value::Null, Value::Int)
+    } else if is(&["REAL", "NUMERIC"]) {
+        row.try_get::<f64, _>(i).map_or(Value::Null, Value::float)
+    } else {
+        row.try_get::<String, _>(i).map_or(Value::Null, Value::Text)
     }
 }

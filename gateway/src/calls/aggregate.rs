@@ -65,7 +65,7 @@ pub async fn run(
         Err(e) => return Finished::refused(e, facts),
     };
     facts.permitted_by = plan.permitted_by.iter().cloned().collect();
-    let key = v.question.canonical(&v.as_of);
+    let key = cache_key(&call, &v, &plan);
     if let Some(table) = gw.statistics.cached(&key) {
         facts.sources = cached_sources(&table);
         return Finished::answered((*table).clone(), facts);
@@ -139,12 +139,32 @@ fn planned<'r>(
         sources,
         permitted_by,
     };
-    if !plan.asks_anyone() {
-        if let Some(d) = plan.first_denial() {
-            return Err(CallError::denied("statistics", d));
-        }
+    if !plan.asks_anyone()
+        && let Some(d) = plan.first_denial()
+    {
+        return Err(CallError::denied("statistics", d));
     }
     Ok(plan)
+}
+
+/// The cache key: the question, and who asks (the partners' own rules
+/// depend on the client, purpose and role, the plan on the policy), so
+/// that a table is never served to a caller who could not have asked for
+/// all of it.
+fn cache_key(call: &Admitted, v: &Valid, plan: &Plan<'_, ()>) -> String {
+    let asked: Vec<&str> = plan
+        .asked()
+        .iter()
+        .map(|(s, ())| s.organisation.as_str())
+        .collect();
+    format!(
+        "{}|{}|{}|{}|{}",
+        v.question.canonical(&v.as_of),
+        call.client.organisation,
+        v.ctx.purpose,
+        v.ctx.role,
+        asked.join(",")
+    )
 }
 
 /// Asks every source the plan allows to count, in parallel.

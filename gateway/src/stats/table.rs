@@ -155,15 +155,14 @@ pub fn overlaps(sources: &[SourceCounts], p: &Perturbation) -> Result<Vec<v1::Ov
         .map(SourceCounts::total)
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for i in 0..sources.len() {
-        for j in i + 1..sources.len() {
-            let both = intersection(&totals[i], &totals[j])?;
-            out.push(overlap(
-                &sources[i].organisation,
-                &sources[j].organisation,
-                &both,
-                p,
-            ));
+    let named: Vec<(&str, &CompactThetaSketch)> = sources
+        .iter()
+        .map(|s| s.organisation.as_str())
+        .zip(&totals)
+        .collect();
+    for (i, (first, a)) in named.iter().enumerate() {
+        for (second, b) in &named[i + 1..] {
+            out.push(overlap(first, second, &intersection(a, b)?, p));
         }
     }
     if sources.len() > 1 {
