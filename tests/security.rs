@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Policy, Sandbox, ctx, exe, featured_tax_code};
+use support::{Policy, Sandbox, ctx, exe, featured_tax_code, scrape};
 use tonic::Code;
 use trama_proto::v1::{self, Section};
 
@@ -577,32 +577,6 @@ async fn audit_verify_catches_an_edited_audit_database() {
     assert!(!ok, "{out}");
     assert!(out.contains("truncated"), "{out}");
     store.close().await;
-}
-
-/// `GET /metrics` from the address the gateway logged.
-async fn scrape(fed: &Sandbox) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let started = Instant::now();
-    let address = loop {
-        let log = fed.log("gateway");
-        if let Some(rest) = log.split("metrics on http://").nth(1) {
-            break rest.split('/').next().unwrap().to_string();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "metrics address logged"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    body
 }
 
 fn gauge(metrics: &str, name: &str) -> Option<f64> {

@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::{ExportRule, Partner, Sandbox, ctx};
+use support::{ExportRule, Partner, Sandbox, ctx, scrape};
 use tonic::Code;
 use trama_lab::bench::stats as truth;
 use trama_proto::v1::{self, CellStatus};
@@ -167,6 +167,19 @@ async fn the_same_people_get_the_same_value_however_the_question_is_worded() {
     assert_eq!(
         cell(&housing, &["housing"]).count,
         cell(&by_need_district, &["housing", "*"]).count
+    );
+    // The repeated question was served from the cache of published
+    // tables, and the metrics say so.
+    let metrics = scrape(&fed).await;
+    let hits = metrics
+        .lines()
+        .find(|l| l.starts_with("trama_aggregate_cache_total{result=\"hit\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(hits.is_some_and(|h| h >= 1.0), "{metrics}");
+    assert!(
+        metrics.contains("trama_aggregate_cache_hit_ratio"),
+        "{metrics}"
     );
     fed.cleanup().await;
 }

@@ -213,3 +213,29 @@ pub fn postgres() -> Option<String> {
 pub fn mysql() -> Option<String> {
     live_server("TRAMA_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 }
+
+/// `GET /metrics` from the address the gateway logged.
+pub async fn scrape(fed: &Sandbox) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let address = loop {
+        let log = fed.log("gateway");
+        if let Some(rest) = log.split("metrics on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "metrics address logged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
