@@ -493,31 +493,9 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
             filters,
             format,
         } => {
-            let mut request = tonic::Request::new(v1::AggregateRequest {
-                context: Some(context),
-                group_by: by
-                    .split(',')
-                    .map(|d| d.trim().to_string())
-                    .filter(|d| !d.is_empty())
-                    .collect(),
-                filters: filters
-                    .iter()
-                    .map(|f| parse_filter(f))
-                    .collect::<anyhow::Result<_>>()?,
-            });
-            request.set_timeout(timeout);
-            let response = client
-                .aggregate(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            match (args.json, format.as_str()) {
-                (true, _) | (_, "json") => render::json(&response, "trama.v1.AggregateResponse")
-                    .map_err(anyhow::Error::msg)?,
-                (_, "csv") => trama_client::stats::csv(&response).map_err(anyhow::Error::msg)?,
-                (_, "table") => trama_client::stats::render(&response),
-                (_, other) => bail!("--format `{other}`: write table, csv or json"),
-            }
+            let request = stats_request(context, &by, &filters)?;
+            let format = if args.json { "json" } else { format.as_str() };
+            stats(&mut client, request, timeout, format).await?
         }
         QueryCommand::Sources => {
             let mut request = tonic::Request::new(v1::ListSourcesRequest {});
@@ -643,6 +621,53 @@ pub async fn audit_verify(
         report.problems.len(),
         report.problems.first().map_or(0, |p| p.seq)
     )
+}
+
+/// The `Aggregate` request of `trama query stats`.
+fn stats_request(
+    context: v1::RequestContext,
+    by: &str,
+    filters: &[String],
+) -> anyhow::Result<v1::AggregateRequest> {
+    Ok(v1::AggregateRequest {
+        context: Some(context),
+        group_by: by
+            .split(',')
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        filters: filters
+            .iter()
+            .map(|f| parse_filter(f))
+            .collect::<anyhow::Result<_>>()?,
+    })
+}
+
+/// Asks for a statistics table and prints it as `format` (table, csv or
+/// json).
+async fn stats(
+    client: &mut trama_proto::v1::federation_client::FederationClient<tonic::transport::Channel>,
+    request: v1::AggregateRequest,
+    timeout: std::time::Duration,
+    format: &str,
+) -> anyhow::Result<String> {
+    if !["table", "csv", "json"].contains(&format) {
+        bail!("--format `{format}`: write table, csv or json");
+    }
+    let mut request = tonic::Request::new(request);
+    request.set_timeout(timeout);
+    let response = client
+        .aggregate(request)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    Ok(match format {
+        "json" => {
+            render::json(&response, "trama.v1.AggregateResponse").map_err(anyhow::Error::msg)?
+        }
+        "csv" => trama_client::stats::csv(&response).map_err(anyhow::Error::msg)?,
+        _ => trama_client::stats::render(&response),
+    })
 }
 
 /// Parses `--filter DIMENSION=VALUE[,VALUE...]`.

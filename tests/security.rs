@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Policy, Sandbox, ctx, exe, featured_tax_code, scrape};
+use support::{Policy, Sandbox, ctx, exe, featured_tax_code, gateway_audit, scrape};
 use tonic::Code;
 use trama_proto::v1::{self, Section};
 
@@ -35,17 +35,6 @@ fn rule(status: &tonic::Status) -> String {
         .get_details_error_info()
         .and_then(|i| i.metadata.get("rule").cloned())
         .unwrap_or_default()
-}
-
-/// Every entry of the gateway's audit log, in order.
-async fn gateway_audit(fed: &Sandbox) -> Vec<trama_audit::Entry> {
-    let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
-    let store = trama_audit::Store::open(&url, false).await.unwrap();
-    let rows = store.entries_after(0, 100_000).await.unwrap();
-    store.close().await;
-    rows.iter()
-        .map(|r| trama_audit::Entry::from_payload(&r.payload).unwrap())
-        .collect()
 }
 
 /// The access log of the featured person, as the DPO reads it.

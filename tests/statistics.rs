@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::{ExportRule, Partner, Sandbox, ctx, scrape};
+use support::{ExportRule, Partner, Sandbox, ctx, gateway_audit, scrape};
 use tonic::Code;
 use trama_lab::bench::stats as truth;
 use trama_proto::v1::{self, CellStatus};
@@ -298,15 +298,4 @@ async fn questions_that_are_not_allowed_or_would_single_someone_out_are_refused(
             .contains(&"filter:sex=female".to_string())
     );
     fed.cleanup().await;
-}
-
-/// Every entry of the gateway's audit log, in order.
-async fn gateway_audit(fed: &Sandbox) -> Vec<trama_audit::Entry> {
-    let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
-    let store = trama_audit::Store::open(&url, false).await.unwrap();
-    let rows = store.entries_after(0, 100_000).await.unwrap();
-    store.close().await;
-    rows.iter()
-        .map(|r| trama_audit::Entry::from_payload(&r.payload).unwrap())
-        .collect()
 }

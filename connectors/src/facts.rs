@@ -24,6 +24,10 @@ use crate::values::{self, Typed};
 /// [`stats::SKETCH_LG_K`]).
 pub const LG_K: u8 = stats::SKETCH_LG_K;
 
+/// Most groups one count may hold (table and base groups together): a
+/// larger table is refused rather than built in memory.
+pub const MAX_GROUPS: usize = 50_000;
+
 /// A fact query of the mapping, with its column bindings.
 #[derive(Debug, Clone)]
 pub struct FactQuery {
@@ -291,9 +295,11 @@ impl Connector {
             query_ms: 0,
         };
         for q in &self.mapping.facts {
-            let for_cells = q.serves(&dims);
-            let for_base = !ask.base_by.is_empty() && q.serves(&ask.base_by);
-            if !for_cells && !for_base {
+            let uses = Uses {
+                cells: q.serves(&dims),
+                base: !ask.base_by.is_empty() && q.serves(&ask.base_by),
+            };
+            if !uses.cells && !uses.base {
                 continue;
             }
             let started = Instant::now();
@@ -301,37 +307,59 @@ impl Connector {
                 Some(sql) => self.run_text(&q.query.key, &sql).await?,
                 None => self.run_raw(&q.query, &HashMap::new()).await?,
             };
-            counted.query_ms = counted
-                .query_ms
-                .saturating_add(u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX));
+            let elapsed = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+            counted.query_ms = counted.query_ms.saturating_add(elapsed);
             counted.rows_read += rows.rows.len() as u64;
             let reader = FactReader::new(self, q, &rows);
             for row in &rows.rows {
-                let Some(fact) = reader.read(row, linkage) else {
-                    continue;
-                };
-                if for_cells && fact.passes(&ask.filters, ask.as_of) {
-                    let key = fact.key(&ask.group_by, ask.as_of);
-                    counted
-                        .cells
-                        .entry(key)
-                        .or_insert_with(sketch)
-                        .update(fact.person);
-                    if !fact.has_tax_code {
-                        counted.without_tax_code.update(fact.person);
-                    }
-                }
-                if for_base {
-                    let key = fact.key(&ask.base_by, ask.as_of);
-                    counted
-                        .base
-                        .entry(key)
-                        .or_insert_with(sketch)
-                        .update(fact.person);
+                if let Some(fact) = reader.read(row, linkage) {
+                    counted.add(&fact, ask, uses)?;
                 }
             }
         }
         Ok(counted)
+    }
+}
+
+/// Which groups a fact query's rows count in.
+#[derive(Debug, Clone, Copy)]
+struct Uses {
+    /// The table's (the query binds every attribute the table uses).
+    cells: bool,
+    /// The base groups of the difference check.
+    base: bool,
+}
+
+impl Counted {
+    /// Counts one fact in its groups; refused when the groups grow past
+    /// [`MAX_GROUPS`].
+    fn add(&mut self, fact: &Fact, ask: &CountAsk, uses: Uses) -> Result<(), CallError> {
+        if uses.cells && fact.passes(&ask.filters, ask.as_of) {
+            let key = fact.key(&ask.group_by, ask.as_of);
+            self.cells
+                .entry(key)
+                .or_insert_with(sketch)
+                .update(fact.person);
+            if !fact.has_tax_code {
+                self.without_tax_code.update(fact.person);
+            }
+        }
+        if uses.base {
+            let key = fact.key(&ask.base_by, ask.as_of);
+            self.base
+                .entry(key)
+                .or_insert_with(sketch)
+                .update(fact.person);
+        }
+        if self.cells.len() + self.base.len() > MAX_GROUPS {
+            return Err(CallError::invalid(
+                "group_by",
+                format!(
+                    "the table would have more than {MAX_GROUPS} groups at this partner; ask for fewer dimensions or filter"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

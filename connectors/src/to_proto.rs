@@ -299,15 +299,8 @@ fn push_entry(
 /// (`group_by:district`, `filter:year`, ...): what was asked, never values
 /// of a person.
 pub fn asked_dimensions(ask: &crate::facts::CountAsk) -> Vec<String> {
-    let by = ask
-        .group_by
-        .iter()
-        .map(|d| format!("group_by:{}", d.name()));
-    let filters = ask
-        .filters
-        .iter()
-        .map(|f| format!("filter:{}={}", f.dimension.name(), f.values.join("|")));
-    by.chain(filters).collect()
+    let filters = ask.filters.iter().map(|f| (f.dimension, &f.values[..]));
+    trama_proto::stats::audit_terms(&ask.group_by, filters)
 }
 
 /// The answer of a count: sketches, compact and ordered, never people.

@@ -370,15 +370,7 @@ async fn planning_view(running: &Federation) -> anyhow::Result<()> {
     );
     let table = client
         .aggregate(v1::AggregateRequest {
-            context: Some(v1::RequestContext {
-                purpose: "programmazione".into(),
-                case_id: String::new(),
-                operator: Some(v1::Operator {
-                    id: "op-piano-01".into(),
-                    role: "ufficio_di_piano".into(),
-                }),
-                legal_basis: String::new(),
-            }),
+            context: Some(crate::bench::stats::planning()),
             group_by: vec!["need".into(), "district".into()],
             filters: Vec::new(),
         })

@@ -157,6 +157,17 @@ pub const AGE_BANDS: &[&str] = &[
 ];
 const AGE_BAND_FROM: [i32; 8] = [0, 18, 25, 35, 45, 55, 65, 75];
 
+/// What an audit entry records of a statistics question: the dimensions
+/// and filters asked (`group_by:need`, `filter:year=2025`), never a count.
+pub fn audit_terms<'a>(
+    group_by: &[Dimension],
+    filters: impl Iterator<Item = (Dimension, &'a [String])>,
+) -> Vec<String> {
+    let by = group_by.iter().map(|d| format!("group_by:{}", d.name()));
+    let filters = filters.map(|(d, values)| format!("filter:{}={}", d.name(), values.join("|")));
+    by.chain(filters).collect()
+}
+
 /// The age band of someone born on `birth` at day `as_of`.
 pub fn age_band(birth: Date, as_of: Date) -> &'static str {
     let mut age = as_of.year() - birth.year();

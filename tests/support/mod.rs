@@ -239,3 +239,14 @@ pub async fn scrape(fed: &Sandbox) -> String {
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     body
 }
+
+/// Every entry of the gateway's audit log, in order.
+pub async fn gateway_audit(fed: &Sandbox) -> Vec<trama_audit::Entry> {
+    let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
+    let store = trama_audit::Store::open(&url, false).await.unwrap();
+    let rows = store.entries_after(0, 100_000).await.unwrap();
+    store.close().await;
+    rows.iter()
+        .map(|r| trama_audit::Entry::from_payload(&r.payload).unwrap())
+        .collect()
+}

@@ -177,12 +177,7 @@ async fn fanned_out(
     let template = v1::CountPeopleRequest {
         context: Some(v.ctx.to_proto()),
         client_organisation: call.client.organisation.clone(),
-        group_by: v
-            .question
-            .group_by
-            .iter()
-            .map(|d| d.name().into())
-            .collect(),
+        group_by: v.question.group_by_names(),
         filters: v.question.wire_filters(),
         base_by: base_by.iter().map(|d| d.name().into()).collect(),
         as_of: v.as_of.clone(),
@@ -247,12 +242,7 @@ fn published(
     let cells = table::cells(dims, counts, p).map_err(CallError::Internal)?;
     let overlaps = table::overlaps(counts, p).map_err(CallError::Internal)?;
     Ok(v1::AggregateResponse {
-        group_by: v
-            .question
-            .group_by
-            .iter()
-            .map(|d| d.name().into())
-            .collect(),
+        group_by: v.question.group_by_names(),
         cells,
         overlaps,
         contributions: table::contributions(counts, p),

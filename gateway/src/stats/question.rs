@@ -127,6 +127,11 @@ impl Question {
         (by, groups)
     }
 
+    /// The table's dimensions by name.
+    pub fn group_by_names(&self) -> Vec<String> {
+        self.group_by.iter().map(|d| d.name().to_string()).collect()
+    }
+
     /// The wire filters forwarded to the connectors.
     pub fn wire_filters(&self) -> Vec<v1::Filter> {
         self.filters
@@ -141,15 +146,8 @@ impl Question {
     /// What the audit records: the dimensions and filters asked, never a
     /// cell of the answer.
     pub fn audit_terms(&self) -> Vec<String> {
-        let by = self
-            .group_by
-            .iter()
-            .map(|d| format!("group_by:{}", d.name()));
-        let filters = self
-            .filters
-            .iter()
-            .map(|f| format!("filter:{}={}", f.dimension.name(), f.values.join("|")));
-        by.chain(filters).collect()
+        let filters = self.filters.iter().map(|f| (f.dimension, &f.values[..]));
+        stats::audit_terms(&self.group_by, filters)
     }
 }
 
