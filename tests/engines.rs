@@ -136,6 +136,28 @@ async fn federation_on_postgres_and_mariadb() {
         .into_inner();
     assert_eq!(found.groups[0].tax_code, featured_tax_code());
     assert!(found.groups[0].candidates.len() >= 3);
+    // Statistics count the comune's facts on PostgreSQL and the asl's on
+    // MariaDB (fact queries narrowed to the columns a table reads), each
+    // person once with the partners on SQLite.
+    let table = client
+        .aggregate(v1::AggregateRequest {
+            context: support::ctx("ufficio_di_piano", "programmazione", ""),
+            group_by: vec!["need".into(), "age_band".into()],
+            filters: vec![v1::Filter {
+                dimension: "sex".into(),
+                values: vec!["female".into(), "male".into()],
+            }],
+        })
+        .await
+        .expect("aggregate")
+        .into_inner();
+    assert!(!table.partial, "{:?}", table.outcomes);
+    for o in &table.outcomes {
+        assert_eq!(o.status, v1::OutcomeStatus::Ok as i32, "{o:?}");
+        assert!(o.entries > 0, "{o:?}");
+    }
+    let total = table.cells.iter().find(|c| c.values == ["*", "*"]).unwrap();
+    assert!(total.count > 100, "{total:?}");
     fed.cleanup().await;
 }
 
