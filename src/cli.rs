@@ -60,6 +60,21 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run the console: the federation in a browser for an organisation's operators (HTTPS).
+    Console {
+        /// The console's configuration file.
+        #[arg(
+            long,
+            short,
+            env = "TRAMA_CONSOLE_CONFIG",
+            required_unless_present = "hash_password"
+        )]
+        config: Option<PathBuf>,
+        /// Read a password from standard input and print its Argon2 hash, for the `password`
+        /// of an account in the console's accounts file.
+        #[arg(long)]
+        hash_password: bool,
+    },
     /// Manage a development federation PKI.
     Pki {
         /// What to do.
@@ -168,6 +183,22 @@ pub enum PkiCommand {
         /// The certificate to revoke (PEM).
         #[arg(long)]
         cert: PathBuf,
+    },
+    /// Issue an HTTPS certificate for a web console, signed by the federation CA: server
+    /// authentication only, no trama:// identity (it can never act as a node).
+    Web {
+        /// Directory of the PKI.
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// A name for the files (`<name>-web.pem`, `<name>-web-key.pem`).
+        #[arg(long)]
+        name: String,
+        /// Host names or IP addresses browsers reach the console at (repeatable).
+        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
+        hosts: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 397)]
+        days: i64,
     },
     /// Create the federation linkage key for statistics: give the same file to every connector
     /// (`[statistics] linkage_key`), never to the gateway. Refuses to overwrite a key.
@@ -327,6 +358,17 @@ pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
             println!(
                 "nodes naming this CRL in [tls] crl refuse the certificate after their next reload (a few seconds, or SIGHUP)"
             );
+        }
+        PkiCommand::Web {
+            dir,
+            name,
+            hosts,
+            days,
+        } => {
+            let files = trama_tls::pki::issue_web(&dir, &name, &hosts, days)?;
+            println!("issued an HTTPS certificate for {}", hosts.join(", "));
+            println!("  certificate {}", files.cert.display());
+            println!("  private key {} (mode 0600)", files.key.display());
         }
         PkiCommand::LinkageKey { out } => {
             trama_audit::Pseudonymiser::generate(&out)

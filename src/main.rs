@@ -76,6 +76,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = trama_connector::check::check_config(&path).await;
             cli::config_report(&report.passed, &report.problems)?;
         }
+        Command::Console {
+            config: Some(config),
+            hash_password: false,
+        } => {
+            let _logs = traces::init_logs()?;
+            let config = trama_console::ConsoleConfig::load(&config)?;
+            trama_console::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
+                .await?;
+        }
         Command::Connector { config, .. } => {
             let config = trama_connector::ConnectorConfig::load(&config.unwrap_or_default())?;
             let _tracing = traces::init(
@@ -108,6 +117,15 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             );
         }
         Command::Pki { command } => cli::pki(command)?,
+        Command::Console { .. } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(!password.is_empty(), "no password on standard input");
+            let hash =
+                trama_console::accounts::hash_password(password).map_err(anyhow::Error::msg)?;
+            println!("{hash}");
+        }
         Command::Query(args) => cli::query(args).await?,
         Command::Demo(args) => trama_lab::demo::run(args).await?,
         Command::Seed(args) => trama_lab::seed::run(args).await?,

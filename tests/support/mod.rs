@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tonic::transport::Channel;
 use trama_lab::demo::DemoArgs;
 #[allow(unused_imports, reason = "each test file uses a part of them")]
 pub use trama_lab::sandbox::{
-    Database, ExportRule, Federation, FederationBuilder, Mode, Policy, READY,
+    ConsoleAccount, Database, ExportRule, Federation, FederationBuilder, Mode, Policy, READY,
 };
 #[allow(unused_imports, reason = "each test file uses a part of them")]
 pub use trama_lab::seed::Partner;

@@ -150,13 +150,7 @@ pub fn issue_with_extra_uris(
             .map_err(|e: rcgen::Error| TlsError::Pki(e))?;
         params.subject_alt_names.push(SanType::URI(uri));
     }
-    for host in &request.hosts {
-        let san = match host.parse() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(host.clone().try_into().map_err(TlsError::Pki)?),
-        };
-        params.subject_alt_names.push(san);
-    }
+    add_hosts(&mut params, &request.hosts)?;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = match request.role {
         Role::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
@@ -166,15 +160,44 @@ pub fn issue_with_extra_uris(
             ExtendedKeyUsagePurpose::ClientAuth,
         ],
     };
+    let base = format!("{}-{}", request.organisation, request.role);
+    sign_and_write(
+        dir,
+        &base,
+        params,
+        &ca,
+        (request.not_before_days_ago, request.valid_days),
+    )
+}
+
+/// Adds `hosts` (DNS names or IP addresses) to the subject alternative
+/// names.
+fn add_hosts(params: &mut CertificateParams, hosts: &[String]) -> Result<(), TlsError> {
+    for host in hosts {
+        let san = match host.parse() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(host.clone().try_into().map_err(TlsError::Pki)?),
+        };
+        params.subject_alt_names.push(san);
+    }
+    Ok(())
+}
+
+/// Signs `params` with the CA for `(days ago it starts, days it lasts)`
+/// and writes `<base>.pem` and `<base>-key.pem` (mode 0600) in `dir`.
+fn sign_and_write(
+    dir: &Path,
+    base: &str,
+    mut params: CertificateParams,
+    ca: &Ca,
+    (ago, days): (i64, i64),
+) -> Result<IssuedFiles, TlsError> {
     let now = OffsetDateTime::now_utc();
-    params.not_before =
-        now - Duration::days(request.not_before_days_ago.max(0)) - Duration::minutes(5);
-    params.not_after = now + Duration::days(request.valid_days);
+    params.not_before = now - Duration::days(ago.max(0)) - Duration::minutes(5);
+    params.not_after = now + Duration::days(days);
     params.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate().map_err(TlsError::Pki)?;
     let cert = params.signed_by(&key, &ca.issuer).map_err(TlsError::Pki)?;
-
-    let base = format!("{}-{}", request.organisation, request.role);
     let files = IssuedFiles {
         cert: dir.join(format!("{base}.pem")),
         key: dir.join(format!("{base}-key.pem")),
@@ -182,6 +205,33 @@ pub fn issue_with_extra_uris(
     write_private(&files.key, &key.serialize_pem())?;
     write_public(&files.cert, &cert.pem())?;
     Ok(files)
+}
+
+/// Issues an HTTPS server certificate for a web console at `hosts`, signed
+/// by the CA in `dir`: server authentication only and **no** `trama://`
+/// identity, so that it can never act as a node of the federation. Written
+/// as `<name>-web.pem` and `<name>-web-key.pem`. Browsers must trust the CA
+/// (or, in production, use a certificate of the organisation's own CA).
+pub fn issue_web(
+    dir: &Path,
+    name: &str,
+    hosts: &[String],
+    days: i64,
+) -> Result<IssuedFiles, TlsError> {
+    crate::identity::validate_name(name)?;
+    let ca = Ca::load(dir)?;
+    let mut params = CertificateParams::default();
+    params.serial_number = Some(random_serial()?);
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        hosts.first().cloned().unwrap_or_else(|| name.to_string()),
+    );
+    params.distinguished_name = dn;
+    add_hosts(&mut params, hosts)?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    sign_and_write(dir, &format!("{name}-web"), params, &ca, (0, days))
 }
 
 /// Revokes the certificate in `cert` (its first PEM certificate): rewrites

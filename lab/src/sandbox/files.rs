@@ -445,3 +445,81 @@ mod tests {
         assert_eq!(value["audit"]["database"].as_str(), Some("audit.db"));
     }
 }
+
+/// An operator of a console's local accounts file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleAccount {
+    /// What they sign in with (their operator id in calls).
+    pub username: String,
+    /// Their name.
+    pub name: String,
+    /// The Trama role the console states for them.
+    pub role: String,
+    /// Their password (hashed when the file is written).
+    pub password: String,
+}
+
+/// A console's configuration file and its accounts file.
+#[derive(Debug, Clone)]
+pub struct ConsoleFile {
+    /// The federation's name.
+    pub federation: String,
+    /// The organisation running it (its client certificate's).
+    pub organisation: String,
+    /// The gateway it calls.
+    pub gateway: String,
+    /// The console's own name (its HTTPS certificate's files).
+    pub name: String,
+    /// Its operators.
+    pub accounts: Vec<ConsoleAccount>,
+}
+
+impl ConsoleFile {
+    /// `console.toml`'s text; paths relative to the federation directory.
+    pub fn toml(&self) -> String {
+        let org = &self.organisation;
+        let name = &self.name;
+        format!(
+            "# The console of `{org}` ({name}): the federation in a browser for its operators.\n\
+             organisation = {}\n\
+             listen = \"127.0.0.1:0\"\n\
+             accounts = {}\n\n\
+             [https]\n\
+             cert = {}\n\
+             key = {}\n\n\
+             [federation]\n\
+             name = {}\n\
+             gateway = {}\n\n\
+             [federation.tls]\n\
+             ca = \"pki/ca.pem\"\n\
+             cert = {}\n\
+             key = {}\n",
+            quoted(org),
+            quoted(&format!("{name}-accounts.toml")),
+            quoted(&format!("pki/{name}-web.pem")),
+            quoted(&format!("pki/{name}-web-key.pem")),
+            quoted(&self.federation),
+            quoted(&self.gateway),
+            quoted(&format!("pki/{org}-client.pem")),
+            quoted(&format!("pki/{org}-client-key.pem")),
+        )
+    }
+
+    /// The accounts file's text, every password hashed with Argon2.
+    pub fn accounts_toml(&self) -> Result<String, String> {
+        let mut out =
+            String::from("# Local accounts (Argon2id hashes; `trama console --hash-password`).\n");
+        for a in &self.accounts {
+            let hash = trama_console::accounts::hash_password(&a.password)?;
+            let _ = write!(
+                out,
+                "\n[[accounts]]\nusername = {}\nname = {}\nrole = {}\npassword = {}\n",
+                quoted(&a.username),
+                quoted(&a.name),
+                quoted(&a.role),
+                quoted(&hash)
+            );
+        }
+        Ok(out)
+    }
+}

@@ -31,7 +31,8 @@ use trama_tls::{Role, TlsFiles};
 
 pub use defaults::{CLIENTS, DEMO_POLICY, FEDERATION, export_rules};
 pub use files::{
-    ClientLimit, ClientProfile, ConnectorFile, ExportRule, GatewayFile, Source, TracingTable,
+    ClientLimit, ClientProfile, ConnectorFile, ConsoleAccount, ConsoleFile, ExportRule,
+    GatewayFile, Source, TracingTable,
 };
 pub use process::READY;
 pub use proxy::{FaultProxy, Mode};
@@ -778,6 +779,43 @@ impl Federation {
         file.write(&self.dir.join(name).join("connector.toml"))?;
         self.connector_files.push((name.into(), file));
         self.spawn_connector(name).await
+    }
+
+    /// Starts a console `name` for `organisation` (its client certificate)
+    /// with `accounts`, calling the federation's gateway; its HTTPS
+    /// certificate is issued by the federation CA for `localhost` and
+    /// `127.0.0.1`. Returns its address (`https://` + it).
+    pub async fn start_console(
+        &mut self,
+        name: &str,
+        organisation: &str,
+        accounts: Vec<ConsoleAccount>,
+    ) -> anyhow::Result<String> {
+        let file = ConsoleFile {
+            federation: FEDERATION.into(),
+            organisation: organisation.into(),
+            gateway: self.gateway.clone(),
+            name: name.into(),
+            accounts,
+        };
+        let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
+        trama_tls::pki::issue_web(&self.dir.join("pki"), name, &hosts, 30)?;
+        std::fs::write(
+            self.dir.join(format!("{name}-accounts.toml")),
+            file.accounts_toml().map_err(anyhow::Error::msg)?,
+        )?;
+        let config = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&config, file.toml())?;
+        let (child, address) = process::spawn(
+            &self.exe,
+            name,
+            &["console", "--config"],
+            &config,
+            &self.logs(),
+        )
+        .await?;
+        self.children.push((name.into(), child));
+        Ok(address)
     }
 
     /// Starts another gateway, `name`, as the federation's but asking

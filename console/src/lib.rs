@@ -1,0 +1,171 @@
+//! Trama's console: the federation in a browser for a member organisation's
+//! operators (the social worker, the desk volunteer, the DPO). It is a
+//! Federation client with the organisation's `client` certificate and
+//! vouches for its operators: every call carries the signed-in operator's
+//! id and role, so the audit log shows who did what. It stores no personal
+//! data: what a page shows lives for that request only.
+//!
+//! Module map: [`config`] reads `console.toml`; [`accounts`] checks local
+//! accounts (Argon2 hashes); [`session`] keeps operators' sessions in
+//! memory with their CSRF tokens; [`web`] holds the pages and the security
+//! headers; this module serves them over HTTPS.
+
+pub mod accounts;
+pub mod config;
+pub mod session;
+pub mod web;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use trama_proto::v1::federation_client::FederationClient;
+use trama_tls::Role;
+use trama_tls::client::ExpectedPeer;
+
+pub use config::ConsoleConfig;
+
+/// Why the console cannot start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The configuration file is refused.
+    #[error(transparent)]
+    Config(#[from] trama_node::config::ConfigError),
+    /// The accounts file is refused.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountsError),
+    /// The organisation's client certificate cannot be used.
+    #[error(transparent)]
+    Tls(#[from] trama_tls::TlsError),
+    /// The HTTPS certificate or key cannot be used.
+    #[error("{path}: {problem}")]
+    Https {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The address cannot be served.
+    #[error("listen {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Serves the console until `shutdown` completes; `on_ready` gets the
+/// bound address once browsers can connect.
+pub async fn serve(
+    config: ConsoleConfig,
+    on_ready: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ConsoleError> {
+    let accounts = accounts::Accounts::load(&config.accounts)?;
+    if accounts.is_empty() {
+        tracing::warn!(file = %config.accounts.display(), "no accounts: nobody can sign in");
+    }
+    let app = web::App::new(
+        config.organisation.clone(),
+        session::Sessions::new(config.idle_timeout),
+        accounts,
+        federation_client(&config)?,
+    );
+    let acceptor = tokio_rustls::TlsAcceptor::from(https_config(&config.https)?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ConsoleError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| ConsoleError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    tracing::info!(organisation = %config.organisation, %address, "console serving");
+    on_ready(address);
+    let router = web::router(app);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((tcp, _)) = accepted {
+                    tokio::spawn(connection(acceptor.clone(), tcp, router.clone()));
+                }
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    Ok(())
+}
+
+/// One browser connection: TLS, then HTTP.
+async fn connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    router: axum::Router,
+) {
+    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+    let Ok(Ok(stream)) = handshake else {
+        tracing::debug!("a browser's TLS handshake failed or timed out");
+        return;
+    };
+    let service = TowerToHyperService::new(router);
+    if let Err(e) = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(error = %e, "a browser's connection ended with an error");
+    }
+}
+
+/// The Federation client, with the organisation's certificate, checking
+/// the gateway's identity.
+fn federation_client(
+    config: &ConsoleConfig,
+) -> Result<FederationClient<tonic::transport::Channel>, ConsoleError> {
+    let tls = trama_tls::client::client_config(&config.federation.tls)?;
+    let channel = trama_tls::client::channel(
+        &config.federation.gateway,
+        tls,
+        ExpectedPeer {
+            federation: config.federation.name.clone(),
+            organisation: None,
+            role: Role::Gateway,
+        },
+        Duration::from_secs(5),
+    )?;
+    Ok(FederationClient::new(channel).max_decoding_message_size(64 << 20))
+}
+
+/// The HTTPS configuration: the console's certificate, no client
+/// certificates (operators sign in), HTTP/1.1.
+fn https_config(https: &config::Https) -> Result<Arc<rustls::ServerConfig>, ConsoleError> {
+    let problem = |path: &std::path::Path, problem: String| ConsoleError::Https {
+        path: path.display().to_string(),
+        problem,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&https.cert)
+        .and_then(|i| i.collect())
+        .map_err(|e| problem(&https.cert, e.to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&https.key).map_err(|e| problem(&https.key, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| problem(&https.cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| problem(&https.cert, e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,118 @@
+//! Operators' sessions: in memory only, keyed by a random id carried in a
+//! `Secure; HttpOnly; SameSite=Strict` cookie, forgotten after an idle
+//! timeout. Each session has its own CSRF token, which every form that
+//! changes something must return. A session holds who the operator is,
+//! never what they saw.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// The session cookie's name (the `__Host-` prefix makes browsers refuse
+/// it unless it is `Secure`, for the whole site, and set over HTTPS).
+pub const COOKIE: &str = "__Host-trama-session";
+
+/// A signed-in operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The operator's id (their username), stated in every call.
+    pub operator: String,
+    /// Their name, shown in the header.
+    pub name: String,
+    /// The Trama role the console vouches for.
+    pub role: String,
+    /// The token every state-changing form carries.
+    pub csrf: String,
+}
+
+/// The sessions of one console.
+#[derive(Clone)]
+pub struct Sessions {
+    live: moka::sync::Cache<String, Arc<Session>>,
+    random: Arc<SystemRandom>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("live", &self.live.entry_count())
+            .finish()
+    }
+}
+
+impl Sessions {
+    /// Sessions forgotten after `idle` without a request.
+    pub fn new(idle: Duration) -> Sessions {
+        Sessions {
+            live: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(idle)
+                .build(),
+            random: Arc::new(SystemRandom::new()),
+        }
+    }
+
+    /// Starts a session for an operator; returns its id (for the cookie).
+    pub fn start(&self, operator: &str, name: &str, role: &str) -> Option<String> {
+        let id = self.token()?;
+        let session = Session {
+            operator: operator.into(),
+            name: name.into(),
+            role: role.into(),
+            csrf: self.token()?,
+        };
+        self.live.insert(id.clone(), Arc::new(session));
+        Some(id)
+    }
+
+    /// The session with this id, if it is still alive (which renews it).
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.live.get(id)
+    }
+
+    /// Ends a session.
+    pub fn end(&self, id: &str) {
+        self.live.invalidate(id);
+    }
+
+    /// 32 random bytes, hexadecimal.
+    fn token(&self) -> Option<String> {
+        let mut bytes = [0u8; 32];
+        self.random.fill(&mut bytes).ok()?;
+        Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// Compares two tokens in constant time.
+pub fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_random_separate_and_forgotten_when_idle() {
+        let sessions = Sessions::new(Duration::from_millis(200));
+        let (Some(a), Some(b)) = (
+            sessions.start("laura", "Laura", "r"),
+            sessions.start("marco", "Marco", "r"),
+        ) else {
+            panic!("started")
+        };
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        let (Some(sa), Some(sb)) = (sessions.get(&a), sessions.get(&b)) else {
+            panic!("live")
+        };
+        assert_eq!(sa.operator, "laura");
+        assert_ne!(sa.csrf, sb.csrf);
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(sessions.get(&a).is_none(), "idle sessions are forgotten");
+        assert!(!same_token(&sa.csrf, &sb.csrf));
+        assert!(same_token(&sa.csrf, &sa.csrf.clone()));
+    }
+}

@@ -1,0 +1,465 @@
+//! The console's pages: sign-in, and finding a person across the
+//! federation. Every response carries a strict Content-Security-Policy (no
+//! inline script), `Cache-Control: no-store` and framing and referrer
+//! protections; every value is escaped by the templates; every form that
+//! changes something carries the session's CSRF token; sign-in attempts
+//! are rate-limited per username.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tonic::transport::Channel;
+use trama_proto::v1;
+use trama_proto::v1::federation_client::FederationClient;
+
+use crate::accounts::Accounts;
+use crate::session::{self, COOKIE, Session, Sessions};
+
+/// Sign-in attempts allowed per username per minute.
+const ATTEMPTS_PER_MINUTE: u32 = 5;
+
+/// What every page handler shares.
+#[derive(Clone)]
+pub struct App {
+    /// The organisation running the console.
+    pub organisation: String,
+    /// Operators' sessions.
+    pub sessions: Sessions,
+    /// Local accounts.
+    pub accounts: Arc<Accounts>,
+    /// The Federation client, with the organisation's certificate.
+    pub client: FederationClient<Channel>,
+    /// Recent sign-in attempts by username.
+    attempts: moka::sync::Cache<String, u32>,
+}
+
+impl App {
+    /// The console's state.
+    pub fn new(
+        organisation: String,
+        sessions: Sessions,
+        accounts: Accounts,
+        client: FederationClient<Channel>,
+    ) -> App {
+        App {
+            organisation,
+            sessions,
+            accounts: Arc::new(accounts),
+            client,
+            attempts: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// The session the request's cookie names, if still alive.
+    fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
+        let id = cookie(headers, COOKIE)?;
+        let s = self.sessions.get(&id)?;
+        Some((id, s))
+    }
+}
+
+/// The console's routes, with the security headers on every response.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/find") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/find", get(find_page).post(find))
+        .route("/assets/console.css", get(stylesheet))
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(app)
+}
+
+/// The headers every response carries.
+async fn secure_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; script-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../assets/console.css"),
+    )
+}
+
+/// The value of cookie `name` in the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn page<T: Template>(status: StatusCode, template: &T) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be shown",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    organisation: &'a str,
+    operator: Option<&'a str>,
+    csrf: &'a str,
+    username: &'a str,
+    problem: Option<&'a str>,
+}
+
+async fn login_page(State(app): State<App>) -> Response {
+    page(
+        StatusCode::OK,
+        &LoginPage {
+            organisation: &app.organisation,
+            operator: None,
+            csrf: "",
+            username: "",
+            problem: None,
+        },
+    )
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
+    let refused = |status, problem: &str| {
+        page(
+            status,
+            &LoginPage {
+                organisation: &app.organisation,
+                operator: None,
+                csrf: "",
+                username: &form.username,
+                problem: Some(problem),
+            },
+        )
+    };
+    let tries = app.attempts.get(&form.username).unwrap_or(0) + 1;
+    app.attempts.insert(form.username.clone(), tries);
+    if tries > ATTEMPTS_PER_MINUTE {
+        tracing::warn!("sign-in attempts over the limit for one username");
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Troppi tentativi: riprova tra un minuto.",
+        );
+    }
+    let accounts = app.accounts.clone();
+    let (user, pass) = (form.username.clone(), form.password.clone());
+    let found = tokio::task::spawn_blocking(move || accounts.verify(&user, &pass).cloned())
+        .await
+        .ok()
+        .flatten();
+    let Some(account) = found else {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "Nome utente o password non validi.",
+        );
+    };
+    app.attempts.invalidate(&form.username);
+    let Some(id) = app
+        .sessions
+        .start(&account.username, &account.name, &account.role)
+    else {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "Accesso non disponibile.");
+    };
+    tracing::info!(role = %account.role, "operator signed in");
+    let cookie = format!("{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/find")).into_response()
+}
+
+/// A form that carries only the CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if let Some((id, s)) = app.session(&headers) {
+        if !session::same_token(&s.csrf, &form.csrf) {
+            return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+        }
+        app.sessions.end(&id);
+    }
+    let gone = format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, gone)], Redirect::to("/login")).into_response()
+}
+
+/// Purposes offered when finding a person: (code, label).
+const PURPOSES: [(&str, &str); 3] = [
+    ("presa_in_carico", "Presa in carico"),
+    ("verifica_presa_in_carico", "Verifica della presa in carico"),
+    (
+        "valutazione_multidimensionale",
+        "Valutazione multidimensionale",
+    ),
+];
+
+/// The search form.
+#[derive(Debug, Default, Deserialize)]
+pub struct FindForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    case_id: String,
+    #[serde(default)]
+    tax_code: String,
+    #[serde(default)]
+    family_name: String,
+    #[serde(default)]
+    given_name: String,
+    #[serde(default)]
+    birth_date: String,
+}
+
+/// A purpose in the form's list.
+pub struct PurposeOption {
+    code: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+/// A group of candidates as shown.
+pub struct GroupView {
+    title: String,
+    tie: bool,
+    candidates: Vec<CandidateView>,
+}
+
+/// A candidate as shown.
+pub struct CandidateView {
+    source: String,
+    name: String,
+    birth: String,
+    score: String,
+    matched: String,
+}
+
+#[derive(Template)]
+#[template(path = "find.html")]
+struct FindPage<'a> {
+    organisation: &'a str,
+    operator: Option<&'a str>,
+    csrf: &'a str,
+    purposes: Vec<PurposeOption>,
+    form: &'a FindForm,
+    problem: Option<String>,
+    searched: bool,
+    groups: Vec<GroupView>,
+    outcomes: Vec<String>,
+    partial: bool,
+}
+
+async fn find_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Some((_, s)) = app.session(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let form = FindForm {
+        purpose: PURPOSES[0].0.into(),
+        ..FindForm::default()
+    };
+    page(StatusCode::OK, &find_view(&app, &s, &form))
+}
+
+fn find_view<'a>(app: &'a App, s: &'a Session, form: &'a FindForm) -> FindPage<'a> {
+    FindPage {
+        organisation: &app.organisation,
+        operator: Some(&s.name),
+        csrf: &s.csrf,
+        purposes: PURPOSES
+            .iter()
+            .map(|(code, label)| PurposeOption {
+                code,
+                label,
+                selected: *code == form.purpose,
+            })
+            .collect(),
+        form,
+        problem: None,
+        searched: false,
+        groups: Vec::new(),
+        outcomes: Vec::new(),
+        partial: false,
+    }
+}
+
+async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindForm>) -> Response {
+    let Some((_, s)) = app.session(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    if !session::same_token(&s.csrf, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+    }
+    let mut view = find_view(&app, &s, &form);
+    match ask_find(&app, &s, &form).await {
+        Ok(answer) => {
+            view.searched = true;
+            view.partial = answer.partial;
+            view.outcomes = answer.outcomes.iter().map(outcome_line).collect();
+            view.groups = answer.groups.iter().map(group_view).collect();
+            page(StatusCode::OK, &view)
+        }
+        Err(status) => {
+            view.problem = Some(status.message().to_string());
+            let code = match status.code() {
+                tonic::Code::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
+                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            page(code, &view)
+        }
+    }
+}
+
+/// `FindSubject` on the operator's behalf: their id and role in the
+/// context, as the organisation vouches for them.
+async fn ask_find(
+    app: &App,
+    s: &Session,
+    form: &FindForm,
+) -> Result<v1::FindSubjectResponse, tonic::Status> {
+    let code = form.tax_code.trim().to_uppercase();
+    let (tax_code, fragment) = if code.len() == 16 {
+        (code, String::new())
+    } else {
+        (String::new(), code)
+    };
+    let birth_date = parse_date(&form.birth_date)
+        .map_err(|m| tonic::Status::invalid_argument(format!("query.birth_date: {m}")))?;
+    let mut request = tonic::Request::new(v1::FindSubjectRequest {
+        context: Some(v1::RequestContext {
+            purpose: form.purpose.clone(),
+            case_id: form.case_id.trim().into(),
+            operator: Some(v1::Operator {
+                id: s.operator.clone(),
+                role: s.role.clone(),
+            }),
+            legal_basis: String::new(),
+        }),
+        query: Some(v1::SubjectQuery {
+            tax_code,
+            tax_code_fragment: fragment,
+            family_name: form.family_name.trim().into(),
+            given_name: form.given_name.trim().into(),
+            birth_date,
+            ..v1::SubjectQuery::default()
+        }),
+        max_candidates: 10,
+    });
+    request.set_timeout(Duration::from_secs(5));
+    let mut client = app.client.clone();
+    Ok(client.find_subject(request).await?.into_inner())
+}
+
+/// `YYYY-MM-DD`, or nothing.
+fn parse_date(text: &str) -> Result<Option<v1::Date>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<Option<i32>> = text.split('-').map(|p| p.parse().ok()).collect();
+    match parts[..] {
+        [Some(year), Some(month), Some(day)] => Ok(Some(v1::Date { year, month, day })),
+        _ => Err(format!("`{text}` is not a date: write YYYY-MM-DD")),
+    }
+}
+
+fn group_view(g: &v1::CandidateGroup) -> GroupView {
+    let candidates: Vec<CandidateView> = g.candidates.iter().map(candidate_view).collect();
+    let tie = g
+        .candidates
+        .iter()
+        .any(|c| c.matched_fields.iter().any(|m| m == "ambiguous"));
+    GroupView {
+        title: if g.tax_code.is_empty() {
+            "Senza codice fiscale".into()
+        } else {
+            g.tax_code.clone()
+        },
+        tie,
+        candidates,
+    }
+}
+
+fn candidate_view(c: &v1::Candidate) -> CandidateView {
+    let identity = c.identity.clone().unwrap_or_default();
+    let source = identity
+        .local_id
+        .as_ref()
+        .map(|l| l.organisation.clone())
+        .unwrap_or_default();
+    let birth = identity
+        .birth_date
+        .map(|d| format!("{:02}/{:02}/{:04}", d.day, d.month, d.year))
+        .unwrap_or_default();
+    CandidateView {
+        source,
+        name: format!("{} {}", identity.family_name, identity.given_name),
+        birth,
+        score: format!("{:.2}", c.score),
+        matched: c.matched_fields.join(", "),
+    }
+}
+
+fn outcome_line(o: &v1::SourceOutcome) -> String {
+    let status = match v1::OutcomeStatus::try_from(o.status) {
+        Ok(v1::OutcomeStatus::Ok) => "risposto",
+        Ok(v1::OutcomeStatus::NotFound) => "non conosce la persona",
+        Ok(v1::OutcomeStatus::Denied) => "negato",
+        Ok(v1::OutcomeStatus::Timeout) => "non ha risposto in tempo",
+        Ok(v1::OutcomeStatus::Unavailable) => "non disponibile",
+        _ => "errore",
+    };
+    if o.message.is_empty() {
+        format!("{}: {status}", o.organisation)
+    } else {
+        format!("{}: {status} ({})", o.organisation, o.message)
+    }
+}

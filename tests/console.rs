@@ -1,0 +1,135 @@
+//! The console over real processes: a member organisation's console (HTTPS,
+//! local accounts) in front of the sandbox federation. An operator signs
+//! in, finds the demo person by a misspelt name on the organisation's
+//! behalf (the audit log names the operator), and every rule of a browser
+//! session holds: security headers on every page, cookies `Secure`,
+//! `HttpOnly` and `SameSite=Strict`, CSRF tokens, rate-limited sign-in,
+//! values escaped, sign-out.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+
+mod support;
+
+use support::web::Browser;
+use support::{ConsoleAccount, Sandbox, gateway_audit};
+
+fn laura() -> ConsoleAccount {
+    ConsoleAccount {
+        username: "laura.ferrari".into(),
+        name: "Laura Ferrari".into(),
+        role: "assistente_sociale".into(),
+        password: "una password lunga per la demo".into(),
+    }
+}
+
+#[tokio::test]
+async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
+    let mut fed = Sandbox::start().await;
+    let address = fed
+        .running
+        .start_console("console-comune", "comune", vec![laura()])
+        .await
+        .unwrap();
+    let ca = fed.dir().join("pki/ca.pem");
+    let mut browser = Browser::new(&address, &ca);
+
+    let login = browser.get("/login").await;
+    assert_eq!(login.status, 200);
+    let csp = login.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    assert_eq!(login.header("x-frame-options"), Some("DENY"));
+    assert!(login.body.contains("<label for=\"username\">"));
+
+    // Signed out, the pages send the operator to sign in.
+    let find = browser.get("/find").await;
+    assert_eq!(
+        (find.status, find.header("location")),
+        (303, Some("/login"))
+    );
+
+    // A wrong password is refused; repeated attempts are limited.
+    let wrong = browser
+        .post("/login", "username=laura.ferrari&password=sbagliata")
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(browser.cookie.is_none());
+    let mut last = 0;
+    for _ in 0..6 {
+        last = browser
+            .post("/login", "username=mario&password=x")
+            .await
+            .status;
+    }
+    assert_eq!(last, 429, "the sixth attempt in a minute is refused");
+
+    // Signed in: a session cookie the page's scripts cannot read.
+    let signed = browser
+        .post(
+            "/login",
+            "username=laura.ferrari&password=una+password+lunga+per+la+demo",
+        )
+        .await;
+    assert_eq!(signed.status, 303);
+    let cookie = signed.header("set-cookie").unwrap();
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "__Host-"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    let form = browser.get("/find").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Laura Ferrari"));
+    let csrf = form.csrf();
+    assert_eq!(csrf.len(), 64);
+
+    // A form without its token is refused.
+    let forged = browser
+        .post("/find", "purpose=presa_in_carico&family_name=Rossi")
+        .await;
+    assert_eq!(forged.status, 403);
+
+    // The demo person, by a misspelt surname, at every partner.
+    let found = browser
+        .post(
+            "/find",
+            &format!(
+                "csrf={csrf}&purpose=presa_in_carico&case_id=CS-DEMO-0001&family_name=Dangleo&given_name=Giuseppe&birth_date=1958-07-14"
+            ),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.body.contains("DNGGPP58L14D150Z"), "{}", found.body);
+    assert!(
+        found.body.contains("D&#39;Angelo"),
+        "the apostrophe is escaped"
+    );
+    for source in ["comune", "asl", "caritas", "caf"] {
+        assert!(
+            found.body.contains(&format!("<li>{source}: risposto")),
+            "{source}"
+        );
+    }
+    assert_eq!(found.header("cache-control"), Some("no-store"));
+
+    // The gateway's audit names the operator the console vouched for.
+    let entries = gateway_audit(&fed).await;
+    let find = entries.iter().rfind(|e| e.call == "FindSubject").unwrap();
+    assert_eq!(
+        (
+            find.operator_id.as_str(),
+            find.operator_role.as_str(),
+            find.organisation.as_str()
+        ),
+        ("laura.ferrari", "assistente_sociale", "comune")
+    );
+
+    // Another browser has no session; signing out ends this one.
+    assert_eq!(Browser::new(&address, &ca).get("/find").await.status, 303);
+    let out = browser.post("/logout", &format!("csrf={csrf}")).await;
+    assert_eq!(out.status, 303);
+    assert!(browser.cookie.is_none());
+    assert_eq!(browser.get("/find").await.status, 303);
+    fed.cleanup().await;
+}
