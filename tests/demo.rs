@@ -50,6 +50,20 @@ fn demo_once_walks_through_and_exits_zero() {
         "{stdout}"
     );
     assert!(stdout.contains("The DPO reads who accessed"), "{stdout}");
+    assert!(
+        stdout.contains("The planning office counts people by need and district"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("two or more partners"), "{stdout}");
+    assert!(
+        stdout.contains("the comune's social services: https://127.0.0.1:")
+            && stdout.contains("sign in as laura.ferrari"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the Caritas listening centre's desk: https://"),
+        "{stdout}"
+    );
     // The processes were stopped: the demo directory can be recreated.
     trama_ok(
         dir.path(),
@@ -103,7 +117,8 @@ impl Drop for Leftovers {
 }
 
 /// Starts `trama demo`, waits until it serves, sends it `signal`, and
-/// asserts that its gateway and connectors are gone within seconds.
+/// asserts that its gateway, connectors and consoles are gone within
+/// seconds.
 fn the_demo_stops_its_processes_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let federation = dir.path().join("federation");
@@ -134,8 +149,8 @@ fn the_demo_stops_its_processes_on(signal: &str) {
     leftovers.0.extend(&children);
     assert_eq!(
         children.len(),
-        5,
-        "four connectors and a gateway: {children:?}"
+        7,
+        "four connectors, a gateway and two consoles: {children:?}"
     );
 
     kill(signal, demo.id());
@@ -155,12 +170,12 @@ fn the_demo_stops_its_processes_on(signal: &str) {
 }
 
 #[test]
-fn sigterm_to_the_demo_stops_its_gateway_and_connectors() {
+fn sigterm_to_the_demo_stops_its_gateway_connectors_and_consoles() {
     the_demo_stops_its_processes_on("-TERM");
 }
 
 #[test]
-fn sigint_to_the_demo_stops_its_gateway_and_connectors() {
+fn sigint_to_the_demo_stops_its_gateway_connectors_and_consoles() {
     the_demo_stops_its_processes_on("-INT");
 }
 

@@ -101,6 +101,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     print_try(&running.dir, &tax_code);
+    if let Err(e) = start_consoles(&mut running).await {
+        running.stop().await;
+        return Err(e);
+    }
     if args.once {
         running.stop().await;
         return Ok(());
@@ -109,6 +113,63 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     serve(&mut running, stopped).await;
     running.stop().await;
     println!("stopped.");
+    Ok(())
+}
+
+/// A console the demo starts, with its one demo operator.
+struct DemoConsole {
+    name: &'static str,
+    organisation: &'static str,
+    who: &'static str,
+    username: &'static str,
+    operator: &'static str,
+    role: &'static str,
+    password: &'static str,
+}
+
+/// The demo's consoles: the comune's social services and the Caritas desk.
+const CONSOLES: [DemoConsole; 2] = [
+    DemoConsole {
+        name: "console-comune",
+        organisation: "comune",
+        who: "the comune's social services",
+        username: "laura.ferrari",
+        operator: "Laura Ferrari",
+        role: "assistente_sociale",
+        password: "demo-comune-2026",
+    },
+    DemoConsole {
+        name: "console-caritas",
+        organisation: "caritas",
+        who: "the Caritas listening centre's desk",
+        username: "anna.volontaria",
+        operator: "Anna (volontaria)",
+        role: "operatore_centro_ascolto",
+        password: "demo-caritas-2026",
+    },
+];
+
+/// Starts the demo's consoles and prints how to sign in.
+async fn start_consoles(running: &mut Federation) -> anyhow::Result<()> {
+    println!(
+        "\n── Consoles for operators (HTTPS; the certificate is the demo CA's, {}) ──",
+        running.dir.join("pki/ca.pem").display()
+    );
+    for c in CONSOLES {
+        let account = crate::sandbox::ConsoleAccount {
+            username: c.username.into(),
+            name: c.operator.into(),
+            role: c.role.into(),
+            password: c.password.into(),
+        };
+        let address = running
+            .start_console(c.name, c.organisation, vec![account])
+            .await?;
+        println!(
+            "  {}: https://{address}  sign in as {} / {}",
+            c.who, c.username, c.password
+        );
+    }
     Ok(())
 }
 
