@@ -113,9 +113,49 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     }
     assert_eq!(found.header("cache-control"), Some("no-store"));
 
+    // The record, from the group found: the purpose and case id stated,
+    // the sections chosen; each entry with its source and record id.
+    assert!(
+        found
+            .body
+            .contains("href=\"/record?tax_code=DNGGPP58L14D150Z\"")
+    );
+    let form = browser.get("/record?tax_code=DNGGPP58L14D150Z").await;
+    assert_eq!(form.status, 200);
+    let record = browser
+        .post(
+            "/record",
+            &format!(
+                "csrf={csrf}&tax_code=DNGGPP58L14D150Z&purpose=presa_in_carico&case_id=CS-DEMO-0001&sections=housing&sections=needs"
+            ),
+        )
+        .await;
+    assert_eq!(record.status, 200, "{}", record.body);
+    for shown in [
+        "Abitazione",
+        "Bisogni",
+        "cartella-sociale",
+        "comune: risposto",
+    ] {
+        assert!(record.body.contains(shown), "{shown} in {}", record.body);
+    }
+    assert_eq!(record.header("cache-control"), Some("no-store"));
+    // A section the purpose does not allow is refused with the policy's
+    // reason.
+    let refused = browser
+        .post(
+            "/record",
+            &format!(
+                "csrf={csrf}&tax_code=DNGGPP58L14D150Z&purpose=verifica_presa_in_carico&sections=health"
+            ),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("rule"), "{}", refused.body);
+
     // The gateway's audit names the operator the console vouched for.
     let entries = gateway_audit(&fed).await;
-    let find = entries.iter().rfind(|e| e.call == "FindSubject").unwrap();
+    let find = entries.iter().rfind(|e| e.call == "GetRecord").unwrap();
     assert_eq!(
         (
             find.operator_id.as_str(),

@@ -61,7 +61,7 @@ impl App {
     }
 
     /// The session the request's cookie names, if still alive.
-    fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
+    pub(crate) fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
         let id = cookie(headers, COOKIE)?;
         let s = self.sessions.get(&id)?;
         Some((id, s))
@@ -75,6 +75,10 @@ pub fn router(app: App) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/find", get(find_page).post(find))
+        .route(
+            "/record",
+            get(crate::record::record_page).post(crate::record::record),
+        )
         .route("/assets/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(app)
@@ -119,7 +123,9 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn page<T: Template>(status: StatusCode, template: &T) -> Response {
+/// A rendered page with `status`; a template that fails to render is a
+/// plain error, never a stack trace.
+pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -231,7 +237,7 @@ async fn logout(
 }
 
 /// Purposes offered when finding a person: (code, label).
-const PURPOSES: [(&str, &str); 3] = [
+pub(crate) const PURPOSES: [(&str, &str); 3] = [
     ("presa_in_carico", "Presa in carico"),
     ("verifica_presa_in_carico", "Verifica della presa in carico"),
     (
@@ -261,14 +267,27 @@ pub struct FindForm {
 
 /// A purpose in the form's list.
 pub struct PurposeOption {
-    code: &'static str,
-    label: &'static str,
-    selected: bool,
+    pub(crate) code: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) selected: bool,
+}
+
+/// The purposes offered, `selected` marked.
+pub(crate) fn purposes(selected: &str) -> Vec<PurposeOption> {
+    PURPOSES
+        .iter()
+        .map(|(code, label)| PurposeOption {
+            code,
+            label,
+            selected: *code == selected,
+        })
+        .collect()
 }
 
 /// A group of candidates as shown.
 pub struct GroupView {
     title: String,
+    tax_code: String,
     tie: bool,
     candidates: Vec<CandidateView>,
 }
@@ -313,14 +332,7 @@ fn find_view<'a>(app: &'a App, s: &'a Session, form: &'a FindForm) -> FindPage<'
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
-        purposes: PURPOSES
-            .iter()
-            .map(|(code, label)| PurposeOption {
-                code,
-                label,
-                selected: *code == form.purpose,
-            })
-            .collect(),
+        purposes: purposes(&form.purpose),
         form,
         problem: None,
         searched: false,
@@ -418,6 +430,7 @@ fn group_view(g: &v1::CandidateGroup) -> GroupView {
         .iter()
         .any(|c| c.matched_fields.iter().any(|m| m == "ambiguous"));
     GroupView {
+        tax_code: g.tax_code.clone(),
         title: if g.tax_code.is_empty() {
             "Senza codice fiscale".into()
         } else {
@@ -448,7 +461,8 @@ fn candidate_view(c: &v1::Candidate) -> CandidateView {
     }
 }
 
-fn outcome_line(o: &v1::SourceOutcome) -> String {
+/// One partner's outcome, in words.
+pub(crate) fn outcome_line(o: &v1::SourceOutcome) -> String {
     let status = match v1::OutcomeStatus::try_from(o.status) {
         Ok(v1::OutcomeStatus::Ok) => "risposto",
         Ok(v1::OutcomeStatus::NotFound) => "non conosce la persona",
