@@ -21,12 +21,21 @@ fn laura() -> ConsoleAccount {
     }
 }
 
+fn planner() -> ConsoleAccount {
+    ConsoleAccount {
+        username: "piano.zona".into(),
+        name: "Ufficio di Piano".into(),
+        role: "ufficio_di_piano".into(),
+        password: "un'altra password per la demo".into(),
+    }
+}
+
 #[tokio::test]
 async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     let mut fed = Sandbox::start().await;
     let address = fed
         .running
-        .start_console("console-comune", "comune", vec![laura()])
+        .start_console("console-comune", "comune", vec![laura(), planner()])
         .await
         .unwrap();
     let ca = fed.dir().join("pki/ca.pem");
@@ -164,6 +173,62 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         ),
         ("laura.ferrari", "assistente_sociale", "comune")
     );
+
+    // Statistics are for the planning office: refused to a social worker
+    // with the policy's rule, answered to the planner, also as CSV.
+    let stats = browser
+        .post(
+            "/stats",
+            &format!("csrf={csrf}&rows=need&columns=district&as=table"),
+        )
+        .await;
+    assert_eq!(stats.status, 403, "{}", stats.body);
+    let mut planner_browser = Browser::new(&address, &ca);
+    let signed = planner_browser
+        .post(
+            "/login",
+            "username=piano.zona&password=un%27altra+password+per+la+demo",
+        )
+        .await;
+    assert_eq!(signed.status, 303);
+    let token = planner_browser.get("/stats").await.csrf();
+    assert_ne!(token, csrf, "each session has its own token");
+    let table = planner_browser
+        .post(
+            "/stats",
+            &format!("csrf={token}&rows=need&columns=district&as=table"),
+        )
+        .await;
+    assert_eq!(table.status, 200, "{}", table.body);
+    for shown in [
+        "<th scope=\"row\">housing</th>",
+        "Totale",
+        "cell-key perturbation",
+        "due o più enti",
+    ] {
+        assert!(table.body.contains(shown), "{shown} in {}", table.body);
+    }
+    let csv = planner_browser
+        .post(
+            "/stats",
+            &format!("csrf={token}&rows=need&columns=district&as=csv"),
+        )
+        .await;
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(
+        csv.body
+            .starts_with("need,district,people,status,estimated"),
+        "{}",
+        csv.body
+    );
+    // Laura's token does not work in the planner's session.
+    let crossed = planner_browser
+        .post(
+            "/stats",
+            &format!("csrf={csrf}&rows=need&columns=district&as=table"),
+        )
+        .await;
+    assert_eq!(crossed.status, 403);
 
     // Another browser has no session; signing out ends this one.
     assert_eq!(Browser::new(&address, &ca).get("/find").await.status, 303);

@@ -8,13 +8,14 @@
 //! Module map: [`config`] reads `console.toml`; [`accounts`] checks local
 //! accounts (Argon2 hashes); [`session`] keeps operators' sessions in
 //! memory with their CSRF tokens; [`web`] holds the pages and the security
-//! headers, [`record`] the record screen; this module serves them over
-//! HTTPS.
+//! headers, [`record`] the record screen, [`stats`] the statistics screen;
+//! this module serves them over HTTPS.
 
 pub mod accounts;
 pub mod config;
 pub mod record;
 pub mod session;
+pub mod stats;
 pub mod web;
 
 use std::future::Future;

@@ -79,6 +79,10 @@ pub fn router(app: App) -> Router {
             "/record",
             get(crate::record::record_page).post(crate::record::record),
         )
+        .route(
+            "/stats",
+            get(crate::stats::stats_page).post(crate::stats::stats),
+        )
         .route("/assets/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(app)

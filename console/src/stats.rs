@@ -1,0 +1,291 @@
+//! The statistics screen (`Aggregate`, purpose `programmazione`): choose
+//! the rows, the columns and a year; a cross table with its totals,
+//! suppressed and estimated counts marked, the legend of what the gateway
+//! applied, the overlaps between partners; or the same table as CSV for a
+//! spreadsheet.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use trama_client::stats as shown;
+use trama_proto::stats::{ALL, Dimension, NOT_RECORDED};
+use trama_proto::v1;
+
+use crate::session::{self, Session};
+use crate::web::{App, outcome_line, page};
+
+/// The dimensions offered, with their labels.
+const DIMENSIONS: [(&str, &str); 8] = [
+    ("need", "Bisogno"),
+    ("district", "Quartiere"),
+    ("intervention", "Intervento"),
+    ("age_band", "Fascia d'età"),
+    ("sex", "Sesso"),
+    ("year", "Anno"),
+    ("quarter", "Trimestre"),
+    ("case_status", "Stato della cartella"),
+];
+
+/// The statistics form.
+#[derive(Debug, Default, Deserialize)]
+pub struct StatsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    rows: String,
+    #[serde(default)]
+    columns: String,
+    #[serde(default)]
+    year: String,
+    #[serde(default)]
+    r#as: String,
+}
+
+/// A dimension in a select.
+pub struct DimensionOption {
+    code: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+/// The table as shown.
+pub struct TableView {
+    caption: String,
+    corner: String,
+    columns: Vec<String>,
+    rows: Vec<RowView>,
+    legend: String,
+    overlaps: Vec<String>,
+    outcomes: Vec<String>,
+    partial: bool,
+}
+
+/// One row.
+pub struct RowView {
+    label: String,
+    values: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "stats.html")]
+struct StatsPage<'a> {
+    organisation: &'a str,
+    operator: Option<&'a str>,
+    csrf: &'a str,
+    form: &'a StatsForm,
+    rows: Vec<DimensionOption>,
+    columns: Vec<DimensionOption>,
+    problem: Option<String>,
+    table: Option<TableView>,
+}
+
+fn options(selected: &str) -> Vec<DimensionOption> {
+    DIMENSIONS
+        .iter()
+        .map(|(code, label)| DimensionOption {
+            code,
+            label,
+            selected: *code == selected,
+        })
+        .collect()
+}
+
+fn view<'a>(app: &'a App, s: &'a Session, form: &'a StatsForm) -> StatsPage<'a> {
+    StatsPage {
+        organisation: &app.organisation,
+        operator: Some(&s.name),
+        csrf: &s.csrf,
+        form,
+        rows: options(&form.rows),
+        columns: options(&form.columns),
+        problem: None,
+        table: None,
+    }
+}
+
+/// `GET /stats`: the form.
+pub async fn stats_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Some((_, s)) = app.session(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let form = StatsForm {
+        rows: "need".into(),
+        columns: "district".into(),
+        ..StatsForm::default()
+    };
+    page(StatusCode::OK, &view(&app, &s, &form))
+}
+
+/// `POST /stats`: the table, or its CSV.
+pub async fn stats(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<StatsForm>,
+) -> Response {
+    let Some((_, s)) = app.session(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    if !session::same_token(&s.csrf, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+    }
+    let mut page_view = view(&app, &s, &form);
+    match ask(&app, &s, &form).await {
+        Ok(answer) if form.r#as == "csv" => csv(&answer),
+        Ok(answer) => {
+            page_view.table = Some(table(&answer));
+            page(StatusCode::OK, &page_view)
+        }
+        Err(status) => {
+            page_view.problem = Some(status.message().to_string());
+            let code = match status.code() {
+                tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            page(code, &page_view)
+        }
+    }
+}
+
+/// `Aggregate` on the operator's behalf, for planning.
+async fn ask(
+    app: &App,
+    s: &Session,
+    form: &StatsForm,
+) -> Result<v1::AggregateResponse, tonic::Status> {
+    let mut group_by = vec![form.rows.clone()];
+    if form.columns != form.rows {
+        group_by.push(form.columns.clone());
+    }
+    let year = form.year.trim();
+    let filters = if year.is_empty() {
+        Vec::new()
+    } else {
+        vec![v1::Filter {
+            dimension: "year".into(),
+            values: vec![year.to_string()],
+        }]
+    };
+    let mut request = tonic::Request::new(v1::AggregateRequest {
+        context: Some(v1::RequestContext {
+            purpose: "programmazione".into(),
+            case_id: String::new(),
+            operator: Some(v1::Operator {
+                id: s.operator.clone(),
+                role: s.role.clone(),
+            }),
+            legal_basis: String::new(),
+        }),
+        group_by,
+        filters,
+    });
+    request.set_timeout(Duration::from_secs(30));
+    let mut client = app.client.clone();
+    Ok(client.aggregate(request).await?.into_inner())
+}
+
+fn csv(answer: &v1::AggregateResponse) -> Response {
+    match shown::csv(answer) {
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"statistiche.csv\"",
+                ),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a table could not be written as CSV");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the table could not be written",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn label(value: &str) -> String {
+    match value {
+        ALL => "Totale".into(),
+        NOT_RECORDED => "(non rilevato)".into(),
+        v => v.into(),
+    }
+}
+
+/// The answer as a cross table (one dimension: a single column).
+fn table(answer: &v1::AggregateResponse) -> TableView {
+    let two = answer.group_by.len() == 2;
+    let mut rows: Vec<String> = Vec::new();
+    let mut cols: Vec<String> = Vec::new();
+    let mut at: BTreeMap<(String, String), String> = BTreeMap::new();
+    for c in &answer.cells {
+        let r = c.values.first().cloned().unwrap_or_else(|| ALL.into());
+        let k = if two {
+            c.values.get(1).cloned().unwrap_or_else(|| ALL.into())
+        } else {
+            ALL.into()
+        };
+        if r != ALL && !rows.contains(&r) {
+            rows.push(r.clone());
+        }
+        if k != ALL && !cols.contains(&k) {
+            cols.push(k.clone());
+        }
+        at.insert((r, k), shown::shown(c.count, c.status, c.estimated));
+    }
+    rows.sort();
+    cols.sort();
+    rows.push(ALL.into());
+    cols.push(ALL.into());
+    let name = |d: &str| Dimension::parse(d).map_or(d.to_string(), |d| d.name().to_string());
+    TableView {
+        caption: format!("Persone distinte al {}", answer.as_of),
+        corner: answer
+            .group_by
+            .iter()
+            .map(|d| name(d))
+            .collect::<Vec<_>>()
+            .join(" \\ "),
+        columns: cols.iter().map(|c| label(c)).collect(),
+        rows: rows
+            .iter()
+            .map(|r| RowView {
+                label: label(r),
+                values: cols
+                    .iter()
+                    .map(|k| {
+                        at.get(&(r.clone(), k.clone()))
+                            .cloned()
+                            .unwrap_or_else(|| shown::SUPPRESSED.into())
+                    })
+                    .collect(),
+            })
+            .collect(),
+        legend: shown::legend(answer),
+        overlaps: answer
+            .overlaps
+            .iter()
+            .map(|o| {
+                let who = if o.first == ALL {
+                    "due o più enti".to_string()
+                } else {
+                    format!("{} e {}", o.first, o.second)
+                };
+                format!("{who}: {}", shown::shown(o.count, o.status, false))
+            })
+            .collect(),
+        outcomes: answer.outcomes.iter().map(outcome_line).collect(),
+        partial: answer.partial,
+    }
+}
