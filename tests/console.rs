@@ -21,6 +21,15 @@ fn laura() -> ConsoleAccount {
     }
 }
 
+fn dpo() -> ConsoleAccount {
+    ConsoleAccount {
+        username: "dpo".into(),
+        name: "Responsabile protezione dati".into(),
+        role: "audit".into(),
+        password: "la password del responsabile".into(),
+    }
+}
+
 fn planner() -> ConsoleAccount {
     ConsoleAccount {
         username: "piano.zona".into(),
@@ -35,7 +44,7 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     let mut fed = Sandbox::start().await;
     let address = fed
         .running
-        .start_console("console-comune", "comune", vec![laura(), planner()])
+        .start_console("console-comune", "comune", vec![laura(), planner(), dpo()])
         .await
         .unwrap();
     let ca = fed.dir().join("pki/ca.pem");
@@ -229,6 +238,42 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         )
         .await;
     assert_eq!(crossed.status, 403);
+
+    // The DPO reads who accessed the person: the social worker's reads,
+    // named; the federation screen lists the partners' health.
+    let mut dpo_browser = Browser::new(&address, &ca);
+    let signed = dpo_browser
+        .post(
+            "/login",
+            "username=dpo&password=la+password+del+responsabile",
+        )
+        .await;
+    assert_eq!(signed.status, 303);
+    let token = dpo_browser.get("/access").await.csrf();
+    let log = dpo_browser
+        .post(
+            "/access",
+            &format!("csrf={token}&tax_code=DNGGPP58L14D150Z"),
+        )
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    assert!(
+        log.body.contains("laura.ferrari (assistente_sociale)"),
+        "{}",
+        log.body
+    );
+    assert!(log.body.contains("GetRecord"), "{}", log.body);
+    let sources = dpo_browser.get("/sources").await;
+    assert_eq!(sources.status, 200);
+    for org in ["comune", "asl", "caritas", "caf"] {
+        assert!(sources.body.contains(&format!("<td>{org}</td>")), "{org}");
+    }
+    assert!(sources.body.contains("in servizio"));
+    // A social worker is not the DPO: the policy refuses, with its rule.
+    let not_dpo = browser
+        .post("/access", &format!("csrf={csrf}&tax_code=DNGGPP58L14D150Z"))
+        .await;
+    assert_eq!(not_dpo.status, 403, "{}", not_dpo.body);
 
     // Another browser has no session; signing out ends this one.
     assert_eq!(Browser::new(&address, &ca).get("/find").await.status, 303);

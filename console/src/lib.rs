@@ -8,11 +8,13 @@
 //! Module map: [`config`] reads `console.toml`; [`accounts`] checks local
 //! accounts (Argon2 hashes); [`session`] keeps operators' sessions in
 //! memory with their CSRF tokens; [`web`] holds the pages and the security
-//! headers, [`record`] the record screen, [`stats`] the statistics screen;
-//! this module serves them over HTTPS.
+//! headers, [`record`] the record screen, [`stats`] the statistics screen,
+//! [`oversight`] the access log and the federation; this module serves them
+//! over HTTPS.
 
 pub mod accounts;
 pub mod config;
+pub mod oversight;
 pub mod record;
 pub mod session;
 pub mod stats;

@@ -83,6 +83,11 @@ pub fn router(app: App) -> Router {
             "/stats",
             get(crate::stats::stats_page).post(crate::stats::stats),
         )
+        .route(
+            "/access",
+            get(crate::oversight::access_page).post(crate::oversight::access),
+        )
+        .route("/sources", get(crate::oversight::sources))
         .route("/assets/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(app)
