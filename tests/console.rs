@@ -62,6 +62,17 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     assert_eq!(login.header("x-frame-options"), Some("DENY"));
     assert!(login.body.contains("<label for=\"username\">"));
 
+    // The design system and its fonts come from the console itself.
+    let css = browser.get("/assets/bootstrap-italia.min.css").await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(login.body.contains("/assets/bootstrap-italia.min.css"));
+    let font = browser
+        .get("/assets/fonts/titillium-web-regular.woff2")
+        .await;
+    assert_eq!(font.header("content-type"), Some("font/woff2"));
+    assert_eq!(browser.get("/assets/../Cargo.toml").await.status, 404);
+
     // Signed out, the pages send the operator to sign in.
     let find = browser.get("/find").await;
     assert_eq!(

@@ -88,7 +88,7 @@ pub fn router(app: App) -> Router {
             get(crate::oversight::access_page).post(crate::oversight::access),
         )
         .route("/sources", get(crate::oversight::sources))
-        .route("/assets/console.css", get(stylesheet))
+        .route("/assets/{*path}", get(asset))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(app)
 }
@@ -102,8 +102,9 @@ async fn secure_headers(mut response: Response) -> Response {
     set(
         h,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; script-src 'self'; \
-         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; \
+         script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+         base-uri 'none'",
     );
     set(h, header::CACHE_CONTROL, "no-store");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
@@ -113,11 +114,62 @@ async fn secure_headers(mut response: Response) -> Response {
     response
 }
 
-async fn stylesheet() -> impl IntoResponse {
+/// The files the console serves itself (no CDN): its own stylesheet and
+/// Designers Italia's Bootstrap Italia with the Titillium Web fonts,
+/// vendored by `console/assets/vendor.sh`.
+const ASSETS: [(&str, &str, &[u8]); 7] = [
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../assets/console.css"),
-    )
+        "console.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/console.css"),
+    ),
+    (
+        "bootstrap-italia.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/vendor/bootstrap-italia/css/bootstrap-italia.min.css"),
+    ),
+    (
+        "fonts/titillium-web-regular.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2"
+        ),
+    ),
+    (
+        "fonts/titillium-web-italic.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-italic.woff2"
+        ),
+    ),
+    (
+        "fonts/titillium-web-300.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-300.woff2"
+        ),
+    ),
+    (
+        "fonts/titillium-web-600.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2"
+        ),
+    ),
+    (
+        "fonts/titillium-web-700.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2"
+        ),
+    ),
+];
+
+async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == path) {
+        Some((_, kind, bytes)) => ([(header::CONTENT_TYPE, *kind)], *bytes).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+    }
 }
 
 /// The value of cookie `name` in the request.
