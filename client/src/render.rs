@@ -7,12 +7,21 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use trama_proto::v1::{self, OutcomeStatus};
 
+/// The schema's descriptors, decoded once per process (the console renders
+/// every record page through them).
+fn pool() -> Result<&'static DescriptorPool, String> {
+    static POOL: std::sync::OnceLock<Result<DescriptorPool, String>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        DescriptorPool::decode(trama_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
 /// Renders a `trama.v1` message, whose full protobuf name is `name`, as
 /// canonical protobuf JSON.
 pub fn json<M: Message>(message: &M, name: &str) -> Result<String, String> {
-    let pool =
-        DescriptorPool::decode(trama_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())?;
-    let descriptor = pool
+    let descriptor = pool()?
         .get_message_by_name(name)
         .ok_or_else(|| format!("no descriptor for {name}"))?;
     let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())

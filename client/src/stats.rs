@@ -52,42 +52,64 @@ pub fn render(resp: &v1::AggregateResponse) -> String {
     out
 }
 
+/// A table of one or two dimensions laid out as rows and columns (one
+/// dimension: a single `*` column), the totals last, each count as shown.
+#[derive(Debug, Clone, Default)]
+pub struct CrossTable {
+    /// The rows' values, sorted, `*` (the total) last.
+    pub rows: Vec<String>,
+    /// The columns' values, sorted, `*` last.
+    pub columns: Vec<String>,
+    shown: BTreeMap<(String, String), String>,
+}
+
+impl CrossTable {
+    /// The cells of `resp` by their first value (rows) and second value
+    /// (columns; `*` when the table has one dimension).
+    pub fn of(resp: &v1::AggregateResponse) -> CrossTable {
+        let mut t = CrossTable::default();
+        for c in &resp.cells {
+            let r = c.values.first().map_or(ALL, String::as_str);
+            let k = c.values.get(1).map_or(ALL, String::as_str);
+            for (list, v) in [(&mut t.rows, r), (&mut t.columns, k)] {
+                if v != ALL && !list.iter().any(|x| x == v) {
+                    list.push(v.to_string());
+                }
+            }
+            t.shown.insert(
+                (r.to_string(), k.to_string()),
+                shown(c.count, c.status, c.estimated),
+            );
+        }
+        for list in [&mut t.rows, &mut t.columns] {
+            list.sort();
+            list.push(ALL.into());
+        }
+        t
+    }
+
+    /// The count shown at row `r` and column `k` (`·` when there is none).
+    pub fn at(&self, r: &str, k: &str) -> String {
+        self.shown
+            .get(&(r.to_string(), k.to_string()))
+            .cloned()
+            .unwrap_or_else(|| SUPPRESSED.into())
+    }
+}
+
 /// Two dimensions: rows by the first, columns by the second, with totals.
 fn cross_table(resp: &v1::AggregateResponse) -> String {
-    let mut rows: Vec<String> = Vec::new();
-    let mut cols: Vec<String> = Vec::new();
-    let mut at: BTreeMap<(String, String), String> = BTreeMap::new();
-    for c in &resp.cells {
-        let (Some(r), Some(k)) = (c.values.first(), c.values.get(1)) else {
-            continue;
-        };
-        for (list, v) in [(&mut rows, r), (&mut cols, k)] {
-            if v != ALL && !list.contains(v) {
-                list.push(v.clone());
-            }
-        }
-        at.insert(
-            (r.clone(), k.clone()),
-            shown(c.count, c.status, c.estimated),
-        );
-    }
-    rows.sort();
-    cols.sort();
-    rows.push(ALL.into());
-    cols.push(ALL.into());
+    let t = CrossTable::of(resp);
     let mut header = vec![format!("{} \\ {}", resp.group_by[0], resp.group_by[1])];
-    header.extend(cols.iter().map(|c| label(c)));
+    header.extend(t.columns.iter().map(|c| label(c)));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut t = Table::new(&header);
-    for r in &rows {
+    let mut out = Table::new(&header);
+    for r in &t.rows {
         let mut line = vec![label(r)];
-        for k in &cols {
-            let v = at.get(&(r.clone(), k.clone())).cloned();
-            line.push(v.unwrap_or_else(|| SUPPRESSED.into()));
-        }
-        t.row(line);
+        line.extend(t.columns.iter().map(|k| t.at(r, k)));
+        out.row(line);
     }
-    t.render()
+    out.render()
 }
 
 /// Any other number of dimensions: one line per cell, margins after.

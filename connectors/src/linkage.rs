@@ -61,7 +61,7 @@ impl Linkage {
             path: path.to_path_buf(),
             source,
         })?;
-        let key = from_hex(text.trim())
+        let key = trama_audit::chain::from_hex(text.trim())
             .filter(|k| k.len() == KEY_BYTES)
             .ok_or_else(|| LinkageError::Malformed {
                 path: path.to_path_buf(),
@@ -94,16 +94,6 @@ impl Linkage {
         first.copy_from_slice(&tag.as_ref()[..8]);
         u64::from_be_bytes(first)
     }
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use trama_proto::v1;
 
-use crate::session::{self, Session};
-use crate::web::{App, page};
+use crate::session::Session;
+use crate::web::{App, page, refusal, stale_form};
 
 /// One access as shown.
 pub struct AccessView {
@@ -78,13 +78,13 @@ pub async fn access(
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    if !session::same_token(&s.csrf, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+    if let Some(stale) = stale_form(&s, &form.csrf) {
+        return stale;
     }
     let tax_code = form.tax_code.trim().to_uppercase();
     let mut view = access_view(&app, &s, &tax_code);
     let mut request = tonic::Request::new(v1::AccessLogRequest {
-        context: Some(context(&s, "controllo_accessi")),
+        context: Some(s.context("controllo_accessi", "")),
         subject: Some(v1::SubjectKey {
             tax_code: tax_code.clone(),
             local_ids: Vec::new(),
@@ -133,28 +133,6 @@ fn entry(e: &v1::AccessEntry) -> AccessView {
         case_id: e.case_id.clone(),
         sections: sections.join(", "),
         decision,
-    }
-}
-
-/// A request context for the operator of session `s`.
-fn context(s: &Session, purpose: &str) -> v1::RequestContext {
-    v1::RequestContext {
-        purpose: purpose.into(),
-        case_id: String::new(),
-        operator: Some(v1::Operator {
-            id: s.operator.clone(),
-            role: s.role.clone(),
-        }),
-        legal_basis: String::new(),
-    }
-}
-
-/// The page status for a call the gateway refused.
-fn refusal(code: tonic::Code) -> StatusCode {
-    match code {
-        tonic::Code::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
-        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-        _ => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use trama_proto::v1;
 
-use crate::session::{self, Session};
-use crate::web::{App, PURPOSES, PurposeOption, outcome_line, page, purposes};
+use crate::session::Session;
+use crate::web::{App, PURPOSES, PurposeOption, outcome_line, page, purposes, refusal, stale_form};
 
 /// The sections, as the form offers them: (name, label).
 const SECTIONS: [(&str, &str); 10] = [
@@ -157,8 +157,8 @@ pub async fn record(
         return Redirect::to("/login").into_response();
     };
     let form = RecordForm::parse(&body);
-    if !session::same_token(&s.csrf, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+    if let Some(stale) = stale_form(&s, &form.csrf) {
+        return stale;
     }
     let mut page_view = view(&app, &s, &form);
     match ask(&app, &s, &form).await {
@@ -174,12 +174,7 @@ pub async fn record(
         }
         Err(status) => {
             page_view.problem = Some(status.message().to_string());
-            let code = match status.code() {
-                tonic::Code::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
-                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            page(code, &page_view)
+            page(refusal(status.code()), &page_view)
         }
     }
 }
@@ -197,15 +192,7 @@ async fn ask(
         .map(|s| s as i32)
         .collect();
     let mut request = tonic::Request::new(v1::GetRecordRequest {
-        context: Some(v1::RequestContext {
-            purpose: form.purpose.clone(),
-            case_id: form.case_id.clone(),
-            operator: Some(v1::Operator {
-                id: s.operator.clone(),
-                role: s.role.clone(),
-            }),
-            legal_basis: String::new(),
-        }),
+        context: Some(s.context(&form.purpose, &form.case_id)),
         subject: Some(v1::SubjectKey {
             tax_code: form.tax_code.clone(),
             local_ids: Vec::new(),

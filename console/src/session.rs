@@ -26,6 +26,22 @@ pub struct Session {
     pub csrf: String,
 }
 
+impl Session {
+    /// The context of a call made on this operator's behalf: their id and
+    /// role, as the organisation vouches for them.
+    pub fn context(&self, purpose: &str, case_id: &str) -> trama_proto::v1::RequestContext {
+        trama_proto::v1::RequestContext {
+            purpose: purpose.into(),
+            case_id: case_id.into(),
+            operator: Some(trama_proto::v1::Operator {
+                id: self.operator.clone(),
+                role: self.role.clone(),
+            }),
+            legal_basis: String::new(),
+        }
+    }
+}
+
 /// The sessions of one console.
 #[derive(Clone)]
 pub struct Sessions {

@@ -4,7 +4,6 @@
 //! applied, the overlaps between partners; or the same table as CSV for a
 //! spreadsheet.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use askama::Template;
@@ -13,11 +12,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use trama_client::stats as shown;
-use trama_proto::stats::{ALL, Dimension, NOT_RECORDED};
+use trama_proto::stats::{ALL, NOT_RECORDED};
 use trama_proto::v1;
 
-use crate::session::{self, Session};
-use crate::web::{App, outcome_line, page};
+use crate::session::Session;
+use crate::web::{App, outcome_line, page, refusal, stale_form};
 
 /// The dimensions offered, with their labels.
 const DIMENSIONS: [(&str, &str); 8] = [
@@ -130,8 +129,8 @@ pub async fn stats(
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    if !session::same_token(&s.csrf, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+    if let Some(stale) = stale_form(&s, &form.csrf) {
+        return stale;
     }
     let mut page_view = view(&app, &s, &form);
     match ask(&app, &s, &form).await {
@@ -142,14 +141,7 @@ pub async fn stats(
         }
         Err(status) => {
             page_view.problem = Some(status.message().to_string());
-            let code = match status.code() {
-                tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
-                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            page(code, &page_view)
+            page(refusal(status.code()), &page_view)
         }
     }
 }
@@ -174,15 +166,7 @@ async fn ask(
         }]
     };
     let mut request = tonic::Request::new(v1::AggregateRequest {
-        context: Some(v1::RequestContext {
-            purpose: "programmazione".into(),
-            case_id: String::new(),
-            operator: Some(v1::Operator {
-                id: s.operator.clone(),
-                role: s.role.clone(),
-            }),
-            legal_basis: String::new(),
-        }),
+        context: Some(s.context("programmazione", "")),
         group_by,
         filters,
     });
@@ -225,51 +209,17 @@ fn label(value: &str) -> String {
 
 /// The answer as a cross table (one dimension: a single column).
 fn table(answer: &v1::AggregateResponse) -> TableView {
-    let two = answer.group_by.len() == 2;
-    let mut rows: Vec<String> = Vec::new();
-    let mut cols: Vec<String> = Vec::new();
-    let mut at: BTreeMap<(String, String), String> = BTreeMap::new();
-    for c in &answer.cells {
-        let r = c.values.first().cloned().unwrap_or_else(|| ALL.into());
-        let k = if two {
-            c.values.get(1).cloned().unwrap_or_else(|| ALL.into())
-        } else {
-            ALL.into()
-        };
-        if r != ALL && !rows.contains(&r) {
-            rows.push(r.clone());
-        }
-        if k != ALL && !cols.contains(&k) {
-            cols.push(k.clone());
-        }
-        at.insert((r, k), shown::shown(c.count, c.status, c.estimated));
-    }
-    rows.sort();
-    cols.sort();
-    rows.push(ALL.into());
-    cols.push(ALL.into());
-    let name = |d: &str| Dimension::parse(d).map_or(d.to_string(), |d| d.name().to_string());
+    let t = shown::CrossTable::of(answer);
     TableView {
         caption: format!("Persone distinte al {}", answer.as_of),
-        corner: answer
-            .group_by
-            .iter()
-            .map(|d| name(d))
-            .collect::<Vec<_>>()
-            .join(" \\ "),
-        columns: cols.iter().map(|c| label(c)).collect(),
-        rows: rows
+        corner: answer.group_by.join(" \\ "),
+        columns: t.columns.iter().map(|c| label(c)).collect(),
+        rows: t
+            .rows
             .iter()
             .map(|r| RowView {
                 label: label(r),
-                values: cols
-                    .iter()
-                    .map(|k| {
-                        at.get(&(r.clone(), k.clone()))
-                            .cloned()
-                            .unwrap_or_else(|| shown::SUPPRESSED.into())
-                    })
-                    .collect(),
+                values: t.columns.iter().map(|k| t.at(r, k)).collect(),
             })
             .collect(),
         legend: shown::legend(answer),

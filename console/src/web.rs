@@ -184,6 +184,25 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The page status of a call the gateway refused: the caller's input
+/// (`422`), the policy (`403`), or the federation failing (`502`).
+pub(crate) fn refusal(code: tonic::Code) -> StatusCode {
+    match code {
+        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// The refusal of a form whose CSRF token is not the session's; `None`
+/// when it is.
+pub(crate) fn stale_form(s: &Session, token: &str) -> Option<Response> {
+    (!session::same_token(&s.csrf, token))
+        .then(|| (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response())
+}
+
 /// A rendered page with `status`; a template that fails to render is a
 /// plain error, never a stack trace.
 pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Response {
@@ -288,8 +307,8 @@ async fn logout(
     Form(form): Form<TokenForm>,
 ) -> Response {
     if let Some((id, s)) = app.session(&headers) {
-        if !session::same_token(&s.csrf, &form.csrf) {
-            return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+        if let Some(stale) = stale_form(&s, &form.csrf) {
+            return stale;
         }
         app.sessions.end(&id);
     }
@@ -407,8 +426,8 @@ async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindF
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    if !session::same_token(&s.csrf, &form.csrf) {
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+    if let Some(stale) = stale_form(&s, &form.csrf) {
+        return stale;
     }
     let mut view = find_view(&app, &s, &form);
     match ask_find(&app, &s, &form).await {
@@ -421,12 +440,7 @@ async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindF
         }
         Err(status) => {
             view.problem = Some(status.message().to_string());
-            let code = match status.code() {
-                tonic::Code::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
-                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            page(code, &view)
+            page(refusal(status.code()), &view)
         }
     }
 }
@@ -447,15 +461,7 @@ async fn ask_find(
     let birth_date = parse_date(&form.birth_date)
         .map_err(|m| tonic::Status::invalid_argument(format!("query.birth_date: {m}")))?;
     let mut request = tonic::Request::new(v1::FindSubjectRequest {
-        context: Some(v1::RequestContext {
-            purpose: form.purpose.clone(),
-            case_id: form.case_id.trim().into(),
-            operator: Some(v1::Operator {
-                id: s.operator.clone(),
-                role: s.role.clone(),
-            }),
-            legal_basis: String::new(),
-        }),
+        context: Some(s.context(&form.purpose, form.case_id.trim())),
         query: Some(v1::SubjectQuery {
             tax_code,
             tax_code_fragment: fragment,

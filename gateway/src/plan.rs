@@ -10,7 +10,7 @@ use std::sync::Arc;
 use trama_proto::v1::OutcomeStatus;
 
 use crate::outcome::Outcome;
-use crate::policy::Decision;
+use crate::policy::{Action, Decider, Decision, Resource};
 use crate::registry::Source;
 
 /// What the plan says of one source.
@@ -41,6 +41,35 @@ pub struct Plan<'r, T> {
     pub sources: Vec<SourcePlan<'r, T>>,
     /// The rules that permit what is asked.
     pub permitted_by: BTreeSet<String>,
+}
+
+impl<'r> Plan<'r, ()> {
+    /// The plan of a call that asks each of `sources` the same thing when
+    /// the policy permits `action` there (finding, counting).
+    pub fn per_source(
+        sources: impl IntoIterator<Item = &'r Source>,
+        decider: &Decider<'_, '_>,
+        action: Action,
+    ) -> Plan<'r, ()> {
+        let mut permitted_by = BTreeSet::new();
+        let sources = sources
+            .into_iter()
+            .map(|source| {
+                let d = decider.decide(action, Resource::Source(&source.organisation));
+                let ask = if d.allowed {
+                    permitted_by.insert(d.rule.clone());
+                    Ask::Yes(())
+                } else {
+                    Ask::Denied(d)
+                };
+                SourcePlan { source, ask }
+            })
+            .collect();
+        Plan {
+            sources,
+            permitted_by,
+        }
+    }
 }
 
 impl<'r, T> Plan<'r, T> {

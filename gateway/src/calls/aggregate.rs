@@ -6,7 +6,6 @@
 //! perturbation ([`crate::stats`]). The audit records what was asked,
 //! never the answer's cells.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tonic::Request;
@@ -16,8 +15,8 @@ use trama_proto::v1::{self, OutcomeStatus};
 use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
 use crate::error::CallError;
 use crate::outcome::{self, Outcome};
-use crate::plan::{Ask, Plan, SourcePlan};
-use crate::policy::{Action, Resource};
+use crate::plan::Plan;
+use crate::policy::Action;
 use crate::registry::{self, Answer, Source};
 use crate::service::FederationService;
 use crate::stats::question::Question;
@@ -119,26 +118,7 @@ fn planned<'r>(
     let policy = gw.policy.load();
     let asker = v.ctx.asker(&call.client.organisation);
     let decider = policy.decider(&asker);
-    let mut permitted_by = BTreeSet::new();
-    let sources: Vec<SourcePlan<'r, ()>> = gw
-        .registry
-        .all()
-        .iter()
-        .map(|source| {
-            let d = decider.decide(Action::Aggregate, Resource::Source(&source.organisation));
-            let ask = if d.allowed {
-                permitted_by.insert(d.rule.clone());
-                Ask::Yes(())
-            } else {
-                Ask::Denied(d)
-            };
-            SourcePlan { source, ask }
-        })
-        .collect();
-    let plan = Plan {
-        sources,
-        permitted_by,
-    };
+    let plan = Plan::per_source(gw.registry.all(), &decider, Action::Aggregate);
     if !plan.asks_anyone()
         && let Some(d) = plan.first_denial()
     {

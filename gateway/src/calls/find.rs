@@ -1,8 +1,6 @@
 //! `FindSubject`: candidates for a person from every source the caller may
 //! search, grouped across sources with their scores.
 
-use std::collections::BTreeSet;
-
 use tonic::Request;
 use tracing::Instrument;
 use trama_proto::v1::{self, OutcomeStatus};
@@ -11,8 +9,8 @@ use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
 use crate::error::CallError;
 use crate::merge;
 use crate::outcome::{self, Outcome};
-use crate::plan::{Ask, Plan, SourcePlan};
-use crate::policy::{Action, Decision, Resource};
+use crate::plan::Plan;
+use crate::policy::{Action, Decision};
 use crate::registry::{self, Answer};
 use crate::service::FederationService;
 use crate::validate::{self, Context, FindQuery};
@@ -130,27 +128,12 @@ fn planned<'r>(
     let asker = v.ctx.asker(&call.client.organisation);
     let decider = policy.decider(&asker);
     let only = v.query.local_id_only().map(|l| l.organisation.as_str());
-    let mut permitted_by = BTreeSet::new();
     let sources = gw
         .registry
         .all()
         .iter()
-        .filter(|s| only.is_none_or(|o| o == s.organisation))
-        .map(|source| {
-            let d = decider.decide(Action::Find, Resource::Source(&source.organisation));
-            let ask = if d.allowed {
-                permitted_by.insert(d.rule.clone());
-                Ask::Yes(())
-            } else {
-                Ask::Denied(d)
-            };
-            SourcePlan { source, ask }
-        })
-        .collect();
-    let plan = Plan {
-        sources,
-        permitted_by,
-    };
+        .filter(|s| only.is_none_or(|o| o == s.organisation));
+    let plan = Plan::per_source(sources, &decider, Action::Find);
     if plan.asks_anyone() {
         return Ok(plan);
     }

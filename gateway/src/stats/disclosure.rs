@@ -111,10 +111,7 @@ impl Perturbation {
         let noise = noise_distribution(params.max_noise, params.variance);
         let described = format!("{}|{}|{:?}", params.threshold, params.max_noise, noise);
         let hash = digest::digest(&digest::SHA256, described.as_bytes());
-        let digest = hash.as_ref()[..6]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = trama_audit::chain::hex(&hash.as_ref()[..6]);
         Perturbation {
             params,
             noise,

@@ -101,13 +101,8 @@ fn cell_key(path: &Path) -> Result<Vec<u8>, CellKeyError> {
         tracing::info!(file = %path.display(), "created a new cell-key secret for statistics; back it up and give it to every gateway replica");
     }
     let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
-    let text = text.trim();
-    let bytes: Option<Vec<u8>> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect();
-    match bytes {
-        Some(b) if b.len() >= 16 && text.len().is_multiple_of(2) => Ok(b),
+    match trama_audit::chain::from_hex(text.trim()) {
+        Some(b) if b.len() >= 16 => Ok(b),
         _ => Err(problem(
             "not a key: restore the file from backup (a new key changes every published count)"
                 .into(),
