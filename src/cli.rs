@@ -540,7 +540,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
             stats(&mut client, request, timeout, format).await?
         }
         QueryCommand::Sources => {
-            let mut request = tonic::Request::new(v1::ListSourcesRequest {});
+            let mut request = tonic::Request::new(v1::ListSourcesRequest::default());
             request.set_timeout(timeout);
             let response = client
                 .list_sources(request)

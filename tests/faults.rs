@@ -186,7 +186,7 @@ async fn a_connector_killed_under_load_is_unavailable_then_comes_back_by_itself(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let sources = client
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -255,7 +255,7 @@ async fn a_stalled_connector_opens_its_circuit_and_closes_it_when_it_recovers() 
         "an open circuit is not waited for: {took:?}"
     );
     let sources = client
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -380,7 +380,10 @@ async fn a_flood_from_one_organisation_is_limited_and_others_are_served() {
     let mut caritas = fed.client("caritas");
     let mut limited = None;
     for _ in 0..20 {
-        if let Err(s) = caritas.list_sources(v1::ListSourcesRequest {}).await {
+        if let Err(s) = caritas
+            .list_sources(v1::ListSourcesRequest::default())
+            .await
+        {
             limited = Some(s);
             break;
         }

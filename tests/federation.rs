@@ -209,7 +209,7 @@ async fn a_stopped_connector_is_an_unavailable_source_in_a_partial_answer() {
     assert!(response.record.unwrap().sections.unwrap().health.is_empty());
     // The federation's directory shows the dead source.
     let sources = client
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .expect("sources")
         .into_inner();
@@ -333,7 +333,7 @@ async fn bad_requests_are_refused_naming_the_field() {
 #[tokio::test]
 async fn the_gateway_refuses_other_cas_and_wrong_roles() {
     let fed = Sandbox::start().await;
-    let request = || v1::ListSourcesRequest {};
+    let request = || v1::ListSourcesRequest::default();
 
     // A client certificate from another CA (same federation name): the
     // handshake fails and the gateway logs it.

@@ -43,7 +43,7 @@ async fn connector_health(fed: &Sandbox, org: &str) -> i32 {
 async fn listed_health(fed: &Sandbox, org: &str) -> i32 {
     let sources = fed
         .client("comune")
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .expect("sources")
         .into_inner()

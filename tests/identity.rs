@@ -49,12 +49,12 @@ async fn a_client_certificate_with_two_identities_is_refused_by_the_gateway() {
     // The caritas desk's own certificate is served; the one that also
     // says comune is not, whichever identity comes first.
     fed.client("caritas")
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .expect("one identity");
     let refused = fed
         .client_with(&files)
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .expect_err("two identities");
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
@@ -79,7 +79,7 @@ async fn an_older_crl_written_back_does_not_unrevoke_a_certificate() {
     let pki = fed.dir().join("pki");
     let crl = pki.join(pki::CRL_FILE);
     let older = std::fs::read(&crl).unwrap();
-    let sources = || v1::ListSourcesRequest {};
+    let sources = || v1::ListSourcesRequest::default();
     fed.client("caritas")
         .list_sources(sources())
         .await

@@ -108,7 +108,7 @@ async fn one_callers_deadline_opens_no_circuit() {
     // Let the gateway finish them (calls run to their audit entry).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let sources = comune
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .expect("sources")
         .into_inner()

@@ -383,7 +383,7 @@ fn client_without_certificate(
 #[tokio::test]
 async fn missing_expired_and_revoked_certificates_are_refused() {
     let fed = Sandbox::start().await;
-    let sources = || v1::ListSourcesRequest {};
+    let sources = || v1::ListSourcesRequest::default();
 
     // No client certificate.
     let status = client_without_certificate(&fed)
@@ -608,4 +608,129 @@ async fn certificate_expiry_and_policy_denials_show_in_metrics() {
     );
     assert!(metrics.contains("trama_audit_entries_total 1"), "{metrics}");
     fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_access_log_says_when_the_audit_chain_was_altered() {
+    let fed = Sandbox::start().await;
+    fed.client("comune")
+        .get_record(record(
+            ctx("assistente_sociale", "presa_in_carico", "CS-2"),
+            &[Section::Housing],
+        ))
+        .await
+        .expect("read");
+    // Someone with the database edits which case the read was for.
+    let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
+    let store = trama_audit::Store::open(&url, true).await.unwrap();
+    store
+        .execute("UPDATE trama_audit_entry SET payload = replace(payload, 'CS-2', 'CS-7')")
+        .await
+        .unwrap();
+    store.close().await;
+    let answer = fed
+        .client("comune")
+        .access_log(v1::AccessLogRequest {
+            context: ctx("audit", "controllo_accessi", ""),
+            subject: Some(v1::SubjectKey {
+                tax_code: featured_tax_code(),
+                local_ids: vec![],
+            }),
+            limit: 0,
+        })
+        .await
+        .expect("the DPO reads the access log")
+        .into_inner();
+    let chain = answer
+        .chain
+        .expect("the chain is verified for every answer");
+    assert!(!chain.intact, "{chain:?}");
+    assert!(
+        chain
+            .problems
+            .iter()
+            .any(|p| p.contains("contents altered")),
+        "{chain:?}"
+    );
+    assert!(
+        chain.entries >= 1 && !chain.checked_at.is_empty(),
+        "{chain:?}"
+    );
+}
+
+#[tokio::test]
+async fn list_sources_says_which_sections_an_operator_may_read_and_why_not() {
+    let fed = Sandbox::start().await;
+    let desk = fed
+        .client("caritas")
+        .list_sources(v1::ListSourcesRequest {
+            context: ctx("operatore_centro_ascolto", "verifica_presa_in_carico", ""),
+        })
+        .await
+        .expect("listed")
+        .into_inner();
+    let comune = desk
+        .sources
+        .iter()
+        .find(|s| s.organisation == "comune")
+        .expect("the comune");
+    let allowed: Vec<i32> = comune
+        .access
+        .iter()
+        .filter(|a| a.allowed)
+        .map(|a| a.section)
+        .collect();
+    assert_eq!(allowed, vec![Section::CaseMembership as i32], "{comune:?}");
+    let asl = desk
+        .sources
+        .iter()
+        .find(|s| s.organisation == "asl")
+        .unwrap();
+    let health = asl
+        .access
+        .iter()
+        .find(|a| a.section == Section::Health as i32)
+        .expect("the asl provides health");
+    assert_eq!(health.rule, "health-needs-a-health-purpose");
+    assert!(health.reason.contains("GDPR art. 9"), "{health:?}");
+    // The asl's sections are closed to the desk, each with a reason.
+    let asl = desk
+        .sources
+        .iter()
+        .find(|s| s.organisation == "asl")
+        .unwrap();
+    assert!(
+        !asl.access.is_empty()
+            && asl
+                .access
+                .iter()
+                .all(|a| !a.allowed && !a.reason.is_empty())
+    );
+
+    // Without a context, nothing is said about access; a context missing
+    // its role is refused like any call's.
+    let plain = fed
+        .client("caritas")
+        .list_sources(v1::ListSourcesRequest::default())
+        .await
+        .expect("listed")
+        .into_inner();
+    assert!(plain.sources.iter().all(|s| s.access.is_empty()));
+    let mut no_role = ctx("", "verifica_presa_in_carico", "").unwrap();
+    no_role.operator = Some(v1::Operator {
+        id: "op-1".into(),
+        role: String::new(),
+    });
+    let refused = fed
+        .client("caritas")
+        .list_sources(v1::ListSourcesRequest {
+            context: Some(no_role),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("context.operator.role"),
+        "{refused:?}"
+    );
 }

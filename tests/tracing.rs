@@ -209,7 +209,7 @@ async fn logs_in_a_file_carry_no_colour_codes() {
     let fed = Sandbox::start().await;
     let _ = fed
         .client("comune")
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .expect("served");
     for node in ["gateway", "comune"] {

@@ -1,8 +1,14 @@
 //! The gateway's side of the audit log: the entry each Federation call
 //! writes (who, why, which subject pseudonyms, which sections and sources,
 //! the decision), written before the answer leaves; and the answer to
-//! `AccessLog`, read back from the log by subject pseudonym.
+//! `AccessLog`, read back from the log by subject pseudonym, with the
+//! result of verifying the whole log.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use trama_audit::chain::SignatureVerifier;
 use trama_audit::{AuditLog, Entry, Pseudonymiser};
 use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus};
@@ -18,6 +24,94 @@ pub struct Auditor {
     pub log: AuditLog,
     /// The subject pseudonymiser.
     pub pseudonyms: Pseudonymiser,
+    /// How the log is verified for `AccessLog`; `None` where no
+    /// certificate checks the checkpoints (unit tests).
+    pub integrity: Option<Arc<Integrity>>,
+}
+
+/// How often the whole log is verified again for `AccessLog` at most.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+
+/// The problems an answer lists at most.
+const MAX_PROBLEMS: usize = 20;
+
+/// The verification of the gateway's own log: the certificates whose keys
+/// sign its checkpoints, the checkpoint file kept beside it, and the last
+/// result (reused for a minute: verifying reads the whole log).
+#[derive(Debug)]
+pub struct Integrity {
+    verifier: SignatureVerifier,
+    checkpoint_file: PathBuf,
+    last: tokio::sync::Mutex<Option<(Instant, v1::ChainCheck)>>,
+}
+
+impl Integrity {
+    /// Checks checkpoints with the keys of `certs` and the file
+    /// `checkpoint_file`.
+    pub fn new(verifier: SignatureVerifier, checkpoint_file: PathBuf) -> Integrity {
+        Integrity {
+            verifier,
+            checkpoint_file,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The log verified, at most [`VERIFIED_FOR`] ago.
+    pub async fn check(&self, log: &AuditLog) -> v1::ChainCheck {
+        let mut last = self.last.lock().await;
+        if let Some((at, check)) = last.as_ref()
+            && at.elapsed() < VERIFIED_FOR
+        {
+            return check.clone();
+        }
+        let check = self.verify(log).await;
+        *last = Some((Instant::now(), check.clone()));
+        check
+    }
+
+    async fn verify(&self, log: &AuditLog) -> v1::ChainCheck {
+        let checked_at = trama_audit::log::now();
+        let shipped = match trama_audit::log::read_checkpoint_file(&self.checkpoint_file) {
+            Ok(s) => s,
+            Err(e) => {
+                return failed(
+                    format!("the checkpoint file cannot be read: {e}"),
+                    checked_at,
+                );
+            }
+        };
+        let report = match trama_audit::verify::verify(log.store(), &self.verifier, &shipped).await
+        {
+            Ok(r) => r,
+            Err(e) => return failed(format!("the log cannot be read: {e}"), checked_at),
+        };
+        let (sealed_seq, sealed_time) = report.last_checkpoint.clone().unwrap_or_default();
+        v1::ChainCheck {
+            intact: report.ok(),
+            entries: u64::try_from(report.entries).unwrap_or(0),
+            last_seq: u64::try_from(report.last_seq).unwrap_or(0),
+            sealed_seq: u64::try_from(sealed_seq).unwrap_or(0),
+            sealed_time,
+            problems: report
+                .problems
+                .iter()
+                .take(MAX_PROBLEMS)
+                .map(ToString::to_string)
+                .collect(),
+            checked_at,
+        }
+    }
+}
+
+/// A verification that could not run: not intact, saying why.
+fn failed(problem: String, checked_at: String) -> v1::ChainCheck {
+    tracing::error!(%problem, "the audit log could not be verified");
+    v1::ChainCheck {
+        intact: false,
+        problems: vec![problem],
+        checked_at,
+        ..v1::ChainCheck::default()
+    }
 }
 
 /// The outcome name written in the log, from its wire value.
@@ -178,6 +272,7 @@ mod tests {
         Auditor {
             log,
             pseudonyms: Pseudonymiser::new(b"test key"),
+            integrity: None,
         }
     }
 

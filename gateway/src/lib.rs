@@ -138,7 +138,14 @@ async fn open_audit(
     let owner = check::owner(config, identity);
     let (log, pseudonyms) =
         trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
-    Ok(audit::Auditor { log, pseudonyms })
+    let verifier =
+        trama_audit::chain::SignatureVerifier::load_all(std::slice::from_ref(&config.tls.cert))?;
+    let integrity = audit::Integrity::new(verifier, config.audit.checkpoint_file.clone());
+    Ok(audit::Auditor {
+        log,
+        pseudonyms,
+        integrity: Some(std::sync::Arc::new(integrity)),
+    })
 }
 
 /// Reloads the policy when its file changes or on SIGHUP; a policy that

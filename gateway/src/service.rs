@@ -155,6 +155,15 @@ impl Federation for FederationService {
         request: Request<v1::ListSourcesRequest>,
     ) -> Result<Response<v1::ListSourcesResponse>, Status> {
         let call = self.admit(&request)?;
-        Ok(Response::new(calls::sources::run(self, call).await))
+        let context = request
+            .get_ref()
+            .context
+            .as_ref()
+            .map(|c| crate::validate::context(Some(c)))
+            .transpose()
+            .map_err(Status::from)?;
+        Ok(Response::new(
+            calls::sources::run(self, call, context.as_ref()).await,
+        ))
     }
 }

@@ -208,7 +208,7 @@ async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
     };
 
     let sources = client
-        .list_sources(v1::ListSourcesRequest {})
+        .list_sources(v1::ListSourcesRequest::default())
         .await
         .map_err(status_error)?
         .into_inner();

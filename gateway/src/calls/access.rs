@@ -79,7 +79,11 @@ pub async fn run(
         .into_iter()
         .map(|(seq, e)| crate::audit::access_entry(seq, e, &pseudonyms))
         .collect();
-    Finished::answered(v1::AccessLogResponse { entries }, facts)
+    let chain = match &gw.auditor.integrity {
+        Some(integrity) => Some(integrity.check(&gw.auditor.log).await),
+        None => None,
+    };
+    Finished::answered(v1::AccessLogResponse { entries, chain }, facts)
 }
 
 fn validated(gw: &FederationService, req: &v1::AccessLogRequest) -> Result<Valid, CallError> {

@@ -1,19 +1,28 @@
 //! `ListSources`: the federation's members, what they can answer, their
 //! health (which follows each partner's database), their circuit and their
-//! calls in flight. Not about anyone, so not audited.
+//! calls in flight; with a context, which sections the policy lets that
+//! operator read at each source for that purpose. Not about anyone, so not
+//! audited.
 
 use tonic::Request;
 use trama_proto::v1::{self, OutcomeStatus};
 
 use crate::call::Admitted;
+use crate::policy::{Action, Decider, Resource};
 use crate::registry::{self, Source};
 use crate::service::FederationService;
+use crate::validate::Context;
 
 /// `grpc.health.v1` status SERVING.
 const SERVING: i32 = 1;
 
-/// Asks every connector to describe itself and how it is, in parallel.
-pub async fn run(gw: &FederationService, call: Admitted) -> v1::ListSourcesResponse {
+/// Asks every connector to describe itself and how it is, in parallel;
+/// with `context`, says what the policy lets its operator read.
+pub async fn run(
+    gw: &FederationService,
+    call: Admitted,
+    context: Option<&Context>,
+) -> v1::ListSourcesResponse {
     let asked: Vec<(&Source, ())> = gw.registry.all().iter().map(|s| (s, ())).collect();
     let answers = registry::fan_out(asked, call.deadline, |source, (), budget| {
         let mut client = source.client.clone();
@@ -35,6 +44,9 @@ pub async fn run(gw: &FederationService, call: Admitted) -> v1::ListSourcesRespo
         }
     })
     .await;
+    let policy = gw.policy.load();
+    let asker = context.map(|c| c.asker(&call.client.organisation));
+    let decider = asker.as_ref().map(|a| policy.decider(a));
     let sources = gw
         .registry
         .all()
@@ -49,7 +61,12 @@ pub async fn run(gw: &FederationService, call: Admitted) -> v1::ListSourcesRespo
                 _ => v1::SourceHealth::NotServing,
             };
             let d = a.value.map(|(d, _)| d).unwrap_or_default();
+            let access = decider
+                .as_ref()
+                .map(|decider| access(decider, &source.organisation, &d.sections))
+                .unwrap_or_default();
             v1::SourceInfo {
+                access,
                 circuit: source.breaker.state().name().to_string(),
                 in_flight: u32::try_from(source.in_flight.current()).unwrap_or(u32::MAX),
                 max_in_flight: u32::try_from(source.in_flight.max()).unwrap_or(u32::MAX),
@@ -63,4 +80,29 @@ pub async fn run(gw: &FederationService, call: Admitted) -> v1::ListSourcesRespo
         })
         .collect();
     v1::ListSourcesResponse { sources }
+}
+
+/// Whether the asker may read each of `sections` at `organisation`.
+fn access(
+    decider: &Decider<'_, '_>,
+    organisation: &str,
+    sections: &[i32],
+) -> Vec<v1::SectionAccess> {
+    sections
+        .iter()
+        .filter_map(|&s| v1::Section::try_from(s).ok())
+        .map(|section| {
+            let d = decider.decide(Action::Read, Resource::Section(organisation, section));
+            v1::SectionAccess {
+                section: section as i32,
+                allowed: d.allowed,
+                rule: d.rule.clone(),
+                reason: if d.allowed {
+                    String::new()
+                } else {
+                    d.reason.clone()
+                },
+            }
+        })
+        .collect()
 }
