@@ -80,27 +80,39 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         (303, Some("/login"))
     );
 
-    // A wrong password is refused; repeated attempts are limited.
-    let wrong = browser
-        .post("/login", "username=laura.ferrari&password=sbagliata")
+    // The sign-in form carries a token bound to the browser: a form
+    // posted from elsewhere (no token, or another browser's) is refused.
+    let forged = browser
+        .post(
+            "/login",
+            "username=laura.ferrari&password=una+password+lunga+per+la+demo",
+        )
         .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(browser.cookie.is_none());
+    let token = browser.get("/login").await.csrf();
+    let mut other = Browser::new(&address, &ca);
+    let crossed = other
+        .post(
+            "/login",
+            &format!("csrf={token}&username=laura.ferrari&password=una+password+lunga+per+la+demo"),
+        )
+        .await;
+    assert_eq!(crossed.status, 403, "another browser's token");
+
+    // A wrong password is refused; repeated attempts are limited.
+    let wrong = browser.sign_in("laura.ferrari", "sbagliata").await;
     assert_eq!(wrong.status, 401);
     assert!(browser.cookie.is_none());
     let mut last = 0;
     for _ in 0..6 {
-        last = browser
-            .post("/login", "username=mario&password=x")
-            .await
-            .status;
+        last = browser.sign_in("mario", "x").await.status;
     }
     assert_eq!(last, 429, "the sixth attempt in a minute is refused");
 
     // Signed in: a session cookie the page's scripts cannot read.
     let signed = browser
-        .post(
-            "/login",
-            "username=laura.ferrari&password=una+password+lunga+per+la+demo",
-        )
+        .sign_in("laura.ferrari", "una password lunga per la demo")
         .await;
     assert_eq!(signed.status, 303);
     let cookie = signed.header("set-cookie").unwrap();
@@ -205,10 +217,7 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     assert_eq!(stats.status, 403, "{}", stats.body);
     let mut planner_browser = Browser::new(&address, &ca);
     let signed = planner_browser
-        .post(
-            "/login",
-            "username=piano.zona&password=un%27altra+password+per+la+demo",
-        )
+        .sign_in("piano.zona", "un'altra password per la demo")
         .await;
     assert_eq!(signed.status, 303);
     let token = planner_browser.get("/stats").await.csrf();
@@ -254,10 +263,7 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     // named; the federation screen lists the partners' health.
     let mut dpo_browser = Browser::new(&address, &ca);
     let signed = dpo_browser
-        .post(
-            "/login",
-            "username=dpo&password=la+password+del+responsabile",
-        )
+        .sign_in("dpo", "la password del responsabile")
         .await;
     assert_eq!(signed.status, 303);
     let token = dpo_browser.get("/access").await.csrf();
@@ -285,6 +291,46 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .post("/access", &format!("csrf={csrf}&tax_code=DNGGPP58L14D150Z"))
         .await;
     assert_eq!(not_dpo.status, 403, "{}", not_dpo.body);
+
+    // A session that expired while searching: sign in again and the
+    // search comes back as it was, not yet run.
+    let mut expired = Browser::new(&address, &ca);
+    expired.cookie = Some(format!("__Host-trama-session={}", "0".repeat(64)));
+    let lost = expired
+        .post(
+            "/find",
+            "csrf=x&purpose=presa_in_carico&case_id=CS-9&family_name=Rossi&given_name=Maria",
+        )
+        .await;
+    assert_eq!(lost.status, 401, "{}", lost.body);
+    assert!(lost.body.contains("La sessione è scaduta"), "{}", lost.body);
+    let resume = lost
+        .body
+        .split("name=\"resume\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(resume.contains("family_name=Rossi"), "{resume}");
+    let token = lost.csrf();
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let back = expired
+        .post(
+            "/login",
+            &format!(
+                "csrf={token}&username=laura.ferrari&password={}&resume={}",
+                enc("una password lunga per la demo"),
+                enc(&resume)
+            ),
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    for kept in ["value=\"Rossi\"", "value=\"Maria\"", "value=\"CS-9\""] {
+        assert!(back.body.contains(kept), "{kept} in {}", back.body);
+    }
+    assert!(!back.body.contains("Persone trovate"), "not run yet");
+    assert!(expired.cookie.is_some(), "signed in again");
 
     // Another browser has no session; signing out ends this one.
     assert_eq!(Browser::new(&address, &ca).get("/find").await.status, 303);

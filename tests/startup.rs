@@ -35,7 +35,11 @@ fn caritas_connector(
         .arg(dir.join("pki"))
         .output()
         .unwrap();
-    assert!(status.status.success());
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let issued = Command::new(exe())
         .args([
             "pki",
@@ -544,4 +548,72 @@ fn a_second_process_of_the_same_node_refuses_to_start() {
         "{stderr}"
     );
     assert!(stderr.contains("key `audit.database`"), "{stderr}");
+}
+
+/// Writes a console configuration for the comune beside the Caritas
+/// connector's PKI in `dir`, with `sign_in` (its accounts and `[oidc]`
+/// lines) appended.
+fn console_with(dir: &Path, sign_in: &str) -> PathBuf {
+    if !dir.join("pki").exists() {
+        caritas_with_mapping(dir, str::to_string);
+        issue(dir, "comune", "client");
+        let web = Command::new(exe())
+            .args(["pki", "web", "--name", "console", "--dir"])
+            .arg(dir.join("pki"))
+            .output()
+            .unwrap();
+        assert!(
+            web.status.success(),
+            "{}",
+            String::from_utf8_lossy(&web.stderr)
+        );
+    }
+    let config = dir.join("console.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "organisation = \"comune\"\nlisten = \"127.0.0.1:0\"\n{sign_in}\n\
+             [https]\ncert = \"pki/console-web.pem\"\nkey = \"pki/console-web-key.pem\"\n\
+             [federation]\nname = \"demo\"\ngateway = \"127.0.0.1:9\"\n\
+             [federation.tls]\nca = \"pki/ca.pem\"\ncert = \"pki/comune-client.pem\"\nkey = \"pki/comune-client-key.pem\"\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn a_console_nobody_could_sign_in_to_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = console_with(dir.path(), "");
+    let refusal = start("console", &config).refusal();
+    assert!(refusal.contains("console.toml"), "{refusal}");
+    assert!(refusal.contains("accounts"), "{refusal}");
+    assert!(refusal.contains("[oidc]"), "{refusal}");
+}
+
+#[test]
+fn a_console_whose_identity_provider_cannot_be_reached_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let oidc = format!(
+        "[oidc]\nissuer = \"https://127.0.0.1:{port}\"\nclient_id = \"trama-console\"\n\
+         redirect_url = \"https://127.0.0.1:8443/oidc/callback\"\nrole_claim = \"groups\"\n\
+         roles = [{{ claim = \"servizi-sociali\", role = \"assistente_sociale\" }}]\n"
+    );
+    let config = console_with(dir.path(), &oidc);
+    let refusal = start("console", &config).refusal();
+    assert!(
+        refusal.contains(&format!("oidc.issuer `https://127.0.0.1:{port}`")),
+        "{refusal}"
+    );
+    // A mapping without a role is refused before anything is asked.
+    let config = console_with(
+        dir.path(),
+        &oidc.replace("role = \"assistente_sociale\"", "role = \"\""),
+    );
+    let refusal = start("console", &config).refusal();
+    assert!(refusal.contains("oidc.roles"), "{refusal}");
 }

@@ -1,6 +1,7 @@
 //! The console's configuration file (`console.toml`): where it serves
-//! HTTPS, the organisation's client certificate and gateway, the accounts
-//! of its operators, and the session timeout. Relative paths are relative
+//! HTTPS, the organisation's client certificate and gateway, how operators
+//! sign in (the organisation's OpenID Connect provider, a local accounts
+//! file, or both), and the session timeout. Relative paths are relative
 //! to the file; environment variables `TRAMA_CONSOLE__<TABLE>__<KEY>`
 //! override keys; errors name the file and the key.
 
@@ -15,7 +16,7 @@ use trama_tls::TlsFiles;
 /// How the console reads its configuration.
 pub const LOADER: Loader<'static> = Loader {
     prefix: "TRAMA_CONSOLE",
-    secrets: &[],
+    secrets: &["oidc.client_secret"],
 };
 
 /// The console's configuration, checked.
@@ -31,10 +32,62 @@ pub struct ConsoleConfig {
     pub https: Https,
     /// The gateway and the organisation's client certificate.
     pub federation: Federation,
-    /// The local accounts file.
-    pub accounts: PathBuf,
+    /// The local accounts file, if operators may sign in with one.
+    pub accounts: Option<PathBuf>,
+    /// The organisation's identity provider, if operators sign in there.
+    pub oidc: Option<Oidc>,
     /// Sessions end after this long without a request.
     pub idle_timeout: Duration,
+}
+
+/// Sign-in through the organisation's OpenID Connect provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Oidc {
+    /// The issuer, for example `https://login.comune.example/realms/servizi`
+    /// (its `/.well-known/openid-configuration` is read at start).
+    pub issuer: String,
+    /// The console's client id at the provider.
+    pub client_id: String,
+    /// Its client secret (better: `client_secret_file`); none for a public
+    /// client.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Where the provider sends browsers back: the console's
+    /// `https://…/oidc/callback`, as registered at the provider.
+    pub redirect_url: String,
+    /// A CA certificate (PEM) to trust for the provider, beside the usual
+    /// roots; relative to the file.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Scopes asked beside `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The user-info claim that holds the operator's groups or roles.
+    pub role_claim: String,
+    /// Claim values to Trama roles, the first that matches wins.
+    pub roles: Vec<RoleMapping>,
+    /// What the sign-in button says.
+    #[serde(default = "default_label")]
+    pub label: String,
+}
+
+/// One claim value and the Trama role it gives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMapping {
+    /// The value the role claim holds, for example `servizi-sociali`.
+    pub claim: String,
+    /// The Trama role, for example `assistente_sociale`.
+    pub role: String,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["profile".into()]
+}
+
+fn default_label() -> String {
+    "Accedi con l'identità dell'ente".into()
 }
 
 /// The HTTPS certificate (a server certificate for the console's host
@@ -68,7 +121,10 @@ struct RawConfig {
     listen: String,
     https: Https,
     federation: Federation,
-    accounts: PathBuf,
+    #[serde(default)]
+    accounts: Option<PathBuf>,
+    #[serde(default)]
+    oidc: Option<Oidc>,
     #[serde(default = "default_idle_minutes")]
     idle_minutes: u64,
 }
@@ -95,6 +151,13 @@ impl ConsoleConfig {
         if !(1..=24 * 60).contains(&raw.idle_minutes) {
             return Err(origins.invalid("idle_minutes", "between 1 and 1440 minutes"));
         }
+        if raw.accounts.is_none() && raw.oidc.is_none() {
+            return Err(origins.invalid(
+                "accounts",
+                "nobody could sign in: give a local accounts file (`accounts`), an identity provider (`[oidc]`), or both",
+            ));
+        }
+        let oidc = raw.oidc.map(|o| check_oidc(o, base, origins)).transpose()?;
         Ok(ConsoleConfig {
             path: origins.path().to_path_buf(),
             organisation: raw.organisation,
@@ -107,8 +170,46 @@ impl ConsoleConfig {
                 tls: raw.federation.tls.relative_to(base),
                 ..raw.federation
             },
-            accounts: base.join(raw.accounts),
+            accounts: raw.accounts.map(|a| base.join(a)),
+            oidc,
             idle_timeout: Duration::from_secs(raw.idle_minutes * 60),
         })
     }
+}
+
+/// The `[oidc]` table, checked: HTTPS addresses, a role for each mapping.
+fn check_oidc(
+    oidc: Oidc,
+    base: &Path,
+    origins: &trama_node::config::Origins,
+) -> Result<Oidc, ConfigError> {
+    for (key, url) in [
+        ("oidc.issuer", &oidc.issuer),
+        ("oidc.redirect_url", &oidc.redirect_url),
+    ] {
+        if !url.starts_with("https://") {
+            return Err(origins.invalid(key, format!("`{url}` is not an https:// address")));
+        }
+    }
+    if !oidc.redirect_url.ends_with("/oidc/callback") {
+        return Err(origins.invalid(
+            "oidc.redirect_url",
+            "the console's callback ends in /oidc/callback, for example https://console.comune.example/oidc/callback",
+        ));
+    }
+    if oidc.roles.is_empty()
+        || oidc
+            .roles
+            .iter()
+            .any(|m| m.claim.is_empty() || m.role.is_empty())
+    {
+        return Err(origins.invalid(
+            "oidc.roles",
+            "map at least one claim value to a Trama role: [[oidc.roles]] claim = \"servizi-sociali\" role = \"assistente_sociale\"",
+        ));
+    }
+    Ok(Oidc {
+        ca: oidc.ca.map(|c| base.join(c)),
+        ..oidc
+    })
 }

@@ -6,17 +6,23 @@
 //! data: what a page shows lives for that request only.
 //!
 //! Module map: [`config`] reads `console.toml`; [`accounts`] checks local
-//! accounts (Argon2 hashes); [`session`] keeps operators' sessions in
+//! accounts (Argon2 hashes); [`oidc`] signs operators in through the
+//! organisation's OpenID Connect provider, [`signin`] the sign-in pages;
+//! [`session`] keeps operators' sessions in
 //! memory with their CSRF tokens; [`web`] holds the pages and the security
-//! headers, [`record`] the record screen, [`stats`] the statistics screen,
+//! headers, [`record`] the record screen, [`stats`] the statistics screen
+//! with its [`chart`],
 //! [`oversight`] the access log and the federation; this module serves them
 //! over HTTPS.
 
 pub mod accounts;
+pub mod chart;
 pub mod config;
+pub mod oidc;
 pub mod oversight;
 pub mod record;
 pub mod session;
+pub mod signin;
 pub mod stats;
 pub mod web;
 
@@ -45,6 +51,9 @@ pub enum ConsoleError {
     /// The accounts file is refused.
     #[error(transparent)]
     Accounts(#[from] accounts::AccountsError),
+    /// The identity provider cannot be used.
+    #[error(transparent)]
+    Oidc(#[from] oidc::OidcError),
     /// The organisation's client certificate cannot be used.
     #[error(transparent)]
     Tls(#[from] trama_tls::TlsError),
@@ -73,16 +82,27 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ConsoleError> {
-    let accounts = accounts::Accounts::load(&config.accounts)?;
-    if accounts.is_empty() {
-        tracing::warn!(file = %config.accounts.display(), "no accounts: nobody can sign in");
-    }
+    let accounts = match &config.accounts {
+        Some(path) => {
+            let accounts = accounts::Accounts::load(path)?;
+            if accounts.is_empty() && config.oidc.is_none() {
+                tracing::warn!(file = %path.display(), "no accounts: nobody can sign in");
+            }
+            accounts
+        }
+        None => accounts::Accounts::default(),
+    };
+    let provider = match &config.oidc {
+        Some(o) => Some(oidc::Provider::discover(o).await?),
+        None => None,
+    };
     let app = web::App::new(
         config.organisation.clone(),
         session::Sessions::new(config.idle_timeout),
         accounts,
         federation_client(&config)?,
-    );
+    )
+    .with_provider(provider);
     let acceptor = tokio_rustls::TlsAcceptor::from(https_config(&config.https)?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -103,8 +123,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                if let Ok((tcp, _)) = accepted {
-                    tokio::spawn(connection(acceptor.clone(), tcp, router.clone()));
+                if let Ok((tcp, peer)) = accepted {
+                    tokio::spawn(connection(acceptor.clone(), tcp, peer, router.clone()));
                 }
             }
             () = &mut shutdown => break,
@@ -113,10 +133,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// One browser connection: TLS, then HTTP.
+/// One browser connection: TLS, then HTTP, each request knowing the
+/// address it came from.
 async fn connection(
     acceptor: tokio_rustls::TlsAcceptor,
     tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
     router: axum::Router,
 ) {
     let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
@@ -124,6 +146,7 @@ async fn connection(
         tracing::debug!("a browser's TLS handshake failed or timed out");
         return;
     };
+    let router = tower::Layer::layer(&axum::Extension(web::Peer(peer.ip())), router);
     let service = TowerToHyperService::new(router);
     if let Err(e) = auto::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(stream), service)

@@ -1,7 +1,9 @@
 //! The screens that watch rather than read a record: the access log (who
-//! read a person's data, when and why: for the data-protection officer,
-//! whose role the gateway's policy checks) and the federation (the
-//! partners, their health, circuits and calls in flight).
+//! read a person's data, when and why, filtered by operator, call and
+//! date, with the gateway's verification of its audit chain: for the
+//! data-protection officer, whose role the gateway's policy checks) and the
+//! federation (the partners, their health, circuits and calls in flight,
+//! refreshed by itself every few seconds).
 
 use std::time::Duration;
 
@@ -38,26 +40,117 @@ struct AccessPage<'a> {
     problem: Option<String>,
     searched: bool,
     entries: Vec<AccessView>,
+    form: &'a AccessForm,
+    calls: Vec<(&'static str, &'static str, bool)>,
+    chain: Option<ChainView>,
 }
 
-/// The access-log form.
-#[derive(Debug, Deserialize)]
+/// The verification of the audit chain, in words.
+pub struct ChainView {
+    intact: bool,
+    summary: String,
+    problems: Vec<String>,
+}
+
+/// The calls the log can be filtered by: (call, label).
+const CALLS: [(&str, &str); 5] = [
+    ("", "Tutte"),
+    ("FindSubject", "Ricerca di una persona"),
+    ("GetRecord", "Lettura della cartella"),
+    ("AccessLog", "Lettura del registro"),
+    ("Aggregate", "Statistiche"),
+];
+
+/// The access-log form: the person, and filters on what is listed.
+#[derive(Debug, Default, Deserialize)]
 pub struct AccessForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     tax_code: String,
+    #[serde(default)]
+    operator: String,
+    #[serde(default)]
+    call: String,
+    #[serde(default)]
+    since: String,
 }
 
-fn access_view<'a>(app: &'a App, s: &'a Session, tax_code: &'a str) -> AccessPage<'a> {
+impl AccessForm {
+    /// Whether `e` passes the filters.
+    fn keeps(&self, e: &v1::AccessEntry) -> bool {
+        let operator = self.operator.trim().to_lowercase();
+        let by_operator = operator.is_empty()
+            || e.operator
+                .as_ref()
+                .is_some_and(|o| o.id.to_lowercase().contains(&operator));
+        let by_call = self.call.is_empty() || e.call == self.call;
+        let since = self.since.trim();
+        by_operator && by_call && (since.is_empty() || e.time.as_str() >= since)
+    }
+
+    /// The date filter, checked: `YYYY-MM-DD` or nothing.
+    fn check(&self) -> Result<(), String> {
+        let since = self.since.trim();
+        let valid = since.is_empty()
+            || (since.len() == 10
+                && since.char_indices().all(|(i, c)| {
+                    if i == 4 || i == 7 {
+                        c == '-'
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                }));
+        if valid {
+            Ok(())
+        } else {
+            Err(format!("since: `{since}` is not a date: write YYYY-MM-DD"))
+        }
+    }
+}
+
+fn access_view<'a>(app: &'a App, s: &'a Session, form: &'a AccessForm) -> AccessPage<'a> {
     AccessPage {
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
-        tax_code,
+        tax_code: &form.tax_code,
         problem: None,
         searched: false,
         entries: Vec::new(),
+        form,
+        calls: CALLS
+            .iter()
+            .map(|(code, label)| (*code, *label, *code == form.call))
+            .collect(),
+        chain: None,
+    }
+}
+
+fn chain_view(c: &v1::ChainCheck) -> ChainView {
+    let sealed = if c.sealed_seq == 0 {
+        "nessun sigillo firmato ancora".to_string()
+    } else {
+        format!(
+            "sigillo firmato fino alla voce {} ({})",
+            c.sealed_seq, c.sealed_time
+        )
+    };
+    let summary = if c.intact {
+        format!(
+            "Registro integro: catena di {} voci verificata, {sealed}; verificato il {}.",
+            c.entries, c.checked_at
+        )
+    } else {
+        format!(
+            "ATTENZIONE: il registro NON è integro ({} voci lette, verificato il {}). Le voci qui sotto potrebbero essere state alterate.",
+            c.entries, c.checked_at
+        )
+    };
+    ChainView {
+        intact: c.intact,
+        summary,
+        problems: c.problems.clone(),
     }
 }
 
@@ -66,7 +159,10 @@ pub async fn access_page(State(app): State<App>, headers: HeaderMap) -> Response
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    page(StatusCode::OK, &access_view(&app, &s, ""))
+    page(
+        StatusCode::OK,
+        &access_view(&app, &s, &AccessForm::default()),
+    )
 }
 
 /// `POST /access`: the accesses to one person's data, newest first.
@@ -81,22 +177,37 @@ pub async fn access(
     if let Some(stale) = stale_form(&s, &form.csrf) {
         return stale;
     }
-    let tax_code = form.tax_code.trim().to_uppercase();
-    let mut view = access_view(&app, &s, &tax_code);
+    let form = AccessForm {
+        tax_code: form.tax_code.trim().to_uppercase(),
+        ..form
+    };
+    let tax_code = form.tax_code.clone();
+    let mut view = access_view(&app, &s, &form);
+    if let Err(problem) = form.check() {
+        view.problem = Some(problem);
+        return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
+    }
     let mut request = tonic::Request::new(v1::AccessLogRequest {
         context: Some(s.context("controllo_accessi", "")),
         subject: Some(v1::SubjectKey {
             tax_code: tax_code.clone(),
             local_ids: Vec::new(),
         }),
-        limit: 200,
+        limit: 1000,
     });
     request.set_timeout(Duration::from_secs(5));
     let mut client = app.client.clone();
     match client.access_log(request).await {
         Ok(answer) => {
+            let answer = answer.into_inner();
             view.searched = true;
-            view.entries = answer.into_inner().entries.iter().map(entry).collect();
+            view.chain = answer.chain.as_ref().map(chain_view);
+            view.entries = answer
+                .entries
+                .iter()
+                .filter(|e| form.keeps(e))
+                .map(entry)
+                .collect();
             page(StatusCode::OK, &view)
         }
         Err(status) => {
@@ -154,6 +265,16 @@ struct SourcesPage<'a> {
     csrf: &'a str,
     sources: Vec<SourceView>,
     problem: Option<String>,
+    checked_at: String,
+}
+
+/// The table alone, for the page's refresh.
+#[derive(Template)]
+#[template(path = "sources_table.html")]
+struct SourcesTable {
+    sources: Vec<SourceView>,
+    problem: Option<String>,
+    checked_at: String,
 }
 
 /// `GET /sources`: the federation's partners as the gateway sees them now.
@@ -161,29 +282,68 @@ pub async fn sources(State(app): State<App>, headers: HeaderMap) -> Response {
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let mut view = SourcesPage {
+    let (status, sources, problem) = ask_sources(&app).await;
+    let view = SourcesPage {
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
-        sources: Vec::new(),
-        problem: None,
+        sources,
+        problem,
+        checked_at: clock(),
     };
-    let mut request = tonic::Request::new(v1::ListSourcesRequest {});
+    page(status, &view)
+}
+
+/// `GET /sources/table`: the table alone (the page fetches it every few
+/// seconds).
+pub async fn sources_table(State(app): State<App>, headers: HeaderMap) -> Response {
+    if app.session(&headers).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let (status, sources, problem) = ask_sources(&app).await;
+    page(
+        status,
+        &SourcesTable {
+            sources,
+            problem,
+            checked_at: clock(),
+        },
+    )
+}
+
+/// `ListSources`, as the screen shows it.
+async fn ask_sources(app: &App) -> (StatusCode, Vec<SourceView>, Option<String>) {
+    let mut request = tonic::Request::new(v1::ListSourcesRequest::default());
     request.set_timeout(Duration::from_secs(5));
     let mut client = app.client.clone();
     match client.list_sources(request).await {
-        Ok(answer) => {
-            view.sources = answer.into_inner().sources.iter().map(source).collect();
-            page(StatusCode::OK, &view)
-        }
-        Err(status) => {
-            view.problem = Some(format!(
+        Ok(answer) => (
+            StatusCode::OK,
+            answer.into_inner().sources.iter().map(source).collect(),
+            None,
+        ),
+        Err(status) => (
+            StatusCode::BAD_GATEWAY,
+            Vec::new(),
+            Some(format!(
                 "La federazione non risponde ora: {}",
                 status.message()
-            ));
-            page(StatusCode::BAD_GATEWAY, &view)
-        }
+            )),
+        ),
     }
+}
+
+/// The time now, `HH:MM:SS` UTC.
+fn clock() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 fn source(s: &v1::SourceInfo) -> SourceView {

@@ -1,5 +1,8 @@
 //! The record screen: the operator states the purpose (and the case id
-//! where the purpose needs one) and the sections they need, then reads the
+//! where the purpose needs one); the sections the policy allows for that
+//! purpose are offered (asked of the gateway with `ListSources` in the
+//! operator's context, refreshed as the purpose changes), the others shown
+//! disabled with the policy's reason; then the operator reads the
 //! person's record merged across partners: each entry with its source,
 //! system, record id and date, disagreements between partners shown, each
 //! partner's outcome, and a partial answer marked as such.
@@ -24,7 +27,7 @@ const SECTIONS: [(&str, &str); 10] = [
     ("support_network", "Rete di sostegno"),
     ("needs", "Bisogni"),
     ("interventions", "Interventi"),
-    ("case_membership", "Presa in carico"),
+    ("case_membership", "Chi segue la persona (presa in carico)"),
     ("referrals", "Segnalazioni"),
     ("health", "Salute"),
     ("court_relations", "Rapporti con l'autorità giudiziaria"),
@@ -39,6 +42,9 @@ pub struct RecordForm {
     purpose: String,
     case_id: String,
     sections: Vec<String>,
+    /// `sections` when the operator only asked to see the sections the
+    /// purpose allows (the form without JavaScript).
+    step: String,
 }
 
 impl RecordForm {
@@ -53,6 +59,7 @@ impl RecordForm {
                 "purpose" => form.purpose = v,
                 "case_id" => form.case_id = v.trim().to_string(),
                 "sections" => form.sections.push(v),
+                "step" => form.step = v,
                 _ => {}
             }
         }
@@ -65,6 +72,19 @@ pub struct SectionOption {
     code: &'static str,
     label: &'static str,
     selected: bool,
+    /// Whether the policy lets the operator read it at some partner for
+    /// the purpose stated.
+    allowed: bool,
+    /// Why not, in the policy's words.
+    reason: String,
+}
+
+/// The sections' fieldset alone, for `GET /record/sections`.
+#[derive(Template)]
+#[template(path = "sections.html")]
+struct SectionsPart {
+    sections: Vec<SectionOption>,
+    sections_problem: Option<String>,
 }
 
 /// A section of the record as shown.
@@ -91,6 +111,7 @@ struct RecordPage<'a> {
     form: &'a RecordForm,
     purposes: Vec<PurposeOption>,
     sections: Vec<SectionOption>,
+    sections_problem: Option<String>,
     problem: Option<String>,
     read: bool,
     blocks: Vec<Block>,
@@ -106,14 +127,8 @@ fn view<'a>(app: &'a App, s: &'a Session, form: &'a RecordForm) -> RecordPage<'a
         csrf: &s.csrf,
         form,
         purposes: purposes(&form.purpose),
-        sections: SECTIONS
-            .iter()
-            .map(|(code, label)| SectionOption {
-                code,
-                label,
-                selected: form.sections.iter().any(|s| s == code),
-            })
-            .collect(),
+        sections: Vec::new(),
+        sections_problem: None,
         problem: None,
         read: false,
         blocks: Vec::new(),
@@ -123,11 +138,102 @@ fn view<'a>(app: &'a App, s: &'a Session, form: &'a RecordForm) -> RecordPage<'a
     }
 }
 
-/// Whose record the page is for.
+/// Whose record the page is for; on `GET /record/sections`, the purpose
+/// and case id the sections are offered for.
 #[derive(Debug, Deserialize)]
 pub struct Whose {
     #[serde(default)]
     tax_code: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    case_id: String,
+}
+
+/// The sections offered for the form's purpose and case id: those the
+/// policy lets the operator read at one partner at least, the others
+/// disabled with the policy's reason; sections no partner provides are
+/// left out. If the federation cannot say, every section is offered (the
+/// gateway still decides when the record is read) and the page says why.
+async fn offered(
+    app: &App,
+    s: &Session,
+    form: &RecordForm,
+) -> (Vec<SectionOption>, Option<String>) {
+    let mut request = tonic::Request::new(v1::ListSourcesRequest {
+        context: Some(s.context(&form.purpose, &form.case_id)),
+    });
+    request.set_timeout(Duration::from_secs(5));
+    let mut client = app.client.clone();
+    let sources = match client.list_sources(request).await {
+        Ok(answer) => answer.into_inner().sources,
+        Err(status) => {
+            let all = SECTIONS
+                .iter()
+                .map(|(code, label)| option(form, code, label, true, String::new()))
+                .collect();
+            return (all, Some(status.message().to_string()));
+        }
+    };
+    let access: Vec<&v1::SectionAccess> = sources.iter().flat_map(|s| &s.access).collect();
+    let options = SECTIONS
+        .iter()
+        .filter_map(|(code, label)| {
+            let section = trama_proto::sections::parse(code)? as i32;
+            let at: Vec<&&v1::SectionAccess> =
+                access.iter().filter(|a| a.section == section).collect();
+            let first = at.first()?;
+            let allowed = at.iter().any(|a| a.allowed);
+            let reason = if allowed {
+                String::new()
+            } else {
+                first.reason.clone()
+            };
+            Some(option(form, code, label, allowed, reason))
+        })
+        .collect();
+    (options, None)
+}
+
+fn option(
+    form: &RecordForm,
+    code: &'static str,
+    label: &'static str,
+    allowed: bool,
+    reason: String,
+) -> SectionOption {
+    SectionOption {
+        code,
+        label,
+        selected: allowed && form.sections.iter().any(|s| s == code),
+        allowed,
+        reason,
+    }
+}
+
+/// `GET /record/sections?purpose=…&case_id=…`: the sections' fieldset for
+/// that purpose (the record page refreshes it as the purpose changes).
+pub async fn sections_part(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(whose): Query<Whose>,
+) -> Response {
+    let Some((_, s)) = app.session(&headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let form = RecordForm {
+        purpose: whose.purpose,
+        case_id: whose.case_id.trim().to_string(),
+        ..RecordForm::default()
+    };
+    let (sections, sections_problem) = offered(&app, &s, &form).await;
+    page(
+        StatusCode::OK,
+        &SectionsPart {
+            sections,
+            sections_problem,
+        },
+    )
 }
 
 /// `GET /record?tax_code=...`: the form, nothing read yet.
@@ -144,7 +250,9 @@ pub async fn record_page(
         purpose: PURPOSES[0].0.into(),
         ..RecordForm::default()
     };
-    page(StatusCode::OK, &view(&app, &s, &form))
+    let mut page_view = view(&app, &s, &form);
+    (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form).await;
+    page(StatusCode::OK, &page_view)
 }
 
 /// `POST /record`: reads the sections asked for, for the purpose stated.
@@ -161,6 +269,10 @@ pub async fn record(
         return stale;
     }
     let mut page_view = view(&app, &s, &form);
+    (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form).await;
+    if form.step == "sections" {
+        return page(StatusCode::OK, &page_view);
+    }
     match ask(&app, &s, &form).await {
         Ok(answer) => {
             page_view.read = true;
@@ -276,11 +388,32 @@ fn entry_view(entry: Value) -> EntryView {
 }
 
 /// `key: value` pairs of an entry, nested keys dotted, the provenance
-/// left out (it has its own columns), a coding shown by its code.
+/// left out (it has its own columns), a coding shown by its code, a date
+/// as `dd/mm/yyyy`, an amount in euros with its cents.
 fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) if map.contains_key("code") => {
             out.push(format!("{prefix}: {}", map["code"].as_str().unwrap_or("-")));
+        }
+        Value::Object(map) if map.contains_key("year") && map.contains_key("month") => {
+            let part = |k: &str| map.get(k).and_then(Value::as_i64).unwrap_or(0);
+            out.push(format!(
+                "{prefix}: {:02}/{:02}/{:04}",
+                part("day"),
+                part("month"),
+                part("year")
+            ));
+        }
+        Value::Object(map) if map.contains_key("cents") => {
+            let cents = map
+                .get("cents")
+                .and_then(|c| {
+                    c.as_i64()
+                        .or_else(|| c.as_str().and_then(|t| t.parse().ok()))
+                })
+                .unwrap_or(0);
+            let currency = map.get("currency").and_then(Value::as_str).unwrap_or("EUR");
+            out.push(format!("{prefix}: {} {currency}", money(cents)));
         }
         Value::Object(map) => {
             for (k, v) in map {
@@ -302,5 +435,47 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
         }
         Value::String(s) => out.push(format!("{prefix}: {s}")),
         other => out.push(format!("{prefix}: {other}")),
+    }
+}
+
+/// Cents as an Italian amount: `1.037,50`.
+fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    let units = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped},{:02}", cents % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_amounts_read_as_an_operator_writes_them() {
+        let entry = serde_json::json!({
+            "kind": {"code": "home-care"},
+            "period": {"start": {"year": 2023, "month": 6, "day": 6}},
+            "amount": {"cents": "103750", "currency": "EUR"},
+            "provenance": {"recordId": "10"}
+        });
+        let mut out = Vec::new();
+        flatten("", &entry, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                "amount: 1.037,50 EUR",
+                "kind: home-care",
+                "period.start: 06/06/2023"
+            ]
+        );
+        assert_eq!(money(5), "0,05");
+        assert_eq!(money(-123_456_789), "-1.234.567,89");
     }
 }

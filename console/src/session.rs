@@ -93,7 +93,7 @@ impl Sessions {
     }
 
     /// 32 random bytes, hexadecimal.
-    fn token(&self) -> Option<String> {
+    pub fn token(&self) -> Option<String> {
         let mut bytes = [0u8; 32];
         self.random.fill(&mut bytes).ok()?;
         Some(bytes.iter().map(|b| format!("{b:02x}")).collect())

@@ -1,8 +1,8 @@
 //! The statistics screen (`Aggregate`, purpose `programmazione`): choose
-//! the rows, the columns and a year; a cross table with its totals,
-//! suppressed and estimated counts marked, the legend of what the gateway
-//! applied, the overlaps between partners; or the same table as CSV for a
-//! spreadsheet.
+//! the rows, the columns, a period and a filter; a cross table with its
+//! totals, suppressed and estimated counts marked, a bar chart of the row
+//! totals, the legend of what the gateway applied, the overlaps between
+//! partners; or the same table as CSV for a spreadsheet.
 
 use std::time::Duration;
 
@@ -39,8 +39,14 @@ pub struct StatsForm {
     rows: String,
     #[serde(default)]
     columns: String,
+    /// `2025`, `2025-Q2` or `2025-07`.
     #[serde(default)]
-    year: String,
+    period: String,
+    /// A dimension to filter on, and its values (comma-separated).
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    values: String,
     #[serde(default)]
     r#as: String,
 }
@@ -62,6 +68,8 @@ pub struct TableView {
     overlaps: Vec<String>,
     outcomes: Vec<String>,
     partial: bool,
+    /// The row totals as an SVG bar chart.
+    chart: Option<String>,
 }
 
 /// One row.
@@ -79,6 +87,7 @@ struct StatsPage<'a> {
     form: &'a StatsForm,
     rows: Vec<DimensionOption>,
     columns: Vec<DimensionOption>,
+    filters: Vec<DimensionOption>,
     problem: Option<String>,
     table: Option<TableView>,
 }
@@ -102,6 +111,7 @@ fn view<'a>(app: &'a App, s: &'a Session, form: &'a StatsForm) -> StatsPage<'a> 
         form,
         rows: options(&form.rows),
         columns: options(&form.columns),
+        filters: options(&form.filter),
         problem: None,
         table: None,
     }
@@ -156,15 +166,26 @@ async fn ask(
     if form.columns != form.rows {
         group_by.push(form.columns.clone());
     }
-    let year = form.year.trim();
-    let filters = if year.is_empty() {
-        Vec::new()
-    } else {
-        vec![v1::Filter {
-            dimension: "year".into(),
-            values: vec![year.to_string()],
-        }]
-    };
+    let mut filters = Vec::new();
+    let period = form.period.trim();
+    if !period.is_empty() {
+        filters.push(v1::Filter {
+            dimension: "period".into(),
+            values: vec![period.to_string()],
+        });
+    }
+    let values: Vec<String> = form
+        .values
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if !values.is_empty() {
+        filters.push(v1::Filter {
+            dimension: form.filter.clone(),
+            values,
+        });
+    }
     let mut request = tonic::Request::new(v1::AggregateRequest {
         context: Some(s.context("programmazione", "")),
         group_by,
@@ -210,7 +231,17 @@ fn label(value: &str) -> String {
 /// The answer as a cross table (one dimension: a single column).
 fn table(answer: &v1::AggregateResponse) -> TableView {
     let t = shown::CrossTable::of(answer);
+    let by = answer
+        .group_by
+        .first()
+        .and_then(|d| DIMENSIONS.iter().find(|(code, _)| code == d))
+        .map_or("riga", |(_, label)| label);
+    let chart = crate::chart::svg(
+        &format!("Persone distinte per {}", by.to_lowercase()),
+        &crate::chart::bars(answer, label),
+    );
     TableView {
+        chart,
         caption: format!("Persone distinte al {}", answer.as_of),
         corner: answer.group_by.join(" \\ "),
         columns: t.columns.iter().map(|c| label(c)).collect(),

@@ -2,8 +2,11 @@
 //! federation. Every response carries a strict Content-Security-Policy (no
 //! inline script), `Cache-Control: no-store` and framing and referrer
 //! protections; every value is escaped by the templates; every form that
-//! changes something carries the session's CSRF token; sign-in attempts
-//! are rate-limited per username.
+//! changes something carries the session's CSRF token (the sign-in form a
+//! token bound to the browser by a cookie); sign-in attempts are
+//! rate-limited per username and per address. An operator whose session
+//! expired while searching signs in again and finds the search as they
+//! left it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +25,10 @@ use trama_proto::v1::federation_client::FederationClient;
 use crate::accounts::Accounts;
 use crate::session::{self, COOKIE, Session, Sessions};
 
-/// Sign-in attempts allowed per username per minute.
-const ATTEMPTS_PER_MINUTE: u32 = 5;
+/// The address a request came from (set by the server for each
+/// connection).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// What every page handler shares.
 #[derive(Clone)]
@@ -36,8 +41,10 @@ pub struct App {
     pub accounts: Arc<Accounts>,
     /// The Federation client, with the organisation's certificate.
     pub client: FederationClient<Channel>,
-    /// Recent sign-in attempts by username.
+    /// Recent sign-in attempts by username, and by address (`@` + it).
     attempts: moka::sync::Cache<String, u32>,
+    /// The organisation's identity provider, if operators sign in there.
+    pub oidc: Option<crate::oidc::Provider>,
 }
 
 impl App {
@@ -57,7 +64,28 @@ impl App {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            oidc: None,
         }
+    }
+
+    /// The console with operators signing in at `provider` too.
+    pub fn with_provider(self, provider: Option<crate::oidc::Provider>) -> App {
+        App {
+            oidc: provider,
+            ..self
+        }
+    }
+
+    /// Counts one sign-in attempt for `key`; whether it is within `limit`.
+    pub(crate) fn attempt(&self, key: String, limit: u32) -> bool {
+        let tries = self.attempts.get(&key).unwrap_or(0) + 1;
+        self.attempts.insert(key, tries);
+        tries <= limit
+    }
+
+    /// Forgets the attempts of a username that signed in.
+    pub(crate) fn forget_attempts(&self, username: &str) {
+        self.attempts.invalidate(username);
     }
 
     /// The session the request's cookie names, if still alive.
@@ -72,7 +100,12 @@ impl App {
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/find") }))
-        .route("/login", get(login_page).post(login))
+        .route(
+            "/login",
+            get(crate::signin::login_page).post(crate::signin::login),
+        )
+        .route("/oidc/start", get(crate::signin::oidc_start))
+        .route("/oidc/callback", get(crate::signin::oidc_callback))
         .route("/logout", post(logout))
         .route("/find", get(find_page).post(find))
         .route(
@@ -87,7 +120,9 @@ pub fn router(app: App) -> Router {
             "/access",
             get(crate::oversight::access_page).post(crate::oversight::access),
         )
+        .route("/record/sections", get(crate::record::sections_part))
         .route("/sources", get(crate::oversight::sources))
+        .route("/sources/table", get(crate::oversight::sources_table))
         .route("/assets/{*path}", get(asset))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(app)
@@ -117,7 +152,12 @@ async fn secure_headers(mut response: Response) -> Response {
 /// The files the console serves itself (no CDN): its own stylesheet and
 /// Designers Italia's Bootstrap Italia with the Titillium Web fonts,
 /// vendored by `console/assets/vendor.sh`.
-const ASSETS: [(&str, &str, &[u8]); 7] = [
+const ASSETS: [(&str, &str, &[u8]); 8] = [
+    (
+        "htmx.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/vendor/htmx/htmx.min.js"),
+    ),
     (
         "console.css",
         "text/css; charset=utf-8",
@@ -173,7 +213,7 @@ async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Respon
 }
 
 /// The value of cookie `name` in the request.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -219,82 +259,6 @@ pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Response {
     }
 }
 
-#[derive(Template)]
-#[template(path = "login.html")]
-struct LoginPage<'a> {
-    organisation: &'a str,
-    operator: Option<&'a str>,
-    csrf: &'a str,
-    username: &'a str,
-    problem: Option<&'a str>,
-}
-
-async fn login_page(State(app): State<App>) -> Response {
-    page(
-        StatusCode::OK,
-        &LoginPage {
-            organisation: &app.organisation,
-            operator: None,
-            csrf: "",
-            username: "",
-            problem: None,
-        },
-    )
-}
-
-/// The sign-in form.
-#[derive(Debug, Deserialize)]
-pub struct LoginForm {
-    username: String,
-    password: String,
-}
-
-async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
-    let refused = |status, problem: &str| {
-        page(
-            status,
-            &LoginPage {
-                organisation: &app.organisation,
-                operator: None,
-                csrf: "",
-                username: &form.username,
-                problem: Some(problem),
-            },
-        )
-    };
-    let tries = app.attempts.get(&form.username).unwrap_or(0) + 1;
-    app.attempts.insert(form.username.clone(), tries);
-    if tries > ATTEMPTS_PER_MINUTE {
-        tracing::warn!("sign-in attempts over the limit for one username");
-        return refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Troppi tentativi: riprova tra un minuto.",
-        );
-    }
-    let accounts = app.accounts.clone();
-    let (user, pass) = (form.username.clone(), form.password.clone());
-    let found = tokio::task::spawn_blocking(move || accounts.verify(&user, &pass).cloned())
-        .await
-        .ok()
-        .flatten();
-    let Some(account) = found else {
-        return refused(
-            StatusCode::UNAUTHORIZED,
-            "Nome utente o password non validi.",
-        );
-    };
-    app.attempts.invalidate(&form.username);
-    let Some(id) = app
-        .sessions
-        .start(&account.username, &account.name, &account.role)
-    else {
-        return refused(StatusCode::SERVICE_UNAVAILABLE, "Accesso non disponibile.");
-    };
-    tracing::info!(role = %account.role, "operator signed in");
-    let cookie = format!("{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/find")).into_response()
-}
-
 /// A form that carries only the CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct TokenForm {
@@ -327,9 +291,9 @@ pub(crate) const PURPOSES: [(&str, &str); 3] = [
 ];
 
 /// The search form.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 pub struct FindForm {
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     csrf: String,
     #[serde(default)]
     purpose: String,
@@ -422,9 +386,29 @@ fn find_view<'a>(app: &'a App, s: &'a Session, form: &'a FindForm) -> FindPage<'
     }
 }
 
+/// The search given back after signing in again: the form as the
+/// operator left it, not yet run.
+pub(crate) fn resumed_search(app: &App, s: &Session, form: &FindForm) -> Response {
+    let mut view = find_view(app, s, form);
+    view.problem = Some(
+        "La sessione era scaduta: la ricerca è come l'avevi lasciata. Premi «Cerca» per eseguirla."
+            .into(),
+    );
+    page(StatusCode::OK, &view)
+}
+
 async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindForm>) -> Response {
     let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
+        // The session expired while the operator searched: sign in again,
+        // with the search kept in the page (not on the server).
+        let resume = serde_urlencoded::to_string(&form).unwrap_or_default();
+        return crate::signin::login_with(
+            &app,
+            StatusCode::UNAUTHORIZED,
+            "",
+            Some("La sessione è scaduta: accedi di nuovo per continuare la ricerca."),
+            &resume,
+        );
     };
     if let Some(stale) = stale_form(&s, &form.csrf) {
         return stale;

@@ -45,8 +45,10 @@ impl Page {
 pub struct Browser {
     address: String,
     tls: tokio_rustls::TlsConnector,
-    /// The session cookie, once signed in.
+    /// The session cookie (`name=value`), once signed in.
     pub cookie: Option<String>,
+    /// The other cookies the console set (`name=value`).
+    pub others: Vec<String>,
 }
 
 impl Browser {
@@ -66,7 +68,22 @@ impl Browser {
             address: address.into(),
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             cookie: None,
+            others: Vec::new(),
         }
+    }
+
+    /// Opens the sign-in page and signs in with its form (its token and
+    /// cookie); `resume` is carried as the page would.
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let body = format!(
+            "csrf={}&username={}&password={}",
+            form.csrf(),
+            enc(username),
+            enc(password)
+        );
+        self.post("/login", &body).await
     }
 
     /// `GET path`.
@@ -90,8 +107,10 @@ impl Browser {
         if !body.is_empty() {
             request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
         }
-        if let Some(c) = &self.cookie {
-            request.push_str(&format!("Cookie: {c}\r\n"));
+        let cookies: Vec<&String> = self.cookie.iter().chain(&self.others).collect();
+        if !cookies.is_empty() {
+            let joined: Vec<&str> = cookies.iter().map(|c| c.as_str()).collect();
+            request.push_str(&format!("Cookie: {}\r\n", joined.join("; ")));
         }
         request.push_str("\r\n");
         request.push_str(body);
@@ -110,9 +129,16 @@ impl Browser {
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        if let Some((_, set)) = headers.iter().find(|(k, _)| k == "set-cookie") {
+        for (_, set) in headers.iter().filter(|(k, _)| k == "set-cookie") {
             let pair = set.split(';').next().unwrap_or_default().to_string();
-            self.cookie = (!pair.ends_with('=')).then_some(pair);
+            let name = pair.split('=').next().unwrap_or_default().to_string();
+            let kept = (!pair.ends_with('=')).then_some(pair);
+            if name == "__Host-trama-session" {
+                self.cookie = kept;
+            } else {
+                self.others.retain(|c| !c.starts_with(&format!("{name}=")));
+                self.others.extend(kept);
+            }
         }
         Page {
             status,

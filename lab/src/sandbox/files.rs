@@ -472,6 +472,10 @@ pub struct ConsoleFile {
     pub name: String,
     /// Its operators.
     pub accounts: Vec<ConsoleAccount>,
+    /// Where it listens (`127.0.0.1:0`: any free port).
+    pub listen: String,
+    /// More of the file (an `[oidc]` table), appended as written.
+    pub extra: String,
 }
 
 impl ConsoleFile {
@@ -482,7 +486,7 @@ impl ConsoleFile {
         format!(
             "# The console of `{org}` ({name}): the federation in a browser for its operators.\n\
              organisation = {}\n\
-             listen = \"127.0.0.1:0\"\n\
+             listen = {}\n\
              accounts = {}\n\n\
              [https]\n\
              cert = {}\n\
@@ -493,8 +497,9 @@ impl ConsoleFile {
              [federation.tls]\n\
              ca = \"pki/ca.pem\"\n\
              cert = {}\n\
-             key = {}\n",
+             key = {}\n{}",
             quoted(org),
+            quoted(&self.listen),
             quoted(&format!("{name}-accounts.toml")),
             quoted(&format!("pki/{name}-web.pem")),
             quoted(&format!("pki/{name}-web-key.pem")),
@@ -502,6 +507,7 @@ impl ConsoleFile {
             quoted(&self.gateway),
             quoted(&format!("pki/{org}-client.pem")),
             quoted(&format!("pki/{org}-client-key.pem")),
+            self.extra,
         )
     }
 

@@ -791,13 +791,35 @@ impl Federation {
         organisation: &str,
         accounts: Vec<ConsoleAccount>,
     ) -> anyhow::Result<String> {
-        let file = ConsoleFile {
+        let file = self.console_file(name, organisation, accounts);
+        self.start_console_file(file).await
+    }
+
+    /// A console file for `name` of `organisation` with `accounts`,
+    /// calling the federation's gateway, on any free port: to change
+    /// before [`Federation::start_console_file`].
+    pub fn console_file(
+        &self,
+        name: &str,
+        organisation: &str,
+        accounts: Vec<ConsoleAccount>,
+    ) -> ConsoleFile {
+        ConsoleFile {
             federation: FEDERATION.into(),
             organisation: organisation.into(),
             gateway: self.gateway.clone(),
             name: name.into(),
             accounts,
-        };
+            listen: "127.0.0.1:0".into(),
+            extra: String::new(),
+        }
+    }
+
+    /// Starts the console `file` describes (see
+    /// [`Federation::start_console`]); returns its address.
+    pub async fn start_console_file(&mut self, file: ConsoleFile) -> anyhow::Result<String> {
+        let name = file.name.clone();
+        let name = name.as_str();
         let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
         trama_tls::pki::issue_web(&self.dir.join("pki"), name, &hosts, 30)?;
         std::fs::write(
