@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod chrome;
 pub mod proxy;
 pub mod web;
 

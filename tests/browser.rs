@@ -1,0 +1,501 @@
+//! The console in a real browser: headless Chromium driven over WebDriver
+//! against consoles in front of the sandbox federation (real processes on
+//! loopback). An operator signs in, finds the demo person by a misspelt
+//! name, opens the record with a purpose (the sections offered follow the
+//! purpose; a refused one shows the policy's reason), sees provenance, and
+//! a partial answer while a partner is stopped; the Caritas desk sees who
+//! follows the person and nothing else; the DPO reads the access log with
+//! the audit chain verified; the planning office sees the statistics table
+//! and its chart; the federation screen refreshes by itself. A partner's
+//! names and notes hold `<script>`, quotes and markup: nothing runs. Every
+//! page passes axe-core's WCAG 2.1 AA checks at 1280×800 and at tablet
+//! width; each screen is saved under `target/browser-screenshots/`.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+
+mod support;
+
+use support::chrome::{self, Chrome, DESKTOP, TABLET};
+use support::{ConsoleAccount, Sandbox};
+
+const DEMO: &str = "DNGGPP58L14D150Z";
+const HOSTILE_NAME: &str = "Giuseppe <script>document.title='xss'</script>\"'<b>x</b>";
+const HOSTILE_NOTE: &str =
+    "<img src=x onerror=\"document.title='xss'\"> vicina di casa & \"amica\"";
+
+fn account(username: &str, name: &str, role: &str) -> ConsoleAccount {
+    ConsoleAccount {
+        username: username.into(),
+        name: name.into(),
+        role: role.into(),
+        password: format!("password di {username} per la prova"),
+    }
+}
+
+/// Puts markup and quotes into the caritas name and the comune's notes
+/// about the demo person.
+async fn seed_hostile_values(fed: &Sandbox) {
+    let open = |org: &str| {
+        let file = fed.dir().join(org).join(format!("{org}.db"));
+        async move {
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+                .await
+                .expect("the partner's database")
+        }
+    };
+    let caritas = open("caritas").await;
+    // Caritas wrote the demo person down without a tax code, as "Dangelo
+    // Giusepe".
+    let changed =
+        sqlx::query("UPDATE persone SET nome = ? WHERE cognome = 'Dangelo' AND nome = 'Giusepe'")
+            .bind(HOSTILE_NAME)
+            .execute(&caritas)
+            .await
+            .unwrap();
+    assert_eq!(changed.rows_affected(), 1, "caritas knows the demo person");
+    let comune = open("comune").await;
+    let changed = sqlx::query(
+        "INSERT INTO rete_sostegno (id_risorsa, id_assistito, tipo, descrizione, attiva, dt_agg) \
+         SELECT 99999999, id_assistito, 'VIC', ?, 1, dt_agg FROM assistiti WHERE codice_fiscale = ?",
+    )
+    .bind(HOSTILE_NOTE)
+    .bind(DEMO)
+    .execute(&comune)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1, "the comune knows them");
+}
+
+/// Signs in on the page shown.
+async fn sign_in(b: &Chrome, who: &ConsoleAccount) {
+    b.open("/login").await;
+    b.fill("#username", &who.username).await;
+    b.fill("#password", &who.password).await;
+    b.click("form[action='/login'] button[type=submit]").await;
+    assert_eq!(b.path().await, "/find", "{} is signed in", who.username);
+}
+
+/// Checks the page shown with axe-core, and saves it.
+async fn check_and_save(b: &Chrome, name: &str) {
+    let violations = b.accessibility().await;
+    assert!(
+        violations.is_empty(),
+        "{name}: accessibility violations: {violations:#?}"
+    );
+    let fits: bool = b
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap_or(false);
+    assert!(fits, "{name}: the page scrolls sideways");
+    b.shot(name).await;
+}
+
+/// Nothing from the partners' data ran or became markup.
+async fn nothing_ran(b: &Chrome, what: &str) {
+    let title = b.client.title().await.unwrap();
+    assert_ne!(title, "xss", "{what}: a script from the data ran");
+    let injected = b
+        .client
+        .execute(
+            "return document.querySelectorAll('main script, main img, main b').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(injected.as_u64(), Some(0), "{what}: markup from the data");
+}
+
+#[tokio::test]
+async fn operators_work_in_a_real_browser() {
+    if !chrome::available() {
+        return;
+    }
+    let mut fed = Sandbox::start().await;
+    seed_hostile_values(&fed).await;
+    let laura = account("laura.ferrari", "Laura Ferrari", "assistente_sociale");
+    let dpo = account("dpo", "Responsabile protezione dati", "audit");
+    let planner = account("piano.zona", "Ufficio di Piano", "ufficio_di_piano");
+    let anna = account("anna.volontaria", "Anna", "operatore_centro_ascolto");
+    let comune = fed
+        .running
+        .start_console(
+            "console-comune",
+            "comune",
+            vec![laura.clone(), dpo.clone(), planner.clone()],
+        )
+        .await
+        .unwrap();
+    let caritas = fed
+        .running
+        .start_console("console-caritas", "caritas", vec![anna.clone()])
+        .await
+        .unwrap();
+    let origin = format!("https://{comune}");
+
+    let b = Chrome::start(&origin, DESKTOP).await;
+    b.open("/login").await;
+    // Keyboard: from the username field, Tab reaches the password.
+    b.el("#username")
+        .await
+        .send_keys("laura.ferrari\u{E004}")
+        .await
+        .unwrap();
+    let focused = b
+        .client
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused.as_str(), Some("password"));
+    check_and_save(&b, "01-sign-in").await;
+    sign_in(&b, &laura).await;
+
+    // Find the demo person by a misspelt surname.
+    b.choose("#purpose", "presa_in_carico").await;
+    b.fill("#case_id", "CS-DEMO-0001").await;
+    b.fill("#family_name", "Dangleo").await;
+    b.fill("#given_name", "Giuseppe").await;
+    b.fill("#birth_date", "1958-07-14").await;
+    b.click("form[action='/find'] button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains(DEMO), "{text}");
+    assert!(text.contains("D'Angelo"), "{text}");
+    check_and_save(&b, "02-find-misspelt").await;
+
+    // By the name caritas wrote down: its hostile given name is text.
+    b.fill("#family_name", "Dangelo").await;
+    b.fill("#given_name", "").await;
+    b.click("form[action='/find'] button[type=submit]").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("<script>document.title='xss'</script>"),
+        "{text}"
+    );
+    nothing_ran(&b, "find").await;
+
+    // The record: the sections follow the purpose.
+    b.click(&format!("a[href='/record?tax_code={DEMO}']")).await;
+    b.choose("#purpose", "verifica_presa_in_carico").await;
+    let health = "#sections input[value=health]";
+    wait_until(&b, &format!("{health}[disabled]")).await;
+    let text = b.text().await;
+    assert!(
+        text.contains("health data (GDPR art. 9)"),
+        "the policy's reason is shown: {text}"
+    );
+    check_and_save(&b, "03-record-refused-section").await;
+    b.choose("#purpose", "presa_in_carico").await;
+    b.fill("#case_id", "CS-DEMO-0001").await;
+    wait_until(&b, &format!("{health}:not([disabled])")).await;
+    b.quiet().await;
+    for section in ["housing", "support_network", "interventions"] {
+        b.press(&format!("#sections input[value={section}]")).await;
+    }
+    b.click("#read").await;
+    let text = b.text().await;
+    for shown in [
+        "Abitazione",
+        "Rete di sostegno",
+        "cartella-sociale",
+        "comune: risposto",
+        "asl: risposto",
+    ] {
+        assert!(text.contains(shown), "{shown} in {text}");
+    }
+    assert!(text.contains("<img src=x onerror="), "{text}");
+    nothing_ran(&b, "record").await;
+    check_and_save(&b, "04-record-provenance").await;
+
+    // A partner stopped: the answer says it is partial.
+    assert!(fed.running.kill("asl").await);
+    b.click("#read").await;
+    let text = b.text().await;
+    assert!(text.contains("Risposta parziale"), "{text}");
+    assert!(text.contains("asl: non disponibile"), "{text}");
+    assert!(text.contains("comune: risposto"), "{text}");
+    check_and_save(&b, "05-record-partial").await;
+    fed.running.restart("asl").await.unwrap();
+
+    // Tablet width: the same pages fit and pass.
+    b.resize(TABLET).await;
+    b.open("/find").await;
+    check_and_save(&b, "06-find-tablet").await;
+    b.open(&format!("/record?tax_code={DEMO}")).await;
+    check_and_save(&b, "07-record-tablet").await;
+    b.resize(DESKTOP).await;
+    b.close().await;
+
+    desk_view(&caritas, &anna).await;
+    oversight(&origin, &dpo).await;
+    statistics(&origin, &planner).await;
+    fed.cleanup().await;
+}
+
+/// The Caritas desk: who follows the person, and nothing else.
+async fn desk_view(console: &str, anna: &ConsoleAccount) {
+    let b = Chrome::start(&format!("https://{console}"), DESKTOP).await;
+    sign_in(&b, anna).await;
+    b.open(&format!("/record?tax_code={DEMO}")).await;
+    b.choose("#purpose", "verifica_presa_in_carico").await;
+    wait_until(&b, "#sections input[value=case_membership]:not([disabled])").await;
+    let offered = b
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('#sections input:not([disabled])')).map(i => i.value)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(offered, serde_json::json!(["case_membership"]));
+    b.press("#sections input[value=case_membership]").await;
+    b.click("#read").await;
+    let read = b
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('main section')).map(s => s.getAttribute('aria-label'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read,
+        serde_json::json!(["Chi segue la persona (presa in carico)"]),
+        "the desk reads case membership only"
+    );
+    let text = b.text().await;
+    assert!(text.contains("Servizio anziani"), "{text}");
+    check_and_save(&b, "08-desk-who-follows").await;
+    b.close().await;
+}
+
+/// The DPO's access log, with the chain verified; the federation screen
+/// refreshing by itself.
+async fn oversight(origin: &str, dpo: &ConsoleAccount) {
+    let b = Chrome::start(origin, DESKTOP).await;
+    sign_in(&b, dpo).await;
+    b.open("/access").await;
+    b.fill("#tax_code", DEMO).await;
+    b.fill("#operator", "laura").await;
+    b.click("form[action='/access'] button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains("Registro integro"), "{text}");
+    assert!(
+        text.contains("laura.ferrari (assistente_sociale)"),
+        "{text}"
+    );
+    assert!(text.contains("GetRecord"), "{text}");
+    assert!(
+        !text.contains("dpo (audit)"),
+        "filtered by operator: {text}"
+    );
+    check_and_save(&b, "09-access-log").await;
+
+    b.open("/sources").await;
+    let before = b.el("#sources caption").await.text().await.unwrap();
+    let mut after = before.clone();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        after = b.el("#sources caption").await.text().await.unwrap();
+        if after != before {
+            break;
+        }
+    }
+    assert_ne!(after, before, "the federation screen refreshes by itself");
+    let text = b.text().await;
+    assert!(text.contains("in servizio"), "{text}");
+    check_and_save(&b, "10-federation").await;
+    b.close().await;
+}
+
+/// The planning office's table and chart.
+async fn statistics(origin: &str, planner: &ConsoleAccount) {
+    let b = Chrome::start(origin, DESKTOP).await;
+    sign_in(&b, planner).await;
+    b.open("/stats").await;
+    b.choose("#rows", "need").await;
+    b.choose("#columns", "district").await;
+    b.click("form[action='/stats'] button[value=table]").await;
+    let text = b.text().await;
+    assert!(text.contains("Totale"), "{text}");
+    let bars = b
+        .client
+        .execute(
+            "return document.querySelectorAll('figure.chart svg rect').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(bars.as_u64().unwrap_or(0) > 2, "the chart has bars: {bars}");
+    let label = b
+        .el("figure.chart svg")
+        .await
+        .attr("aria-label")
+        .await
+        .unwrap();
+    assert!(label.is_some_and(|l| l.starts_with("Persone distinte per bisogno")));
+    check_and_save(&b, "11-statistics").await;
+    b.close().await;
+}
+
+/// Waits until `css` matches (the page updates in place).
+async fn wait_until(b: &Chrome, css: &str) {
+    for _ in 0..100 {
+        if b.client.find(fantoccini::Locator::Css(css)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("`{css}` never matched");
+}
+
+/// The organisation's OpenID Connect provider (oidc-provider, run with
+/// Node.js over HTTPS), stopped when dropped.
+struct IdentityProvider {
+    _process: tokio::process::Child,
+    issuer: String,
+}
+
+impl IdentityProvider {
+    async fn start(fed: &Sandbox, redirect: &str, secret: &str) -> IdentityProvider {
+        let pki = fed.dir().join("pki");
+        let hosts = ["127.0.0.1".to_string()];
+        trama_tls::pki::issue_web(&pki, "idp", &hosts, 30).unwrap();
+        let port = chrome::free_port();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/idp.mjs");
+        let mut process = tokio::process::Command::new("node")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(pki.join("idp-web.pem"))
+            .arg(pki.join("idp-web-key.pem"))
+            .arg(redirect)
+            .arg(secret)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts the identity provider");
+        let stdout = process.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready =
+            tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line()).await;
+        assert!(
+            matches!(ready, Ok(Ok(Some(ref l))) if l == "ready"),
+            "the identity provider did not start: {ready:?}"
+        );
+        // What it says later (its warnings) is passed on, not left to
+        // fill a pipe nobody reads.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("identity provider: {line}");
+            }
+        });
+        IdentityProvider {
+            _process: process,
+            issuer: format!("https://127.0.0.1:{port}"),
+        }
+    }
+}
+
+use tokio::io::AsyncBufReadExt;
+
+#[tokio::test]
+async fn operators_sign_in_through_the_organisations_identity_provider() {
+    if !chrome::available() {
+        return;
+    }
+    let mut fed = Sandbox::start().await;
+    let port = chrome::free_port();
+    let redirect = format!("https://127.0.0.1:{port}/oidc/callback");
+    let secret = "un segreto del client lungo abbastanza";
+    let idp = IdentityProvider::start(&fed, &redirect, secret).await;
+    let mut file = fed
+        .running
+        .console_file("console-oidc", "comune", Vec::new());
+    file.listen = format!("127.0.0.1:{port}");
+    file.extra = format!(
+        "\n[oidc]\nissuer = \"{}\"\nclient_id = \"trama-console\"\nclient_secret = \"{secret}\"\n\
+         redirect_url = \"{redirect}\"\nca = \"pki/ca.pem\"\nscopes = [\"profile\", \"groups\"]\n\
+         role_claim = \"groups\"\nlabel = \"Accedi con l'identità del Comune\"\n\n\
+         [[oidc.roles]]\nclaim = \"servizi-sociali\"\nrole = \"assistente_sociale\"\n",
+        idp.issuer
+    );
+    let console = fed.running.start_console_file(file).await.unwrap();
+    let origin = format!("https://{console}");
+
+    // Marco signs in at the provider and comes back a social worker.
+    let b = Chrome::start(&origin, DESKTOP).await;
+    b.open("/login").await;
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#password"))
+            .await
+            .is_err(),
+        "no local accounts: no password form"
+    );
+    check_and_save(&b, "12-sign-in-provider").await;
+    b.click("#provider").await;
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&idp.issuer),
+        "at the provider"
+    );
+    b.fill("input[name=login]", "marco.bianchi").await;
+    b.fill("input[name=password]", "la sua password").await;
+    b.click("button[type=submit]").await;
+    b.click("button[type=submit]").await; // the provider asks to share the profile
+    wait_for_path(&b, "/find").await;
+    let header = b.el("header").await.text().await.unwrap();
+    assert!(header.contains("Marco Bianchi"), "{header}");
+    b.fill("#case_id", "CS-DEMO-0001").await;
+    b.fill("#tax_code", DEMO).await;
+    b.click("form[action='/find'] button[type=submit]").await;
+    assert!(b.text().await.contains("comune: risposto"));
+    let audit = support::gateway_audit(&fed).await;
+    let last = audit.iter().rfind(|e| e.call == "FindSubject").unwrap();
+    assert_eq!(
+        (last.operator_id.as_str(), last.operator_role.as_str()),
+        ("marco.bianchi", "assistente_sociale"),
+        "the audit names the operator the provider signed in, in the mapped role"
+    );
+    b.close().await;
+
+    // Someone the provider knows but whose groups give no role is refused.
+    let b = Chrome::start(&origin, DESKTOP).await;
+    b.open("/login").await;
+    b.click("#provider").await;
+    b.fill("input[name=login]", "ospite").await;
+    b.fill("input[name=password]", "x").await;
+    b.click("button[type=submit]").await;
+    b.click("button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains("no role in Trama"), "{text}");
+    assert_eq!(b.path().await, "/oidc/callback");
+    b.open("/find").await;
+    assert_eq!(b.path().await, "/login", "not signed in");
+
+    // A callback this browser did not start is refused.
+    b.open("/oidc/callback?code=forged&state=forged").await;
+    assert!(b.text().await.contains("non è partito da questo browser"));
+    b.close().await;
+    drop(idp);
+    fed.cleanup().await;
+}
+
+/// Waits until the browser shows `path` (after redirects and refreshes).
+async fn wait_for_path(b: &Chrome, path: &str) {
+    for _ in 0..100 {
+        if b.path().await == path {
+            b.settle().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never reached {path}: at {}", b.path().await);
+}
