@@ -141,6 +141,9 @@ pub enum BenchCommand {
     /// Statistics: distinct counts against the truth before perturbation, and a table by need
     /// and district end to end beside each partner's own counting, in the same run.
     Stats(trama_lab::bench::stats::StatsArgs),
+    /// The console's record page: its server-side time with operators working at once, beside
+    /// the bare GetRecord it asks for, in the same run.
+    Console(trama_lab::bench::console::ConsoleArgs),
 }
 
 /// `trama pki` subcommands.

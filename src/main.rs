@@ -143,6 +143,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             cli::BenchCommand::Load(args) => trama_lab::bench::load::run(args).await?,
             cli::BenchCommand::Federation(args) => trama_lab::bench::federation::run(args).await?,
             cli::BenchCommand::Stats(args) => trama_lab::bench::stats::run(args).await?,
+            cli::BenchCommand::Console(args) => trama_lab::bench::console::run(args).await?,
         },
     }
     Ok(())

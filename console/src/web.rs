@@ -45,6 +45,9 @@ pub struct App {
     attempts: moka::sync::Cache<String, u32>,
     /// The organisation's identity provider, if operators sign in there.
     pub oidc: Option<crate::oidc::Provider>,
+    /// What each role may read for a purpose and case id, by source, for
+    /// a short while (see `record::access`).
+    pub(crate) offers: moka::sync::Cache<(String, String, String), Arc<Vec<v1::SourceInfo>>>,
 }
 
 impl App {
@@ -65,6 +68,10 @@ impl App {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             oidc: None,
+            offers: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
         }
     }
 
@@ -125,7 +132,23 @@ pub fn router(app: App) -> Router {
         .route("/sources/table", get(crate::oversight::sources_table))
         .route("/assets/{*path}", get(asset))
         .layer(axum::middleware::map_response(secure_headers))
+        .layer(axum::middleware::from_fn(server_timing))
         .with_state(app)
+}
+
+/// `Server-Timing: app;dur=…`: how long the console took to answer, in
+/// milliseconds (the browser's developer tools and the console benchmark
+/// read it; it says nothing about what was asked).
+async fn server_timing(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let took = format!("app;dur={:.2}", started.elapsed().as_secs_f64() * 1000.0);
+    if let Ok(value) = HeaderValue::from_str(&took) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("server-timing"), value);
+    }
+    response
 }
 
 /// The headers every response carries.

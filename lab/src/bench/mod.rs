@@ -2,6 +2,7 @@
 //! each printed with the machine it ran on.
 
 pub mod audit;
+pub mod console;
 pub mod federation;
 pub mod load;
 pub mod matching;
