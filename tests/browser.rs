@@ -225,6 +225,19 @@ async fn operators_work_in_a_real_browser() {
     b.open(&format!("/record?tax_code={DEMO}")).await;
     check_and_save(&b, "07-record-tablet").await;
     b.resize(DESKTOP).await;
+
+    // English is a click away, and stays chosen.
+    b.open("/find").await;
+    b.click("a.language").await;
+    let heading = b.el("h1").await.text().await.unwrap();
+    assert_eq!(heading, "Find a person");
+    let html_lang = b.el("html").await.attr("lang").await.unwrap();
+    assert_eq!(html_lang.as_deref(), Some("en"));
+    b.open(&format!("/record?tax_code={DEMO}")).await;
+    assert!(b.text().await.contains("Sections to read"));
+    check_and_save(&b, "12-record-english").await;
+    b.click("a.language").await;
+    assert_eq!(b.el("h1").await.text().await.unwrap(), "Trova una persona");
     b.close().await;
 
     desk_view(&caritas, &anna).await;
@@ -433,7 +446,7 @@ async fn operators_sign_in_through_the_organisations_identity_provider() {
             .is_err(),
         "no local accounts: no password form"
     );
-    check_and_save(&b, "12-sign-in-provider").await;
+    check_and_save(&b, "13-sign-in-provider").await;
     b.click("#provider").await;
     assert!(
         b.client

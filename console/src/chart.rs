@@ -37,18 +37,19 @@ pub fn bars(answer: &v1::AggregateResponse, label: impl Fn(&str) -> String) -> V
     bars
 }
 
-/// The bars as an SVG element titled `title`; `None` if there is nothing
-/// to draw or drawing fails (the table is still there).
-pub fn svg(title: &str, bars: &[Bar]) -> Option<String> {
+/// The bars as an SVG element titled `title`, a suppressed total marked
+/// `unpublished`; `None` if there is nothing to draw or drawing fails (the
+/// table is still there).
+pub fn svg(title: &str, bars: &[Bar], unpublished: &str) -> Option<String> {
     if bars.is_empty() {
         return None;
     }
     let mut out = String::new();
     let height = 60 + 28 * u32::try_from(bars.len()).unwrap_or(100);
-    draw(&mut out, (760, height), bars)
+    draw(&mut out, (760, height), bars, unpublished)
         .map_err(|e| tracing::warn!(error = %e, "the chart could not be drawn"))
         .ok()?;
-    let alternative = alternative(title, bars);
+    let alternative = alternative(title, bars, unpublished);
     Some(out.replacen(
         "<svg ",
         &format!(
@@ -61,7 +62,7 @@ pub fn svg(title: &str, bars: &[Bar]) -> Option<String> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn draw(out: &mut String, size: (u32, u32), bars: &[Bar]) -> DrawResult {
+fn draw(out: &mut String, size: (u32, u32), bars: &[Bar], unpublished: &str) -> DrawResult {
     let root = SVGBackend::with_string(out, size).into_drawing_area();
     root.fill(&WHITE)?;
     let most = bars
@@ -80,7 +81,7 @@ fn draw(out: &mut String, size: (u32, u32), bars: &[Bar]) -> DrawResult {
         .iter()
         .map(|b| match b.count {
             Some(_) => b.label.clone(),
-            None => format!("{} (non pubblicato)", b.label),
+            None => format!("{} ({unpublished})", b.label),
         })
         .collect();
     chart
@@ -99,25 +100,27 @@ fn draw(out: &mut String, size: (u32, u32), bars: &[Bar]) -> DrawResult {
     let blue = RGBColor(0, 102, 204);
     chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
         let count = b.count?;
-        Some(Rectangle::new(
+        let mut bar = Rectangle::new(
             [
                 (0, SegmentValue::Exact(i)),
                 (count, SegmentValue::Exact(i + 1)),
             ],
             blue.filled(),
-        ))
+        );
+        bar.set_margin(4, 4, 0, 0);
+        Some(bar)
     }))?;
     root.present()?;
     Ok(())
 }
 
 /// The chart in words, for screen readers.
-fn alternative(title: &str, bars: &[Bar]) -> String {
+fn alternative(title: &str, bars: &[Bar], unpublished: &str) -> String {
     let values: Vec<String> = bars
         .iter()
         .map(|b| match b.count {
             Some(c) => format!("{} {c}", b.label),
-            None => format!("{} non pubblicato", b.label),
+            None => format!("{} {unpublished}", b.label),
         })
         .collect();
     format!("{title}: {}", values.join(", "))
@@ -169,7 +172,7 @@ mod tests {
                 },
             ]
         );
-        let Some(svg) = svg("Persone per bisogno", &bars) else {
+        let Some(svg) = svg("Persone per bisogno", &bars, "non pubblicato") else {
             panic!("drawn")
         };
         assert!(

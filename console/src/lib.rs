@@ -5,7 +5,8 @@
 //! id and role, so the audit log shows who did what. It stores no personal
 //! data: what a page shows lives for that request only.
 //!
-//! Module map: [`config`] reads `console.toml`; [`accounts`] checks local
+//! Module map: [`config`] reads `console.toml`; [`lang`] holds the pages'
+//! words in Italian and English; [`accounts`] checks local
 //! accounts (Argon2 hashes); [`oidc`] signs operators in through the
 //! organisation's OpenID Connect provider, [`signin`] the sign-in pages;
 //! [`session`] keeps operators' sessions in
@@ -18,6 +19,7 @@
 pub mod accounts;
 pub mod chart;
 pub mod config;
+pub mod lang;
 pub mod oidc;
 pub mod oversight;
 pub mod record;

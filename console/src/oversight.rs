@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use trama_proto::v1;
 
+use crate::lang::{self, Texts};
 use crate::session::Session;
 use crate::web::{App, page, refusal, stale_form};
 
@@ -33,6 +34,7 @@ pub struct AccessView {
 #[derive(Template)]
 #[template(path = "access.html")]
 struct AccessPage<'a> {
+    t: &'static Texts,
     organisation: &'a str,
     operator: Option<&'a str>,
     csrf: &'a str,
@@ -52,14 +54,16 @@ pub struct ChainView {
     problems: Vec<String>,
 }
 
-/// The calls the log can be filtered by: (call, label).
-const CALLS: [(&str, &str); 5] = [
-    ("", "Tutte"),
-    ("FindSubject", "Ricerca di una persona"),
-    ("GetRecord", "Lettura della cartella"),
-    ("AccessLog", "Lettura del registro"),
-    ("Aggregate", "Statistiche"),
-];
+/// The calls the log can be filtered by, and their labels.
+fn calls(t: &Texts) -> [(&'static str, &'static str); 5] {
+    [
+        ("", t.all_calls),
+        ("FindSubject", t.call_find),
+        ("GetRecord", t.call_record),
+        ("AccessLog", t.call_access),
+        ("Aggregate", t.call_stats),
+    ]
+}
 
 /// The access-log form: the person, and filters on what is listed.
 #[derive(Debug, Default, Deserialize)]
@@ -109,8 +113,14 @@ impl AccessForm {
     }
 }
 
-fn access_view<'a>(app: &'a App, s: &'a Session, form: &'a AccessForm) -> AccessPage<'a> {
+fn access_view<'a>(
+    app: &'a App,
+    s: &'a Session,
+    form: &'a AccessForm,
+    t: &'static Texts,
+) -> AccessPage<'a> {
     AccessPage {
+        t,
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
@@ -119,7 +129,7 @@ fn access_view<'a>(app: &'a App, s: &'a Session, form: &'a AccessForm) -> Access
         searched: false,
         entries: Vec::new(),
         form,
-        calls: CALLS
+        calls: calls(t)
             .iter()
             .map(|(code, label)| (*code, *label, *code == form.call))
             .collect(),
@@ -127,24 +137,21 @@ fn access_view<'a>(app: &'a App, s: &'a Session, form: &'a AccessForm) -> Access
     }
 }
 
-fn chain_view(c: &v1::ChainCheck) -> ChainView {
+fn chain_view(c: &v1::ChainCheck, t: &Texts) -> ChainView {
     let sealed = if c.sealed_seq == 0 {
-        "nessun sigillo firmato ancora".to_string()
+        t.no_seal.to_string()
     } else {
-        format!(
-            "sigillo firmato fino alla voce {} ({})",
-            c.sealed_seq, c.sealed_time
-        )
+        format!("{} {} ({})", t.sealed_to, c.sealed_seq, c.sealed_time)
     };
     let summary = if c.intact {
         format!(
-            "Registro integro: catena di {} voci verificata, {sealed}; verificato il {}.",
-            c.entries, c.checked_at
+            "{} ({} {}), {sealed}; {} {}.",
+            t.chain_ok, c.entries, t.entries, t.checked_at, c.checked_at
         )
     } else {
         format!(
-            "ATTENZIONE: il registro NON è integro ({} voci lette, verificato il {}). Le voci qui sotto potrebbero essere state alterate.",
-            c.entries, c.checked_at
+            "{} ({} {}; {} {})",
+            t.chain_broken, c.entries, t.entries, t.checked_at, c.checked_at
         )
     };
     ChainView {
@@ -156,12 +163,13 @@ fn chain_view(c: &v1::ChainCheck) -> ChainView {
 
 /// `GET /access`: the form.
 pub async fn access_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
     page(
         StatusCode::OK,
-        &access_view(&app, &s, &AccessForm::default()),
+        &access_view(&app, &s, &AccessForm::default(), t),
     )
 }
 
@@ -171,6 +179,7 @@ pub async fn access(
     headers: HeaderMap,
     Form(form): Form<AccessForm>,
 ) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
@@ -182,7 +191,7 @@ pub async fn access(
         ..form
     };
     let tax_code = form.tax_code.clone();
-    let mut view = access_view(&app, &s, &form);
+    let mut view = access_view(&app, &s, &form, t);
     if let Err(problem) = form.check() {
         view.problem = Some(problem);
         return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
@@ -201,7 +210,7 @@ pub async fn access(
         Ok(answer) => {
             let answer = answer.into_inner();
             view.searched = true;
-            view.chain = answer.chain.as_ref().map(chain_view);
+            view.chain = answer.chain.as_ref().map(|c| chain_view(c, t));
             view.entries = answer
                 .entries
                 .iter()
@@ -260,6 +269,7 @@ pub struct SourceView {
 #[derive(Template)]
 #[template(path = "sources.html")]
 struct SourcesPage<'a> {
+    t: &'static Texts,
     organisation: &'a str,
     operator: Option<&'a str>,
     csrf: &'a str,
@@ -272,6 +282,7 @@ struct SourcesPage<'a> {
 #[derive(Template)]
 #[template(path = "sources_table.html")]
 struct SourcesTable {
+    t: &'static Texts,
     sources: Vec<SourceView>,
     problem: Option<String>,
     checked_at: String,
@@ -279,11 +290,13 @@ struct SourcesTable {
 
 /// `GET /sources`: the federation's partners as the gateway sees them now.
 pub async fn sources(State(app): State<App>, headers: HeaderMap) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let (status, sources, problem) = ask_sources(&app).await;
+    let (status, sources, problem) = ask_sources(&app, t).await;
     let view = SourcesPage {
+        t,
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
@@ -297,13 +310,15 @@ pub async fn sources(State(app): State<App>, headers: HeaderMap) -> Response {
 /// `GET /sources/table`: the table alone (the page fetches it every few
 /// seconds).
 pub async fn sources_table(State(app): State<App>, headers: HeaderMap) -> Response {
+    let t = lang::of(&headers);
     if app.session(&headers).is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let (status, sources, problem) = ask_sources(&app).await;
+    let (status, sources, problem) = ask_sources(&app, t).await;
     page(
         status,
         &SourcesTable {
+            t,
             sources,
             problem,
             checked_at: clock(),
@@ -312,23 +327,25 @@ pub async fn sources_table(State(app): State<App>, headers: HeaderMap) -> Respon
 }
 
 /// `ListSources`, as the screen shows it.
-async fn ask_sources(app: &App) -> (StatusCode, Vec<SourceView>, Option<String>) {
+async fn ask_sources(app: &App, t: &Texts) -> (StatusCode, Vec<SourceView>, Option<String>) {
     let mut request = tonic::Request::new(v1::ListSourcesRequest::default());
     request.set_timeout(Duration::from_secs(5));
     let mut client = app.client.clone();
     match client.list_sources(request).await {
         Ok(answer) => (
             StatusCode::OK,
-            answer.into_inner().sources.iter().map(source).collect(),
+            answer
+                .into_inner()
+                .sources
+                .iter()
+                .map(|s| source(s, t))
+                .collect(),
             None,
         ),
         Err(status) => (
             StatusCode::BAD_GATEWAY,
             Vec::new(),
-            Some(format!(
-                "La federazione non risponde ora: {}",
-                status.message()
-            )),
+            Some(format!("{} {}", t.federation_down, status.message())),
         ),
     }
 }
@@ -346,12 +363,12 @@ fn clock() -> String {
     )
 }
 
-fn source(s: &v1::SourceInfo) -> SourceView {
+fn source(s: &v1::SourceInfo, t: &Texts) -> SourceView {
     let health = match v1::SourceHealth::try_from(s.health) {
-        Ok(v1::SourceHealth::Serving) => "in servizio",
-        Ok(v1::SourceHealth::NotServing) => "non in servizio",
-        Ok(v1::SourceHealth::Unreachable) => "non raggiungibile",
-        _ => "sconosciuto",
+        Ok(v1::SourceHealth::Serving) => t.serving,
+        Ok(v1::SourceHealth::NotServing) => t.not_serving,
+        Ok(v1::SourceHealth::Unreachable) => t.unreachable,
+        _ => t.unknown,
     };
     let sections: Vec<&str> = s
         .sections

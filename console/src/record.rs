@@ -17,21 +17,34 @@ use serde::Deserialize;
 use serde_json::Value;
 use trama_proto::v1;
 
+use crate::lang::{self, Texts};
 use crate::session::Session;
 use crate::web::{App, PURPOSES, PurposeOption, outcome_line, page, purposes, refusal, stale_form};
 
-/// The sections, as the form offers them: (name, label).
-const SECTIONS: [(&str, &str); 10] = [
-    ("housing", "Abitazione"),
-    ("socio_economic", "Situazione socio-economica"),
-    ("support_network", "Rete di sostegno"),
-    ("needs", "Bisogni"),
-    ("interventions", "Interventi"),
-    ("case_membership", "Chi segue la persona (presa in carico)"),
-    ("referrals", "Segnalazioni"),
-    ("health", "Salute"),
-    ("court_relations", "Rapporti con l'autorità giudiziaria"),
-    ("judicial_acts", "Atti giudiziari"),
+/// The sections, as the form offers them: (name, Italian, English).
+const SECTIONS: [(&str, &str, &str); 10] = [
+    ("housing", "Abitazione", "Housing"),
+    (
+        "socio_economic",
+        "Situazione socio-economica",
+        "Socio-economic situation",
+    ),
+    ("support_network", "Rete di sostegno", "Support network"),
+    ("needs", "Bisogni", "Needs"),
+    ("interventions", "Interventi", "Interventions"),
+    (
+        "case_membership",
+        "Chi segue la persona (presa in carico)",
+        "Who follows the person (case membership)",
+    ),
+    ("referrals", "Segnalazioni", "Referrals"),
+    ("health", "Salute", "Health"),
+    (
+        "court_relations",
+        "Rapporti con l'autorità giudiziaria",
+        "Relations with the courts",
+    ),
+    ("judicial_acts", "Atti giudiziari", "Judicial acts"),
 ];
 
 /// The record form, as submitted.
@@ -79,10 +92,22 @@ pub struct SectionOption {
     reason: String,
 }
 
+/// The one reason every section offered is refused for, when they all
+/// are (for example a purpose that needs a case id): said once, not per
+/// section.
+pub fn shared_reason(sections: &[SectionOption]) -> Option<&str> {
+    let first = sections.first()?;
+    sections
+        .iter()
+        .all(|s| !s.allowed && s.reason == first.reason)
+        .then_some(first.reason.as_str())
+}
+
 /// The sections' fieldset alone, for `GET /record/sections`.
 #[derive(Template)]
 #[template(path = "sections.html")]
 struct SectionsPart {
+    t: &'static Texts,
     sections: Vec<SectionOption>,
     sections_problem: Option<String>,
 }
@@ -105,6 +130,7 @@ pub struct EntryView {
 #[derive(Template)]
 #[template(path = "record.html")]
 struct RecordPage<'a> {
+    t: &'static Texts,
     organisation: &'a str,
     operator: Option<&'a str>,
     csrf: &'a str,
@@ -120,13 +146,19 @@ struct RecordPage<'a> {
     partial: bool,
 }
 
-fn view<'a>(app: &'a App, s: &'a Session, form: &'a RecordForm) -> RecordPage<'a> {
+fn view<'a>(
+    app: &'a App,
+    s: &'a Session,
+    form: &'a RecordForm,
+    t: &'static Texts,
+) -> RecordPage<'a> {
     RecordPage {
+        t,
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
         form,
-        purposes: purposes(&form.purpose),
+        purposes: purposes(&form.purpose, t),
         sections: Vec::new(),
         sections_problem: None,
         problem: None,
@@ -159,13 +191,16 @@ async fn offered(
     app: &App,
     s: &Session,
     form: &RecordForm,
+    t: &Texts,
 ) -> (Vec<SectionOption>, Option<String>) {
     let sources = match access(app, s, form).await {
         Ok(sources) => sources,
         Err(status) => {
             let all = SECTIONS
                 .iter()
-                .map(|(code, label)| option(form, code, label, true, String::new()))
+                .map(|(code, it, en)| {
+                    option(form, code, lang::pick(t, it, en), true, String::new())
+                })
                 .collect();
             return (all, Some(status.message().to_string()));
         }
@@ -173,7 +208,8 @@ async fn offered(
     let access: Vec<&v1::SectionAccess> = sources.iter().flat_map(|s| &s.access).collect();
     let options = SECTIONS
         .iter()
-        .filter_map(|(code, label)| {
+        .filter_map(|(code, it, en)| {
+            let label = lang::pick(t, it, en);
             let section = trama_proto::sections::parse(code)? as i32;
             let at: Vec<&&v1::SectionAccess> =
                 access.iter().filter(|a| a.section == section).collect();
@@ -236,6 +272,7 @@ pub async fn sections_part(
     headers: HeaderMap,
     Query(whose): Query<Whose>,
 ) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
@@ -244,10 +281,11 @@ pub async fn sections_part(
         case_id: whose.case_id.trim().to_string(),
         ..RecordForm::default()
     };
-    let (sections, sections_problem) = offered(&app, &s, &form).await;
+    let (sections, sections_problem) = offered(&app, &s, &form, t).await;
     page(
         StatusCode::OK,
         &SectionsPart {
+            t,
             sections,
             sections_problem,
         },
@@ -260,6 +298,7 @@ pub async fn record_page(
     headers: HeaderMap,
     Query(whose): Query<Whose>,
 ) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
@@ -268,8 +307,8 @@ pub async fn record_page(
         purpose: PURPOSES[0].0.into(),
         ..RecordForm::default()
     };
-    let mut page_view = view(&app, &s, &form);
-    (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form).await;
+    let mut page_view = view(&app, &s, &form, t);
+    (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form, t).await;
     page(StatusCode::OK, &page_view)
 }
 
@@ -279,6 +318,7 @@ pub async fn record(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
@@ -286,21 +326,21 @@ pub async fn record(
     if let Some(stale) = stale_form(&s, &form.csrf) {
         return stale;
     }
-    let mut page_view = view(&app, &s, &form);
+    let mut page_view = view(&app, &s, &form, t);
     if form.step == "sections" {
-        (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form).await;
+        (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form, t).await;
         return page(StatusCode::OK, &page_view);
     }
-    let (offers, answer) = tokio::join!(offered(&app, &s, &form), ask(&app, &s, &form));
+    let (offers, answer) = tokio::join!(offered(&app, &s, &form, t), ask(&app, &s, &form));
     (page_view.sections, page_view.sections_problem) = offers;
     match answer {
         Ok(answer) => {
             page_view.read = true;
             page_view.partial = answer.partial;
-            page_view.outcomes = answer.outcomes.iter().map(outcome_line).collect();
+            page_view.outcomes = answer.outcomes.iter().map(|o| outcome_line(o, t)).collect();
             if let Some(r) = &answer.record {
                 page_view.conflicts = r.conflicts.iter().map(conflict_line).collect();
-                page_view.blocks = blocks(r.sections.as_ref());
+                page_view.blocks = blocks(r.sections.as_ref(), t);
             }
             page(StatusCode::OK, &page_view)
         }
@@ -348,7 +388,7 @@ fn conflict_line(c: &v1::Conflict) -> String {
 /// The record's sections as blocks of entries, each with its provenance:
 /// read through the canonical JSON of the schema, so every field of every
 /// section shows without a template per section.
-fn blocks(sections: Option<&v1::RecordSections>) -> Vec<Block> {
+fn blocks(sections: Option<&v1::RecordSections>, t: &Texts) -> Vec<Block> {
     let Some(sections) = sections else {
         return Vec::new();
     };
@@ -365,14 +405,14 @@ fn blocks(sections: Option<&v1::RecordSections>) -> Vec<Block> {
                 return None;
             };
             Some(Block {
-                title: section_title(&name),
+                title: section_title(&name, t),
                 entries: entries.into_iter().map(entry_view).collect(),
             })
         })
         .collect()
 }
 
-fn section_title(json_name: &str) -> String {
+fn section_title(json_name: &str, t: &Texts) -> String {
     let snake: String = json_name
         .chars()
         .flat_map(|c| {
@@ -389,8 +429,11 @@ fn section_title(json_name: &str) -> String {
         .unwrap_or(&snake);
     SECTIONS
         .iter()
-        .find(|(code, _)| *code == snake)
-        .map_or_else(|| snake.to_string(), |(_, label)| (*label).to_string())
+        .find(|(code, _, _)| *code == snake)
+        .map_or_else(
+            || snake.to_string(),
+            |(_, it, en)| lang::pick(t, it, en).to_string(),
+        )
 }
 
 fn entry_view(entry: Value) -> EntryView {

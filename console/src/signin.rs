@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::lang::{self, Texts};
 use crate::oidc::STATE_COOKIE;
 use crate::session::{COOKIE, same_token};
 use crate::web::{App, FindForm, Peer, cookie, page};
@@ -31,6 +32,7 @@ const PER_ADDRESS: u32 = 30;
 #[derive(Template)]
 #[template(path = "login.html")]
 pub(crate) struct LoginPage<'a> {
+    t: &'static Texts,
     organisation: &'a str,
     operator: Option<&'a str>,
     csrf: &'a str,
@@ -48,6 +50,7 @@ pub(crate) struct LoginPage<'a> {
 /// carrying `resume` and showing `problem`.
 pub(crate) fn login_with(
     app: &App,
+    t: &'static Texts,
     status: StatusCode,
     username: &str,
     problem: Option<&str>,
@@ -57,6 +60,7 @@ pub(crate) fn login_with(
         return (StatusCode::SERVICE_UNAVAILABLE, "sign-in is not available").into_response();
     };
     let view = LoginPage {
+        t,
         organisation: &app.organisation,
         operator: None,
         csrf: &token,
@@ -76,8 +80,8 @@ pub(crate) fn login_with(
 }
 
 /// `GET /login`.
-pub async fn login_page(State(app): State<App>) -> Response {
-    login_with(&app, StatusCode::OK, "", None, "")
+pub async fn login_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    login_with(&app, lang::of(&headers), StatusCode::OK, "", None, "")
 }
 
 /// The sign-in form.
@@ -100,24 +104,19 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let t = lang::of(&headers);
     let refused = |status, problem: &str| {
-        login_with(&app, status, &form.username, Some(problem), &form.resume)
+        login_with(&app, t, status, &form.username, Some(problem), &form.resume)
     };
     let bound = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if form.csrf.is_empty() || !same_token(&bound, &form.csrf) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "Il modulo di accesso è scaduto: riprova.",
-        );
+        return refused(StatusCode::FORBIDDEN, t.form_stale);
     }
     let by_user = app.attempt(form.username.clone(), PER_USERNAME);
     let by_address = app.attempt(format!("@{address}"), PER_ADDRESS);
     if !(by_user && by_address) {
         tracing::warn!("sign-in attempts over the limit");
-        return refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Troppi tentativi: riprova tra un minuto.",
-        );
+        return refused(StatusCode::TOO_MANY_REQUESTS, t.too_many);
     }
     let accounts = app.accounts.clone();
     let (user, pass) = (form.username.clone(), form.password.clone());
@@ -126,15 +125,13 @@ pub async fn login(
         .ok()
         .flatten();
     let Some(account) = found else {
-        return refused(
-            StatusCode::UNAUTHORIZED,
-            "Nome utente o password non validi.",
-        );
+        return refused(StatusCode::UNAUTHORIZED, t.bad_password);
     };
     app.forget_attempts(&form.username);
     tracing::info!(role = %account.role, "operator signed in with a local account");
     signed_in(
         &app,
+        t,
         &account.username,
         &account.name,
         &account.role,
@@ -149,6 +146,7 @@ pub async fn login(
 /// redirect; a page that moves on by itself is sent instead.
 fn signed_in(
     app: &App,
+    t: &'static Texts,
     operator: &str,
     name: &str,
     role: &str,
@@ -158,9 +156,10 @@ fn signed_in(
     let Some(id) = app.sessions.start(operator, name, role) else {
         return login_with(
             app,
+            t,
             StatusCode::SERVICE_UNAVAILABLE,
             "",
-            Some("Accesso non disponibile."),
+            Some(t.unavailable),
             "",
         );
     };
@@ -171,7 +170,7 @@ fn signed_in(
         .filter(|_| !resume.is_empty())
         && let Some(s) = app.sessions.get(&id)
     {
-        return (headers, crate::web::resumed_search(app, &s, &form)).into_response();
+        return (headers, crate::web::resumed_search(app, &s, &form, t)).into_response();
     }
     if from_provider {
         return (headers, Html(MOVE_ON)).into_response();
@@ -229,21 +228,19 @@ pub async fn oidc_callback(
     let Some(provider) = &app.oidc else {
         return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
     };
-    let refused = |status, problem: &str| login_with(&app, status, "", Some(problem), "");
+    let t = lang::of(&headers);
+    let refused = |status, problem: &str| login_with(&app, t, status, "", Some(problem), "");
     if !back.error.is_empty() {
         tracing::info!(error = %back.error, "the identity provider refused a sign-in");
         let problem = format!(
-            "Il fornitore di identità non ha concesso l'accesso: {} {}",
-            back.error, back.error_description
+            "{} {} {}",
+            t.provider_refused, back.error, back.error_description
         );
         return refused(StatusCode::UNAUTHORIZED, problem.trim());
     }
     let bound = cookie(&headers, STATE_COOKIE).unwrap_or_default();
     if back.state.is_empty() || !same_token(&bound, &back.state) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "Questo accesso non è partito da questo browser: riprova.",
-        );
+        return refused(StatusCode::FORBIDDEN, t.not_this_browser);
     }
     let done = tokio::time::timeout(
         Duration::from_secs(20),
@@ -254,16 +251,13 @@ pub async fn oidc_callback(
     let response = match done {
         Ok(Ok((who, resume))) => {
             tracing::info!(role = %who.role, "operator signed in through the identity provider");
-            signed_in(&app, &who.operator, &who.name, &who.role, &resume, true)
+            signed_in(&app, t, &who.operator, &who.name, &who.role, &resume, true)
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "a sign-in through the identity provider failed");
             refused(StatusCode::FORBIDDEN, &e.to_string())
         }
-        Err(_) => refused(
-            StatusCode::GATEWAY_TIMEOUT,
-            "Il fornitore di identità non ha risposto in tempo: riprova.",
-        ),
+        Err(_) => refused(StatusCode::GATEWAY_TIMEOUT, t.provider_slow),
     };
     (AppendHeaders([(header::SET_COOKIE, cleared)]), response).into_response()
 }

@@ -15,19 +15,20 @@ use trama_client::stats as shown;
 use trama_proto::stats::{ALL, NOT_RECORDED};
 use trama_proto::v1;
 
+use crate::lang::{self, Texts};
 use crate::session::Session;
 use crate::web::{App, outcome_line, page, refusal, stale_form};
 
-/// The dimensions offered, with their labels.
-const DIMENSIONS: [(&str, &str); 8] = [
-    ("need", "Bisogno"),
-    ("district", "Quartiere"),
-    ("intervention", "Intervento"),
-    ("age_band", "Fascia d'età"),
-    ("sex", "Sesso"),
-    ("year", "Anno"),
-    ("quarter", "Trimestre"),
-    ("case_status", "Stato della cartella"),
+/// The dimensions offered, with their labels (Italian, English).
+const DIMENSIONS: [(&str, &str, &str); 8] = [
+    ("need", "Bisogno", "Need"),
+    ("district", "Quartiere", "District"),
+    ("intervention", "Intervento", "Intervention"),
+    ("age_band", "Fascia d'età", "Age band"),
+    ("sex", "Sesso", "Sex"),
+    ("year", "Anno", "Year"),
+    ("quarter", "Trimestre", "Quarter"),
+    ("case_status", "Stato della cartella", "Case status"),
 ];
 
 /// The statistics form.
@@ -81,6 +82,7 @@ pub struct RowView {
 #[derive(Template)]
 #[template(path = "stats.html")]
 struct StatsPage<'a> {
+    t: &'static Texts,
     organisation: &'a str,
     operator: Option<&'a str>,
     csrf: &'a str,
@@ -92,26 +94,27 @@ struct StatsPage<'a> {
     table: Option<TableView>,
 }
 
-fn options(selected: &str) -> Vec<DimensionOption> {
+fn options(selected: &str, t: &Texts) -> Vec<DimensionOption> {
     DIMENSIONS
         .iter()
-        .map(|(code, label)| DimensionOption {
+        .map(|(code, it, en)| DimensionOption {
             code,
-            label,
+            label: lang::pick(t, it, en),
             selected: *code == selected,
         })
         .collect()
 }
 
-fn view<'a>(app: &'a App, s: &'a Session, form: &'a StatsForm) -> StatsPage<'a> {
+fn view<'a>(app: &'a App, s: &'a Session, form: &'a StatsForm, t: &'static Texts) -> StatsPage<'a> {
     StatsPage {
+        t,
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
         form,
-        rows: options(&form.rows),
-        columns: options(&form.columns),
-        filters: options(&form.filter),
+        rows: options(&form.rows, t),
+        columns: options(&form.columns, t),
+        filters: options(&form.filter, t),
         problem: None,
         table: None,
     }
@@ -119,6 +122,7 @@ fn view<'a>(app: &'a App, s: &'a Session, form: &'a StatsForm) -> StatsPage<'a> 
 
 /// `GET /stats`: the form.
 pub async fn stats_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
@@ -127,7 +131,7 @@ pub async fn stats_page(State(app): State<App>, headers: HeaderMap) -> Response 
         columns: "district".into(),
         ..StatsForm::default()
     };
-    page(StatusCode::OK, &view(&app, &s, &form))
+    page(StatusCode::OK, &view(&app, &s, &form, t))
 }
 
 /// `POST /stats`: the table, or its CSV.
@@ -136,17 +140,18 @@ pub async fn stats(
     headers: HeaderMap,
     Form(form): Form<StatsForm>,
 ) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
     if let Some(stale) = stale_form(&s, &form.csrf) {
         return stale;
     }
-    let mut page_view = view(&app, &s, &form);
+    let mut page_view = view(&app, &s, &form, t);
     match ask(&app, &s, &form).await {
         Ok(answer) if form.r#as == "csv" => csv(&answer),
         Ok(answer) => {
-            page_view.table = Some(table(&answer));
+            page_view.table = Some(table(&answer, t));
             page(StatusCode::OK, &page_view)
         }
         Err(status) => {
@@ -220,36 +225,37 @@ fn csv(answer: &v1::AggregateResponse) -> Response {
     }
 }
 
-fn label(value: &str) -> String {
+fn label(value: &str, t: &Texts) -> String {
     match value {
-        ALL => "Totale".into(),
-        NOT_RECORDED => "(non rilevato)".into(),
+        ALL => t.total.into(),
+        NOT_RECORDED => t.not_recorded.into(),
         v => v.into(),
     }
 }
 
 /// The answer as a cross table (one dimension: a single column).
-fn table(answer: &v1::AggregateResponse) -> TableView {
+fn table(answer: &v1::AggregateResponse, words: &Texts) -> TableView {
     let t = shown::CrossTable::of(answer);
     let by = answer
         .group_by
         .first()
-        .and_then(|d| DIMENSIONS.iter().find(|(code, _)| code == d))
-        .map_or("riga", |(_, label)| label);
+        .and_then(|d| DIMENSIONS.iter().find(|(code, _, _)| code == d))
+        .map_or("-", |(_, it, en)| lang::pick(words, it, en));
     let chart = crate::chart::svg(
-        &format!("Persone distinte per {}", by.to_lowercase()),
-        &crate::chart::bars(answer, label),
+        &format!("{} {}", words.people_by, by.to_lowercase()),
+        &crate::chart::bars(answer, |v| label(v, words)),
+        words.not_published,
     );
     TableView {
         chart,
-        caption: format!("Persone distinte al {}", answer.as_of),
+        caption: format!("{} {}", words.people_as_of, answer.as_of),
         corner: answer.group_by.join(" \\ "),
-        columns: t.columns.iter().map(|c| label(c)).collect(),
+        columns: t.columns.iter().map(|c| label(c, words)).collect(),
         rows: t
             .rows
             .iter()
             .map(|r| RowView {
-                label: label(r),
+                label: label(r, words),
                 values: t.columns.iter().map(|k| t.at(r, k)).collect(),
             })
             .collect(),
@@ -259,14 +265,18 @@ fn table(answer: &v1::AggregateResponse) -> TableView {
             .iter()
             .map(|o| {
                 let who = if o.first == ALL {
-                    "due o più enti".to_string()
+                    words.two_or_more.to_string()
                 } else {
-                    format!("{} e {}", o.first, o.second)
+                    format!("{} {} {}", o.first, words.and, o.second)
                 };
                 format!("{who}: {}", shown::shown(o.count, o.status, false))
             })
             .collect(),
-        outcomes: answer.outcomes.iter().map(outcome_line).collect(),
+        outcomes: answer
+            .outcomes
+            .iter()
+            .map(|o| outcome_line(o, words))
+            .collect(),
         partial: answer.partial,
     }
 }

@@ -23,6 +23,7 @@ use trama_proto::v1;
 use trama_proto::v1::federation_client::FederationClient;
 
 use crate::accounts::Accounts;
+use crate::lang::{self, Texts};
 use crate::session::{self, COOKIE, Session, Sessions};
 
 /// The address a request came from (set by the server for each
@@ -111,6 +112,7 @@ pub fn router(app: App) -> Router {
             "/login",
             get(crate::signin::login_page).post(crate::signin::login),
         )
+        .route("/lang/{code}", get(language))
         .route("/oidc/start", get(crate::signin::oidc_start))
         .route("/oidc/callback", get(crate::signin::oidc_callback))
         .route("/logout", post(logout))
@@ -149,6 +151,17 @@ async fn server_timing(request: axum::extract::Request, next: axum::middleware::
             .insert(header::HeaderName::from_static("server-timing"), value);
     }
     response
+}
+
+/// `GET /lang/{it|en}`: keeps the operator's choice of language, then on
+/// to the search (or the sign-in).
+async fn language(axum::extract::Path(code): axum::extract::Path<String>) -> Response {
+    let code = if code == "en" { "en" } else { "it" };
+    let keep = format!(
+        "{}={code}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=31536000",
+        lang::COOKIE
+    );
+    ([(header::SET_COOKIE, keep)], Redirect::to("/find")).into_response()
 }
 
 /// The headers every response carries.
@@ -304,12 +317,21 @@ async fn logout(
 }
 
 /// Purposes offered when finding a person: (code, label).
-pub(crate) const PURPOSES: [(&str, &str); 3] = [
-    ("presa_in_carico", "Presa in carico"),
-    ("verifica_presa_in_carico", "Verifica della presa in carico"),
+pub(crate) const PURPOSES: [(&str, &str, &str); 3] = [
+    (
+        "presa_in_carico",
+        "Presa in carico",
+        "Taking the case in charge",
+    ),
+    (
+        "verifica_presa_in_carico",
+        "Verifica della presa in carico",
+        "Checking who follows the person",
+    ),
     (
         "valutazione_multidimensionale",
         "Valutazione multidimensionale",
+        "Multidimensional assessment",
     ),
 ];
 
@@ -340,12 +362,12 @@ pub struct PurposeOption {
 }
 
 /// The purposes offered, `selected` marked.
-pub(crate) fn purposes(selected: &str) -> Vec<PurposeOption> {
+pub(crate) fn purposes(selected: &str, t: &Texts) -> Vec<PurposeOption> {
     PURPOSES
         .iter()
-        .map(|(code, label)| PurposeOption {
+        .map(|(code, it, en)| PurposeOption {
             code,
-            label,
+            label: lang::pick(t, it, en),
             selected: *code == selected,
         })
         .collect()
@@ -371,6 +393,7 @@ pub struct CandidateView {
 #[derive(Template)]
 #[template(path = "find.html")]
 struct FindPage<'a> {
+    t: &'static Texts,
     organisation: &'a str,
     operator: Option<&'a str>,
     csrf: &'a str,
@@ -384,6 +407,7 @@ struct FindPage<'a> {
 }
 
 async fn find_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
@@ -391,15 +415,21 @@ async fn find_page(State(app): State<App>, headers: HeaderMap) -> Response {
         purpose: PURPOSES[0].0.into(),
         ..FindForm::default()
     };
-    page(StatusCode::OK, &find_view(&app, &s, &form))
+    page(StatusCode::OK, &find_view(&app, &s, &form, t))
 }
 
-fn find_view<'a>(app: &'a App, s: &'a Session, form: &'a FindForm) -> FindPage<'a> {
+fn find_view<'a>(
+    app: &'a App,
+    s: &'a Session,
+    form: &'a FindForm,
+    t: &'static Texts,
+) -> FindPage<'a> {
     FindPage {
+        t,
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
-        purposes: purposes(&form.purpose),
+        purposes: purposes(&form.purpose, t),
         form,
         problem: None,
         searched: false,
@@ -411,38 +441,42 @@ fn find_view<'a>(app: &'a App, s: &'a Session, form: &'a FindForm) -> FindPage<'
 
 /// The search given back after signing in again: the form as the
 /// operator left it, not yet run.
-pub(crate) fn resumed_search(app: &App, s: &Session, form: &FindForm) -> Response {
-    let mut view = find_view(app, s, form);
-    view.problem = Some(
-        "La sessione era scaduta: la ricerca è come l'avevi lasciata. Premi «Cerca» per eseguirla."
-            .into(),
-    );
+pub(crate) fn resumed_search(
+    app: &App,
+    s: &Session,
+    form: &FindForm,
+    t: &'static Texts,
+) -> Response {
+    let mut view = find_view(app, s, form, t);
+    view.problem = Some(t.search_resumed.into());
     page(StatusCode::OK, &view)
 }
 
 async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindForm>) -> Response {
+    let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         // The session expired while the operator searched: sign in again,
         // with the search kept in the page (not on the server).
         let resume = serde_urlencoded::to_string(&form).unwrap_or_default();
         return crate::signin::login_with(
             &app,
+            t,
             StatusCode::UNAUTHORIZED,
             "",
-            Some("La sessione è scaduta: accedi di nuovo per continuare la ricerca."),
+            Some(t.session_expired),
             &resume,
         );
     };
     if let Some(stale) = stale_form(&s, &form.csrf) {
         return stale;
     }
-    let mut view = find_view(&app, &s, &form);
+    let mut view = find_view(&app, &s, &form, t);
     match ask_find(&app, &s, &form).await {
         Ok(answer) => {
             view.searched = true;
             view.partial = answer.partial;
-            view.outcomes = answer.outcomes.iter().map(outcome_line).collect();
-            view.groups = answer.groups.iter().map(group_view).collect();
+            view.outcomes = answer.outcomes.iter().map(|o| outcome_line(o, t)).collect();
+            view.groups = answer.groups.iter().map(|g| group_view(g, t)).collect();
             page(StatusCode::OK, &view)
         }
         Err(status) => {
@@ -497,7 +531,7 @@ fn parse_date(text: &str) -> Result<Option<v1::Date>, String> {
     }
 }
 
-fn group_view(g: &v1::CandidateGroup) -> GroupView {
+fn group_view(g: &v1::CandidateGroup, t: &Texts) -> GroupView {
     let candidates: Vec<CandidateView> = g.candidates.iter().map(candidate_view).collect();
     let tie = g
         .candidates
@@ -506,7 +540,7 @@ fn group_view(g: &v1::CandidateGroup) -> GroupView {
     GroupView {
         tax_code: g.tax_code.clone(),
         title: if g.tax_code.is_empty() {
-            "Senza codice fiscale".into()
+            t.no_tax_code.into()
         } else {
             g.tax_code.clone()
         },
@@ -536,14 +570,14 @@ fn candidate_view(c: &v1::Candidate) -> CandidateView {
 }
 
 /// One partner's outcome, in words.
-pub(crate) fn outcome_line(o: &v1::SourceOutcome) -> String {
+pub(crate) fn outcome_line(o: &v1::SourceOutcome, t: &Texts) -> String {
     let status = match v1::OutcomeStatus::try_from(o.status) {
-        Ok(v1::OutcomeStatus::Ok) => "risposto",
-        Ok(v1::OutcomeStatus::NotFound) => "non conosce la persona",
-        Ok(v1::OutcomeStatus::Denied) => "negato",
-        Ok(v1::OutcomeStatus::Timeout) => "non ha risposto in tempo",
-        Ok(v1::OutcomeStatus::Unavailable) => "non disponibile",
-        _ => "errore",
+        Ok(v1::OutcomeStatus::Ok) => t.answered,
+        Ok(v1::OutcomeStatus::NotFound) => t.not_known,
+        Ok(v1::OutcomeStatus::Denied) => t.denied,
+        Ok(v1::OutcomeStatus::Timeout) => t.timeout,
+        Ok(v1::OutcomeStatus::Unavailable) => t.down,
+        _ => t.error,
     };
     if o.message.is_empty() {
         format!("{}: {status}", o.organisation)

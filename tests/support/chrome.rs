@@ -90,9 +90,11 @@ impl Chrome {
             "goog:chromeOptions".into(),
             json!({
                 "binary": CHROMIUM,
+                // An Italian operator's browser: the console speaks Italian first.
+                "prefs": {"intl.accept_languages": "it-IT,it"},
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
+                    "--no-first-run", "--disable-background-networking", "--lang=it-IT",
                     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                     format!("--user-data-dir={}", profile.path().display()),
                     format!("--window-size={},{}", size.0, size.1),

@@ -1,0 +1,208 @@
+//! The console's words, in Italian (first) and English: every label,
+//! heading and message a page shows, chosen per request from the
+//! operator's choice (a cookie set by the language link) or, failing it,
+//! the browser's `Accept-Language`. The partners' data and the policy's
+//! reasons are shown as they come.
+
+use axum::http::{HeaderMap, header};
+
+/// Defines [`Texts`] and its two instances from `key: italian, english`.
+macro_rules! texts {
+    ($($key:ident: $it:expr, $en:expr;)*) => {
+        /// The words of one language.
+        #[derive(Debug)]
+        pub struct Texts {
+            /// The language's code, for `<html lang>`.
+            pub code: &'static str,
+            $(#[doc = $it] pub $key: &'static str,)*
+        }
+
+        /// Italian, the console's first language.
+        pub static IT: Texts = Texts { code: "it", $($key: $it,)* };
+
+        /// English.
+        pub static EN: Texts = Texts { code: "en", $($key: $en,)* };
+    };
+}
+
+texts! {
+    nav_label: "Sezioni", "Sections";
+    nav_find: "Trova una persona", "Find a person";
+    nav_stats: "Statistiche", "Statistics";
+    nav_access: "Registro degli accessi", "Access log";
+    nav_sources: "Federazione", "Federation";
+    sign_out: "Esci", "Sign out";
+    other_language: "English", "Italiano";
+    other_language_code: "en", "it";
+    sign_in: "Accedi", "Sign in";
+    local_account: "Con un account locale", "With a local account";
+    username: "Nome utente", "Username";
+    password: "Password", "Password";
+    purpose: "Finalità", "Purpose";
+    case_id: "Numero della cartella (se la finalità lo richiede)", "Case number (where the purpose needs one)";
+    tax_code_part: "Codice fiscale (o una sua parte)", "Tax code (or part of it)";
+    family_name: "Cognome", "Family name";
+    given_name: "Nome", "Given name";
+    birth_date: "Data di nascita (AAAA-MM-GG)", "Date of birth (YYYY-MM-DD)";
+    search: "Cerca", "Search";
+    people_found: "Persone trovate", "People found";
+    nobody: "Nessuna persona corrisponde.", "Nobody matches.";
+    group: "Gruppo", "Group";
+    tie: "(a pari merito con un'altra persona)", "(tied with another person)";
+    source: "Ente", "Partner";
+    full_name: "Cognome e nome", "Name";
+    born: "Nato/a il", "Born";
+    score: "Punteggio", "Score";
+    matched: "Cosa corrisponde", "What matched";
+    outcomes: "Esito per ente", "Outcome per partner";
+    partial: "Risposta parziale: almeno un ente non ha risposto.", "Partial answer: at least one partner did not answer.";
+    partial_record: "Risposta parziale: almeno un ente non ha risposto; quello che conserva manca.", "Partial answer: at least one partner did not answer; what it holds is missing.";
+    record: "Cartella", "Record";
+    record_of: "Cartella di", "Record of";
+    refresh_sections: "Aggiorna le sezioni consentite", "Show the sections allowed";
+    read: "Leggi", "Read";
+    conflicts: "Dati in disaccordo tra gli enti", "Data the partners disagree on";
+    origin: "Fonte", "Source";
+    system: "Sistema", "System";
+    record_id: "Scheda", "Record id";
+    updated: "Aggiornata", "Updated";
+    content: "Contenuto", "Content";
+    sections_legend: "Sezioni da leggere (solo quelle che servono)", "Sections to read (only those you need)";
+    sections_unknown: "La federazione non ha detto quali sezioni consente: il gateway deciderà alla lettura.", "The federation did not say which sections it allows: the gateway decides when the record is read.";
+    not_allowed: "Non consentita per questa finalità:", "Not allowed for this purpose:";
+    stats_title: "Statistiche: persone distinte tra gli enti", "Statistics: distinct people across partners";
+    rows: "Righe", "Rows";
+    columns: "Colonne", "Columns";
+    period: "Periodo (facoltativo: 2025, 2025-Q2 o 2025-07)", "Period (optional: 2025, 2025-Q2 or 2025-07)";
+    only_for: "Solo per (facoltativo)", "Only for (optional)";
+    values: "Valori, separati da virgole (per esempio housing, employment)", "Values, comma-separated (for example housing, employment)";
+    show: "Mostra", "Show";
+    download_csv: "Scarica CSV", "Download CSV";
+    chart_caption: "Totali per riga; i totali non pubblicati non hanno barra.", "Row totals; totals not published have no bar.";
+    overlaps: "Persone note a più enti", "People known to more than one partner";
+    access_intro: "Chi ha letto i dati di una persona, quando e perché (per il responsabile della protezione dei dati).", "Who read a person's data, when and why (for the data-protection officer).";
+    tax_code: "Codice fiscale", "Tax code";
+    operator_part: "Operatore (anche una parte)", "Operator (or part of the id)";
+    operation: "Operazione", "Operation";
+    since: "Dal giorno (AAAA-MM-GG)", "From (YYYY-MM-DD)";
+    show_accesses: "Mostra gli accessi", "Show the accesses";
+    accesses_caption: "Accessi registrati, dal più recente", "Recorded accesses, newest first";
+    number: "N.", "No.";
+    when: "Quando", "When";
+    operator: "Operatore", "Operator";
+    case: "Cartella", "Case";
+    sections_read: "Sezioni lette", "Sections read";
+    decision: "Decisione", "Decision";
+    no_access: "Nessun accesso registrato.", "No access recorded.";
+    federation_title: "La federazione", "The federation";
+    refreshes: "La tabella si aggiorna da sola ogni 5 secondi.", "The table refreshes itself every 5 seconds.";
+    federation_caption: "Gli enti della federazione come li vede il gateway ora", "The federation's partners as the gateway sees them now";
+    health: "Stato", "Health";
+    circuit: "Circuito", "Circuit";
+    in_flight: "Chiamate in corso", "Calls in flight";
+    sections: "Sezioni", "Sections";
+    session_expired: "La sessione è scaduta: accedi di nuovo per continuare la ricerca.", "Your session expired: sign in again to go on with your search.";
+    search_resumed: "La sessione era scaduta: la ricerca è come l'avevi lasciata. Premi «Cerca» per eseguirla.", "Your session had expired: the search is as you left it. Press Search to run it.";
+    form_stale: "Il modulo di accesso è scaduto: riprova.", "The sign-in form expired: try again.";
+    too_many: "Troppi tentativi: riprova tra un minuto.", "Too many attempts: try again in a minute.";
+    bad_password: "Nome utente o password non validi.", "Wrong username or password.";
+    unavailable: "Accesso non disponibile.", "Sign-in is not available.";
+    provider_refused: "Il fornitore di identità non ha concesso l'accesso:", "The identity provider did not sign you in:";
+    not_this_browser: "Questo accesso non è partito da questo browser: riprova.", "This sign-in did not start in this browser: try again.";
+    provider_slow: "Il fornitore di identità non ha risposto in tempo: riprova.", "The identity provider did not answer in time: try again.";
+    no_tax_code: "Senza codice fiscale", "Without a tax code";
+    answered: "risposto", "answered";
+    not_known: "non conosce la persona", "does not know the person";
+    denied: "negato", "denied";
+    timeout: "non ha risposto in tempo", "did not answer in time";
+    down: "non disponibile", "unavailable";
+    error: "errore", "error";
+    serving: "in servizio", "serving";
+    not_serving: "non in servizio", "not serving";
+    unreachable: "non raggiungibile", "unreachable";
+    unknown: "sconosciuto", "unknown";
+    federation_down: "La federazione non risponde ora:", "The federation does not answer now:";
+    total: "Totale", "Total";
+    not_recorded: "(non rilevato)", "(not recorded)";
+    people_as_of: "Persone distinte al", "Distinct people as of";
+    people_by: "Persone distinte per", "Distinct people by";
+    two_or_more: "due o più enti", "two or more partners";
+    and: "e", "and";
+    not_published: "non pubblicato", "not published";
+    chain_ok: "Registro integro: catena verificata", "Log intact: chain verified";
+    chain_broken: "ATTENZIONE: il registro NON è integro; le voci qui sotto potrebbero essere state alterate.", "WARNING: the log is NOT intact; the entries below may have been altered.";
+    entries: "voci", "entries";
+    sealed_to: "sigillo firmato fino alla voce", "signed seal up to entry";
+    no_seal: "nessun sigillo firmato ancora", "no signed seal yet";
+    checked_at: "verificato il", "checked at";
+    all_calls: "Tutte", "All";
+    call_find: "Ricerca di una persona", "Finding a person";
+    call_record: "Lettura della cartella", "Reading the record";
+    call_access: "Lettura del registro", "Reading the access log";
+    call_stats: "Statistiche", "Statistics";
+}
+
+/// The cookie that keeps the operator's choice of language.
+pub const COOKIE: &str = "__Host-trama-lang";
+
+/// The words for this request: the operator's choice, else the browser's
+/// first language if it is English, else Italian.
+pub fn of(headers: &HeaderMap) -> &'static Texts {
+    match crate::web::cookie(headers, COOKIE).as_deref() {
+        Some("en") => return &EN,
+        Some("it") => return &IT,
+        _ => {}
+    }
+    let first = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split([',', ';', '-']).next())
+        .map(|l| l.trim().to_ascii_lowercase());
+    if first.as_deref() == Some("en") {
+        &EN
+    } else {
+        &IT
+    }
+}
+
+/// `it` or `en`, as `t` speaks.
+pub fn pick(t: &Texts, it: &'static str, en: &'static str) -> &'static str {
+    if t.code == "en" { en } else { it }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_operators_choice_wins_then_the_browsers_then_italian() {
+        assert_eq!(of(&headers(&[])).code, "it");
+        assert_eq!(
+            of(&headers(&[("accept-language", "en-GB,en;q=0.9")])).code,
+            "en"
+        );
+        assert_eq!(
+            of(&headers(&[("accept-language", "it-IT,en;q=0.5")])).code,
+            "it"
+        );
+        assert_eq!(of(&headers(&[("accept-language", "de")])).code, "it");
+        let chose = headers(&[
+            ("accept-language", "en-US"),
+            ("cookie", "__Host-trama-lang=it"),
+        ]);
+        assert_eq!(of(&chose).code, "it");
+        let chose = headers(&[("cookie", "a=b; __Host-trama-lang=en")]);
+        assert_eq!(of(&chose).code, "en");
+        assert_eq!(pick(&EN, "Sì", "Yes"), "Yes");
+        assert_ne!(IT.nav_find, EN.nav_find);
+    }
+}
