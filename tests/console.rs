@@ -338,5 +338,36 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     assert_eq!(out.status, 303);
     assert!(browser.cookie.is_none());
     assert_eq!(browser.get("/find").await.status, 303);
+
+    // The federation down: clear pages saying so, never a stack trace.
+    let mut again = Browser::new(&address, &ca);
+    assert_eq!(
+        again
+            .sign_in("laura.ferrari", "una password lunga per la demo")
+            .await
+            .status,
+        303
+    );
+    let token = again.get("/find").await.csrf();
+    assert!(fed.running.kill("gateway").await);
+    let down = again
+        .post(
+            "/find",
+            &format!(
+                "csrf={token}&purpose=presa_in_carico&case_id=CS-1&tax_code={}",
+                "DNGGPP58L14D150Z"
+            ),
+        )
+        .await;
+    assert_eq!(down.status, 502, "{}", down.body);
+    assert!(down.body.contains("role=\"alert\""), "{}", down.body);
+    assert!(!down.body.contains("panicked") && !down.body.contains("backtrace"));
+    let sources = again.get("/sources").await;
+    assert_eq!(sources.status, 502);
+    assert!(
+        sources.body.contains("La federazione non risponde ora"),
+        "{}",
+        sources.body
+    );
     fed.cleanup().await;
 }
