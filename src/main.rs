@@ -115,6 +115,19 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
                 connector.mapping.sections.len(),
                 connector.mapping.system
             );
+            if !connector.mapping.services.is_empty() {
+                let (published, problems) =
+                    trama_connector::check::offer_report(&config, &connector).await;
+                println!("{published}");
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                anyhow::ensure!(
+                    problems.is_empty(),
+                    "{} row(s) of the offer do not map",
+                    problems.len()
+                );
+            }
         }
         Command::Pki { command } => cli::pki(command)?,
         Command::Console { .. } => {

@@ -617,3 +617,39 @@ fn a_console_whose_identity_provider_cannot_be_reached_refuses_to_start() {
     let refusal = start("console", &config).refusal();
     assert!(refusal.contains("oidc.roles"), "{refusal}");
 }
+
+#[test]
+fn check_names_the_offer_rows_that_do_not_map_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // The listening centre publishes its desks; the price column holds
+    // words, not a number.
+    let config = caritas_with_mapping(dir.path(), |m| {
+        format!(
+            "{m}\n[[services]]\nsql = \"SELECT id, cognome, 'dodici euro' AS tariffa FROM persone LIMIT 2\"\n\
+             columns.id = \"id\"\ncolumns.name = \"cognome\"\ncolumns.price = {{ column = \"tariffa\", unit = \"euro\" }}\n"
+        )
+    });
+    let out = Command::new(exe())
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("offer: 0 service(s) publish"), "{stdout}");
+    assert!(
+        stderr.contains("key `services[0].columns.price`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 row(s) of the offer do not map"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("dodici"),
+        "the row's text is not quoted: {stderr}"
+    );
+}

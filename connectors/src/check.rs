@@ -167,6 +167,15 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, 
         }
         prepared.insert(q.query.key.clone(), p);
     }
+    for q in &mapping.services {
+        // The offer is read whole, like the facts.
+        let p = prepare(db, mapping, &q.query.key, &q.query).await?;
+        for (field, spec) in &q.fields {
+            let key = format!("{}.columns.{}", q.key, field.name);
+            check_binding(mapping, &key, field.kind, spec, &q.query.key, &p.columns)?;
+        }
+        prepared.insert(q.query.key.clone(), p);
+    }
     Ok(prepared)
 }
 
@@ -345,6 +354,9 @@ async fn check_database(config: &ConnectorConfig, report: &mut Report) {
                 connector.mapping.system,
                 crate::source::redact(&config.database)
             ));
+            if !connector.mapping.services.is_empty() {
+                check_offer(config, &connector, report).await;
+            }
             match crate::service::linkage(config, &connector) {
                 Ok(Some(_)) => report
                     .passed
@@ -364,4 +376,48 @@ async fn check_database(config: &ConnectorConfig, report: &mut Report) {
             config.path.display()
         ));
     }
+}
+
+/// Reads the partner's offer as the gateway would: what publishes, and
+/// every row that does not map, by mapping key and row id (`trama check`
+/// and `--check-config` report them; the other rows still publish).
+pub async fn offer_report(
+    config: &ConnectorConfig,
+    connector: &crate::runtime::Connector,
+) -> (String, Vec<String>) {
+    match connector.offer().await {
+        Ok(offer) => (
+            format!("offer: {} service(s) publish", offer.services.len()),
+            offer
+                .problems
+                .into_iter()
+                .map(|p| {
+                    format!(
+                        "{}: key `{}`: row `{}` is left out of the offer: {}",
+                        config.mapping.display(),
+                        p.key,
+                        p.row_id,
+                        p.problem
+                    )
+                })
+                .collect(),
+        ),
+        Err(e) => (
+            "offer: none read".into(),
+            vec![format!(
+                "{}: the offer cannot be read: {e}",
+                config.mapping.display()
+            )],
+        ),
+    }
+}
+
+async fn check_offer(
+    config: &ConnectorConfig,
+    connector: &crate::runtime::Connector,
+    report: &mut Report,
+) {
+    let (passed, problems) = offer_report(config, connector).await;
+    report.passed.push(passed);
+    report.problems.extend(problems);
 }

@@ -9,7 +9,8 @@
 //! engine) and [`params`] its named parameters; [`runtime`] answers
 //! requests in the connector's own types ([`model`]), with [`values`]
 //! turning columns into typed values; [`from_proto`] and [`to_proto`] are
-//! the two edges where wire messages come in and go out; [`export`] is the
+//! the two edges where wire messages come in and go out; [`facts`] counts
+//! for statistics and [`offer`] reads the partner's services; [`export`] is the
 //! partner's export policy; [`error`] maps every failure of a call to one
 //! gRPC status with its reason; [`service`] is the gRPC server, which
 //! enforces that policy, keeps the connector's local audit of what it
@@ -24,6 +25,7 @@ pub mod from_proto;
 pub mod linkage;
 pub mod mapping;
 pub mod model;
+pub mod offer;
 pub mod params;
 pub mod runtime;
 pub mod service;

@@ -34,6 +34,8 @@ pub struct Mapping {
     pub codes: BTreeMap<String, CodeTable>,
     /// The facts the partner counts for statistics (`[[statistics.facts]]`).
     pub facts: Vec<crate::facts::FactQuery>,
+    /// The services the partner offers (`[[services]]`).
+    pub services: Vec<crate::offer::OfferQuery>,
 }
 
 /// A section, ordered as in the schema (a map key).
@@ -263,6 +265,8 @@ struct RawMapping {
     codes: BTreeMap<String, RawCodeTable>,
     #[serde(default)]
     statistics: Option<RawStatistics>,
+    #[serde(default)]
+    services: Vec<RawSectionQuery>,
 }
 
 /// `[statistics]`: the partner's countable facts.
@@ -606,8 +610,11 @@ impl Mapping {
                 .map_err(|(key, problem)| invalid(key, problem))?,
             None => Vec::new(),
         };
+        let services = crate::offer::parse(&raw.services, &codes)
+            .map_err(|(key, problem)| invalid(key, problem))?;
         Ok(Mapping {
             facts,
+            services,
             path: path.to_path_buf(),
             system: raw.source.system,
             subject: SubjectColumns { fields },

@@ -349,6 +349,63 @@ impl ConnectorApi for ConnectorService {
         let result = self.counted(&req, &mut entry).await;
         self.audited(entry, result).await.map(Response::new)
     }
+
+    async fn list_services(
+        &self,
+        request: Request<v1::ListServicesRequest>,
+    ) -> Result<Response<v1::ListServicesResponse>, Status> {
+        // Offers are public data about services, never about a person:
+        // nothing to decide by purpose, nothing for the audit log.
+        let req = request.into_inner();
+        self.offered(&req)
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+}
+
+impl ConnectorService {
+    /// The partner's offer, or what changed in it since the time asked.
+    async fn offered(
+        &self,
+        req: &v1::ListServicesRequest,
+    ) -> Result<v1::ListServicesResponse, CallError> {
+        let since = match req.changed_since.trim() {
+            "" => None,
+            text => Some(
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| CallError::Invalid {
+                        field: "changed_since".into(),
+                        description: format!(
+                            "`{text}` is not a time: write RFC 3339, for example 2026-12-01T09:00:00Z, or leave it empty for every service"
+                        ),
+                    })?,
+            ),
+        };
+        let as_of = crate::offer::rfc3339(time::OffsetDateTime::now_utc().unix_timestamp());
+        let offer = self.inner.offer().await?;
+        let current_ids = offer.services.iter().map(|s| s.id.clone()).collect();
+        let changed = |s: &v1::Service| match since {
+            None => true,
+            Some(since) => time::OffsetDateTime::parse(
+                &s.last_modified,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_or(true, |t| t > since),
+        };
+        let services: Vec<v1::Service> = offer.services.into_iter().filter(changed).collect();
+        tracing::info!(
+            services = services.len(),
+            problems = offer.problems.len(),
+            "offer listed"
+        );
+        Ok(v1::ListServicesResponse {
+            services,
+            current_ids,
+            as_of,
+            problems: offer.problems,
+        })
+    }
 }
 
 /// The federation linkage key, required when the mapping counts facts.

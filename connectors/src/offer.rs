@@ -1,0 +1,620 @@
+//! The partner's offer of services (`[[services]]` in the mapping file:
+//! the partner's own SQL, one row per service), read into the common
+//! `Service` of the catalogue (`ListServices`). Offers are public data.
+//! A row that does not map (a price that is not a number, an unknown need
+//! code, opening hours that cannot be read) is left out and reported with
+//! the mapping key and the row's id; the other rows still publish.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use trama_proto::v1;
+
+use crate::error::CallError;
+use crate::mapping::{CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, column_spec};
+use crate::params::ParamSql;
+use crate::runtime::Connector;
+use crate::source::Value;
+use crate::values::{self, Typed};
+
+/// A field of `[[services]]`: its name, the kind of value and whether a
+/// cell holds a comma-separated list of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferField {
+    /// The name in `columns.<name>`.
+    pub name: &'static str,
+    /// The kind of each value.
+    pub kind: FieldKind,
+    /// Whether the cell is a comma-separated list.
+    pub list: bool,
+}
+
+const fn field(name: &'static str, kind: FieldKind, list: bool) -> OfferField {
+    OfferField { name, kind, list }
+}
+
+/// Every field a service row may bind.
+pub const FIELDS: [OfferField; 28] = [
+    field("id", FieldKind::Text, false),
+    field("name", FieldKind::Text, false),
+    field("description", FieldKind::Text, false),
+    field("status", FieldKind::Coding, false),
+    field("provider", FieldKind::Text, false),
+    field("needs", FieldKind::Coding, true),
+    field("municipalities", FieldKind::Text, true),
+    field("eligibility", FieldKind::Text, false),
+    field("age_min", FieldKind::Int, false),
+    field("age_max", FieldKind::Int, false),
+    field("isee_max", FieldKind::Money, false),
+    field("audiences", FieldKind::Text, true),
+    field("application", FieldKind::Text, false),
+    field("price", FieldKind::Money, false),
+    field("price_description", FieldKind::Text, false),
+    field("vouchers", FieldKind::Text, true),
+    field("voucher_issuer", FieldKind::Text, false),
+    field("voucher_value", FieldKind::Money, false),
+    field("accredited", FieldKind::Bool, false),
+    field("places_free", FieldKind::Int, false),
+    field("waiting_list", FieldKind::Int, false),
+    field("hours", FieldKind::Text, false),
+    field("phone", FieldKind::Text, false),
+    field("email", FieldKind::Text, false),
+    field("url", FieldKind::Text, false),
+    field("languages", FieldKind::Text, true),
+    field("last_modified", FieldKind::Timestamp, false),
+    field("availability_known", FieldKind::Bool, false),
+];
+
+/// Statuses a `status` binding may give (`urn:trama:cs:service-status`).
+const STATUSES: [(&str, v1::ServiceStatus); 4] = [
+    ("active", v1::ServiceStatus::Active),
+    ("inactive", v1::ServiceStatus::Inactive),
+    ("defunct", v1::ServiceStatus::Defunct),
+    ("temporarily-closed", v1::ServiceStatus::TemporarilyClosed),
+];
+
+/// A `[[services]]` query with its bindings.
+#[derive(Debug, Clone)]
+pub struct OfferQuery {
+    /// The key in the mapping file, for example `services[0]`.
+    pub key: String,
+    /// The query; it takes no parameters.
+    pub query: NamedQuery,
+    /// The fields bound.
+    pub fields: Vec<(OfferField, ColumnSpec)>,
+}
+
+/// Parses `[[services]]`; an error is `(key, problem)`.
+pub(crate) fn parse(
+    raw: &[RawSectionQuery],
+    codes: &BTreeMap<String, CodeTable>,
+) -> Result<Vec<OfferQuery>, (String, String)> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, q)| parse_one(i, q, codes))
+        .collect()
+}
+
+fn parse_one(
+    i: usize,
+    raw: &RawSectionQuery,
+    codes: &BTreeMap<String, CodeTable>,
+) -> Result<OfferQuery, (String, String)> {
+    let key = format!("services[{i}]");
+    let sql_key = format!("{key}.sql");
+    let sql = ParamSql::parse(&raw.sql).map_err(|p| (sql_key.clone(), p))?;
+    let query = NamedQuery { key: sql_key, sql };
+    if let Some(p) = query.sql.param_names().next() {
+        return Err((
+            query.key.clone(),
+            format!(
+                "unknown parameter `:{p}`: an offer query takes no parameters (it lists every service)"
+            ),
+        ));
+    }
+    let mut fields = Vec::new();
+    for (name, raw_col) in &raw.columns {
+        let ckey = format!("{key}.columns.{name}");
+        let Some(f) = FIELDS.iter().find(|f| f.name == name) else {
+            let known: Vec<_> = FIELDS.iter().map(|f| f.name).collect();
+            return Err((
+                ckey,
+                format!("unknown service field; known: {}", known.join(", ")),
+            ));
+        };
+        let spec = column_spec(raw_col, f.kind, codes).map_err(|p| (ckey, p))?;
+        fields.push((*f, spec));
+    }
+    for required in ["id", "name"] {
+        if !fields.iter().any(|(f, _)| f.name == required) {
+            return Err((
+                format!("{key}.columns.{required}"),
+                format!("is required: the column holding the service's {required}"),
+            ));
+        }
+    }
+    Ok(OfferQuery { key, query, fields })
+}
+
+/// The partner's offer as read now.
+#[derive(Debug, Clone, Default)]
+pub struct Offer {
+    /// The services that mapped.
+    pub services: Vec<v1::Service>,
+    /// Rows left out, and why.
+    pub problems: Vec<v1::OfferProblem>,
+}
+
+impl Connector {
+    /// Reads every `[[services]]` query under the statement timeout.
+    pub async fn offer(&self) -> Result<Offer, CallError> {
+        let mut offer = Offer::default();
+        for q in &self.mapping.services {
+            let rows = self
+                .run_raw(&q.query, &std::collections::HashMap::new())
+                .await?;
+            for row in &rows.rows {
+                let cell = |name: &str| -> Option<&Value> {
+                    let spec = q.fields.iter().find(|(f, _)| f.name == name)?;
+                    match &spec.1 {
+                        ColumnSpec::Column { column, .. } => row.get(rows.index_of(column)?),
+                        ColumnSpec::Constant { .. } => None,
+                    }
+                };
+                let row_id = cell("id").map(text_of).unwrap_or_default();
+                match self.service(q, &cell) {
+                    Ok(s) => offer.services.push(s),
+                    Err((key, problem)) => offer.problems.push(v1::OfferProblem {
+                        key,
+                        row_id,
+                        problem,
+                    }),
+                }
+            }
+        }
+        Ok(offer)
+    }
+
+    /// One row as a service; an error names the field's key.
+    fn service<'r>(
+        &self,
+        q: &OfferQuery,
+        cell: &dyn Fn(&str) -> Option<&'r Value>,
+    ) -> Result<v1::Service, (String, String)> {
+        let mut values: BTreeMap<&'static str, Vec<Typed>> = BTreeMap::new();
+        for (f, spec) in &q.fields {
+            let key = || format!("{}.columns.{}", q.key, f.name);
+            let raw = match spec {
+                ColumnSpec::Column { .. } => cell(f.name).cloned().unwrap_or(Value::Null),
+                ColumnSpec::Constant { value, .. } => Value::Text(value.clone()),
+            };
+            let items: Vec<Value> = match (&raw, f.list) {
+                (Value::Text(t), true) => t
+                    .split([',', ';'])
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::Text(s.to_string()))
+                    .collect(),
+                _ => vec![raw.clone()],
+            };
+            for item in items {
+                let v = values::convert(&item, f.kind, spec, &self.mapping, &self.organisation)
+                    .map_err(|p| (key(), p))?;
+                if let Some(v) = v {
+                    values.entry(f.name).or_default().push(v);
+                }
+            }
+        }
+        build(&self.organisation, &q.key, values)
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::Text(t) => t.trim().to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Decimal(d) => d.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The typed values of one row, as a `Service`.
+fn build(
+    organisation: &str,
+    key: &str,
+    mut v: BTreeMap<&'static str, Vec<Typed>>,
+) -> Result<v1::Service, (String, String)> {
+    let ckey = |name: &str| format!("{key}.columns.{name}");
+    let mut one = |name: &str| {
+        v.get_mut(name)
+            .and_then(|l| (!l.is_empty()).then(|| l.remove(0)))
+    };
+    let text = |t: Option<Typed>| match t {
+        Some(Typed::Text(s)) => s,
+        _ => String::new(),
+    };
+    let int = |t: Option<Typed>| match t {
+        Some(Typed::Int(i)) => u32::try_from(i.max(0)).unwrap_or(u32::MAX),
+        _ => 0,
+    };
+    let money = |t: Option<Typed>| match t {
+        Some(Typed::Money(c)) => Some(c),
+        _ => None,
+    };
+    let flag = |t: Option<Typed>| matches!(t, Some(Typed::Bool(true)));
+    let id = text(one("id"));
+    if id.is_empty() {
+        return Err((
+            ckey("id"),
+            "a service without an id cannot be published".into(),
+        ));
+    }
+    let name = text(one("name"));
+    if name.is_empty() {
+        return Err((
+            ckey("name"),
+            "a service without a name cannot be published".into(),
+        ));
+    }
+    let status = match one("status") {
+        None => v1::ServiceStatus::Active,
+        Some(Typed::Coding { code, .. }) => STATUSES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| {
+                (
+                    ckey("status"),
+                    format!("`{code}` is not a status: map it to active, inactive, defunct or temporarily-closed"),
+                )
+            })?,
+        Some(_) => v1::ServiceStatus::Active,
+    };
+    let description = text(one("description"));
+    let provider = text(one("provider"));
+    let eligibility = v1::Eligibility {
+        description: text(one("eligibility")),
+        minimum_age: int(one("age_min")),
+        maximum_age: int(one("age_max")),
+        isee_max_cents: money(one("isee_max")).unwrap_or(0),
+        audiences: Vec::new(),
+    };
+    let application_process = text(one("application"));
+    let price = money(one("price"));
+    let price_description = text(one("price_description"));
+    let voucher_issuer = text(one("voucher_issuer"));
+    let voucher_value = money(one("voucher_value"));
+    let accredited = flag(one("accredited"));
+    let places_free = one("places_free");
+    let known = places_free.is_some() || flag(one("availability_known"));
+    let availability = v1::Availability {
+        places_free: int(places_free),
+        waiting_list: int(one("waiting_list")),
+        known,
+    };
+    let hours = text(one("hours"));
+    let openings = openings(&hours).map_err(|p| (ckey("hours"), p))?;
+    let phone = text(one("phone"));
+    let email = text(one("email"));
+    let url = text(one("url"));
+    let last_modified = match one("last_modified") {
+        Some(Typed::Timestamp(t)) => rfc3339(t),
+        _ => String::new(),
+    };
+    let mut list = |name: &str| -> Vec<Typed> { v.remove(name).unwrap_or_default() };
+    let needs: Vec<String> = list("needs")
+        .into_iter()
+        .filter_map(|t| match t {
+            Typed::Coding { code, .. } => Some(code),
+            _ => None,
+        })
+        .collect();
+    if let Some(bad) = needs
+        .iter()
+        .find(|n| !trama_proto::stats::NEEDS.contains(&n.as_str()))
+    {
+        return Err((
+            ckey("needs"),
+            format!("`{bad}` is not one of Trama's need categories: map it in the code table"),
+        ));
+    }
+    let texts = |l: Vec<Typed>| -> Vec<String> { l.into_iter().map(|t| text(Some(t))).collect() };
+    let municipalities: Vec<String> = texts(list("municipalities"))
+        .into_iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    if let Some(bad) = municipalities.iter().find(|m| !is_belfiore(m)) {
+        return Err((
+            ckey("municipalities"),
+            format!("`{bad}` is not a municipality code: write Belfiore codes such as D150"),
+        ));
+    }
+    let audiences = texts(list("audiences"));
+    let schemes = texts(list("vouchers"));
+    let languages = texts(list("languages"));
+    let costs = price
+        .map(|cents| {
+            vec![v1::CostOption {
+                amount: Some(v1::Money {
+                    cents,
+                    currency: "EUR".into(),
+                }),
+                description: price_description,
+            }]
+        })
+        .unwrap_or_default();
+    let vouchers = schemes
+        .into_iter()
+        .map(|scheme| v1::AcceptedVoucher {
+            issuer: voucher_issuer.clone(),
+            scheme,
+            value: voucher_value.map(|cents| v1::Money {
+                cents,
+                currency: "EUR".into(),
+            }),
+        })
+        .collect();
+    Ok(v1::Service {
+        id: format!("{organisation}/{id}"),
+        organisation: organisation.to_string(),
+        provider,
+        name,
+        description,
+        status: status as i32,
+        needs,
+        municipalities,
+        eligibility: Some(v1::Eligibility {
+            audiences,
+            ..eligibility
+        }),
+        application_process,
+        costs,
+        vouchers,
+        accredited,
+        availability: Some(availability),
+        openings,
+        phone,
+        email,
+        url,
+        languages,
+        last_modified,
+    })
+}
+
+/// RFC 3339, UTC, seconds.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A Belfiore code: a letter and three digits (Z for countries abroad).
+fn is_belfiore(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 4 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
+}
+
+/// Weekdays as partners write them, Italian or English.
+const DAYS: [(&str, u32); 14] = [
+    ("lun", 1),
+    ("mar", 2),
+    ("mer", 3),
+    ("gio", 4),
+    ("ven", 5),
+    ("sab", 6),
+    ("dom", 7),
+    ("mon", 1),
+    ("tue", 2),
+    ("wed", 3),
+    ("thu", 4),
+    ("fri", 5),
+    ("sat", 6),
+    ("sun", 7),
+];
+
+/// Opening hours written `lun-ven 09:00-13:00; sab 09:00-12:00` (days, a
+/// range or a comma list, then one or more time ranges).
+pub fn openings(text: &str) -> Result<Vec<v1::Opening>, String> {
+    let mut out = Vec::new();
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || {
+            format!(
+                "`{part}` is not opening hours: write for example `lun-ven 09:00-13:00; sab 09:00-12:00`"
+            )
+        };
+        let (days, times) = part.split_once(' ').ok_or_else(bad)?;
+        let days = weekdays(days).ok_or_else(bad)?;
+        for range in times.split([',', ' ']).filter(|r| !r.is_empty()) {
+            let (from, to) = range.split_once('-').ok_or_else(bad)?;
+            let (opens_at, closes_at) =
+                (minutes(from).ok_or_else(bad)?, minutes(to).ok_or_else(bad)?);
+            if closes_at <= opens_at {
+                return Err(bad());
+            }
+            for &weekday in &days {
+                out.push(v1::Opening {
+                    weekday,
+                    opens_at,
+                    closes_at,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|o| (o.weekday, o.opens_at));
+    Ok(out)
+}
+
+fn weekday(name: &str) -> Option<u32> {
+    let name = name.trim().to_lowercase();
+    DAYS.iter()
+        .find(|(d, _)| name.starts_with(d))
+        .map(|(_, n)| *n)
+}
+
+fn weekdays(text: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for item in text.split(',') {
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (weekday(a)?, weekday(b)?);
+                if b < a {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(weekday(item)?),
+        }
+    }
+    Some(out)
+}
+
+fn minutes(text: &str) -> Option<u32> {
+    let (h, m) = text.trim().split_once([':', '.'])?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_hours_read_as_partners_write_them() {
+        let o = openings("lun-ven 09:00-13:00 14:30-18:00; sab 9.00-12.00").unwrap_or_default();
+        assert_eq!(o.len(), 11);
+        assert_eq!((o[0].weekday, o[0].opens_at, o[0].closes_at), (1, 540, 780));
+        assert_eq!((o[1].weekday, o[1].opens_at), (1, 870));
+        assert_eq!(o[10].weekday, 6);
+        assert!(openings("mar,gio 10:00-12:00").is_ok_and(|o| o.len() == 2));
+        assert!(openings("").is_ok_and(|o| o.is_empty()));
+        for bad in [
+            "tutti i giorni",
+            "lun 13:00-09:00",
+            "ven-lun 09:00-10:00",
+            "lun 25:00-26:00",
+        ] {
+            let Err(problem) = openings(bad) else {
+                panic!("{bad} accepted")
+            };
+            assert!(problem.contains("lun-ven 09:00-13:00"), "{problem}");
+        }
+    }
+
+    /// A cooperative's offer table with one row of each kind: good, a price
+    /// that is not a number, a need nobody mapped, hours nobody can read.
+    async fn cooperative(dir: &std::path::Path) -> Connector {
+        let db_path = dir.join("coop.db");
+        let url = format!("sqlite://{}?mode=rwc", db_path.display());
+        let pool = sqlx::SqlitePool::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for sql in [
+            "CREATE TABLE servizi (cod TEXT, titolo TEXT, testo TEXT, area TEXT, comuni TEXT, \
+             tariffa TEXT, buoni TEXT, orari TEXT, agg TEXT)",
+            "CREATE UNIQUE INDEX servizi_cod ON servizi (cod)",
+            "INSERT INTO servizi VALUES ('SAD1', 'Assistenza domiciliare', 'Aiuto in casa', 'ANZ', \
+             'D150, D142', '18,50', 'conciliazione', 'lun-ven 08:00-12:00', '2026-11-20 10:00:00')",
+            "INSERT INTO servizi VALUES ('PAS2', 'Pasti a domicilio', 'Pranzo', 'ANZ', 'D150', \
+             'dodici euro', '', '', '2026-11-20 10:00:00')",
+            "INSERT INTO servizi VALUES ('BAB3', 'Babysitting', 'Bambini', 'XYZ', 'D150', '9', '', '', \
+             '2026-11-20 10:00:00')",
+            "INSERT INTO servizi VALUES ('STI4', 'Stiratura', 'Ferro', 'ANZ', 'D150', '7', '', \
+             'sempre', '2026-11-20 10:00:00')",
+        ] {
+            sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        pool.close().await;
+        let mapping = r#"
+[source]
+system = "gestionale-coop"
+
+[subject]
+columns = { local_id = "cod", tax_code = "cod", family_name = "cod", given_name = "cod" }
+
+[match]
+local_id = { sql = "SELECT cod FROM servizi WHERE cod = :local_id" }
+
+[[services]]
+sql = "SELECT cod, titolo, testo, area, comuni, tariffa, buoni, orari, agg FROM servizi"
+columns.id = "cod"
+columns.name = "titolo"
+columns.description = "testo"
+columns.provider = { value = "Cooperativa Il Cerchio" }
+columns.needs = { column = "area", codes = "area" }
+columns.municipalities = "comuni"
+columns.price = { column = "tariffa", unit = "euro" }
+columns.price_description = { value = "all'ora" }
+columns.vouchers = "buoni"
+columns.voucher_issuer = { value = "Comune di Cremona" }
+columns.hours = "orari"
+columns.last_modified = "agg"
+
+[codes.area]
+system = "urn:trama:cs:need"
+map = { ANZ = "loneliness", XYZ = "nothing-known" }
+"#;
+        let mapping = crate::mapping::Mapping::parse(&dir.join("mapping.toml"), mapping)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let limits = crate::source::Limits {
+            max_connections: 2,
+            statement_timeout: std::time::Duration::from_secs(5),
+        };
+        let db = crate::source::Database::connect(&url, limits)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let coop = Connector::new("coop".into(), mapping, db);
+        coop.check().await.unwrap_or_else(|e| panic!("{e}"));
+        coop
+    }
+
+    #[tokio::test]
+    async fn rows_that_map_publish_and_the_others_are_named_with_their_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let coop = cooperative(dir.path()).await;
+        let offer = coop.offer().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(offer.services.len(), 1, "{:?}", offer.problems);
+        let s = &offer.services[0];
+        assert_eq!(s.id, "coop/SAD1");
+        assert_eq!(s.provider, "Cooperativa Il Cerchio");
+        assert_eq!(s.needs, vec!["loneliness"]);
+        assert_eq!(s.municipalities, vec!["D150", "D142"]);
+        assert_eq!(s.costs[0].amount.as_ref().map(|m| m.cents), Some(1850));
+        assert_eq!(s.vouchers[0].scheme, "conciliazione");
+        assert_eq!(s.vouchers[0].issuer, "Comune di Cremona");
+        assert_eq!(s.openings.len(), 5);
+        assert_eq!(s.last_modified, "2026-11-20T10:00:00Z");
+        assert_eq!(s.status, v1::ServiceStatus::Active as i32);
+        let problems: Vec<(&str, &str)> = offer
+            .problems
+            .iter()
+            .map(|p| (p.key.as_str(), p.row_id.as_str()))
+            .collect();
+        assert_eq!(
+            problems,
+            vec![
+                ("services[0].columns.price", "PAS2"),
+                ("services[0].columns.needs", "BAB3"),
+                ("services[0].columns.hours", "STI4"),
+            ]
+        );
+        assert!(
+            offer.problems.iter().all(|p| !p.problem.contains("dodici")),
+            "a problem never quotes the row's text: {:?}",
+            offer.problems
+        );
+    }
+
+    #[test]
+    fn belfiore_codes_are_a_letter_and_three_digits() {
+        assert!(is_belfiore("D150"));
+        assert!(is_belfiore("Z404"));
+        assert!(!is_belfiore("d150"));
+        assert!(!is_belfiore("Cremona"));
+        assert!(!is_belfiore("D15"));
+    }
+}
