@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod call;
 pub mod calls;
+pub mod catalogue;
 pub mod check;
 pub mod config;
 pub mod error;

@@ -1,0 +1,855 @@
+//! The federated catalogue of services: every partner's offer held in
+//! memory (public data) and indexed in an in-memory SQLite database, full
+//! text with FTS5 (`unicode61` folding accents, `bm25` ranking) beside a
+//! table of the fields searches filter on. Searches go on from what the
+//! gateway holds while a partner is down; each partner's part says how old
+//! it is. Italian word endings are folded by searching each word's stem as
+//! a prefix (`domiciliare` → `domiciliar*`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use tokio::sync::RwLock;
+use trama_proto::v1;
+
+use crate::error::CallError;
+
+/// Longest free text a search takes.
+pub const MAX_TEXT: usize = 200;
+/// Most words of free text.
+pub const MAX_WORDS: usize = 12;
+/// Most services per page.
+pub const MAX_PAGE: u32 = 100;
+/// Services per page when the request does not say.
+pub const DEFAULT_PAGE: u32 = 20;
+
+/// One partner's part of the catalogue.
+#[derive(Debug, Clone, Default)]
+struct Part {
+    services: Vec<v1::Service>,
+    as_of: String,
+    refreshed: Option<Instant>,
+    problem: String,
+}
+
+/// The catalogue: the parts and their index.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    pool: SqlitePool,
+    state: Arc<RwLock<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    parts: BTreeMap<String, Part>,
+    by_id: HashMap<String, v1::Service>,
+    /// Changes on every update, so that a page token outliving an update
+    /// still reads in a consistent order (the same search, the same
+    /// ranking function; a changed catalogue may move items).
+    generation: u64,
+}
+
+/// A search, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// FTS5 query of the free text (stems as quoted prefixes), if any.
+    fts: Option<String>,
+    needs: Vec<String>,
+    municipality: String,
+    age: u32,
+    max_price_cents: i64,
+    voucher: String,
+    isee_cents: i64,
+    open_now: bool,
+    page_size: u32,
+    offset: usize,
+    fingerprint: u64,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// The response, without the sources' part.
+    pub response: v1::SearchServicesResponse,
+}
+
+const SCHEMA: [&str; 2] = [
+    "CREATE VIRTUAL TABLE service_text USING fts5(id UNINDEXED, name, description, provider, \
+     tokenize = 'unicode61 remove_diacritics 2')",
+    "CREATE TABLE service (id TEXT PRIMARY KEY, organisation TEXT NOT NULL, name TEXT NOT NULL, \
+     needs TEXT NOT NULL, municipalities TEXT NOT NULL, age_min INTEGER NOT NULL, \
+     age_max INTEGER NOT NULL, price_cents INTEGER, vouchers TEXT NOT NULL, \
+     isee_max INTEGER NOT NULL, active INTEGER NOT NULL)",
+];
+
+impl Catalogue {
+    /// An empty catalogue with its in-memory index.
+    pub async fn new() -> Result<Catalogue, sqlx::Error> {
+        // One connection: an in-memory database lives as long as it does.
+        let options = SqliteConnectOptions::new().in_memory(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        for sql in SCHEMA {
+            sqlx::query(sql).execute(&pool).await?;
+        }
+        Ok(Catalogue {
+            pool,
+            state: Arc::new(RwLock::new(State::default())),
+        })
+    }
+
+    /// Replaces `organisation`'s part: `changed` services (all of them, or
+    /// those changed), keeping only the ids in `current`.
+    pub async fn update(
+        &self,
+        organisation: &str,
+        changed: Vec<v1::Service>,
+        current: &[String],
+        as_of: String,
+    ) -> Result<(), sqlx::Error> {
+        let mut state = self.state.write().await;
+        let mut services: HashMap<String, v1::Service> = state
+            .parts
+            .get(organisation)
+            .map(|p| {
+                p.services
+                    .iter()
+                    .map(|s| (s.id.clone(), s.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for s in changed {
+            // A partner publishes under its own name only.
+            if s.organisation == organisation {
+                services.insert(s.id.clone(), s);
+            }
+        }
+        services.retain(|id, _| current.contains(id));
+        let mut tx = self.pool.begin().await?;
+        let prefix = format!("{organisation}/%");
+        sqlx::query("DELETE FROM service_text WHERE id LIKE ?")
+            .bind(&prefix)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM service WHERE id LIKE ?")
+            .bind(&prefix)
+            .execute(&mut *tx)
+            .await?;
+        for s in services.values() {
+            insert(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        state
+            .by_id
+            .retain(|id, _| !id.starts_with(&format!("{organisation}/")));
+        state
+            .by_id
+            .extend(services.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut list: Vec<v1::Service> = services.into_values().collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        state.parts.insert(
+            organisation.to_string(),
+            Part {
+                services: list,
+                as_of,
+                refreshed: Some(Instant::now()),
+                problem: String::new(),
+            },
+        );
+        state.generation += 1;
+        Ok(())
+    }
+
+    /// Notes that `organisation`'s part could not be refreshed: searches
+    /// go on with what is held, saying so.
+    pub async fn failed(&self, organisation: &str, problem: String) {
+        let mut state = self.state.write().await;
+        state
+            .parts
+            .entry(organisation.to_string())
+            .or_default()
+            .problem = problem;
+    }
+
+    /// The service `id`, if held.
+    pub async fn get(&self, id: &str) -> Option<v1::Service> {
+        self.state.read().await.by_id.get(id).cloned()
+    }
+
+    /// The `as_of` of `organisation`'s part (the next `changed_since`).
+    pub async fn as_of(&self, organisation: &str) -> String {
+        let state = self.state.read().await;
+        state
+            .parts
+            .get(organisation)
+            .map(|p| p.as_of.clone())
+            .unwrap_or_default()
+    }
+
+    /// How old each part is.
+    pub async fn sources(&self) -> Vec<v1::CatalogueSource> {
+        let state = self.state.read().await;
+        state
+            .parts
+            .iter()
+            .map(|(org, p)| v1::CatalogueSource {
+                organisation: org.clone(),
+                as_of: p.as_of.clone(),
+                age_seconds: p.refreshed.map_or(0, |t| {
+                    u32::try_from(t.elapsed().as_secs()).unwrap_or(u32::MAX)
+                }),
+                stale: !p.problem.is_empty(),
+                problem: p.problem.clone(),
+                services: u32::try_from(p.services.len()).unwrap_or(u32::MAX),
+            })
+            .collect()
+    }
+
+    /// Runs a checked search.
+    pub async fn search(&self, search: &Search) -> Result<Found, CallError> {
+        let state = self.state.read().await;
+        let ids = self.matching(search).await.map_err(|e| {
+            tracing::error!(error = %e, "the catalogue index failed");
+            CallError::Internal("the catalogue index failed".into())
+        })?;
+        let now = italy_now();
+        let found: Vec<&v1::Service> = ids
+            .iter()
+            .filter_map(|id| state.by_id.get(id))
+            .filter(|s| !search.open_now || open_at(s, now))
+            .collect();
+        let total = found.len();
+        let page: Vec<v1::Service> = found
+            .iter()
+            .skip(search.offset)
+            .take(search.page_size as usize)
+            .map(|s| (*s).clone())
+            .collect();
+        let next = search.offset + page.len();
+        let next_page_token = if next < total {
+            token(state.generation, next, search.fingerprint)
+        } else {
+            String::new()
+        };
+        Ok(Found {
+            response: v1::SearchServicesResponse {
+                services: page,
+                next_page_token,
+                total: u32::try_from(total).unwrap_or(u32::MAX),
+                by_need: facets(found.iter().flat_map(|s| s.needs.iter().cloned())),
+                by_provider: facets(found.iter().map(|s| provider(s))),
+                sources: Vec::new(),
+            },
+        })
+    }
+
+    /// The ids passing the filters, the most relevant first.
+    async fn matching(&self, s: &Search) -> Result<Vec<String>, sqlx::Error> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT s.id FROM service s ");
+        if s.fts.is_some() {
+            q.push("JOIN service_text t ON t.id = s.id ");
+        }
+        q.push("WHERE s.active = 1 ");
+        if let Some(fts) = &s.fts {
+            q.push("AND service_text MATCH ")
+                .push_bind(fts.clone())
+                .push(" ");
+        }
+        if !s.needs.is_empty() {
+            q.push("AND (");
+            for (i, need) in s.needs.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push("instr(s.needs, ")
+                    .push_bind(format!(",{need},"))
+                    .push(") > 0");
+            }
+            q.push(") ");
+        }
+        if !s.municipality.is_empty() {
+            q.push("AND instr(s.municipalities, ")
+                .push_bind(format!(",{},", s.municipality))
+                .push(") > 0 ");
+        }
+        if s.age > 0 {
+            q.push("AND s.age_min <= ").push_bind(i64::from(s.age));
+            q.push(" AND (s.age_max = 0 OR s.age_max >= ")
+                .push_bind(i64::from(s.age))
+                .push(") ");
+        }
+        if s.max_price_cents > 0 {
+            q.push("AND (s.price_cents IS NULL OR s.price_cents <= ")
+                .push_bind(s.max_price_cents)
+                .push(") ");
+        }
+        if !s.voucher.is_empty() {
+            q.push("AND instr(s.vouchers, ")
+                .push_bind(format!(",{},", s.voucher))
+                .push(") > 0 ");
+        }
+        if s.isee_cents > 0 {
+            q.push("AND (s.isee_max = 0 OR s.isee_max >= ")
+                .push_bind(s.isee_cents)
+                .push(") ");
+        }
+        if s.fts.is_some() {
+            // bm25 weights: the name counts most, then the provider.
+            q.push("ORDER BY bm25(service_text, 0.0, 10.0, 1.0, 3.0), s.id");
+        } else {
+            q.push("ORDER BY s.name, s.id");
+        }
+        let rows = q.build().fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>(0).ok())
+            .collect())
+    }
+
+    /// Checks a request into a search, against the generation held now.
+    pub async fn check(&self, req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
+        check(req)
+    }
+}
+
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    s: &v1::Service,
+) -> Result<(), sqlx::Error> {
+    let list = |items: &[String]| format!(",{},", items.join(","));
+    let eligibility = s.eligibility.clone().unwrap_or_default();
+    let price = s
+        .costs
+        .iter()
+        .filter_map(|c| c.amount.as_ref())
+        .map(|m| m.cents)
+        .min();
+    let vouchers: Vec<String> = s.vouchers.iter().map(|v| v.scheme.clone()).collect();
+    sqlx::query("INSERT INTO service_text (id, name, description, provider) VALUES (?, ?, ?, ?)")
+        .bind(&s.id)
+        .bind(&s.name)
+        .bind(&s.description)
+        .bind(provider(s))
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO service (id, organisation, name, needs, municipalities, age_min, age_max, \
+         price_cents, vouchers, isee_max, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&s.id)
+    .bind(&s.organisation)
+    .bind(s.name.to_lowercase())
+    .bind(list(&s.needs))
+    .bind(list(&s.municipalities))
+    .bind(i64::from(eligibility.minimum_age))
+    .bind(i64::from(eligibility.maximum_age))
+    .bind(price)
+    .bind(list(&vouchers))
+    .bind(eligibility.isee_max_cents)
+    .bind(i64::from(
+        s.status == v1::ServiceStatus::Active as i32 || s.status == 0,
+    ))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn provider(s: &v1::Service) -> String {
+    if s.provider.is_empty() {
+        s.organisation.clone()
+    } else {
+        s.provider.clone()
+    }
+}
+
+fn facets(values: impl Iterator<Item = String>) -> Vec<v1::Facet> {
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let mut out: Vec<v1::Facet> = counts
+        .into_iter()
+        .map(|(value, count)| v1::Facet { value, count })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+    out
+}
+
+/// Checks a request: every refusal names the field and the fix.
+pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
+    let text = req.text.trim();
+    if text.chars().count() > MAX_TEXT {
+        return Err(CallError::invalid(
+            "text",
+            format!("at most {MAX_TEXT} characters"),
+        ));
+    }
+    let fts = fts_query(text)?;
+    if let Some(bad) = req
+        .needs
+        .iter()
+        .find(|n| !trama_proto::stats::NEEDS.contains(&n.as_str()))
+    {
+        return Err(CallError::invalid(
+            "needs",
+            format!(
+                "`{bad}` is not a need category; known: {}",
+                trama_proto::stats::NEEDS.join(", ")
+            ),
+        ));
+    }
+    let municipality = req.municipality.trim().to_ascii_uppercase();
+    if !municipality.is_empty() && !trama_subject::belfiore::is_known(&municipality) {
+        return Err(CallError::invalid(
+            "municipality",
+            format!(
+                "`{municipality}` is not a municipality: give its Belfiore code, for example D150"
+            ),
+        ));
+    }
+    if req.page_size > MAX_PAGE {
+        return Err(CallError::invalid(
+            "page_size",
+            format!("at most {MAX_PAGE}"),
+        ));
+    }
+    if req.max_price_cents < 0 || req.isee_cents < 0 {
+        return Err(CallError::invalid(
+            "max_price_cents",
+            "amounts are not negative",
+        ));
+    }
+    let mut search = Search {
+        fts,
+        needs: req.needs.clone(),
+        municipality,
+        age: req.age,
+        max_price_cents: req.max_price_cents,
+        voucher: req.voucher.trim().to_string(),
+        isee_cents: req.isee_cents,
+        open_now: req.open_now,
+        page_size: if req.page_size == 0 {
+            DEFAULT_PAGE
+        } else {
+            req.page_size
+        },
+        offset: 0,
+        fingerprint: 0,
+    };
+    search.fingerprint = fingerprint(req);
+    if !req.page_token.is_empty() {
+        search.offset = read_token(&req.page_token, search.fingerprint)?;
+    }
+    Ok(search)
+}
+
+/// The free text as an FTS5 query: each word's stem, quoted, as a prefix;
+/// all of them must match.
+fn fts_query(text: &str) -> Result<Option<String>, CallError> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() > 1)
+        .map(|w| stem(&w.to_lowercase()))
+        .collect();
+    if words.len() > MAX_WORDS {
+        return Err(CallError::invalid(
+            "text",
+            format!("at most {MAX_WORDS} words"),
+        ));
+    }
+    Ok((!words.is_empty()).then(|| {
+        words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }))
+}
+
+/// An Italian word without its inflected ending (the final vowels), kept
+/// at three letters at least: `domiciliare`, `domiciliari` →
+/// `domiciliar`; `anziani` → `anzian`.
+fn stem(word: &str) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let mut end = chars.len();
+    while end > 3 && "aeiouàèéìòù".contains(chars[end - 1]) {
+        end -= 1;
+    }
+    chars[..end].iter().collect()
+}
+
+/// A hash of everything that selects and orders the results (not the
+/// page), so that a token is used with its own search.
+fn fingerprint(req: &v1::SearchServicesRequest) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        req.text.trim(),
+        &req.needs,
+        req.municipality.trim().to_ascii_uppercase(),
+        req.age,
+        req.max_price_cents,
+        req.voucher.trim(),
+        req.isee_cents,
+        req.open_now,
+        req.page_size,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
+fn token(generation: u64, offset: usize, fingerprint: u64) -> String {
+    format!("p1.{generation:x}.{offset:x}.{fingerprint:016x}")
+}
+
+fn read_token(token: &str, fingerprint: u64) -> Result<usize, CallError> {
+    let malformed = || {
+        CallError::invalid(
+            "page_token",
+            "not a token this gateway gave: send the next_page_token of the previous page, or none for the first",
+        )
+    };
+    let parts: Vec<&str> = token.split('.').collect();
+    let [version, _gen, offset, print] = parts[..] else {
+        return Err(malformed());
+    };
+    if version != "p1" {
+        return Err(malformed());
+    }
+    let offset = usize::from_str_radix(offset, 16).map_err(|_| malformed())?;
+    let print = u64::from_str_radix(print, 16).map_err(|_| malformed())?;
+    if print != fingerprint {
+        return Err(CallError::invalid(
+            "page_token",
+            "the token belongs to another search: ask the same filters and text, or start without a token",
+        ));
+    }
+    Ok(offset)
+}
+
+/// The time in Italy now: (ISO weekday, minutes after midnight). Central
+/// European Time, summer time from the last Sunday of March to the last
+/// Sunday of October (01:00 UTC both), as the EU sets it.
+pub fn italy_now() -> (u32, u32) {
+    let now = time::OffsetDateTime::now_utc();
+    local(now)
+}
+
+fn local(utc: time::OffsetDateTime) -> (u32, u32) {
+    let year = utc.year();
+    let last_sunday = |month: time::Month| {
+        let mut d = time::Date::from_calendar_date(year, month, 31).unwrap_or(time::Date::MIN);
+        while d.weekday() != time::Weekday::Sunday {
+            d = d.previous_day().unwrap_or(d);
+        }
+        d.with_hms(1, 0, 0).map(|t| t.assume_utc()).unwrap_or(utc)
+    };
+    let summer = utc >= last_sunday(time::Month::March) && utc < last_sunday(time::Month::October);
+    let here = utc + Duration::from_secs(if summer { 7200 } else { 3600 });
+    (
+        u32::from(here.weekday().number_from_monday()),
+        u32::from(here.hour()) * 60 + u32::from(here.minute()),
+    )
+}
+
+/// Whether `s` is open at (weekday, minute); a service that publishes no
+/// hours is not "open now".
+fn open_at(s: &v1::Service, (weekday, minute): (u32, u32)) -> bool {
+    s.openings
+        .iter()
+        .any(|o| o.weekday == weekday && o.opens_at <= minute && minute < o.closes_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(org: &str, id: &str, name: &str, description: &str) -> v1::Service {
+        v1::Service {
+            id: format!("{org}/{id}"),
+            organisation: org.into(),
+            name: name.into(),
+            description: description.into(),
+            status: v1::ServiceStatus::Active as i32,
+            needs: vec!["loneliness".into()],
+            municipalities: vec!["D150".into()],
+            ..v1::Service::default()
+        }
+    }
+
+    async fn catalogue() -> Catalogue {
+        let c = Catalogue::new().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut sad = service(
+            "coop",
+            "1",
+            "Assistenza domiciliare agli anziani",
+            "Aiuto in casa",
+        );
+        sad.vouchers = vec![v1::AcceptedVoucher {
+            scheme: "voucher-conciliazione".into(),
+            ..Default::default()
+        }];
+        sad.costs = vec![v1::CostOption {
+            amount: Some(v1::Money {
+                cents: 1850,
+                currency: "EUR".into(),
+            }),
+            description: "all'ora".into(),
+        }];
+        let mut disabili = service(
+            "comune",
+            "7",
+            "Trasporto per persone con disabilità",
+            "Servizi di assistenza domiciliari e trasporto",
+        );
+        disabili.needs = vec!["disability".into()];
+        disabili.municipalities = vec!["D142".into()];
+        let pasti = service("coop", "2", "Pasti a domicilio", "Pranzo caldo a casa");
+        let ids = |s: &[&v1::Service]| s.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        c.update(
+            "coop",
+            vec![sad.clone(), pasti.clone()],
+            &ids(&[&sad, &pasti]),
+            "t1".into(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        c.update(
+            "comune",
+            vec![disabili.clone()],
+            &ids(&[&disabili]),
+            "t1".into(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        c
+    }
+
+    async fn search(c: &Catalogue, req: v1::SearchServicesRequest) -> v1::SearchServicesResponse {
+        let s = c.check(&req).await.unwrap_or_else(|e| panic!("{e}"));
+        c.search(&s)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .response
+    }
+
+    fn ids(r: &v1::SearchServicesResponse) -> Vec<&str> {
+        r.services.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn free_text_folds_accents_and_endings_and_ranks_names_first() {
+        let c = catalogue().await;
+        let text = |t: &str| v1::SearchServicesRequest {
+            text: t.into(),
+            ..Default::default()
+        };
+        let found = search(&c, text("assistenza domiciliare")).await;
+        assert_eq!(
+            ids(&found),
+            vec!["coop/1", "comune/7"],
+            "the name match first"
+        );
+        assert_eq!(ids(&search(&c, text("DISABILITA")).await), vec!["comune/7"]);
+        assert_eq!(ids(&search(&c, text("anziano")).await), vec!["coop/1"]);
+        assert!(search(&c, text("idraulico")).await.services.is_empty());
+        // Words that look like FTS syntax are words.
+        assert!(
+            search(&c, text("NEAR(\"x\" OR y*)"))
+                .await
+                .services
+                .is_empty()
+        );
+        let by_voucher = search(
+            &c,
+            v1::SearchServicesRequest {
+                text: "assistenza domiciliare".into(),
+                municipality: "d150".into(),
+                voucher: "voucher-conciliazione".into(),
+                max_price_cents: 2000,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(ids(&by_voucher), vec!["coop/1"]);
+        let too_dear = v1::SearchServicesRequest {
+            max_price_cents: 1000,
+            needs: vec!["loneliness".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&search(&c, too_dear).await),
+            vec!["coop/2"],
+            "free passes"
+        );
+        let all = search(&c, v1::SearchServicesRequest::default()).await;
+        assert_eq!(all.total, 3);
+        assert_eq!(
+            all.by_need[0],
+            v1::Facet {
+                value: "loneliness".into(),
+                count: 2
+            }
+        );
+        assert_eq!(
+            all.by_provider[0],
+            v1::Facet {
+                value: "coop".into(),
+                count: 2
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_follow_tokens_and_bad_input_names_the_field() {
+        let c = catalogue().await;
+        let first = v1::SearchServicesRequest {
+            page_size: 2,
+            ..Default::default()
+        };
+        let page1 = search(&c, first.clone()).await;
+        assert_eq!(page1.services.len(), 2);
+        let page2 = search(
+            &c,
+            v1::SearchServicesRequest {
+                page_token: page1.next_page_token.clone(),
+                ..first.clone()
+            },
+        )
+        .await;
+        assert_eq!(page2.services.len(), 1);
+        assert!(page2.next_page_token.is_empty());
+        let mut seen: Vec<&str> = ids(&page1);
+        seen.extend(ids(&page2));
+        seen.sort_unstable();
+        assert_eq!(seen, vec!["comune/7", "coop/1", "coop/2"]);
+        let held = &c;
+        let refused = |req: v1::SearchServicesRequest| async move {
+            match held.check(&req).await {
+                Err(CallError::Invalid { field, description }) => format!("{field}: {description}"),
+                other => panic!("accepted: {other:?}"),
+            }
+        };
+        let other = refused(v1::SearchServicesRequest {
+            page_token: page1.next_page_token.clone(),
+            text: "pasti".into(),
+            ..first.clone()
+        })
+        .await;
+        assert!(
+            other.starts_with("page_token: the token belongs to another search"),
+            "{other}"
+        );
+        let garbled = refused(v1::SearchServicesRequest {
+            page_token: "xyz".into(),
+            ..first
+        })
+        .await;
+        assert!(garbled.starts_with("page_token: not a token"), "{garbled}");
+        let need = refused(v1::SearchServicesRequest {
+            needs: vec!["unicorns".into()],
+            ..Default::default()
+        })
+        .await;
+        assert!(need.starts_with("needs: `unicorns`"), "{need}");
+        let place = refused(v1::SearchServicesRequest {
+            municipality: "Q999".into(),
+            ..Default::default()
+        })
+        .await;
+        assert!(place.starts_with("municipality: `Q999`"), "{place}");
+        let long = refused(v1::SearchServicesRequest {
+            text: "a".repeat(MAX_TEXT + 1),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(long, format!("text: at most {MAX_TEXT} characters"));
+        let size = refused(v1::SearchServicesRequest {
+            page_size: MAX_PAGE + 1,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(size, format!("page_size: at most {MAX_PAGE}"));
+    }
+
+    #[tokio::test]
+    async fn a_refresh_keeps_only_what_the_partner_publishes_under_its_own_name() {
+        let c = catalogue().await;
+        let impostor = service("comune", "99", "Pasti gratis", "");
+        let renamed = service("coop", "2", "Pasti a domicilio caldi", "");
+        c.update(
+            "coop",
+            vec![impostor, renamed],
+            &["coop/2".to_string(), "comune/99".to_string()],
+            "t2".into(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let all = search(&c, v1::SearchServicesRequest::default()).await;
+        assert_eq!(ids(&all), vec!["coop/2", "comune/7"]);
+        assert_eq!(all.services[0].name, "Pasti a domicilio caldi");
+        assert_eq!(c.as_of("coop").await, "t2");
+        c.failed("comune", "the connector is down".into()).await;
+        let sources = c.sources().await;
+        let comune = sources.iter().find(|s| s.organisation == "comune");
+        assert!(comune.is_some_and(|s| s.stale && s.services == 1));
+        assert!(
+            search(&c, v1::SearchServicesRequest::default()).await.total == 2,
+            "served while down"
+        );
+    }
+
+    #[test]
+    fn opening_hours_are_read_in_italian_time() {
+        let at = |s: &str| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(
+            local(at("2026-07-01T10:00:00Z")),
+            (3, 12 * 60),
+            "summer: UTC+2"
+        );
+        assert_eq!(
+            local(at("2026-01-05T10:00:00Z")),
+            (1, 11 * 60),
+            "winter: UTC+1"
+        );
+        assert_eq!(
+            local(at("2026-03-29T00:59:00Z")),
+            (7, 60 + 59),
+            "before the change"
+        );
+        assert_eq!(
+            local(at("2026-03-29T01:00:00Z")),
+            (7, 3 * 60),
+            "after the change"
+        );
+        let mut s = service("coop", "1", "x", "");
+        s.openings = vec![v1::Opening {
+            weekday: 1,
+            opens_at: 9 * 60,
+            closes_at: 13 * 60,
+        }];
+        assert!(open_at(&s, (1, 9 * 60)));
+        assert!(!open_at(&s, (1, 13 * 60)));
+        assert!(!open_at(&s, (2, 10 * 60)));
+    }
+
+    #[test]
+    fn stems_fold_italian_endings() {
+        assert_eq!(stem("domiciliare"), "domiciliar");
+        assert_eq!(stem("domiciliari"), "domiciliar");
+        assert_eq!(stem("anziani"), "anzian");
+        assert_eq!(stem("casa"), "cas");
+        assert_eq!(stem("età"), "età");
+    }
+}
