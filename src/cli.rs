@@ -300,6 +300,38 @@ pub enum QueryCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Search the services on offer across the partners (public data: no purpose needed).
+    Services {
+        /// Free text over name, description and provider, for example "assistenza domiciliare".
+        text: Option<String>,
+        /// A need category (repeatable), for example `food`.
+        #[arg(long = "need")]
+        needs: Vec<String>,
+        /// A municipality served, Belfiore code, for example D150.
+        #[arg(long)]
+        municipality: Option<String>,
+        /// The person's age.
+        #[arg(long)]
+        age: Option<u32>,
+        /// The most it may cost, in euro (`12.50`).
+        #[arg(long)]
+        max_price: Option<String>,
+        /// A voucher scheme it must accept, for example `voucher-conciliazione`.
+        #[arg(long)]
+        voucher: Option<String>,
+        /// The household's ISEE, in euro.
+        #[arg(long)]
+        isee: Option<String>,
+        /// Only services open now (Italian time).
+        #[arg(long)]
+        open_now: bool,
+        /// Services per page (at most 100).
+        #[arg(long, default_value_t = 20)]
+        page_size: u32,
+        /// The token printed with the previous page.
+        #[arg(long)]
+        page_token: Option<String>,
+    },
     /// Who accessed a person's data, when, for which purpose (role `audit`, for the DPO).
     AccessLog {
         /// Codice fiscale.
@@ -542,6 +574,43 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
             let format = if args.json { "json" } else { format.as_str() };
             stats(&mut client, request, timeout, format).await?
         }
+        QueryCommand::Services {
+            text,
+            needs,
+            municipality,
+            age,
+            max_price,
+            voucher,
+            isee,
+            open_now,
+            page_size,
+            page_token,
+        } => {
+            let mut request = tonic::Request::new(v1::SearchServicesRequest {
+                text: text.unwrap_or_default(),
+                needs,
+                municipality: municipality.unwrap_or_default(),
+                age: age.unwrap_or(0),
+                max_price_cents: cents_arg("--max-price", max_price.as_deref())?,
+                voucher: voucher.unwrap_or_default(),
+                isee_cents: cents_arg("--isee", isee.as_deref())?,
+                open_now,
+                page_size,
+                page_token: page_token.unwrap_or_default(),
+            });
+            request.set_timeout(timeout);
+            let response = client
+                .search_services(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if args.json {
+                render::json(&response, "trama.v1.SearchServicesResponse")
+                    .map_err(anyhow::Error::msg)?
+            } else {
+                render::services(&response)
+            }
+        }
         QueryCommand::Sources => {
             let mut request = tonic::Request::new(v1::ListSourcesRequest::default());
             request.set_timeout(timeout);
@@ -726,6 +795,29 @@ fn parse_filter(text: &str) -> anyhow::Result<v1::Filter> {
     })
 }
 
+/// An amount in euro (`12`, `12.50`, `12,50`) as cents, exactly; 0 when
+/// not given.
+fn cents_arg(flag: &str, text: Option<&str>) -> anyhow::Result<i64> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(0);
+    };
+    let bad =
+        || anyhow::anyhow!("{flag} `{text}` is not an amount in euro: write for example 12.50");
+    let (units, fraction) = text.split_once(['.', ',']).unwrap_or((text, "0"));
+    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let units: i64 = units.parse().map_err(|_| bad())?;
+    let fraction: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    if units < 0 {
+        return Err(bad());
+    }
+    units
+        .checked_mul(100)
+        .and_then(|u| u.checked_add(fraction))
+        .ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -733,5 +825,16 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn amounts_in_euro_become_exact_cents() {
+        assert_eq!(super::cents_arg("--x", Some("12.5")).ok(), Some(1250));
+        assert_eq!(super::cents_arg("--x", Some("12,05")).ok(), Some(1205));
+        assert_eq!(super::cents_arg("--x", Some("7")).ok(), Some(700));
+        assert_eq!(super::cents_arg("--x", None).ok(), Some(0));
+        for bad in ["dodici", "1.234", "-3", "1.x"] {
+            assert!(super::cents_arg("--x", Some(bad)).is_err(), "{bad}");
+        }
     }
 }

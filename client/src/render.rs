@@ -626,3 +626,69 @@ pub fn sources(resp: &v1::ListSourcesResponse) -> String {
     }
     t.render()
 }
+
+/// Services found: each with its provider, where, what it costs and the
+/// vouchers it takes; then the facets, how old each partner's part is,
+/// and the next page's token.
+pub fn services(resp: &v1::SearchServicesResponse) -> String {
+    let mut t = Table::new(&[
+        "service", "provider", "needs", "where", "cost", "vouchers", "id",
+    ]);
+    for s in &resp.services {
+        let cost = s
+            .costs
+            .first()
+            .and_then(|c| c.amount.as_ref().map(|m| (m, &c.description)))
+            .map_or_else(
+                || "free".to_string(),
+                |(m, d)| format!("{} {d}", money(Some(m))).trim().to_string(),
+            );
+        let vouchers: Vec<&str> = s.vouchers.iter().map(|v| v.scheme.as_str()).collect();
+        t.row(vec![
+            s.name.clone(),
+            dash(if s.provider.is_empty() {
+                &s.organisation
+            } else {
+                &s.provider
+            }),
+            s.needs.join(","),
+            s.municipalities.join(","),
+            cost,
+            dash(&vouchers.join(",")),
+            s.id.clone(),
+        ]);
+    }
+    let mut out = format!("{} service(s) found\n{}", resp.total, t.render());
+    let facet = |f: &[v1::Facet]| {
+        f.iter()
+            .map(|x| format!("{} {}", x.value, x.count))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push_str(&format!(
+        "by need: {}\nby provider: {}\n",
+        facet(&resp.by_need),
+        facet(&resp.by_provider)
+    ));
+    for s in &resp.sources {
+        out.push_str(&format!(
+            "{}: {} service(s) as of {}, refreshed {} s ago{}\n",
+            s.organisation,
+            s.services,
+            dash(&s.as_of),
+            s.age_seconds,
+            if s.stale {
+                format!(" (STALE: {})", s.problem)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if !resp.next_page_token.is_empty() {
+        out.push_str(&format!(
+            "next page: --page-token {}\n",
+            resp.next_page_token
+        ));
+    }
+    out
+}

@@ -314,9 +314,55 @@ impl Catalogue {
             .collect())
     }
 
-    /// Checks a request into a search, against the generation held now.
-    pub async fn check(&self, req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
+    /// Checks a request into a search.
+    pub fn check(&self, req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
         check(req)
+    }
+
+    /// Refreshes every source's part now, then every `interval`, asking
+    /// each connector for what changed since its part was read.
+    pub async fn keep_fresh(self, registry: crate::registry::Registry, interval: Duration) {
+        loop {
+            for source in registry.all() {
+                self.refresh(source).await;
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// Refreshes one source's part; a failure keeps what is held.
+    pub async fn refresh(&self, source: &crate::registry::Source) {
+        let mut request = tonic::Request::new(v1::ListServicesRequest {
+            changed_since: self.as_of(&source.organisation).await,
+        });
+        request.set_timeout(source.timeout.max(Duration::from_secs(10)));
+        let mut client = source.client.clone();
+        match client.list_services(request).await {
+            Ok(answer) => {
+                let a = answer.into_inner();
+                if !a.problems.is_empty() {
+                    tracing::warn!(
+                        source = %source.organisation,
+                        rows = a.problems.len(),
+                        "rows of a partner's offer do not map (trama check names them)"
+                    );
+                }
+                if let Err(e) = self
+                    .update(&source.organisation, a.services, &a.current_ids, a.as_of)
+                    .await
+                {
+                    tracing::error!(error = %e, "the catalogue index could not be updated");
+                }
+            }
+            Err(status) => {
+                tracing::info!(source = %source.organisation, code = ?status.code(), "offer not refreshed");
+                self.failed(
+                    &source.organisation,
+                    format!("not refreshed: {}", status.message()),
+                )
+                .await;
+            }
+        }
     }
 }
 
@@ -634,7 +680,7 @@ mod tests {
     }
 
     async fn search(c: &Catalogue, req: v1::SearchServicesRequest) -> v1::SearchServicesResponse {
-        let s = c.check(&req).await.unwrap_or_else(|e| panic!("{e}"));
+        let s = c.check(&req).unwrap_or_else(|e| panic!("{e}"));
         c.search(&s)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -733,7 +779,7 @@ mod tests {
         assert_eq!(seen, vec!["comune/7", "coop/1", "coop/2"]);
         let held = &c;
         let refused = |req: v1::SearchServicesRequest| async move {
-            match held.check(&req).await {
+            match held.check(&req) {
                 Err(CallError::Invalid { field, description }) => format!("{field}: {description}"),
                 other => panic!("accepted: {other:?}"),
             }

@@ -37,6 +37,8 @@ pub struct GatewayConfig {
     pub tracing: trama_telemetry::traces::TracingTable,
     /// Statistics: disclosure control and the cache of published tables.
     pub statistics: StatisticsConfig,
+    /// How often each partner's offer of services is refreshed.
+    pub catalogue_refresh: std::time::Duration,
 }
 
 /// The `[statistics]` table: how published counts are protected.
@@ -124,6 +126,23 @@ struct RawConfig {
     tracing: trama_telemetry::traces::TracingTable,
     #[serde(default)]
     statistics: RawStatistics,
+    #[serde(default)]
+    catalogue: RawCatalogue,
+}
+
+/// The `[catalogue]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCatalogue {
+    refresh_seconds: u64,
+}
+
+impl Default for RawCatalogue {
+    fn default() -> Self {
+        RawCatalogue {
+            refresh_seconds: 60,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,7 +302,14 @@ impl GatewayConfig {
             .statistics
             .resolve(base)
             .map_err(|(k, p)| invalid(&k, p))?;
+        if !(1..=86_400).contains(&raw.catalogue.refresh_seconds) {
+            return Err(invalid(
+                "catalogue.refresh_seconds",
+                "between 1 and 86400 seconds".into(),
+            ));
+        }
         Ok(GatewayConfig {
+            catalogue_refresh: std::time::Duration::from_secs(raw.catalogue.refresh_seconds),
             statistics,
             metrics,
             tracing,

@@ -70,6 +70,9 @@ pub enum GatewayError {
     /// The audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
+    /// The in-memory catalogue of services could not be created.
+    #[error("the catalogue index: {0}")]
+    Catalogue(String),
     /// The statistics cell-key secret cannot be used.
     #[error(transparent)]
     CellKey(#[from] stats::CellKeyError),
@@ -106,12 +109,21 @@ pub async fn serve(
         .set_serving::<FederationServer<service::FederationService>>()
         .await;
     let statistics = stats::Statistics::open(&config.statistics)?;
+    let catalogue = catalogue::Catalogue::new()
+        .await
+        .map_err(|e| GatewayError::Catalogue(e.to_string()))?;
+    let refresher = tokio::spawn(
+        catalogue
+            .clone()
+            .keep_fresh(registry.clone(), config.catalogue_refresh),
+    );
     let federation = FederationServer::new(service::FederationService::new(
         registry,
         &config.limits,
         policy.clone(),
         auditor.clone(),
         statistics,
+        catalogue,
     ))
     .max_decoding_message_size(config.limits.max_request_bytes)
     .max_encoding_message_size(64 << 20);
@@ -126,6 +138,7 @@ pub async fn serve(
     on_ready(server.local_addr());
     let served = server.serve(federation, shutdown).await;
     watcher.abort();
+    refresher.abort();
     trama_node::server::final_checkpoint(&auditor.log).await;
     Ok(served?)
 }

@@ -35,6 +35,7 @@ pub struct FederationService {
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) locator: Locator,
     pub(crate) statistics: Statistics,
+    pub(crate) catalogue: crate::catalogue::Catalogue,
 }
 
 impl FederationService {
@@ -46,8 +47,10 @@ impl FederationService {
         policy: Arc<ArcSwap<Policy>>,
         auditor: Auditor,
         statistics: Statistics,
+        catalogue: crate::catalogue::Catalogue,
     ) -> Self {
         FederationService {
+            catalogue,
             statistics,
             registry,
             default_deadline: limits.default_deadline,
@@ -148,6 +151,22 @@ impl Federation for FederationService {
         request: Request<v1::AggregateRequest>,
     ) -> Result<Response<v1::AggregateResponse>, Status> {
         audited(self, request, calls::aggregate::run).await
+    }
+
+    async fn search_services(
+        &self,
+        request: Request<v1::SearchServicesRequest>,
+    ) -> Result<Response<v1::SearchServicesResponse>, Status> {
+        // Public data about services, never about a person: admitted like
+        // any call (certificate, rate, slots), not audited.
+        let _call = self.admit(&request)?;
+        let search = self
+            .catalogue
+            .check(request.get_ref())
+            .map_err(Status::from)?;
+        let mut found = self.catalogue.search(&search).await.map_err(Status::from)?;
+        found.response.sources = self.catalogue.sources().await;
+        Ok(Response::new(found.response))
     }
 
     async fn list_sources(

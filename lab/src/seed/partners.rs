@@ -254,6 +254,7 @@ impl Partner {
             ],
             Partner::Asl => &["SEGNALAZIONI", "PIANI_CURA", "INVALIDITA", "ANAG_PAZIENTI"],
             Partner::Caritas => &[
+                "servizi",
                 "volontari_referenti",
                 "bisogni_rilevati",
                 "aiuti",

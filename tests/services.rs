@@ -1,0 +1,191 @@
+//! The federated catalogue of services over real processes: the Caritas
+//! connector publishes its listening centres, food bank and canteen from
+//! its own table; the gateway indexes them and answers `SearchServices`
+//! (free text with accents and endings folded, filters, facets, pages) and
+//! `trama query services`; bad input is refused naming the field.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Sandbox, exe};
+use tonic::Code;
+use trama_proto::v1;
+
+/// Searches until the gateway's catalogue holds the partners' offers.
+async fn ready(fed: &Sandbox) -> v1::SearchServicesResponse {
+    let started = Instant::now();
+    loop {
+        let found = fed
+            .client("comune")
+            .search_services(v1::SearchServicesRequest::default())
+            .await
+            .expect("searched")
+            .into_inner();
+        if found.total > 0 {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the catalogue stayed empty"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn ids(r: &v1::SearchServicesResponse) -> Vec<&str> {
+    r.services.iter().map(|s| s.id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn the_gateway_searches_the_partners_offers() {
+    let fed = Sandbox::start().await;
+    let all = ready(&fed).await;
+    assert_eq!(all.total, 4, "{:?}", ids(&all));
+    let caritas = all
+        .sources
+        .iter()
+        .find(|s| s.organisation == "caritas")
+        .expect("the caritas part");
+    assert!(!caritas.stale && caritas.services == 4 && !caritas.as_of.is_empty());
+    assert!(
+        all.by_need
+            .iter()
+            .any(|f| f.value == "food" && f.count == 2),
+        "{:?}",
+        all.by_need
+    );
+
+    let mut client = fed.client("comune");
+    let search = |r: v1::SearchServicesRequest| {
+        let mut c = client.clone();
+        async move { c.search_services(r).await.map(|a| a.into_inner()) }
+    };
+    // Free text: "centri" finds both listening centres, accents folded.
+    let centres = search(v1::SearchServicesRequest {
+        text: "centri di ascolto".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut found = ids(&centres);
+    found.sort_unstable();
+    assert_eq!(found, vec!["caritas/CDA-CM", "caritas/CDA-CR"]);
+    assert_eq!(
+        ids(&search(v1::SearchServicesRequest {
+            text: "SOLIDARIETA".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()),
+        vec!["caritas/MEN-CR"]
+    );
+    // Crema: the food bank serves it too; an ISEE above its ceiling
+    // leaves it out.
+    let crema = |isee_cents| v1::SearchServicesRequest {
+        municipality: "D142".into(),
+        needs: vec!["food".into()],
+        isee_cents,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&search(crema(500_000)).await.unwrap()),
+        vec!["caritas/EMP-CR"]
+    );
+    assert!(search(crema(1_000_000)).await.unwrap().services.is_empty());
+    let emporio = search(crema(0)).await.unwrap().services.remove(0);
+    assert_eq!(emporio.provider, "Caritas diocesana");
+    assert_eq!(
+        emporio.eligibility.as_ref().map(|e| e.isee_max_cents),
+        Some(936_000)
+    );
+    assert_eq!(emporio.openings.len(), 2);
+
+    // Pages.
+    let first = search(v1::SearchServicesRequest {
+        page_size: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!((first.services.len(), first.total), (3, 4));
+    let second = search(v1::SearchServicesRequest {
+        page_size: 3,
+        page_token: first.next_page_token.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(second.services.len(), 1);
+    assert!(second.next_page_token.is_empty());
+
+    // Bad input, each naming its field.
+    for (request, field) in [
+        (
+            v1::SearchServicesRequest {
+                needs: vec!["unicorns".into()],
+                ..Default::default()
+            },
+            "needs",
+        ),
+        (
+            v1::SearchServicesRequest {
+                municipality: "Q999".into(),
+                ..Default::default()
+            },
+            "municipality",
+        ),
+        (
+            v1::SearchServicesRequest {
+                text: "x".repeat(201),
+                ..Default::default()
+            },
+            "text",
+        ),
+        (
+            v1::SearchServicesRequest {
+                page_size: 1000,
+                ..Default::default()
+            },
+            "page_size",
+        ),
+        (
+            v1::SearchServicesRequest {
+                page_token: "garbled".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+    ] {
+        let status = client.search_services(request).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().starts_with(field), "{field}: {status:?}");
+    }
+
+    // The command line.
+    let out = Command::new(exe())
+        .args(["query", "--profile"])
+        .arg(fed.dir().join("client-comune.toml"))
+        .args(["services", "centro di ascolto", "--municipality", "D142"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 service(s) found"), "{stdout}");
+    assert!(stdout.contains("Centro di ascolto di Crema"), "{stdout}");
+    assert!(stdout.contains("caritas: 4 service(s) as of"), "{stdout}");
+    let bad = Command::new(exe())
+        .args(["query", "--profile"])
+        .arg(fed.dir().join("client-comune.toml"))
+        .args(["services", "--max-price", "dodici"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-price `dodici` is not an amount"));
+}
