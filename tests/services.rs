@@ -189,3 +189,89 @@ async fn the_gateway_searches_the_partners_offers() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-price `dodici` is not an amount"));
 }
+
+#[tokio::test]
+async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_searchable() {
+    let mut fed = Sandbox::start_with(|b| b.catalogue_refresh_seconds(1)).await;
+    ready(&fed).await;
+    // The diocesan office renames the food bank and closes the Crema
+    // centre, in its own table.
+    let file = fed.dir().join("caritas").join("caritas.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc() + Duration::from_secs(1);
+    let stamp = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    sqlx::query("UPDATE servizi SET titolo = 'Emporio solidale di quartiere', aggiornato = ? WHERE codice = 'EMP-CR'")
+        .bind(&stamp)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM servizi WHERE codice = 'CDA-CM'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let changed = Instant::now();
+    let mut client = fed.client("comune");
+    let found = loop {
+        let r = client
+            .search_services(v1::SearchServicesRequest {
+                text: "emporio quartiere".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if r.total == 1 {
+            break r;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(15),
+            "the change never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(found.services[0].name, "Emporio solidale di quartiere");
+    let all = client
+        .search_services(v1::SearchServicesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.total, 3, "the closed centre is gone: {:?}", ids(&all));
+
+    // The connector stops: its part stays searchable, marked stale.
+    assert!(fed.running.kill("caritas").await);
+    let stopped = Instant::now();
+    loop {
+        let r = client
+            .search_services(v1::SearchServicesRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let part = r
+            .sources
+            .iter()
+            .find(|s| s.organisation == "caritas")
+            .unwrap();
+        if part.stale {
+            assert_eq!(r.total, 3, "still served from what the gateway holds");
+            assert!(part.problem.starts_with("not refreshed"), "{part:?}");
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "never marked stale"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fed.cleanup().await;
+}

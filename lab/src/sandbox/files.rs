@@ -271,6 +271,8 @@ pub struct GatewayFile {
     pub tracing: TracingTable,
     /// How long published statistics are cached, when not the default.
     pub statistics_cache_seconds: Option<u64>,
+    /// How often the catalogue of services refreshes, when not the default.
+    pub catalogue_refresh_seconds: Option<u64>,
 }
 
 impl GatewayFile {
@@ -321,6 +323,9 @@ impl GatewayFile {
         out.push_str(&self.tracing.toml());
         if let Some(s) = self.statistics_cache_seconds {
             let _ = write!(out, "\n[statistics]\ncache_seconds = {s}\n");
+        }
+        if let Some(s) = self.catalogue_refresh_seconds {
+            let _ = write!(out, "\n[catalogue]\nrefresh_seconds = {s}\n");
         }
         out
     }
@@ -435,12 +440,14 @@ mod tests {
             }],
             tracing: TracingTable::default(),
             statistics_cache_seconds: None,
+            catalogue_refresh_seconds: Some(5),
         };
         let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
         assert_eq!(
             value["sources"][0]["address"].as_str(),
             Some("127.0.0.1:4000")
         );
+        assert_eq!(value["catalogue"]["refresh_seconds"].as_integer(), Some(5));
         assert_eq!(value["clients"][0]["rate"].as_float(), Some(5.0));
         assert_eq!(value["audit"]["database"].as_str(), Some("audit.db"));
     }

@@ -145,6 +145,7 @@ pub struct FederationBuilder {
     announce: bool,
     tracing: TracingTable,
     statistics_cache_seconds: Option<u64>,
+    catalogue_refresh_seconds: Option<u64>,
 }
 
 impl FederationBuilder {
@@ -167,6 +168,7 @@ impl FederationBuilder {
             announce: false,
             tracing: TracingTable::default(),
             statistics_cache_seconds: None,
+            catalogue_refresh_seconds: None,
         }
     }
 
@@ -179,6 +181,12 @@ impl FederationBuilder {
     /// How long the gateway caches published statistics (0: not at all).
     pub fn statistics_cache_seconds(mut self, seconds: u64) -> Self {
         self.statistics_cache_seconds = Some(seconds);
+        self
+    }
+
+    /// How often the gateway refreshes each partner's offer of services.
+    pub fn catalogue_refresh_seconds(mut self, seconds: u64) -> Self {
+        self.catalogue_refresh_seconds = Some(seconds);
         self
     }
 
@@ -409,6 +417,7 @@ impl FederationBuilder {
             clients: self.clients.clone(),
             tracing: self.tracing.clone(),
             statistics_cache_seconds: self.statistics_cache_seconds,
+            catalogue_refresh_seconds: self.catalogue_refresh_seconds,
         };
         fed.gateway = fed.spawn_gateway("gateway", file).await?;
         fed.write_profiles()?;
