@@ -226,6 +226,18 @@ async fn operators_work_in_a_real_browser() {
     check_and_save(&b, "07-record-tablet").await;
     b.resize(DESKTOP).await;
 
+    // The services on offer, from the partners' catalogue.
+    b.open("/services").await;
+    b.fill("#text", "centri di ascolto").await;
+    b.fill("#municipality", "D142").await;
+    b.click("#search").await;
+    let text = b.text().await;
+    assert!(text.contains("Centro di ascolto di Crema"), "{text}");
+    assert!(text.contains("Crema"), "the place by name: {text}");
+    assert!(text.contains("mar 09:30-12:00"), "{text}");
+    assert!(text.contains("caritas: 4 servizi"), "{text}");
+    check_and_save(&b, "14-services").await;
+
     // English is a click away, and stays chosen.
     b.open("/find").await;
     b.click("a.language").await;

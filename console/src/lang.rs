@@ -26,6 +26,27 @@ macro_rules! texts {
 }
 
 texts! {
+    nav_services: "Servizi", "Services";
+    services_title: "Servizi del territorio", "Services on offer";
+    services_text: "Che cosa cerchi (per esempio assistenza domiciliare)", "What you look for (for example home care)";
+    services_need: "Bisogno", "Need";
+    any: "qualsiasi", "any";
+    services_municipality: "Comune (codice catastale, per esempio D150)", "Municipality (Belfiore code, for example D150)";
+    services_max_price: "Costo massimo in euro", "Highest cost in euro";
+    services_voucher: "Voucher accettato (per esempio voucher-conciliazione)", "Voucher accepted (for example voucher-conciliazione)";
+    services_isee: "ISEE del nucleo in euro", "The household's ISEE in euro";
+    services_open_now: "Solo aperti ora", "Open now only";
+    services_found: "Servizi trovati:", "Services found:";
+    services_none: "Nessun servizio corrisponde.", "No service matches.";
+    services_by_need: "Per bisogno:", "By need:";
+    services_parts: "Aggiornamento per ente", "How old each partner's part is";
+    services_next: "Pagina successiva", "Next page";
+    provider: "Chi lo offre", "Provided by";
+    cost: "Costo", "Cost";
+    vouchers: "Voucher", "Vouchers";
+    hours: "Orari", "Hours";
+    contact: "Contatti", "Contact";
+    where_: "Dove", "Where";
     nav_label: "Sezioni", "Sections";
     nav_find: "Trova una persona", "Find a person";
     nav_stats: "Statistiche", "Statistics";

@@ -11,7 +11,8 @@
 //! organisation's OpenID Connect provider, [`signin`] the sign-in pages;
 //! [`session`] keeps operators' sessions in
 //! memory with their CSRF tokens; [`web`] holds the pages and the security
-//! headers, [`record`] the record screen, [`stats`] the statistics screen
+//! headers, [`record`] the record screen, [`services`] the catalogue of
+//! services, [`stats`] the statistics screen
 //! with its [`chart`],
 //! [`oversight`] the access log and the federation; this module serves them
 //! over HTTPS.
@@ -23,6 +24,7 @@ pub mod lang;
 pub mod oidc;
 pub mod oversight;
 pub mod record;
+pub mod services;
 pub mod session;
 pub mod signin;
 pub mod stats;

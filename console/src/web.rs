@@ -130,6 +130,7 @@ pub fn router(app: App) -> Router {
             get(crate::oversight::access_page).post(crate::oversight::access),
         )
         .route("/record/sections", get(crate::record::sections_part))
+        .route("/services", get(crate::services::services))
         .route("/sources", get(crate::oversight::sources))
         .route("/sources/table", get(crate::oversight::sources_table))
         .route("/assets/{*path}", get(asset))

@@ -1,0 +1,309 @@
+//! The services screen: an operator searches the federation's catalogue
+//! of services (free text, need, municipality, price, voucher, ISEE, open
+//! now) and sees each service with its provider, cost, vouchers, hours
+//! and contacts, the facets, and how old each partner's part is. Offers
+//! are public data; the search is not about anyone.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use trama_proto::v1;
+
+use crate::lang::{self, Texts};
+use crate::web::{App, page, refusal};
+
+/// The search form (a GET: bookmarkable, nothing changes).
+#[derive(Debug, Default, Deserialize)]
+pub struct ServicesForm {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    need: String,
+    #[serde(default)]
+    municipality: String,
+    #[serde(default)]
+    max_price: String,
+    #[serde(default)]
+    voucher: String,
+    #[serde(default)]
+    isee: String,
+    #[serde(default)]
+    open_now: String,
+    #[serde(default)]
+    page_token: String,
+    #[serde(default)]
+    searched: String,
+}
+
+/// A service as shown.
+pub struct ServiceView {
+    name: String,
+    provider: String,
+    description: String,
+    cost: String,
+    vouchers: String,
+    hours: String,
+    contact: String,
+    place: String,
+}
+
+#[derive(Template)]
+#[template(path = "services.html")]
+struct ServicesPage<'a> {
+    t: &'static Texts,
+    organisation: &'a str,
+    operator: Option<&'a str>,
+    csrf: &'a str,
+    form: &'a ServicesForm,
+    needs: Vec<(&'static str, bool)>,
+    problem: Option<String>,
+    searched: bool,
+    total: u32,
+    services: Vec<ServiceView>,
+    facets: String,
+    parts: Vec<String>,
+    next: Option<String>,
+}
+
+/// `GET /services`: the form, and the results when searched.
+pub async fn services(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(form): Query<ServicesForm>,
+) -> Response {
+    let t = lang::of(&headers);
+    let Some((_, s)) = app.session(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let mut view = ServicesPage {
+        t,
+        organisation: &app.organisation,
+        operator: Some(&s.name),
+        csrf: &s.csrf,
+        form: &form,
+        needs: trama_proto::stats::NEEDS
+            .iter()
+            .map(|n| (*n, *n == form.need))
+            .collect(),
+        problem: None,
+        searched: false,
+        total: 0,
+        services: Vec::new(),
+        facets: String::new(),
+        parts: Vec::new(),
+        next: None,
+    };
+    if form.searched.is_empty() {
+        return page(StatusCode::OK, &view);
+    }
+    let request = match request(&form) {
+        Ok(r) => r,
+        Err(problem) => {
+            view.problem = Some(problem);
+            return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
+        }
+    };
+    let mut call = tonic::Request::new(request);
+    call.set_timeout(Duration::from_secs(5));
+    let mut client = app.client.clone();
+    match client.search_services(call).await {
+        Ok(answer) => {
+            let a = answer.into_inner();
+            view.searched = true;
+            view.total = a.total;
+            view.services = a.services.iter().map(|s| service_view(s, t)).collect();
+            view.facets = a
+                .by_need
+                .iter()
+                .map(|f| format!("{} ({})", f.value, f.count))
+                .collect::<Vec<_>>()
+                .join(", ");
+            view.parts = a.sources.iter().map(|p| part(p, t)).collect();
+            view.next =
+                (!a.next_page_token.is_empty()).then(|| next_link(&form, &a.next_page_token));
+            page(StatusCode::OK, &view)
+        }
+        Err(status) => {
+            view.problem = Some(status.message().to_string());
+            page(refusal(status.code()), &view)
+        }
+    }
+}
+
+/// The form as a `SearchServices` request; a problem names the field.
+fn request(form: &ServicesForm) -> Result<v1::SearchServicesRequest, String> {
+    Ok(v1::SearchServicesRequest {
+        text: form.text.trim().into(),
+        needs: form
+            .need
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+        municipality: form.municipality.trim().to_uppercase(),
+        age: 0,
+        max_price_cents: cents("max_price", &form.max_price)?,
+        voucher: form.voucher.trim().into(),
+        isee_cents: cents("isee", &form.isee)?,
+        open_now: !form.open_now.is_empty(),
+        page_size: 20,
+        page_token: form.page_token.clone(),
+    })
+}
+
+/// Euros as an operator writes them (`12`, `12,50`) in exact cents; 0
+/// when empty.
+fn cents(field: &str, text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let bad = || format!("{field}: `{text}` is not an amount in euro: write for example 12,50");
+    let (units, fraction) = text.split_once([',', '.']).unwrap_or((text, "0"));
+    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let units: i64 = units.trim().parse().map_err(|_| bad())?;
+    let fraction: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    if units < 0 {
+        return Err(bad());
+    }
+    units
+        .checked_mul(100)
+        .and_then(|u| u.checked_add(fraction))
+        .ok_or_else(bad)
+}
+
+fn euro(cents: i64) -> String {
+    format!("€ {},{:02}", cents / 100, (cents % 100).abs())
+}
+
+const WEEKDAYS: [&str; 7] = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"];
+const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+fn service_view(s: &v1::Service, t: &Texts) -> ServiceView {
+    let cost = match s
+        .costs
+        .first()
+        .and_then(|c| c.amount.as_ref().map(|m| (m, &c.description)))
+    {
+        Some((m, d)) => format!("{} {d}", euro(m.cents)).trim().to_string(),
+        None => lang::pick(t, "gratuito", "free").into(),
+    };
+    let days = if t.code == "en" {
+        WEEKDAYS_EN
+    } else {
+        WEEKDAYS
+    };
+    let hours = s
+        .openings
+        .iter()
+        .map(|o| {
+            let day = days
+                .get(o.weekday.saturating_sub(1) as usize)
+                .unwrap_or(&"?");
+            format!(
+                "{day} {:02}:{:02}-{:02}:{:02}",
+                o.opens_at / 60,
+                o.opens_at % 60,
+                o.closes_at / 60,
+                o.closes_at % 60
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let places: Vec<String> = s
+        .municipalities
+        .iter()
+        .map(|code| {
+            trama_subject::belfiore::lookup(code)
+                .last()
+                .map_or_else(|| code.clone(), |p| p.name.to_string())
+        })
+        .collect();
+    ServiceView {
+        name: s.name.clone(),
+        provider: if s.provider.is_empty() {
+            s.organisation.clone()
+        } else {
+            s.provider.clone()
+        },
+        description: s.description.clone(),
+        cost,
+        vouchers: s
+            .vouchers
+            .iter()
+            .map(|v| v.scheme.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        hours,
+        contact: [s.phone.as_str(), s.email.as_str(), s.url.as_str()]
+            .iter()
+            .filter(|c| !c.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" · "),
+        place: places.join(", "),
+    }
+}
+
+fn part(p: &v1::CatalogueSource, t: &Texts) -> String {
+    let stale = if p.stale {
+        format!(
+            " — {}: {}",
+            lang::pick(t, "non aggiornato", "not refreshed"),
+            p.problem
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{}: {} {}, {} {} s {}{stale}",
+        p.organisation,
+        p.services,
+        lang::pick(t, "servizi", "services"),
+        lang::pick(t, "aggiornato", "refreshed"),
+        p.age_seconds,
+        lang::pick(t, "fa", "ago")
+    )
+}
+
+/// The link to the next page: the same search, with the token.
+fn next_link(form: &ServicesForm, token: &str) -> String {
+    let pairs = [
+        ("text", form.text.as_str()),
+        ("need", form.need.as_str()),
+        ("municipality", form.municipality.as_str()),
+        ("max_price", form.max_price.as_str()),
+        ("voucher", form.voucher.as_str()),
+        ("isee", form.isee.as_str()),
+        ("open_now", form.open_now.as_str()),
+        ("page_token", token),
+        ("searched", "1"),
+    ];
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    format!("/services?{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_exact_and_bad_ones_name_the_field() {
+        assert_eq!(cents("max_price", "12,5"), Ok(1250));
+        assert_eq!(cents("max_price", " 7 "), Ok(700));
+        assert_eq!(cents("isee", ""), Ok(0));
+        let Err(problem) = cents("isee", "tanti") else {
+            panic!("accepted")
+        };
+        assert!(problem.starts_with("isee: `tanti`"), "{problem}");
+    }
+}
