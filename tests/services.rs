@@ -1,6 +1,7 @@
 //! The federated catalogue of services over real processes: the Caritas
-//! connector publishes its listening centres, food bank and canteen from
-//! its own table; the gateway indexes them and answers `SearchServices`
+//! connector publishes its listening centres, food bank and canteen, the
+//! comune its home care, school assistance, transport and work-life
+//! voucher, each from its own table; the gateway indexes them and answers `SearchServices`
 //! (free text with accents and endings folded, filters, facets, pages) and
 //! `trama query services`; bad input is refused naming the field.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
@@ -43,7 +44,12 @@ fn ids(r: &v1::SearchServicesResponse) -> Vec<&str> {
 async fn the_gateway_searches_the_partners_offers() {
     let fed = Sandbox::start().await;
     let all = ready(&fed).await;
-    assert_eq!(all.total, 4, "{:?}", ids(&all));
+    assert_eq!(
+        all.total,
+        8,
+        "four from Caritas, four from the comune: {:?}",
+        ids(&all)
+    );
     let caritas = all
         .sources
         .iter()
@@ -103,23 +109,42 @@ async fn the_gateway_searches_the_partners_offers() {
     );
     assert_eq!(emporio.openings.len(), 2);
 
-    // Pages.
-    let first = search(v1::SearchServicesRequest {
-        page_size: 3,
+    // The comune's home care in Cremona, which takes the work-life voucher.
+    let home_care = search(v1::SearchServicesRequest {
+        text: "assistenza domiciliare".into(),
+        municipality: "D150".into(),
+        voucher: "voucher-conciliazione".into(),
         ..Default::default()
     })
     .await
     .unwrap();
-    assert_eq!((first.services.len(), first.total), (3, 4));
-    let second = search(v1::SearchServicesRequest {
-        page_size: 3,
-        page_token: first.next_page_token.clone(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    assert_eq!(second.services.len(), 1);
-    assert!(second.next_page_token.is_empty());
+    assert_eq!(ids(&home_care), vec!["comune/SAD"]);
+    let sad = &home_care.services[0];
+    assert_eq!(sad.costs[0].amount.as_ref().map(|m| m.cents), Some(500));
+    assert!(sad.accredited);
+
+    // Pages: three at a time, every service once.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = search(v1::SearchServicesRequest {
+            page_size: 3,
+            page_token: token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert!(page.services.len() <= 3);
+        seen.extend(page.services.iter().map(|s| s.id.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (8, 8), "{seen:?}");
 
     // Bad input, each naming its field.
     for (request, field) in [
@@ -246,7 +271,7 @@ async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(all.total, 3, "the closed centre is gone: {:?}", ids(&all));
+    assert_eq!(all.total, 7, "the closed centre is gone: {:?}", ids(&all));
 
     // The connector stops: its part stays searchable, marked stale.
     assert!(fed.running.kill("caritas").await);
@@ -263,7 +288,7 @@ async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_
             .find(|s| s.organisation == "caritas")
             .unwrap();
         if part.stale {
-            assert_eq!(r.total, 3, "still served from what the gateway holds");
+            assert_eq!(r.total, 7, "still served from what the gateway holds");
             assert!(part.problem.starts_with("not refreshed"), "{part:?}");
             break;
         }

@@ -85,3 +85,32 @@ CREATE TABLE provvedimenti_ag (
     tutore           VARCHAR(80),
     dt_agg           TIMESTAMP NOT NULL
 );
+
+-- The services the comune offers, published to the federation's catalogue.
+CREATE TABLE servizi (
+    codice           TEXT PRIMARY KEY,
+    titolo           TEXT NOT NULL,
+    descrizione      TEXT,
+    aree             TEXT,            -- area codes, comma-separated
+    comuni           TEXT,            -- Belfiore codes, comma-separated
+    eta_min          INTEGER,
+    eta_max          INTEGER,
+    tariffa          NUMERIC(10, 2),   -- euro
+    nota_tariffa     TEXT,
+    buoni            TEXT,            -- voucher schemes accepted
+    soglia_isee      NUMERIC(10, 2),   -- euro
+    accreditato      SMALLINT,
+    orari            TEXT,
+    telefono         TEXT,
+    modalita         TEXT,            -- how to apply
+    aggiornato       TIMESTAMP NOT NULL
+);
+INSERT INTO servizi (codice, titolo, descrizione, aree, comuni, eta_min, eta_max, tariffa, nota_tariffa, buoni, soglia_isee, accreditato, orari, telefono, modalita, aggiornato) VALUES
+ ('SAD', 'Servizio di assistenza domiciliare (SAD)', 'Aiuto a domicilio per anziani e persone fragili: igiene, pasti, compagnia, piccole commissioni.',
+  'SOLIT,DIS', 'D150', 0, 0, 5.00, 'all''ora, secondo ISEE', 'voucher-conciliazione', NULL, 1, 'lun-ven 08:00-18:00', '0372 407001', 'Domanda allo sportello sociale', '2026-10-15 08:00:00'),
+ ('AES', 'Assistenza educativa scolastica per alunni con disabilità', 'Educatori a scuola per alunni con disabilità certificata.',
+  'DIS,FAM', 'D150', 3, 18, NULL, NULL, NULL, NULL, 1, 'lun-ven 08:00-16:00', '0372 407002', 'Richiesta della scuola con la certificazione', '2026-09-01 08:00:00'),
+ ('TRS', 'Trasporto sociale per persone con disabilità', 'Accompagnamento con mezzi attrezzati a visite, terapie e centri diurni.',
+  'DIS', 'D150,D142', 0, 0, 2.00, 'a corsa', NULL, 20000.00, 1, 'lun-ven 07:30-18:00', '0372 407003', 'Prenotazione telefonica due giorni prima', '2026-10-01 08:00:00'),
+ ('VCL', 'Voucher conciliazione vita-lavoro', 'Contributo per servizi di cura dei figli e dei familiari fragili, spendibile presso i fornitori accreditati.',
+  'FAM,LAV', 'D150,D142,C153', 0, 0, NULL, NULL, NULL, 30000.00, 0, 'lun,mer 09:00-12:30', '0372 407004', 'Domanda online o allo sportello', '2026-11-02 08:00:00');

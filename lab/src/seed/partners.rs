@@ -243,6 +243,7 @@ impl Partner {
     pub fn tables(self) -> &'static [&'static str] {
         match self {
             Partner::Comune => &[
+                "servizi",
                 "provvedimenti_ag",
                 "cartelle",
                 "interventi",
