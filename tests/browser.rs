@@ -318,11 +318,25 @@ async fn oversight(origin: &str, dpo: &ConsoleAccount) {
     check_and_save(&b, "09-access-log").await;
 
     b.open("/sources").await;
-    let before = b.el("#sources caption").await.text().await.unwrap();
+    // Read in one step: htmx replaces the table while it is being read.
+    let caption = || async {
+        b.client
+            .execute(
+                "const c = document.querySelector('#sources caption'); return c ? c.textContent : '';",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let before = caption().await;
+    assert!(!before.is_empty());
     let mut after = before.clone();
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        after = b.el("#sources caption").await.text().await.unwrap();
+        after = caption().await;
         if after != before {
             break;
         }

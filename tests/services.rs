@@ -15,7 +15,7 @@ use support::{Sandbox, exe};
 use tonic::Code;
 use trama_proto::v1;
 
-/// Searches until the gateway's catalogue holds the partners' offers.
+/// Searches until the gateway's catalogue holds every partner's offer.
 async fn ready(fed: &Sandbox) -> v1::SearchServicesResponse {
     let started = Instant::now();
     loop {
@@ -25,7 +25,8 @@ async fn ready(fed: &Sandbox) -> v1::SearchServicesResponse {
             .await
             .expect("searched")
             .into_inner();
-        if found.total > 0 {
+        // Every partner's part refreshed once (those without services too).
+        if found.sources.len() == 4 && found.sources.iter().all(|s| !s.stale) {
             return found;
         }
         assert!(
@@ -235,15 +236,18 @@ async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_
         now.minute(),
         now.second()
     );
+    // One transaction: a refresh sees both changes or neither.
+    let mut tx = pool.begin().await.unwrap();
     sqlx::query("UPDATE servizi SET titolo = 'Emporio solidale di quartiere', aggiornato = ? WHERE codice = 'EMP-CR'")
         .bind(&stamp)
-        .execute(&pool)
+        .execute(&mut *tx)
         .await
         .unwrap();
     sqlx::query("DELETE FROM servizi WHERE codice = 'CDA-CM'")
-        .execute(&pool)
+        .execute(&mut *tx)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     pool.close().await;
     let changed = Instant::now();
     let mut client = fed.client("comune");

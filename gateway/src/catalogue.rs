@@ -320,12 +320,12 @@ impl Catalogue {
     }
 
     /// Refreshes every source's part now, then every `interval`, asking
-    /// each connector for what changed since its part was read.
+    /// the connectors in parallel for what changed since each part was
+    /// read.
     pub async fn keep_fresh(self, registry: crate::registry::Registry, interval: Duration) {
         loop {
-            for source in registry.all() {
-                self.refresh(source).await;
-            }
+            // All at once: a slow partner does not hold the others back.
+            futures_util::future::join_all(registry.all().iter().map(|s| self.refresh(s))).await;
             tokio::time::sleep(interval).await;
         }
     }
