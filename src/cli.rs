@@ -798,24 +798,12 @@ fn parse_filter(text: &str) -> anyhow::Result<v1::Filter> {
 /// An amount in euro (`12`, `12.50`, `12,50`) as cents, exactly; 0 when
 /// not given.
 fn cents_arg(flag: &str, text: Option<&str>) -> anyhow::Result<i64> {
-    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(0);
-    };
-    let bad =
-        || anyhow::anyhow!("{flag} `{text}` is not an amount in euro: write for example 12.50");
-    let (units, fraction) = text.split_once(['.', ',']).unwrap_or((text, "0"));
-    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(0),
+        Some(text) => trama_client::money::parse_euro(text).ok_or_else(|| {
+            anyhow::anyhow!("{flag} `{text}` is not an amount in euro: write for example 12.50")
+        }),
     }
-    let units: i64 = units.parse().map_err(|_| bad())?;
-    let fraction: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
-    if units < 0 {
-        return Err(bad());
-    }
-    units
-        .checked_mul(100)
-        .and_then(|u| u.checked_add(fraction))
-        .ok_or_else(bad)
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use trama_subject::TaxCode;
 
 use crate::error::CallError;
 use crate::linkage::Linkage;
-use crate::mapping::{CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, column_spec};
+use crate::mapping::{
+    CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, column_spec, parameterless,
+};
 use crate::params::ParamSql;
 use crate::runtime::Connector;
 use crate::source::{Rows, Value};
@@ -172,17 +174,11 @@ fn parse_one(
     codes: &BTreeMap<String, CodeTable>,
 ) -> Result<FactQuery, (String, String)> {
     let key = format!("statistics.facts[{i}]");
-    let sql_key = format!("{key}.sql");
-    let sql = ParamSql::parse(&raw.sql).map_err(|p| (sql_key.clone(), p))?;
-    let query = NamedQuery { key: sql_key, sql };
-    if let Some(p) = query.sql.param_names().next() {
-        return Err((
-            query.key.clone(),
-            format!(
-                "unknown parameter `:{p}`: fact queries take no parameters (they count every fact)"
-            ),
-        ));
-    }
+    let query = parameterless(
+        &key,
+        &raw.sql,
+        "fact queries take no parameters (they count every fact)",
+    )?;
     let mut fields = Vec::new();
     for (name, raw_col) in &raw.columns {
         let ckey = format!("{key}.columns.{name}");

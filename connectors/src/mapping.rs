@@ -666,6 +666,24 @@ pub const DEMOGRAPHIC_PARAMS: &[&str] = &[
 
 /// A blocking query wrapped to return at most
 /// [`crate::runtime::MAX_BLOCK`] rows (`LIMIT` reads the same on every
+/// The query `sql` of `<key>.sql`, refused (with `why`) if it names a
+/// parameter: fact and offer queries read every row.
+pub(crate) fn parameterless(
+    key: &str,
+    sql: &str,
+    why: &str,
+) -> Result<NamedQuery, (String, String)> {
+    let sql_key = format!("{key}.sql");
+    let parsed = ParamSql::parse(sql).map_err(|p| (sql_key.clone(), p))?;
+    if let Some(p) = parsed.param_names().next() {
+        return Err((sql_key, format!("unknown parameter `:{p}`: {why}")));
+    }
+    Ok(NamedQuery {
+        key: sql_key,
+        sql: parsed,
+    })
+}
+
 /// engine).
 fn limited(q: &RawQuery) -> RawQuery {
     RawQuery {

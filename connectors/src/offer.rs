@@ -12,8 +12,9 @@ use time::format_description::well_known::Rfc3339;
 use trama_proto::v1;
 
 use crate::error::CallError;
-use crate::mapping::{CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, column_spec};
-use crate::params::ParamSql;
+use crate::mapping::{
+    CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, column_spec, parameterless,
+};
 use crate::runtime::Connector;
 use crate::source::Value;
 use crate::values::{self, Typed};
@@ -102,17 +103,11 @@ fn parse_one(
     codes: &BTreeMap<String, CodeTable>,
 ) -> Result<OfferQuery, (String, String)> {
     let key = format!("services[{i}]");
-    let sql_key = format!("{key}.sql");
-    let sql = ParamSql::parse(&raw.sql).map_err(|p| (sql_key.clone(), p))?;
-    let query = NamedQuery { key: sql_key, sql };
-    if let Some(p) = query.sql.param_names().next() {
-        return Err((
-            query.key.clone(),
-            format!(
-                "unknown parameter `:{p}`: an offer query takes no parameters (it lists every service)"
-            ),
-        ));
-    }
+    let query = parameterless(
+        &key,
+        &raw.sql,
+        "an offer query takes no parameters (it lists every service)",
+    )?;
     let mut fields = Vec::new();
     for (name, raw_col) in &raw.columns {
         let ckey = format!("{key}.columns.{name}");

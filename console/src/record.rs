@@ -502,7 +502,7 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
 }
 
 /// Cents as an Italian amount: `1.037,50`.
-fn money(cents: i64) -> String {
+pub(crate) fn money(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let cents = cents.unsigned_abs();
     let units = (cents / 100).to_string();

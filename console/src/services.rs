@@ -163,24 +163,9 @@ fn cents(field: &str, text: &str) -> Result<i64, String> {
     if text.is_empty() {
         return Ok(0);
     }
-    let bad = || format!("{field}: `{text}` is not an amount in euro: write for example 12,50");
-    let (units, fraction) = text.split_once([',', '.']).unwrap_or((text, "0"));
-    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let units: i64 = units.trim().parse().map_err(|_| bad())?;
-    let fraction: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
-    if units < 0 {
-        return Err(bad());
-    }
-    units
-        .checked_mul(100)
-        .and_then(|u| u.checked_add(fraction))
-        .ok_or_else(bad)
-}
-
-fn euro(cents: i64) -> String {
-    format!("€ {},{:02}", cents / 100, (cents % 100).abs())
+    trama_client::money::parse_euro(text).ok_or_else(|| {
+        format!("{field}: `{text}` is not an amount in euro: write for example 12,50")
+    })
 }
 
 const WEEKDAYS: [&str; 7] = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"];
@@ -192,7 +177,9 @@ fn service_view(s: &v1::Service, t: &Texts) -> ServiceView {
         .first()
         .and_then(|c| c.amount.as_ref().map(|m| (m, &c.description)))
     {
-        Some((m, d)) => format!("{} {d}", euro(m.cents)).trim().to_string(),
+        Some((m, d)) => format!("€ {} {d}", crate::record::money(m.cents))
+            .trim()
+            .to_string(),
         None => lang::pick(t, "gratuito", "free").into(),
     };
     let days = if t.code == "en" {

@@ -46,10 +46,6 @@ pub struct Catalogue {
 struct State {
     parts: BTreeMap<String, Part>,
     by_id: HashMap<String, v1::Service>,
-    /// Changes on every update, so that a page token outliving an update
-    /// still reads in a consistent order (the same search, the same
-    /// ranking function; a changed catalogue may move items).
-    generation: u64,
 }
 
 /// A search, checked.
@@ -164,7 +160,6 @@ impl Catalogue {
                 problem: String::new(),
             },
         );
-        state.generation += 1;
         Ok(())
     }
 
@@ -235,7 +230,7 @@ impl Catalogue {
             .collect();
         let next = search.offset + page.len();
         let next_page_token = if next < total {
-            token(state.generation, next, search.fingerprint)
+            token(next, search.fingerprint)
         } else {
             String::new()
         };
@@ -552,8 +547,10 @@ fn fingerprint(req: &v1::SearchServicesRequest) -> u64 {
     h.finish()
 }
 
-fn token(generation: u64, offset: usize, fingerprint: u64) -> String {
-    format!("p1.{generation:x}.{offset:x}.{fingerprint:016x}")
+/// A page token: the offset of the next page and the search it belongs
+/// to (a catalogue updated in between may move items across pages).
+fn token(offset: usize, fingerprint: u64) -> String {
+    format!("p1.{offset:x}.{fingerprint:016x}")
 }
 
 fn read_token(token: &str, fingerprint: u64) -> Result<usize, CallError> {
@@ -564,7 +561,7 @@ fn read_token(token: &str, fingerprint: u64) -> Result<usize, CallError> {
         )
     };
     let parts: Vec<&str> = token.split('.').collect();
-    let [version, _gen, offset, print] = parts[..] else {
+    let [version, offset, print] = parts[..] else {
         return Err(malformed());
     };
     if version != "p1" {
