@@ -65,13 +65,6 @@ pub struct Search {
     fingerprint: u64,
 }
 
-/// A page of results.
-#[derive(Debug, Clone, Default)]
-pub struct Found {
-    /// The response, without the sources' part.
-    pub response: v1::SearchServicesResponse,
-}
-
 const SCHEMA: [&str; 2] = [
     "CREATE VIRTUAL TABLE service_text USING fts5(id UNINDEXED, name, description, provider, \
      tokenize = 'unicode61 remove_diacritics 2')",
@@ -191,25 +184,12 @@ impl Catalogue {
 
     /// How old each part is.
     pub async fn sources(&self) -> Vec<v1::CatalogueSource> {
-        let state = self.state.read().await;
-        state
-            .parts
-            .iter()
-            .map(|(org, p)| v1::CatalogueSource {
-                organisation: org.clone(),
-                as_of: p.as_of.clone(),
-                age_seconds: p.refreshed.map_or(0, |t| {
-                    u32::try_from(t.elapsed().as_secs()).unwrap_or(u32::MAX)
-                }),
-                stale: !p.problem.is_empty(),
-                problem: p.problem.clone(),
-                services: u32::try_from(p.services.len()).unwrap_or(u32::MAX),
-            })
-            .collect()
+        self.state.read().await.sources()
     }
 
-    /// Runs a checked search.
-    pub async fn search(&self, search: &Search) -> Result<Found, CallError> {
+    /// Runs a checked search; the answer names the parts it searched, as
+    /// they were while it ran.
+    pub async fn search(&self, search: &Search) -> Result<v1::SearchServicesResponse, CallError> {
         let state = self.state.read().await;
         let ids = self.matching(search).await.map_err(|e| {
             tracing::error!(error = %e, "the catalogue index failed");
@@ -234,15 +214,15 @@ impl Catalogue {
         } else {
             String::new()
         };
-        Ok(Found {
-            response: v1::SearchServicesResponse {
-                services: page,
-                next_page_token,
-                total: u32::try_from(total).unwrap_or(u32::MAX),
-                by_need: facets(found.iter().flat_map(|s| s.needs.iter().cloned())),
-                by_provider: facets(found.iter().map(|s| provider(s))),
-                sources: Vec::new(),
-            },
+        Ok(v1::SearchServicesResponse {
+            services: page,
+            next_page_token,
+            total: u32::try_from(total).unwrap_or(u32::MAX),
+            by_need: facets(found.iter().flat_map(|s| s.needs.iter().cloned())),
+            by_provider: facets(found.iter().map(|s| provider(s))),
+            // Under the same lock as the index: never a part the search
+            // did not see.
+            sources: state.sources(),
         })
     }
 
@@ -358,6 +338,24 @@ impl Catalogue {
                 .await;
             }
         }
+    }
+}
+
+impl State {
+    fn sources(&self) -> Vec<v1::CatalogueSource> {
+        self.parts
+            .iter()
+            .map(|(org, p)| v1::CatalogueSource {
+                organisation: org.clone(),
+                as_of: p.as_of.clone(),
+                age_seconds: p.refreshed.map_or(0, |t| {
+                    u32::try_from(t.elapsed().as_secs()).unwrap_or(u32::MAX)
+                }),
+                stale: !p.problem.is_empty(),
+                problem: p.problem.clone(),
+                services: u32::try_from(p.services.len()).unwrap_or(u32::MAX),
+            })
+            .collect()
     }
 }
 
@@ -678,10 +676,7 @@ mod tests {
 
     async fn search(c: &Catalogue, req: v1::SearchServicesRequest) -> v1::SearchServicesResponse {
         let s = c.check(&req).unwrap_or_else(|e| panic!("{e}"));
-        c.search(&s)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .response
+        c.search(&s).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn ids(r: &v1::SearchServicesResponse) -> Vec<&str> {
@@ -848,6 +843,30 @@ mod tests {
             search(&c, v1::SearchServicesRequest::default()).await.total == 2,
             "served while down"
         );
+    }
+
+    #[tokio::test]
+    async fn an_answer_names_the_parts_it_searched_while_they_change() {
+        let c = catalogue().await;
+        let writer = c.clone();
+        let growing = tokio::spawn(async move {
+            let mut held = Vec::new();
+            for n in 0..60 {
+                held.push(service("coop", &n.to_string(), "Pasti", ""));
+                let ids: Vec<String> = held.iter().map(|s| s.id.clone()).collect();
+                writer
+                    .update("coop", held.clone(), &ids, format!("t{n}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                tokio::task::yield_now().await;
+            }
+        });
+        while !growing.is_finished() {
+            let all = search(&c, v1::SearchServicesRequest::default()).await;
+            let parts: u32 = all.sources.iter().map(|s| s.services).sum();
+            assert_eq!(all.total, parts, "the sources describe what was searched");
+            tokio::task::yield_now().await;
+        }
     }
 
     #[test]

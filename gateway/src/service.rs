@@ -164,9 +164,8 @@ impl Federation for FederationService {
             .catalogue
             .check(request.get_ref())
             .map_err(Status::from)?;
-        let mut found = self.catalogue.search(&search).await.map_err(Status::from)?;
-        found.response.sources = self.catalogue.sources().await;
-        Ok(Response::new(found.response))
+        let found = self.catalogue.search(&search).await.map_err(Status::from)?;
+        Ok(Response::new(found))
     }
 
     async fn list_sources(
