@@ -83,7 +83,7 @@ pub enum Command {
     },
     /// Ask the gateway, as a client system.
     Query(QueryArgs),
-    /// Run a local demo federation: PKI, four partner databases, four connectors, a gateway and two consoles.
+    /// Run a local demo federation: PKI, five partner databases, five connectors, a gateway and two consoles.
     Demo(trama_lab::demo::DemoArgs),
     /// Fill a demo partner's legacy database with synthetic people.
     Seed(trama_lab::seed::SeedArgs),

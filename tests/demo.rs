@@ -149,8 +149,8 @@ fn the_demo_stops_its_processes_on(signal: &str) {
     leftovers.0.extend(&children);
     assert_eq!(
         children.len(),
-        7,
-        "four connectors, a gateway and two consoles: {children:?}"
+        8,
+        "five connectors, a gateway and two consoles: {children:?}"
     );
 
     kill(signal, demo.id());

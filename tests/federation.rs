@@ -1,5 +1,5 @@
 //! End-to-end tests over real processes on loopback: the demo federation's
-//! four connectors and gateway, started from the `trama` binary, asked over
+//! five connectors and gateway, started from the `trama` binary, asked over
 //! mutual TLS as a client system would.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
@@ -70,7 +70,7 @@ async fn record_is_merged_from_every_partner_with_provenance() {
     orgs.sort();
     assert_eq!(
         orgs,
-        ["asl", "caf", "caritas", "comune"],
+        ["asl", "caf", "caritas", "comune", "consorzio"],
         "the misspelt name finds the person at every partner"
     );
     assert!(
@@ -99,7 +99,7 @@ async fn record_is_merged_from_every_partner_with_provenance() {
         .await
         .expect("record answers")
         .into_inner();
-    assert_eq!(response.outcomes.len(), 4, "one outcome per source");
+    assert_eq!(response.outcomes.len(), 5, "one outcome per source");
     assert!(
         response
             .outcomes
@@ -110,7 +110,7 @@ async fn record_is_merged_from_every_partner_with_provenance() {
     );
     assert!(!response.partial);
     let record = response.record.expect("a record");
-    assert_eq!(record.identities.len(), 4);
+    assert_eq!(record.identities.len(), 5);
     let s = record.sections.expect("sections");
     // Each partner contributed its own kind of fact, with provenance.
     let by = |p: Option<&v1::Provenance>| p.unwrap().source_organisation.clone();
@@ -388,7 +388,7 @@ async fn the_gateway_refuses_other_cas_and_wrong_roles() {
         .await
         .expect("served")
         .into_inner();
-    assert_eq!(sources.sources.len(), 4);
+    assert_eq!(sources.sources.len(), 5);
     assert!(
         sources
             .sources
@@ -524,7 +524,7 @@ async fn the_locator_asks_only_the_sources_that_hold_the_person() {
     assert!(c.message.contains("locator cache"), "{c:?}");
     assert_eq!(
         second.outcomes.len(),
-        4,
+        5,
         "every source still has its outcome"
     );
     assert_eq!(

@@ -1,7 +1,9 @@
 //! The federated catalogue of services over real processes: the Caritas
 //! connector publishes its listening centres, food bank and canteen, the
 //! comune its home care, school assistance, transport and work-life
-//! voucher, each from its own table; the gateway indexes them and answers `SearchServices`
+//! voucher, the CAF its ISEE and patronato desks, the consortium its
+//! cooperatives' home care, meals, babysitting, ironing, cleaning and
+//! transport, each from its own tables; the gateway indexes them and answers `SearchServices`
 //! (free text with accents and endings folded, filters, facets, pages) and
 //! `trama query services`; bad input is refused naming the field.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
@@ -15,6 +17,11 @@ use support::{Sandbox, exe};
 use tonic::Code;
 use trama_proto::v1;
 
+/// Services open in the demo: Caritas 4, comune 4, the CAF 5 of its 6
+/// desks (one closed for now), the consortium 29 of 31 (the summer centre
+/// closed for the winter, the laundry closed for good).
+const OPEN: u32 = 42;
+
 /// Searches until the gateway's catalogue holds every partner's offer.
 async fn ready(fed: &Sandbox) -> v1::SearchServicesResponse {
     let started = Instant::now();
@@ -26,7 +33,7 @@ async fn ready(fed: &Sandbox) -> v1::SearchServicesResponse {
             .expect("searched")
             .into_inner();
         // Every partner's part refreshed once (those without services too).
-        if found.sources.len() == 4 && found.sources.iter().all(|s| !s.stale) {
+        if found.sources.len() == 5 && found.sources.iter().all(|s| !s.stale) {
             return found;
         }
         assert!(
@@ -45,12 +52,7 @@ fn ids(r: &v1::SearchServicesResponse) -> Vec<&str> {
 async fn the_gateway_searches_the_partners_offers() {
     let fed = Sandbox::start().await;
     let all = ready(&fed).await;
-    assert_eq!(
-        all.total,
-        8,
-        "four from Caritas, four from the comune: {:?}",
-        ids(&all)
-    );
+    assert_eq!(all.total, OPEN, "every open service: {:?}", ids(&all));
     let caritas = all
         .sources
         .iter()
@@ -60,7 +62,7 @@ async fn the_gateway_searches_the_partners_offers() {
     assert!(
         all.by_need
             .iter()
-            .any(|f| f.value == "food" && f.count == 2),
+            .any(|f| f.value == "food" && f.count == 7),
         "{:?}",
         all.by_need
     );
@@ -89,20 +91,31 @@ async fn the_gateway_searches_the_partners_offers() {
         .unwrap()),
         vec!["caritas/MEN-CR"]
     );
-    // Crema: the food bank serves it too; an ISEE above its ceiling
-    // leaves it out.
+    // Crema: the food bank serves it too, beside the cooperative's meals;
+    // an ISEE above the food bank's ceiling leaves it out.
     let crema = |isee_cents| v1::SearchServicesRequest {
         municipality: "D142".into(),
         needs: vec!["food".into()],
         isee_cents,
         ..Default::default()
     };
+    let mut both = ids(&search(crema(500_000)).await.unwrap())
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    both.sort();
+    assert_eq!(both, vec!["caritas/EMP-CR", "consorzio/RON-PASTI"]);
     assert_eq!(
-        ids(&search(crema(500_000)).await.unwrap()),
-        vec!["caritas/EMP-CR"]
+        ids(&search(crema(1_000_000)).await.unwrap()),
+        vec!["consorzio/RON-PASTI"]
     );
-    assert!(search(crema(1_000_000)).await.unwrap().services.is_empty());
-    let emporio = search(crema(0)).await.unwrap().services.remove(0);
+    let emporio = search(crema(0))
+        .await
+        .unwrap()
+        .services
+        .into_iter()
+        .find(|s| s.id == "caritas/EMP-CR")
+        .unwrap();
     assert_eq!(emporio.provider, "Caritas diocesana");
     assert_eq!(
         emporio.eligibility.as_ref().map(|e| e.isee_max_cents),
@@ -110,7 +123,8 @@ async fn the_gateway_searches_the_partners_offers() {
     );
     assert_eq!(emporio.openings.len(), 2);
 
-    // The comune's home care in Cremona, which takes the work-life voucher.
+    // Home care in Cremona taking the work-life voucher: the comune's and
+    // a cooperative's.
     let home_care = search(v1::SearchServicesRequest {
         text: "assistenza domiciliare".into(),
         municipality: "D150".into(),
@@ -119,23 +133,50 @@ async fn the_gateway_searches_the_partners_offers() {
     })
     .await
     .unwrap();
-    assert_eq!(ids(&home_care), vec!["comune/SAD"]);
-    let sad = &home_care.services[0];
+    let mut found = ids(&home_care);
+    found.sort_unstable();
+    assert_eq!(found, vec!["comune/SAD", "consorzio/GAB-SAD"]);
+    let sad = home_care
+        .services
+        .iter()
+        .find(|s| s.id == "comune/SAD")
+        .unwrap();
     assert_eq!(sad.costs[0].amount.as_ref().map(|m| m.cents), Some(500));
     assert!(sad.accredited);
+    let coop = home_care
+        .services
+        .iter()
+        .find(|s| s.id == "consorzio/GAB-SAD")
+        .unwrap();
+    assert_eq!(coop.provider, "Cooperativa sociale Il Gabbiano");
+    assert_eq!(coop.costs[0].amount.as_ref().map(|m| m.cents), Some(1850));
+    assert_eq!(coop.eligibility.as_ref().map(|e| e.minimum_age), Some(65));
+    assert!(
+        coop.availability
+            .as_ref()
+            .is_some_and(|a| a.known && a.places_free == 6)
+    );
+    assert!(
+        home_care
+            .by_provider
+            .iter()
+            .any(|f| f.value == "Cooperativa sociale Il Gabbiano"),
+        "{:?}",
+        home_care.by_provider
+    );
 
-    // Pages: three at a time, every service once.
+    // Pages: ten at a time, every service once.
     let mut seen = Vec::new();
     let mut token = String::new();
     loop {
         let page = search(v1::SearchServicesRequest {
-            page_size: 3,
+            page_size: 10,
             page_token: token.clone(),
             ..Default::default()
         })
         .await
         .unwrap();
-        assert!(page.services.len() <= 3);
+        assert!(page.services.len() <= 10);
         seen.extend(page.services.iter().map(|s| s.id.clone()));
         if page.next_page_token.is_empty() {
             break;
@@ -145,7 +186,7 @@ async fn the_gateway_searches_the_partners_offers() {
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!((seen.len(), unique.len()), (8, 8), "{seen:?}");
+    assert_eq!((seen.len(), unique.len()), (42, 42), "{seen:?}");
 
     // Bad input, each naming its field.
     for (request, field) in [
@@ -275,7 +316,12 @@ async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(all.total, 7, "the closed centre is gone: {:?}", ids(&all));
+    assert_eq!(
+        all.total,
+        OPEN - 1,
+        "the closed centre is gone: {:?}",
+        ids(&all)
+    );
 
     // The connector stops: its part stays searchable, marked stale.
     assert!(fed.running.kill("caritas").await);
@@ -292,7 +338,11 @@ async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_
             .find(|s| s.organisation == "caritas")
             .unwrap();
         if part.stale {
-            assert_eq!(r.total, 7, "still served from what the gateway holds");
+            assert_eq!(
+                r.total,
+                OPEN - 1,
+                "still served from what the gateway holds"
+            );
             assert!(part.problem.starts_with("not refreshed"), "{part:?}");
             break;
         }

@@ -58,7 +58,7 @@ async fn the_planning_office_counts_each_person_once_and_nothing_small_is_publis
         .await
         .unwrap();
     assert!(!table.partial, "{:?}", table.outcomes);
-    assert_eq!(table.outcomes.len(), 4);
+    assert_eq!(table.outcomes.len(), 5);
     assert!(
         table
             .outcomes
@@ -108,7 +108,7 @@ async fn the_planning_office_counts_each_person_once_and_nothing_small_is_publis
         .find(|o| o.first == "*")
         .expect("two or more");
     assert!(several.count > 0 && several.status == CellStatus::Perturbed as i32);
-    assert_eq!(table.overlaps.len(), 7, "six pairs and two-or-more");
+    assert_eq!(table.overlaps.len(), 11, "ten pairs and two-or-more");
     let p = table.protection.clone().expect("what was applied");
     assert_eq!((p.threshold, p.max_noise, p.min_difference), (3, 2, 5));
     assert_eq!(p.method, "cell-key perturbation");

@@ -1,5 +1,5 @@
 //! `trama soak`: a bounded soak of a whole federation. It starts the demo
-//! federation (four connectors and a gateway as processes), drives it at a
+//! federation (five connectors and a gateway as processes), drives it at a
 //! fixed concurrency for a set time with `GetRecord` and `FindSubject`
 //! calls on random people, optionally injects faults (a connector killed
 //! and restarted, a connector frozen), and reports requests, errors by

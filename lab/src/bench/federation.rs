@@ -1,19 +1,19 @@
 //! `trama bench federation`: the gateway against its baselines, measured in
-//! the same run on the same machine. It starts a federation of four
+//! the same run on the same machine. It starts a federation of five
 //! connectors in which every partner knows every one of `--subjects`
 //! people, and then loads, one after another:
 //!
-//! - (a) `GetRecord` through the gateway (four sources, merged, audited);
+//! - (a) `GetRecord` through the gateway (five sources, merged, audited);
 //! - (b) the same fetch sent directly to the slowest connector (one hop);
 //! - (a1) `GetRecord` through a gateway whose one source is that connector
 //!   (the gateway as one hop, to set against nginx's);
 //! - (c) the same fetch to that connector through nginx (`grpc_pass`, TLS on
 //!   both sides), the cost of a mature proxy hop;
-//! - (d) a naive client asking the four connectors one after another;
+//! - (d) a naive client asking the five connectors one after another;
 //!
 //! each at one call in flight (latency) and at `--concurrency` (throughput).
 //! Then the same `GetRecord` through a second gateway that knows
-//! `--scale-sources` sources (the four partners and sources that do not
+//! `--scale-sources` sources (the five partners and sources that do not
 //! know the people asked about), with the locator cache's hit ratio, and
 //! the gateway's memory with `--in-flight` calls open.
 
@@ -42,7 +42,7 @@ pub struct FederationArgs {
     /// Directory for the federation's PKI, databases, configurations and logs (recreated).
     #[arg(long, default_value = "bench-data")]
     pub dir: PathBuf,
-    /// People every one of the four partners knows.
+    /// People every one of the five partners knows.
     #[arg(long, default_value_t = 100_000)]
     pub subjects: usize,
     /// Seed of the synthetic data.
@@ -60,7 +60,7 @@ pub struct FederationArgs {
     /// Seconds of load before each run is measured.
     #[arg(long, default_value_t = 3)]
     pub warmup: u64,
-    /// Sources of the second gateway (the four partners and sources that
+    /// Sources of the second gateway (the five partners and sources that
     /// do not know the people asked about); 0 skips the scale runs.
     #[arg(long, default_value_t = 32)]
     pub scale_sources: usize,
@@ -403,7 +403,7 @@ async fn measure(
     }
     drop(nginx);
 
-    if args.scale_sources > 4 {
+    if args.scale_sources > Partner::ALL.len() {
         scale(
             args, running, &profile, &context, &sections, &people, &mut runs,
         )
@@ -419,8 +419,8 @@ async fn measure(
 }
 
 /// The scale runs: `GetRecord` about a case load of people through the
-/// four-source gateway and through a second gateway that also knows
-/// `scale_sources - 4` sources which do not know them.
+/// five-source gateway and through a second gateway that also knows
+/// `scale_sources` less the demo partners' sources, which do not know them.
 #[allow(clippy::too_many_arguments)]
 async fn scale(
     args: &FederationArgs,
@@ -432,7 +432,7 @@ async fn scale(
     runs: &mut Vec<Run>,
 ) -> anyhow::Result<()> {
     let dir = running.dir.clone();
-    let extra = args.scale_sources - 4;
+    let extra = args.scale_sources - Partner::ALL.len();
     println!(
         "
 Starting {extra} more sources (other people, one shared read-only database)..."
@@ -595,7 +595,7 @@ async fn open_case_load(
     Ok(started.elapsed())
 }
 
-/// The memory run: `in_flight` calls held open against the four-source
+/// The memory run: `in_flight` calls held open against the five-source
 /// gateway while its resident memory is sampled.
 async fn memory(
     args: &FederationArgs,
@@ -948,7 +948,7 @@ impl Cpu {
     }
 }
 
-/// CPU seconds used so far by the four-source gateway, the four partner
+/// CPU seconds used so far by the five-source gateway, the five partner
 /// connectors together, and this process.
 fn cpu_by_role(running: &Federation) -> Vec<(String, f64)> {
     let mut gateway = 0.0;

@@ -119,5 +119,10 @@ fn release_rules(partner: Partner) -> Vec<ExportRule> {
                 .case_id_required()
                 .note("ISEE declarations, for the comune's case work only."),
         ],
+        Partner::Consorzio => vec![
+            ExportRule::new(&["comune"], &["presa_in_carico"], &["interventions"])
+                .case_id_required()
+                .note("Services the cooperatives deliver, for the comune that pays for them."),
+        ],
     }
 }

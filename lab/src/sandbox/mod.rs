@@ -125,7 +125,7 @@ impl PartnerSetup {
 }
 
 /// Describes a federation to start; [`FederationBuilder::start`] starts it.
-/// Unless told otherwise it is the demo federation: the four demo partners
+/// Unless told otherwise it is the demo federation: the five demo partners
 /// on SQLite with their export rules, the demo policy, a gateway on any
 /// free port, 2,000 people from seed 2026 in overlapping shares.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! The four demo partners, each with its own legacy schema and naming, and
+//! The five demo partners, each with its own legacy schema and naming, and
 //! how a synthetic population is written into each: who the partner knows,
 //! what it records about them, and the imperfections real data have (names
 //! typed wrong or in capitals, missing tax codes at the listening centre).
@@ -161,6 +161,31 @@ const DSU_COLUMNS: &[&str] = &[
     "n_minori",
     "data_agg",
 ];
+const ANAGRAFICA_UTENTI_COLUMNS: &[&str] = &[
+    "cod_utente",
+    "cod_fiscale",
+    "cognome",
+    "nome",
+    "data_nascita",
+    "comune_nascita",
+    "sesso",
+    "comune_residenza",
+    "quartiere",
+    "modificato",
+];
+const EROGAZIONI_COLUMNS: &[&str] = &[
+    "id_erogazione",
+    "cod_utente",
+    "cod_servizio",
+    "tipo",
+    "cooperativa",
+    "dal",
+    "al",
+    "quota_utente_cent",
+    "codice_voucher",
+    "valore_voucher_cent",
+    "modificato",
+];
 
 /// A demo partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,15 +198,18 @@ pub enum Partner {
     Caritas,
     /// The union's CAF (ISEE declarations).
     Caf,
+    /// The consortium of social cooperatives (home care, meals, transport).
+    Consorzio,
 }
 
 impl Partner {
     /// Every demo partner.
-    pub const ALL: [Partner; 4] = [
+    pub const ALL: [Partner; 5] = [
         Partner::Comune,
         Partner::Asl,
         Partner::Caritas,
         Partner::Caf,
+        Partner::Consorzio,
     ];
 
     /// The organisation id.
@@ -191,6 +219,7 @@ impl Partner {
             Partner::Asl => "asl",
             Partner::Caritas => "caritas",
             Partner::Caf => "caf",
+            Partner::Consorzio => "consorzio",
         }
     }
 
@@ -219,6 +248,9 @@ impl Partner {
             )),
             (Partner::Caf, Engine::Sqlite) => Some(include_str!(
                 "../../../connectors/examples/caf/schema.sqlite.sql"
+            )),
+            (Partner::Consorzio, Engine::Sqlite) => Some(include_str!(
+                "../../../connectors/examples/consorzio/schema.sqlite.sql"
             )),
             _ => None,
         }
@@ -261,7 +293,8 @@ impl Partner {
                 "aiuti",
                 "persone",
             ],
-            Partner::Caf => &["dsu", "dichiaranti"],
+            Partner::Caf => &["sportelli", "dsu", "dichiaranti"],
+            Partner::Consorzio => &["erogazioni", "catalogo", "anagrafica_utenti", "cooperative"],
         }
     }
 
@@ -272,6 +305,9 @@ impl Partner {
             Partner::Asl => include_str!("../../../connectors/examples/asl/mapping.toml"),
             Partner::Caritas => include_str!("../../../connectors/examples/caritas/mapping.toml"),
             Partner::Caf => include_str!("../../../connectors/examples/caf/mapping.toml"),
+            Partner::Consorzio => {
+                include_str!("../../../connectors/examples/consorzio/mapping.toml")
+            }
         }
     }
 
@@ -282,6 +318,7 @@ impl Partner {
             Partner::Asl => 35,
             Partner::Caritas => 25,
             Partner::Caf => 45,
+            Partner::Consorzio => 15,
         }
     }
 
@@ -293,6 +330,7 @@ impl Partner {
             Partner::Asl => 500_001,
             Partner::Caritas => 900_001,
             Partner::Caf => 300_001,
+            Partner::Consorzio => 700_001,
         };
         (base + index as i64).to_string()
     }
@@ -339,6 +377,7 @@ pub async fn seed(
             Partner::Asl => asl(sink, &mut rng, id, person).await?,
             Partner::Caritas => caritas(sink, &mut rng, id, person).await?,
             Partner::Caf => caf(sink, &mut rng, id, person).await?,
+            Partner::Consorzio => consorzio(sink, &mut rng, id, person).await?,
         }
         count += 1;
     }
@@ -902,6 +941,67 @@ async fn caf(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
                 SeedValue::from(valid_until),
                 SeedValue::from(members),
                 SeedValue::from(rng.i64(0..members)),
+                SeedValue::from(stamp(rng)),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A user of the cooperatives: home care, meals or transport, paid in part
+/// by the family and sometimes by the comune's work-life voucher.
+async fn consorzio(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), sqlx::Error> {
+    let featured = p.index == 0;
+    let uid = id + 700_000;
+    sink.insert(
+        "anagrafica_utenti",
+        ANAGRAFICA_UTENTI_COLUMNS,
+        vec![
+            SeedValue::from(uid),
+            SeedValue::from(p.tax_code.as_str()),
+            SeedValue::from(&p.family_name),
+            SeedValue::from(&p.given_name),
+            SeedValue::from(compact(p.birth_date)),
+            SeedValue::from(p.birthplace_code),
+            SeedValue::from(if p.sex == Sex::Female { "F" } else { "M" }),
+            SeedValue::from("D150"),
+            SeedValue::from(p.district),
+            SeedValue::from(stamp(rng)),
+        ],
+    )
+    .await?;
+    let deliveries = if featured { 2 } else { rng.i64(1..4) };
+    for n in 0..deliveries {
+        let (service, kind) = if featured {
+            [("GAB-SAD", "DOM"), ("GAB-PASTI", "PASTI")][n as usize]
+        } else {
+            *[
+                ("GAB-SAD", "DOM"),
+                ("GAB-PASTI", "PASTI"),
+                ("GAB-TRASP", "TRASP"),
+            ]
+            .get(rng.usize(..3))
+            .unwrap_or(&("GAB-SAD", "DOM"))
+        };
+        let from = recent(rng);
+        let voucher = kind == "DOM" && (featured || rng.u8(..100) < 30);
+        sink.insert(
+            "erogazioni",
+            EROGAZIONI_COLUMNS,
+            vec![
+                SeedValue::from(uid * 10 + n),
+                SeedValue::from(uid),
+                SeedValue::from(service),
+                SeedValue::from(kind),
+                SeedValue::from("GAB"),
+                SeedValue::from(compact(from)),
+                SeedValue::from(compact(from + Duration::days(rng.i64(30..365)))),
+                SeedValue::from(rng.i64(0..40) * 500),
+                SeedValue::from(
+                    voucher.then(|| format!("VCL-{}-{:05}", from.year(), uid % 100_000)),
+                ),
+                SeedValue::from(voucher.then_some(40_000_i64)),
                 SeedValue::from(stamp(rng)),
             ],
         )
