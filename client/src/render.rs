@@ -627,6 +627,14 @@ pub fn sources(resp: &v1::ListSourcesResponse) -> String {
     t.render()
 }
 
+/// The first municipalities a service serves, and how many more.
+fn places(codes: &[String]) -> String {
+    match codes.len() {
+        0..=3 => codes.join(","),
+        n => format!("{} +{}", codes[..3].join(","), n - 3),
+    }
+}
+
 /// Services found: each with its provider, where, what it costs and the
 /// vouchers it takes; then the facets, how old each partner's part is,
 /// and the next page's token.
@@ -652,7 +660,7 @@ pub fn services(resp: &v1::SearchServicesResponse) -> String {
                 &s.provider
             }),
             s.needs.join(","),
-            s.municipalities.join(","),
+            places(&s.municipalities),
             cost,
             dash(&vouchers.join(",")),
             s.id.clone(),

@@ -1,6 +1,6 @@
 //! `trama demo`: a whole federation on this machine in one command. It
-//! starts the demo federation (a development PKI, four partner databases
-//! each in its own legacy schema filled with synthetic people, four
+//! starts the demo federation (a development PKI, five partner databases
+//! each in its own legacy schema filled with synthetic people, five
 //! connectors and a gateway as separate processes on loopback) through the
 //! [sandbox](crate::sandbox), and walks through the questions a social
 //! worker asks. The federation keeps serving until the demo is stopped
@@ -77,7 +77,7 @@ fn status_error(status: tonic::Status) -> anyhow::Error {
 /// Runs the demo. Ctrl-C or SIGTERM stop it at any point, and the
 /// federation's processes with it.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    println!("Trama demo: a local federation of four partners.\n");
+    println!("Trama demo: a local federation of five partners.\n");
     let stopped = crate::signal::stop_requested();
     tokio::pin!(stopped);
     // Dropping the start half-way kills what it started.
@@ -285,6 +285,7 @@ async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
     caritas_view(running, &best.tax_code).await?;
     dpo_view(running, &best.tax_code).await?;
     planning_view(running).await?;
+    services_view(running).await?;
     Ok(best.tax_code.clone())
 }
 
@@ -422,7 +423,7 @@ async fn dpo_view(running: &Federation, tax_code: &str) -> anyhow::Result<()> {
 }
 
 /// The planning office reads distinct people by need and district across
-/// the four partners, protected, and who is known to several partners.
+/// the partners, protected, and who is known to several partners.
 async fn planning_view(running: &Federation) -> anyhow::Result<()> {
     let profile = Profile::load(&running.dir.join("client-planning.toml"))?;
     let mut client = profile.connect()?;
@@ -441,6 +442,45 @@ async fn planning_view(running: &Federation) -> anyhow::Result<()> {
     println!("{}", trama_client::stats::render(&table));
     if table.partial || table.overlaps.is_empty() {
         bail!("the planning office's table is partial or lacks the overlaps");
+    }
+    Ok(())
+}
+
+/// A welfare manager looks for home care in Cremona that takes the
+/// comune's work-life voucher, across every partner's offer.
+async fn services_view(running: &Federation) -> anyhow::Result<()> {
+    let profile = Profile::load(&running.dir.join("client-comune.toml"))?;
+    let mut client = profile.connect()?;
+    println!(
+        "── Home care in Cremona taking the work-life voucher, across the partners' offers (SearchServices) ──"
+    );
+    let request = v1::SearchServicesRequest {
+        text: "assistenza domiciliare".into(),
+        municipality: "D150".into(),
+        voucher: "voucher-conciliazione".into(),
+        ..Default::default()
+    };
+    // The gateway reads every partner's offer when it starts; wait for it.
+    let started = std::time::Instant::now();
+    let found = loop {
+        let found = client
+            .search_services(request.clone())
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let all_read = found.sources.len() == seed::Partner::ALL.len()
+            && found.sources.iter().all(|s| !s.stale);
+        if all_read || started.elapsed() > std::time::Duration::from_secs(30) {
+            break found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    println!("{}", render::services(&found));
+    if found.total < 2 {
+        bail!(
+            "the search found {} service(s), expected the comune's and a cooperative's",
+            found.total
+        );
     }
     Ok(())
 }
@@ -469,6 +509,9 @@ fn print_try(dir: &Path, tax_code: &str) {
     println!("  trama query --profile {d}/client-planning.toml stats --by need,district");
     println!(
         "  trama query --profile {d}/client-planning.toml stats --by age_band,sex --filter year=2025 --format csv"
+    );
+    println!(
+        "  trama query --profile {d}/client-comune.toml services babysitting --municipality D150 --voucher voucher-conciliazione"
     );
     println!("  trama audit verify --gateway {d}/gateway.toml");
     println!("(with cargo: cargo run --release -- query ...)");
