@@ -25,6 +25,8 @@ pub const MAX_WORDS: usize = 12;
 pub const MAX_PAGE: u32 = 100;
 /// Services per page when the request does not say.
 pub const DEFAULT_PAGE: u32 = 20;
+/// Most ids or providers a search names.
+pub const MAX_NAMED: usize = 100;
 
 /// One partner's part of the catalogue.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +62,9 @@ pub struct Search {
     voucher: String,
     isee_cents: i64,
     open_now: bool,
+    ids: Vec<String>,
+    providers: Vec<String>,
+    modified_after: Option<i64>,
     page_size: u32,
     offset: usize,
     fingerprint: u64,
@@ -71,7 +76,8 @@ const SCHEMA: [&str; 2] = [
     "CREATE TABLE service (id TEXT PRIMARY KEY, organisation TEXT NOT NULL, name TEXT NOT NULL, \
      needs TEXT NOT NULL, municipalities TEXT NOT NULL, age_min INTEGER NOT NULL, \
      age_max INTEGER NOT NULL, price_cents INTEGER, vouchers TEXT NOT NULL, \
-     isee_max INTEGER NOT NULL, active INTEGER NOT NULL)",
+     isee_max INTEGER NOT NULL, active INTEGER NOT NULL, uuid TEXT NOT NULL, \
+     provider TEXT NOT NULL, modified INTEGER NOT NULL)",
 ];
 
 impl Catalogue {
@@ -115,9 +121,10 @@ impl Catalogue {
                     .collect()
             })
             .unwrap_or_default();
-        for s in changed {
+        for mut s in changed {
             // A partner publishes under its own name only.
             if s.organisation == organisation {
+                s.uuid = trama_proto::ids::service(&s.id);
                 services.insert(s.id.clone(), s);
             }
         }
@@ -220,6 +227,12 @@ impl Catalogue {
             total: u32::try_from(total).unwrap_or(u32::MAX),
             by_need: facets(found.iter().flat_map(|s| s.needs.iter().cloned())),
             by_provider: facets(found.iter().map(|s| provider(s))),
+            by_municipality: facets(found.iter().flat_map(|s| s.municipalities.iter().cloned())),
+            by_voucher: facets(
+                found
+                    .iter()
+                    .flat_map(|s| s.vouchers.iter().map(|v| v.scheme.clone())),
+            ),
             // Under the same lock as the index: never a part the search
             // did not see.
             sources: state.sources(),
@@ -275,6 +288,21 @@ impl Catalogue {
             q.push("AND (s.isee_max = 0 OR s.isee_max >= ")
                 .push_bind(s.isee_cents)
                 .push(") ");
+        }
+        if !s.ids.is_empty() {
+            q.push("AND (s.id IN (");
+            push_list(&mut q, &s.ids);
+            q.push(") OR s.uuid IN (");
+            push_list(&mut q, &s.ids);
+            q.push(")) ");
+        }
+        if !s.providers.is_empty() {
+            q.push("AND s.provider IN (");
+            push_list(&mut q, &s.providers);
+            q.push(") ");
+        }
+        if let Some(after) = s.modified_after {
+            q.push("AND s.modified >= ").push_bind(after).push(" ");
         }
         if s.fts.is_some() {
             // bm25 weights: the name counts most, then the provider.
@@ -381,7 +409,8 @@ async fn insert(
         .await?;
     sqlx::query(
         "INSERT INTO service (id, organisation, name, needs, municipalities, age_min, age_max, \
-         price_cents, vouchers, isee_max, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         price_cents, vouchers, isee_max, active, uuid, provider, modified) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&s.id)
     .bind(&s.organisation)
@@ -396,9 +425,19 @@ async fn insert(
     .bind(i64::from(
         s.status == v1::ServiceStatus::Active as i32 || s.status == 0,
     ))
+    .bind(&s.uuid)
+    .bind(provider(s))
+    .bind(unix(&s.last_modified).unwrap_or(0))
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// An RFC 3339 time as Unix seconds.
+fn unix(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
 }
 
 fn provider(s: &v1::Service) -> String {
@@ -420,6 +459,13 @@ fn facets(values: impl Iterator<Item = String>) -> Vec<v1::Facet> {
         .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
     out
+}
+
+fn push_list(q: &mut QueryBuilder<Sqlite>, items: &[String]) {
+    let mut list = q.separated(", ");
+    for item in items {
+        list.push_bind(item.clone());
+    }
 }
 
 /// Checks a request: every refusal names the field and the fix.
@@ -466,6 +512,26 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
             "amounts are not negative",
         ));
     }
+    for (field, list) in [("ids", &req.ids), ("providers", &req.providers)] {
+        if list.len() > MAX_NAMED {
+            return Err(CallError::invalid(field, format!("at most {MAX_NAMED}")));
+        }
+    }
+    let modified_after = match req.modified_after.trim() {
+        "" => None,
+        text => Some(unix(text).ok_or_else(|| {
+            CallError::invalid(
+                "modified_after",
+                format!("`{text}` is not a time: write RFC 3339, for example 2026-12-01T09:00:00Z"),
+            )
+        })?),
+    };
+    if req.page > 0 && !req.page_token.is_empty() {
+        return Err(CallError::invalid(
+            "page",
+            "give a page number or a page token, not both",
+        ));
+    }
     let mut search = Search {
         fts,
         needs: req.needs.clone(),
@@ -475,6 +541,9 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
         voucher: req.voucher.trim().to_string(),
         isee_cents: req.isee_cents,
         open_now: req.open_now,
+        ids: req.ids.clone(),
+        providers: req.providers.clone(),
+        modified_after,
         page_size: if req.page_size == 0 {
             DEFAULT_PAGE
         } else {
@@ -486,6 +555,9 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
     search.fingerprint = fingerprint(req);
     if !req.page_token.is_empty() {
         search.offset = read_token(&req.page_token, search.fingerprint)?;
+    }
+    if req.page > 1 {
+        search.offset = (req.page as usize - 1).saturating_mul(search.page_size as usize);
     }
     Ok(search)
 }
@@ -540,6 +612,7 @@ fn fingerprint(req: &v1::SearchServicesRequest) -> u64 {
         req.isee_cents,
         req.open_now,
         req.page_size,
+        (&req.ids, &req.providers, req.modified_after.trim()),
     )
         .hash(&mut h);
     h.finish()
@@ -843,6 +916,84 @@ mod tests {
             search(&c, v1::SearchServicesRequest::default()).await.total == 2,
             "served while down"
         );
+    }
+
+    #[tokio::test]
+    async fn searches_by_id_or_uuid_provider_change_time_and_page_number() {
+        let c = catalogue().await;
+        let uuid = trama_proto::ids::service("coop/2");
+        for id in ["coop/2".to_string(), uuid.clone()] {
+            let one = search(
+                &c,
+                v1::SearchServicesRequest {
+                    ids: vec![id],
+                    ..Default::default()
+                },
+            )
+            .await;
+            assert_eq!(ids(&one), vec!["coop/2"]);
+            assert_eq!(one.services[0].uuid, uuid);
+        }
+        let by_provider = search(
+            &c,
+            v1::SearchServicesRequest {
+                providers: vec!["comune".into()],
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(ids(&by_provider), vec!["comune/7"]);
+        assert_eq!(by_provider.by_municipality[0].value, "D142");
+        let mut newer = service("coop", "3", "Stireria", "");
+        newer.last_modified = "2026-11-20T10:00:00Z".into();
+        c.update("coop", vec![newer], &["coop/3".into()], "t2".into())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let after = |t: &str| v1::SearchServicesRequest {
+            modified_after: t.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&search(&c, after("2026-11-20T10:00:00Z")).await),
+            vec!["coop/3"]
+        );
+        assert!(
+            search(&c, after("2026-11-20T10:00:01Z"))
+                .await
+                .services
+                .is_empty()
+        );
+        let page = |n| v1::SearchServicesRequest {
+            page: n,
+            page_size: 1,
+            ..Default::default()
+        };
+        // By name: Stireria, then Trasporto.
+        assert_eq!(ids(&search(&c, page(1)).await), vec!["coop/3"]);
+        assert_eq!(ids(&search(&c, page(2)).await), vec!["comune/7"]);
+        for (req, field) in [
+            (after("yesterday"), "modified_after"),
+            (
+                v1::SearchServicesRequest {
+                    page: 2,
+                    page_token: "p1.0.0".into(),
+                    ..Default::default()
+                },
+                "page",
+            ),
+            (
+                v1::SearchServicesRequest {
+                    ids: vec!["x".into(); 101],
+                    ..Default::default()
+                },
+                "ids",
+            ),
+        ] {
+            let Err(e) = c.check(&req) else {
+                panic!("{field} accepted")
+            };
+            assert!(e.to_string().contains(field), "{e}");
+        }
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ pub mod v1 {
     tonic::include_proto!("trama.v1");
 }
 
+pub mod ids;
 pub mod stats;
 
 /// The encoded `FileDescriptorSet` of `trama.v1` and the well-known types it
