@@ -597,6 +597,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
                 open_now,
                 page_size,
                 page_token: page_token.unwrap_or_default(),
+                ..Default::default()
             });
             request.set_timeout(timeout);
             let response = client

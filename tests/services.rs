@@ -354,3 +354,122 @@ async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_
     }
     fed.cleanup().await;
 }
+
+/// Starts the comune's console with the public catalogue on a port of its
+/// own, each address allowed `per_minute` requests; returns its address.
+async fn public_catalogue(fed: &mut Sandbox, per_minute: u32) -> String {
+    let port = support::chrome::free_port();
+    let mut file = fed
+        .running
+        .console_file("console-public", "comune", Vec::new());
+    file.extra =
+        format!("\n[public]\nlisten = \"127.0.0.1:{port}\"\nrequests_per_minute = {per_minute}\n");
+    // Operators sign in elsewhere: this console has no accounts.
+    fed.running.start_console_file(file).await.unwrap();
+    format!("127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn an_hsds_consumer_reads_the_public_catalogue_without_a_certificate() {
+    let mut fed = Sandbox::start().await;
+    ready(&fed).await;
+    let address = public_catalogue(&mut fed, 400).await;
+    let ca = fed.dir().join("pki").join("ca.pem");
+    let out = Command::new("node")
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser/hsds-consumer.mjs"),
+        )
+        .arg(format!(
+            "https://localhost:{}",
+            address.rsplit(':').next().unwrap()
+        ))
+        .env("NODE_EXTRA_CA_CERTS", &ca)
+        .output()
+        .expect("node runs the HSDS consumer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(
+        read["problems"],
+        serde_json::json!([]),
+        "every answer follows the schemas"
+    );
+    assert_eq!(read["total"], OPEN);
+    assert_eq!(read["unique"], OPEN, "every service once across pages");
+    assert_eq!(read["pages"], 5);
+    assert_eq!(read["root"]["version"], "3.0");
+    let mut home_care: Vec<String> = serde_json::from_value(read["search"].clone()).unwrap();
+    home_care.sort();
+    assert!(
+        home_care.contains(&"comune/SAD".to_string())
+            && home_care.contains(&"consorzio/GAB-SAD".to_string()),
+        "{home_care:?}"
+    );
+    assert_eq!(read["food"], 7, "services by the food taxonomy term");
+    assert_eq!(read["gabbiano"], 12, "services of one organization");
+    // Money as an exact decimal number, hours as weekly schedules, areas
+    // by municipality name.
+    assert_eq!(read["sad_cost"], 18.5);
+    assert_eq!(read["sad_schedules"], 6);
+    assert!(
+        read["sad_areas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "Cremona"),
+        "{}",
+        read["sad_areas"]
+    );
+
+    // Bad input: a clear 400 naming the parameter; an unknown id, 404.
+    let mut web = support::web::Browser::new(&address, &ca);
+    let big = web.get("/services?per_page=1000").await;
+    assert_eq!(big.status, 400);
+    assert!(big.body.contains("per_page: at most 100"), "{}", big.body);
+    let term = web.get("/services?taxonomy_term_id=unicorns").await;
+    assert_eq!(term.status, 400);
+    assert!(term.body.contains("taxonomy_term_id"), "{}", term.body);
+    let missing = web
+        .get("/services/00000000-0000-5000-8000-000000000000")
+        .await;
+    assert_eq!(missing.status, 404);
+    let sad = web
+        .get(&format!(
+            "/services/{}",
+            trama_proto::ids::service("consorzio/GAB-SAD")
+        ))
+        .await;
+    assert!(
+        sad.body.contains("\"amount\":18.50"),
+        "written from cents, exactly: {}",
+        sad.body
+    );
+    let listed = web.get("/services").await;
+    assert_eq!(listed.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        listed.header("set-cookie").is_none(),
+        "no cookie: nobody is tracked"
+    );
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_public_catalogue_limits_each_address() {
+    let mut fed = Sandbox::start().await;
+    let address = public_catalogue(&mut fed, 5).await;
+    let mut web = support::web::Browser::new(&address, &fed.dir().join("pki").join("ca.pem"));
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        codes.push(web.get("/services?per_page=1").await.status);
+    }
+    assert_eq!(&codes[..5], &[200; 5], "{codes:?}");
+    assert_eq!(&codes[5..], &[429, 429], "{codes:?}");
+    let refused = web.get("/").await;
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    fed.cleanup().await;
+}

@@ -374,6 +374,8 @@ fn build(
         url,
         languages,
         last_modified,
+        // The gateway derives it from the id.
+        uuid: String::new(),
     })
 }
 

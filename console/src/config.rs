@@ -38,6 +38,29 @@ pub struct ConsoleConfig {
     pub oidc: Option<Oidc>,
     /// Sessions end after this long without a request.
     pub idle_timeout: Duration,
+    /// The public catalogue of services, if served (`[public]`).
+    pub public: Option<Public>,
+}
+
+/// The public catalogue's listener: citizens and portals, no sign-in.
+#[derive(Debug, Clone)]
+pub struct Public {
+    /// Where it listens (HTTPS, the console's certificate).
+    pub listen: SocketAddr,
+    /// Requests each address may make a minute.
+    pub requests_per_minute: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublic {
+    listen: String,
+    #[serde(default = "default_public_rate")]
+    requests_per_minute: u32,
+}
+
+fn default_public_rate() -> u32 {
+    120
 }
 
 /// Sign-in through the organisation's OpenID Connect provider.
@@ -127,6 +150,8 @@ struct RawConfig {
     oidc: Option<Oidc>,
     #[serde(default = "default_idle_minutes")]
     idle_minutes: u64,
+    #[serde(default)]
+    public: Option<RawPublic>,
 }
 
 fn default_idle_minutes() -> u64 {
@@ -140,7 +165,7 @@ impl ConsoleConfig {
         let origins = &loaded.origins;
         let raw = loaded.raw;
         let base = origins.base();
-        let listen = raw.listen.parse().map_err(|_| {
+        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
             origins.invalid(
                 "listen",
                 format!("`{}` is not an address like 127.0.0.1:8443", raw.listen),
@@ -158,6 +183,32 @@ impl ConsoleConfig {
             ));
         }
         let oidc = raw.oidc.map(|o| check_oidc(o, base, origins)).transpose()?;
+        let public = raw
+            .public
+            .map(|p| {
+                let public: SocketAddr = p.listen.parse().map_err(|_| {
+                    origins.invalid(
+                        "public.listen",
+                        format!("`{}` is not an address like 0.0.0.0:8444", p.listen),
+                    )
+                })?;
+                if public == listen && listen.port() != 0 {
+                    return Err(origins.invalid(
+                        "public.listen",
+                        "give the public catalogue an address of its own, not the operators' one",
+                    ));
+                }
+                if !(1..=100_000).contains(&p.requests_per_minute) {
+                    return Err(
+                        origins.invalid("public.requests_per_minute", "between 1 and 100000")
+                    );
+                }
+                Ok(Public {
+                    listen: public,
+                    requests_per_minute: p.requests_per_minute,
+                })
+            })
+            .transpose()?;
         Ok(ConsoleConfig {
             path: origins.path().to_path_buf(),
             organisation: raw.organisation,
@@ -173,6 +224,7 @@ impl ConsoleConfig {
             accounts: raw.accounts.map(|a| base.join(a)),
             oidc,
             idle_timeout: Duration::from_secs(raw.idle_minutes * 60),
+            public,
         })
     }
 }

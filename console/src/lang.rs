@@ -27,6 +27,9 @@ macro_rules! texts {
 
 texts! {
     nav_services: "Servizi", "Services";
+    public_brand: "Catalogo dei servizi sociali", "Catalogue of social services";
+    public_intro: "Servizi pubblici, delle cooperative e del volontariato: cerca per bisogno, comune, costo e voucher accettati.", "Public, cooperative and volunteer services: search by need, municipality, cost and vouchers accepted.";
+    public_api: "Per i portali: lo stesso catalogo in JSON su", "For portals: the same catalogue as JSON at";
     services_title: "Servizi del territorio", "Services on offer";
     services_text: "Che cosa cerchi (per esempio assistenza domiciliare)", "What you look for (for example home care)";
     services_need: "Bisogno", "Need";

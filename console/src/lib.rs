@@ -20,9 +20,11 @@
 pub mod accounts;
 pub mod chart;
 pub mod config;
+pub mod hsds;
 pub mod lang;
 pub mod oidc;
 pub mod oversight;
+pub mod public;
 pub mod record;
 pub mod services;
 pub mod session;
@@ -100,11 +102,12 @@ pub async fn serve(
         Some(o) => Some(oidc::Provider::discover(o).await?),
         None => None,
     };
+    let client = federation_client(&config)?;
     let app = web::App::new(
         config.organisation.clone(),
         session::Sessions::new(config.idle_timeout),
         accounts,
-        federation_client(&config)?,
+        client.clone(),
     )
     .with_provider(provider);
     let acceptor = tokio_rustls::TlsAcceptor::from(https_config(&config.https)?);
@@ -120,6 +123,17 @@ pub async fn serve(
             address: config.listen,
             source,
         })?;
+    let public = match &config.public {
+        Some(p) => {
+            let bound = bind(p.listen).await?;
+            let router = public::router(public::PublicApp::new(client, p.requests_per_minute));
+            if let Ok(at) = bound.local_addr() {
+                tracing::info!(address = %at, "public catalogue of services serving");
+            }
+            Some((bound, router))
+        }
+        None => None,
+    };
     tracing::info!(organisation = %config.organisation, %address, "console serving");
     on_ready(address);
     let router = web::router(app);
@@ -131,10 +145,35 @@ pub async fn serve(
                     tokio::spawn(connection(acceptor.clone(), tcp, peer, router.clone()));
                 }
             }
+            (accepted, router) = accept_public(public.as_ref()) => {
+                if let Ok((tcp, peer)) = accepted {
+                    tokio::spawn(connection(acceptor.clone(), tcp, peer, router));
+                }
+            }
             () = &mut shutdown => break,
         }
     }
     Ok(())
+}
+
+async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ConsoleError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ConsoleError::Listen { address, source })
+}
+
+/// The next connection to the public catalogue, with its router; never,
+/// when it is not served.
+async fn accept_public(
+    public: Option<&(tokio::net::TcpListener, axum::Router)>,
+) -> (
+    std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+    axum::Router,
+) {
+    match public {
+        Some((listener, router)) => (listener.accept().await, router.clone()),
+        None => std::future::pending().await,
+    }
 }
 
 /// One browser connection: TLS, then HTTP, each request knowing the

@@ -20,35 +20,42 @@ use crate::web::{App, page, refusal};
 #[derive(Debug, Default, Deserialize)]
 pub struct ServicesForm {
     #[serde(default)]
-    text: String,
+    pub(crate) text: String,
     #[serde(default)]
-    need: String,
+    pub(crate) need: String,
     #[serde(default)]
-    municipality: String,
+    pub(crate) municipality: String,
     #[serde(default)]
-    max_price: String,
+    pub(crate) max_price: String,
     #[serde(default)]
-    voucher: String,
+    pub(crate) voucher: String,
     #[serde(default)]
-    isee: String,
+    pub(crate) isee: String,
     #[serde(default)]
-    open_now: String,
+    pub(crate) open_now: String,
     #[serde(default)]
-    page_token: String,
+    pub(crate) page_token: String,
     #[serde(default)]
-    searched: String,
+    pub(crate) searched: String,
+}
+
+impl ServicesForm {
+    /// Whether the form was sent (not just opened).
+    pub(crate) fn is_searched(&self) -> bool {
+        !self.searched.is_empty()
+    }
 }
 
 /// A service as shown.
 pub struct ServiceView {
-    name: String,
-    provider: String,
-    description: String,
-    cost: String,
-    vouchers: String,
-    hours: String,
-    contact: String,
-    place: String,
+    pub(crate) name: String,
+    pub(crate) provider: String,
+    pub(crate) description: String,
+    pub(crate) cost: String,
+    pub(crate) vouchers: String,
+    pub(crate) hours: String,
+    pub(crate) contact: String,
+    pub(crate) place: String,
 }
 
 #[derive(Template)]
@@ -97,7 +104,7 @@ pub async fn services(
         parts: Vec::new(),
         next: None,
     };
-    if form.searched.is_empty() {
+    if !form.is_searched() {
         return page(StatusCode::OK, &view);
     }
     let request = match request(&form) {
@@ -123,8 +130,8 @@ pub async fn services(
                 .collect::<Vec<_>>()
                 .join(", ");
             view.parts = a.sources.iter().map(|p| part(p, t)).collect();
-            view.next =
-                (!a.next_page_token.is_empty()).then(|| next_link(&form, &a.next_page_token));
+            view.next = (!a.next_page_token.is_empty())
+                .then(|| next_link("/services", &form, &a.next_page_token));
             page(StatusCode::OK, &view)
         }
         Err(status) => {
@@ -135,7 +142,7 @@ pub async fn services(
 }
 
 /// The form as a `SearchServices` request; a problem names the field.
-fn request(form: &ServicesForm) -> Result<v1::SearchServicesRequest, String> {
+pub(crate) fn request(form: &ServicesForm) -> Result<v1::SearchServicesRequest, String> {
     Ok(v1::SearchServicesRequest {
         text: form.text.trim().into(),
         needs: form
@@ -153,6 +160,7 @@ fn request(form: &ServicesForm) -> Result<v1::SearchServicesRequest, String> {
         open_now: !form.open_now.is_empty(),
         page_size: 20,
         page_token: form.page_token.clone(),
+        ..Default::default()
     })
 }
 
@@ -171,7 +179,8 @@ fn cents(field: &str, text: &str) -> Result<i64, String> {
 const WEEKDAYS: [&str; 7] = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"];
 const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-fn service_view(s: &v1::Service, t: &Texts) -> ServiceView {
+/// A service as an operator or a citizen reads it.
+pub(crate) fn service_view(s: &v1::Service, t: &Texts) -> ServiceView {
     let cost = match s
         .costs
         .first()
@@ -207,11 +216,7 @@ fn service_view(s: &v1::Service, t: &Texts) -> ServiceView {
     let places: Vec<String> = s
         .municipalities
         .iter()
-        .map(|code| {
-            trama_subject::belfiore::lookup(code)
-                .last()
-                .map_or_else(|| code.clone(), |p| p.name.to_string())
-        })
+        .map(|code| place_name(code))
         .collect();
     ServiceView {
         name: s.name.clone(),
@@ -239,6 +244,16 @@ fn service_view(s: &v1::Service, t: &Texts) -> ServiceView {
     }
 }
 
+/// The municipality's name today (its code when unknown).
+pub(crate) fn place_name(code: &str) -> String {
+    let places = trama_subject::belfiore::lookup(code);
+    places
+        .iter()
+        .find(|p| p.valid_to.is_none())
+        .or(places.last())
+        .map_or_else(|| code.to_string(), |p| p.name.to_string())
+}
+
 fn part(p: &v1::CatalogueSource, t: &Texts) -> String {
     let stale = if p.stale {
         format!(
@@ -260,8 +275,8 @@ fn part(p: &v1::CatalogueSource, t: &Texts) -> String {
     )
 }
 
-/// The link to the next page: the same search, with the token.
-fn next_link(form: &ServicesForm, token: &str) -> String {
+/// The link to the next page of `path`: the same search, with the token.
+pub(crate) fn next_link(path: &str, form: &ServicesForm, token: &str) -> String {
     let pairs = [
         ("text", form.text.as_str()),
         ("need", form.need.as_str()),
@@ -276,7 +291,7 @@ fn next_link(form: &ServicesForm, token: &str) -> String {
     let query: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
         .finish();
-    format!("/services?{query}")
+    format!("{path}?{query}")
 }
 
 #[cfg(test)]

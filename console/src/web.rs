@@ -242,7 +242,7 @@ const ASSETS: [(&str, &str, &[u8]); 8] = [
     ),
 ];
 
-async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+pub(crate) async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == path) {
         Some((_, kind, bytes)) => ([(header::CONTENT_TYPE, *kind)], *bytes).into_response(),
         None => (StatusCode::NOT_FOUND, "no such file").into_response(),

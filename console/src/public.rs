@@ -1,0 +1,421 @@
+//! The public catalogue of services, on a listener of its own: for
+//! citizens a read-only search page (`/`), for portals such as WelfareX an
+//! HSDS 3.0 compatible JSON API (`GET /services`, `GET /services/{id}`,
+//! the API's root at `/` for `Accept: application/json`). No sign-in, no
+//! client certificate, no cookie, no personal data: it asks the gateway's
+//! `SearchServices` with the organisation's certificate and nothing else.
+//! Each address has a number of requests a minute; past it, 429.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use serde::Deserialize;
+use trama_proto::v1;
+use trama_proto::v1::federation_client::FederationClient;
+
+use crate::hsds;
+use crate::lang::{self, Texts};
+use crate::services::{ServiceView, ServicesForm};
+use crate::web::{Peer, page};
+
+/// Most services an HSDS page holds.
+pub const MAX_PER_PAGE: u32 = 100;
+
+/// What the public listener shares.
+#[derive(Clone)]
+pub struct PublicApp {
+    client: FederationClient<tonic::transport::Channel>,
+    hits: moka::sync::Cache<IpAddr, Arc<std::sync::atomic::AtomicU32>>,
+    per_minute: u32,
+}
+
+impl PublicApp {
+    /// The public catalogue, asking through `client`, allowing each
+    /// address `per_minute` requests a minute.
+    pub fn new(client: FederationClient<tonic::transport::Channel>, per_minute: u32) -> PublicApp {
+        PublicApp {
+            client,
+            hits: moka::sync::Cache::builder()
+                .time_to_live(Duration::from_secs(60))
+                .max_capacity(100_000)
+                .build(),
+            per_minute,
+        }
+    }
+
+    /// Counts a request from `address`; false past the limit.
+    fn admit(&self, address: IpAddr) -> bool {
+        let count = self
+            .hits
+            .get_with(address, || Arc::new(std::sync::atomic::AtomicU32::new(0)));
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < self.per_minute
+    }
+
+    async fn search(
+        &self,
+        request: v1::SearchServicesRequest,
+    ) -> Result<v1::SearchServicesResponse, tonic::Status> {
+        let mut call = tonic::Request::new(request);
+        call.set_timeout(Duration::from_secs(5));
+        let mut client = self.client.clone();
+        client
+            .search_services(call)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// The public routes.
+pub fn router(app: PublicApp) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/services", get(list))
+        .route("/services/{id}", get(one))
+        .route("/assets/{*path}", get(crate::web::asset))
+        .layer(middleware::from_fn_with_state(app.clone(), limited))
+        .layer(middleware::map_response(public_headers))
+        .with_state(app)
+}
+
+/// Refuses an address past its requests a minute.
+async fn limited(
+    State(app): State<PublicApp>,
+    Extension(Peer(address)): Extension<Peer>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !app.admit(address) {
+        tracing::warn!("public catalogue requests over the limit");
+        let mut r = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests: try again in a minute",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
+    }
+    next.run(request).await
+}
+
+/// Public data: cacheable for a minute, readable by any portal's page,
+/// with the console's content policy.
+async fn public_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    response
+}
+
+/// `value` as a JSON response.
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_string(value) {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a catalogue answer could not be written");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A JSON problem naming what to fix.
+fn problem(status: StatusCode, detail: &str) -> Response {
+    json(
+        status,
+        &serde_json::json!({ "status": status.as_u16(), "detail": detail }),
+    )
+}
+
+fn refused(status: &tonic::Status) -> Response {
+    let code = match status.code() {
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let detail = if code == StatusCode::SERVICE_UNAVAILABLE {
+        "the catalogue is not reachable now: try again shortly"
+    } else {
+        status.message()
+    };
+    problem(code, detail)
+}
+
+/// HSDS query parameters, and the Italian filters beside them.
+#[derive(Debug, Default, Deserialize)]
+pub struct HsdsQuery {
+    #[serde(default)]
+    search: String,
+    #[serde(default)]
+    page: Option<String>,
+    #[serde(default)]
+    per_page: Option<String>,
+    #[serde(default)]
+    taxonomy_term_id: String,
+    #[serde(default)]
+    taxonomy_id: String,
+    #[serde(default)]
+    organization_id: String,
+    #[serde(default)]
+    modified_after: String,
+    #[serde(default)]
+    minimal: String,
+    #[serde(default)]
+    full: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    municipality: String,
+    #[serde(default)]
+    voucher: String,
+}
+
+fn number(field: &str, text: Option<&str>, default: u32) -> Result<u32, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(t) => t
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{field}: `{t}` is not a whole number from 1")),
+    }
+}
+
+fn flag(text: &str) -> bool {
+    matches!(text.trim(), "true" | "1" | "yes")
+}
+
+/// `GET /services`: a page of services, HSDS's envelope.
+async fn list(State(app): State<PublicApp>, Query(q): Query<HsdsQuery>) -> Response {
+    match list_request(&app, &q).await {
+        Ok(Some((request, page_number, per_page))) => match app.search(request).await {
+            Ok(found) => {
+                let full = flag(&q.full);
+                if flag(&q.minimal) {
+                    let items = found.services.iter().map(hsds::minimal).collect();
+                    return json(
+                        StatusCode::OK,
+                        &hsds::Page::new(found.total, page_number, per_page, items),
+                    );
+                }
+                let items = found
+                    .services
+                    .iter()
+                    .map(|s| hsds::service(s, full))
+                    .collect();
+                json(
+                    StatusCode::OK,
+                    &hsds::Page::new(found.total, page_number, per_page, items),
+                )
+            }
+            Err(status) => refused(&status),
+        },
+        Ok(None) => json(
+            StatusCode::OK,
+            &hsds::Page::<hsds::Minimal>::new(0, 1, 20, Vec::new()),
+        ),
+        Err(detail) => problem(StatusCode::BAD_REQUEST, &detail),
+    }
+}
+
+/// The HSDS query as a search; `None` when nothing can match (a
+/// taxonomy or organisation not held).
+async fn list_request(
+    app: &PublicApp,
+    q: &HsdsQuery,
+) -> Result<Option<(v1::SearchServicesRequest, u32, u32)>, String> {
+    let page_number = number("page", q.page.as_deref(), 1)?;
+    let per_page = number("per_page", q.per_page.as_deref(), 20)?;
+    if per_page > MAX_PER_PAGE {
+        return Err(format!("per_page: at most {MAX_PER_PAGE}"));
+    }
+    if !matches!(q.format.trim(), "" | "json") {
+        return Err("format: only json is served".into());
+    }
+    let taxonomy = q.taxonomy_id.trim();
+    if !taxonomy.is_empty()
+        && taxonomy != hsds::NEEDS_SYSTEM
+        && taxonomy != trama_proto::ids::term("taxonomy", hsds::NEEDS_SYSTEM)
+    {
+        return Ok(None);
+    }
+    let term = q.taxonomy_term_id.trim();
+    let needs = if term.is_empty() {
+        Vec::new()
+    } else {
+        let need = hsds::need_of_term(term).ok_or_else(|| {
+            format!("taxonomy_term_id: `{term}` is not a need category's id or code")
+        })?;
+        vec![need.to_string()]
+    };
+    let providers = match q.organization_id.trim() {
+        "" => Vec::new(),
+        id => match provider_named(app, id).await? {
+            Some(name) => vec![name],
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((
+        v1::SearchServicesRequest {
+            text: q.search.trim().into(),
+            needs,
+            providers,
+            municipality: q.municipality.trim().to_uppercase(),
+            voucher: q.voucher.trim().into(),
+            modified_after: q.modified_after.trim().into(),
+            page: page_number,
+            page_size: per_page,
+            ..Default::default()
+        },
+        page_number,
+        per_page,
+    )))
+}
+
+/// The provider whose organisation UUID is `id`, from the providers held.
+async fn provider_named(app: &PublicApp, id: &str) -> Result<Option<String>, String> {
+    let all = app
+        .search(v1::SearchServicesRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| s.message().to_string())?;
+    Ok(all
+        .by_provider
+        .into_iter()
+        .map(|f| f.value)
+        .find(|name| trama_proto::ids::organization(name) == id))
+}
+
+/// `GET /services/{id}`: one service, in full.
+async fn one(State(app): State<PublicApp>, Path(id): Path<String>) -> Response {
+    let request = v1::SearchServicesRequest {
+        ids: vec![id.clone()],
+        page_size: 1,
+        ..Default::default()
+    };
+    match app.search(request).await {
+        Ok(found) => match found.services.first() {
+            Some(s) => json(StatusCode::OK, &hsds::service(s, true)),
+            None => problem(
+                StatusCode::NOT_FOUND,
+                &format!("no service `{id}` is offered now"),
+            ),
+        },
+        Err(status) => refused(&status),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "public.html")]
+struct PublicPage<'a> {
+    t: &'static Texts,
+    form: &'a ServicesForm,
+    needs: Vec<(&'static str, bool)>,
+    problem: Option<String>,
+    searched: bool,
+    total: u32,
+    services: Vec<ServiceView>,
+    next: Option<String>,
+}
+
+/// `GET /`: the search page, or the API's root for JSON clients.
+async fn home(
+    State(app): State<PublicApp>,
+    headers: HeaderMap,
+    Query(form): Query<ServicesForm>,
+) -> Response {
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"));
+    if wants_json {
+        return json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "version": hsds::VERSION,
+                "profile": "https://openreferral.org/",
+                "openapi_url": "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/openapi.json",
+            }),
+        );
+    }
+    let t = lang::of(&headers);
+    let mut view = PublicPage {
+        t,
+        form: &form,
+        needs: trama_proto::stats::NEEDS
+            .iter()
+            .map(|n| (*n, *n == form.need))
+            .collect(),
+        problem: None,
+        searched: false,
+        total: 0,
+        services: Vec::new(),
+        next: None,
+    };
+    if !form.is_searched() {
+        return page(StatusCode::OK, &view);
+    }
+    let request = match crate::services::request(&form) {
+        Ok(r) => r,
+        Err(problem) => {
+            view.problem = Some(problem);
+            return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
+        }
+    };
+    match app.search(request).await {
+        Ok(found) => {
+            view.searched = true;
+            view.total = found.total;
+            view.services = found
+                .services
+                .iter()
+                .map(|s| crate::services::service_view(s, t))
+                .collect();
+            view.next = (!found.next_page_token.is_empty())
+                .then(|| crate::services::next_link("/", &form, &found.next_page_token));
+            page(StatusCode::OK, &view)
+        }
+        Err(status) => {
+            view.problem = Some(status.message().to_string());
+            page(crate::web::refusal(status.code()), &view)
+        }
+    }
+}
