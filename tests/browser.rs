@@ -552,3 +552,63 @@ async fn wait_for_path(b: &Chrome, path: &str) {
     }
     panic!("never reached {path}: at {}", b.path().await);
 }
+
+/// A citizen searches the public catalogue: no sign-in, no cookie; the
+/// page passes the same accessibility checks, and a portal reads the same
+/// services as HSDS JSON.
+#[tokio::test]
+async fn citizens_search_the_public_catalogue() {
+    if !chrome::available() {
+        return;
+    }
+    let mut fed = Sandbox::start().await;
+    let port = chrome::free_port();
+    let mut file = fed
+        .running
+        .console_file("console-public", "comune", Vec::new());
+    file.extra = format!("\n[public]\nlisten = \"127.0.0.1:{port}\"\n");
+    fed.running.start_console_file(file).await.unwrap();
+    let b = Chrome::start(&format!("https://127.0.0.1:{port}"), DESKTOP).await;
+    // The catalogue fills from the partners as the gateway reads them.
+    let started = std::time::Instant::now();
+    let text = loop {
+        b.open("/").await;
+        b.fill("#text", "assistenza domiciliare").await;
+        b.fill("#municipality", "D150").await;
+        b.fill("#voucher", "voucher-conciliazione").await;
+        b.click("#search").await;
+        let text = b.text().await;
+        if text.contains("Servizi trovati: 2") || started.elapsed().as_secs() > 30 {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert!(text.contains("Servizi trovati: 2"), "{text}");
+    assert!(
+        text.contains("Assistenza domiciliare per anziani"),
+        "{text}"
+    );
+    assert!(text.contains("Cooperativa sociale Il Gabbiano"), "{text}");
+    assert!(text.contains("Cremona"), "places by name: {text}");
+    assert!(!text.contains("Esci"), "nobody is signed in: {text}");
+    check_and_save(&b, "15-public-catalogue").await;
+    let cookies = b.client.get_all_cookies().await.unwrap();
+    assert!(cookies.is_empty(), "no cookie for citizens: {cookies:?}");
+    b.resize(TABLET).await;
+    check_and_save(&b, "16-public-catalogue-tablet").await;
+    // The same catalogue as HSDS JSON, for portals.
+    b.open("/services?search=stireria&per_page=5").await;
+    let json = b
+        .client
+        .execute("return document.body.innerText", vec![])
+        .await
+        .unwrap();
+    let json = json.as_str().unwrap_or_default().to_string();
+    assert!(json.contains("\"total_items\":2"), "{json}");
+    assert!(
+        json.contains("Stireria sociale con ritiro e consegna"),
+        "{json}"
+    );
+    b.close().await;
+    fed.cleanup().await;
+}
