@@ -144,6 +144,9 @@ pub enum BenchCommand {
     /// The console's record page: its server-side time with operators working at once, beside
     /// the bare GetRecord it asks for, in the same run.
     Console(trama_lab::bench::console::ConsoleArgs),
+    /// The catalogue of services: SearchServices with thousands of services from many partners
+    /// and searches in flight, beside ListSources in the same run; a change's time to show.
+    Services(trama_lab::bench::services::ServicesArgs),
 }
 
 /// `trama pki` subcommands.

@@ -6,6 +6,7 @@ pub mod console;
 pub mod federation;
 pub mod load;
 pub mod matching;
+pub mod services;
 pub mod stats;
 
 /// The machine, as read from the system.
