@@ -6,11 +6,13 @@
 //! it is. Italian word endings are folded by searching each word's stem as
 //! a prefix (`domiciliare` → `domiciliar*`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use tokio::sync::RwLock;
 use trama_proto::v1;
@@ -25,13 +27,15 @@ pub const MAX_WORDS: usize = 12;
 pub const MAX_PAGE: u32 = 100;
 /// Services per page when the request does not say.
 pub const DEFAULT_PAGE: u32 = 20;
+/// Connections searching the index side by side.
+const READERS: u32 = 4;
 /// Most ids or providers a search names.
 pub const MAX_NAMED: usize = 100;
 
 /// One partner's part of the catalogue.
 #[derive(Debug, Clone, Default)]
 struct Part {
-    services: Vec<v1::Service>,
+    ids: HashSet<String>,
     as_of: String,
     refreshed: Option<Instant>,
     problem: String,
@@ -41,6 +45,8 @@ struct Part {
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     pool: SqlitePool,
+    /// Holds the in-memory index open; never used for queries.
+    _keeper: Arc<tokio::sync::Mutex<SqliteConnection>>,
     state: Arc<RwLock<State>>,
 }
 
@@ -70,39 +76,48 @@ pub struct Search {
     fingerprint: u64,
 }
 
-const SCHEMA: [&str; 2] = [
-    "CREATE VIRTUAL TABLE service_text USING fts5(id UNINDEXED, name, description, provider, \
+const SCHEMA: [&str; 3] = [
+    // The text's rowid is the service's `n`: found text leads to its
+    // service in one step.
+    "CREATE VIRTUAL TABLE service_text USING fts5(name, description, provider, \
      tokenize = 'unicode61 remove_diacritics 2')",
-    "CREATE TABLE service (id TEXT PRIMARY KEY, organisation TEXT NOT NULL, name TEXT NOT NULL, \
+    "CREATE TABLE service (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, organisation TEXT NOT NULL, name TEXT NOT NULL, \
      needs TEXT NOT NULL, municipalities TEXT NOT NULL, age_min INTEGER NOT NULL, \
      age_max INTEGER NOT NULL, price_cents INTEGER, vouchers TEXT NOT NULL, \
      isee_max INTEGER NOT NULL, active INTEGER NOT NULL, uuid TEXT NOT NULL, \
      provider TEXT NOT NULL, modified INTEGER NOT NULL)",
+    // Searches without free text list by name: read in order, not sorted.
+    "CREATE INDEX service_by_name ON service (name, id)",
 ];
 
 impl Catalogue {
     /// An empty catalogue with its in-memory index.
     pub async fn new() -> Result<Catalogue, sqlx::Error> {
-        // One connection: an in-memory database lives as long as it does.
-        let options = SqliteConnectOptions::new().in_memory(true);
+        // A named in-memory database in shared-cache mode (a name of its
+        // own per catalogue): the pool's connections read it side by side,
+        // and it lives as long as one connection is open. The pool closes
+        // a connection whose caller went away mid-query, so one connection
+        // outside the pool keeps the database alive.
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        let mut keeper = options.connect().await?;
+        for sql in SCHEMA {
+            sqlx::query(sql).execute(&mut keeper).await?;
+        }
         let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
+            .max_connections(READERS)
             .connect_with(options)
             .await?;
-        for sql in SCHEMA {
-            sqlx::query(sql).execute(&pool).await?;
-        }
         Ok(Catalogue {
             pool,
+            _keeper: Arc::new(tokio::sync::Mutex::new(keeper)),
             state: Arc::new(RwLock::new(State::default())),
         })
     }
 
     /// Replaces `organisation`'s part: `changed` services (all of them, or
-    /// those changed), keeping only the ids in `current`.
+    /// those changed), keeping only the ids in `current`. Only what
+    /// differs from what is held touches the index, so a refresh that
+    /// finds nothing new holds searches back for no time.
     pub async fn update(
         &self,
         organisation: &str,
@@ -110,51 +125,51 @@ impl Catalogue {
         current: &[String],
         as_of: String,
     ) -> Result<(), sqlx::Error> {
+        let current: HashSet<&str> = current.iter().map(String::as_str).collect();
         let mut state = self.state.write().await;
-        let mut services: HashMap<String, v1::Service> = state
+        let held: HashSet<String> = state
             .parts
             .get(organisation)
-            .map(|p| {
-                p.services
-                    .iter()
-                    .map(|s| (s.id.clone(), s.clone()))
-                    .collect()
-            })
+            .map(|p| p.ids.clone())
             .unwrap_or_default();
-        for mut s in changed {
+        let removed: Vec<String> = held
+            .iter()
+            .filter(|id| !current.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let fresh: Vec<v1::Service> = changed
+            .into_iter()
             // A partner publishes under its own name only.
-            if s.organisation == organisation {
+            .filter(|s| s.organisation == organisation && current.contains(s.id.as_str()))
+            .map(|mut s| {
                 s.uuid = trama_proto::ids::service(&s.id);
-                services.insert(s.id.clone(), s);
+                s
+            })
+            .filter(|s| state.by_id.get(&s.id) != Some(s))
+            .collect();
+        if !removed.is_empty() || !fresh.is_empty() {
+            let mut tx = self.pool.begin().await?;
+            for id in removed.iter().chain(fresh.iter().map(|s| &s.id)) {
+                remove(&mut tx, id).await?;
             }
+            for s in &fresh {
+                insert(&mut tx, s).await?;
+            }
+            tx.commit().await?;
         }
-        services.retain(|id, _| current.contains(id));
-        let mut tx = self.pool.begin().await?;
-        let prefix = format!("{organisation}/%");
-        sqlx::query("DELETE FROM service_text WHERE id LIKE ?")
-            .bind(&prefix)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM service WHERE id LIKE ?")
-            .bind(&prefix)
-            .execute(&mut *tx)
-            .await?;
-        for s in services.values() {
-            insert(&mut tx, s).await?;
+        for id in &removed {
+            state.by_id.remove(id);
         }
-        tx.commit().await?;
-        state
-            .by_id
-            .retain(|id, _| !id.starts_with(&format!("{organisation}/")));
-        state
-            .by_id
-            .extend(services.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let mut list: Vec<v1::Service> = services.into_values().collect();
-        list.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut ids: HashSet<String> = held;
+        ids.retain(|id| current.contains(id.as_str()));
+        for s in fresh {
+            ids.insert(s.id.clone());
+            state.by_id.insert(s.id.clone(), s);
+        }
         state.parts.insert(
             organisation.to_string(),
             Part {
-                services: list,
+                ids,
                 as_of,
                 refreshed: Some(Instant::now()),
                 problem: String::new(),
@@ -225,13 +240,21 @@ impl Catalogue {
             services: page,
             next_page_token,
             total: u32::try_from(total).unwrap_or(u32::MAX),
-            by_need: facets(found.iter().flat_map(|s| s.needs.iter().cloned())),
-            by_provider: facets(found.iter().map(|s| provider(s))),
-            by_municipality: facets(found.iter().flat_map(|s| s.municipalities.iter().cloned())),
+            by_need: facets(
+                found
+                    .iter()
+                    .flat_map(|s| s.needs.iter().map(String::as_str)),
+            ),
+            by_provider: facets(found.iter().map(|s| provider_name(s))),
+            by_municipality: facets(
+                found
+                    .iter()
+                    .flat_map(|s| s.municipalities.iter().map(String::as_str)),
+            ),
             by_voucher: facets(
                 found
                     .iter()
-                    .flat_map(|s| s.vouchers.iter().map(|v| v.scheme.clone())),
+                    .flat_map(|s| s.vouchers.iter().map(|v| v.scheme.as_str())),
             ),
             // Under the same lock as the index: never a part the search
             // did not see.
@@ -239,11 +262,22 @@ impl Catalogue {
         })
     }
 
-    /// The ids passing the filters, the most relevant first.
+    /// The ids passing the filters, the most relevant first. They come
+    /// back joined in one value: SQLite hands rows over one at a time, and
+    /// a search may find every service held.
     async fn matching(&self, s: &Search) -> Result<Vec<String>, sqlx::Error> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT s.id FROM service s ");
+        let rank = if s.fts.is_some() {
+            // bm25 weights: the name counts most, then the provider.
+            "bm25(service_text, 10.0, 1.0, 3.0)"
+        } else {
+            "s.name"
+        };
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT group_concat(id, char(31) ORDER BY rank, id) FROM \
+             (SELECT s.id AS id, {rank} AS rank FROM service s "
+        ));
         if s.fts.is_some() {
-            q.push("JOIN service_text t ON t.id = s.id ");
+            q.push("JOIN service_text t ON t.rowid = s.n ");
         }
         q.push("WHERE s.active = 1 ");
         if let Some(fts) = &s.fts {
@@ -304,17 +338,13 @@ impl Catalogue {
         if let Some(after) = s.modified_after {
             q.push("AND s.modified >= ").push_bind(after).push(" ");
         }
-        if s.fts.is_some() {
-            // bm25 weights: the name counts most, then the provider.
-            q.push("ORDER BY bm25(service_text, 0.0, 10.0, 1.0, 3.0), s.id");
-        } else {
-            q.push("ORDER BY s.name, s.id");
-        }
-        let rows = q.build().fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.try_get::<String, _>(0).ok())
-            .collect())
+        // Ordered inside too, which keeps SQLite from folding the ranked
+        // query into the aggregate (where bm25 cannot run).
+        q.push("ORDER BY rank, s.id)");
+        let joined: Option<String> = q.build().fetch_one(&self.pool).await?.try_get(0)?;
+        Ok(joined
+            .map(|j| j.split('\u{1f}').map(str::to_string).collect())
+            .unwrap_or_default())
     }
 
     /// Checks a request into a search.
@@ -381,7 +411,7 @@ impl State {
                 }),
                 stale: !p.problem.is_empty(),
                 problem: p.problem.clone(),
-                services: u32::try_from(p.services.len()).unwrap_or(u32::MAX),
+                services: u32::try_from(p.ids.len()).unwrap_or(u32::MAX),
             })
             .collect()
     }
@@ -400,14 +430,7 @@ async fn insert(
         .map(|m| m.cents)
         .min();
     let vouchers: Vec<String> = s.vouchers.iter().map(|v| v.scheme.clone()).collect();
-    sqlx::query("INSERT INTO service_text (id, name, description, provider) VALUES (?, ?, ?, ?)")
-        .bind(&s.id)
-        .bind(&s.name)
-        .bind(&s.description)
-        .bind(provider(s))
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
+    let n = sqlx::query(
         "INSERT INTO service (id, organisation, name, needs, municipalities, age_min, age_max, \
          price_cents, vouchers, isee_max, active, uuid, provider, modified) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -429,7 +452,30 @@ async fn insert(
     .bind(provider(s))
     .bind(unix(&s.last_modified).unwrap_or(0))
     .execute(&mut **tx)
+    .await?
+    .last_insert_rowid();
+    sqlx::query(
+        "INSERT INTO service_text (rowid, name, description, provider) VALUES (?, ?, ?, ?)",
+    )
+    .bind(n)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(provider(s))
+    .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Takes service `id` out of the index.
+async fn remove(tx: &mut sqlx::Transaction<'_, Sqlite>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM service_text WHERE rowid IN (SELECT n FROM service WHERE id = ?)")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM service WHERE id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -441,21 +487,30 @@ fn unix(text: &str) -> Option<i64> {
 }
 
 fn provider(s: &v1::Service) -> String {
+    provider_name(s).to_string()
+}
+
+fn provider_name(s: &v1::Service) -> &str {
     if s.provider.is_empty() {
-        s.organisation.clone()
+        &s.organisation
     } else {
-        s.provider.clone()
+        &s.provider
     }
 }
 
-fn facets(values: impl Iterator<Item = String>) -> Vec<v1::Facet> {
-    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+/// Counts of each value, the most frequent first; counted on borrowed
+/// values, copied once per distinct value.
+fn facets<'a>(values: impl Iterator<Item = &'a str>) -> Vec<v1::Facet> {
+    let mut counts: HashMap<&str, u32> = HashMap::new();
     for v in values {
         *counts.entry(v).or_default() += 1;
     }
     let mut out: Vec<v1::Facet> = counts
         .into_iter()
-        .map(|(value, count)| v1::Facet { value, count })
+        .map(|(value, count)| v1::Facet {
+            value: value.to_string(),
+            count,
+        })
         .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
     out
@@ -752,6 +807,13 @@ mod tests {
         c.search(&s).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
+    fn text(t: &str) -> v1::SearchServicesRequest {
+        v1::SearchServicesRequest {
+            text: t.into(),
+            ..Default::default()
+        }
+    }
+
     fn ids(r: &v1::SearchServicesResponse) -> Vec<&str> {
         r.services.iter().map(|s| s.id.as_str()).collect()
     }
@@ -759,10 +821,6 @@ mod tests {
     #[tokio::test]
     async fn free_text_folds_accents_and_endings_and_ranks_names_first() {
         let c = catalogue().await;
-        let text = |t: &str| v1::SearchServicesRequest {
-            text: t.into(),
-            ..Default::default()
-        };
         let found = search(&c, text("assistenza domiciliare")).await;
         assert_eq!(
             ids(&found),
@@ -916,6 +974,59 @@ mod tests {
             search(&c, v1::SearchServicesRequest::default()).await.total == 2,
             "served while down"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn searches_abandoned_midway_leave_the_index_whole() {
+        let c = catalogue().await;
+        let many: Vec<v1::Service> = (0..2000)
+            .map(|n| {
+                service(
+                    "coop",
+                    &n.to_string(),
+                    "Assistenza domiciliare",
+                    "Aiuto in casa",
+                )
+            })
+            .collect();
+        let ids: Vec<String> = many.iter().map(|s| s.id.clone()).collect();
+        c.update("coop", many, &ids, "t2".into())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for round in 0..200u64 {
+            // A caller that goes away while its search runs.
+            let searching = {
+                let c = c.clone();
+                tokio::spawn(async move { search(&c, text("assistenza")).await })
+            };
+            tokio::time::sleep(Duration::from_micros(round * 37 % 900)).await;
+            searching.abort();
+        }
+        let all = search(&c, v1::SearchServicesRequest::default()).await;
+        assert_eq!(all.total, 2001, "the index still holds every service");
+    }
+
+    #[tokio::test]
+    async fn a_renamed_service_is_found_by_its_new_name_only_once() {
+        let c = catalogue().await;
+        let before = search(&c, v1::SearchServicesRequest::default()).await.total;
+        let ids_now: Vec<String> = c.state.read().await.by_id.keys().cloned().collect();
+        let coop: Vec<String> = ids_now
+            .into_iter()
+            .filter(|i| i.starts_with("coop/"))
+            .collect();
+        let renamed = service("coop", "2", "Lavanderia solidale", "");
+        for round in ["t2", "t3"] {
+            // The second round repeats the first: nothing new to index.
+            c.update("coop", vec![renamed.clone()], &coop, round.into())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let all = search(&c, v1::SearchServicesRequest::default()).await;
+        assert_eq!(all.total, before, "replaced, not added");
+        assert_eq!(ids(&search(&c, text("lavanderia")).await), vec!["coop/2"]);
+        let old = search(&c, text("pranzo")).await;
+        assert!(!ids(&old).contains(&"coop/2"), "the old name is gone");
     }
 
     #[tokio::test]
