@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "trama/v1/record.proto",
     "trama/v1/stats.proto",
     "trama/v1/services.proto",
+    "trama/v1/referrals.proto",
     "trama/v1/federation.proto",
     "trama/v1/connector.proto",
 ];
