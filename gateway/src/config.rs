@@ -39,6 +39,8 @@ pub struct GatewayConfig {
     pub statistics: StatisticsConfig,
     /// How often each partner's offer of services is refreshed.
     pub catalogue_refresh: std::time::Duration,
+    /// `[referrals]`, with the partners that take referrals.
+    pub referrals: crate::referrals::Settings,
 }
 
 /// The `[statistics]` table: how published counts are protected.
@@ -128,6 +130,68 @@ struct RawConfig {
     statistics: RawStatistics,
     #[serde(default)]
     catalogue: RawCatalogue,
+    #[serde(default)]
+    referrals: RawReferrals,
+}
+
+/// The `[referrals]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawReferrals {
+    store: String,
+    key: PathBuf,
+    poll_seconds: u64,
+    deadline_days: RawDeadlines,
+}
+
+impl Default for RawReferrals {
+    fn default() -> Self {
+        RawReferrals {
+            store: "referrals.db".into(),
+            key: "referrals.key".into(),
+            poll_seconds: 30,
+            deadline_days: RawDeadlines::default(),
+        }
+    }
+}
+
+/// Business days to accept a referral, by urgency.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDeadlines {
+    routine: u32,
+    urgent: u32,
+    asap: u32,
+    stat: u32,
+}
+
+impl Default for RawDeadlines {
+    fn default() -> Self {
+        let d = crate::referrals::life::Deadlines::default();
+        RawDeadlines {
+            routine: d.routine,
+            urgent: d.urgent,
+            asap: d.asap,
+            stat: d.stat,
+        }
+    }
+}
+
+impl RawDeadlines {
+    fn resolve(self, key: &str) -> Result<crate::referrals::life::Deadlines, (String, String)> {
+        if [self.routine, self.urgent, self.asap, self.stat]
+            .iter()
+            .any(|d| *d > 60)
+        {
+            return Err((key.into(), "at most 60 business days".into()));
+        }
+        Ok(crate::referrals::life::Deadlines {
+            routine: self.routine,
+            urgent: self.urgent,
+            asap: self.asap,
+            stat: self.stat,
+        })
+    }
 }
 
 /// The `[catalogue]` table.
@@ -239,6 +303,12 @@ struct RawSource {
     timeout_ms: u64,
     #[serde(default = "default_source_max_in_flight")]
     max_in_flight: usize,
+    /// Whether the partner takes referrals (its connector maps an inbox).
+    #[serde(default)]
+    referrals: bool,
+    /// The partner's own deadlines, in place of `[referrals]
+    /// deadline_days`.
+    referral_deadline_days: Option<RawDeadlines>,
 }
 
 fn default_source_max_in_flight() -> usize {
@@ -308,7 +378,10 @@ impl GatewayConfig {
                 "between 1 and 86400 seconds".into(),
             ));
         }
+        let referrals = referral_settings(&raw.referrals, &raw.sources, base)
+            .map_err(|(k, p)| invalid(&k, p))?;
         Ok(GatewayConfig {
+            referrals,
             catalogue_refresh: std::time::Duration::from_secs(raw.catalogue.refresh_seconds),
             statistics,
             metrics,
@@ -323,6 +396,44 @@ impl GatewayConfig {
             sources: sources(raw.sources, origins)?,
         })
     }
+}
+
+/// `[referrals]` and the sources that take referrals.
+fn referral_settings(
+    raw: &RawReferrals,
+    sources: &[RawSource],
+    base: &Path,
+) -> Result<crate::referrals::Settings, (String, String)> {
+    if !(1..=3_600).contains(&raw.poll_seconds) {
+        return Err((
+            "referrals.poll_seconds".into(),
+            "between 1 and 3600 seconds".into(),
+        ));
+    }
+    let store = trama_audit::store::Store::url_of(base, &raw.store)
+        .map_err(|p| ("referrals.store".to_string(), p))?;
+    let default = raw.deadline_days.resolve("referrals.deadline_days")?;
+    let mut targets = std::collections::HashMap::new();
+    for (i, s) in sources.iter().enumerate() {
+        let own = s
+            .referral_deadline_days
+            .map(|d| d.resolve(&format!("sources[{i}].referral_deadline_days")))
+            .transpose()?;
+        if s.referrals {
+            targets.insert(s.organisation.clone(), own.unwrap_or(default));
+        } else if own.is_some() {
+            return Err((
+                format!("sources[{i}].referral_deadline_days"),
+                "set `referrals = true` too, or remove the deadlines".into(),
+            ));
+        }
+    }
+    Ok(crate::referrals::Settings {
+        store,
+        key: base.join(&raw.key),
+        poll: Duration::from_secs(raw.poll_seconds),
+        targets,
+    })
 }
 
 /// The registry of sources: each organisation once, at a host:port.

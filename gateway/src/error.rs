@@ -61,6 +61,27 @@ pub enum CallError {
         /// Why, and how to ask instead.
         reason: String,
     },
+    /// The request cannot be carried out in the present state of things:
+    /// a referral to a partner that takes none, a status change the
+    /// referral's life does not allow.
+    #[error("{subject}: {description}")]
+    Precondition {
+        /// What is in the way: `target`, `status`.
+        subject: String,
+        /// What is wrong and what to do.
+        description: String,
+    },
+    /// An idempotency key already used for something else.
+    #[error("{field}: {description}")]
+    Conflict {
+        /// The field holding the key.
+        field: String,
+        /// What the key was used for.
+        description: String,
+    },
+    /// Nothing the caller may see by that name.
+    #[error("{0}")]
+    NotFound(String),
     /// The audit log cannot be written or read: nothing is answered.
     #[error("the gateway cannot use its audit log now; nothing was answered, try again later")]
     AuditUnavailable,
@@ -104,6 +125,8 @@ impl CallError {
     pub fn audit_reason(&self) -> Option<String> {
         match self {
             CallError::Invalid { field, .. } => Some(format!("invalid field: {field}")),
+            CallError::Precondition { subject, .. } => Some(format!("precondition: {subject}")),
+            CallError::Conflict { field, .. } => Some(format!("conflict: {field}")),
             CallError::Disclosure { field, .. } => Some(format!("disclosure risk: {field}")),
             CallError::Denied { what, rule, reason } => {
                 Some(format!("{what}: rule {rule}: {reason}"))
@@ -122,6 +145,9 @@ impl CallError {
             CallError::Exhausted { .. } => Code::ResourceExhausted,
             CallError::AuditUnavailable => Code::Unavailable,
             CallError::Internal(_) => Code::Internal,
+            CallError::Precondition { .. } => Code::FailedPrecondition,
+            CallError::Conflict { .. } => Code::AlreadyExists,
+            CallError::NotFound(_) => Code::NotFound,
         }
     }
 
@@ -159,7 +185,20 @@ impl CallError {
                 details.add_precondition_failure_violation("DISCLOSURE", field, reason);
                 details
             }
-            CallError::Unauthenticated | CallError::Internal(_) => ErrorDetails::new(),
+            CallError::Precondition {
+                subject,
+                description,
+            } => {
+                let mut details = ErrorDetails::new();
+                details.add_precondition_failure_violation("STATE", subject, description);
+                details
+            }
+            CallError::Conflict { field, description } => {
+                ErrorDetails::with_bad_request_violation(field, description)
+            }
+            CallError::Unauthenticated | CallError::Internal(_) | CallError::NotFound(_) => {
+                ErrorDetails::new()
+            }
         }
     }
 }

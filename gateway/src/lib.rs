@@ -32,6 +32,7 @@ pub mod outcome;
 pub mod plan;
 pub mod policy;
 pub mod protect;
+pub mod referrals;
 pub mod registry;
 pub mod service;
 pub mod stats;
@@ -73,6 +74,9 @@ pub enum GatewayError {
     /// The in-memory catalogue of services could not be created.
     #[error("the catalogue index: {0}")]
     Catalogue(String),
+    /// The referral key or store cannot be used.
+    #[error(transparent)]
+    Referrals(#[from] referrals::SetupError),
     /// The statistics cell-key secret cannot be used.
     #[error(transparent)]
     CellKey(#[from] stats::CellKeyError),
@@ -117,6 +121,9 @@ pub async fn serve(
             .clone()
             .keep_fresh(registry.clone(), config.catalogue_refresh),
     );
+    let referrals = referrals::Referrals::open(config.referrals.clone()).await?;
+    let delivering = tokio::spawn(referrals.clone().deliver_forever(registry.clone()));
+    let following = tokio::spawn(referrals.clone().follow_forever(registry.clone()));
     let federation = FederationServer::new(service::FederationService::new(
         registry,
         &config.limits,
@@ -124,6 +131,7 @@ pub async fn serve(
         auditor.clone(),
         statistics,
         catalogue,
+        referrals.clone(),
     ))
     .max_decoding_message_size(config.limits.max_request_bytes)
     .max_encoding_message_size(64 << 20);
@@ -139,6 +147,9 @@ pub async fn serve(
     let served = server.serve(federation, shutdown).await;
     watcher.abort();
     refresher.abort();
+    delivering.abort();
+    following.abort();
+    referrals.store().close().await;
     trama_node::server::final_checkpoint(&auditor.log).await;
     Ok(served?)
 }

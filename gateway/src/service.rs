@@ -36,6 +36,7 @@ pub struct FederationService {
     pub(crate) locator: Locator,
     pub(crate) statistics: Statistics,
     pub(crate) catalogue: crate::catalogue::Catalogue,
+    pub(crate) referrals: crate::referrals::Referrals,
 }
 
 impl FederationService {
@@ -48,9 +49,11 @@ impl FederationService {
         auditor: Auditor,
         statistics: Statistics,
         catalogue: crate::catalogue::Catalogue,
+        referrals: crate::referrals::Referrals,
     ) -> Self {
         FederationService {
             catalogue,
+            referrals,
             statistics,
             registry,
             default_deadline: limits.default_deadline,
@@ -151,6 +154,34 @@ impl Federation for FederationService {
         request: Request<v1::AggregateRequest>,
     ) -> Result<Response<v1::AggregateResponse>, Status> {
         audited(self, request, calls::aggregate::run).await
+    }
+
+    async fn send_referral(
+        &self,
+        request: Request<v1::SendReferralRequest>,
+    ) -> Result<Response<v1::SendReferralResponse>, Status> {
+        audited(self, request, calls::referral::send).await
+    }
+
+    async fn get_referral(
+        &self,
+        request: Request<v1::GetReferralRequest>,
+    ) -> Result<Response<v1::GetReferralResponse>, Status> {
+        audited(self, request, calls::referral::get).await
+    }
+
+    async fn list_referrals(
+        &self,
+        request: Request<v1::ListReferralsRequest>,
+    ) -> Result<Response<v1::ListReferralsResponse>, Status> {
+        audited(self, request, calls::referral::list).await
+    }
+
+    async fn update_referral(
+        &self,
+        request: Request<v1::UpdateReferralRequest>,
+    ) -> Result<Response<v1::UpdateReferralResponse>, Status> {
+        audited(self, request, calls::referral::update).await
     }
 
     async fn search_services(

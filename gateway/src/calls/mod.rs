@@ -6,4 +6,5 @@ pub mod access;
 pub mod aggregate;
 pub mod find;
 pub mod record;
+pub mod referral;
 pub mod sources;

@@ -1,0 +1,183 @@
+//! Sealing a referral's content at rest: AES-256-GCM under the gateway's
+//! referral key, a fresh random nonce per referral, and the referral's id
+//! as associated data (a sealed content moved to another row does not
+//! open). The same key, through HMAC-SHA256, fingerprints a request's
+//! content, so that a retried send is recognised after the content itself
+//! is gone without the fingerprint revealing it.
+
+use std::path::Path;
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// Why the referral key cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: referrals.key: {problem}", path.display())]
+pub struct KeyError {
+    /// The key file.
+    pub path: std::path::PathBuf,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Why a sealed content does not open.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The system random generator failed.
+    #[error("the system random generator failed")]
+    Random,
+    /// The content does not open under this key and id: another key, or
+    /// a changed row.
+    #[error("the sealed content does not open with this gateway's referral key")]
+    Open,
+}
+
+/// The referral key.
+pub struct Sealer {
+    aead: LessSafeKey,
+    fingerprint: hmac::Key,
+    random: SystemRandom,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)")
+    }
+}
+
+impl Sealer {
+    /// Reads the key at `path`, creating it on first start.
+    pub fn open(path: &Path) -> Result<Sealer, KeyError> {
+        let problem = |problem: String| KeyError {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if !path.exists() {
+            trama_audit::Pseudonymiser::generate(path).map_err(|e| problem(e.to_string()))?;
+            tracing::info!(file = %path.display(), "created a new referral key; back it up and give it to every gateway replica");
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+        match trama_audit::chain::from_hex(text.trim()) {
+            Some(bytes) if bytes.len() == 32 => Sealer::new(&bytes)
+                .ok_or_else(|| problem("not an AES-256 key".into())),
+            _ => Err(problem(
+                "not a key of 64 hexadecimal digits: restore it from backup (referrals waiting for delivery cannot be opened without it)".into(),
+            )),
+        }
+    }
+
+    /// A sealer with a 32-byte key.
+    pub fn new(key: &[u8]) -> Option<Sealer> {
+        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+        // A key of its own for fingerprints, derived from the same secret.
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, key),
+            b"trama referral fingerprint",
+        );
+        Some(Sealer {
+            aead,
+            fingerprint: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            random: SystemRandom::new(),
+        })
+    }
+
+    /// Seals `plain` for the referral `id`: nonce followed by ciphertext
+    /// and tag.
+    pub fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random
+            .fill(&mut nonce)
+            .map_err(|_| SealError::Random)?;
+        let mut out = plain.to_vec();
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(id.as_bytes()),
+                &mut out,
+            )
+            .map_err(|_| SealError::Random)?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&out);
+        Ok(sealed)
+    }
+
+    /// Opens what [`Sealer::seal`] sealed for `id`.
+    pub fn open_sealed(&self, id: &str, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(SealError::Open);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Open)?;
+        let mut body = body.to_vec();
+        let plain = self
+            .aead
+            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut body)
+            .map_err(|_| SealError::Open)?;
+        Ok(plain.to_vec())
+    }
+
+    /// The keyed fingerprint of `bytes`, hexadecimal.
+    pub fn fingerprint(&self, bytes: &[u8]) -> String {
+        trama_audit::chain::hex(hmac::sign(&self.fingerprint, bytes).as_ref())
+    }
+
+    /// A fresh referral id, a random UUID.
+    pub fn new_id(&self) -> Result<String, SealError> {
+        let mut bytes = [0u8; 16];
+        self.random
+            .fill(&mut bytes)
+            .map_err(|_| SealError::Random)?;
+        Ok(uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> Sealer {
+        Sealer::new(&[7u8; 32]).unwrap_or_else(|| panic!("a 32-byte key"))
+    }
+
+    #[test]
+    fn sealed_content_opens_only_for_its_own_id_and_key() {
+        let s = sealer();
+        let plain = b"RSSMRA80A01D150X mental-health";
+        let sealed = s.seal("a", plain).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !sealed.windows(16).any(|w| w == &plain[..16]),
+            "no clear text in what is stored"
+        );
+        assert_eq!(
+            s.open_sealed("a", &sealed).ok().as_deref(),
+            Some(&plain[..])
+        );
+        assert!(s.open_sealed("b", &sealed).is_err(), "moved to another row");
+        let other = Sealer::new(&[8u8; 32]).unwrap_or_else(|| panic!("a key"));
+        assert!(other.open_sealed("a", &sealed).is_err(), "another key");
+        let mut changed = sealed.clone();
+        if let Some(last) = changed.last_mut() {
+            *last ^= 1;
+        }
+        assert!(s.open_sealed("a", &changed).is_err(), "a changed byte");
+        let again = s.seal("a", plain).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(sealed, again, "a fresh nonce each time");
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_and_ids_random() {
+        let s = sealer();
+        assert_eq!(s.fingerprint(b"x"), s.fingerprint(b"x"));
+        assert_ne!(s.fingerprint(b"x"), s.fingerprint(b"y"));
+        let other = Sealer::new(&[8u8; 32]).unwrap_or_else(|| panic!("a key"));
+        assert_ne!(s.fingerprint(b"x"), other.fingerprint(b"x"));
+        let id = s.new_id().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()).ok(),
+            Some(4)
+        );
+    }
+}

@@ -1,0 +1,568 @@
+//! The referral store: SQLite (one file, WAL, a full sync at each commit)
+//! or PostgreSQL when gateways run as replicas, through sqlx's `Any`
+//! driver. `trama_referral` holds each referral's parties, status and
+//! delivery, and its sealed content until delivered (then NULL; SQLite
+//! overwrites what it frees, `secure_delete`); `trama_referral_event` every
+//! status change; `trama_referral_cursor` how far each partner's own status
+//! changes have been read.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[error("referral store {url}: {source}")]
+pub struct StoreError {
+    /// The store's URL without credentials.
+    pub url: String,
+    /// The database's error.
+    #[source]
+    pub source: sqlx::Error,
+}
+
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS trama_referral (\
+       id TEXT PRIMARY KEY, sender TEXT NOT NULL, sender_operator TEXT NOT NULL, \
+       idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, target TEXT NOT NULL, \
+       target_service TEXT NOT NULL, urgency BIGINT NOT NULL, purpose TEXT NOT NULL, \
+       case_id TEXT NOT NULL, status BIGINT NOT NULL, status_reason TEXT NOT NULL, \
+       created BIGINT NOT NULL, due BIGINT NOT NULL, delivery BIGINT NOT NULL, \
+       attempts BIGINT NOT NULL, next_attempt BIGINT NOT NULL, problem TEXT NOT NULL, \
+       delivered BIGINT NOT NULL, sealed TEXT, subjects TEXT NOT NULL, \
+       UNIQUE (sender, idempotency_key))",
+    "CREATE TABLE IF NOT EXISTS trama_referral_event (\
+       referral TEXT NOT NULL, seq BIGINT NOT NULL, status BIGINT NOT NULL, reason TEXT NOT NULL, \
+       organisation TEXT NOT NULL, operator TEXT NOT NULL, at BIGINT NOT NULL, via TEXT NOT NULL, \
+       PRIMARY KEY (referral, seq))",
+    "CREATE TABLE IF NOT EXISTS trama_referral_cursor (\
+       organisation TEXT PRIMARY KEY, as_of TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS trama_referral_pending ON trama_referral (delivery, next_attempt)",
+];
+
+/// Columns of a referral, in the order [`Stored::from_row`] reads them.
+const COLUMNS: &str = "id, sender, sender_operator, idempotency_key, fingerprint, target, \
+    target_service, urgency, purpose, case_id, status, status_reason, created, due, delivery, \
+    attempts, next_attempt, problem, delivered, sealed, subjects";
+
+/// A referral as stored (times in Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stored {
+    /// The referral id, a UUID.
+    pub id: String,
+    /// The sending organisation.
+    pub sender: String,
+    /// The operator who sent it.
+    pub sender_operator: String,
+    /// The sender's idempotency key.
+    pub idempotency_key: String,
+    /// The keyed fingerprint of what was sent.
+    pub fingerprint: String,
+    /// The receiving organisation.
+    pub target: String,
+    /// The target's service, or empty.
+    pub target_service: String,
+    /// `Urgency` as its number.
+    pub urgency: i32,
+    /// The purpose stated.
+    pub purpose: String,
+    /// The sender's case id.
+    pub case_id: String,
+    /// `ReferralStatus` as its number.
+    pub status: i32,
+    /// The reason given with the status.
+    pub status_reason: String,
+    /// When it was sent.
+    pub created: i64,
+    /// When it should be accepted or rejected.
+    pub due: i64,
+    /// `Delivery` as its number.
+    pub delivery: i32,
+    /// Failed delivery attempts.
+    pub attempts: i64,
+    /// When delivery is tried next.
+    pub next_attempt: i64,
+    /// Why the last attempt failed.
+    pub problem: String,
+    /// When it was delivered (0: not yet).
+    pub delivered: i64,
+    /// The sealed content, hexadecimal; `None` once delivered or refused.
+    pub sealed: Option<String>,
+    /// The person's keyed pseudonyms (as the audit log writes them),
+    /// comma-separated: later calls about the referral are audited as
+    /// about that person.
+    pub subjects: String,
+}
+
+/// One status change as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Event {
+    /// `ReferralStatus` as its number.
+    pub status: i32,
+    /// Why.
+    pub reason: String,
+    /// Who changed it.
+    pub organisation: String,
+    /// Their operator.
+    pub operator: String,
+    /// When.
+    pub at: i64,
+    /// `trama` or `partner-system`.
+    pub via: String,
+}
+
+impl Stored {
+    fn from_row(r: &AnyRow) -> Result<Stored, sqlx::Error> {
+        let int = |i: usize| -> Result<i32, sqlx::Error> {
+            let v: i64 = r.try_get(i)?;
+            Ok(i32::try_from(v).unwrap_or_default())
+        };
+        Ok(Stored {
+            id: r.try_get(0)?,
+            sender: r.try_get(1)?,
+            sender_operator: r.try_get(2)?,
+            idempotency_key: r.try_get(3)?,
+            fingerprint: r.try_get(4)?,
+            target: r.try_get(5)?,
+            target_service: r.try_get(6)?,
+            urgency: int(7)?,
+            purpose: r.try_get(8)?,
+            case_id: r.try_get(9)?,
+            status: int(10)?,
+            status_reason: r.try_get(11)?,
+            created: r.try_get(12)?,
+            due: r.try_get(13)?,
+            delivery: int(14)?,
+            attempts: r.try_get(15)?,
+            next_attempt: r.try_get(16)?,
+            problem: r.try_get(17)?,
+            delivered: r.try_get(18)?,
+            sealed: r.try_get(19)?,
+            subjects: r.try_get(20)?,
+        })
+    }
+}
+
+/// What a send found.
+#[derive(Debug)]
+pub enum Inserted {
+    /// Stored now.
+    New,
+    /// The sender had used this key: the referral stored then.
+    Existing(Box<Stored>),
+}
+
+/// Which referrals a list reads.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `sender` or `target`.
+    pub side: &'static str,
+    /// The organisation on that side.
+    pub organisation: String,
+    /// Statuses; all when empty.
+    pub statuses: Vec<i32>,
+    /// Only those due before this time and still requested.
+    pub overdue_at: Option<i64>,
+    /// Only those created before this time.
+    pub created_before: Option<i64>,
+    /// Rows to skip.
+    pub offset: i64,
+    /// Rows to read.
+    pub limit: i64,
+}
+
+/// The referral store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    url: String,
+}
+
+impl Store {
+    /// Opens (and creates) the store at `url`, `sqlite://...` or
+    /// `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let shown = trama_audit::redact(url);
+        let err = |source| StoreError {
+            url: shown.clone(),
+            source,
+        };
+        let sqlite = url.starts_with("sqlite:");
+        let mut full = url.to_string();
+        if sqlite && !url.contains("mode=") {
+            full.push(if url.contains('?') { '&' } else { '?' });
+            full.push_str("mode=rwc");
+        }
+        let options: AnyConnectOptions = full.parse().map_err(err)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Durable before the sender hears back; freed pages
+                        // overwritten, so delivered content leaves no trace.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 5000",
+                            "PRAGMA secure_delete = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        let store = Store { pool, url: shown };
+        for statement in SCHEMA {
+            sqlx::query(statement)
+                .execute(&store.pool)
+                .await
+                .map_err(|e| store.err(e))?;
+        }
+        Ok(store)
+    }
+
+    fn err(&self, source: sqlx::Error) -> StoreError {
+        StoreError {
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    /// Stores a new referral with its first event, unless the sender has
+    /// used its idempotency key before: then the referral stored then.
+    pub async fn insert(&self, r: &Stored, first: &Event) -> Result<Inserted, StoreError> {
+        if let Some(existing) = self.by_key(&r.sender, &r.idempotency_key).await? {
+            return Ok(Inserted::Existing(Box::new(existing)));
+        }
+        match self.insert_new(r, first).await {
+            Ok(()) => Ok(Inserted::New),
+            Err(e) => match self.by_key(&r.sender, &r.idempotency_key).await? {
+                // Another replica, or a concurrent retry, stored it first.
+                Some(existing) => Ok(Inserted::Existing(Box::new(existing))),
+                None => Err(self.err(e)),
+            },
+        }
+    }
+
+    async fn insert_new(&self, r: &Stored, first: &Event) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO trama_referral (id, sender, sender_operator, idempotency_key, fingerprint, \
+             target, target_service, urgency, purpose, case_id, status, status_reason, created, due, \
+             delivery, attempts, next_attempt, problem, delivered, sealed, subjects) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        )
+        .bind(&r.id)
+        .bind(&r.sender)
+        .bind(&r.sender_operator)
+        .bind(&r.idempotency_key)
+        .bind(&r.fingerprint)
+        .bind(&r.target)
+        .bind(&r.target_service)
+        .bind(i64::from(r.urgency))
+        .bind(&r.purpose)
+        .bind(&r.case_id)
+        .bind(i64::from(r.status))
+        .bind(&r.status_reason)
+        .bind(r.created)
+        .bind(r.due)
+        .bind(i64::from(r.delivery))
+        .bind(r.attempts)
+        .bind(r.next_attempt)
+        .bind(&r.problem)
+        .bind(r.delivered)
+        .bind(r.sealed.clone())
+        .bind(&r.subjects)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut tx, &r.id, 1, first).await?;
+        tx.commit().await
+    }
+
+    async fn by_key(&self, sender: &str, key: &str) -> Result<Option<Stored>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM trama_referral WHERE sender = $1 AND idempotency_key = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(sender)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(|r| Stored::from_row(&r))
+            .transpose()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The referral `id`, if stored.
+    pub async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM trama_referral WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(|r| Stored::from_row(&r))
+            .transpose()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The status changes of `id`, oldest first.
+    pub async fn events(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, reason, organisation, operator, at, via FROM trama_referral_event \
+             WHERE referral = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let status: i64 = r.try_get(0)?;
+                Ok(Event {
+                    status: i32::try_from(status).unwrap_or_default(),
+                    reason: r.try_get(1)?,
+                    organisation: r.try_get(2)?,
+                    operator: r.try_get(3)?,
+                    at: r.try_get(4)?,
+                    via: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Moves `id` from status `from` to `event.status`, recording the
+    /// event; `false` when its status is no longer `from` (another change
+    /// came first).
+    pub async fn change(&self, id: &str, from: i32, event: &Event) -> Result<bool, StoreError> {
+        let run = async {
+            let mut tx = self.pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE trama_referral SET status = $1, status_reason = $2 \
+                 WHERE id = $3 AND status = $4",
+            )
+            .bind(i64::from(event.status))
+            .bind(&event.reason)
+            .bind(id)
+            .bind(i64::from(from))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Ok(false);
+            }
+            let seq: i64 = sqlx::query(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM trama_referral_event WHERE referral = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            insert_event(&mut tx, id, seq, event).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        run.await.map_err(|e: sqlx::Error| self.err(e))
+    }
+
+    /// Referrals of one side, newest first, and how many of that side are
+    /// overdue at `now`.
+    pub async fn list(&self, q: &ListQuery, now: i64) -> Result<(Vec<Stored>, i64), StoreError> {
+        let side = q.side;
+        let mut sql = format!("SELECT {COLUMNS} FROM trama_referral WHERE {side} = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if !q.statuses.is_empty() {
+            let list: Vec<String> = q.statuses.iter().map(|s| s.to_string()).collect();
+            // Status numbers come from the enum, never from text.
+            sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+        }
+        if q.overdue_at.is_some() {
+            sql.push_str(&format!(" AND status = 1 AND due < {}", next()));
+        }
+        if q.created_before.is_some() {
+            sql.push_str(&format!(" AND created < {}", next()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY created DESC, id LIMIT {} OFFSET {}",
+            next(),
+            next()
+        ));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&q.organisation);
+        if let Some(at) = q.overdue_at {
+            query = query.bind(at);
+        }
+        if let Some(before) = q.created_before {
+            query = query.bind(before);
+        }
+        let rows = query
+            .bind(q.limit)
+            .bind(q.offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let found = rows
+            .iter()
+            .map(Stored::from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        let overdue: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM trama_referral WHERE {side} = $1 AND status = 1 AND due < $2"
+        )))
+        .bind(&q.organisation)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| self.err(e))?;
+        Ok((found, overdue))
+    }
+
+    /// Referrals waiting for delivery whose next attempt is due at `now`.
+    pub async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<Stored>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM trama_referral WHERE delivery = 1 AND next_attempt <= $1 \
+             ORDER BY next_attempt LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(Stored::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The earliest next attempt of a pending delivery.
+    pub async fn next_attempt(&self) -> Result<Option<i64>, StoreError> {
+        sqlx::query("SELECT MIN(next_attempt) FROM trama_referral WHERE delivery = 1")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The target holds it: the content goes, the delivery is recorded.
+    pub async fn delivered(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE trama_referral SET sealed = NULL, delivery = 2, delivered = $1, problem = '' \
+             WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.err(e))
+    }
+
+    /// The target's rules refused it: the content goes, the referral is
+    /// rejected with the target's reason.
+    pub async fn refused(&self, id: &str, event: &Event) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE trama_referral SET sealed = NULL, delivery = 3, problem = $1 WHERE id = $2",
+        )
+        .bind(&event.reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.change(id, 1, event).await.map(|_| ())
+    }
+
+    /// A failed attempt: tried again at `next`.
+    pub async fn retry(&self, id: &str, next: i64, problem: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE trama_referral SET attempts = attempts + 1, next_attempt = $1, problem = $2 \
+             WHERE id = $3 AND delivery = 1",
+        )
+        .bind(next)
+        .bind(problem)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.err(e))
+    }
+
+    /// How far `organisation`'s own status changes have been read.
+    pub async fn cursor(&self, organisation: &str) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT as_of FROM trama_referral_cursor WHERE organisation = $1")
+            .bind(organisation)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row
+            .and_then(|r| r.try_get::<String, _>(0).ok())
+            .unwrap_or_default())
+    }
+
+    /// Records how far `organisation`'s changes have been read.
+    pub async fn set_cursor(&self, organisation: &str, as_of: &str) -> Result<(), StoreError> {
+        let run = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM trama_referral_cursor WHERE organisation = $1")
+                .bind(organisation)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO trama_referral_cursor (organisation, as_of) VALUES ($1, $2)")
+                .bind(organisation)
+                .bind(as_of)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        run.await.map_err(|e| self.err(e))
+    }
+
+    /// Referrals still requested after their due time, in all.
+    pub async fn overdue(&self, now: i64) -> Result<i64, StoreError> {
+        sqlx::query("SELECT COUNT(*) FROM trama_referral WHERE status = 1 AND due < $1")
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    seq: i64,
+    e: &Event,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO trama_referral_event (referral, seq, status, reason, organisation, operator, at, via) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(i64::from(e.status))
+    .bind(&e.reason)
+    .bind(&e.organisation)
+    .bind(&e.operator)
+    .bind(e.at)
+    .bind(&e.via)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
