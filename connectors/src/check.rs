@@ -176,6 +176,14 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, 
         }
         prepared.insert(q.query.key.clone(), p);
     }
+    if let Some(inbox) = &mapping.inbox {
+        // Prepared, so that a missing table or column stops the start; not
+        // planned: the inbox is written and read by the partner's keys.
+        for q in [&inbox.exists, &inbox.insert, &inbox.changes] {
+            let p = prepare(db, mapping, &q.key, q).await?;
+            prepared.insert(q.key.clone(), p);
+        }
+    }
     Ok(prepared)
 }
 

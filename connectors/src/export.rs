@@ -41,6 +41,8 @@ pub struct RawRule {
     require_case_id: bool,
     #[serde(default)]
     aggregates: bool,
+    #[serde(default)]
+    referrals: bool,
 }
 
 fn any() -> Vec<String> {
@@ -62,6 +64,9 @@ pub struct ExportRule {
     pub require_case_id: bool,
     /// Whether the partner's people may be counted (`CountPeople`).
     pub aggregates: bool,
+    /// Whether the clients may send the partner referrals for the purposes
+    /// (`DeliverReferral`).
+    pub referrals: bool,
 }
 
 /// The connector's export policy.
@@ -102,10 +107,10 @@ impl ExportPolicy {
                     ));
                 }
             }
-            if r.sections.is_empty() && !r.aggregates {
+            if r.sections.is_empty() && !r.aggregates && !r.referrals {
                 return Err((
                     format!("export[{i}].sections"),
-                    "list at least one section, or \"*\" for all (or set aggregates = true for a rule that releases counts only)".into(),
+                    "list at least one section, or \"*\" for all (or set aggregates = true for a rule that releases counts only, or referrals = true for one that accepts referrals)".into(),
                 ));
             }
             let mut sections_ = Vec::new();
@@ -134,6 +139,7 @@ impl ExportPolicy {
                 sections: sections_,
                 require_case_id: r.require_case_id,
                 aggregates: r.aggregates,
+                referrals: r.referrals,
             });
         }
         Ok(ExportPolicy { rules })
@@ -167,6 +173,22 @@ impl ExportPolicy {
             Err(format!(
                 "the partner's export policy releases no counts to {} for purpose `{}` (role `{}`)",
                 ctx.client, ctx.purpose, ctx.operator_role
+            ))
+        }
+    }
+
+    /// Whether the partner accepts a referral from `sender` for
+    /// `purpose`; `Err` says why not. Roles are the sender's business.
+    pub fn may_refer(&self, sender: &str, purpose: &str) -> Result<(), String> {
+        let fits = self
+            .rules
+            .iter()
+            .any(|r| r.referrals && listed(&r.clients, sender) && listed(&r.purposes, purpose));
+        if fits {
+            Ok(())
+        } else {
+            Err(format!(
+                "the partner accepts no referrals from {sender} for purpose `{purpose}`"
             ))
         }
     }
@@ -221,6 +243,7 @@ mod tests {
             sections: v(sections),
             require_case_id: case,
             aggregates: false,
+            referrals: false,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod mapping;
 pub mod model;
 pub mod offer;
 pub mod params;
+pub mod referrals;
 pub mod runtime;
 pub mod service;
 pub mod source;

@@ -36,6 +36,8 @@ pub struct Mapping {
     pub facts: Vec<crate::facts::FactQuery>,
     /// The services the partner offers (`[[services]]`).
     pub services: Vec<crate::offer::OfferQuery>,
+    /// The partner's inbox of referrals (`[referrals]`), if it takes them.
+    pub inbox: Option<crate::referrals::InboxMapping>,
 }
 
 /// A section, ordered as in the schema (a map key).
@@ -267,6 +269,8 @@ struct RawMapping {
     statistics: Option<RawStatistics>,
     #[serde(default)]
     services: Vec<RawSectionQuery>,
+    #[serde(default)]
+    referrals: Option<crate::referrals::RawReferrals>,
 }
 
 /// `[statistics]`: the partner's countable facts.
@@ -612,7 +616,14 @@ impl Mapping {
         };
         let services = crate::offer::parse(&raw.services, &codes)
             .map_err(|(key, problem)| invalid(key, problem))?;
+        let inbox = raw
+            .referrals
+            .as_ref()
+            .map(crate::referrals::parse)
+            .transpose()
+            .map_err(|(key, problem)| invalid(key, problem))?;
         Ok(Mapping {
+            inbox,
             facts,
             services,
             path: path.to_path_buf(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use trama_proto::v1::Section;
+use trama_proto::v1::{self, Section};
 use trama_subject::matching::{self, Traits};
 use trama_subject::{Sex, TaxCode, names};
 
@@ -109,6 +109,9 @@ impl Connector {
             source,
         })?;
         for (key, query) in prepared.iter() {
+            if crate::referrals::writes(key) {
+                continue;
+            }
             session.probe(query).await.map_err(|source| ProbeError {
                 key: key.clone(),
                 source,
@@ -156,6 +159,54 @@ impl Connector {
         };
         let statement = self.db.prepare(sql).await.map_err(failed)?;
         self.db.fetch(&statement, &[]).await.map_err(failed)
+    }
+
+    /// Writes a delivered referral into the partner's inbox, once:
+    /// `false` when the inbox already held its id.
+    pub async fn deliver(&self, r: &v1::DeliverReferralRequest) -> Result<bool, CallError> {
+        let Some(inbox) = &self.mapping.inbox else {
+            return Err(CallError::ExportDenied(
+                "this partner's mapping has no [referrals] inbox".into(),
+            ));
+        };
+        let prepared = self.prepared()?;
+        let (Some(exists), Some(insert)) = (
+            prepared.get(&inbox.exists.key),
+            prepared.get(&inbox.insert.key),
+        ) else {
+            return Err(CallError::NotReady);
+        };
+        let values = crate::referrals::insert_values(r);
+        let bind = |p: &crate::source::Prepared| -> Vec<Param> {
+            p.names
+                .iter()
+                .map(|n| values.get(n.as_str()).cloned().unwrap_or(Param::Text(None)))
+                .collect()
+        };
+        let check = [Param::Text(Some(r.id.clone()))];
+        self.db
+            .write_once((exists, &check), (insert, &bind(insert)))
+            .await
+            .map_err(|source| CallError::Source {
+                key: inbox.insert.key.clone(),
+                source,
+            })
+    }
+
+    /// The status changes the partner's software made since `since`
+    /// (RFC 3339 text; empty for all), translated.
+    pub async fn referral_changes(
+        &self,
+        since: &str,
+    ) -> Result<(Vec<v1::ReferralChange>, Vec<String>, Option<i64>), CallError> {
+        let Some(inbox) = &self.mapping.inbox else {
+            return Ok((Vec::new(), Vec::new(), None));
+        };
+        let values = HashMap::from([("since", Param::Text(Some(since.to_string())))]);
+        let rows = self
+            .run_in(&mut self.db.pooled(), &inbox.changes, &values)
+            .await?;
+        Ok(crate::referrals::read_changes(inbox, &rows))
     }
 
     /// Runs a query of the mapping in `session`.

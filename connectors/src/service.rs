@@ -350,6 +350,45 @@ impl ConnectorApi for ConnectorService {
         self.audited(entry, result).await.map(Response::new)
     }
 
+    async fn deliver_referral(
+        &self,
+        request: Request<v1::DeliverReferralRequest>,
+    ) -> Result<Response<v1::DeliverReferralResponse>, Status> {
+        let req = request.into_inner();
+        let mut entry = self.draft("DeliverReferral", &req.sender, None);
+        entry.operator_id = text::trim(&req.sender_operator).into();
+        entry.purpose = text::trim(&req.purpose).into();
+        entry.case_id = text::trim(&req.case_id).into();
+        let tax = req
+            .content
+            .as_ref()
+            .and_then(|c| c.person.as_ref())
+            .map(|p| p.tax_code.clone())
+            .unwrap_or_default();
+        entry.subjects = self.pseudonyms.subject(&tax, Vec::new());
+        entry.sections_asked = vec![format!("referral:{}", req.id)];
+        let result = self.delivered(&req).await;
+        self.audited(entry, result).await.map(Response::new)
+    }
+
+    async fn list_referral_changes(
+        &self,
+        request: Request<v1::ListReferralChangesRequest>,
+    ) -> Result<Response<v1::ListReferralChangesResponse>, Status> {
+        let req = request.into_inner();
+        let (changes, problems, latest) = self
+            .inner
+            .referral_changes(req.since.trim())
+            .await
+            .map_err(Status::from)?;
+        let as_of = latest.map_or(req.since.clone(), crate::offer::rfc3339);
+        Ok(Response::new(v1::ListReferralChangesResponse {
+            changes,
+            as_of,
+            problems,
+        }))
+    }
+
     async fn list_services(
         &self,
         request: Request<v1::ListServicesRequest>,
@@ -365,6 +404,24 @@ impl ConnectorApi for ConnectorService {
 }
 
 impl ConnectorService {
+    /// A referral written into the inbox, if the partner's rules take it.
+    async fn delivered(
+        &self,
+        req: &v1::DeliverReferralRequest,
+    ) -> Result<v1::DeliverReferralResponse, CallError> {
+        if uuid_like(&req.id).is_none() {
+            return Err(CallError::invalid("id", "not a referral id (a UUID)"));
+        }
+        self.export
+            .may_refer(&req.sender, &req.purpose)
+            .map_err(CallError::ExportDenied)?;
+        let wrote = self.inner.deliver(req).await?;
+        tracing::info!(sender = %req.sender, new = wrote, "referral delivered to the inbox");
+        Ok(v1::DeliverReferralResponse {
+            already_held: !wrote,
+        })
+    }
+
     /// The partner's offer, or what changed in it since the time asked.
     async fn offered(
         &self,
@@ -612,4 +669,16 @@ pub async fn serve(
     };
     trama_node::server::final_checkpoint(&audit).await;
     result
+}
+
+/// `id` if it reads as a UUID (hexadecimal groups 8-4-4-4-12).
+fn uuid_like(id: &str) -> Option<&str> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let sizes = [8, 4, 4, 4, 12];
+    let ok = groups.len() == 5
+        && groups
+            .iter()
+            .zip(sizes)
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    ok.then_some(id)
 }

@@ -303,7 +303,14 @@ pub(crate) trait Engine {
 
     /// Whether one step of the engine's plan reads a whole table.
     fn scans(step: &str) -> bool;
+
+    /// In one transaction: runs `check`, and `write` only if `check`
+    /// found no row; whether it wrote.
+    async fn write_once(&self, check: Bound<'_>, write: Bound<'_>) -> Result<bool, SourceError>;
 }
+
+/// A prepared query with its values.
+pub(crate) type Bound<'a> = (&'a Prepared, &'a [Param]);
 
 /// The engine behind a [`Database`].
 #[derive(Debug, Clone)]
@@ -421,6 +428,23 @@ impl Database {
                 span.record("rows", rows.rows.len());
                 Ok(rows)
             }
+            Ok(Err(e)) => Err(SourceError::classify(e, limit)),
+            Err(_) => Err(SourceError::Timeout(limit)),
+        }
+    }
+
+    /// Writes once: in one transaction, `write` runs only if `check`
+    /// finds no row (a row keyed by the same id is already there); whether
+    /// it wrote. Under the statement timeout like every query.
+    pub async fn write_once(
+        &self,
+        check: (&Prepared, &[Param]),
+        write: (&Prepared, &[Param]),
+    ) -> Result<bool, SourceError> {
+        let limit = self.limits.statement_timeout;
+        let run = async { on_engine!(&self.pool, e: _E => e.write_once(check, write).await) };
+        match tokio::time::timeout(limit + Duration::from_millis(500), run).await {
+            Ok(Ok(wrote)) => Ok(wrote),
             Ok(Err(e)) => Err(SourceError::classify(e, limit)),
             Err(_) => Err(SourceError::Timeout(limit)),
         }

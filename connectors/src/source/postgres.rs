@@ -66,6 +66,32 @@ impl Engine for Postgres {
         }))
     }
 
+    async fn write_once(
+        &self,
+        check: super::Bound<'_>,
+        write: super::Bound<'_>,
+    ) -> Result<bool, SourceError> {
+        let mut tx = self.pool.begin().await?;
+        let found = bind_all(
+            sqlx::query(AssertSqlSafe(check.0.text.clone())),
+            check.0,
+            check.1,
+        )?
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            bind_all(
+                sqlx::query(AssertSqlSafe(write.0.text.clone())),
+                write.0,
+                write.1,
+            )?
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(found.is_none())
+    }
+
     async fn explain(
         &self,
         query: &Prepared,

@@ -94,6 +94,35 @@ impl Engine for Sqlite {
         Ok(rows_of(&rows))
     }
 
+    async fn write_once(
+        &self,
+        check: super::Bound<'_>,
+        write: super::Bound<'_>,
+    ) -> Result<bool, SourceError> {
+        // BEGIN IMMEDIATE: the write lock first, so that two deliveries of
+        // one id cannot both find it missing.
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("BEGIN IMMEDIATE").await?;
+        let done = async {
+            let found = query(check.0, check.1).fetch_optional(&mut *conn).await?;
+            if found.is_none() {
+                query(write.0, write.1).execute(&mut *conn).await?;
+            }
+            Ok::<bool, sqlx::Error>(found.is_none())
+        }
+        .await;
+        match done {
+            Ok(wrote) => {
+                conn.execute("COMMIT").await?;
+                Ok(wrote)
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(e.into())
+            }
+        }
+    }
+
     async fn explain(
         &self,
         prepared: &Prepared,

@@ -38,6 +38,8 @@ pub struct ExportRule {
     pub require_case_id: bool,
     /// Whether the partner's people may be counted (statistics).
     pub aggregates: bool,
+    /// Whether the clients may send the partner referrals.
+    pub referrals: bool,
     /// A comment written above the rule, for people reading the file.
     pub note: Option<String>,
 }
@@ -53,6 +55,7 @@ impl ExportRule {
             sections: strings(sections),
             require_case_id: false,
             aggregates: false,
+            referrals: false,
             note: None,
         }
     }
@@ -71,6 +74,14 @@ impl ExportRule {
         ExportRule {
             aggregates: true,
             ..ExportRule::new(&["*"], &["*"], &["*"])
+        }
+    }
+
+    /// Accepts referrals from `clients` for `purposes`.
+    pub fn referrals_from(clients: &[&str], purposes: &[&str]) -> ExportRule {
+        ExportRule {
+            referrals: true,
+            ..ExportRule::new(clients, purposes, &[])
         }
     }
 
@@ -110,6 +121,9 @@ impl ExportRule {
         }
         if self.aggregates {
             let _ = writeln!(out, "aggregates = true");
+        }
+        if self.referrals {
+            let _ = writeln!(out, "referrals = true");
         }
         if self.require_case_id {
             let _ = writeln!(out, "require_case_id = true");
