@@ -15,6 +15,8 @@
 //!
 //! A delivery runs `exists` and `insert` in one transaction keyed by the
 //! referral's id: a redelivery after a lost acknowledgement writes nothing.
+//! Times (`:created`, `:due`, `:since`) are bound as UTC text,
+//! `YYYY-MM-DD HH:MM:SS`; `changed_at` may be such text or a timestamp.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -133,11 +135,12 @@ fn parse_status(text: &str) -> Option<v1::ReferralStatus> {
     })
 }
 
-fn time_text(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    let t = t?;
-    let at = time::OffsetDateTime::from_unix_timestamp(t.seconds).ok()?;
-    at.format(&time::format_description::well_known::Rfc3339)
-        .ok()
+/// A time as the inbox queries bind it: UTC text, `YYYY-MM-DD HH:MM:SS`
+/// (text compares in time order, on every engine).
+pub fn time_text(seconds: i64) -> Option<String> {
+    let at = time::OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    at.format(&format).ok()
 }
 
 /// The values `insert` binds, from a delivery.
@@ -166,8 +169,11 @@ pub fn insert_values(r: &v1::DeliverReferralRequest) -> HashMap<&'static str, Pa
         ("message", text(&content.message)),
         ("purpose", text(&r.purpose)),
         ("case_id", text(&r.case_id)),
-        ("created", Param::Text(time_text(r.created.as_ref()))),
-        ("due", Param::Text(time_text(r.due.as_ref()))),
+        (
+            "created",
+            Param::Text(r.created.and_then(|t| time_text(t.seconds))),
+        ),
+        ("due", Param::Text(r.due.and_then(|t| time_text(t.seconds)))),
     ])
 }
 

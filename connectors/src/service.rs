@@ -381,7 +381,9 @@ impl ConnectorApi for ConnectorService {
             .referral_changes(req.since.trim())
             .await
             .map_err(Status::from)?;
-        let as_of = latest.map_or(req.since.clone(), crate::offer::rfc3339);
+        let as_of = latest
+            .and_then(crate::referrals::time_text)
+            .unwrap_or(req.since);
         Ok(Response::new(v1::ListReferralChangesResponse {
             changes,
             as_of,

@@ -114,3 +114,29 @@ INSERT INTO servizi (codice, titolo, descrizione, aree, comuni, eta_min, eta_max
   'DIS', 'D150,D142', 0, 0, 2.00, 'a corsa', NULL, 20000.00, 1, 'lun-ven 07:30-18:00', '0372 407003', 'Prenotazione telefonica due giorni prima', '2026-10-01 08:00:00'),
  ('VCL', 'Voucher conciliazione vita-lavoro', 'Contributo per servizi di cura dei figli e dei familiari fragili, spendibile presso i fornitori accreditati.',
   'FAM,LAV', 'D150,D142,C153', 0, 0, NULL, NULL, NULL, 30000.00, 0, 'lun,mer 09:00-12:30', '0372 407004', 'Domanda online o allo sportello', '2026-11-02 08:00:00');
+
+-- Segnalazioni in arrivo (see schema.sqlite.sql). Times are UTC text,
+-- YYYY-MM-DD HH:MM:SS, as the social services' software writes them.
+CREATE TABLE segnalazioni_in (
+    id_trama           VARCHAR(36) PRIMARY KEY,
+    ente_inviante      VARCHAR(40) NOT NULL,
+    operatore_inviante VARCHAR(80),
+    servizio           VARCHAR(80),
+    urgenza            VARCHAR(10) NOT NULL,
+    codice_fiscale     VARCHAR(16),
+    cognome            VARCHAR(80),
+    nome               VARCHAR(80),
+    data_nascita       DATE,
+    comune_nascita     CHAR(4),
+    motivi             VARCHAR(200) NOT NULL,
+    messaggio          TEXT,
+    finalita           VARCHAR(60),
+    pratica_inviante   VARCHAR(60),
+    ricevuta           VARCHAR(19) NOT NULL,
+    entro              VARCHAR(19),
+    stato              VARCHAR(12) NOT NULL,
+    nota_stato         VARCHAR(500),
+    operatore          VARCHAR(80),
+    aggiornata         VARCHAR(19) NOT NULL
+);
+CREATE INDEX idx_segnalazioni_in_aggiornata ON segnalazioni_in (aggiornata);

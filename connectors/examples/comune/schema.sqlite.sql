@@ -126,3 +126,31 @@ INSERT INTO servizi (codice, titolo, descrizione, aree, comuni, eta_min, eta_max
   'DIS', 'D150,D142', 0, 0, 2.00, 'a corsa', NULL, 20000.00, 1, 'lun-ven 07:30-18:00', '0372 407003', 'Prenotazione telefonica due giorni prima', '2026-10-01 08:00:00'),
  ('VCL', 'Voucher conciliazione vita-lavoro', 'Contributo per servizi di cura dei figli e dei familiari fragili, spendibile presso i fornitori accreditati.',
   'FAM,LAV', 'D150,D142,C153', 0, 0, NULL, NULL, NULL, 30000.00, 0, 'lun,mer 09:00-12:30', '0372 407004', 'Domanda online o allo sportello', '2026-11-02 08:00:00');
+
+-- Segnalazioni in arrivo: referrals from other services, written by the
+-- Trama connector (one row per referral, keyed by Trama's id) and worked on
+-- by the social services' own software, which changes `stato`, `nota_stato`,
+-- `operatore` and `aggiornata`. Times are UTC, YYYY-MM-DD HH:MM:SS.
+CREATE TABLE segnalazioni_in (
+    id_trama           TEXT PRIMARY KEY,
+    ente_inviante      TEXT NOT NULL,
+    operatore_inviante TEXT,
+    servizio           TEXT,
+    urgenza            TEXT NOT NULL,
+    codice_fiscale     TEXT,
+    cognome            TEXT,
+    nome               TEXT,
+    data_nascita       TEXT,
+    comune_nascita     TEXT,
+    motivi             TEXT NOT NULL,
+    messaggio          TEXT,
+    finalita           TEXT,
+    pratica_inviante   TEXT,
+    ricevuta           TEXT NOT NULL,
+    entro              TEXT,
+    stato              TEXT NOT NULL,   -- NUOVA, PRESA, RIFIUTATA, IN_CORSO, CHIUSA, NON_RIUSCITA, ANNULLATA
+    nota_stato         TEXT,
+    operatore          TEXT,
+    aggiornata         TEXT NOT NULL
+);
+CREATE INDEX idx_segnalazioni_in_aggiornata ON segnalazioni_in (aggiornata);

@@ -143,6 +143,16 @@ fn checked_send(
             ),
         });
     }
+    if !gw.referrals.accepts(&target) {
+        // What the federation's partners take is no secret: said before
+        // the policy is asked.
+        return Err(CallError::Precondition {
+            subject: "target".into(),
+            description: format!(
+                "{target} does not take referrals: its connector maps no inbox (`referrals = true` at the gateway)"
+            ),
+        });
+    }
     let service = req.target_service.trim().to_string();
     if !service.is_empty() && !service.starts_with(&format!("{target}/")) {
         return Err(CallError::invalid(
