@@ -700,3 +700,119 @@ pub fn services(resp: &v1::SearchServicesResponse) -> String {
     }
     out
 }
+
+/// A status as people read it.
+pub fn status_name(s: i32) -> String {
+    v1::ReferralStatus::try_from(s)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("REFERRAL_STATUS_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| s.to_string())
+}
+
+/// A delivery state as people read it.
+pub fn delivery_name(d: i32) -> String {
+    v1::Delivery::try_from(d)
+        .map(|d| {
+            d.as_str_name()
+                .trim_start_matches("DELIVERY_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| d.to_string())
+}
+
+/// A time, UTC, to the minute; `-` when unset.
+pub fn when(t: Option<&prost_types::Timestamp>) -> String {
+    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .map(|t| {
+            let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+            t.format(&f).unwrap_or_default()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A referral, its delivery and its history, as text.
+pub fn referral(r: &v1::Referral) -> String {
+    let mut out = format!(
+        "referral {}\n  {} -> {}{}\n  status: {}{}{}\n  delivery: {}{}\n  sent {} by {}, due {}\n",
+        r.id,
+        r.sender,
+        r.target,
+        if r.target_service.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.target_service)
+        },
+        status_name(r.status),
+        if r.status_reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.status_reason)
+        },
+        if r.overdue { "  OVERDUE" } else { "" },
+        delivery_name(r.delivery),
+        if r.delivery_problem.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " after {} attempt(s): {}",
+                r.delivery_attempts, r.delivery_problem
+            )
+        },
+        when(r.created.as_ref()),
+        dash(&r.sender_operator),
+        when(r.due.as_ref()),
+    );
+    let mut t = Table::new(&["when", "status", "who", "via", "reason"]);
+    for e in &r.history {
+        t.row(vec![
+            when(e.at.as_ref()),
+            status_name(e.status),
+            format!("{} {}", e.organisation, e.operator_id)
+                .trim()
+                .to_string(),
+            e.via.clone(),
+            dash(&e.reason),
+        ]);
+    }
+    out.push_str(&t.render());
+    out
+}
+
+/// An inbox or outbox, overdue ones flagged.
+pub fn referrals(answer: &v1::ListReferralsResponse) -> String {
+    let mut t = Table::new(&[
+        "sent", "from", "to", "urgency", "status", "delivery", "due", "id",
+    ]);
+    for r in &answer.referrals {
+        let urgency = v1::Urgency::try_from(r.urgency)
+            .map(|u| {
+                u.as_str_name()
+                    .trim_start_matches("URGENCY_")
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        t.row(vec![
+            when(r.created.as_ref()),
+            r.sender.clone(),
+            r.target.clone(),
+            urgency,
+            format!(
+                "{}{}",
+                status_name(r.status),
+                if r.overdue { " OVERDUE" } else { "" }
+            ),
+            delivery_name(r.delivery),
+            when(r.due.as_ref()),
+            r.id.clone(),
+        ]);
+    }
+    format!(
+        "{} referral(s), {} overdue\n{}",
+        answer.referrals.len(),
+        answer.overdue,
+        t.render()
+    )
+}

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use trama_client::{Profile, render};
 use trama_proto::v1;
 
@@ -62,6 +62,7 @@ impl DemoArgs {
             .postgres(self.postgres.clone())
             .mysql(self.mysql.clone())
             .database_prefix(&self.database_prefix)
+            .referral_poll_seconds(2)
     }
 }
 
@@ -286,6 +287,7 @@ async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
     dpo_view(running, &best.tax_code).await?;
     planning_view(running).await?;
     services_view(running).await?;
+    referral_view(running, &best.tax_code).await?;
     Ok(best.tax_code.clone())
 }
 
@@ -485,6 +487,155 @@ async fn services_view(running: &Federation) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The health authority's CPS refers the person to the comune's social
+/// services; the referral arrives in the comune's own inbox table, the
+/// comune's software accepts it there, and the CPS sees `accepted`.
+async fn referral_view(running: &Federation, tax_code: &str) -> anyhow::Result<()> {
+    let profile = Profile::load(&running.dir.join("client-cps.toml"))?;
+    let mut cps = profile.connect()?;
+    println!(
+        "── The CPS of the health authority refers the person to the comune (SendReferral) ──"
+    );
+    let sent = cps
+        .send_referral(v1::SendReferralRequest {
+            context: Some(context_of(&profile)),
+            idempotency_key: format!("demo-cps-{tax_code}"),
+            target: "comune".into(),
+            target_service: String::new(),
+            content: Some(v1::ReferralContent {
+                person: Some(v1::ReferredPerson {
+                    tax_code: tax_code.into(),
+                    ..Default::default()
+                }),
+                reasons: vec!["mental-health".into(), "housing".into()],
+                message: "Dimessa dal reparto, chiede aiuto per la casa e il lavoro.".into(),
+            }),
+            urgency: v1::Urgency::Urgent as i32,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let id = sent.referral.map(|r| r.id).unwrap_or_default();
+    let read = |mut c: trama_proto::v1::federation_client::FederationClient<_>, id: String| {
+        let context = context_of(&profile);
+        async move {
+            c.get_referral(v1::GetReferralRequest {
+                context: Some(context),
+                id,
+            })
+            .await
+            .map_err(status_error)
+            .map(|r| r.into_inner().referral.unwrap_or_default())
+        }
+    };
+    let arrived = wait_for(
+        || read(cps.clone(), id.clone()),
+        |r| r.delivery == v1::Delivery::Delivered as i32,
+    )
+    .await?;
+    println!("{}", render::referral(&arrived));
+    let url = running
+        .database_url("comune")
+        .context("the comune's database")?;
+    // A SQLite file is named relative to the connector's directory.
+    let inbox = match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') => {
+            let file = rest.split('?').next().unwrap_or(rest);
+            let path = std::path::absolute(running.dir.join("comune").join(file))?;
+            format!("sqlite://{}", path.display())
+        }
+        _ => url.to_string(),
+    };
+    let row = comune_inbox(&inbox, &id).await?;
+    println!("In the comune's own table segnalazioni_in: {row}");
+    println!("── The comune's social services accept it in their own software ──");
+    comune_accepts(&inbox, &id).await?;
+    let accepted = wait_for(
+        || read(cps.clone(), id.clone()),
+        |r| r.status == v1::ReferralStatus::Accepted as i32,
+    )
+    .await?;
+    println!("{}", render::referral(&accepted));
+    Ok(())
+}
+
+/// The context a client profile states.
+fn context_of(p: &Profile) -> v1::RequestContext {
+    v1::RequestContext {
+        purpose: p.purpose.clone().unwrap_or_default(),
+        case_id: p.case_id.clone().unwrap_or_default(),
+        operator: Some(v1::Operator {
+            id: p.operator.id.clone(),
+            role: p.operator.role.clone(),
+        }),
+        legal_basis: String::new(),
+    }
+}
+
+/// Asks `read` until `done` holds (at most 30 s).
+async fn wait_for<F, Fut>(
+    read: F,
+    done: impl Fn(&v1::Referral) -> bool,
+) -> anyhow::Result<v1::Referral>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<v1::Referral>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let r = read().await?;
+        if done(&r) {
+            return Ok(r);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            bail!("referral {} still {:?} after 30 s", r.id, r.status);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// The comune's inbox row of referral `id`, as its software would show it.
+async fn comune_inbox(url: &str, id: &str) -> anyhow::Result<String> {
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await.with_context(|| {
+        format!(
+            "opening the comune's database {}",
+            crate::sandbox::redact_url(url)
+        )
+    })?;
+    let sql = if url.starts_with("sqlite") {
+        "SELECT ente_inviante, urgenza, motivi, stato FROM segnalazioni_in WHERE id_trama = ?"
+    } else {
+        "SELECT ente_inviante, urgenza, motivi, stato FROM segnalazioni_in WHERE id_trama = $1"
+    };
+    let row: (String, String, String, String) = sqlx::query_as(sql).bind(id).fetch_one(&db).await?;
+    db.close().await;
+    Ok(format!(
+        "ente_inviante={} urgenza={} motivi={} stato={}",
+        row.0, row.1, row.2, row.3
+    ))
+}
+
+/// What the comune's software does when an operator takes the referral on.
+async fn comune_accepts(url: &str, id: &str) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let sql = if url.starts_with("sqlite") {
+        "UPDATE segnalazioni_in SET stato = 'PRESA', operatore = 'laura.ferrari', aggiornata = ? WHERE id_trama = ?"
+    } else {
+        "UPDATE segnalazioni_in SET stato = 'PRESA', operatore = 'laura.ferrari', aggiornata = $1 WHERE id_trama = $2"
+    };
+    sqlx::query(sql)
+        .bind(now.format(&format)?)
+        .bind(id)
+        .execute(&db)
+        .await?;
+    db.close().await;
+    Ok(())
+}
+
 fn print_try(dir: &Path, tax_code: &str) {
     let d = dir.display();
     let (_, given, (y, m, dd), _, _) = seed::population::FEATURED;
@@ -513,6 +664,8 @@ fn print_try(dir: &Path, tax_code: &str) {
     println!(
         "  trama query --profile {d}/client-comune.toml services babysitting --municipality D150 --voucher voucher-conciliazione"
     );
+    println!("  trama query --profile {d}/client-cps.toml referrals outbox");
+    println!("  trama query --profile {d}/client-comune.toml referrals inbox");
     println!("  trama audit verify --gateway {d}/gateway.toml");
     println!("(with cargo: cargo run --release -- query ...)");
 }

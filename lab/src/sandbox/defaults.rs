@@ -12,7 +12,7 @@ pub const FEDERATION: &str = "demo";
 pub const DEMO_POLICY: &str = include_str!("../../../deploy/policy.example.cedar");
 
 /// The client profiles the sandbox writes (`client-<profile>.toml`).
-pub const CLIENTS: [ClientProfile; 4] = [
+pub const CLIENTS: [ClientProfile; 5] = [
     ClientProfile {
         profile: "comune",
         who: "the comune's social services app",
@@ -41,6 +41,15 @@ pub const CLIENTS: [ClientProfile; 4] = [
         case_id: None,
     },
     ClientProfile {
+        profile: "cps",
+        who: "the health authority's adult mental-health centre (CPS), sending referrals",
+        organisation: "asl",
+        operator: "op-cps-01",
+        role: "operatore_cps",
+        purpose: "segnalazione",
+        case_id: Some("CPS-2026-0117"),
+    },
+    ClientProfile {
         profile: "dpo",
         who: "the data-protection officer",
         organisation: "comune",
@@ -52,7 +61,7 @@ pub const CLIENTS: [ClientProfile; 4] = [
 ];
 
 /// Client organisations that get a client certificate.
-pub const CLIENT_ORGANISATIONS: [&str; 2] = ["comune", "caritas"];
+pub const CLIENT_ORGANISATIONS: [&str; 3] = ["comune", "caritas", "asl"];
 
 /// Each demo partner's export rules (the `[[export]]` rules of its
 /// `connector.toml`).
@@ -93,6 +102,8 @@ fn release_rules(partner: Partner) -> Vec<ExportRule> {
                 &["case_membership"],
             )
             .note("Other services may learn whether the person is followed, and by whom."),
+            ExportRule::referrals_from(&["asl", "caritas"], &["segnalazione"])
+                .note("Referrals from the health authority's services and the listening centre."),
         ],
         Partner::Asl => vec![
             ExportRule::new(&["comune"], &case_work, &["health", "referrals"])

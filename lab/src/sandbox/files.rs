@@ -287,6 +287,45 @@ pub struct GatewayFile {
     pub statistics_cache_seconds: Option<u64>,
     /// How often the catalogue of services refreshes, when not the default.
     pub catalogue_refresh_seconds: Option<u64>,
+    /// The `[referrals]` table and the sources that take referrals.
+    pub referrals: ReferralTable,
+}
+
+/// The gateway's `[referrals]` table, and which sources take referrals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferralTable {
+    /// Organisations whose connector maps an inbox (`referrals = true`).
+    pub targets: Vec<String>,
+    /// How often the partners' own status changes are read, when not the
+    /// default.
+    pub poll_seconds: Option<u64>,
+    /// Business days to accept, the same for every urgency, when not the
+    /// defaults.
+    pub deadline_days: Option<u32>,
+}
+
+impl ReferralTable {
+    fn toml(&self) -> String {
+        let mut out = String::new();
+        if self.poll_seconds.is_none() && self.deadline_days.is_none() {
+            return out;
+        }
+        out.push_str(
+            "
+[referrals]
+",
+        );
+        if let Some(s) = self.poll_seconds {
+            let _ = writeln!(out, "poll_seconds = {s}");
+        }
+        if let Some(d) = self.deadline_days {
+            let _ = writeln!(
+                out,
+                "deadline_days = {{ routine = {d}, urgent = {d}, asap = {d}, stat = {d} }}"
+            );
+        }
+        out
+    }
 }
 
 impl GatewayFile {
@@ -324,6 +363,9 @@ impl GatewayFile {
                 quoted(&s.address),
                 s.timeout_ms
             );
+            if self.referrals.targets.contains(&s.organisation) {
+                out.push_str("referrals = true\n");
+            }
         }
         for c in &self.clients {
             let _ = write!(
@@ -341,6 +383,7 @@ impl GatewayFile {
         if let Some(s) = self.catalogue_refresh_seconds {
             let _ = write!(out, "\n[catalogue]\nrefresh_seconds = {s}\n");
         }
+        out.push_str(&self.referrals.toml());
         out
     }
 
@@ -455,6 +498,11 @@ mod tests {
             tracing: TracingTable::default(),
             statistics_cache_seconds: None,
             catalogue_refresh_seconds: Some(5),
+            referrals: ReferralTable {
+                targets: vec!["caf".into()],
+                poll_seconds: Some(2),
+                deadline_days: Some(0),
+            },
         };
         let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
         assert_eq!(
@@ -464,6 +512,12 @@ mod tests {
         assert_eq!(value["catalogue"]["refresh_seconds"].as_integer(), Some(5));
         assert_eq!(value["clients"][0]["rate"].as_float(), Some(5.0));
         assert_eq!(value["audit"]["database"].as_str(), Some("audit.db"));
+        assert_eq!(value["sources"][0]["referrals"].as_bool(), Some(true));
+        assert_eq!(value["referrals"]["poll_seconds"].as_integer(), Some(2));
+        assert_eq!(
+            value["referrals"]["deadline_days"]["urgent"].as_integer(),
+            Some(0)
+        );
     }
 }
 

@@ -32,7 +32,7 @@ use trama_tls::{Role, TlsFiles};
 pub use defaults::{CLIENTS, DEMO_POLICY, FEDERATION, export_rules};
 pub use files::{
     ClientLimit, ClientProfile, ConnectorFile, ConsoleAccount, ConsoleFile, ExportRule,
-    GatewayFile, Source, TracingTable,
+    GatewayFile, ReferralTable, Source, TracingTable,
 };
 pub use process::READY;
 pub use proxy::{FaultProxy, Mode};
@@ -146,6 +146,7 @@ pub struct FederationBuilder {
     tracing: TracingTable,
     statistics_cache_seconds: Option<u64>,
     catalogue_refresh_seconds: Option<u64>,
+    referrals: ReferralTable,
 }
 
 impl FederationBuilder {
@@ -169,7 +170,22 @@ impl FederationBuilder {
             tracing: TracingTable::default(),
             statistics_cache_seconds: None,
             catalogue_refresh_seconds: None,
+            referrals: ReferralTable::default(),
         }
+    }
+
+    /// How often the gateway reads the partners' own referral status
+    /// changes.
+    pub fn referral_poll_seconds(mut self, seconds: u64) -> Self {
+        self.referrals.poll_seconds = Some(seconds);
+        self
+    }
+
+    /// Business days a partner has to accept a referral, whatever its
+    /// urgency (0: overdue at once).
+    pub fn referral_deadline_days(mut self, days: u32) -> Self {
+        self.referrals.deadline_days = Some(days);
+        self
     }
 
     /// Each call from the gateway to a connector may take this long.
@@ -418,6 +434,15 @@ impl FederationBuilder {
             tracing: self.tracing.clone(),
             statistics_cache_seconds: self.statistics_cache_seconds,
             catalogue_refresh_seconds: self.catalogue_refresh_seconds,
+            referrals: ReferralTable {
+                targets: self
+                    .partners
+                    .iter()
+                    .filter(|p| p.partner.takes_referrals())
+                    .map(|p| p.partner.organisation().to_string())
+                    .collect(),
+                ..self.referrals.clone()
+            },
         };
         fed.gateway = fed.spawn_gateway("gateway", file).await?;
         fed.write_profiles()?;
@@ -511,10 +536,19 @@ impl FederationBuilder {
         let org = setup.partner.organisation();
         let (server, engine) = match &setup.database {
             Database::Sqlite => {
-                let file = fed.dir.join(org).join(format!("{org}.db"));
+                // Absolute: a URL's first path segment would read as a host.
+                let file = std::path::absolute(fed.dir.join(org).join(format!("{org}.db")))?;
                 return Ok((
                     format!("sqlite://{}", file.display()),
-                    format!("sqlite://{org}.db?mode=ro"),
+                    // Read-only, but for a partner whose inbox takes referrals.
+                    format!(
+                        "sqlite://{org}.db?mode={}",
+                        if setup.partner.takes_referrals() {
+                            "rw"
+                        } else {
+                            "ro"
+                        }
+                    ),
                     Engine::Sqlite,
                 ));
             }
@@ -538,6 +572,11 @@ impl FederationBuilder {
 
 fn redact(url: &str) -> String {
     trama_connector::source::redact(url)
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    redact(url)
 }
 
 /// Issues a certificate of the federation (in `pki_dir`) for

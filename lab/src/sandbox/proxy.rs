@@ -19,6 +19,9 @@ pub enum Mode {
     Hold,
     /// Close every connection, and new ones at once (a dropping link).
     Drop,
+    /// Forward what the client sends and lose every answer (the server
+    /// acts, the client never hears back: a lost acknowledgement).
+    LoseAnswers,
 }
 
 /// A running proxy; it stops forwarding when dropped.
@@ -92,6 +95,19 @@ async fn pipe(a: TcpStream, b: TcpStream, mut mode: watch::Receiver<Mode>) {
                 // Read nothing, forward nothing, until the mode changes.
                 if mode.changed().await.is_err() {
                     return;
+                }
+            }
+            Mode::LoseAnswers => {
+                tokio::select! {
+                    changed = mode.changed() => {
+                        if changed.is_err() { return; }
+                    }
+                    n = ar.read(&mut abuf) => match n {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => if bw.write_all(&abuf[..n]).await.is_err() { return; },
+                    },
+                    // Read and thrown away.
+                    n = br.read(&mut bbuf) => if matches!(n, Ok(0) | Err(_)) { return; },
                 }
             }
             Mode::Pass => {

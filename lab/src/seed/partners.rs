@@ -223,6 +223,12 @@ impl Partner {
         }
     }
 
+    /// Whether the partner's mapping has an inbox of referrals
+    /// (`[referrals]`): the comune's social services take them.
+    pub fn takes_referrals(self) -> bool {
+        matches!(self, Partner::Comune)
+    }
+
     /// The partner with organisation id `name`.
     pub fn parse(name: &str) -> Option<Partner> {
         Partner::ALL.into_iter().find(|p| p.organisation() == name)
