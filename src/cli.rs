@@ -335,6 +335,12 @@ pub enum QueryCommand {
         #[arg(long)]
         page_token: Option<String>,
     },
+    /// Send a referral (segnalazione) to a partner: stored, then delivered once to its inbox.
+    Refer(crate::refer::ReferArgs),
+    /// One referral: its status, delivery and history; with --set, change its status.
+    Referral(crate::refer::ReferralArgs),
+    /// Your organisation's inbox or outbox of referrals, overdue ones flagged.
+    Referrals(crate::refer::ReferralsArgs),
     /// Who accessed a person's data, when, for which purpose (role `audit`, for the DPO).
     AccessLog {
         /// Codice fiscale.
@@ -441,7 +447,7 @@ fn parse_local_id(s: &str) -> anyhow::Result<v1::LocalId> {
     })
 }
 
-fn parse_date(s: &str) -> anyhow::Result<v1::Date> {
+pub(crate) fn parse_date(s: &str) -> anyhow::Result<v1::Date> {
     let parts: Vec<&str> = s.split('-').collect();
     let [y, m, d] = parts.as_slice() else {
         bail!("--birth-date `{s}`: write YYYY-MM-DD");
@@ -614,6 +620,15 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
             } else {
                 render::services(&response)
             }
+        }
+        QueryCommand::Refer(a) => {
+            crate::refer::send(&mut client, context, a, timeout, args.json).await?
+        }
+        QueryCommand::Referral(a) => {
+            crate::refer::referral(&mut client, context, a, timeout, args.json).await?
+        }
+        QueryCommand::Referrals(a) => {
+            crate::refer::referrals(&mut client, context, a, timeout, args.json).await?
         }
         QueryCommand::Sources => {
             let mut request = tonic::Request::new(v1::ListSourcesRequest::default());

@@ -5,3 +5,4 @@
 //! them to the command line.
 
 pub mod cli;
+pub mod refer;
