@@ -27,6 +27,33 @@ macro_rules! texts {
 
 texts! {
     nav_services: "Servizi", "Services";
+    nav_referrals: "Segnalazioni", "Referrals";
+    referrals_title: "Segnalazioni", "Referrals";
+    referrals_inbox: "Ricevute", "Received";
+    referrals_outbox: "Inviate", "Sent";
+    referrals_overdue: "In ritardo:", "Overdue:";
+    referrals_none: "Nessuna segnalazione.", "No referrals.";
+    referrals_new: "Nuova segnalazione", "New referral";
+    referral_sent: "Inviata", "Sent";
+    referral_from: "Da", "From";
+    referral_to: "A", "To";
+    referral_urgency: "Urgenza", "Urgency";
+    referral_status: "Stato", "Status";
+    referral_delivery: "Consegna", "Delivery";
+    referral_due: "Entro", "Due";
+    referral_late: "IN RITARDO", "OVERDUE";
+    referral_open: "Apri", "Open";
+    referral_title: "Segnalazione", "Referral";
+    referral_reason: "Motivo (obbligatorio per rifiuto, chiusura non riuscita e annullamento)", "Reason (required to reject, fail or cancel)";
+    refer_title: "Invia una segnalazione", "Send a referral";
+    refer_to: "Ente a cui segnalare (per esempio comune)", "Partner referred to (for example comune)";
+    refer_service: "Servizio (facoltativo)", "Service (optional)";
+    refer_person: "La persona: codice fiscale, oppure cognome, nome e data di nascita", "The person: tax code, or family name, given name and birth date";
+    refer_reason: "Motivo della segnalazione", "Reason for the referral";
+    refer_message: "Messaggio per gli operatori (al massimo 4000 caratteri)", "Message to the partner's operators (at most 4,000 characters)";
+    refer_case: "La vostra pratica (facoltativo)", "Your case id (optional)";
+    refer_send: "Invia la segnalazione", "Send the referral";
+    refer_from_service: "Segnala a questo servizio", "Refer to this service";
     public_brand: "Catalogo dei servizi sociali", "Catalogue of social services";
     public_intro: "Servizi pubblici, delle cooperative e del volontariato: cerca per bisogno, comune, costo e voucher accettati.", "Public, cooperative and volunteer services: search by need, municipality, cost and vouchers accepted.";
     public_api: "Per i portali: lo stesso catalogo in JSON su", "For portals: the same catalogue as JSON at";

@@ -26,6 +26,7 @@ pub mod oidc;
 pub mod oversight;
 pub mod public;
 pub mod record;
+pub mod referrals;
 pub mod services;
 pub mod session;
 pub mod signin;

@@ -56,6 +56,9 @@ pub struct ServiceView {
     pub(crate) hours: String,
     pub(crate) contact: String,
     pub(crate) place: String,
+    /// Where an operator starts a referral to its provider (never on the
+    /// public page).
+    pub(crate) refer: Option<String>,
 }
 
 #[derive(Template)]
@@ -122,7 +125,14 @@ pub async fn services(
             let a = answer.into_inner();
             view.searched = true;
             view.total = a.total;
-            view.services = a.services.iter().map(|s| service_view(s, t)).collect();
+            view.services = a
+                .services
+                .iter()
+                .map(|s| ServiceView {
+                    refer: Some(refer_link(s)),
+                    ..service_view(s, t)
+                })
+                .collect();
             view.facets = a
                 .by_need
                 .iter()
@@ -139,6 +149,15 @@ pub async fn services(
             page(refusal(status.code()), &view)
         }
     }
+}
+
+/// The referral form, filled in with the service's partner and id.
+fn refer_link(s: &v1::Service) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("to", &s.organisation)
+        .append_pair("service", &s.id)
+        .finish();
+    format!("/refer?{query}")
 }
 
 /// The form as a `SearchServices` request; a problem names the field.
@@ -241,6 +260,7 @@ pub(crate) fn service_view(s: &v1::Service, t: &Texts) -> ServiceView {
             .collect::<Vec<_>>()
             .join(" · "),
         place: places.join(", "),
+        refer: None,
     }
 }
 

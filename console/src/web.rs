@@ -131,6 +131,15 @@ pub fn router(app: App) -> Router {
         )
         .route("/record/sections", get(crate::record::sections_part))
         .route("/services", get(crate::services::services))
+        .route("/referrals", get(crate::referrals::boxes))
+        .route(
+            "/referrals/{id}",
+            get(crate::referrals::show).post(crate::referrals::change),
+        )
+        .route(
+            "/refer",
+            get(crate::referrals::refer_form).post(crate::referrals::send),
+        )
         .route("/sources", get(crate::oversight::sources))
         .route("/sources/table", get(crate::oversight::sources_table))
         .route("/assets/{*path}", get(asset))
@@ -520,7 +529,7 @@ async fn ask_find(
 }
 
 /// `YYYY-MM-DD`, or nothing.
-fn parse_date(text: &str) -> Result<Option<v1::Date>, String> {
+pub(crate) fn parse_date(text: &str) -> Result<Option<v1::Date>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
