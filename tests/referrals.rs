@@ -1,0 +1,473 @@
+//! Referrals over real processes: the health authority's CPS refers a
+//! person to the comune's social services; the gateway stores the referral
+//! sealed, delivers it exactly once into the comune's own inbox table
+//! (`segnalazioni_in`) through its connector, deletes the content once the
+//! connector acknowledges, and the sender follows the status the comune's
+//! own software writes. Delivery survives the target being down, the
+//! gateway killed with SIGKILL and a lost acknowledgement; a retried send
+//! is one referral; bad input and every refusal name the field or the
+//! state.
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{Sandbox, featured_tax_code};
+use tonic::Code;
+use trama_lab::sandbox::Mode;
+use trama_lab::seed::Partner;
+use trama_proto::v1;
+
+const MESSAGE: &str = "Persona seguita dal CPS, chiede aiuto per la casa dopo le dimissioni";
+
+fn cps() -> Option<v1::RequestContext> {
+    support::ctx("operatore_cps", "segnalazione", "CPS-2026-0117")
+}
+
+fn request(key: &str, message: &str) -> v1::SendReferralRequest {
+    v1::SendReferralRequest {
+        context: cps(),
+        idempotency_key: key.into(),
+        target: "comune".into(),
+        target_service: String::new(),
+        content: Some(v1::ReferralContent {
+            person: Some(v1::ReferredPerson {
+                tax_code: featured_tax_code(),
+                ..Default::default()
+            }),
+            reasons: vec!["mental-health".into(), "housing".into()],
+            message: message.into(),
+        }),
+        urgency: v1::Urgency::Urgent as i32,
+    }
+}
+
+async fn start() -> Sandbox {
+    Sandbox::start_with(|b| b.referral_poll_seconds(1)).await
+}
+
+async fn send(fed: &Sandbox, key: &str) -> v1::SendReferralResponse {
+    fed.client("asl")
+        .send_referral(request(key, MESSAGE))
+        .await
+        .expect("sent")
+        .into_inner()
+}
+
+async fn get(fed: &Sandbox, org: &str, id: &str) -> Result<v1::Referral, tonic::Status> {
+    fed.client(org)
+        .get_referral(v1::GetReferralRequest {
+            context: cps(),
+            id: id.into(),
+        })
+        .await
+        .map(|r| r.into_inner().referral.expect("a referral"))
+}
+
+/// Reads the referral until `done` holds (at most 30 s).
+async fn until(
+    fed: &Sandbox,
+    id: &str,
+    what: &str,
+    done: impl Fn(&v1::Referral) -> bool,
+) -> v1::Referral {
+    let started = Instant::now();
+    loop {
+        let r = get(fed, "asl", id).await.expect("readable by its sender");
+        if done(&r) {
+            return r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never {what}: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn delivered(r: &v1::Referral) -> bool {
+    r.delivery == v1::Delivery::Delivered as i32
+}
+
+async fn comune_db(fed: &Sandbox) -> sqlx::SqlitePool {
+    let file = fed.dir().join("comune").join("comune.db");
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .expect("the comune's database")
+}
+
+/// Rows of the comune's inbox for `id`.
+async fn inbox_rows(fed: &Sandbox, id: &str) -> i64 {
+    let db = comune_db(fed).await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM segnalazioni_in WHERE id_trama = ?")
+        .bind(id)
+        .fetch_one(&db)
+        .await
+        .expect("counted");
+    db.close().await;
+    n
+}
+
+fn holds(file: &Path, clear: &str) -> bool {
+    let bytes = std::fs::read(file).unwrap_or_default();
+    bytes.windows(clear.len()).any(|w| w == clear.as_bytes())
+}
+
+#[tokio::test]
+async fn a_referral_arrives_once_and_the_sender_sees_the_comune_accept_it() {
+    let fed = start().await;
+    let sent = send(&fed, "cps-0117-1").await;
+    assert!(!sent.replayed);
+    let r = sent.referral.expect("stored");
+    assert_eq!(r.status, v1::ReferralStatus::Requested as i32);
+    let r = until(&fed, &r.id, "delivered", delivered).await;
+    assert_eq!(inbox_rows(&fed, &r.id).await, 1);
+    let db = comune_db(&fed).await;
+    let (cf, reasons, state): (String, String, String) = sqlx::query_as(
+        "SELECT codice_fiscale, motivi, stato FROM segnalazioni_in WHERE id_trama = ?",
+    )
+    .bind(&r.id)
+    .fetch_one(&db)
+    .await
+    .expect("the row");
+    assert_eq!(
+        (cf.as_str(), reasons.as_str(), state.as_str()),
+        (
+            featured_tax_code().as_str(),
+            "mental-health,housing",
+            "NUOVA"
+        )
+    );
+
+    // The content is gone from the gateway's store, and never was there
+    // in clear text.
+    let store = fed.dir().join("referrals.db");
+    let store_db = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", store.display()))
+        .await
+        .expect("the gateway's referral store");
+    let sealed: Option<String> =
+        sqlx::query_scalar("SELECT sealed FROM trama_referral WHERE id = ?")
+            .bind(&r.id)
+            .fetch_one(&store_db)
+            .await
+            .expect("the referral's row");
+    assert_eq!(sealed, None, "content deleted once delivered");
+    store_db.close().await;
+    for file in ["referrals.db", "referrals.db-wal"] {
+        for clear in [MESSAGE, featured_tax_code().as_str(), "mental-health"] {
+            assert!(
+                !holds(&fed.dir().join(file), clear),
+                "{file} holds `{clear}`"
+            );
+        }
+    }
+
+    // A retried send is the same referral; the same key with another
+    // content is refused.
+    let again = send(&fed, "cps-0117-1").await;
+    assert!(again.replayed);
+    assert_eq!(again.referral.expect("the same").id, r.id);
+    let other = fed
+        .client("asl")
+        .send_referral(request("cps-0117-1", "un altro messaggio"))
+        .await
+        .expect_err("refused");
+    assert_eq!(other.code(), Code::AlreadyExists);
+    assert!(
+        other.message().contains("idempotency_key"),
+        "{}",
+        other.message()
+    );
+    assert_eq!(inbox_rows(&fed, &r.id).await, 1);
+
+    // The comune's own software accepts it in its own table.
+    sqlx::query(
+        "UPDATE segnalazioni_in SET stato = 'PRESA', operatore = 'laura.ferrari', \
+         aggiornata = strftime('%Y-%m-%d %H:%M:%S', 'now') WHERE id_trama = ?",
+    )
+    .bind(&r.id)
+    .execute(&db)
+    .await
+    .expect("accepted in the comune's software");
+    db.close().await;
+    let accepted = until(&fed, &r.id, "accepted", |r| {
+        r.status == v1::ReferralStatus::Accepted as i32
+    })
+    .await;
+    let last = accepted.history.last().expect("a history");
+    assert_eq!(
+        (
+            last.organisation.as_str(),
+            last.operator_id.as_str(),
+            last.via.as_str()
+        ),
+        ("comune", "laura.ferrari", "partner-system")
+    );
+
+    // Both sides audited it, as about the person.
+    let entries = support::gateway_audit(&fed).await;
+    let send = entries
+        .iter()
+        .find(|e| e.call == "SendReferral" && e.status == "OK")
+        .expect("the send audited");
+    assert!(!send.subjects.is_empty(), "{send:?}");
+    assert!(send.sections_asked.contains(&format!("referral:{}", r.id)));
+    assert!(
+        !serde_json::to_string(&entries)
+            .unwrap_or_default()
+            .contains(MESSAGE),
+        "no content in the audit log"
+    );
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_target_down_at_send_gets_it_once_when_back() {
+    let mut fed = start().await;
+    assert!(fed.running.crash("comune").await);
+    let r = send(&fed, "down-1")
+        .await
+        .referral
+        .expect("stored while down");
+    let waiting = until(&fed, &r.id, "retried", |r| r.delivery_attempts >= 1).await;
+    assert_eq!(waiting.delivery, v1::Delivery::Pending as i32);
+    assert!(
+        !waiting.delivery_problem.is_empty(),
+        "says why: {waiting:?}"
+    );
+    fed.running
+        .restart("comune")
+        .await
+        .expect("the comune back");
+    until(&fed, &r.id, "delivered", delivered).await;
+    assert_eq!(inbox_rows(&fed, &r.id).await, 1);
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_gateway_killed_after_storing_delivers_once_after_restart() {
+    let mut fed = start().await;
+    assert!(fed.running.crash("comune").await);
+    let r = send(&fed, "crash-1").await.referral.expect("stored");
+    // Stored and answered; SIGKILL before it could be delivered.
+    assert!(fed.running.kill("gateway").await);
+    fed.running
+        .restart("comune")
+        .await
+        .expect("the comune back");
+    fed.running
+        .restart("gateway")
+        .await
+        .expect("the gateway back");
+    until(&fed, &r.id, "delivered", delivered).await;
+    assert_eq!(inbox_rows(&fed, &r.id).await, 1);
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_lost_acknowledgement_leaves_one_row_at_the_target() {
+    let fed =
+        Sandbox::start_with(|b| b.referral_poll_seconds(1).fault_proxy(Partner::Comune)).await;
+    let proxy = fed.running.proxy("comune").expect("the comune's proxy");
+    proxy.set(Mode::LoseAnswers);
+    let r = send(&fed, "lost-ack-1").await.referral.expect("stored");
+    // The connector writes the row; the gateway never hears so.
+    let started = Instant::now();
+    while inbox_rows(&fed, &r.id).await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let waiting = until(&fed, &r.id, "retried", |r| r.delivery_attempts >= 1).await;
+    assert_eq!(waiting.delivery, v1::Delivery::Pending as i32);
+    proxy.set(Mode::Drop);
+    proxy.set(Mode::Pass);
+    until(&fed, &r.id, "delivered", delivered).await;
+    assert_eq!(
+        inbox_rows(&fed, &r.id).await,
+        1,
+        "redelivered, not rewritten"
+    );
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_overdue_referral_is_flagged_in_lists_and_metrics() {
+    let fed = Sandbox::start_with(|b| b.referral_poll_seconds(1).referral_deadline_days(0)).await;
+    let r = send(&fed, "late-1").await.referral.expect("stored");
+    let list = |org: &'static str, r#box: v1::ReferralBox| {
+        let mut client = fed.client(org);
+        async move {
+            client
+                .list_referrals(v1::ListReferralsRequest {
+                    context: cps(),
+                    r#box: r#box as i32,
+                    overdue_only: true,
+                    ..Default::default()
+                })
+                .await
+                .expect("listed")
+                .into_inner()
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let outbox = list("asl", v1::ReferralBox::Outbox).await;
+    assert_eq!(outbox.overdue, 1);
+    assert!(outbox.referrals.iter().any(|x| x.id == r.id && x.overdue));
+    let inbox = list("comune", v1::ReferralBox::Inbox).await;
+    assert!(inbox.referrals.iter().any(|x| x.id == r.id && x.overdue));
+    let started = Instant::now();
+    loop {
+        let metrics = support::scrape(&fed).await;
+        if metrics.contains("trama_referrals_overdue 1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn bad_referrals_and_forbidden_steps_are_refused_naming_why() {
+    let fed = start().await;
+    let refused = |req: v1::SendReferralRequest| {
+        let mut client = fed.client("asl");
+        async move { client.send_referral(req).await.expect_err("refused") }
+    };
+    let cases: Vec<(v1::SendReferralRequest, Code, &str)> = vec![
+        (
+            v1::SendReferralRequest {
+                target: "prefettura".into(),
+                ..request("b1", "m")
+            },
+            Code::FailedPrecondition,
+            "prefettura",
+        ),
+        (
+            v1::SendReferralRequest {
+                target: "caritas".into(),
+                ..request("b2", "m")
+            },
+            Code::FailedPrecondition,
+            "caritas does not take referrals",
+        ),
+        (
+            {
+                let mut r = request("b3", "m");
+                r.content.as_mut().unwrap().person = None;
+                r
+            },
+            Code::InvalidArgument,
+            "content.person",
+        ),
+        (
+            {
+                let mut r = request("b4", "m");
+                r.content.as_mut().unwrap().reasons = vec!["sfratto".into()];
+                r
+            },
+            Code::InvalidArgument,
+            "content.reasons[0]",
+        ),
+        (
+            request("b5", &"x".repeat(4_001)),
+            Code::InvalidArgument,
+            "4000",
+        ),
+        (
+            v1::SendReferralRequest {
+                idempotency_key: String::new(),
+                ..request("b6", "m")
+            },
+            Code::InvalidArgument,
+            "idempotency_key",
+        ),
+        (
+            v1::SendReferralRequest {
+                context: support::ctx("assistente_sociale", "segnalazione", ""),
+                ..request("b7", "m")
+            },
+            Code::PermissionDenied,
+            "default-deny",
+        ),
+    ];
+    for (req, code, says) in cases {
+        let status = refused(req).await;
+        assert_eq!(status.code(), code, "{says}: {}", status.message());
+        let details = format!("{} {:?}", status.message(), status.details());
+        assert!(
+            status.message().contains(says) || details.contains(says),
+            "{says}: {}",
+            status.message()
+        );
+    }
+
+    let r = send(&fed, "ok-1").await.referral.expect("stored");
+    // Only its parties see it.
+    let stranger = get(&fed, "caritas", &r.id)
+        .await
+        .expect_err("not caritas's");
+    assert_eq!(stranger.code(), Code::NotFound);
+    // The comune cannot complete what it has not accepted; the sender
+    // cannot accept it; a rejection needs a reason.
+    let change = |org: &'static str, status: v1::ReferralStatus, reason: &str| {
+        let mut client = fed.client(org);
+        let req = v1::UpdateReferralRequest {
+            context: cps(),
+            id: r.id.clone(),
+            status: status as i32,
+            reason: reason.into(),
+        };
+        async move { client.update_referral(req).await }
+    };
+    let early = change("comune", v1::ReferralStatus::Completed, "")
+        .await
+        .expect_err("refused");
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    assert!(
+        early.message().contains("is requested"),
+        "{}",
+        early.message()
+    );
+    let wrong = change("asl", v1::ReferralStatus::Accepted, "")
+        .await
+        .expect_err("refused");
+    assert_eq!(wrong.code(), Code::FailedPrecondition);
+    let bare = change("comune", v1::ReferralStatus::Rejected, " ")
+        .await
+        .expect_err("refused");
+    assert!(bare.message().contains("reason"), "{}", bare.message());
+    let rejected = change("comune", v1::ReferralStatus::Rejected, "non residente")
+        .await
+        .expect("rejected")
+        .into_inner()
+        .referral
+        .expect("the referral");
+    assert_eq!(rejected.status_reason, "non residente");
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_target_whose_rules_refuse_the_sender_rejects_it_and_keeps_nothing() {
+    let fed = Sandbox::start_with(|b| {
+        b.referral_poll_seconds(1).export(
+            Partner::Comune,
+            vec![trama_lab::sandbox::ExportRule::referrals_from(
+                &["caritas"],
+                &["segnalazione"],
+            )],
+        )
+    })
+    .await;
+    let r = send(&fed, "rules-1").await.referral.expect("stored");
+    let r = until(&fed, &r.id, "refused", |r| {
+        r.delivery == v1::Delivery::Refused as i32
+    })
+    .await;
+    assert_eq!(r.status, v1::ReferralStatus::Rejected as i32);
+    assert!(r.status_reason.contains("asl"), "{}", r.status_reason);
+    assert_eq!(inbox_rows(&fed, &r.id).await, 0);
+    fed.cleanup().await;
+}
