@@ -612,3 +612,93 @@ async fn citizens_search_the_public_catalogue() {
     b.close().await;
     fed.cleanup().await;
 }
+
+/// The Caritas desk finds the comune's home care among the services and
+/// refers a person to it from there; the comune's social worker finds the
+/// referral in her inbox and takes it on; the desk sees it accepted.
+#[tokio::test]
+async fn a_desk_refers_a_person_from_a_service_and_the_comune_takes_it_on() {
+    if !chrome::available() {
+        return;
+    }
+    let mut fed = Sandbox::start_with(|b| b.referral_poll_seconds(1)).await;
+    let anna = account("anna.volontaria", "Anna", "operatore_centro_ascolto");
+    let laura = account("laura.ferrari", "Laura Ferrari", "assistente_sociale");
+    let caritas = fed
+        .running
+        .start_console("console-caritas", "caritas", vec![anna.clone()])
+        .await
+        .unwrap();
+    let comune = fed
+        .running
+        .start_console("console-comune", "comune", vec![laura.clone()])
+        .await
+        .unwrap();
+
+    let desk = Chrome::start(&format!("https://{caritas}"), DESKTOP).await;
+    sign_in(&desk, &anna).await;
+    let started = std::time::Instant::now();
+    let link = "a[href='/refer?to=comune&service=comune%2FSAD']";
+    loop {
+        desk.open("/services?searched=1&text=assistenza+domiciliare&municipality=D150")
+            .await;
+        let found: bool = desk
+            .client
+            .execute(
+                &format!("return !!document.querySelector(\"{link}\")"),
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_bool()
+            .unwrap_or(false);
+        if found {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 30, "{}", desk.text().await);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    desk.click(link).await;
+    assert_eq!(desk.path().await, "/refer");
+    let to = desk.el("#to").await.prop("value").await.unwrap();
+    assert_eq!(to.as_deref(), Some("comune"), "filled in from the service");
+    desk.fill("#tax_code", DEMO).await;
+    desk.choose("#reason", "loneliness").await;
+    desk.choose("#urgency", "urgent").await;
+    desk.fill("#message", "Vive solo, non esce di casa da settimane.")
+        .await;
+    check_and_save(&desk, "17-refer-from-a-service").await;
+    desk.click("#send").await;
+    let sent = desk.path().await;
+    assert!(sent.starts_with("/referrals/"), "{sent}");
+    let text = desk.text().await;
+    assert!(text.contains("comune · comune/SAD"), "{text}");
+    assert!(text.contains("in attesa di risposta"), "{text}");
+    check_and_save(&desk, "18-referral-sent").await;
+
+    let worker = Chrome::start(&format!("https://{comune}"), DESKTOP).await;
+    sign_in(&worker, &laura).await;
+    worker.open("/referrals").await;
+    let inbox = worker.text().await;
+    assert!(inbox.contains("caritas"), "{inbox}");
+    assert!(inbox.contains("in attesa di risposta"), "{inbox}");
+    check_and_save(&worker, "19-referrals-inbox").await;
+    worker.open(&sent).await;
+    worker.click("#step-accepted").await;
+    let text = worker.text().await;
+    let status = worker.el("#status").await.text().await.unwrap();
+    assert_eq!(status, "presa in carico");
+    assert!(
+        text.contains("comune laura.ferrari"),
+        "who took it on: {text}"
+    );
+    check_and_save(&worker, "20-referral-accepted").await;
+    worker.close().await;
+
+    desk.open(&sent).await;
+    let status = desk.el("#status").await.text().await.unwrap();
+    assert_eq!(status, "presa in carico", "the desk sees it taken on");
+    nothing_ran(&desk, "the referral page").await;
+    desk.close().await;
+    fed.cleanup().await;
+}

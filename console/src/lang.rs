@@ -44,6 +44,11 @@ texts! {
     referral_late: "IN RITARDO", "OVERDUE";
     referral_open: "Apri", "Open";
     referral_title: "Segnalazione", "Referral";
+    referral_history: "Che cosa è successo", "What happened";
+    referral_when: "Quando", "When";
+    referral_who: "Chi", "Who";
+    referral_via: "Da dove", "Through";
+    referral_why: "Motivo", "Reason";
     referral_reason: "Motivo (obbligatorio per rifiuto, chiusura non riuscita e annullamento)", "Reason (required to reject, fail or cancel)";
     refer_title: "Invia una segnalazione", "Send a referral";
     refer_to: "Ente a cui segnalare (per esempio comune)", "Partner referred to (for example comune)";

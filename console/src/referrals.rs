@@ -52,8 +52,8 @@ pub struct BoxView {
     inbox: bool,
 }
 
-fn row(r: &v1::Referral, inbox: bool) -> Row {
-    use trama_client::render::{delivery_name, status_name, when};
+fn row(r: &v1::Referral, inbox: bool, t: &Texts) -> Row {
+    use trama_client::render::when;
     Row {
         id: r.id.clone(),
         sent: when(r.created.as_ref()),
@@ -62,15 +62,9 @@ fn row(r: &v1::Referral, inbox: bool) -> Row {
         } else {
             r.target.clone()
         },
-        urgency: v1::Urgency::try_from(r.urgency)
-            .map(|u| {
-                u.as_str_name()
-                    .trim_start_matches("URGENCY_")
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default(),
-        status: status_name(r.status),
-        delivery: delivery_name(r.delivery),
+        urgency: urgency_words(r.urgency, t).into(),
+        status: status_words(r.status, t).into(),
+        delivery: delivery_words(r, t),
         due: when(r.due.as_ref()),
         overdue: r.overdue,
     }
@@ -120,12 +114,12 @@ pub async fn boxes(State(app): State<App>, headers: HeaderMap) -> Response {
             view.boxes = vec![
                 BoxView {
                     title: t.referrals_inbox,
-                    rows: i.referrals.iter().map(|r| row(r, true)).collect(),
+                    rows: i.referrals.iter().map(|r| row(r, true, t)).collect(),
                     inbox: true,
                 },
                 BoxView {
                     title: t.referrals_outbox,
-                    rows: o.referrals.iter().map(|r| row(r, false)).collect(),
+                    rows: o.referrals.iter().map(|r| row(r, false, t)).collect(),
                     inbox: false,
                 },
             ];
@@ -152,10 +146,120 @@ struct OnePage<'a> {
     organisation: &'a str,
     operator: Option<&'a str>,
     csrf: &'a str,
-    text: String,
+    shown: Option<Shown>,
     id: String,
     steps: Vec<Step>,
     problem: Option<String>,
+}
+
+/// A referral as an operator reads it.
+pub struct Shown {
+    sender: String,
+    target: String,
+    service: String,
+    urgency: String,
+    status: String,
+    status_reason: String,
+    overdue: bool,
+    delivery: String,
+    sent: String,
+    by: String,
+    due: String,
+    history: Vec<EventView>,
+}
+
+/// One status change as shown.
+pub struct EventView {
+    when: String,
+    status: String,
+    who: String,
+    via: String,
+    reason: String,
+}
+
+/// A status in the operator's words.
+pub(crate) fn status_words(status: i32, t: &Texts) -> &'static str {
+    use v1::ReferralStatus::*;
+    let (it, en) = match v1::ReferralStatus::try_from(status).unwrap_or(Unspecified) {
+        Requested => ("in attesa di risposta", "waiting for an answer"),
+        Accepted => ("presa in carico", "accepted"),
+        Rejected => ("rifiutata", "rejected"),
+        InProgress => ("in corso", "in progress"),
+        Completed => ("completata", "completed"),
+        Failed => ("non riuscita", "failed"),
+        Cancelled => ("annullata", "cancelled"),
+        Unspecified => ("-", "-"),
+    };
+    lang::pick(t, it, en)
+}
+
+fn delivery_words(r: &v1::Referral, t: &Texts) -> String {
+    match v1::Delivery::try_from(r.delivery).unwrap_or(v1::Delivery::Unspecified) {
+        v1::Delivery::Delivered => lang::pick(t, "consegnata", "delivered").into(),
+        v1::Delivery::Refused => lang::pick(
+            t,
+            "non accettata dalle regole dell'ente",
+            "refused by the partner's rules",
+        )
+        .into(),
+        _ if r.delivery_attempts > 0 => format!(
+            "{} ({} {}: {})",
+            lang::pick(t, "in consegna", "being delivered"),
+            r.delivery_attempts,
+            lang::pick(t, "tentativi", "attempts"),
+            r.delivery_problem
+        ),
+        _ => lang::pick(t, "in consegna", "being delivered").into(),
+    }
+}
+
+fn shown(r: &v1::Referral, t: &Texts) -> Shown {
+    use trama_client::render::when;
+    Shown {
+        sender: r.sender.clone(),
+        target: r.target.clone(),
+        service: r.target_service.clone(),
+        urgency: urgency_words(r.urgency, t).into(),
+        status: status_words(r.status, t).into(),
+        status_reason: r.status_reason.clone(),
+        overdue: r.overdue,
+        delivery: delivery_words(r, t),
+        sent: when(r.created.as_ref()),
+        by: r.sender_operator.clone(),
+        due: when(r.due.as_ref()),
+        history: r
+            .history
+            .iter()
+            .map(|e| EventView {
+                when: when(e.at.as_ref()),
+                status: status_words(e.status, t).into(),
+                who: format!("{} {}", e.organisation, e.operator_id)
+                    .trim()
+                    .to_string(),
+                via: if e.via == "partner-system" {
+                    lang::pick(
+                        t,
+                        "dal gestionale dell'ente",
+                        "from the partner's own software",
+                    )
+                    .into()
+                } else {
+                    "Trama".into()
+                },
+                reason: e.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn urgency_words(urgency: i32, t: &Texts) -> &'static str {
+    let (it, en) = match v1::Urgency::try_from(urgency).unwrap_or(v1::Urgency::Routine) {
+        v1::Urgency::Urgent => ("urgente", "urgent"),
+        v1::Urgency::Asap => ("appena possibile", "as soon as possible"),
+        v1::Urgency::Stat => ("immediata", "immediate"),
+        _ => ("ordinaria", "routine"),
+    };
+    lang::pick(t, it, en)
 }
 
 /// The steps `organisation` may take on `r`.
@@ -215,7 +319,7 @@ fn one_page<'a>(
         organisation: &app.organisation,
         operator: Some(&s.name),
         csrf: &s.csrf,
-        text: r.map(trama_client::render::referral).unwrap_or_default(),
+        shown: r.map(|r| shown(r, t)),
         id: id.to_string(),
         steps: r
             .map(|r| steps(r, &app.organisation, t))
