@@ -471,3 +471,35 @@ async fn a_target_whose_rules_refuse_the_sender_rejects_it_and_keeps_nothing() {
     assert_eq!(inbox_rows(&fed, &r.id).await, 0);
     fed.cleanup().await;
 }
+
+#[tokio::test]
+async fn gateways_as_replicas_keep_referrals_in_postgresql() {
+    let Some(server) = support::postgres() else {
+        return;
+    };
+    let name = support::unique_name("trama_t_referrals");
+    let url = trama_lab::sandbox::databases::fresh_database(&server, &name)
+        .await
+        .expect("a database of its own");
+    let store = url.clone();
+    let fed = Sandbox::start_with(move |b| b.referral_poll_seconds(1).referral_store(store)).await;
+    let r = send(&fed, "pg-1").await.referral.expect("stored");
+    until(&fed, &r.id, "delivered", delivered).await;
+    assert!(send(&fed, "pg-1").await.replayed, "one referral per key");
+    let db = sqlx::PgPool::connect(&url).await.expect("the store");
+    let (sealed, status): (Option<String>, i64) =
+        sqlx::query_as("SELECT sealed, status FROM trama_referral WHERE id = $1")
+            .bind(&r.id)
+            .fetch_one(&db)
+            .await
+            .expect("the referral's row");
+    assert_eq!(sealed, None, "content deleted once delivered");
+    assert_eq!(status, v1::ReferralStatus::Requested as i64);
+    db.close().await;
+    assert!(
+        !fed.dir().join("referrals.db").exists(),
+        "no SQLite store beside PostgreSQL"
+    );
+    fed.cleanup().await;
+    let _ = trama_lab::sandbox::databases::drop_database(&server, &name).await;
+}

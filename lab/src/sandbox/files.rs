@@ -302,19 +302,20 @@ pub struct ReferralTable {
     /// Business days to accept, the same for every urgency, when not the
     /// defaults.
     pub deadline_days: Option<u32>,
+    /// The referral store, when not the default SQLite file.
+    pub store: Option<String>,
 }
 
 impl ReferralTable {
     fn toml(&self) -> String {
         let mut out = String::new();
-        if self.poll_seconds.is_none() && self.deadline_days.is_none() {
+        if self.poll_seconds.is_none() && self.deadline_days.is_none() && self.store.is_none() {
             return out;
         }
-        out.push_str(
-            "
-[referrals]
-",
-        );
+        out.push_str("\n[referrals]\n");
+        if let Some(store) = &self.store {
+            let _ = writeln!(out, "store = {}", quoted(store));
+        }
         if let Some(s) = self.poll_seconds {
             let _ = writeln!(out, "poll_seconds = {s}");
         }
@@ -502,6 +503,7 @@ mod tests {
                 targets: vec!["caf".into()],
                 poll_seconds: Some(2),
                 deadline_days: Some(0),
+                store: None,
             },
         };
         let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();

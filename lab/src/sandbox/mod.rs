@@ -181,6 +181,12 @@ impl FederationBuilder {
         self
     }
 
+    /// Where the gateway keeps referrals (a `postgres://` URL, or a file).
+    pub fn referral_store(mut self, store: impl Into<String>) -> Self {
+        self.referrals.store = Some(store.into());
+        self
+    }
+
     /// Business days a partner has to accept a referral, whatever its
     /// urgency (0: overdue at once).
     pub fn referral_deadline_days(mut self, days: u32) -> Self {
