@@ -147,6 +147,9 @@ pub enum BenchCommand {
     /// The catalogue of services: SearchServices with thousands of services from many partners
     /// and searches in flight, beside ListSources in the same run; a change's time to show.
     Services(trama_lab::bench::services::ServicesArgs),
+    /// Durable referral sends at many in flight, beside the audit writer's own figure in the same
+    /// run; then how long every referral takes to reach the target's inbox.
+    Referrals(trama_lab::bench::referrals::ReferralsArgs),
 }
 
 /// `trama pki` subcommands.

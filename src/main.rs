@@ -158,6 +158,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             cli::BenchCommand::Stats(args) => trama_lab::bench::stats::run(args).await?,
             cli::BenchCommand::Console(args) => trama_lab::bench::console::run(args).await?,
             cli::BenchCommand::Services(args) => trama_lab::bench::services::run(args).await?,
+            cli::BenchCommand::Referrals(args) => trama_lab::bench::referrals::run(args).await?,
         },
     }
     Ok(())

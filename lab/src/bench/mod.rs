@@ -6,6 +6,7 @@ pub mod console;
 pub mod federation;
 pub mod load;
 pub mod matching;
+pub mod referrals;
 pub mod services;
 pub mod stats;
 
