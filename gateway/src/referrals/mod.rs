@@ -619,6 +619,47 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_committed_together_keep_one_referral_per_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = referrals(dir.path()).await;
+        let sends: Vec<_> = (0..60)
+            .map(|i| {
+                let r = r.clone();
+                // Twenty retries of one key among forty keys of their own.
+                let key = if i % 3 == 0 {
+                    "same".to_string()
+                } else {
+                    format!("k{i}")
+                };
+                tokio::spawn(async move { r.send(send(&key, "m")).await })
+            })
+            .collect();
+        let mut same = std::collections::HashSet::new();
+        let mut replayed = 0;
+        for (i, s) in sends.into_iter().enumerate() {
+            let (referral, again) = s
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            if i % 3 == 0 {
+                same.insert(referral.id);
+                replayed += usize::from(again);
+            } else {
+                assert!(!again);
+            }
+        }
+        assert_eq!(same.len(), 1, "one referral for the repeated key");
+        assert_eq!(replayed, 19);
+        let q = ListQuery {
+            side: "sender",
+            organisation: "asl".into(),
+            limit: 100,
+            ..ListQuery::default()
+        };
+        assert_eq!(r.list(&q).await.map(|(l, _)| l.len()).ok(), Some(41));
+    }
+
     #[tokio::test]
     async fn only_the_parties_see_it_and_changes_follow_its_life() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

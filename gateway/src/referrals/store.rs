@@ -4,10 +4,13 @@
 //! delivery, and its sealed content until delivered (then NULL; SQLite
 //! overwrites what it frees, `secure_delete`); `trama_referral_event` every
 //! status change; `trama_referral_cursor` how far each partner's own status
-//! changes have been read.
+//! changes have been read. Sends are written by one task that commits
+//! those arriving together in one transaction (group commit), as the audit
+//! log does.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use tokio::sync::{mpsc, oneshot};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +178,99 @@ pub struct ListQuery {
 pub struct Store {
     pool: AnyPool,
     url: String,
+    writer: mpsc::Sender<Pending>,
+}
+
+/// A send waiting for the writer's next commit.
+#[derive(Debug)]
+struct Pending {
+    row: Stored,
+    first: Event,
+    /// Whether it was stored (false: the key was there), or why not.
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+/// Sends committed together at most.
+const MAX_BATCH: usize = 256;
+
+/// Takes the sends waiting, up to [`MAX_BATCH`], and commits them in one
+/// transaction, until every [`Store`] is gone.
+async fn write_batches(pool: AnyPool, mut waiting: mpsc::Receiver<Pending>) {
+    while let Some(first) = waiting.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match waiting.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&pool, &batch).await {
+            Ok(stored) => {
+                for (p, new) in batch.into_iter().zip(stored) {
+                    let _ = p.reply.send(Ok(new));
+                }
+            }
+            Err(e) => {
+                let problem = e.to_string();
+                for p in batch {
+                    let _ = p.reply.send(Err(problem.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for `batch`; for each, whether it was new.
+async fn write_batch(pool: &AnyPool, batch: &[Pending]) -> Result<Vec<bool>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut stored = Vec::with_capacity(batch.len());
+    for p in batch {
+        let new = insert_row(&mut tx, &p.row).await? == 1;
+        if new {
+            insert_event(&mut tx, &p.row.id, 1, &p.first).await?;
+        }
+        stored.push(new);
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Inserts a referral unless its key (or id) is taken; rows written.
+async fn insert_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &Stored,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO trama_referral (id, sender, sender_operator, idempotency_key, fingerprint, \
+         target, target_service, urgency, purpose, case_id, status, status_reason, created, due, \
+         delivery, attempts, next_attempt, problem, delivered, sealed, subjects) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&r.id)
+    .bind(&r.sender)
+    .bind(&r.sender_operator)
+    .bind(&r.idempotency_key)
+    .bind(&r.fingerprint)
+    .bind(&r.target)
+    .bind(&r.target_service)
+    .bind(i64::from(r.urgency))
+    .bind(&r.purpose)
+    .bind(&r.case_id)
+    .bind(i64::from(r.status))
+    .bind(&r.status_reason)
+    .bind(r.created)
+    .bind(r.due)
+    .bind(i64::from(r.delivery))
+    .bind(r.attempts)
+    .bind(r.next_attempt)
+    .bind(&r.problem)
+    .bind(r.delivered)
+    .bind(r.sealed.clone())
+    .bind(&r.subjects)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 impl Store {
@@ -216,7 +312,13 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(err)?;
-        let store = Store { pool, url: shown };
+        let (writer, waiting) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(write_batches(pool.clone(), waiting));
+        let store = Store {
+            pool,
+            url: shown,
+            writer,
+        };
         for statement in SCHEMA {
             sqlx::query(statement)
                 .execute(&store.pool)
@@ -235,53 +337,31 @@ impl Store {
 
     /// Stores a new referral with its first event, unless the sender has
     /// used its idempotency key before: then the referral stored then.
+    /// Sends arriving together are committed together (one sync for
+    /// them all); each is durable when this returns.
     pub async fn insert(&self, r: &Stored, first: &Event) -> Result<Inserted, StoreError> {
         if let Some(existing) = self.by_key(&r.sender, &r.idempotency_key).await? {
             return Ok(Inserted::Existing(Box::new(existing)));
         }
-        match self.insert_new(r, first).await {
-            Ok(()) => Ok(Inserted::New),
-            Err(e) => match self.by_key(&r.sender, &r.idempotency_key).await? {
-                // Another replica, or a concurrent retry, stored it first.
-                Some(existing) => Ok(Inserted::Existing(Box::new(existing))),
-                None => Err(self.err(e)),
-            },
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            row: r.clone(),
+            first: first.clone(),
+            reply,
+        };
+        if self.writer.send(pending).await.is_err() {
+            return Err(self.err(sqlx::Error::PoolClosed));
         }
-    }
-
-    async fn insert_new(&self, r: &Stored, first: &Event) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO trama_referral (id, sender, sender_operator, idempotency_key, fingerprint, \
-             target, target_service, urgency, purpose, case_id, status, status_reason, created, due, \
-             delivery, attempts, next_attempt, problem, delivered, sealed, subjects) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-        )
-        .bind(&r.id)
-        .bind(&r.sender)
-        .bind(&r.sender_operator)
-        .bind(&r.idempotency_key)
-        .bind(&r.fingerprint)
-        .bind(&r.target)
-        .bind(&r.target_service)
-        .bind(i64::from(r.urgency))
-        .bind(&r.purpose)
-        .bind(&r.case_id)
-        .bind(i64::from(r.status))
-        .bind(&r.status_reason)
-        .bind(r.created)
-        .bind(r.due)
-        .bind(i64::from(r.delivery))
-        .bind(r.attempts)
-        .bind(r.next_attempt)
-        .bind(&r.problem)
-        .bind(r.delivered)
-        .bind(r.sealed.clone())
-        .bind(&r.subjects)
-        .execute(&mut *tx)
-        .await?;
-        insert_event(&mut tx, &r.id, 1, first).await?;
-        tx.commit().await
+        match answer.await {
+            Ok(Ok(true)) => Ok(Inserted::New),
+            // Another replica, or a concurrent retry, stored it first.
+            Ok(Ok(false)) => match self.by_key(&r.sender, &r.idempotency_key).await? {
+                Some(existing) => Ok(Inserted::Existing(Box::new(existing))),
+                None => Err(self.err(sqlx::Error::RowNotFound)),
+            },
+            Ok(Err(problem)) => Err(self.err(sqlx::Error::Protocol(problem))),
+            Err(_) => Err(self.err(sqlx::Error::PoolClosed)),
+        }
     }
 
     async fn by_key(&self, sender: &str, key: &str) -> Result<Option<Stored>, StoreError> {
