@@ -503,3 +503,93 @@ async fn gateways_as_replicas_keep_referrals_in_postgresql() {
     fed.cleanup().await;
     let _ = trama_lab::sandbox::databases::drop_database(&server, &name).await;
 }
+
+#[tokio::test]
+async fn a_change_made_through_trama_reaches_the_partners_own_table() {
+    let fed = start().await;
+    let r = send(&fed, "write-back-1").await.referral.expect("stored");
+    until(&fed, &r.id, "delivered", delivered).await;
+    fed.client("comune")
+        .update_referral(v1::UpdateReferralRequest {
+            context: support::ctx("assistente_sociale", "segnalazione", ""),
+            id: r.id.clone(),
+            status: v1::ReferralStatus::Accepted as i32,
+            reason: String::new(),
+        })
+        .await
+        .expect("accepted in the console");
+    // The comune's own software sees it in its table.
+    let db = comune_db(&fed).await;
+    let started = Instant::now();
+    loop {
+        let (state, operator): (String, Option<String>) =
+            sqlx::query_as("SELECT stato, operatore FROM segnalazioni_in WHERE id_trama = ?")
+                .bind(&r.id)
+                .fetch_one(&db)
+                .await
+                .expect("the row");
+        if state == "PRESA" {
+            assert_eq!(operator.as_deref(), Some("op-test"));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "still {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    db.close().await;
+    // Read back from the table, it is the same step: recorded once.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let r = get(&fed, "asl", &r.id).await.expect("read");
+    assert_eq!(r.history.len(), 2, "{:?}", r.history);
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_comune_on_postgresql_takes_referrals_and_its_changes_are_followed() {
+    let Some(server) = support::postgres() else {
+        return;
+    };
+    let fed = Sandbox::start_with(move |b| b.referral_poll_seconds(1).postgres(Some(server))).await;
+    let r = send(&fed, "pg-inbox-1").await.referral.expect("stored");
+    until(&fed, &r.id, "delivered", delivered).await;
+    let url = fed
+        .running
+        .database_url("comune")
+        .expect("the comune's database")
+        .to_string();
+    let db = sqlx::PgPool::connect(&url)
+        .await
+        .expect("the comune on PostgreSQL");
+    let (state, born): (String, Option<time::Date>) =
+        sqlx::query_as("SELECT stato, data_nascita FROM segnalazioni_in WHERE id_trama = $1")
+            .bind(&r.id)
+            .fetch_one(&db)
+            .await
+            .expect("the row");
+    assert_eq!((state.as_str(), born), ("NUOVA", None));
+    sqlx::query(
+        "UPDATE segnalazioni_in SET stato = 'IN_CORSO', operatore = 'laura.ferrari', \
+         aggiornata = to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS') WHERE id_trama = $1",
+    )
+    .bind(&r.id)
+    .execute(&db)
+    .await
+    .expect("changed in the comune's software");
+    // Not a step the life allows from requested: logged and ignored.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let now = get(&fed, "asl", &r.id).await.expect("read");
+    assert_eq!(now.status, v1::ReferralStatus::Requested as i32);
+    sqlx::query(
+        "UPDATE segnalazioni_in SET stato = 'PRESA', \
+         aggiornata = to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS') WHERE id_trama = $1",
+    )
+    .bind(&r.id)
+    .execute(&db)
+    .await
+    .expect("accepted in the comune's software");
+    db.close().await;
+    until(&fed, &r.id, "accepted", |r| {
+        r.status == v1::ReferralStatus::Accepted as i32
+    })
+    .await;
+    fed.cleanup().await;
+}

@@ -179,7 +179,10 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, 
     if let Some(inbox) = &mapping.inbox {
         // Prepared, so that a missing table or column stops the start; not
         // planned: the inbox is written and read by the partner's keys.
-        for q in [&inbox.exists, &inbox.insert, &inbox.changes] {
+        for q in [&inbox.exists, &inbox.insert, &inbox.changes]
+            .into_iter()
+            .chain(inbox.update.as_ref())
+        {
             let p = prepare(db, mapping, &q.key, q).await?;
             prepared.insert(q.key.clone(), p);
         }

@@ -54,6 +54,8 @@ pub(crate) struct RawReferrals {
     exists: String,
     insert: String,
     changes: String,
+    #[serde(default)]
+    update: Option<String>,
     status: BTreeMap<String, String>,
 }
 
@@ -66,14 +68,20 @@ pub struct InboxMapping {
     pub insert: NamedQuery,
     /// Reads status changes at or after `:since`.
     pub changes: NamedQuery,
+    /// Writes a status change made through Trama, if the partner wants
+    /// its table to follow them.
+    pub update: Option<NamedQuery>,
     /// The partner's status codes, with Trama's statuses.
     pub statuses: BTreeMap<String, v1::ReferralStatus>,
 }
 
 /// Whether a mapping key names a query that writes (never probed).
 pub fn writes(key: &str) -> bool {
-    key == "referrals.insert"
+    key == "referrals.insert" || key == "referrals.update"
 }
+
+/// Parameters `update` may use.
+pub const UPDATE_PARAMS: [&str; 5] = ["id", "status", "reason", "operator_id", "changed_at"];
 
 fn query(key: &str, sql: &str, allowed: &[&str]) -> Result<NamedQuery, (String, String)> {
     let parsed = ParamSql::parse(sql).map_err(|p| (key.to_string(), p))?;
@@ -117,6 +125,11 @@ pub(crate) fn parse(raw: &RawReferrals) -> Result<InboxMapping, (String, String)
         exists: query("referrals.exists", &raw.exists, &["id"])?,
         insert: query("referrals.insert", &raw.insert, &INSERT_PARAMS)?,
         changes: query("referrals.changes", &raw.changes, &["since"])?,
+        update: raw
+            .update
+            .as_deref()
+            .map(|sql| query("referrals.update", sql, &UPDATE_PARAMS))
+            .transpose()?,
         statuses,
     })
 }
@@ -133,6 +146,36 @@ fn parse_status(text: &str) -> Option<v1::ReferralStatus> {
             .trim_start_matches("REFERRAL_STATUS_")
             .eq_ignore_ascii_case(&t)
     })
+}
+
+impl InboxMapping {
+    /// The partner's code for `status` (the first its table maps to it).
+    pub fn code_of(&self, status: v1::ReferralStatus) -> Option<&str> {
+        self.statuses
+            .iter()
+            .find(|(_, s)| **s == status)
+            .map(|(code, _)| code.as_str())
+    }
+}
+
+/// The values `update` binds, from a status change made through Trama.
+pub fn update_values(
+    m: &InboxMapping,
+    r: &v1::UpdateReferralStatusRequest,
+) -> Option<HashMap<&'static str, Param>> {
+    let status = v1::ReferralStatus::try_from(r.status).ok()?;
+    let code = m.code_of(status)?.to_string();
+    let text = |s: &str| Param::Text((!s.trim().is_empty()).then(|| s.trim().to_string()));
+    Some(HashMap::from([
+        ("id", text(&r.id)),
+        ("status", Param::Text(Some(code))),
+        ("reason", text(&r.reason)),
+        ("operator_id", text(&r.operator_id)),
+        (
+            "changed_at",
+            Param::Text(r.at.and_then(|t| time_text(t.seconds))),
+        ),
+    ]))
 }
 
 /// A time as the inbox queries bind it: UTC text, `YYYY-MM-DD HH:MM:SS`
@@ -238,6 +281,7 @@ mod tests {
             exists: "SELECT 1 FROM inbox WHERE id = :id".into(),
             insert: "INSERT INTO inbox (id, cf) VALUES (:id, :tax_code)".into(),
             changes: "SELECT id, stato AS status FROM inbox WHERE t >= :since".into(),
+            update: Some("UPDATE inbox SET stato = :status WHERE id = :id".into()),
             status: BTreeMap::from([
                 ("N".to_string(), "requested".to_string()),
                 ("P".to_string(), "in-progress".to_string()),

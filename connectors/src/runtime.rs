@@ -193,6 +193,24 @@ impl Connector {
             })
     }
 
+    /// Writes a status change made through Trama into the inbox; `false`
+    /// when the mapping has no `update` query (or no code for the status).
+    pub async fn write_status(
+        &self,
+        r: &v1::UpdateReferralStatusRequest,
+    ) -> Result<bool, CallError> {
+        let Some(inbox) = &self.mapping.inbox else {
+            return Ok(false);
+        };
+        let (Some(update), Some(values)) =
+            (&inbox.update, crate::referrals::update_values(inbox, r))
+        else {
+            return Ok(false);
+        };
+        self.run_in(&mut self.db.pooled(), update, &values).await?;
+        Ok(true)
+    }
+
     /// The status changes the partner's software made since `since`
     /// (RFC 3339 text; empty for all), translated.
     pub async fn referral_changes(

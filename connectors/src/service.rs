@@ -391,6 +391,25 @@ impl ConnectorApi for ConnectorService {
         }))
     }
 
+    async fn update_referral_status(
+        &self,
+        request: Request<v1::UpdateReferralStatusRequest>,
+    ) -> Result<Response<v1::UpdateReferralStatusResponse>, Status> {
+        let req = request.into_inner();
+        let mut entry = self.draft("UpdateReferralStatus", "", None);
+        entry.operator_id = text::trim(&req.operator_id).into();
+        entry.sections_asked = vec![
+            format!("referral:{}", req.id),
+            format!("status:{}", req.status),
+        ];
+        let result = self
+            .inner
+            .write_status(&req)
+            .await
+            .map(|written| v1::UpdateReferralStatusResponse { written });
+        self.audited(entry, result).await.map(Response::new)
+    }
+
     async fn list_services(
         &self,
         request: Request<v1::ListServicesRequest>,

@@ -188,6 +188,7 @@ impl Referrals {
             operator: s.operator.clone(),
             at: created,
             via: "trama".into(),
+            push: false,
         };
         match self.store.insert(&row, &first).await.map_err(internal)? {
             Inserted::New => {
@@ -259,8 +260,11 @@ impl Referrals {
             operator: operator.to_string(),
             at: now_ms(),
             via: "trama".into(),
+            // The target's own table is told of the target's changes.
+            push: party == Party::Target,
         };
         self.apply(&r, party, &event).await?;
+        self.wake.notify_one();
         let now = self.get(organisation, id).await?;
         self.shown(now).await
     }
@@ -358,15 +362,57 @@ impl Referrals {
         }
     }
 
-    /// One round of deliveries; how long until the next is due.
+    /// One round of deliveries, and of status changes for the targets'
+    /// own tables; how long until the next round is due.
     async fn deliver_due(&self, registry: &Registry) -> Result<Duration, store::StoreError> {
         let due = self.store.due_deliveries(now_ms(), 64).await?;
         let rounds = due.iter().map(|r| self.deliver(registry, r));
         futures_util::future::join_all(rounds).await;
+        let unpushed = self.push_due(registry).await?;
         let next = self.store.next_attempt().await?;
-        Ok(next.map_or(Duration::from_secs(60), |at| {
+        let wait = next.map_or(Duration::from_secs(60), |at| {
             Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).clamp(50, 60_000))
-        }))
+        });
+        // A change the target could not take yet is offered again soon.
+        Ok(if unpushed {
+            wait.min(Duration::from_secs(5))
+        } else {
+            wait
+        })
+    }
+
+    /// Writes the target's changes made through Trama into its own table;
+    /// whether some are still waiting.
+    async fn push_due(&self, registry: &Registry) -> Result<bool, store::StoreError> {
+        let pending = self.store.pending_pushes(64).await?;
+        let mut waiting = false;
+        // In order: a referral's later change waits for its earlier one.
+        let mut held_back = std::collections::HashSet::new();
+        for p in pending {
+            if held_back.contains(&p.referral) {
+                continue;
+            }
+            let Some(source) = registry.all().iter().find(|s| s.organisation == p.target) else {
+                continue;
+            };
+            let mut request = tonic::Request::new(v1::UpdateReferralStatusRequest {
+                id: p.referral.clone(),
+                status: p.event.status,
+                reason: p.event.reason.clone(),
+                operator_id: p.event.operator.clone(),
+                at: timestamp(p.event.at),
+            });
+            request.set_timeout(source.timeout.max(Duration::from_secs(5)));
+            match source.client.clone().update_referral_status(request).await {
+                Ok(_) => self.store.pushed(&p.referral, p.seq).await?,
+                Err(status) => {
+                    tracing::info!(target = %p.target, code = ?status.code(), "a status change not yet written into the partner's table");
+                    waiting = true;
+                    held_back.insert(p.referral.clone());
+                }
+            }
+        }
+        Ok(waiting)
     }
 
     /// One delivery attempt of `r`.
@@ -387,6 +433,7 @@ impl Referrals {
                     operator: String::new(),
                     at: now_ms(),
                     via: "partner-system".into(),
+                    push: false,
                 };
                 self.store.refused(&r.id, &event).await
             }
@@ -521,6 +568,7 @@ impl Referrals {
             operator: change.operator_id,
             at,
             via: "partner-system".into(),
+            push: false,
         };
         if let Err(e) = self.apply(&r, Party::Target, &event).await {
             tracing::warn!(source = %target, problem = %e, "a status change in the partner's table is not a step the referral can take; ignored");

@@ -36,7 +36,7 @@ const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS trama_referral_event (\
        referral TEXT NOT NULL, seq BIGINT NOT NULL, status BIGINT NOT NULL, reason TEXT NOT NULL, \
        organisation TEXT NOT NULL, operator TEXT NOT NULL, at BIGINT NOT NULL, via TEXT NOT NULL, \
-       PRIMARY KEY (referral, seq))",
+       pushed BIGINT NOT NULL, PRIMARY KEY (referral, seq))",
     "CREATE TABLE IF NOT EXISTS trama_referral_cursor (\
        organisation TEXT PRIMARY KEY, as_of TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS trama_referral_pending ON trama_referral (delivery, next_attempt)",
@@ -111,6 +111,22 @@ pub struct Event {
     pub at: i64,
     /// `trama` or `partner-system`.
     pub via: String,
+    /// Whether the target's own table is still to be told (a change the
+    /// target made through Trama).
+    pub push: bool,
+}
+
+/// A status change waiting to be written into the target's own table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// The referral.
+    pub referral: String,
+    /// The change's number in its history.
+    pub seq: i64,
+    /// The target organisation.
+    pub target: String,
+    /// The change.
+    pub event: Event,
 }
 
 impl Stored {
@@ -412,6 +428,7 @@ impl Store {
                     operator: r.try_get(3)?,
                     at: r.try_get(4)?,
                     via: r.try_get(5)?,
+                    push: false,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -618,6 +635,51 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Status changes waiting to be written into their target's table, of
+    /// referrals already delivered there, oldest first.
+    pub async fn pending_pushes(&self, limit: i64) -> Result<Vec<Push>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.referral, e.seq, r.target, e.status, e.reason, e.organisation, e.operator, e.at, e.via \
+             FROM trama_referral_event e JOIN trama_referral r ON r.id = e.referral \
+             WHERE e.pushed = 0 AND r.delivery = 2 ORDER BY e.at, e.seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let status: i64 = r.try_get(3)?;
+                Ok(Push {
+                    referral: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    target: r.try_get(2)?,
+                    event: Event {
+                        status: i32::try_from(status).unwrap_or_default(),
+                        reason: r.try_get(4)?,
+                        organisation: r.try_get(5)?,
+                        operator: r.try_get(6)?,
+                        at: r.try_get(7)?,
+                        via: r.try_get(8)?,
+                        push: true,
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The target's table was told of change `seq` of `referral`.
+    pub async fn pushed(&self, referral: &str, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE trama_referral_event SET pushed = 1 WHERE referral = $1 AND seq = $2")
+            .bind(referral)
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -631,8 +693,8 @@ async fn insert_event(
     e: &Event,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO trama_referral_event (referral, seq, status, reason, organisation, operator, at, via) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO trama_referral_event (referral, seq, status, reason, organisation, operator, at, via, \
+         pushed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(seq)
@@ -642,6 +704,7 @@ async fn insert_event(
     .bind(&e.operator)
     .bind(e.at)
     .bind(&e.via)
+    .bind(i64::from(!e.push))
     .execute(&mut **tx)
     .await
     .map(|_| ())
