@@ -441,30 +441,11 @@ impl Store {
     pub async fn change(&self, id: &str, from: i32, event: &Event) -> Result<bool, StoreError> {
         let run = async {
             let mut tx = self.pool.begin().await?;
-            let changed = sqlx::query(
-                "UPDATE trama_referral SET status = $1, status_reason = $2 \
-                 WHERE id = $3 AND status = $4",
-            )
-            .bind(i64::from(event.status))
-            .bind(&event.reason)
-            .bind(id)
-            .bind(i64::from(from))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed == 0 {
-                return Ok(false);
+            let changed = change_in(&mut tx, id, from, event).await?;
+            if changed {
+                tx.commit().await?;
             }
-            let seq: i64 = sqlx::query(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM trama_referral_event WHERE referral = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-            insert_event(&mut tx, id, seq, event).await?;
-            tx.commit().await?;
-            Ok(true)
+            Ok(changed)
         };
         run.await.map_err(|e: sqlx::Error| self.err(e))
     }
@@ -569,15 +550,20 @@ impl Store {
     /// The target's rules refused it: the content goes, the referral is
     /// rejected with the target's reason.
     pub async fn refused(&self, id: &str, event: &Event) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE trama_referral SET sealed = NULL, delivery = 3, problem = $1 WHERE id = $2",
-        )
-        .bind(&event.reason)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        self.change(id, 1, event).await.map(|_| ())
+        // One transaction: nobody reads a refused delivery still requested.
+        let run = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "UPDATE trama_referral SET sealed = NULL, delivery = 3, problem = $1 WHERE id = $2",
+            )
+            .bind(&event.reason)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            change_in(&mut tx, id, 1, event).await?;
+            tx.commit().await
+        };
+        run.await.map_err(|e: sqlx::Error| self.err(e))
     }
 
     /// A failed attempt: tried again at `next`.
@@ -684,6 +670,38 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Moves `id` from `from` to the event's status and records the event,
+/// inside `tx`; `false` when its status is no longer `from`.
+async fn change_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    from: i32,
+    event: &Event,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "UPDATE trama_referral SET status = $1, status_reason = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(i64::from(event.status))
+    .bind(&event.reason)
+    .bind(id)
+    .bind(i64::from(from))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    let seq: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM trama_referral_event WHERE referral = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    insert_event(tx, id, seq, event).await?;
+    Ok(true)
 }
 
 async fn insert_event(
