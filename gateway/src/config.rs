@@ -680,5 +680,49 @@ mod example_tests {
         assert_eq!(c.audit.database, "sqlite:///var/lib/trama/audit.db");
         assert_eq!(c.tls.crl, Some(PathBuf::from("/etc/trama/pki/crl.pem")));
         assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.referrals.store, "sqlite:///var/lib/trama/referrals.db");
+        let comune = c
+            .referrals
+            .targets
+            .get("comune")
+            .copied()
+            .unwrap_or_default();
+        assert_eq!((comune.routine, comune.urgent), (10, 2));
+        assert!(
+            !c.referrals.targets.contains_key("caritas"),
+            "takes no referrals"
+        );
+    }
+
+    #[test]
+    fn referral_settings_are_checked_naming_the_key() {
+        let base = include_str!("../../deploy/gateway.example.toml");
+        let path = Path::new("/etc/trama/gateway.toml");
+        for (from, to, key) in [
+            (
+                "poll_seconds = 30 ",
+                "poll_seconds = 0 ",
+                "referrals.poll_seconds",
+            ),
+            ("routine = 5,", "routine = 61,", "referrals.deadline_days"),
+            (
+                "referrals = true ",
+                "referrals = false ",
+                "sources[0].referral_deadline_days",
+            ),
+            (
+                "store = \"/var/lib/trama/referrals.db\"",
+                "store = \"mysql://db/x\"",
+                "referrals.store",
+            ),
+        ] {
+            assert!(base.contains(from), "{from}");
+            let text = base.replacen(from, to, 1);
+            let got = GatewayConfig::parse(path, &text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(got.contains(&format!("key `{key}`")), "{key}: {got}");
+        }
     }
 }
