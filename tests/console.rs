@@ -291,6 +291,29 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .post("/access", &format!("csrf={csrf}&tax_code=DNGGPP58L14D150Z"))
         .await;
     assert_eq!(not_dpo.status, 403, "{}", not_dpo.body);
+    // The referral forms take the session's token too: a forged one
+    // sends nothing and changes nothing.
+    for path in ["/refer", "/referrals/0ce0e6d5-722f-4fca-9f97-9b4fc918807c"] {
+        let forged = browser
+            .post(
+                path,
+                "csrf=forged&to=comune&tax_code=DNGGPP58L14D150Z&reason=housing&key=k&status=accepted",
+            )
+            .await;
+        assert_eq!(forged.status, 403, "{path}: {}", forged.body);
+    }
+    let inbox = browser.get("/referrals").await;
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    assert!(
+        inbox.body.contains("Nessuna segnalazione."),
+        "{}",
+        inbox.body
+    );
+    assert_eq!(
+        inbox.header("cache-control"),
+        Some("no-store"),
+        "referrals are about people"
+    );
 
     // A session that expired while searching: sign in again and the
     // search comes back as it was, not yet run.
