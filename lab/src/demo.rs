@@ -496,26 +496,14 @@ async fn referral_view(running: &Federation, tax_code: &str) -> anyhow::Result<(
     println!(
         "── The CPS of the health authority refers the person to the comune (SendReferral) ──"
     );
-    let sent = cps
-        .send_referral(v1::SendReferralRequest {
-            context: Some(context_of(&profile)),
-            idempotency_key: format!("demo-cps-{tax_code}"),
-            target: "comune".into(),
-            target_service: String::new(),
-            content: Some(v1::ReferralContent {
-                person: Some(v1::ReferredPerson {
-                    tax_code: tax_code.into(),
-                    ..Default::default()
-                }),
-                reasons: vec!["mental-health".into(), "housing".into()],
-                message: "Dimessa dal reparto, chiede aiuto per la casa e il lavoro.".into(),
-            }),
-            urgency: v1::Urgency::Urgent as i32,
-        })
+    let id = cps
+        .send_referral(demo_referral(&profile, tax_code))
         .await
         .map_err(status_error)?
-        .into_inner();
-    let id = sent.referral.map(|r| r.id).unwrap_or_default();
+        .into_inner()
+        .referral
+        .map(|r| r.id)
+        .unwrap_or_default();
     let read = |mut c: trama_proto::v1::federation_client::FederationClient<_>, id: String| {
         let context = context_of(&profile);
         async move {
@@ -557,6 +545,25 @@ async fn referral_view(running: &Federation, tax_code: &str) -> anyhow::Result<(
     .await?;
     println!("{}", render::referral(&accepted));
     Ok(())
+}
+
+/// The CPS's referral of the person to the comune's social services.
+fn demo_referral(profile: &Profile, tax_code: &str) -> v1::SendReferralRequest {
+    v1::SendReferralRequest {
+        context: Some(context_of(profile)),
+        idempotency_key: format!("demo-cps-{tax_code}"),
+        target: "comune".into(),
+        target_service: String::new(),
+        content: Some(v1::ReferralContent {
+            person: Some(v1::ReferredPerson {
+                tax_code: tax_code.into(),
+                ..Default::default()
+            }),
+            reasons: vec!["mental-health".into(), "housing".into()],
+            message: "Dimessa dal reparto, chiede aiuto per la casa e il lavoro.".into(),
+        }),
+        urgency: v1::Urgency::Urgent as i32,
+    }
 }
 
 /// The context a client profile states.

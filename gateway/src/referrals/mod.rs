@@ -148,7 +148,31 @@ impl Referrals {
                 ),
             });
         };
-        let fingerprint = self.sealer.fingerprint(&fingerprinted(&s));
+        let (row, first) = self.stored(&s, deadlines)?;
+        match self.store.insert(&row, &first).await.map_err(internal)? {
+            Inserted::New => {
+                metrics::counter!("trama_referrals_sent_total", "target" => s.target.clone())
+                    .increment(1);
+                self.wake.notify_one();
+                Ok((self.view(row, vec![first]), false))
+            }
+            Inserted::Existing(before) if before.fingerprint == row.fingerprint => {
+                let events = self.store.events(&before.id).await.map_err(internal)?;
+                Ok((self.view(*before, events), true))
+            }
+            Inserted::Existing(before) => Err(CallError::Conflict {
+                field: "idempotency_key".into(),
+                description: format!(
+                    "`{}` was used for referral {} with other content: use a new key for a new referral",
+                    s.key, before.id
+                ),
+            }),
+        }
+    }
+
+    /// The row of a new referral, its content sealed, and its first event.
+    fn stored(&self, s: &Send, deadlines: &Deadlines) -> Result<(Stored, Event), CallError> {
+        let fingerprint = self.sealer.fingerprint(&fingerprinted(s));
         let id = self.sealer.new_id().map_err(internal)?;
         let sealed = self
             .sealer
@@ -190,25 +214,7 @@ impl Referrals {
             via: "trama".into(),
             push: false,
         };
-        match self.store.insert(&row, &first).await.map_err(internal)? {
-            Inserted::New => {
-                metrics::counter!("trama_referrals_sent_total", "target" => s.target.clone())
-                    .increment(1);
-                self.wake.notify_one();
-                Ok((self.view(row, vec![first]), false))
-            }
-            Inserted::Existing(before) if before.fingerprint == row.fingerprint => {
-                let events = self.store.events(&before.id).await.map_err(internal)?;
-                Ok((self.view(*before, events), true))
-            }
-            Inserted::Existing(before) => Err(CallError::Conflict {
-                field: "idempotency_key".into(),
-                description: format!(
-                    "`{}` was used for referral {} with other content: use a new key for a new referral",
-                    s.key, before.id
-                ),
-            }),
-        }
+        Ok((row, first))
     }
 
     /// The referral `id` as `organisation` may see it (its sender or its
