@@ -1,10 +1,12 @@
 //! The federated catalogue of services: every partner's offer held in
-//! memory (public data) and indexed in an in-memory SQLite database, full
-//! text with FTS5 (`unicode61` folding accents, `bm25` ranking) beside a
-//! table of the fields searches filter on. Searches go on from what the
-//! gateway holds while a partner is down; each partner's part says how old
-//! it is. Italian word endings are folded by searching each word's stem as
-//! a prefix (`domiciliare` → `domiciliar*`).
+//! memory (public data), each service with what searches filter on read
+//! out once, kept in name order for searches without text; the free text
+//! indexed in an in-memory SQLite database with FTS5 (`unicode61` folding
+//! accents, `bm25` ranking), whose rowids lead to the services held.
+//! Searches go on from what the gateway holds while a partner is down;
+//! each partner's part says how old it is. Italian word endings are
+//! folded by searching each word's stem as a prefix (`domiciliare` →
+//! `domiciliar*`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -12,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::ConnectOptions;
+use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::{QueryBuilder, Row, Sqlite};
 use tokio::sync::RwLock;
 use trama_proto::v1;
 
@@ -53,7 +55,69 @@ pub struct Catalogue {
 #[derive(Debug, Default)]
 struct State {
     parts: BTreeMap<String, Part>,
-    by_id: HashMap<String, v1::Service>,
+    by_id: HashMap<String, Arc<Entry>>,
+    /// Each service's row in the full-text index.
+    rowid_of: HashMap<String, i64>,
+    by_rowid: HashMap<i64, Arc<Entry>>,
+    /// Every service, by name then id: the order of a search without text.
+    ordered: Vec<Arc<Entry>>,
+    next_rowid: i64,
+}
+
+/// A service held, with what searches filter on read out once.
+#[derive(Debug)]
+struct Entry {
+    service: v1::Service,
+    name_key: String,
+    provider: String,
+    vouchers: Vec<String>,
+    price_cents: Option<i64>,
+    age_min: u32,
+    age_max: u32,
+    isee_max: i64,
+    active: bool,
+    modified: i64,
+}
+
+impl Entry {
+    fn of(service: v1::Service) -> Entry {
+        let eligibility = service.eligibility.clone().unwrap_or_default();
+        Entry {
+            name_key: service.name.to_lowercase(),
+            provider: provider_name(&service).to_string(),
+            vouchers: service.vouchers.iter().map(|v| v.scheme.clone()).collect(),
+            price_cents: service
+                .costs
+                .iter()
+                .filter_map(|c| c.amount.as_ref())
+                .map(|m| m.cents)
+                .min(),
+            age_min: eligibility.minimum_age,
+            age_max: eligibility.maximum_age,
+            isee_max: eligibility.isee_max_cents,
+            active: service.status == v1::ServiceStatus::Active as i32 || service.status == 0,
+            modified: unix(&service.last_modified).unwrap_or(0),
+            service,
+        }
+    }
+
+    /// Whether the service passes every filter of `s` (open now is
+    /// checked at `now`, Italian time).
+    fn passes(&self, s: &Search, now: (u32, u32)) -> bool {
+        let svc = &self.service;
+        self.active
+            && (s.needs.is_empty() || s.needs.iter().any(|n| svc.needs.contains(n)))
+            && (s.municipality.is_empty() || svc.municipalities.contains(&s.municipality))
+            && (s.age == 0
+                || (self.age_min <= s.age && (self.age_max == 0 || self.age_max >= s.age)))
+            && (s.max_price_cents <= 0 || self.price_cents.is_none_or(|p| p <= s.max_price_cents))
+            && (s.voucher.is_empty() || self.vouchers.contains(&s.voucher))
+            && (s.isee_cents <= 0 || self.isee_max == 0 || self.isee_max >= s.isee_cents)
+            && (s.ids.is_empty() || s.ids.iter().any(|i| *i == svc.id || *i == svc.uuid))
+            && (s.providers.is_empty() || s.providers.contains(&self.provider))
+            && s.modified_after.is_none_or(|after| self.modified >= after)
+            && (!s.open_now || open_at(svc, now))
+    }
 }
 
 /// A search, checked.
@@ -76,18 +140,10 @@ pub struct Search {
     fingerprint: u64,
 }
 
-const SCHEMA: [&str; 3] = [
-    // The text's rowid is the service's `n`: found text leads to its
-    // service in one step.
+const SCHEMA: [&str; 1] = [
+    // The rowid of a service's text is the key of its entry in memory.
     "CREATE VIRTUAL TABLE service_text USING fts5(name, description, provider, \
      tokenize = 'unicode61 remove_diacritics 2')",
-    "CREATE TABLE service (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, organisation TEXT NOT NULL, name TEXT NOT NULL, \
-     needs TEXT NOT NULL, municipalities TEXT NOT NULL, age_min INTEGER NOT NULL, \
-     age_max INTEGER NOT NULL, price_cents INTEGER, vouchers TEXT NOT NULL, \
-     isee_max INTEGER NOT NULL, active INTEGER NOT NULL, uuid TEXT NOT NULL, \
-     provider TEXT NOT NULL, modified INTEGER NOT NULL)",
-    // Searches without free text list by name: read in order, not sorted.
-    "CREATE INDEX service_by_name ON service (name, id)",
 ];
 
 impl Catalogue {
@@ -145,26 +201,20 @@ impl Catalogue {
                 s.uuid = trama_proto::ids::service(&s.id);
                 s
             })
-            .filter(|s| state.by_id.get(&s.id) != Some(s))
+            .filter(|s| state.by_id.get(&s.id).is_none_or(|e| e.service != *s))
             .collect();
-        if !removed.is_empty() || !fresh.is_empty() {
-            let mut tx = self.pool.begin().await?;
-            for id in removed.iter().chain(fresh.iter().map(|s| &s.id)) {
-                remove(&mut tx, id).await?;
-            }
-            for s in &fresh {
-                insert(&mut tx, s).await?;
-            }
-            tx.commit().await?;
-        }
-        for id in &removed {
-            state.by_id.remove(id);
+        let changed = !removed.is_empty() || !fresh.is_empty();
+        if changed {
+            self.reindex(&mut state, &removed, &fresh).await?;
         }
         let mut ids: HashSet<String> = held;
         ids.retain(|id| current.contains(id.as_str()));
         for s in fresh {
             ids.insert(s.id.clone());
-            state.by_id.insert(s.id.clone(), s);
+            state.keep(s);
+        }
+        if changed {
+            state.reorder();
         }
         state.parts.insert(
             organisation.to_string(),
@@ -175,6 +225,50 @@ impl Catalogue {
                 problem: String::new(),
             },
         );
+        Ok(())
+    }
+
+    /// Takes `removed` and the old text of `fresh` out of the full-text
+    /// index and puts the text of `fresh` in, under rowids `fresh` will
+    /// keep ([`State::keep`] takes them in the same order).
+    async fn reindex(
+        &self,
+        state: &mut State,
+        removed: &[String],
+        fresh: &[v1::Service],
+    ) -> Result<(), sqlx::Error> {
+        let old: Vec<(String, i64)> = removed
+            .iter()
+            .chain(fresh.iter().map(|s| &s.id))
+            .filter_map(|id| state.rowid_of.get(id).map(|r| (id.clone(), *r)))
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        for (_, rowid) in &old {
+            sqlx::query("DELETE FROM service_text WHERE rowid = ?")
+                .bind(rowid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (i, s) in fresh.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO service_text (rowid, name, description, provider) VALUES (?, ?, ?, ?)",
+            )
+            .bind(state.next_rowid + i as i64)
+            .bind(&s.name)
+            .bind(&s.description)
+            .bind(provider_name(s))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        // Only once the index holds it: what is held and the index agree.
+        for (id, rowid) in old {
+            state.rowid_of.remove(&id);
+            state.by_rowid.remove(&rowid);
+        }
+        for id in removed {
+            state.by_id.remove(id);
+        }
         Ok(())
     }
 
@@ -191,7 +285,12 @@ impl Catalogue {
 
     /// The service `id`, if held.
     pub async fn get(&self, id: &str) -> Option<v1::Service> {
-        self.state.read().await.by_id.get(id).cloned()
+        self.state
+            .read()
+            .await
+            .by_id
+            .get(id)
+            .map(|e| e.service.clone())
     }
 
     /// The `as_of` of `organisation`'s part (the next `changed_since`).
@@ -213,22 +312,33 @@ impl Catalogue {
     /// they were while it ran.
     pub async fn search(&self, search: &Search) -> Result<v1::SearchServicesResponse, CallError> {
         let state = self.state.read().await;
-        let ids = self.matching(search).await.map_err(|e| {
-            tracing::error!(error = %e, "the catalogue index failed");
-            CallError::Internal("the catalogue index failed".into())
-        })?;
         let now = italy_now();
-        let found: Vec<&v1::Service> = ids
-            .iter()
-            .filter_map(|id| state.by_id.get(id))
-            .filter(|s| !search.open_now || open_at(s, now))
-            .collect();
+        let found: Vec<&Entry> = match &search.fts {
+            Some(fts) => {
+                let rowids = self.text_matches(fts).await.map_err(|e| {
+                    tracing::error!(error = %e, "the catalogue index failed");
+                    CallError::Internal("the catalogue index failed".into())
+                })?;
+                rowids
+                    .iter()
+                    .filter_map(|r| state.by_rowid.get(r))
+                    .map(|e| &**e)
+                    .filter(|e| e.passes(search, now))
+                    .collect()
+            }
+            None => state
+                .ordered
+                .iter()
+                .map(|e| &**e)
+                .filter(|e| e.passes(search, now))
+                .collect(),
+        };
         let total = found.len();
         let page: Vec<v1::Service> = found
             .iter()
             .skip(search.offset)
             .take(search.page_size as usize)
-            .map(|s| (*s).clone())
+            .map(|e| e.service.clone())
             .collect();
         let next = search.offset + page.len();
         let next_page_token = if next < total {
@@ -243,18 +353,18 @@ impl Catalogue {
             by_need: facets(
                 found
                     .iter()
-                    .flat_map(|s| s.needs.iter().map(String::as_str)),
+                    .flat_map(|e| e.service.needs.iter().map(String::as_str)),
             ),
-            by_provider: facets(found.iter().map(|s| provider_name(s))),
+            by_provider: facets(found.iter().map(|e| e.provider.as_str())),
             by_municipality: facets(
                 found
                     .iter()
-                    .flat_map(|s| s.municipalities.iter().map(String::as_str)),
+                    .flat_map(|e| e.service.municipalities.iter().map(String::as_str)),
             ),
             by_voucher: facets(
                 found
                     .iter()
-                    .flat_map(|s| s.vouchers.iter().map(|v| v.scheme.as_str())),
+                    .flat_map(|e| e.vouchers.iter().map(String::as_str)),
             ),
             // Under the same lock as the index: never a part the search
             // did not see.
@@ -262,88 +372,22 @@ impl Catalogue {
         })
     }
 
-    /// The ids passing the filters, the most relevant first. They come
-    /// back joined in one value: SQLite hands rows over one at a time, and
-    /// a search may find every service held.
-    async fn matching(&self, s: &Search) -> Result<Vec<String>, sqlx::Error> {
-        let rank = if s.fts.is_some() {
-            // bm25 weights: the name counts most, then the provider.
-            "bm25(service_text, 10.0, 1.0, 3.0)"
-        } else {
-            "s.name"
-        };
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "SELECT group_concat(id, char(31) ORDER BY rank, id) FROM \
-             (SELECT s.id AS id, {rank} AS rank FROM service s "
-        ));
-        if s.fts.is_some() {
-            q.push("JOIN service_text t ON t.rowid = s.n ");
-        }
-        q.push("WHERE s.active = 1 ");
-        if let Some(fts) = &s.fts {
-            q.push("AND service_text MATCH ")
-                .push_bind(fts.clone())
-                .push(" ");
-        }
-        if !s.needs.is_empty() {
-            q.push("AND (");
-            for (i, need) in s.needs.iter().enumerate() {
-                if i > 0 {
-                    q.push(" OR ");
-                }
-                q.push("instr(s.needs, ")
-                    .push_bind(format!(",{need},"))
-                    .push(") > 0");
-            }
-            q.push(") ");
-        }
-        if !s.municipality.is_empty() {
-            q.push("AND instr(s.municipalities, ")
-                .push_bind(format!(",{},", s.municipality))
-                .push(") > 0 ");
-        }
-        if s.age > 0 {
-            q.push("AND s.age_min <= ").push_bind(i64::from(s.age));
-            q.push(" AND (s.age_max = 0 OR s.age_max >= ")
-                .push_bind(i64::from(s.age))
-                .push(") ");
-        }
-        if s.max_price_cents > 0 {
-            q.push("AND (s.price_cents IS NULL OR s.price_cents <= ")
-                .push_bind(s.max_price_cents)
-                .push(") ");
-        }
-        if !s.voucher.is_empty() {
-            q.push("AND instr(s.vouchers, ")
-                .push_bind(format!(",{},", s.voucher))
-                .push(") > 0 ");
-        }
-        if s.isee_cents > 0 {
-            q.push("AND (s.isee_max = 0 OR s.isee_max >= ")
-                .push_bind(s.isee_cents)
-                .push(") ");
-        }
-        if !s.ids.is_empty() {
-            q.push("AND (s.id IN (");
-            push_list(&mut q, &s.ids);
-            q.push(") OR s.uuid IN (");
-            push_list(&mut q, &s.ids);
-            q.push(")) ");
-        }
-        if !s.providers.is_empty() {
-            q.push("AND s.provider IN (");
-            push_list(&mut q, &s.providers);
-            q.push(") ");
-        }
-        if let Some(after) = s.modified_after {
-            q.push("AND s.modified >= ").push_bind(after).push(" ");
-        }
-        // Ordered inside too, which keeps SQLite from folding the ranked
-        // query into the aggregate (where bm25 cannot run).
-        q.push("ORDER BY rank, s.id)");
-        let joined: Option<String> = q.build().fetch_one(&self.pool).await?.try_get(0)?;
+    /// The rowids of the services whose text matches `fts`, the most
+    /// relevant first (bm25: the name counts most, then the provider).
+    /// They come back joined in one value: SQLite hands rows over one at a
+    /// time.
+    async fn text_matches(&self, fts: &str) -> Result<Vec<i64>, sqlx::Error> {
+        let joined: Option<String> = sqlx::query(
+            "SELECT group_concat(r, ',' ORDER BY k, r) FROM \
+             (SELECT rowid AS r, bm25(service_text, 10.0, 1.0, 3.0) AS k FROM service_text \
+              WHERE service_text MATCH ? ORDER BY k, r)",
+        )
+        .bind(fts)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
         Ok(joined
-            .map(|j| j.split('\u{1f}').map(str::to_string).collect())
+            .map(|j| j.split(',').filter_map(|r| r.parse().ok()).collect())
             .unwrap_or_default())
     }
 
@@ -400,6 +444,28 @@ impl Catalogue {
 }
 
 impl State {
+    /// Holds `s` under the next rowid (the one [`Catalogue::reindex`]
+    /// gave its text).
+    fn keep(&mut self, s: v1::Service) {
+        let rowid = self.next_rowid;
+        self.next_rowid += 1;
+        let entry = Arc::new(Entry::of(s));
+        self.rowid_of.insert(entry.service.id.clone(), rowid);
+        self.by_rowid.insert(rowid, entry.clone());
+        self.by_id.insert(entry.service.id.clone(), entry);
+    }
+
+    /// Sorts every service by name, then id.
+    fn reorder(&mut self) {
+        let mut all: Vec<Arc<Entry>> = self.by_id.values().cloned().collect();
+        all.sort_by(|a, b| {
+            a.name_key
+                .cmp(&b.name_key)
+                .then_with(|| a.service.id.cmp(&b.service.id))
+        });
+        self.ordered = all;
+    }
+
     fn sources(&self) -> Vec<v1::CatalogueSource> {
         self.parts
             .iter()
@@ -417,77 +483,11 @@ impl State {
     }
 }
 
-async fn insert(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    s: &v1::Service,
-) -> Result<(), sqlx::Error> {
-    let list = |items: &[String]| format!(",{},", items.join(","));
-    let eligibility = s.eligibility.clone().unwrap_or_default();
-    let price = s
-        .costs
-        .iter()
-        .filter_map(|c| c.amount.as_ref())
-        .map(|m| m.cents)
-        .min();
-    let vouchers: Vec<String> = s.vouchers.iter().map(|v| v.scheme.clone()).collect();
-    let n = sqlx::query(
-        "INSERT INTO service (id, organisation, name, needs, municipalities, age_min, age_max, \
-         price_cents, vouchers, isee_max, active, uuid, provider, modified) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&s.id)
-    .bind(&s.organisation)
-    .bind(s.name.to_lowercase())
-    .bind(list(&s.needs))
-    .bind(list(&s.municipalities))
-    .bind(i64::from(eligibility.minimum_age))
-    .bind(i64::from(eligibility.maximum_age))
-    .bind(price)
-    .bind(list(&vouchers))
-    .bind(eligibility.isee_max_cents)
-    .bind(i64::from(
-        s.status == v1::ServiceStatus::Active as i32 || s.status == 0,
-    ))
-    .bind(&s.uuid)
-    .bind(provider(s))
-    .bind(unix(&s.last_modified).unwrap_or(0))
-    .execute(&mut **tx)
-    .await?
-    .last_insert_rowid();
-    sqlx::query(
-        "INSERT INTO service_text (rowid, name, description, provider) VALUES (?, ?, ?, ?)",
-    )
-    .bind(n)
-    .bind(&s.name)
-    .bind(&s.description)
-    .bind(provider(s))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Takes service `id` out of the index.
-async fn remove(tx: &mut sqlx::Transaction<'_, Sqlite>, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM service_text WHERE rowid IN (SELECT n FROM service WHERE id = ?)")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM service WHERE id = ?")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// An RFC 3339 time as Unix seconds.
 fn unix(text: &str) -> Option<i64> {
     time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
         .ok()
         .map(time::OffsetDateTime::unix_timestamp)
-}
-
-fn provider(s: &v1::Service) -> String {
-    provider_name(s).to_string()
 }
 
 fn provider_name(s: &v1::Service) -> &str {
@@ -514,13 +514,6 @@ fn facets<'a>(values: impl Iterator<Item = &'a str>) -> Vec<v1::Facet> {
         .collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
     out
-}
-
-fn push_list(q: &mut QueryBuilder<Sqlite>, items: &[String]) {
-    let mut list = q.separated(", ");
-    for item in items {
-        list.push_bind(item.clone());
-    }
 }
 
 /// Checks a request: every refusal names the field and the fix.
