@@ -76,13 +76,9 @@ pub struct ReferralsArgs {
 }
 
 fn status(text: &str) -> anyhow::Result<v1::ReferralStatus> {
-    let name = format!(
-        "REFERRAL_STATUS_{}",
-        text.trim().to_ascii_uppercase().replace('-', "_")
-    );
-    match v1::ReferralStatus::from_str_name(&name) {
-        Some(s) if s != v1::ReferralStatus::Unspecified => Ok(s),
-        _ => bail!(
+    match trama_proto::referrals::parse(text) {
+        Some(s) => Ok(s),
+        None => bail!(
             "`{text}`: write requested, accepted, rejected, in_progress, completed, failed or cancelled"
         ),
     }

@@ -128,15 +128,8 @@ impl Store {
             url: shown.clone(),
             source,
         };
-        let mut full = url.to_string();
         let sqlite = url.starts_with("sqlite:");
-        if sqlite && !url.contains("mode=") {
-            let mode = if create { "rwc" } else { "ro" };
-            full.push(if url.contains('?') { '&' } else { '?' });
-            full.push_str("mode=");
-            full.push_str(mode);
-        }
-        let options: AnyConnectOptions = full.parse().map_err(db)?;
+        let options: AnyConnectOptions = Store::with_mode(url, create).parse().map_err(db)?;
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .after_connect(move |conn, _| {
@@ -203,6 +196,17 @@ impl Store {
         } else {
             Err("use a file path (SQLite) or a postgres:// URL".into())
         }
+    }
+
+    /// `url` with the SQLite open mode a writer (`create`: `rwc`) or a
+    /// reader (`ro`) needs, unless it names one; other URLs as they are.
+    pub fn with_mode(url: &str, create: bool) -> String {
+        let mut full = url.to_string();
+        if url.starts_with("sqlite:") && !url.contains("mode=") {
+            full.push(if url.contains('?') { '&' } else { '?' });
+            full.push_str(if create { "mode=rwc" } else { "mode=ro" });
+        }
+        full
     }
 
     /// The SQLite URL of a file path.

@@ -703,13 +703,7 @@ pub fn services(resp: &v1::SearchServicesResponse) -> String {
 
 /// A status as people read it.
 pub fn status_name(s: i32) -> String {
-    v1::ReferralStatus::try_from(s)
-        .map(|s| {
-            s.as_str_name()
-                .trim_start_matches("REFERRAL_STATUS_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_else(|_| s.to_string())
+    trama_proto::referrals::name_of(s)
 }
 
 /// A delivery state as people read it.

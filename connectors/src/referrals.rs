@@ -104,7 +104,7 @@ fn query(key: &str, sql: &str, allowed: &[&str]) -> Result<NamedQuery, (String, 
 pub(crate) fn parse(raw: &RawReferrals) -> Result<InboxMapping, (String, String)> {
     let mut statuses = BTreeMap::new();
     for (code, status) in &raw.status {
-        let s = parse_status(status).ok_or_else(|| {
+        let s = trama_proto::referrals::parse(status).ok_or_else(|| {
             (
                 format!("referrals.status.{code}"),
                 format!("`{status}` is not a referral status: requested, accepted, rejected, in_progress, completed, failed, cancelled"),
@@ -131,20 +131,6 @@ pub(crate) fn parse(raw: &RawReferrals) -> Result<InboxMapping, (String, String)
             .map(|sql| query("referrals.update", sql, &UPDATE_PARAMS))
             .transpose()?,
         statuses,
-    })
-}
-
-fn parse_status(text: &str) -> Option<v1::ReferralStatus> {
-    use v1::ReferralStatus::*;
-    let t = text.trim().to_ascii_lowercase().replace('-', "_");
-    [
-        Requested, Accepted, Rejected, InProgress, Completed, Failed, Cancelled,
-    ]
-    .into_iter()
-    .find(|s| {
-        s.as_str_name()
-            .trim_start_matches("REFERRAL_STATUS_")
-            .eq_ignore_ascii_case(&t)
     })
 }
 

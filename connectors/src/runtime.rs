@@ -57,6 +57,16 @@ pub struct ProbeError {
     pub source: SourceError,
 }
 
+/// One value per placeholder of `statement`, from `values` by name; NULL
+/// for a name without one.
+fn bound(statement: &crate::source::Prepared, values: &HashMap<&str, Param>) -> Vec<Param> {
+    statement
+        .names
+        .iter()
+        .map(|n| values.get(n.as_str()).cloned().unwrap_or(Param::Text(None)))
+        .collect()
+}
+
 impl Connector {
     /// A connector whose mapping has not been checked yet.
     pub fn new(organisation: String, mapping: Mapping, db: Database) -> Connector {
@@ -177,15 +187,11 @@ impl Connector {
             return Err(CallError::NotReady);
         };
         let values = crate::referrals::insert_values(r);
-        let bind = |p: &crate::source::Prepared| -> Vec<Param> {
-            p.names
-                .iter()
-                .map(|n| values.get(n.as_str()).cloned().unwrap_or(Param::Text(None)))
-                .collect()
-        };
-        let check = [Param::Text(Some(r.id.clone()))];
         self.db
-            .write_once((exists, &check), (insert, &bind(insert)))
+            .write_once(
+                (exists, &bound(exists, &values)),
+                (insert, &bound(insert, &values)),
+            )
             .await
             .map_err(|source| CallError::Source {
                 key: inbox.insert.key.clone(),
@@ -238,13 +244,8 @@ impl Connector {
         let Some(statement) = prepared.get(&query.key) else {
             return Err(CallError::NotReady);
         };
-        let params: Vec<Param> = statement
-            .names
-            .iter()
-            .map(|n| values.get(n.as_str()).cloned().unwrap_or(Param::Text(None)))
-            .collect();
         session
-            .fetch(statement, &params)
+            .fetch(statement, &bound(statement, values))
             .await
             .map_err(|source| CallError::Source {
                 key: query.key.clone(),

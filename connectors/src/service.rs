@@ -430,7 +430,7 @@ impl ConnectorService {
         &self,
         req: &v1::DeliverReferralRequest,
     ) -> Result<v1::DeliverReferralResponse, CallError> {
-        if uuid_like(&req.id).is_none() {
+        if uuid::Uuid::try_parse(&req.id).is_err() {
             return Err(CallError::invalid("id", "not a referral id (a UUID)"));
         }
         self.export
@@ -690,16 +690,4 @@ pub async fn serve(
     };
     trama_node::server::final_checkpoint(&audit).await;
     result
-}
-
-/// `id` if it reads as a UUID (hexadecimal groups 8-4-4-4-12).
-fn uuid_like(id: &str) -> Option<&str> {
-    let groups: Vec<&str> = id.split('-').collect();
-    let sizes = [8, 4, 4, 4, 12];
-    let ok = groups.len() == 5
-        && groups
-            .iter()
-            .zip(sizes)
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
-    ok.then_some(id)
 }

@@ -371,11 +371,7 @@ pub async fn change(
     if let Some(stale) = stale_form(&s, &form.csrf) {
         return stale;
     }
-    let name = format!(
-        "REFERRAL_STATUS_{}",
-        form.status.trim().to_ascii_uppercase()
-    );
-    let Some(status) = v1::ReferralStatus::from_str_name(&name) else {
+    let Some(status) = trama_proto::referrals::parse(&form.status) else {
         let view = one_page(
             &app,
             &s,
@@ -412,30 +408,19 @@ pub async fn change(
 
 /// The referral form, as filled in (and the links that open it).
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ReferForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     key: String,
-    #[serde(default)]
     to: String,
-    #[serde(default)]
     service: String,
-    #[serde(default)]
     tax_code: String,
-    #[serde(default)]
     family_name: String,
-    #[serde(default)]
     given_name: String,
-    #[serde(default)]
     birth_date: String,
-    #[serde(default)]
     reason: String,
-    #[serde(default)]
     urgency: String,
-    #[serde(default)]
     message: String,
-    #[serde(default)]
     case_id: String,
 }
 

@@ -627,15 +627,14 @@ async fn comune_inbox(url: &str, id: &str) -> anyhow::Result<String> {
 async fn comune_accepts(url: &str, id: &str) -> anyhow::Result<()> {
     sqlx::any::install_default_drivers();
     let db = sqlx::AnyPool::connect(url).await?;
-    let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sql = if url.starts_with("sqlite") {
         "UPDATE segnalazioni_in SET stato = 'PRESA', operatore = 'laura.ferrari', aggiornata = ? WHERE id_trama = ?"
     } else {
         "UPDATE segnalazioni_in SET stato = 'PRESA', operatore = 'laura.ferrari', aggiornata = $1 WHERE id_trama = $2"
     };
     sqlx::query(sql)
-        .bind(now.format(&format)?)
+        .bind(trama_connector::referrals::time_text(now))
         .bind(id)
         .execute(&db)
         .await?;

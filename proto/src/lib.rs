@@ -12,6 +12,7 @@ pub mod v1 {
 }
 
 pub mod ids;
+pub mod referrals;
 pub mod stats;
 
 /// The encoded `FileDescriptorSet` of `trama.v1` and the well-known types it

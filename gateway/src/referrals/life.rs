@@ -33,46 +33,7 @@ pub enum ChangeError {
     ReasonRequired(&'static str),
 }
 
-/// The status's name, as the API and the audit log write it.
-pub fn name(status: ReferralStatus) -> &'static str {
-    match status {
-        ReferralStatus::Unspecified => "unspecified",
-        ReferralStatus::Requested => "requested",
-        ReferralStatus::Accepted => "accepted",
-        ReferralStatus::Rejected => "rejected",
-        ReferralStatus::InProgress => "in_progress",
-        ReferralStatus::Completed => "completed",
-        ReferralStatus::Failed => "failed",
-        ReferralStatus::Cancelled => "cancelled",
-    }
-}
-
-/// The status named `text` (`accepted`, `in-progress`, `IN_PROGRESS`).
-pub fn parse(text: &str) -> Option<ReferralStatus> {
-    let t = text.trim().to_ascii_lowercase().replace('-', "_");
-    [
-        ReferralStatus::Requested,
-        ReferralStatus::Accepted,
-        ReferralStatus::Rejected,
-        ReferralStatus::InProgress,
-        ReferralStatus::Completed,
-        ReferralStatus::Failed,
-        ReferralStatus::Cancelled,
-    ]
-    .into_iter()
-    .find(|s| name(*s) == t)
-}
-
-/// Whether no change can follow.
-pub fn is_final(status: ReferralStatus) -> bool {
-    matches!(
-        status,
-        ReferralStatus::Rejected
-            | ReferralStatus::Completed
-            | ReferralStatus::Failed
-            | ReferralStatus::Cancelled
-    )
-}
+pub use trama_proto::referrals::name;
 
 /// Checks that `party` may move a referral from `from` to `to`, with
 /// `reason`.
@@ -266,17 +227,6 @@ mod tests {
                 Err(ChangeError::ReasonRequired(name(to)))
             );
         }
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for s in [
-            Requested, Accepted, Rejected, InProgress, Completed, Failed, Cancelled,
-        ] {
-            assert_eq!(parse(name(s)), Some(s));
-        }
-        assert_eq!(parse("In-Progress"), Some(InProgress));
-        assert_eq!(parse("open"), None);
     }
 
     #[test]

@@ -237,10 +237,15 @@ impl Referrals {
     /// A page of `q`, and how many of the box are overdue.
     pub async fn list(&self, q: &ListQuery) -> Result<(Vec<v1::Referral>, u32), CallError> {
         let (rows, overdue) = self.store.list(q, now_ms()).await.map_err(internal)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(self.shown(r).await?);
-        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut events = self.store.events_of(&ids).await.map_err(internal)?;
+        let out = rows
+            .into_iter()
+            .map(|r| {
+                let history = events.remove(&r.id).unwrap_or_default();
+                self.view(r, history)
+            })
+            .collect();
         Ok((out, u32::try_from(overdue).unwrap_or(u32::MAX)))
     }
 
@@ -253,7 +258,7 @@ impl Referrals {
         to: ReferralStatus,
         reason: &str,
     ) -> Result<v1::Referral, CallError> {
-        let r = self.get(organisation, id).await?;
+        let mut r = self.get(organisation, id).await?;
         let party = if r.target == organisation {
             Party::Target
         } else {
@@ -271,8 +276,9 @@ impl Referrals {
         };
         self.apply(&r, party, &event).await?;
         self.wake.notify_one();
-        let now = self.get(organisation, id).await?;
-        self.shown(now).await
+        r.status = event.status;
+        r.status_reason = event.reason;
+        self.shown(r).await
     }
 
     /// Checks and records one change of `r`.

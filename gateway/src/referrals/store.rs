@@ -8,6 +8,8 @@
 //! those arriving together in one transaction (group commit), as the audit
 //! log does.
 
+use std::collections::HashMap;
+
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -127,6 +129,23 @@ pub struct Push {
     pub target: String,
     /// The change.
     pub event: Event,
+}
+
+impl Event {
+    /// The event in the six columns of `r` from `first`: status, reason,
+    /// organisation, operator, at, via.
+    fn from_row(r: &AnyRow, first: usize) -> Result<Event, sqlx::Error> {
+        let status: i64 = r.try_get(first)?;
+        Ok(Event {
+            status: i32::try_from(status).unwrap_or_default(),
+            reason: r.try_get(first + 1)?,
+            organisation: r.try_get(first + 2)?,
+            operator: r.try_get(first + 3)?,
+            at: r.try_get(first + 4)?,
+            via: r.try_get(first + 5)?,
+            push: false,
+        })
+    }
 }
 
 impl Stored {
@@ -300,12 +319,9 @@ impl Store {
             source,
         };
         let sqlite = url.starts_with("sqlite:");
-        let mut full = url.to_string();
-        if sqlite && !url.contains("mode=") {
-            full.push(if url.contains('?') { '&' } else { '?' });
-            full.push_str("mode=rwc");
-        }
-        let options: AnyConnectOptions = full.parse().map_err(err)?;
+        let options: AnyConnectOptions = trama_audit::Store::with_mode(url, true)
+            .parse()
+            .map_err(err)?;
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .after_connect(move |conn, _| {
@@ -381,12 +397,24 @@ impl Store {
     }
 
     async fn by_key(&self, sender: &str, key: &str) -> Result<Option<Stored>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM trama_referral WHERE sender = $1 AND idempotency_key = $2"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(sender)
-            .bind(key)
+        self.one("sender = $1 AND idempotency_key = $2", &[sender, key])
+            .await
+    }
+
+    /// The referral `id`, if stored.
+    pub async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        self.one("id = $1", &[id]).await
+    }
+
+    /// The referral that `condition` (on unique columns) finds, its
+    /// placeholders bound to `values` in order.
+    async fn one(&self, condition: &str, values: &[&str]) -> Result<Option<Stored>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM trama_referral WHERE {condition}");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in values {
+            query = query.bind(*v);
+        }
+        let row = query
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
@@ -395,44 +423,48 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The referral `id`, if stored.
-    pub async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM trama_referral WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        row.map(|r| Stored::from_row(&r))
-            .transpose()
+    /// Referrals read from `rows`.
+    fn all(&self, rows: &[AnyRow]) -> Result<Vec<Stored>, StoreError> {
+        rows.iter()
+            .map(Stored::from_row)
+            .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))
     }
 
     /// The status changes of `id`, oldest first.
     pub async fn events(&self, id: &str) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT status, reason, organisation, operator, at, via FROM trama_referral_event \
-             WHERE referral = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                let status: i64 = r.try_get(0)?;
-                Ok(Event {
-                    status: i32::try_from(status).unwrap_or_default(),
-                    reason: r.try_get(1)?,
-                    organisation: r.try_get(2)?,
-                    operator: r.try_get(3)?,
-                    at: r.try_get(4)?,
-                    via: r.try_get(5)?,
-                    push: false,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let mut by_referral = self.events_of(&[id.to_string()]).await?;
+        Ok(by_referral.remove(id).unwrap_or_default())
+    }
+
+    /// The status changes of each of `ids`, oldest first, in one query.
+    pub async fn events_of(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Vec<Event>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT referral, status, reason, organisation, operator, at, via \
+             FROM trama_referral_event WHERE referral IN ({}) ORDER BY referral, seq",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let mut out: HashMap<String, Vec<Event>> = HashMap::new();
+        for r in &rows {
+            let read = r
+                .try_get::<String, _>(0)
+                .and_then(|id| Ok((id, Event::from_row(r, 1)?)));
+            let (id, event) = read.map_err(|e| self.err(e))?;
+            out.entry(id).or_default().push(event);
+        }
+        Ok(out)
     }
 
     /// Moves `id` from status `from` to `event.status`, recording the
@@ -489,11 +521,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        let found = rows
-            .iter()
-            .map(Stored::from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
+        let found = self.all(&rows)?;
         let overdue: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM trama_referral WHERE {side} = $1 AND status = 1 AND due < $2"
         )))
@@ -518,10 +546,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(Stored::from_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))
+        self.all(&rows)
     }
 
     /// The earliest next attempt of a pending delivery.
@@ -635,19 +660,13 @@ impl Store {
         .map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| {
-                let status: i64 = r.try_get(3)?;
                 Ok(Push {
                     referral: r.try_get(0)?,
                     seq: r.try_get(1)?,
                     target: r.try_get(2)?,
                     event: Event {
-                        status: i32::try_from(status).unwrap_or_default(),
-                        reason: r.try_get(4)?,
-                        organisation: r.try_get(5)?,
-                        operator: r.try_get(6)?,
-                        at: r.try_get(7)?,
-                        via: r.try_get(8)?,
                         push: true,
+                        ..Event::from_row(r, 3)?
                     },
                 })
             })

@@ -443,16 +443,8 @@ async fn change_shows(
 ) -> anyhow::Result<Duration> {
     let word = format!("rinominato{n}");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
-    let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
-    let stamp = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let later = time::OffsetDateTime::now_utc().unix_timestamp() + 1;
+    let stamp = trama_connector::referrals::time_text(later).unwrap_or_default();
     sqlx::query("UPDATE catalogo SET denominazione = denominazione || ' ' || ?, modificato = ? WHERE cod_servizio = ?")
         .bind(&word)
         .bind(&stamp)
