@@ -193,15 +193,23 @@ async fn questions_that_are_not_allowed_or_would_single_someone_out_are_refused(
         "p.id, p.cf, p.nato_il, p.genere, CASE WHEN p.id = 900001 THEN 'Cavatigozzi' ELSE p.zona END AS zona,",
     );
     assert!(caritas.contains("Cavatigozzi"));
+    let mut districts: Vec<String> = trama_lab::seed::population::DISTRICTS
+        .iter()
+        .map(|d| format!("{d:?}"))
+        .collect();
+    districts.push("\"Cavatigozzi\"".into());
+    let districts = format!("[{}]", districts.join(", "));
     let fed = Sandbox::start_with(|b| {
-        b.mapping(Partner::Caritas, caritas).export(
-            Partner::Caf,
-            vec![ExportRule::new(
-                &["comune"],
-                &["presa_in_carico"],
-                &["socio_economic"],
-            )],
-        )
+        b.mapping(Partner::Caritas, caritas)
+            .statistics_setting("districts", &districts)
+            .export(
+                Partner::Caf,
+                vec![ExportRule::new(
+                    &["comune"],
+                    &["presa_in_carico"],
+                    &["socio_economic"],
+                )],
+            )
     })
     .await;
     let invalid = |s: tonic::Status, field: &str| {
@@ -259,13 +267,18 @@ async fn questions_that_are_not_allowed_or_would_single_someone_out_are_refused(
         .unwrap();
     assert_eq!(caf.status, v1::OutcomeStatus::Denied as i32, "{caf:?}");
     assert!(caf.message.contains("no counts"), "{caf:?}");
-    // A table of the lone district is fine (its cells are suppressed)...
+    // A table of the lone district is fine (every need is listed there,
+    // each suppressed)...
     let lone = table
         .cells
         .iter()
         .filter(|c| c.values[0] == "Cavatigozzi")
         .collect::<Vec<_>>();
-    assert!(!lone.is_empty());
+    assert_eq!(
+        lone.len(),
+        trama_proto::stats::NEEDS.len() + 2,
+        "every need, `-` and the margin"
+    );
     assert!(
         lone.iter()
             .all(|c| c.status == CellStatus::Suppressed as i32),

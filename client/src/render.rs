@@ -176,7 +176,22 @@ fn provenance(p: Option<&v1::Provenance>) -> String {
 
 /// One line per outcome: `comune ok 3 entries 12 ms`.
 pub fn outcomes(outcomes: &[v1::SourceOutcome], partial: bool) -> String {
-    let mut t = Table::new(&["source", "outcome", "entries", "ms", "detail"]);
+    outcome_table(outcomes, partial, true)
+}
+
+/// The sources' outcomes of a statistics answer: status, time and detail
+/// (a statistics answer counts no entries per source).
+pub fn statuses(outcomes: &[v1::SourceOutcome], partial: bool) -> String {
+    outcome_table(outcomes, partial, false)
+}
+
+fn outcome_table(outcomes: &[v1::SourceOutcome], partial: bool, entries: bool) -> String {
+    let header: &[&str] = if entries {
+        &["source", "outcome", "entries", "ms", "detail"]
+    } else {
+        &["source", "outcome", "ms", "detail"]
+    };
+    let mut t = Table::new(header);
     for o in outcomes {
         let status = match OutcomeStatus::try_from(o.status) {
             Ok(OutcomeStatus::Ok) => "ok",
@@ -187,13 +202,12 @@ pub fn outcomes(outcomes: &[v1::SourceOutcome], partial: bool) -> String {
             Ok(OutcomeStatus::Error) => "ERROR",
             _ => "?",
         };
-        t.row(vec![
-            o.organisation.clone(),
-            status.into(),
-            o.entries.to_string(),
-            o.latency_ms.to_string(),
-            o.message.clone(),
-        ]);
+        let mut row = vec![o.organisation.clone(), status.into()];
+        if entries {
+            row.push(o.entries.to_string());
+        }
+        row.extend([o.latency_ms.to_string(), o.message.clone()]);
+        t.row(row);
     }
     let mut out = t.render();
     if partial {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use trama_proto::stats::{ALL, NOT_RECORDED};
 use trama_proto::v1::{self, CellStatus};
 
-use crate::render::{Table, outcomes};
+use crate::render::{Table, statuses};
 
 /// Marks a suppressed count.
 pub const SUPPRESSED: &str = "·";
@@ -47,7 +47,7 @@ pub fn render(resp: &v1::AggregateResponse) -> String {
     out.push('\n');
     out.push_str(&overlaps(resp));
     out.push('\n');
-    out.push_str(&outcomes(&resp.outcomes, resp.partial));
+    out.push_str(&statuses(&resp.outcomes, resp.partial));
     out.push_str(&legend(resp));
     out
 }
@@ -56,9 +56,10 @@ pub fn render(resp: &v1::AggregateResponse) -> String {
 /// dimension: a single `*` column), the totals last, each count as shown.
 #[derive(Debug, Clone, Default)]
 pub struct CrossTable {
-    /// The rows' values, sorted, `*` (the total) last.
+    /// The rows' values, in the answer's order (the vocabulary's, the
+    /// declared places', the periods'), `*` (the total) last.
     pub rows: Vec<String>,
-    /// The columns' values, sorted, `*` last.
+    /// The columns' values, in the answer's order, `*` last.
     pub columns: Vec<String>,
     shown: BTreeMap<(String, String), String>,
 }
@@ -82,7 +83,6 @@ impl CrossTable {
             );
         }
         for list in [&mut t.rows, &mut t.columns] {
-            list.sort();
             list.push(ALL.into());
         }
         t
@@ -155,10 +155,10 @@ pub fn legend(resp: &v1::AggregateResponse) -> String {
         return String::new();
     };
     format!(
-        "Distinct people, each counted once across partners (ages at {}).\n\
+        "Distinct people, each counted once across partners, as of {}; ages on the date of each fact.\n\
          Every count, total and overlap is perturbed: {} with noise of at most ±{} \
          (variance {}, table {}), the same people always giving the same value.\n\
-         {SUPPRESSED} suppressed: fewer than {} people, before or after the noise. \
+         {SUPPRESSED} suppressed: fewer than {} people (none included), before or after the noise. \
          {ESTIMATED} estimated from sketches (above {} people, relative error about {:.1}%).\n",
         resp.as_of,
         p.method,

@@ -225,8 +225,6 @@ pub struct CountAsk {
     pub filters: Vec<FactFilter>,
     /// The base groups' dimensions (no filter), possibly none.
     pub base_by: Vec<Dimension>,
-    /// The day ages are computed at.
-    pub as_of: Date,
 }
 
 impl CountAsk {
@@ -237,15 +235,19 @@ impl CountAsk {
         all
     }
 
-    /// The fields a count reads: the person, and every dimension used.
+    /// The fields a count reads: the person, every dimension used, and
+    /// the fact's date where an age band is reckoned on it.
     fn needed(&self) -> Vec<FactField> {
         let mut fields = vec![FactField::LocalId, FactField::TaxCode];
-        fields.extend(
-            self.dimensions()
-                .into_iter()
-                .chain(self.base_by.iter().copied())
-                .map(FactField::of),
-        );
+        let used: Vec<Dimension> = self
+            .dimensions()
+            .into_iter()
+            .chain(self.base_by.iter().copied())
+            .collect();
+        if used.contains(&Dimension::AgeBand) {
+            fields.push(FactField::Date);
+        }
+        fields.extend(used.into_iter().map(FactField::of));
         fields
     }
 }
@@ -291,13 +293,16 @@ impl Connector {
             query_ms: 0,
         };
         for q in &self.mapping.facts {
-            let uses = Uses {
-                cells: q.serves(&dims),
-                base: !ask.base_by.is_empty() && q.serves(&ask.base_by),
-            };
-            if !uses.cells && !uses.base {
+            // The base groups count the table's own population (the same
+            // facts, no filter), so that what a filter leaves out is
+            // measured on the people the table counts.
+            if !q.serves(&dims) {
                 continue;
             }
+            let uses = Uses {
+                cells: true,
+                base: !ask.base_by.is_empty(),
+            };
             let started = Instant::now();
             let rows = match q.narrowed(&ask.needed()) {
                 Some(sql) => self.run_text(&q.query.key, &sql).await?,
@@ -330,8 +335,8 @@ impl Counted {
     /// Counts one fact in its groups; refused when the groups grow past
     /// [`MAX_GROUPS`].
     fn add(&mut self, fact: &Fact, ask: &CountAsk, uses: Uses) -> Result<(), CallError> {
-        if uses.cells && fact.passes(&ask.filters, ask.as_of) {
-            let key = fact.key(&ask.group_by, ask.as_of);
+        if uses.cells && fact.passes(&ask.filters) {
+            let key = fact.key(&ask.group_by);
             self.cells
                 .entry(key)
                 .or_insert_with(sketch)
@@ -341,7 +346,7 @@ impl Counted {
             }
         }
         if uses.base {
-            let key = fact.key(&ask.base_by, ask.as_of);
+            let key = fact.key(&ask.base_by);
             self.base
                 .entry(key)
                 .or_insert_with(sketch)
@@ -368,12 +373,17 @@ struct Fact {
 }
 
 impl Fact {
-    /// The fact's value on `dimension`, or `-` when not recorded.
-    fn value(&self, dimension: Dimension, as_of: Date) -> String {
+    /// The fact's value on `dimension`, or `-` when not recorded. A
+    /// person's age band is their age on the fact's own date, so that a
+    /// table does not change overnight when someone has a birthday.
+    fn value(&self, dimension: Dimension) -> String {
         let field = self.values.get(&FactField::of(dimension));
         match (dimension, field) {
             (_, None) => stats::NOT_RECORDED.into(),
-            (Dimension::AgeBand, Some(Typed::Date(d))) => stats::age_band(*d, as_of).into(),
+            (Dimension::AgeBand, Some(Typed::Date(birth))) => match self.date() {
+                Some(on) => stats::age_band(*birth, on).into(),
+                None => stats::NOT_RECORDED.into(),
+            },
             (d, Some(Typed::Date(date))) if d.is_period() => stats::period(d, *date),
             (_, Some(Typed::Coding { code, .. })) => code.clone(),
             (_, Some(Typed::Text(t))) => t.clone(),
@@ -381,25 +391,33 @@ impl Fact {
         }
     }
 
+    /// The fact's own date, if recorded.
+    fn date(&self) -> Option<Date> {
+        match self.values.get(&FactField::Date) {
+            Some(Typed::Date(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
     /// The group's values on `dimensions`.
-    fn key(&self, dimensions: &[Dimension], as_of: Date) -> Vec<String> {
-        dimensions.iter().map(|d| self.value(*d, as_of)).collect()
+    fn key(&self, dimensions: &[Dimension]) -> Vec<String> {
+        dimensions.iter().map(|d| self.value(*d)).collect()
     }
 
     /// Whether the fact passes every filter (a value not recorded passes
     /// none).
-    fn passes(&self, filters: &[FactFilter], as_of: Date) -> bool {
+    fn passes(&self, filters: &[FactFilter]) -> bool {
         filters.iter().all(|f| {
             if f.dimension.is_period() {
-                let Some(Typed::Date(date)) = self.values.get(&FactField::Date) else {
+                let Some(date) = self.date() else {
                     return false;
                 };
                 return f
                     .values
                     .iter()
-                    .any(|v| stats::period_of(v).is_some_and(|g| stats::period(g, *date) == *v));
+                    .any(|v| stats::period_of(v).is_some_and(|g| stats::period(g, date) == *v));
             }
-            f.values.contains(&self.value(f.dimension, as_of))
+            f.values.contains(&self.value(f.dimension))
         })
     }
 }

@@ -114,18 +114,12 @@ pub fn count_people(req: &v1::CountPeopleRequest) -> Result<CountCall, CallError
             values: f.values.clone(),
         });
     }
-    let as_of = Date::parse(
-        &req.as_of,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| CallError::invalid("as_of", "a day, YYYY-MM-DD"))?;
     Ok(CountCall {
         context: context(&req.client_organisation, req.context.as_ref())?,
         ask: crate::facts::CountAsk {
             group_by: dims("group_by", &req.group_by)?,
             filters,
             base_by: dims("base_by", &req.base_by)?,
-            as_of,
         },
     })
 }

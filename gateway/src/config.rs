@@ -53,6 +53,8 @@ pub struct StatisticsConfig {
     pub cell_key: PathBuf,
     /// How long a published table is served from the cache (zero: never).
     pub cache_ttl: Duration,
+    /// The districts and municipalities every table lists.
+    pub places: crate::stats::domain::Places,
 }
 
 /// Limits that protect the partners and the gateway.
@@ -216,8 +218,12 @@ struct RawStatistics {
     max_noise: u32,
     variance: f64,
     min_difference: u32,
+    min_population: u32,
+    max_cells: u32,
     cell_key: PathBuf,
     cache_seconds: u64,
+    districts: Vec<String>,
+    municipalities: Vec<String>,
 }
 
 impl Default for RawStatistics {
@@ -228,8 +234,12 @@ impl Default for RawStatistics {
             max_noise: d.max_noise,
             variance: d.variance,
             min_difference: d.min_difference,
+            min_population: d.min_population,
+            max_cells: d.max_cells,
             cell_key: "statistics-cell.key".into(),
             cache_seconds: 60,
+            districts: Vec::new(),
+            municipalities: Vec::new(),
         }
     }
 }
@@ -241,14 +251,54 @@ impl RawStatistics {
             max_noise: self.max_noise,
             variance: self.variance,
             min_difference: self.min_difference,
+            min_population: self.min_population,
+            max_cells: self.max_cells,
         }
         .validated()?;
+        let places = crate::stats::domain::Places {
+            districts: declared_places("statistics.districts", self.districts, |d| {
+                (1..=80).contains(&d.chars().count())
+                    && !trama_subject::text::is_blank(d)
+                    && d != trama_proto::stats::NOT_RECORDED
+                    && d != trama_proto::stats::ALL
+            })?,
+            municipalities: declared_places(
+                "statistics.municipalities",
+                self.municipalities,
+                trama_subject::belfiore::is_known,
+            )?,
+        };
         Ok(StatisticsConfig {
             disclosure,
             cell_key: base.join(self.cell_key),
             cache_ttl: Duration::from_secs(self.cache_seconds),
+            places,
         })
     }
+}
+
+/// A list of declared places, each checked by `valid` and none repeated;
+/// an error names the key and the value.
+fn declared_places(
+    key: &str,
+    places: Vec<String>,
+    valid: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, (String, String)> {
+    let mut seen = HashSet::new();
+    for p in &places {
+        if !valid(p) {
+            let what = if key.ends_with("municipalities") {
+                "not a municipality code (Belfiore, for example D150 for Cremona)"
+            } else {
+                "a district is named in 1 to 80 characters, not `-` or `*`"
+            };
+            return Err((key.into(), format!("`{p}`: {what}")));
+        }
+        if !seen.insert(p.as_str()) {
+            return Err((key.into(), format!("`{p}` is listed twice")));
+        }
+    }
+    Ok(places)
 }
 
 #[derive(Debug, Deserialize)]
@@ -723,6 +773,49 @@ mod example_tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(got.contains(&format!("key `{key}`")), "{key}: {got}");
+        }
+    }
+
+    #[test]
+    fn declared_places_are_checked_naming_the_key() {
+        let base = include_str!("../../deploy/gateway.example.toml");
+        let path = Path::new("/etc/trama/gateway.toml");
+        let ok = GatewayConfig::parse(path, base).map(|c| c.statistics.places);
+        assert!(ok.is_ok_and(|p| p.districts.len() == 8 && p.municipalities == ["D150"]));
+        for (from, to, key, why) in [
+            (
+                "municipalities = [\"D150\"]",
+                "municipalities = [\"D150\", \"XXXX\"]",
+                "statistics.municipalities",
+                "`XXXX`: not a municipality code",
+            ),
+            (
+                "\"Po\",",
+                "\"Centro\",",
+                "statistics.districts",
+                "`Centro` is listed twice",
+            ),
+            (
+                "\"Po\",",
+                "\"-\",",
+                "statistics.districts",
+                "not `-` or `*`",
+            ),
+            (
+                "min_population = 10 ",
+                "min_population = 4 ",
+                "statistics.min_population",
+                "at least min_difference",
+            ),
+        ] {
+            assert!(base.contains(from), "{from}");
+            let text = base.replacen(from, to, 1);
+            let got = GatewayConfig::parse(path, &text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(got.contains(&format!("key `{key}`")), "{key}: {got}");
+            assert!(got.contains(why), "{why}: {got}");
         }
     }
 }

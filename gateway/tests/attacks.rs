@@ -13,6 +13,7 @@ use datasketches::theta::{CompactThetaSketch, ThetaSketchBuilder};
 use fastrand::Rng;
 use trama_gateway::error::CallError;
 use trama_gateway::stats::disclosure::{Parameters, Perturbation};
+use trama_gateway::stats::domain::Domain;
 use trama_gateway::stats::table::{self, CheckedFilter, SourceCounts};
 use trama_proto::stats::{Dimension, SKETCH_LG_K};
 use trama_proto::v1::{self, CellStatus};
@@ -46,6 +47,19 @@ fn source(cells: Groups<'_>, base: Groups<'_>) -> SourceCounts {
         base: group(base),
         without_tax_code: sketch([]),
     }
+}
+
+/// Every cell and margin of a table over `domain`, as the gateway
+/// publishes it.
+fn publish(domain: &[&[&str]], sources: &[SourceCounts], p: &Perturbation) -> Vec<v1::Cell> {
+    let d = Domain::listed(
+        domain
+            .iter()
+            .map(|v| v.iter().map(|s| s.to_string()).collect())
+            .collect(),
+    );
+    let inner = table::merged(&d, sources).unwrap();
+    table::cells(&d, &inner, p).unwrap()
 }
 
 fn published<'a>(cells: &'a [v1::Cell], values: &[&str]) -> &'a v1::Cell {
@@ -83,7 +97,7 @@ fn recovery_from_totals_does_not_give_back_a_suppressed_cell() {
             ],
             vec![],
         );
-        let cells = table::cells(2, &[s], &p).unwrap();
+        let cells = publish(&[&["A"], &["x", "y", "z"]], &[s], &p);
         let suppressed = published(&cells, &["A", "x"]);
         assert_eq!(suppressed.status, CellStatus::Suppressed as i32);
         let total = published(&cells, &["A", "*"]).count as i64;
@@ -148,8 +162,12 @@ fn differencing_trial(
             other => assert!(other.is_ok(), "{other:?}"),
         }
     }
-    let q1 = table::cells(1, &[source(vec![(vec!["A"], with)], vec![])], p).unwrap();
-    let q2 = table::cells(1, &[source(vec![(vec!["A"], women_with)], vec![])], p).unwrap();
+    let q1 = publish(&[&["A"]], &[source(vec![(vec!["A"], with)], vec![])], p);
+    let q2 = publish(
+        &[&["A"]],
+        &[source(vec![(vec!["A"], women_with)], vec![])],
+        p,
+    );
     let (v1, v2) = (
         published(&q1, &["A"]).count as f64,
         published(&q2, &["A"]).count as f64,
@@ -244,7 +262,7 @@ fn averaging_the_same_cell_asked_in_other_ways_gains_nothing() {
                     source(vec![(vec!["A"], ids)], vec![])
                 })
                 .collect();
-            let cells = table::cells(1, &sources, &p).unwrap();
+            let cells = publish(&[&["A"]], &sources, &p);
             values.insert(published(&cells, &["A"]).count);
         }
         assert_eq!(values.len(), 1, "{n} people: {values:?}");

@@ -19,6 +19,7 @@ use crate::plan::Plan;
 use crate::policy::Action;
 use crate::registry::{self, Answer, Source};
 use crate::service::FederationService;
+use crate::stats::domain::Domain;
 use crate::stats::question::Question;
 use crate::stats::table::{self, SourceCounts};
 use crate::validate::{self, Context};
@@ -41,7 +42,9 @@ impl FederationRequest for v1::AggregateRequest {
 struct Valid {
     ctx: Context,
     question: Question,
-    /// The day ages are computed at, `YYYY-MM-DD`.
+    /// The values the table lists, fixed before anyone is asked.
+    domain: Domain,
+    /// The day of the answer, `YYYY-MM-DD`.
     as_of: String,
 }
 
@@ -51,7 +54,7 @@ pub async fn run(
     call: Admitted,
     req: v1::AggregateRequest,
 ) -> Finished<v1::AggregateResponse> {
-    let v = match stage("validate").in_scope(|| validated(&req)) {
+    let v = match stage("validate").in_scope(|| validated(&gw, &req)) {
         Ok(v) => v,
         Err(e) => return Finished::refused(e, Facts::default()),
     };
@@ -92,13 +95,16 @@ pub async fn run(
     Finished::answered((*table).clone(), facts)
 }
 
-fn validated(req: &v1::AggregateRequest) -> Result<Valid, CallError> {
+fn validated(gw: &FederationService, req: &v1::AggregateRequest) -> Result<Valid, CallError> {
     let ctx = validate::context(req.context.as_ref())?;
     let question = Question::of(req)?;
+    let max_cells = gw.statistics.perturbation.params().max_cells;
+    let domain = Domain::of(&question, &gw.statistics.places, max_cells)?;
     let today = time::OffsetDateTime::now_utc().date();
     Ok(Valid {
         ctx,
         question,
+        domain,
         as_of: format!(
             "{:04}-{:02}-{:02}",
             today.year(),
@@ -160,7 +166,6 @@ async fn fanned_out(
         group_by: v.question.group_by_names(),
         filters: v.question.wire_filters(),
         base_by: base_by.iter().map(|d| d.name().into()).collect(),
-        as_of: v.as_of.clone(),
     };
     registry::fan_out(
         plan.asked(),
@@ -176,7 +181,9 @@ async fn fanned_out(
 }
 
 /// Every source's outcome, and the counts of those that answered; a
-/// malformed answer is that source's error.
+/// malformed answer is that source's error. An outcome carries no number
+/// of entries: how much a partner holds about a small population would say
+/// who is known there.
 fn decoded(
     plan: &Plan<'_, ()>,
     answers: Vec<Answer<v1::CountPeopleResponse>>,
@@ -188,10 +195,7 @@ fn decoded(
             let mut o = a.outcome;
             if let Some(r) = a.value {
                 match SourceCounts::decode(&o.organisation, &r) {
-                    Ok(c) => {
-                        o.entries = u32::try_from(c.cells.len()).unwrap_or(u32::MAX);
-                        counts.push(c);
-                    }
+                    Ok(c) => counts.push(c),
                     Err(problem) => {
                         o.status = OutcomeStatus::Error;
                         o.note(problem);
@@ -204,8 +208,9 @@ fn decoded(
     (plan.outcomes(answered), counts)
 }
 
-/// The published table: the difference check first, then every cell,
-/// margin, overlap and contribution under disclosure control.
+/// The published table: the difference check and the table's population
+/// first, then every cell of the domain, margin, overlap and contribution
+/// under disclosure control.
 fn published(
     gw: &FederationService,
     v: &Valid,
@@ -218,8 +223,13 @@ fn published(
         let min = p.params().min_difference;
         table::difference_check(&base_by, groups, &v.question.checked_filters(), counts, min)?;
     }
-    let dims = v.question.group_by.len();
-    let cells = table::cells(dims, counts, p).map_err(CallError::Internal)?;
+    let inner = table::merged(&v.domain, counts).map_err(CallError::Internal)?;
+    let population = table::population(&inner).map_err(CallError::Internal)?;
+    let min = p.params().min_population;
+    if population < u64::from(min) {
+        return Err(too_few(&v.question, min));
+    }
+    let cells = table::cells(&v.domain, &inner, p).map_err(CallError::Internal)?;
     let overlaps = table::overlaps(counts, p).map_err(CallError::Internal)?;
     Ok(v1::AggregateResponse {
         group_by: v.question.group_by_names(),
@@ -230,7 +240,25 @@ fn published(
         outcomes: outcomes.iter().map(Outcome::to_proto).collect(),
         partial: outcome::is_partial(outcomes),
         as_of: v.as_of.clone(),
+        ages_at: "fact_date".into(),
     })
+}
+
+/// The refusal of a table whose whole population is below the minimum. It
+/// says only that the filters leave few people, which the published grand
+/// total would say too.
+fn too_few(question: &Question, min: u32) -> CallError {
+    let field = if question.filters.is_empty() {
+        "group_by"
+    } else {
+        "filters"
+    };
+    CallError::Disclosure {
+        field: field.into(),
+        reason: format!(
+            "the table counts fewer than {min} people (statistics.min_population): a table of so few could single someone out. Widen or drop a filter"
+        ),
+    }
 }
 
 /// The sources of a table served from the cache, for the audit entry.

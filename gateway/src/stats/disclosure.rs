@@ -25,6 +25,11 @@ pub struct Parameters {
     /// A filter must leave out no one or at least this many people of each
     /// group of the table.
     pub min_difference: u32,
+    /// A question whose whole table counts fewer people than this is
+    /// refused.
+    pub min_population: u32,
+    /// Most cells, margins included, a table may have.
+    pub max_cells: u32,
 }
 
 impl Default for Parameters {
@@ -34,6 +39,8 @@ impl Default for Parameters {
             max_noise: 2,
             variance: 1.0,
             min_difference: 5,
+            min_population: 10,
+            max_cells: 10_000,
         }
     }
 }
@@ -71,9 +78,25 @@ impl Parameters {
                 format!("must be at least the threshold ({})", self.threshold),
             ));
         }
+        if self.min_population < self.min_difference {
+            return Err((
+                "statistics.min_population".into(),
+                format!("must be at least min_difference ({})", self.min_difference),
+            ));
+        }
+        if !(1..=MAX_CELLS).contains(&self.max_cells) {
+            return Err((
+                "statistics.max_cells".into(),
+                format!("must be between 1 and {MAX_CELLS}"),
+            ));
+        }
         Ok(self)
     }
 }
+
+/// The largest `max_cells` a gateway accepts: a table is built in memory
+/// and sent in one message.
+pub const MAX_CELLS: u32 = 200_000;
 
 /// A published count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +156,8 @@ impl Perturbation {
             max_noise: self.params.max_noise,
             variance: self.params.variance,
             min_difference: self.params.min_difference,
+            min_population: self.params.min_population,
+            max_cells: self.params.max_cells,
             table_digest: self.digest.clone(),
             exact_up_to: 1 << trama_proto::stats::SKETCH_LG_K,
             relative_error: 1.0 / f64::from(1u32 << (trama_proto::stats::SKETCH_LG_K / 2)),
@@ -315,6 +340,20 @@ mod tests {
                     ..Parameters::default()
                 },
                 "statistics.min_difference",
+            ),
+            (
+                Parameters {
+                    min_population: 4,
+                    ..Parameters::default()
+                },
+                "statistics.min_population",
+            ),
+            (
+                Parameters {
+                    max_cells: 0,
+                    ..Parameters::default()
+                },
+                "statistics.max_cells",
             ),
         ];
         for (params, key) in bad {

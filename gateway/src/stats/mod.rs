@@ -1,11 +1,13 @@
 //! Statistics across partners (`Aggregate`): the question validated
-//! ([`question`]), the partners' sketches merged into a table with its
+//! ([`question`]), the values its table lists whatever the data
+//! ([`domain`]), the partners' sketches merged into a table with its
 //! margins and overlaps and the difference check ([`table`]), each count
 //! published under disclosure control ([`disclosure`]), and a short-lived
 //! cache of published tables (published, protected aggregates are all the
 //! gateway keeps; never a sketch).
 
 pub mod disclosure;
+pub mod domain;
 pub mod question;
 pub mod table;
 
@@ -26,6 +28,8 @@ const CACHE_CAPACITY: u64 = 1_000;
 pub struct Statistics {
     /// The perturbation table and cell-key secret.
     pub perturbation: Arc<Perturbation>,
+    /// The districts and municipalities every table lists.
+    pub places: Arc<domain::Places>,
     cache: Option<moka::sync::Cache<String, Arc<v1::AggregateResponse>>>,
     hits: Arc<AtomicU64>,
     misses: Arc<AtomicU64>,
@@ -59,6 +63,7 @@ impl Statistics {
         });
         Statistics {
             perturbation: Arc::new(Perturbation::new(config.disclosure.clone(), secret)),
+            places: Arc::new(config.places.clone()),
             cache,
             hits: Arc::new(AtomicU64::new(0)),
             misses: Arc::new(AtomicU64::new(0)),

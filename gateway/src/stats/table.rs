@@ -6,13 +6,14 @@
 //! Before anything is published, the difference check refuses filters that
 //! would leave out a handful of people (docs/statistics.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use datasketches::theta::{CompactThetaSketch, ThetaANotB, ThetaIntersection, ThetaUnionBuilder};
 use trama_proto::stats::{self, Dimension, SKETCH_LG_K};
 use trama_proto::v1;
 
 use super::disclosure::Perturbation;
+use super::domain::Domain;
 use crate::error::CallError;
 
 /// DataSketches' default update seed, which the connectors' sketches use.
@@ -93,56 +94,103 @@ fn cell(values: Vec<String>, people: &CompactThetaSketch, p: &Perturbation) -> v
     }
 }
 
-/// The table's cells, then every margin and the grand total, each the
-/// union of the partners' people in it, published with its own key.
-pub fn cells(
-    dims: usize,
+/// The partners' people in each cell of `domain`: the union of their
+/// sketches for it (a person known to several partners counts once),
+/// keyed by the cell's place in the domain. Groups outside the domain
+/// are read as [`Domain::place`] says.
+pub fn merged(
+    domain: &Domain,
     sources: &[SourceCounts],
-    p: &Perturbation,
-) -> Result<Vec<v1::Cell>, String> {
-    let mut merged: BTreeMap<Vec<String>, Vec<&CompactThetaSketch>> = BTreeMap::new();
+) -> Result<HashMap<Vec<usize>, CompactThetaSketch>, String> {
+    let mut parts: HashMap<Vec<usize>, Vec<&CompactThetaSketch>> = HashMap::new();
     for s in sources {
         for (values, sketch) in &s.cells {
-            if values.len() == dims {
-                merged.entry(values.clone()).or_default().push(sketch);
+            if let Some(at) = domain.place(values) {
+                parts.entry(at).or_default().push(sketch);
             }
         }
     }
-    let mut inner = BTreeMap::new();
-    for (values, parts) in merged {
-        inner.insert(values, union(parts)?);
-    }
-    let mut out: Vec<v1::Cell> = inner.iter().map(|(v, s)| cell(v.clone(), s, p)).collect();
-    for mask in 1..(1u32 << dims) {
-        let mut margins: BTreeMap<Vec<String>, Vec<&CompactThetaSketch>> = BTreeMap::new();
-        for (values, sketch) in &inner {
-            margins
-                .entry(collapsed(values, mask))
-                .or_default()
-                .push(sketch);
+    parts
+        .into_iter()
+        .map(|(at, p)| Ok((at, union(p)?)))
+        .collect()
+}
+
+/// How many people the whole table counts (its grand total before
+/// perturbation).
+pub fn population(inner: &HashMap<Vec<usize>, CompactThetaSketch>) -> Result<u64, String> {
+    Ok(count(&union(inner.values())?).0)
+}
+
+/// Every cell of `domain`, then every margin and the grand total, each
+/// the union of the people of its cells and published with its own key. A
+/// combination nobody falls in is listed too, suppressed, so that being
+/// listed says nothing.
+pub fn cells(
+    domain: &Domain,
+    inner: &HashMap<Vec<usize>, CompactThetaSketch>,
+    p: &Perturbation,
+) -> Result<Vec<v1::Cell>, String> {
+    let dims = domain.dims();
+    let nobody = union(std::iter::empty())?;
+    let mut out = Vec::new();
+    for mask in 0..(1u32 << dims) {
+        let mut margins: HashMap<Vec<Option<usize>>, Vec<&CompactThetaSketch>> = HashMap::new();
+        for (at, sketch) in inner {
+            margins.entry(collapsed(at, mask)).or_default().push(sketch);
         }
-        for (values, parts) in margins {
-            out.push(cell(values, &union(parts)?, p));
+        for at in combinations(domain, mask) {
+            let people = match margins.get(&at).map(Vec::as_slice) {
+                None => nobody.clone(),
+                Some([one]) => (*one).clone(),
+                Some(parts) => union(parts.iter().copied())?,
+            };
+            out.push(cell(named(domain, &at), &people, p));
         }
-    }
-    if dims == 0 && out.is_empty() {
-        out.push(cell(Vec::new(), &union(std::iter::empty())?, p));
     }
     Ok(out)
 }
 
-/// `values` with the dimensions whose bit is set in `mask` collapsed to
-/// `*`.
-fn collapsed(values: &[String], mask: u32) -> Vec<String> {
-    values
-        .iter()
+/// A cell's place with the dimensions whose bit is set in `mask` collapsed
+/// to every value (`None`).
+fn collapsed(at: &[usize], mask: u32) -> Vec<Option<usize>> {
+    at.iter()
         .enumerate()
-        .map(|(i, v)| {
-            if mask & (1 << i) != 0 {
-                stats::ALL.to_string()
-            } else {
-                v.clone()
-            }
+        .map(|(i, v)| (mask & (1 << i) == 0).then_some(*v))
+        .collect()
+}
+
+/// Every place of the domain with the dimensions of `mask` collapsed, in
+/// the domain's order.
+fn combinations(domain: &Domain, mask: u32) -> Vec<Vec<Option<usize>>> {
+    let mut out: Vec<Vec<Option<usize>>> = vec![Vec::new()];
+    for i in 0..domain.dims() {
+        let choices: Vec<Option<usize>> = if mask & (1 << i) != 0 {
+            vec![None]
+        } else {
+            (0..domain.values(i).len()).map(Some).collect()
+        };
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                choices.iter().map(move |c| {
+                    let mut next = prefix.clone();
+                    next.push(*c);
+                    next
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// A place's values by name, `*` for a collapsed dimension.
+fn named(domain: &Domain, at: &[Option<usize>]) -> Vec<String> {
+    at.iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Some(k) => domain.values(i)[*k].clone(),
+            None => stats::ALL.to_string(),
         })
         .collect()
 }

@@ -179,19 +179,12 @@ pub async fn count_people(
     let mut client =
         super::federation::connector_client(&running.tls("gateway", "gateway"), org, address)?
             .max_decoding_message_size(256 << 20);
-    let today = time::OffsetDateTime::now_utc().date();
     let mut request = tonic::Request::new(v1::CountPeopleRequest {
         context: Some(planning()),
         client_organisation: "comune".into(),
         group_by: by.iter().map(|s| s.to_string()).collect(),
         filters: Vec::new(),
         base_by: Vec::new(),
-        as_of: format!(
-            "{:04}-{:02}-{:02}",
-            today.year(),
-            u8::from(today.month()),
-            today.day()
-        ),
     });
     request.set_timeout(Duration::from_secs(600));
     Ok(client.count_people(request).await?.into_inner())

@@ -285,6 +285,9 @@ pub struct GatewayFile {
     pub tracing: TracingTable,
     /// How long published statistics are cached, when not the default.
     pub statistics_cache_seconds: Option<u64>,
+    /// Other keys of `[statistics]`, each with its value written in TOML
+    /// (the declared districts and municipalities, disclosure settings).
+    pub statistics: Vec<(String, String)>,
     /// How often the catalogue of services refreshes, when not the default.
     pub catalogue_refresh_seconds: Option<u64>,
     /// The `[referrals]` table and the sources that take referrals.
@@ -378,8 +381,14 @@ impl GatewayFile {
             );
         }
         out.push_str(&self.tracing.toml());
+        if self.statistics_cache_seconds.is_some() || !self.statistics.is_empty() {
+            out.push_str("\n[statistics]\n");
+        }
         if let Some(s) = self.statistics_cache_seconds {
-            let _ = write!(out, "\n[statistics]\ncache_seconds = {s}\n");
+            let _ = writeln!(out, "cache_seconds = {s}");
+        }
+        for (key, value) in &self.statistics {
+            let _ = writeln!(out, "{key} = {value}");
         }
         if let Some(s) = self.catalogue_refresh_seconds {
             let _ = write!(out, "\n[catalogue]\nrefresh_seconds = {s}\n");
@@ -498,6 +507,7 @@ mod tests {
             }],
             tracing: TracingTable::default(),
             statistics_cache_seconds: None,
+            statistics: vec![("municipalities".into(), "[\"D150\"]".into())],
             catalogue_refresh_seconds: Some(5),
             referrals: ReferralTable {
                 targets: vec!["caf".into()],

@@ -145,6 +145,7 @@ pub struct FederationBuilder {
     announce: bool,
     tracing: TracingTable,
     statistics_cache_seconds: Option<u64>,
+    statistics: Vec<(String, String)>,
     catalogue_refresh_seconds: Option<u64>,
     referrals: ReferralTable,
 }
@@ -169,9 +170,18 @@ impl FederationBuilder {
             announce: false,
             tracing: TracingTable::default(),
             statistics_cache_seconds: None,
+            statistics: declared_places(),
             catalogue_refresh_seconds: None,
             referrals: ReferralTable::default(),
         }
+    }
+
+    /// Sets a key of the gateway's `[statistics]` table to a value written
+    /// in TOML (`min_population`, `"12"`), replacing the sandbox's own.
+    pub fn statistics_setting(mut self, key: &str, toml_value: &str) -> Self {
+        self.statistics.retain(|(k, _)| k != key);
+        self.statistics.push((key.into(), toml_value.into()));
+        self
     }
 
     /// How often the gateway reads the partners' own referral status
@@ -439,6 +449,7 @@ impl FederationBuilder {
             clients: self.clients.clone(),
             tracing: self.tracing.clone(),
             statistics_cache_seconds: self.statistics_cache_seconds,
+            statistics: self.statistics.clone(),
             catalogue_refresh_seconds: self.catalogue_refresh_seconds,
             referrals: ReferralTable {
                 targets: self
@@ -1024,6 +1035,20 @@ impl Federation {
         }
         Ok(())
     }
+}
+
+/// The places the demo federation declares for its statistics: the
+/// quarters of the city and the municipality, so that every table lists
+/// them all whoever lives there.
+fn declared_places() -> Vec<(String, String)> {
+    let list = |values: &[&str]| {
+        let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    vec![
+        ("districts".into(), list(seed::population::DISTRICTS)),
+        ("municipalities".into(), list(&["D150"])),
+    ]
 }
 
 #[cfg(test)]
