@@ -141,6 +141,9 @@ pub enum BenchCommand {
     /// Statistics: distinct counts against the truth before perturbation, and a table by need
     /// and district end to end beside each partner's own counting, in the same run.
     Stats(trama_lab::bench::stats::StatsArgs),
+    /// Statistics attacked: each attack a planner can run, over many trials against a real
+    /// federation, scored against the partners' own data beside the majority guess.
+    Attacks(trama_lab::bench::attacks::AttacksArgs),
     /// The console's record page: its server-side time with operators working at once, beside
     /// the bare GetRecord it asks for, in the same run.
     Console(trama_lab::bench::console::ConsoleArgs),

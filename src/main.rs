@@ -156,6 +156,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             cli::BenchCommand::Load(args) => trama_lab::bench::load::run(args).await?,
             cli::BenchCommand::Federation(args) => trama_lab::bench::federation::run(args).await?,
             cli::BenchCommand::Stats(args) => trama_lab::bench::stats::run(args).await?,
+            cli::BenchCommand::Attacks(args) => trama_lab::bench::attacks::run(args).await?,
             cli::BenchCommand::Console(args) => trama_lab::bench::console::run(args).await?,
             cli::BenchCommand::Services(args) => trama_lab::bench::services::run(args).await?,
             cli::BenchCommand::Referrals(args) => trama_lab::bench::referrals::run(args).await?,

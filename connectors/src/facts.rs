@@ -322,6 +322,38 @@ impl Connector {
     }
 }
 
+/// One fact as a count reads it: who, and its value on every dimension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFact {
+    /// The person's linkage pseudonym.
+    pub person: u64,
+    /// The fact's value on each dimension, in [`Dimension::ALL`] order
+    /// (`-` when not recorded; an intervention has no need).
+    pub values: Vec<String>,
+}
+
+impl Connector {
+    /// Every fact of the mapping's fact queries, read exactly as a count
+    /// reads them: the ground truth against which the lab measures what the
+    /// published statistics give away. Never served over the network.
+    pub async fn read_facts(&self, linkage: &Linkage) -> Result<Vec<ReadFact>, CallError> {
+        let mut out = Vec::new();
+        for q in &self.mapping.facts {
+            let rows = self.run_raw(&q.query, &HashMap::new()).await?;
+            let reader = FactReader::new(self, q, &rows);
+            for row in &rows.rows {
+                if let Some(fact) = reader.read(row, linkage) {
+                    out.push(ReadFact {
+                        person: fact.person,
+                        values: Dimension::ALL.iter().map(|d| fact.value(*d)).collect(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Which groups a fact query's rows count in.
 #[derive(Debug, Clone, Copy)]
 struct Uses {

@@ -1,6 +1,7 @@
 //! `trama bench`: measurements of the parts and of the whole federation,
 //! each printed with the machine it ran on.
 
+pub mod attacks;
 pub mod audit;
 pub mod console;
 pub mod federation;
