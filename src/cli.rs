@@ -302,7 +302,7 @@ pub enum QueryCommand {
         #[arg(long, default_value = "need,district")]
         by: String,
         /// A filter, DIMENSION=VALUE[,VALUE...] (repeatable), for example
-        /// `year=2025`, `period=2025-Q2`, `municipality=D150`, `need=housing,food`.
+        /// `year=2025`, `period=2025-Q2`, `municipality=D150,D142`, `need=housing`.
         #[arg(long = "filter")]
         filters: Vec<String>,
         /// Output: table, csv or json.

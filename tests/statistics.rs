@@ -239,6 +239,12 @@ async fn questions_that_are_not_allowed_or_would_single_someone_out_are_refused(
         bad_need.message().contains("unknown need `casa`"),
         "{bad_need:?}"
     );
+    // A union of needs could be differenced against another union.
+    let union = aggregate(&fed, ask(&["district"], &[("need", &["housing", "food"])]))
+        .await
+        .unwrap_err();
+    assert!(union.message().contains("keeps one value"), "{union:?}");
+    invalid(union, "filters[0]");
     // Statistics need the purpose and the role that allow them.
     for context in [
         ctx("assistente_sociale", "programmazione", ""),

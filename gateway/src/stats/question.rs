@@ -198,6 +198,15 @@ fn filter(i: usize, f: &v1::Filter) -> Result<Filter, CallError> {
     for v in &values {
         value(&field, dimension, v)?;
     }
+    if dimension.is_attribute() && values.len() > 1 {
+        return Err(CallError::invalid(
+            &field,
+            format!(
+                "a filter on {d} keeps one value: the people with any of several could be compared with those with any of others to single out whoever has only one. Filter on one {d}, or group by {d}",
+                d = dimension.name()
+            ),
+        ));
+    }
     Ok(Filter {
         index: i,
         dimension,
@@ -314,6 +323,11 @@ mod tests {
                 "filters[0]: unknown dimension",
             ),
             (vec![], vec![("sex", &[][..])], "between 1 and 50"),
+            (
+                vec!["district"],
+                vec![("need", &["housing", "food"][..])],
+                "filters[0]: a filter on need keeps one value",
+            ),
         ] {
             let got = ask(&by, &filters).map(|_| ()).unwrap_err();
             assert!(got.contains(want), "want {want:?} in {got:?}");
