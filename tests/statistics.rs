@@ -245,6 +245,22 @@ async fn questions_that_are_not_allowed_or_would_single_someone_out_are_refused(
         .unwrap_err();
     assert!(union.message().contains("keeps one value"), "{union:?}");
     invalid(union, "filters[0]");
+    // A table by a period lists every period asked: it needs a period;
+    // and a table too large to publish is refused naming the limit.
+    let no_period = aggregate(&fed, ask(&["year", "need"], &[]))
+        .await
+        .unwrap_err();
+    assert!(no_period.message().contains("period=2025"), "{no_period:?}");
+    invalid(no_period, "group_by[0]");
+    let years = ["2020", "2021", "2022", "2023", "2024", "2025"];
+    let huge = aggregate(
+        &fed,
+        ask(&["month", "need", "district", "sex"], &[("year", &years)]),
+    )
+    .await
+    .unwrap_err();
+    assert!(huge.message().contains("statistics.max_cells"), "{huge:?}");
+    invalid(huge, "group_by");
     // Statistics need the purpose and the role that allow them.
     for context in [
         ctx("assistente_sociale", "programmazione", ""),
