@@ -547,11 +547,14 @@ async fn referral_view(running: &Federation, tax_code: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// The CPS's referral of the person to the comune's social services.
+/// The CPS's referral of the person to the comune's social services. Its
+/// idempotency key is the CPS's own reference, from its case: a key says
+/// nothing about the person.
 fn demo_referral(profile: &Profile, tax_code: &str) -> v1::SendReferralRequest {
+    let case = profile.case_id.as_deref().unwrap_or("cps");
     v1::SendReferralRequest {
         context: Some(context_of(profile)),
-        idempotency_key: format!("demo-cps-{tax_code}"),
+        idempotency_key: format!("{case}-segnalazione-1"),
         target: "comune".into(),
         target_service: String::new(),
         content: Some(v1::ReferralContent {
