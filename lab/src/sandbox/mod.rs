@@ -31,7 +31,7 @@ use trama_tls::{Role, TlsFiles};
 
 pub use defaults::{CLIENTS, DEMO_POLICY, FEDERATION, export_rules};
 pub use files::{
-    ClientLimit, ClientProfile, ConnectorFile, ConsoleAccount, ConsoleFile, ExportRule,
+    CaseTable, ClientLimit, ClientProfile, ConnectorFile, ConsoleAccount, ConsoleFile, ExportRule,
     GatewayFile, ReferralTable, Source, TracingTable,
 };
 pub use process::READY;
@@ -147,6 +147,7 @@ pub struct FederationBuilder {
     statistics_cache_seconds: Option<u64>,
     catalogue_refresh_seconds: Option<u64>,
     referrals: ReferralTable,
+    cases: CaseTable,
 }
 
 impl FederationBuilder {
@@ -171,7 +172,28 @@ impl FederationBuilder {
             statistics_cache_seconds: None,
             catalogue_refresh_seconds: None,
             referrals: ReferralTable::default(),
+            cases: CaseTable {
+                taken_as_stated: defaults::CASES_TAKEN_AS_STATED
+                    .iter()
+                    .map(|o| (*o).to_string())
+                    .collect(),
+                cache_seconds: None,
+            },
         }
+    }
+
+    /// The organisations whose stated case ids the gateway takes as stated
+    /// (recorded `unverified`) instead of asking their own connector, in
+    /// place of the demo's.
+    pub fn cases_taken_as_stated(mut self, organisations: &[&str]) -> Self {
+        self.cases.taken_as_stated = organisations.iter().map(|o| (*o).to_string()).collect();
+        self
+    }
+
+    /// How long the gateway remembers a case its organisation confirmed.
+    pub fn case_cache_seconds(mut self, seconds: u64) -> Self {
+        self.cases.cache_seconds = Some(seconds);
+        self
     }
 
     /// How often the gateway reads the partners' own referral status
@@ -449,6 +471,7 @@ impl FederationBuilder {
                     .collect(),
                 ..self.referrals.clone()
             },
+            cases: self.cases.clone(),
         };
         fed.gateway = fed.spawn_gateway("gateway", file).await?;
         fed.write_profiles()?;
