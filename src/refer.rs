@@ -41,6 +41,7 @@ pub struct ReferArgs {
     #[arg(long, default_value = "routine")]
     pub urgency: String,
     /// Your key for this referral: sending again with the same key gives the same referral.
+    /// The gateway keeps only a keyed fingerprint of it; use a reference of your own, not a tax code.
     #[arg(long)]
     pub key: String,
 }

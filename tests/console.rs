@@ -377,7 +377,7 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .post(
             "/find",
             &format!(
-                "csrf={token}&purpose=presa_in_carico&case_id=CS-1&tax_code={}",
+                "csrf={token}&purpose=presa_in_carico&case_id=CS-DEMO-0001&tax_code={}",
                 "DNGGPP58L14D150Z"
             ),
         )

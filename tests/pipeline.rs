@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Sandbox, ctx, featured_tax_code};
+use support::{FEATURED_CASE, Sandbox, ctx, featured_tax_code};
 use tonic::Code;
 use trama_lab::seed::Partner;
 use trama_proto::v1::{self, OutcomeStatus, Section};
@@ -44,22 +44,32 @@ fn population() -> trama_lab::seed::population::Population {
 async fn the_locator_does_not_reveal_what_the_policy_hides() {
     let fed = Sandbox::start().await;
     let people = population();
-    // A person the comune knows and the health authority does not.
-    let outsider = people
+    // A person the comune follows in an open case and the health authority
+    // does not know.
+    let mut outsider = None;
+    for p in people
         .people
         .iter()
-        .find(|p| Partner::Comune.knows(p, 11) && !Partner::Asl.knows(p, 11))
-        .expect("someone the asl does not know")
-        .tax_code
-        .to_string();
+        .filter(|p| Partner::Comune.knows(p, 11) && !Partner::Asl.knows(p, 11))
+    {
+        let code = p.tax_code.to_string();
+        if let Some(case) = support::open_case_at_comune(&fed, &code).await {
+            outsider = Some((code, case));
+            break;
+        }
+    }
+    let (outsider, outsider_case) = outsider.expect("someone the asl does not know");
     let patient = featured_tax_code();
-    // A social worker reads both records: every source answers, so the
-    // locator learns who holds each person.
+    // A social worker reads both records, each under the person's case:
+    // every source answers, so the locator learns who holds each person.
     let mut comune = fed.client("comune");
-    for code in [&outsider, &patient] {
+    for (code, case) in [
+        (&outsider, outsider_case.as_str()),
+        (&patient, FEATURED_CASE),
+    ] {
         let full = comune
             .get_record(record(
-                ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+                ctx("assistente_sociale", "presa_in_carico", case),
                 code,
                 &[Section::Housing],
             ))
@@ -98,7 +108,7 @@ async fn one_callers_deadline_opens_no_circuit() {
     // Ten impatient calls: each gives up after 1 ms.
     for _ in 0..10 {
         let mut r = tonic::Request::new(record(
-            ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+            ctx("assistente_sociale", "presa_in_carico", FEATURED_CASE),
             &featured_tax_code(),
             &[Section::Housing],
         ));
@@ -155,7 +165,7 @@ async fn an_invisible_case_id_reads_nothing() {
     // Invisible roles and purposes are refused the same way.
     let status = comune
         .get_record(record(
-            ctx("\u{200B}", "presa_in_carico", "CS-1"),
+            ctx("\u{200B}", "presa_in_carico", FEATURED_CASE),
             &featured_tax_code(),
             &[Section::Housing],
         ))
@@ -171,7 +181,7 @@ async fn an_oversize_request_is_a_limit_naming_its_key() {
     let status = fed
         .client("comune")
         .get_record(record(
-            ctx("assistente_sociale", &"x".repeat(200_000), "CS-1"),
+            ctx("assistente_sociale", &"x".repeat(200_000), FEATURED_CASE),
             &featured_tax_code(),
             &[Section::Housing],
         ))

@@ -223,6 +223,51 @@ async fn a_referral_arrives_once_and_the_sender_sees_the_comune_accept_it() {
     fed.cleanup().await;
 }
 
+/// A client that builds its keys from the person's tax code: the gateway
+/// keeps only a keyed fingerprint of the key, so the tax code is nowhere in
+/// its store, and a retry with the same key is still the same referral.
+#[tokio::test]
+async fn a_key_built_from_a_tax_code_is_kept_only_as_a_fingerprint() {
+    let fed = start().await;
+    let tax_code = featured_tax_code();
+    let key = format!("cps-{tax_code}");
+    let sent = send(&fed, &key).await;
+    assert!(!sent.replayed);
+    let r = sent.referral.expect("stored");
+    assert_eq!(r.idempotency_key, key, "the sender is told its own key");
+    until(&fed, &r.id, "delivered", delivered).await;
+
+    let again = send(&fed, &key).await;
+    assert!(again.replayed, "the same key is the same referral");
+    assert_eq!(again.referral.expect("the same").id, r.id);
+    // Neither side reads the key back from the gateway.
+    for org in ["asl", "comune"] {
+        let read = get(&fed, org, &r.id).await.expect("a party reads it");
+        assert_eq!(read.idempotency_key, "", "{org} reads no key");
+    }
+
+    let store = fed.dir().join("referrals.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", store.display()))
+        .await
+        .expect("the gateway's referral store");
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key_fingerprint FROM trama_referral")
+        .fetch_all(&db)
+        .await
+        .expect("the fingerprints");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].len(), 64, "a keyed hash: {}", keys[0]);
+    db.close().await;
+    for file in ["referrals.db", "referrals.db-wal", "referrals.db-shm"] {
+        for clear in [tax_code.as_str(), key.as_str()] {
+            assert!(
+                !holds(&fed.dir().join(file), clear),
+                "{file} holds `{clear}`"
+            );
+        }
+    }
+    fed.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_target_down_at_send_gets_it_once_when_back() {
     let mut fed = start().await;
@@ -500,6 +545,69 @@ async fn gateways_as_replicas_keep_referrals_in_postgresql() {
         !fed.dir().join("referrals.db").exists(),
         "no SQLite store beside PostgreSQL"
     );
+    fed.cleanup().await;
+    let _ = trama_lab::sandbox::databases::drop_database(&server, &name).await;
+}
+
+/// A PostgreSQL store written by the version that kept keys as sent: the
+/// gateway fingerprints them when it starts, and the key still finds its
+/// referral.
+#[tokio::test]
+async fn a_store_that_kept_keys_in_clear_is_fingerprinted_when_the_gateway_starts() {
+    let Some(server) = support::postgres() else {
+        return;
+    };
+    let name = support::unique_name("trama_t_clear_keys");
+    let url = trama_lab::sandbox::databases::fresh_database(&server, &name)
+        .await
+        .expect("a database of its own");
+    let key = format!("cps-{}", featured_tax_code());
+    let db = sqlx::PgPool::connect(&url).await.expect("the store");
+    sqlx::query(
+        "CREATE TABLE trama_referral (id TEXT PRIMARY KEY, sender TEXT NOT NULL, \
+         sender_operator TEXT NOT NULL, idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, \
+         target TEXT NOT NULL, target_service TEXT NOT NULL, urgency BIGINT NOT NULL, \
+         purpose TEXT NOT NULL, case_id TEXT NOT NULL, status BIGINT NOT NULL, \
+         status_reason TEXT NOT NULL, created BIGINT NOT NULL, due BIGINT NOT NULL, \
+         delivery BIGINT NOT NULL, attempts BIGINT NOT NULL, next_attempt BIGINT NOT NULL, \
+         problem TEXT NOT NULL, delivered BIGINT NOT NULL, sealed TEXT, subjects TEXT NOT NULL, \
+         UNIQUE (sender, idempotency_key))",
+    )
+    .execute(&db)
+    .await
+    .expect("the earlier table");
+    sqlx::query(
+        "INSERT INTO trama_referral VALUES ('r-before', 'asl', 'op-cps-01', $1, 'f', 'comune', '', \
+         3, 'segnalazione', 'CPS-2026-0117', 1, '', 1, 2, 2, 0, 1, '', 1, NULL, '')",
+    )
+    .bind(&key)
+    .execute(&db)
+    .await
+    .expect("a referral of the earlier version");
+
+    let store = url.clone();
+    let fed = Sandbox::start_with(move |b| b.referral_store(store)).await;
+    // The key finds the referral it was used for (with other content:
+    // refused, naming it).
+    let reused = fed
+        .client("asl")
+        .send_referral(request(&key, MESSAGE))
+        .await
+        .expect_err("the key is taken");
+    assert_eq!(reused.code(), Code::AlreadyExists, "{reused:?}");
+    assert!(
+        reused.message().contains("r-before"),
+        "{}",
+        reused.message()
+    );
+    let kept: Vec<String> = sqlx::query_scalar("SELECT key_fingerprint FROM trama_referral")
+        .fetch_all(&db)
+        .await
+        .expect("the fingerprints");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].len(), 64, "{}", kept[0]);
+    assert!(!kept[0].contains(&featured_tax_code()));
+    db.close().await;
     fed.cleanup().await;
     let _ = trama_lab::sandbox::databases::drop_database(&server, &name).await;
 }

@@ -1,9 +1,10 @@
 //! Every security rule, over real processes on loopback: certificates
 //! (none, expired, revoked), purpose-based policy at the gateway (missing
 //! purpose, missing case id, a purpose that does not cover a section, a
-//! Caritas operator asking for health data, a forged operator role), the
-//! partners' own export policies, replays, the access log, policy reload,
-//! and tampering with the audit log.
+//! Caritas operator asking for health data, a forged operator role), a
+//! stated case bound to a real open case of the person at the caller's own
+//! organisation, the partners' own export policies, replays, the access
+//! log, policy reload, and tampering with the audit log.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
 
 mod support;
@@ -12,7 +13,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Policy, Sandbox, ctx, exe, featured_tax_code, gateway_audit, scrape};
+use support::{
+    FEATURED_CASE, Policy, Sandbox, connector_audit, ctx, exe, featured_tax_code, gateway_audit,
+    scrape,
+};
 use tonic::Code;
 use trama_proto::v1::{self, Section};
 
@@ -64,7 +68,7 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
     let all: Vec<Section> = trama_proto::sections::ALL.to_vec();
     let full = comune
         .get_record(record(
-            ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+            ctx("assistente_sociale", "presa_in_carico", FEATURED_CASE),
             &all,
         ))
         .await
@@ -139,7 +143,7 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
     // The Caritas system forging a municipal social worker's role.
     let status = caritas
         .get_record(record(
-            ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+            ctx("assistente_sociale", "presa_in_carico", FEATURED_CASE),
             &[Section::Needs],
         ))
         .await
@@ -201,7 +205,7 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
     // Only the DPO reads the access log.
     let status = comune
         .access_log(v1::AccessLogRequest {
-            context: ctx("assistente_sociale", "presa_in_carico", "CS-1"),
+            context: ctx("assistente_sociale", "presa_in_carico", FEATURED_CASE),
             subject: Some(v1::SubjectKey {
                 tax_code: featured_tax_code(),
                 local_ids: vec![],
@@ -264,7 +268,11 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
     // A replayed request is answered again, and audited again.
     let before = access_log(&fed).await.len();
     let request = record(
-        ctx("assistente_sociale", "presa_in_carico", "CS-9"),
+        ctx(
+            "assistente_sociale",
+            "valutazione_multidimensionale",
+            FEATURED_CASE,
+        ),
         &[Section::Needs],
     );
     for _ in 0..2 {
@@ -277,10 +285,284 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
     // +2 replays, +1 for the DPO's own previous look-up.
     assert_eq!(after.len(), before + 3, "each replay is an entry");
     assert_eq!(
-        after.iter().filter(|e| e.case_id == "CS-9").count(),
+        after
+            .iter()
+            .filter(|e| e.purpose == "valutazione_multidimensionale")
+            .count(),
         2,
         "both replays are listed"
     );
+    fed.cleanup().await;
+}
+
+/// An open case the comune holds for someone other than the featured
+/// person, read from its own database.
+async fn someone_elses_open_case(fed: &Sandbox) -> String {
+    let file = fed.dir().join("comune").join("comune.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", file.display()))
+        .await
+        .expect("the comune's database");
+    let case: String = sqlx::query_scalar(
+        "SELECT c.id_cartella FROM cartelle c JOIN assistiti a ON a.id_assistito = c.id_assistito \
+         WHERE c.stato = 'APERTA' AND a.codice_fiscale <> ? ORDER BY c.id_cartella LIMIT 1",
+    )
+    .bind(featured_tax_code())
+    .fetch_one(&db)
+    .await
+    .expect("another person's open case");
+    db.close().await;
+    case
+}
+
+/// A social worker's record request for the featured person under `case`.
+fn under_case(case: &str) -> v1::GetRecordRequest {
+    record(
+        ctx("assistente_sociale", "presa_in_carico", case),
+        &[Section::Needs, Section::Health],
+    )
+}
+
+/// A referral of the featured person from `org`'s operator in `role`,
+/// stating `case`.
+fn referral_under_case(role: &str, case: &str, key: &str) -> v1::SendReferralRequest {
+    v1::SendReferralRequest {
+        context: ctx(role, "segnalazione", case),
+        idempotency_key: key.into(),
+        target: "comune".into(),
+        target_service: String::new(),
+        content: Some(v1::ReferralContent {
+            person: Some(v1::ReferredPerson {
+                tax_code: featured_tax_code(),
+                ..Default::default()
+            }),
+            reasons: vec!["housing".into()],
+            message: "Chiede aiuto per la casa".into(),
+        }),
+        urgency: v1::Urgency::Routine as i32,
+    }
+}
+
+/// The gateway's audit entries of `call` stating `case`.
+fn stating<'e>(
+    entries: &'e [trama_audit::Entry],
+    call: &str,
+    case: &str,
+) -> Vec<&'e trama_audit::Entry> {
+    entries
+        .iter()
+        .filter(|e| e.call == call && e.case_id == case)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stated_case_must_be_an_open_case_of_the_callers_organisation_with_that_person() {
+    let fed = Sandbox::start().await;
+    let mut comune = fed.client("comune");
+
+    // A case id nobody holds.
+    let status = comune
+        .get_record(under_case("CS-X"))
+        .await
+        .expect_err("a made-up case");
+    assert_eq!(rule(&status), "case-bound");
+    let message = status.message();
+    assert!(message.contains("comune"), "{message}");
+    assert!(
+        !message.contains(&featured_tax_code()) && !message.contains("D'Angelo"),
+        "no personal data in a refusal: {message}"
+    );
+    // A real open case, of someone else.
+    let other = someone_elses_open_case(&fed).await;
+    let status = comune
+        .get_record(under_case(&other))
+        .await
+        .expect_err("another person's case");
+    assert_eq!(rule(&status), "case-bound");
+    // The person's own open case.
+    let answer = comune
+        .get_record(under_case(FEATURED_CASE))
+        .await
+        .expect("the person's own case")
+        .into_inner();
+    let sections = answer.record.unwrap().sections.unwrap();
+    assert!(!sections.health.is_empty() && !sections.needs.is_empty());
+
+    // A search under a case: the case must include someone the search
+    // finds at the comune.
+    let search = |case: &str| v1::FindSubjectRequest {
+        context: ctx("assistente_sociale", "presa_in_carico", case),
+        query: Some(v1::SubjectQuery {
+            family_name: "D'Angelo".into(),
+            given_name: "Giuseppe".into(),
+            birth_date: Some(v1::Date {
+                year: 1958,
+                month: 7,
+                day: 14,
+            }),
+            ..Default::default()
+        }),
+        max_candidates: 5,
+    };
+    let found = comune
+        .find_subject(search(FEATURED_CASE))
+        .await
+        .expect("a search under the person's case")
+        .into_inner();
+    assert!(!found.groups.is_empty());
+    let status = comune
+        .find_subject(search(&other))
+        .await
+        .expect_err("a search under someone else's case");
+    assert_eq!(rule(&status), "case-bound");
+
+    // The health authority's connector maps no cases: the demo's gateway
+    // takes the CPS's case ids as stated, by its explicit rule.
+    fed.client("asl")
+        .send_referral(referral_under_case(
+            "operatore_cps",
+            "CPS-2026-0117",
+            "cps-case-1",
+        ))
+        .await
+        .expect("the CPS's case, taken as stated");
+    // Caritas maps no cases either, and no rule takes its cases as stated:
+    // refused, naming the rule and the fix.
+    let status = fed
+        .client("caritas")
+        .send_referral(referral_under_case(
+            "operatore_centro_ascolto",
+            "CDA-7",
+            "cda-7",
+        ))
+        .await
+        .expect_err("a case nobody can check");
+    assert_eq!(rule(&status), "case-bound");
+    assert!(
+        status.message().contains("taken_as_stated"),
+        "{}",
+        status.message()
+    );
+
+    // The audit says whether each case was verified.
+    let entries = gateway_audit(&fed).await;
+    let check = |call: &str, case: &str| -> Vec<(String, String)> {
+        stating(&entries, call, case)
+            .iter()
+            .map(|e| (e.decision.clone(), e.case_check.clone()))
+            .collect()
+    };
+    let refused = vec![("deny".to_string(), "refused".to_string())];
+    assert_eq!(check("GetRecord", "CS-X"), refused);
+    assert_eq!(check("GetRecord", &other), refused);
+    assert_eq!(check("FindSubject", &other), refused);
+    assert_eq!(check("SendReferral", "CDA-7"), refused);
+    let verified = vec![("permit".to_string(), "verified".to_string())];
+    assert_eq!(check("GetRecord", FEATURED_CASE), verified);
+    assert_eq!(check("FindSubject", FEATURED_CASE), verified);
+    assert_eq!(
+        check("SendReferral", "CPS-2026-0117"),
+        vec![("permit".to_string(), "unverified".to_string())]
+    );
+    let denied = stating(&entries, "GetRecord", "CS-X")[0];
+    assert!(denied.reason.contains("case-bound"), "{}", denied.reason);
+    // Entries that state no case say nothing of one.
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.case_id.is_empty())
+            .all(|e| e.case_check.is_empty())
+    );
+
+    // The comune's connector answered and audited each check of its cases
+    // (the search's, the record's), and nothing else was asked of it for
+    // the refused calls.
+    let checks: Vec<(String, String)> = connector_audit(&fed, "comune")
+        .await
+        .into_iter()
+        .filter(|e| e.call == "CheckCase")
+        .map(|e| (e.case_id, e.case_check))
+        .collect();
+    for (case, answer) in [
+        ("CS-X", "refused"),
+        (other.as_str(), "refused"),
+        (FEATURED_CASE, "verified"),
+    ] {
+        assert!(
+            checks.contains(&(case.to_string(), answer.to_string())),
+            "{case}: {checks:?}"
+        );
+    }
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn cases_taken_as_stated_by_the_explicit_rule_are_recorded_unverified() {
+    let fed = Sandbox::start_with(|b| b.cases_taken_as_stated(&["comune", "asl"])).await;
+    fed.client("comune")
+        .get_record(under_case("CS-X"))
+        .await
+        .expect("the comune's case ids taken as stated");
+    let entries = gateway_audit(&fed).await;
+    let e = stating(&entries, "GetRecord", "CS-X");
+    assert_eq!(e.len(), 1);
+    assert_eq!(
+        (e[0].decision.as_str(), e[0].case_check.as_str()),
+        ("permit", "unverified")
+    );
+    assert!(
+        connector_audit(&fed, "comune")
+            .await
+            .iter()
+            .all(|e| e.call != "CheckCase"),
+        "the comune's connector is not asked"
+    );
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_confirmed_case_is_remembered_for_a_bounded_time() {
+    let fed = Sandbox::start_with(|b| b.case_cache_seconds(2)).await;
+    let mut comune = fed.client("comune");
+    let checks = || async {
+        connector_audit(&fed, "comune")
+            .await
+            .iter()
+            .filter(|e| e.call == "CheckCase")
+            .count()
+    };
+    comune
+        .get_record(under_case(FEATURED_CASE))
+        .await
+        .expect("the person's own case");
+    comune
+        .get_record(under_case(FEATURED_CASE))
+        .await
+        .expect("again");
+    assert_eq!(checks().await, 1, "confirmed once, then remembered");
+
+    // The comune closes the case in its own software: within the time a
+    // confirmation is remembered it still counts, then no longer.
+    let file = fed.dir().join("comune").join("comune.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .expect("the comune's database");
+    sqlx::query("UPDATE cartelle SET stato = 'CHIUSA' WHERE id_cartella = ?")
+        .bind(FEATURED_CASE)
+        .execute(&db)
+        .await
+        .expect("the case closed");
+    db.close().await;
+    comune
+        .get_record(under_case(FEATURED_CASE))
+        .await
+        .expect("remembered for two seconds");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let status = comune
+        .get_record(under_case(FEATURED_CASE))
+        .await
+        .expect_err("a closed case, once forgotten");
+    assert_eq!(rule(&status), "case-bound");
+    assert_eq!(checks().await, 2);
     fed.cleanup().await;
 }
 
@@ -510,10 +792,10 @@ async fn the_policy_reloads_without_restart_and_a_broken_one_is_refused() {
 async fn audit_verify_catches_an_edited_audit_database() {
     let mut fed = Sandbox::start().await;
     let mut comune = fed.client("comune");
-    for case in ["CS-1", "CS-2", "CS-3"] {
+    for _ in 0..3 {
         comune
             .get_record(record(
-                ctx("assistente_sociale", "presa_in_carico", case),
+                ctx("assistente_sociale", "presa_in_carico", FEATURED_CASE),
                 &[Section::Needs],
             ))
             .await
@@ -543,9 +825,9 @@ async fn audit_verify_catches_an_edited_audit_database() {
     let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
     let store = trama_audit::Store::open(&url, true).await.unwrap();
     store
-        .execute(
-            "UPDATE trama_audit_entry SET payload = replace(payload, 'CS-2', 'CS-7') WHERE seq = 2",
-        )
+        .execute_owned(format!(
+            "UPDATE trama_audit_entry SET payload = replace(payload, '{FEATURED_CASE}', 'CS-7') WHERE seq = 2"
+        ))
         .await
         .unwrap();
     let (ok, out) = verify();
@@ -615,7 +897,7 @@ async fn the_access_log_says_when_the_audit_chain_was_altered() {
     let fed = Sandbox::start().await;
     fed.client("comune")
         .get_record(record(
-            ctx("assistente_sociale", "presa_in_carico", "CS-2"),
+            ctx("assistente_sociale", "presa_in_carico", FEATURED_CASE),
             &[Section::Housing],
         ))
         .await
@@ -624,7 +906,9 @@ async fn the_access_log_says_when_the_audit_chain_was_altered() {
     let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
     let store = trama_audit::Store::open(&url, true).await.unwrap();
     store
-        .execute("UPDATE trama_audit_entry SET payload = replace(payload, 'CS-2', 'CS-7')")
+        .execute_owned(format!(
+            "UPDATE trama_audit_entry SET payload = replace(payload, '{FEATURED_CASE}', 'CS-7')"
+        ))
         .await
         .unwrap();
     store.close().await;

@@ -1,7 +1,8 @@
 //! What one audit entry says: who asked (organisation, operator, role), why
-//! (purpose, case, legal basis), about whom (keyed pseudonyms), what
-//! (sections asked and returned), which sources answered and how, the
-//! decision and its reason, and when. Never contents, names or tax codes.
+//! (purpose, case, legal basis, whether the case was verified), about whom
+//! (keyed pseudonyms), what (sections asked and returned), which sources
+//! answered and how, the decision and its reason, and when. Never contents,
+//! names or tax codes.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,16 @@ pub struct Entry {
     pub purpose: String,
     /// The case id stated, if any.
     pub case_id: String,
+    /// Whether the case stated was checked with the organisation that
+    /// states it: `verified` (an open case of that organisation including
+    /// the person), `unverified` (taken as stated, by the gateway's explicit
+    /// rule for organisations that map no cases), `refused` (not such a
+    /// case), `failed` (the check could not be made); empty when no case
+    /// was stated or the call stopped before the check. Left out of the
+    /// payload when empty, so entries written before the field existed
+    /// hash as they did.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub case_check: String,
     /// The legal basis stated, if any.
     pub legal_basis: String,
     /// Keyed pseudonyms of the subject(s) concerned: of the tax code and of
@@ -70,5 +81,29 @@ impl Entry {
     /// Reads a stored payload back.
     pub fn from_payload(payload: &str) -> Result<Entry, serde_json::Error> {
         serde_json::from_str(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_case_check_is_read_and_written_only_where_there_is_one() {
+        let before = Entry {
+            call: "GetRecord".into(),
+            case_id: "CS-1".into(),
+            ..Entry::default()
+        };
+        let payload = before.to_payload();
+        assert!(!payload.contains("case_check"), "{payload}");
+        assert_eq!(Entry::from_payload(&payload).ok(), Some(before.clone()));
+        let checked = Entry {
+            case_check: "verified".into(),
+            ..before
+        };
+        let payload = checked.to_payload();
+        assert!(payload.contains(r#""case_check":"verified""#), "{payload}");
+        assert_eq!(Entry::from_payload(&payload).ok(), Some(checked));
     }
 }

@@ -114,6 +114,15 @@ fn dash(s: &str) -> String {
     }
 }
 
+/// A stated case with whether it was checked: `CS-1 (verified)`.
+pub fn case(case_id: &str, check: &str) -> String {
+    match (case_id.is_empty(), check.is_empty()) {
+        (true, _) => "-".into(),
+        (false, true) => case_id.to_string(),
+        (false, false) => format!("{case_id} ({check})"),
+    }
+}
+
 fn sex(s: i32) -> &'static str {
     match v1::Sex::try_from(s) {
         Ok(v1::Sex::Female) => "F",
@@ -593,7 +602,7 @@ pub fn access_log(resp: &v1::AccessLogResponse) -> String {
             e.organisation.clone(),
             format!("{} ({})", op.id, op.role),
             e.purpose.clone(),
-            dash(&e.case_id),
+            case(&e.case_id, &e.case_check),
             names(&e.sections_asked),
             names(&e.sections_returned),
             decision,

@@ -67,6 +67,38 @@ pub fn fetch_record(req: &v1::FetchRecordRequest) -> Result<FetchCall, CallError
     })
 }
 
+/// A `CheckCase` call.
+#[derive(Debug, Clone)]
+pub struct CaseCall {
+    /// On whose behalf and why.
+    pub context: Context,
+    /// The case to check.
+    pub case_id: String,
+    /// The person it must include.
+    pub lookup: Lookup,
+}
+
+/// Reads a `CheckCase` request for the partner `organisation`; `today`
+/// dates a tax-code fragment. The context must state the case.
+pub fn check_case(
+    req: &v1::CheckCaseRequest,
+    organisation: &str,
+    today: Date,
+) -> Result<CaseCall, CallError> {
+    let context = context(&req.client_organisation, req.context.as_ref())?;
+    let Some(case_id) = context.case_id.clone() else {
+        return Err(CallError::invalid(
+            "context.case_id",
+            "state the case to check",
+        ));
+    };
+    Ok(CaseCall {
+        lookup: lookup(req.subject.as_ref(), organisation, today)?,
+        context,
+        case_id,
+    })
+}
+
 /// A `CountPeople` call.
 #[derive(Debug, Clone)]
 pub struct CountCall {

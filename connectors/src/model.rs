@@ -48,6 +48,19 @@ pub enum RecordKey {
     TaxCode(String),
 }
 
+/// What the partner's own cases say of a case one of its operators
+/// states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseAnswer {
+    /// An open case with that id includes the person.
+    OpenWithPerson,
+    /// No open case with that id includes the person: no such case, one no
+    /// longer open, or another person's.
+    NotOpenWithPerson,
+    /// The mapping maps no cases: the partner cannot say.
+    NoCasesMapped,
+}
+
 /// A person found in the partner's database.
 #[derive(Debug, Clone)]
 pub struct Person {

@@ -15,7 +15,7 @@ use crate::error::CallError;
 use crate::mapping::{
     ColumnSpec, FieldKind, Mapping, NamedQuery, SectionKey, SectionQuery, SubjectField,
 };
-use crate::model::{Candidate, Entry, Fields, Lookup, Person, Record, RecordKey};
+use crate::model::{Candidate, CaseAnswer, Entry, Fields, Lookup, Person, Record, RecordKey};
 use crate::params::ParamSql;
 use crate::source::{Database, Param, Rows, Session, SourceError, Value};
 use crate::values::{self, Typed};
@@ -29,6 +29,12 @@ const MAX_DUPLICATES: usize = 5;
 pub const MAX_BLOCK: usize = 200;
 /// Candidates scoring below this are not returned.
 const MIN_SCORE: f64 = 0.5;
+/// People a search under a case is checked against at most.
+const MAX_CASE_CANDIDATES: usize = 10;
+/// The common code system of a case's status.
+const CASE_STATUS: &str = "urn:trama:cs:case-status";
+/// Its code of an open case.
+const OPEN_CASE: &str = "open";
 
 /// A connector bound to its database and mapping.
 #[derive(Debug)]
@@ -437,13 +443,7 @@ impl Connector {
         };
         let mut entries = Vec::new();
         for person in people.iter().take(MAX_DUPLICATES) {
-            let values = HashMap::from([
-                ("local_id", Param::Text(Some(person.local_id.clone()))),
-                (
-                    "tax_code",
-                    Param::Text(person.traits.tax_code.as_ref().map(|t| t.to_string())),
-                ),
-            ]);
+            let values = person_values(person);
             for section in sections {
                 let queries = self.mapping.sections.get(&SectionKey(*section as i32));
                 for q in queries.into_iter().flatten() {
@@ -464,6 +464,97 @@ impl Connector {
             person: first.clone(),
             entries,
         }))
+    }
+
+    /// Whether an open case `case_id` of this partner includes the person
+    /// `lookup` names. Named by local id or tax code, it is exactly the
+    /// people each names, and the case must include one of those of each
+    /// (a local id and a tax code of two different people do not pass on
+    /// the strength of one); otherwise it is the people a search for the
+    /// lookup finds, and the case must include one of them. Read through
+    /// the mapping's `case_membership` queries that bind `case_id`: a case
+    /// counts as open when its status maps to `open`, or when the query
+    /// binds no status (its SQL then returns open cases only).
+    pub async fn check_case(
+        &self,
+        case_id: &str,
+        lookup: &Lookup,
+    ) -> Result<CaseAnswer, CallError> {
+        let queries = self.case_queries();
+        if queries.is_empty() {
+            return Ok(CaseAnswer::NoCasesMapped);
+        }
+        let mut groups = Vec::new();
+        if let Some(id) = &lookup.local_id {
+            let values = HashMap::from([("local_id", Param::Text(Some(id.clone())))]);
+            groups.push(
+                self.people(&self.mapping.matching.local_id, &values)
+                    .await?,
+            );
+        }
+        if let Some(code) = &lookup.traits.tax_code {
+            let people = match &self.mapping.matching.tax_code {
+                Some(q) => {
+                    let values = HashMap::from([("tax_code", Param::Text(Some(code.to_string())))]);
+                    self.people(q, &values).await?
+                }
+                None => Vec::new(),
+            };
+            groups.push(people);
+        }
+        if groups.is_empty() {
+            let found = self.match_subject(lookup, MAX_CASE_CANDIDATES).await?;
+            groups.push(found.into_iter().map(|c| c.person).collect());
+        }
+        for people in &groups {
+            if !self.in_open_case(&queries, case_id, people).await? {
+                return Ok(CaseAnswer::NotOpenWithPerson);
+            }
+        }
+        Ok(CaseAnswer::OpenWithPerson)
+    }
+
+    /// The mapping's `case_membership` queries that bind `case_id`: those
+    /// that can say which cases a person is in.
+    fn case_queries(&self) -> Vec<&SectionQuery> {
+        self.mapping
+            .sections
+            .get(&SectionKey(Section::CaseMembership as i32))
+            .into_iter()
+            .flatten()
+            .filter(|q| q.fields.iter().any(|(name, _, _)| *name == "case_id"))
+            .collect()
+    }
+
+    /// Whether the mapping maps cases, so that the partner can confirm
+    /// one.
+    pub fn maps_cases(&self) -> bool {
+        !self.case_queries().is_empty()
+    }
+
+    /// Whether one of `people` is in the open case `case_id`, by `queries`.
+    async fn in_open_case(
+        &self,
+        queries: &[&SectionQuery],
+        case_id: &str,
+        people: &[Person],
+    ) -> Result<bool, CallError> {
+        let mut session = self.db.pooled();
+        for person in people.iter().take(MAX_CASE_CANDIDATES) {
+            let values = person_values(person);
+            for q in queries {
+                let rows = self.run_in(&mut session, &q.query, &values).await?;
+                let open = rows
+                    .rows
+                    .iter()
+                    .filter_map(|row| self.entry(Section::CaseMembership, q, &rows, row))
+                    .any(|e| is_open_case(&e, q, case_id));
+                if open {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// The people `key` names (legacy databases hold duplicates).
@@ -523,6 +614,30 @@ impl Connector {
             fields,
         })
     }
+}
+
+/// The parameters of a section query about `person`.
+fn person_values(person: &Person) -> HashMap<&'static str, Param> {
+    HashMap::from([
+        ("local_id", Param::Text(Some(person.local_id.clone()))),
+        (
+            "tax_code",
+            Param::Text(person.traits.tax_code.as_ref().map(|t| t.to_string())),
+        ),
+    ])
+}
+
+/// Whether `entry`, read by the case-membership query `q`, is the open
+/// case `case_id`.
+fn is_open_case(entry: &Entry, q: &SectionQuery, case_id: &str) -> bool {
+    let same = matches!(entry.fields.get("case_id"), Some(Typed::Text(id)) if id.trim() == case_id);
+    let status_bound = q.fields.iter().any(|(name, _, _)| *name == "status");
+    let open = !status_bound
+        || matches!(
+            entry.fields.get("status"),
+            Some(Typed::Coding { system, code, .. }) if system == CASE_STATUS && code == OPEN_CASE
+        );
+    same && open
 }
 
 /// Two different people who fit the query (almost) equally well: neither

@@ -22,10 +22,10 @@ use crate::config::ConnectorConfig;
 use crate::error::CallError;
 use crate::export::ExportPolicy;
 use crate::export::Release;
-use crate::from_proto::{self, CountCall, FetchCall, MatchCall};
+use crate::from_proto::{self, CaseCall, CountCall, FetchCall, MatchCall};
 use crate::linkage::Linkage;
 use crate::mapping::Mapping;
-use crate::model::{Candidate, Context, Person};
+use crate::model::{Candidate, CaseAnswer, Context, Person};
 use crate::runtime::Connector;
 use crate::source::Database;
 use crate::to_proto::{self, Origin};
@@ -240,6 +240,55 @@ impl ConnectorService {
 }
 
 impl ConnectorService {
+    /// Answers whether one of the partner's own open cases includes the
+    /// person, for the partner's own organisation only (a case is its
+    /// organisation's business) and only where its export rules release
+    /// `case_membership` to that organisation for the purpose and role:
+    /// the answer is read from that section.
+    async fn case_checked(
+        &self,
+        req: &v1::CheckCaseRequest,
+        entry: &mut Entry,
+    ) -> Result<v1::CheckCaseResponse, CallError> {
+        let today = time::OffsetDateTime::now_utc().date();
+        let CaseCall {
+            context,
+            case_id,
+            lookup,
+        } = from_proto::check_case(req, &self.inner.organisation, today)?;
+        if context.client != self.inner.organisation {
+            return Err(CallError::ExportDenied(format!(
+                "a connector confirms only its own organisation's cases ({}), not {}'s",
+                self.inner.organisation, context.client
+            )));
+        }
+        if !self.inner.maps_cases() {
+            return Ok(to_proto::case_response(CaseAnswer::NoCasesMapped));
+        }
+        let release = self.export.release(&context, &[Section::CaseMembership]);
+        if release.released.is_empty() {
+            tracing::info!(client = %context.client, purpose = %context.purpose, "case check refused by the export policy");
+            return Err(CallError::ExportDenied(format!(
+                "the partner's export policy does not release case_membership to {} for purpose `{}` (role `{}`), so it confirms no case for it",
+                context.client, context.purpose, context.operator_role
+            )));
+        }
+        let answer = self.inner.check_case(&case_id, &lookup).await?;
+        entry.case_check = match answer {
+            CaseAnswer::OpenWithPerson => "verified",
+            CaseAnswer::NotOpenWithPerson => "refused",
+            CaseAnswer::NoCasesMapped => "",
+        }
+        .into();
+        tracing::info!(
+            client = %context.client,
+            purpose = %context.purpose,
+            answer = ?answer,
+            "case checked"
+        );
+        Ok(to_proto::case_response(answer))
+    }
+
     /// Counts the partner's people within its rules: only sketches of
     /// pseudonyms leave, and the local audit records what was asked.
     async fn counted(
@@ -407,6 +456,24 @@ impl ConnectorApi for ConnectorService {
             .write_status(&req)
             .await
             .map(|written| v1::UpdateReferralStatusResponse { written });
+        self.audited(entry, result).await.map(Response::new)
+    }
+
+    async fn check_case(
+        &self,
+        request: Request<v1::CheckCaseRequest>,
+    ) -> Result<Response<v1::CheckCaseResponse>, Status> {
+        let req = request.into_inner();
+        let mut entry = self.draft("CheckCase", &req.client_organisation, req.context.as_ref());
+        if let Some(q) = &req.subject {
+            let local = q
+                .local_id
+                .as_ref()
+                .map(|l| (l.organisation.as_str(), l.id.as_str()));
+            entry.subjects = self.pseudonyms.subject(text::trim(&q.tax_code), local);
+        }
+        entry.sections_asked = vec![trama_proto::sections::name(Section::CaseMembership).into()];
+        let result = self.case_checked(&req, &mut entry).await;
         self.audited(entry, result).await.map(Response::new)
     }
 

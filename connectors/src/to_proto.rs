@@ -5,7 +5,7 @@
 use trama_proto::v1::{self, Section};
 
 use crate::mapping::Mapping;
-use crate::model::{Candidate, Fields, Person, Record};
+use crate::model::{Candidate, CaseAnswer, Fields, Person, Record};
 use crate::values::Typed;
 
 /// Where what the connector sends comes from.
@@ -82,6 +82,18 @@ pub fn fetch_response(
         identity: Some(identity(&record.person, origin)),
         sections: Some(sections),
         withheld,
+    }
+}
+
+/// The answer to `CheckCase`.
+pub fn case_response(answer: CaseAnswer) -> v1::CheckCaseResponse {
+    let check = match answer {
+        CaseAnswer::OpenWithPerson => v1::CaseCheck::OpenWithPerson,
+        CaseAnswer::NotOpenWithPerson => v1::CaseCheck::NotOpenWithPerson,
+        CaseAnswer::NoCasesMapped => v1::CaseCheck::NoCasesMapped,
+    };
+    v1::CheckCaseResponse {
+        check: check as i32,
     }
 }
 

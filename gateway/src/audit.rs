@@ -182,6 +182,7 @@ fn complete<T>(mut entry: Entry, facts: Facts, answer: &Result<T, CallError>) ->
     entry.sections_asked = facts.sections_asked;
     entry.sections_returned = facts.sections_returned;
     entry.sources = facts.sources;
+    entry.case_check = facts.case.name().into();
     match answer {
         Ok(_) => {
             entry.status = "OK".into();
@@ -216,6 +217,7 @@ pub fn access_entry(seq: i64, mut e: Entry, asked: &[String]) -> v1::AccessEntry
     if !e.subjects.iter().any(|s| asked.contains(s)) {
         e.call = format!("{} (as a candidate)", e.call);
         e.case_id.clear();
+        e.case_check.clear();
         e.reason.clear();
     }
     let to_sections = |names: &[String]| -> Vec<i32> {
@@ -245,6 +247,7 @@ pub fn access_entry(seq: i64, mut e: Entry, asked: &[String]) -> v1::AccessEntry
             .collect(),
         decision: e.decision,
         reason: e.reason,
+        case_check: e.case_check,
     }
 }
 

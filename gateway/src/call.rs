@@ -1,8 +1,9 @@
 //! The one pipeline every Federation call passes through:
 //!
 //! admitted ([`Admitted`]: identity, rate, a slot) → validated (domain
-//! types, [`crate::validate`]) → planned (policy first, [`crate::plan`]) →
-//! fanned out ([`crate::registry::fan_out`]) → combined → audited
+//! types, [`crate::validate`]) → planned (policy first, [`crate::plan`];
+//! then the stated case bound to a real one, [`crate::cases`]) → fanned
+//! out ([`crate::registry::fan_out`]) → combined → audited
 //! ([`audited`]: one entry, derived once from what the call reached) →
 //! answered.
 //!
@@ -68,6 +69,8 @@ pub struct Facts {
     pub sources: Vec<SourceEntry>,
     /// The rules that permitted the call.
     pub permitted_by: Vec<String>,
+    /// What became of the case the caller stated.
+    pub case: crate::cases::CaseCheck,
 }
 
 impl Facts {

@@ -41,6 +41,22 @@ pub struct GatewayConfig {
     pub catalogue_refresh: std::time::Duration,
     /// `[referrals]`, with the partners that take referrals.
     pub referrals: crate::referrals::Settings,
+    /// `[cases]`: how the cases callers state are checked.
+    pub cases: CasesConfig,
+}
+
+/// The `[cases]` table: a case a caller states is confirmed by the
+/// connector of the caller's own organisation, except for the
+/// organisations listed, whose cases are taken as stated.
+#[derive(Debug, Clone, Default)]
+pub struct CasesConfig {
+    /// Organisations whose connectors map no cases (or that have none):
+    /// the case ids their operators state are taken as stated, and the
+    /// audit records them as `unverified`.
+    pub taken_as_stated: std::collections::BTreeSet<String>,
+    /// How long a case its organisation confirmed for a person is taken as
+    /// confirmed (zero: asked every time).
+    pub cache_ttl: Duration,
 }
 
 /// The `[statistics]` table: how published counts are protected.
@@ -134,6 +150,46 @@ struct RawConfig {
     catalogue: RawCatalogue,
     #[serde(default)]
     referrals: RawReferrals,
+    #[serde(default)]
+    cases: RawCases,
+}
+
+/// The `[cases]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCases {
+    taken_as_stated: Vec<String>,
+    cache_seconds: u64,
+}
+
+impl Default for RawCases {
+    fn default() -> Self {
+        RawCases {
+            taken_as_stated: Vec::new(),
+            cache_seconds: 60,
+        }
+    }
+}
+
+impl RawCases {
+    fn resolve(self) -> Result<CasesConfig, (String, String)> {
+        if self.cache_seconds > 3_600 {
+            return Err((
+                "cases.cache_seconds".into(),
+                "at most 3600 seconds (0: ask the organisation's connector every time)".into(),
+            ));
+        }
+        let mut taken_as_stated = std::collections::BTreeSet::new();
+        for (i, org) in self.taken_as_stated.into_iter().enumerate() {
+            trama_tls::identity::validate_name(&org)
+                .map_err(|e| (format!("cases.taken_as_stated[{i}]"), e.to_string()))?;
+            taken_as_stated.insert(org);
+        }
+        Ok(CasesConfig {
+            taken_as_stated,
+            cache_ttl: Duration::from_secs(self.cache_seconds),
+        })
+    }
 }
 
 /// The `[referrals]` table.
@@ -430,7 +486,9 @@ impl GatewayConfig {
         }
         let referrals = referral_settings(&raw.referrals, &raw.sources, base)
             .map_err(|(k, p)| invalid(&k, p))?;
+        let cases = raw.cases.resolve().map_err(|(k, p)| invalid(&k, p))?;
         Ok(GatewayConfig {
+            cases,
             referrals,
             catalogue_refresh: std::time::Duration::from_secs(raw.catalogue.refresh_seconds),
             statistics,
@@ -664,6 +722,14 @@ address = "127.0.0.1:7401"
             (
                 format!("{GOOD}[audit]\ndatabase = \"mysql://x/y\"\n"),
                 "key `audit.database`",
+            ),
+            (
+                format!("{GOOD}[cases]\ntaken_as_stated = [\"ASL\"]\n"),
+                "key `cases.taken_as_stated[0]`",
+            ),
+            (
+                format!("{GOOD}[cases]\ncache_seconds = 86400\n"),
+                "key `cases.cache_seconds`",
             ),
         ];
         for (text, want) in cases {

@@ -82,6 +82,19 @@ pub enum CallError {
     /// Nothing the caller may see by that name.
     #[error("{0}")]
     NotFound(String),
+    /// The case the caller states could not be checked with its own
+    /// organisation's connector now: nothing was asked of anyone else.
+    #[error(
+        "context.case_id: the case could not be checked with {organisation} now (its connector: {outcome}); nothing was asked, try again in {} ms", retry_after.as_millis()
+    )]
+    CaseUnchecked {
+        /// The caller's organisation.
+        organisation: String,
+        /// What became of the call to its connector.
+        outcome: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// The audit log cannot be written or read: nothing is answered.
     #[error("the gateway cannot use its audit log now; nothing was answered, try again later")]
     AuditUnavailable,
@@ -131,6 +144,13 @@ impl CallError {
             CallError::Denied { what, rule, reason } => {
                 Some(format!("{what}: rule {rule}: {reason}"))
             }
+            CallError::CaseUnchecked {
+                organisation,
+                outcome,
+                ..
+            } => Some(format!(
+                "case not checked: {organisation}'s connector: {outcome}"
+            )),
             _ => None,
         }
     }
@@ -148,6 +168,7 @@ impl CallError {
             CallError::Precondition { .. } => Code::FailedPrecondition,
             CallError::Conflict { .. } => Code::AlreadyExists,
             CallError::NotFound(_) => Code::NotFound,
+            CallError::CaseUnchecked { .. } => Code::Unavailable,
         }
     }
 
@@ -175,6 +196,19 @@ impl CallError {
             }
             CallError::AuditUnavailable => {
                 ErrorDetails::with_error_info("AUDIT_UNAVAILABLE", DOMAIN, HashMap::new())
+            }
+            CallError::CaseUnchecked {
+                organisation,
+                retry_after,
+                ..
+            } => {
+                let mut details = ErrorDetails::with_error_info(
+                    "CASE_UNCHECKED",
+                    DOMAIN,
+                    HashMap::from([("organisation".to_string(), organisation.clone())]),
+                );
+                details.set_retry_info(Some(*retry_after));
+                details
             }
             CallError::Disclosure { field, reason } => {
                 let mut details = ErrorDetails::with_error_info(
@@ -325,6 +359,16 @@ mod tests {
             Code::Unavailable,
             "error",
             None,
+        );
+        check(
+            CallError::CaseUnchecked {
+                organisation: "comune".into(),
+                outcome: "timeout".into(),
+                retry_after: Duration::from_secs(1),
+            },
+            Code::Unavailable,
+            "error",
+            Some("case not checked: comune's connector: timeout"),
         );
         check(
             CallError::Internal("task".into()),

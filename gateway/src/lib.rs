@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod call;
 pub mod calls;
+pub mod cases;
 pub mod catalogue;
 pub mod check;
 pub mod config;
@@ -132,6 +133,7 @@ pub async fn serve(
         statistics,
         catalogue,
         referrals.clone(),
+        cases::Cases::new(&config.cases),
     ))
     .max_decoding_message_size(config.limits.max_request_bytes)
     .max_encoding_message_size(64 << 20);

@@ -37,11 +37,17 @@ pub struct FederationService {
     pub(crate) statistics: Statistics,
     pub(crate) catalogue: crate::catalogue::Catalogue,
     pub(crate) referrals: crate::referrals::Referrals,
+    pub(crate) cases: crate::cases::Cases,
 }
 
 impl FederationService {
     /// Serves `registry` under `policy`, writing every call to `auditor`;
-    /// calls without a deadline get `default_deadline`.
+    /// calls without a deadline get `default_deadline`; stated cases are
+    /// checked as `cases` says.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the service is assembled once, in serve, from its parts"
+    )]
     pub fn new(
         registry: Registry,
         limits: &crate::config::Limits,
@@ -50,8 +56,10 @@ impl FederationService {
         statistics: Statistics,
         catalogue: crate::catalogue::Catalogue,
         referrals: crate::referrals::Referrals,
+        cases: crate::cases::Cases,
     ) -> Self {
         FederationService {
+            cases,
             catalogue,
             referrals,
             statistics,

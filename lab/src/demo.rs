@@ -200,7 +200,7 @@ async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
     let mut client = profile.connect()?;
     let context = v1::RequestContext {
         purpose: "presa_in_carico".into(),
-        case_id: "CS-DEMO-0001".into(),
+        case_id: crate::seed::population::FEATURED_CASE.into(),
         operator: Some(v1::Operator {
             id: "op-comune-01".into(),
             role: "assistente_sociale".into(),
@@ -265,7 +265,7 @@ async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
     );
     let record = client
         .get_record(v1::GetRecordRequest {
-            context: Some(context),
+            context: Some(context.clone()),
             subject: Some(v1::SubjectKey {
                 tax_code: best.tax_code.clone(),
                 local_ids,
@@ -283,12 +283,47 @@ async fn walkthrough(running: &Federation) -> anyhow::Result<String> {
     if partners < 3 {
         bail!("the merged record holds {partners} partners, expected at least 3");
     }
+    wrong_case_view(&mut client, context, &best.tax_code).await?;
     caritas_view(running, &best.tax_code).await?;
     dpo_view(running, &best.tax_code).await?;
     planning_view(running).await?;
     services_view(running).await?;
     referral_view(running, &best.tax_code).await?;
     Ok(best.tax_code.clone())
+}
+
+/// The same read under a case the comune does not hold for the person: the
+/// comune's own connector does not confirm it, and the gateway refuses.
+async fn wrong_case_view(
+    client: &mut trama_proto::v1::federation_client::FederationClient<tonic::transport::Channel>,
+    context: v1::RequestContext,
+    tax_code: &str,
+) -> anyhow::Result<()> {
+    let wrong = "CS-DEMO-9999";
+    println!(
+        "── The same read under case {wrong}, which the comune does not hold for this person (GetRecord) ──"
+    );
+    let refused = client
+        .get_record(v1::GetRecordRequest {
+            context: Some(v1::RequestContext {
+                case_id: wrong.into(),
+                ..context
+            }),
+            subject: Some(v1::SubjectKey {
+                tax_code: tax_code.into(),
+                local_ids: Vec::new(),
+            }),
+            sections: vec![v1::Section::Needs as i32],
+        })
+        .await;
+    match refused {
+        Err(status) if status.code() == tonic::Code::PermissionDenied => {
+            println!("refused: {}\n", status.message());
+            Ok(())
+        }
+        Err(status) => Err(status_error(status)),
+        Ok(_) => bail!("a case the comune does not hold was taken for the person's"),
+    }
 }
 
 /// A search for the featured person under `family_name`, with their given
@@ -547,11 +582,14 @@ async fn referral_view(running: &Federation, tax_code: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// The CPS's referral of the person to the comune's social services.
+/// The CPS's referral of the person to the comune's social services. Its
+/// idempotency key is the CPS's own reference, from its case: a key says
+/// nothing about the person.
 fn demo_referral(profile: &Profile, tax_code: &str) -> v1::SendReferralRequest {
+    let case = profile.case_id.as_deref().unwrap_or("cps");
     v1::SendReferralRequest {
         context: Some(context_of(profile)),
-        idempotency_key: format!("demo-cps-{tax_code}"),
+        idempotency_key: format!("{case}-segnalazione-1"),
         target: "comune".into(),
         target_service: String::new(),
         content: Some(v1::ReferralContent {

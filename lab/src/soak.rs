@@ -87,10 +87,14 @@ impl Tally {
 /// the audit log or an audit log does not verify.
 pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the trama binary")?;
+    // Every call reads a random person under a case id of its own, which
+    // tells its answer apart in the audit logs; no comune holds such cases,
+    // so the soak's gateway takes the comune's case ids as stated.
     let federation = FederationBuilder::new(&args.dir)
         .exe(&exe)
         .subjects(args.subjects)
         .seed(2026)
+        .cases_taken_as_stated(&["comune", "asl"])
         .start()
         .await?;
     let running = Arc::new(Mutex::new(federation));

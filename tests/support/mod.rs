@@ -26,6 +26,8 @@ pub use trama_lab::sandbox::{
 };
 #[allow(unused_imports, reason = "each test file uses a part of them")]
 pub use trama_lab::seed::Partner;
+#[allow(unused_imports, reason = "each test file uses a part of them")]
+pub use trama_lab::seed::population::FEATURED_CASE;
 use trama_proto::v1;
 use trama_proto::v1::federation_client::FederationClient;
 use trama_subject::codice_fiscale::{self, Person};
@@ -120,11 +122,12 @@ impl Sandbox {
     }
 }
 
-/// A request context for `purpose`.
+/// A request context for `purpose`, a social worker's under the featured
+/// person's open case at the comune.
 pub fn context(purpose: &str) -> Option<v1::RequestContext> {
     Some(v1::RequestContext {
         purpose: purpose.into(),
-        case_id: "CS-TEST-1".into(),
+        case_id: FEATURED_CASE.into(),
         operator: Some(v1::Operator {
             id: "op-1".into(),
             role: "assistente_sociale".into(),
@@ -161,6 +164,25 @@ pub fn featured_tax_code() -> String {
     })
     .expect("valid")
     .to_string()
+}
+
+/// The id of an open case the comune's SQLite database holds for the
+/// person with `tax_code`, if any.
+pub async fn open_case_at_comune(fed: &Sandbox, tax_code: &str) -> Option<String> {
+    let file = fed.dir().join("comune").join("comune.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", file.display()))
+        .await
+        .expect("the comune's database");
+    let case = sqlx::query_scalar(
+        "SELECT c.id_cartella FROM cartelle c JOIN assistiti a ON a.id_assistito = c.id_assistito \
+         WHERE c.stato = 'APERTA' AND a.codice_fiscale = ? ORDER BY c.id_cartella LIMIT 1",
+    )
+    .bind(tax_code)
+    .fetch_optional(&db)
+    .await
+    .expect("the comune's cases");
+    db.close().await;
+    case
 }
 
 /// A name no other test run uses at the same time (process id and a
@@ -244,7 +266,17 @@ pub async fn scrape(fed: &Sandbox) -> String {
 
 /// Every entry of the gateway's audit log, in order.
 pub async fn gateway_audit(fed: &Sandbox) -> Vec<trama_audit::Entry> {
-    let url = trama_audit::Store::sqlite_url(&fed.dir().join("audit.db"));
+    audit_entries(&fed.dir().join("audit.db")).await
+}
+
+/// Every entry of `org`'s connector's audit log, in order.
+pub async fn connector_audit(fed: &Sandbox, org: &str) -> Vec<trama_audit::Entry> {
+    audit_entries(&fed.dir().join(org).join("audit.db")).await
+}
+
+/// Every entry of the audit log in the SQLite file `file`, in order.
+async fn audit_entries(file: &Path) -> Vec<trama_audit::Entry> {
+    let url = trama_audit::Store::sqlite_url(file);
     let store = trama_audit::Store::open(&url, false).await.unwrap();
     let rows = store.entries_after(0, 100_000).await.unwrap();
     store.close().await;

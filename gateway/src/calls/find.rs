@@ -6,6 +6,7 @@ use tracing::Instrument;
 use trama_proto::v1::{self, OutcomeStatus};
 
 use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
+use crate::cases::CasePerson;
 use crate::error::CallError;
 use crate::merge;
 use crate::outcome::{self, Outcome};
@@ -63,6 +64,25 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => return Finished::refused(e, facts(&gw, &v, None, None)),
     };
+    // A search under a case: the case must include someone the search
+    // finds at the caller's own organisation.
+    let org = &call.client.organisation;
+    let person = CasePerson::of(&v.query.wire, org, &gw.auditor.pseudonyms);
+    let case = match gw
+        .cases
+        .check(&gw.registry, org, &v.ctx, &person, call.deadline)
+        .instrument(stage("case"))
+        .await
+    {
+        Ok(case) => case,
+        Err(refused) => {
+            let facts = Facts {
+                case: refused.check,
+                ..facts(&gw, &v, None, None)
+            };
+            return Finished::refused(refused.error, facts);
+        }
+    };
     let answers = fanned_out(&call, &v, &plan)
         .instrument(stage("fan_out"))
         .await;
@@ -75,7 +95,10 @@ pub async fn run(
             &combined.candidates,
         );
     }
-    let facts = facts(&gw, &v, Some(&plan), Some(&combined));
+    let facts = Facts {
+        case,
+        ..facts(&gw, &v, Some(&plan), Some(&combined))
+    };
     let groups = merge::group(combined.candidates);
     let partial = outcome::is_partial(&combined.outcomes);
     tracing::info!(

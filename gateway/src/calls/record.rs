@@ -11,6 +11,7 @@ use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus, Section};
 
 use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
+use crate::cases::{CaseCheck, CasePerson};
 use crate::error::CallError;
 use crate::locator::Located;
 use crate::merge;
@@ -81,10 +82,21 @@ pub async fn run(
         Ok(v) => v,
         Err(e) => return Finished::refused(e, Facts::default()),
     };
-    let (plan, located) = match stage("plan").in_scope(|| planned(&gw, &call, &v)) {
+    let mut plan = match stage("plan").in_scope(|| planned(&gw, &call, &v)) {
         Ok(p) => p,
         Err(e) => return Finished::refused(e, facts(&gw, &v, None, None)),
     };
+    let case = match case_checked(&gw, &call, &v).instrument(stage("case")).await {
+        Ok(case) => case,
+        Err(refused) => {
+            let facts = Facts {
+                case: refused.check,
+                ..facts(&gw, &v, None, None)
+            };
+            return Finished::refused(refused.error, facts);
+        }
+    };
+    let located = stage("plan").in_scope(|| located(&gw, &v, &mut plan));
     let answers = fanned_out(&call, &v, &plan)
         .instrument(stage("fan_out"))
         .await;
@@ -93,7 +105,10 @@ pub async fn run(
         let missed = plan.asked_with(&combined.outcomes, OutcomeStatus::NotFound);
         gw.learn_holders(located, &combined.outcomes, missed);
     }
-    let facts = facts(&gw, &v, Some(&plan), Some(&combined));
+    let facts = Facts {
+        case,
+        ..facts(&gw, &v, Some(&plan), Some(&combined))
+    };
     let partial = outcome::is_partial(&combined.outcomes);
     tracing::info!(
         client = %call.client.organisation,
@@ -122,14 +137,13 @@ fn validated(gw: &FederationService, req: &v1::GetRecordRequest) -> Result<Valid
     })
 }
 
-/// The plan: the policy for every section of every source first; a section
-/// no source may release refuses the call; then the locator, among the
-/// sources the caller may ask.
+/// The plan: the policy for every section of every source; a section no
+/// source may release refuses the call.
 fn planned<'r>(
     gw: &'r FederationService,
     call: &Admitted,
     v: &Valid,
-) -> Result<(Plan<'r, RecordAsk>, Option<Located>), CallError> {
+) -> Result<Plan<'r, RecordAsk>, CallError> {
     let policy = gw.policy.load();
     let asker = v.ctx.asker(&call.client.organisation);
     let decider = policy.decider(&asker);
@@ -143,15 +157,43 @@ fn planned<'r>(
         .into_iter()
         .map(|d| d.into_plan(&v.sections, &mut permitted_by))
         .collect();
-    let mut plan = Plan {
+    Ok(Plan {
         sources,
         permitted_by,
+    })
+}
+
+/// The case the caller states, bound to an open case of its organisation
+/// that includes the person: after the policy, before the locator and the
+/// sources.
+async fn case_checked(
+    gw: &FederationService,
+    call: &Admitted,
+    v: &Valid,
+) -> Result<CaseCheck, crate::cases::CaseRefused> {
+    let org = &call.client.organisation;
+    let named = v1::SubjectQuery {
+        tax_code: v.key.tax_text(),
+        local_id: v.key.local_at(org).map(|id| v1::LocalId {
+            organisation: org.clone(),
+            id: id.to_string(),
+        }),
+        ..v1::SubjectQuery::default()
     };
+    let person = CasePerson::of(&named, org, &gw.auditor.pseudonyms);
+    gw.cases
+        .check(&gw.registry, org, &v.ctx, &person, call.deadline)
+        .await
+}
+
+/// The locator, among the sources the caller may ask: only those that held
+/// the person at a recent complete answer stay asked.
+fn located(gw: &FederationService, v: &Valid, plan: &mut Plan<'_, RecordAsk>) -> Option<Located> {
     let located = gw.locate(&v.key, &v.subjects);
     if let Some(holders) = located.as_ref().and_then(|l| l.holders.clone()) {
         plan.only_holders(&holders);
     }
-    Ok((plan, located))
+    located
 }
 
 /// Each source is asked by its own local id when the caller gave one, else

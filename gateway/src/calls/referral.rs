@@ -8,6 +8,7 @@
 use trama_proto::v1::{self, ReferralBox, ReferralStatus, Urgency};
 
 use crate::call::{Admitted, Facts, FederationRequest, Finished};
+use crate::cases::CasePerson;
 use crate::error::CallError;
 use crate::policy::{Action, Resource};
 use crate::referrals::store::{ListQuery, Stored};
@@ -90,6 +91,20 @@ pub async fn send(
     }
     let mut facts = facts;
     facts.permitted_by = vec![decision.rule.clone()];
+    // A referral under the sender's case: the case must include the person
+    // referred.
+    let person = referred(&send.content, &org, &gw.auditor.pseudonyms);
+    match gw
+        .cases
+        .check(&gw.registry, &org, &ctx, &person, call.deadline)
+        .await
+    {
+        Ok(case) => facts.case = case,
+        Err(refused) => {
+            facts.case = refused.check;
+            return Finished::refused(refused.error, facts);
+        }
+    }
     match gw.referrals.send(send).await {
         Ok((referral, replayed)) => {
             facts
@@ -103,6 +118,25 @@ pub async fn send(
         }
         Err(e) => Finished::refused(e, facts),
     }
+}
+
+/// The person a referral is about, as the sender's own connector is asked
+/// about them when the sender states a case.
+fn referred(
+    content: &v1::ReferralContent,
+    org: &str,
+    pseudonyms: &trama_audit::Pseudonymiser,
+) -> CasePerson {
+    let p = content.person.clone().unwrap_or_default();
+    let query = v1::SubjectQuery {
+        tax_code: p.tax_code,
+        given_name: p.given_name,
+        family_name: p.family_name,
+        birth_date: p.birth_date,
+        birthplace_code: p.birthplace_code,
+        ..v1::SubjectQuery::default()
+    };
+    CasePerson::of(&query, org, pseudonyms)
 }
 
 /// A send, checked, with the caller's context.

@@ -118,7 +118,10 @@ impl Referrals {
     /// Opens the key and the store.
     pub async fn open(settings: Settings) -> Result<Referrals, SetupError> {
         let sealer = Sealer::open(&settings.key)?;
-        let store = Store::open(&settings.store).await?;
+        let store = Store::open(&settings.store, |sender, key| {
+            sealer.key_fingerprint(sender, key)
+        })
+        .await?;
         Ok(Referrals {
             store,
             sealer: Arc::new(sealer),
@@ -138,6 +141,8 @@ impl Referrals {
     }
 
     /// Stores a referral, or finds the one sent before with the same key.
+    /// The answer, and only the answer, names the key the sender sent: the
+    /// store keeps its keyed fingerprint.
     pub async fn send(&self, s: Send) -> Result<(v1::Referral, bool), CallError> {
         let Some(deadlines) = self.settings.targets.get(&s.target) else {
             return Err(CallError::Precondition {
@@ -154,11 +159,12 @@ impl Referrals {
                 metrics::counter!("trama_referrals_sent_total", "target" => s.target.clone())
                     .increment(1);
                 self.wake.notify_one();
-                Ok((self.view(row, vec![first]), false))
+                let referral = self.view(row, vec![first]);
+                Ok((with_key(referral, &s.key), false))
             }
             Inserted::Existing(before) if before.fingerprint == row.fingerprint => {
                 let events = self.store.events(&before.id).await.map_err(internal)?;
-                Ok((self.view(*before, events), true))
+                Ok((with_key(self.view(*before, events), &s.key), true))
             }
             Inserted::Existing(before) => Err(CallError::Conflict {
                 field: "idempotency_key".into(),
@@ -186,7 +192,7 @@ impl Referrals {
             id,
             sender: s.sender.clone(),
             sender_operator: s.operator.clone(),
-            idempotency_key: s.key.clone(),
+            key_fingerprint: self.sealer.key_fingerprint(&s.sender, &s.key),
             fingerprint,
             target: s.target.clone(),
             target_service: s.service.clone(),
@@ -337,10 +343,18 @@ impl Referrals {
             delivered: timestamp(r.delivered),
             purpose: r.purpose,
             case_id: r.case_id,
-            idempotency_key: r.idempotency_key,
+            // Kept only as a keyed fingerprint: not shown.
+            idempotency_key: String::new(),
             sender_operator: r.sender_operator,
         }
     }
+}
+
+/// The referral as the answer to its send shows it, with the key the
+/// sender sent.
+fn with_key(mut referral: v1::Referral, key: &str) -> v1::Referral {
+    referral.idempotency_key = key.to_string();
+    referral
 }
 
 /// What a retried send must repeat to be the same referral.
@@ -677,6 +691,79 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The table as an earlier version wrote it: the sender's key as sent.
+    const CLEAR_KEYS_TABLE: &str = "CREATE TABLE trama_referral (\
+       id TEXT PRIMARY KEY, sender TEXT NOT NULL, sender_operator TEXT NOT NULL, \
+       idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, target TEXT NOT NULL, \
+       target_service TEXT NOT NULL, urgency BIGINT NOT NULL, purpose TEXT NOT NULL, \
+       case_id TEXT NOT NULL, status BIGINT NOT NULL, status_reason TEXT NOT NULL, \
+       created BIGINT NOT NULL, due BIGINT NOT NULL, delivery BIGINT NOT NULL, \
+       attempts BIGINT NOT NULL, next_attempt BIGINT NOT NULL, problem TEXT NOT NULL, \
+       delivered BIGINT NOT NULL, sealed TEXT, subjects TEXT NOT NULL, \
+       UNIQUE (sender, idempotency_key))";
+
+    #[tokio::test]
+    async fn a_store_of_clear_keys_is_fingerprinted_when_opened() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let key = "cps-RSSMRA80A01D150X";
+        let sealer =
+            Sealer::open(&dir.path().join("referrals.key")).unwrap_or_else(|e| panic!("{e}"));
+        let content = sealer.fingerprint(&fingerprinted(&send(key, "m")));
+        let file = dir.path().join("referrals.db");
+        let old = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for statement in [
+            CLEAR_KEYS_TABLE,
+            "INSERT INTO trama_referral VALUES ('r-1', 'asl', 'cps.rossi', 'cps-RSSMRA80A01D150X', \
+             ?, 'comune', '', 3, 'presa_in_carico', 'CPS-1', 1, '', 1, 2, 2, 0, 1, '', 1, NULL, 'p1')",
+        ] {
+            sqlx::query(statement)
+                .bind(&content)
+                .execute(&old)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        old.close().await;
+
+        let r = referrals(dir.path()).await;
+        let (again, replayed) = r
+            .send(send(key, "m"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(replayed, "the key still finds its referral");
+        assert_eq!(again.id, "r-1");
+        assert_eq!(again.idempotency_key, key, "the answer names the key sent");
+        let stored = r
+            .store()
+            .get("r-1")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        assert_eq!(
+            stored.key_fingerprint,
+            sealer.key_fingerprint("asl", key),
+            "the key replaced by its fingerprint"
+        );
+        r.store().close().await;
+        for file in ["referrals.db", "referrals.db-wal", "referrals.db-shm"] {
+            let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+            assert!(
+                !bytes.windows(16).any(|w| w == b"RSSMRA80A01D150X"),
+                "{file} holds the key"
+            );
+        }
+
+        // Opened again, nothing is fingerprinted twice.
+        let r = referrals(dir.path()).await;
+        let (again, replayed) = r
+            .send(send(key, "m"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(replayed && again.id == "r-1", "{again:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

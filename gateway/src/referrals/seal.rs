@@ -1,9 +1,13 @@
 //! Sealing a referral's content at rest: AES-256-GCM under the gateway's
 //! referral key, a fresh random nonce per referral, and the referral's id
 //! as associated data (a sealed content moved to another row does not
-//! open). The same key, through HMAC-SHA256, fingerprints a request's
-//! content, so that a retried send is recognised after the content itself
-//! is gone without the fingerprint revealing it.
+//! open). Keys derived from the same secret, through HMAC-SHA256,
+//! fingerprint a request's content, so that a retried send is recognised
+//! after the content itself is gone without the fingerprint revealing it,
+//! and the sender's idempotency key, which a client may have built from
+//! personal data and which the store therefore never holds as sent. Every
+//! replica of a gateway holds the same referral key, so every replica
+//! computes the same fingerprints.
 
 use std::path::Path;
 
@@ -37,6 +41,7 @@ pub enum SealError {
 pub struct Sealer {
     aead: LessSafeKey,
     fingerprint: hmac::Key,
+    idempotency: hmac::Key,
     random: SystemRandom,
 }
 
@@ -70,14 +75,15 @@ impl Sealer {
     /// A sealer with a 32-byte key.
     pub fn new(key: &[u8]) -> Option<Sealer> {
         let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
-        // A key of its own for fingerprints, derived from the same secret.
-        let derived = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, key),
-            b"trama referral fingerprint",
-        );
+        // A key of its own for each kind of fingerprint, derived from the
+        // same secret: a fingerprint of one kind says nothing of the other.
+        let secret = hmac::Key::new(hmac::HMAC_SHA256, key);
+        let derived =
+            |label: &[u8]| hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&secret, label).as_ref());
         Some(Sealer {
             aead,
-            fingerprint: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            fingerprint: derived(b"trama referral fingerprint"),
+            idempotency: derived(b"trama referral idempotency key"),
             random: SystemRandom::new(),
         })
     }
@@ -120,6 +126,17 @@ impl Sealer {
     /// The keyed fingerprint of `bytes`, hexadecimal.
     pub fn fingerprint(&self, bytes: &[u8]) -> String {
         trama_audit::chain::hex(hmac::sign(&self.fingerprint, bytes).as_ref())
+    }
+
+    /// The keyed fingerprint of `sender`'s idempotency key `key`,
+    /// hexadecimal: what the store keeps in its place. The sender is part of
+    /// it, so one key used by two senders gives two fingerprints.
+    pub fn key_fingerprint(&self, sender: &str, key: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.idempotency);
+        ctx.update(sender.as_bytes());
+        ctx.update(&[0x1f]);
+        ctx.update(key.as_bytes());
+        trama_audit::chain::hex(ctx.sign().as_ref())
     }
 
     /// A fresh referral id, a random UUID.
@@ -174,6 +191,15 @@ mod tests {
         assert_ne!(s.fingerprint(b"x"), s.fingerprint(b"y"));
         let other = Sealer::new(&[8u8; 32]).unwrap_or_else(|| panic!("a key"));
         assert_ne!(s.fingerprint(b"x"), other.fingerprint(b"x"));
+        let key = s.key_fingerprint("asl", "cps-RSSMRA80A01D150X");
+        assert_eq!(key, s.key_fingerprint("asl", "cps-RSSMRA80A01D150X"));
+        assert_eq!(key.len(), 64);
+        assert!(!key.contains("RSSMRA"));
+        assert_ne!(key, s.key_fingerprint("caritas", "cps-RSSMRA80A01D150X"));
+        assert_ne!(key, other.key_fingerprint("asl", "cps-RSSMRA80A01D150X"));
+        // Another derived key: not the content's fingerprint of the same
+        // bytes.
+        assert_ne!(s.key_fingerprint("asl", "k"), s.fingerprint(b"asl\x1fk"));
         let id = s.new_id().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()).ok(),

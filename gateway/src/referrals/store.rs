@@ -7,6 +7,13 @@
 //! changes have been read. Sends are written by one task that commits
 //! those arriving together in one transaction (group commit), as the audit
 //! log does.
+//!
+//! A sender's idempotency key is kept only as its keyed fingerprint
+//! (`key_fingerprint`): a client may build its keys from personal data, and
+//! the store must not keep them. A store written by an earlier version,
+//! which kept the keys as sent in `idempotency_key`, is migrated when it is
+//! opened: the column renamed and every key replaced by its fingerprint, in
+//! one transaction.
 
 use std::collections::HashMap;
 
@@ -28,13 +35,13 @@ pub struct StoreError {
 const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS trama_referral (\
        id TEXT PRIMARY KEY, sender TEXT NOT NULL, sender_operator TEXT NOT NULL, \
-       idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, target TEXT NOT NULL, \
+       key_fingerprint TEXT NOT NULL, fingerprint TEXT NOT NULL, target TEXT NOT NULL, \
        target_service TEXT NOT NULL, urgency BIGINT NOT NULL, purpose TEXT NOT NULL, \
        case_id TEXT NOT NULL, status BIGINT NOT NULL, status_reason TEXT NOT NULL, \
        created BIGINT NOT NULL, due BIGINT NOT NULL, delivery BIGINT NOT NULL, \
        attempts BIGINT NOT NULL, next_attempt BIGINT NOT NULL, problem TEXT NOT NULL, \
        delivered BIGINT NOT NULL, sealed TEXT, subjects TEXT NOT NULL, \
-       UNIQUE (sender, idempotency_key))",
+       UNIQUE (sender, key_fingerprint))",
     "CREATE TABLE IF NOT EXISTS trama_referral_event (\
        referral TEXT NOT NULL, seq BIGINT NOT NULL, status BIGINT NOT NULL, reason TEXT NOT NULL, \
        organisation TEXT NOT NULL, operator TEXT NOT NULL, at BIGINT NOT NULL, via TEXT NOT NULL, \
@@ -45,7 +52,7 @@ const SCHEMA: [&str; 4] = [
 ];
 
 /// Columns of a referral, in the order [`Stored::from_row`] reads them.
-const COLUMNS: &str = "id, sender, sender_operator, idempotency_key, fingerprint, target, \
+const COLUMNS: &str = "id, sender, sender_operator, key_fingerprint, fingerprint, target, \
     target_service, urgency, purpose, case_id, status, status_reason, created, due, delivery, \
     attempts, next_attempt, problem, delivered, sealed, subjects";
 
@@ -58,8 +65,9 @@ pub struct Stored {
     pub sender: String,
     /// The operator who sent it.
     pub sender_operator: String,
-    /// The sender's idempotency key.
-    pub idempotency_key: String,
+    /// The keyed fingerprint of the sender's idempotency key (never the
+    /// key itself).
+    pub key_fingerprint: String,
     /// The keyed fingerprint of what was sent.
     pub fingerprint: String,
     /// The receiving organisation.
@@ -158,7 +166,7 @@ impl Stored {
             id: r.try_get(0)?,
             sender: r.try_get(1)?,
             sender_operator: r.try_get(2)?,
-            idempotency_key: r.try_get(3)?,
+            key_fingerprint: r.try_get(3)?,
             fingerprint: r.try_get(4)?,
             target: r.try_get(5)?,
             target_service: r.try_get(6)?,
@@ -276,7 +284,7 @@ async fn insert_row(
     r: &Stored,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "INSERT INTO trama_referral (id, sender, sender_operator, idempotency_key, fingerprint, \
+        "INSERT INTO trama_referral (id, sender, sender_operator, key_fingerprint, fingerprint, \
          target, target_service, urgency, purpose, case_id, status, status_reason, created, due, \
          delivery, attempts, next_attempt, problem, delivered, sealed, subjects) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
@@ -285,7 +293,7 @@ async fn insert_row(
     .bind(&r.id)
     .bind(&r.sender)
     .bind(&r.sender_operator)
-    .bind(&r.idempotency_key)
+    .bind(&r.key_fingerprint)
     .bind(&r.fingerprint)
     .bind(&r.target)
     .bind(&r.target_service)
@@ -310,8 +318,13 @@ async fn insert_row(
 
 impl Store {
     /// Opens (and creates) the store at `url`, `sqlite://...` or
-    /// `postgres://...`.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
+    /// `postgres://...`; a store of an earlier version that kept
+    /// idempotency keys as sent has them replaced by `key_fingerprint` of
+    /// each (sender, key) first.
+    pub async fn open(
+        url: &str,
+        key_fingerprint: impl Fn(&str, &str) -> String,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let shown = trama_audit::redact(url);
         let err = |source| StoreError {
@@ -351,6 +364,17 @@ impl Store {
             url: shown,
             writer,
         };
+        let migrated = store
+            .fingerprint_clear_keys(sqlite, key_fingerprint)
+            .await
+            .map_err(|e| store.err(e))?;
+        if let Some(keys) = migrated {
+            tracing::info!(
+                store = %store.url,
+                keys,
+                "referral store migrated: idempotency keys replaced by their keyed fingerprints"
+            );
+        }
         for statement in SCHEMA {
             sqlx::query(statement)
                 .execute(&store.pool)
@@ -358,6 +382,59 @@ impl Store {
                 .map_err(|e| store.err(e))?;
         }
         Ok(store)
+    }
+
+    /// Replaces the idempotency keys an earlier version kept as sent
+    /// (column `idempotency_key`) by their keyed fingerprints (column
+    /// `key_fingerprint`), in one transaction; how many, or `None` when
+    /// the store has no such column (new, or migrated already). Replicas
+    /// opening one PostgreSQL store at once take turns on an advisory
+    /// lock, and the second finds the work done. On SQLite the freed text
+    /// is overwritten (`secure_delete`) and the write-ahead log emptied
+    /// afterwards, so the keys leave no trace in the files.
+    async fn fingerprint_clear_keys(
+        &self,
+        sqlite: bool,
+        key_fingerprint: impl Fn(&str, &str) -> String,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let columns = if sqlite {
+            "SELECT name FROM pragma_table_info('trama_referral')"
+        } else {
+            sqlx::query("SELECT pg_advisory_xact_lock(7261727361)")
+                .execute(&mut *tx)
+                .await?;
+            "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
+             WHERE table_name = 'trama_referral' AND table_schema = current_schema()"
+        };
+        let names: Vec<String> = sqlx::query_scalar(columns).fetch_all(&mut *tx).await?;
+        if !names.iter().any(|n| n == "idempotency_key") {
+            return Ok(None);
+        }
+        sqlx::query("ALTER TABLE trama_referral RENAME COLUMN idempotency_key TO key_fingerprint")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query("SELECT id, sender, key_fingerprint FROM trama_referral")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut keys = 0;
+        for row in &rows {
+            let (id, sender, key): (String, String, String) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            keys += sqlx::query("UPDATE trama_referral SET key_fingerprint = $1 WHERE id = $2")
+                .bind(key_fingerprint(&sender, &key))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        if sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(Some(keys))
     }
 
     fn err(&self, source: sqlx::Error) -> StoreError {
@@ -372,7 +449,7 @@ impl Store {
     /// Sends arriving together are committed together (one sync for
     /// them all); each is durable when this returns.
     pub async fn insert(&self, r: &Stored, first: &Event) -> Result<Inserted, StoreError> {
-        if let Some(existing) = self.by_key(&r.sender, &r.idempotency_key).await? {
+        if let Some(existing) = self.by_key(&r.sender, &r.key_fingerprint).await? {
             return Ok(Inserted::Existing(Box::new(existing)));
         }
         let (reply, answer) = oneshot::channel();
@@ -387,7 +464,7 @@ impl Store {
         match answer.await {
             Ok(Ok(true)) => Ok(Inserted::New),
             // Another replica, or a concurrent retry, stored it first.
-            Ok(Ok(false)) => match self.by_key(&r.sender, &r.idempotency_key).await? {
+            Ok(Ok(false)) => match self.by_key(&r.sender, &r.key_fingerprint).await? {
                 Some(existing) => Ok(Inserted::Existing(Box::new(existing))),
                 None => Err(self.err(sqlx::Error::RowNotFound)),
             },
@@ -396,9 +473,18 @@ impl Store {
         }
     }
 
-    async fn by_key(&self, sender: &str, key: &str) -> Result<Option<Stored>, StoreError> {
-        self.one("sender = $1 AND idempotency_key = $2", &[sender, key])
-            .await
+    /// The referral `sender` stored under the key whose fingerprint is
+    /// `key_fingerprint`, if any.
+    async fn by_key(
+        &self,
+        sender: &str,
+        key_fingerprint: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        self.one(
+            "sender = $1 AND key_fingerprint = $2",
+            &[sender, key_fingerprint],
+        )
+        .await
     }
 
     /// The referral `id`, if stored.

@@ -118,11 +118,15 @@ pub async fn run(args: FederationArgs) -> anyhow::Result<()> {
         "trama bench federation: 4 partners x {} people, every partner knowing everyone\n",
         args.subjects
     );
+    // The load reads random people under the comune profile's one case:
+    // the gateway takes the comune's case ids as stated, so that what is
+    // measured is the gateway's fan-out and merge, as in earlier runs.
     let mut running = FederationBuilder::new(&args.dir)
         .exe(&exe)
         .subjects(args.subjects)
         .seed(args.seed)
         .everyone(true)
+        .cases_taken_as_stated(&["comune", "asl"])
         .start()
         .await?;
     // Ctrl-C or SIGTERM stop the federation's processes with the bench.

@@ -20,7 +20,7 @@ pub const CLIENTS: [ClientProfile; 5] = [
         operator: "op-comune-01",
         role: "assistente_sociale",
         purpose: "presa_in_carico",
-        case_id: Some("CS-DEMO-0001"),
+        case_id: Some(crate::seed::population::FEATURED_CASE),
     },
     ClientProfile {
         profile: "caritas",
@@ -59,6 +59,11 @@ pub const CLIENTS: [ClientProfile; 5] = [
         case_id: None,
     },
 ];
+
+/// Organisations whose connectors map no cases, so that the gateway takes
+/// the case ids their operators state as stated (the health authority's
+/// CPS numbers its own cases; its connector maps health data only).
+pub const CASES_TAKEN_AS_STATED: [&str; 1] = ["asl"];
 
 /// Client organisations that get a client certificate.
 pub const CLIENT_ORGANISATIONS: [&str; 3] = ["comune", "caritas", "asl"];

@@ -292,6 +292,39 @@ pub struct GatewayFile {
     pub catalogue_refresh_seconds: Option<u64>,
     /// The `[referrals]` table and the sources that take referrals.
     pub referrals: ReferralTable,
+    /// The `[cases]` table: how the cases callers state are checked.
+    pub cases: CaseTable,
+}
+
+/// The gateway's `[cases]` table: whose stated cases are taken as stated,
+/// and how long a confirmed case is remembered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseTable {
+    /// Organisations that map no cases: the case ids their operators state
+    /// are taken as stated (recorded `unverified`).
+    pub taken_as_stated: Vec<String>,
+    /// How long a case its organisation confirmed is remembered, when not
+    /// the default.
+    pub cache_seconds: Option<u64>,
+}
+
+impl CaseTable {
+    fn toml(&self) -> String {
+        if *self == CaseTable::default() {
+            return String::new();
+        }
+        let mut out = String::from(
+            "\n# Stated cases: each organisation's own connector confirms that a case it\n\
+             # states is open and includes the person; those listed here map no cases,\n\
+             # and their case ids are taken as stated (audited as unverified).\n\
+             [cases]\n",
+        );
+        let _ = writeln!(out, "taken_as_stated = {}", list(&self.taken_as_stated));
+        if let Some(s) = self.cache_seconds {
+            let _ = writeln!(out, "cache_seconds = {s}");
+        }
+        out
+    }
 }
 
 /// The gateway's `[referrals]` table, and which sources take referrals.
@@ -394,6 +427,7 @@ impl GatewayFile {
             let _ = write!(out, "\n[catalogue]\nrefresh_seconds = {s}\n");
         }
         out.push_str(&self.referrals.toml());
+        out.push_str(&self.cases.toml());
         out
     }
 
@@ -515,6 +549,10 @@ mod tests {
                 deadline_days: Some(0),
                 store: None,
             },
+            cases: CaseTable {
+                taken_as_stated: vec!["asl".into()],
+                cache_seconds: Some(2),
+            },
         };
         let value: toml::Table = toml::from_str(&file.toml()).unwrap_or_default();
         assert_eq!(
@@ -530,6 +568,8 @@ mod tests {
             value["referrals"]["deadline_days"]["urgent"].as_integer(),
             Some(0)
         );
+        assert_eq!(value["cases"]["taken_as_stated"][0].as_str(), Some("asl"));
+        assert_eq!(value["cases"]["cache_seconds"].as_integer(), Some(2));
     }
 }
 

@@ -31,7 +31,7 @@ use trama_tls::{Role, TlsFiles};
 
 pub use defaults::{CLIENTS, DEMO_POLICY, FEDERATION, export_rules};
 pub use files::{
-    ClientLimit, ClientProfile, ConnectorFile, ConsoleAccount, ConsoleFile, ExportRule,
+    CaseTable, ClientLimit, ClientProfile, ConnectorFile, ConsoleAccount, ConsoleFile, ExportRule,
     GatewayFile, ReferralTable, Source, TracingTable,
 };
 pub use process::READY;
@@ -148,6 +148,7 @@ pub struct FederationBuilder {
     statistics: Vec<(String, String)>,
     catalogue_refresh_seconds: Option<u64>,
     referrals: ReferralTable,
+    cases: CaseTable,
 }
 
 impl FederationBuilder {
@@ -173,6 +174,13 @@ impl FederationBuilder {
             statistics: declared_places(),
             catalogue_refresh_seconds: None,
             referrals: ReferralTable::default(),
+            cases: CaseTable {
+                taken_as_stated: defaults::CASES_TAKEN_AS_STATED
+                    .iter()
+                    .map(|o| (*o).to_string())
+                    .collect(),
+                cache_seconds: None,
+            },
         }
     }
 
@@ -181,6 +189,20 @@ impl FederationBuilder {
     pub fn statistics_setting(mut self, key: &str, toml_value: &str) -> Self {
         self.statistics.retain(|(k, _)| k != key);
         self.statistics.push((key.into(), toml_value.into()));
+        self
+    }
+
+    /// The organisations whose stated case ids the gateway takes as stated
+    /// (recorded `unverified`) instead of asking their own connector, in
+    /// place of the demo's.
+    pub fn cases_taken_as_stated(mut self, organisations: &[&str]) -> Self {
+        self.cases.taken_as_stated = organisations.iter().map(|o| (*o).to_string()).collect();
+        self
+    }
+
+    /// How long the gateway remembers a case its organisation confirmed.
+    pub fn case_cache_seconds(mut self, seconds: u64) -> Self {
+        self.cases.cache_seconds = Some(seconds);
         self
     }
 
@@ -460,6 +482,7 @@ impl FederationBuilder {
                     .collect(),
                 ..self.referrals.clone()
             },
+            cases: self.cases.clone(),
         };
         fed.gateway = fed.spawn_gateway("gateway", file).await?;
         fed.write_profiles()?;

@@ -7,7 +7,7 @@ use fastrand::Rng;
 use time::{Date, Duration, Month, PrimitiveDateTime, Time};
 use trama_subject::{Sex, names};
 
-use super::population::{Person, Population, typo};
+use super::population::{FEATURED_CASE, Person, Population, typo};
 use super::sink::{Engine, SeedValue, Sink};
 
 const ASSISTITI_COLUMNS: &[&str] = &[
@@ -613,7 +613,12 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
         .await?;
     }
     if featured || rng.u8(..100) < 70 {
-        let case_id = format!("CS-{}-{:05}", recent(rng).year(), id);
+        let year = recent(rng).year();
+        let case_id = if featured {
+            FEATURED_CASE.to_string()
+        } else {
+            format!("CS-{year}-{id:05}")
+        };
         sink.insert(
             "cartelle",
             CARTELLE_COLUMNS,

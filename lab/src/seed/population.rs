@@ -275,6 +275,10 @@ pub struct Population {
 pub const FEATURED: (&str, &str, (i32, u8, u8), Sex, &str) =
     ("D'Angelo", "Giuseppe", (1958, 7, 14), Sex::Male, "D150");
 
+/// The featured person's open case at the comune: the case the demo's
+/// social worker states when taking the person in charge.
+pub const FEATURED_CASE: &str = "CS-DEMO-0001";
+
 /// Generates `n` people (at least 1) from `seed`.
 pub fn generate(seed: u64, n: usize) -> Population {
     let mut rng = Rng::with_seed(seed);
