@@ -280,6 +280,13 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         log.body
     );
     assert!(log.body.contains("GetRecord"), "{}", log.body);
+    // The case Laura stated, confirmed by the comune's own connector.
+    assert!(
+        log.body
+            .contains("CS-DEMO-0001 (verificato con l&#39;ente)"),
+        "{}",
+        log.body
+    );
     let sources = dpo_browser.get("/sources").await;
     assert_eq!(sources.status, 200);
     for org in ["comune", "asl", "caritas", "caf"] {

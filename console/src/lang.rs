@@ -188,6 +188,10 @@ texts! {
     chain_ok: "Registro integro: catena verificata", "Log intact: chain verified";
     chain_broken: "ATTENZIONE: il registro NON è integro; le voci qui sotto potrebbero essere state alterate.", "WARNING: the log is NOT intact; the entries below may have been altered.";
     entries: "voci", "entries";
+    case_verified: "verificato con l'ente", "confirmed by the organisation";
+    case_unverified: "dichiarato, non verificabile", "as stated, not checkable";
+    case_refused: "non riconosciuto", "not recognised";
+    case_failed: "verifica non riuscita", "check failed";
     sealed_to: "sigillo firmato fino alla voce", "signed seal up to entry";
     no_seal: "nessun sigillo firmato ancora", "no signed seal yet";
     checked_at: "verificato il", "checked at";

@@ -215,7 +215,7 @@ pub async fn access(
                 .entries
                 .iter()
                 .filter(|e| form.keeps(e))
-                .map(entry)
+                .map(|e| entry(e, t))
                 .collect();
             page(StatusCode::OK, &view)
         }
@@ -226,7 +226,7 @@ pub async fn access(
     }
 }
 
-fn entry(e: &v1::AccessEntry) -> AccessView {
+fn entry(e: &v1::AccessEntry, t: &Texts) -> AccessView {
     let operator = e
         .operator
         .as_ref()
@@ -250,7 +250,7 @@ fn entry(e: &v1::AccessEntry) -> AccessView {
         organisation: e.organisation.clone(),
         operator,
         purpose: e.purpose.clone(),
-        case_id: e.case_id.clone(),
+        case_id: case_shown(&e.case_id, &e.case_check, t),
         sections: sections.join(", "),
         decision,
     }
@@ -384,4 +384,17 @@ fn source(s: &v1::SourceInfo, t: &Texts) -> SourceView {
         in_flight: format!("{}/{}", s.in_flight, s.max_in_flight),
         sections: sections.join(", "),
     }
+}
+
+/// A stated case as the access log shows it: its id and whether the
+/// organisation's own connector confirmed it.
+fn case_shown(case_id: &str, check: &str, t: &Texts) -> String {
+    let said = match check {
+        "verified" => t.case_verified,
+        "unverified" => t.case_unverified,
+        "refused" => t.case_refused,
+        "failed" => t.case_failed,
+        _ => return case_id.to_string(),
+    };
+    format!("{case_id} ({said})")
 }
