@@ -10,35 +10,11 @@
 
 mod support;
 
-use support::{Partner, Sandbox, ctx};
+use support::{Partner, Sandbox, aggregate, planning_table as ask};
 use tonic::Code;
 use trama_lab::seed::population::DISTRICTS;
 use trama_proto::stats::{NEEDS, NOT_RECORDED};
-use trama_proto::v1::{self, CellStatus};
-
-fn ask(by: &[&str], filters: &[(&str, &[&str])]) -> v1::AggregateRequest {
-    v1::AggregateRequest {
-        context: ctx("ufficio_di_piano", "programmazione", ""),
-        group_by: by.iter().map(|s| s.to_string()).collect(),
-        filters: filters
-            .iter()
-            .map(|(d, v)| v1::Filter {
-                dimension: d.to_string(),
-                values: v.iter().map(|s| s.to_string()).collect(),
-            })
-            .collect(),
-    }
-}
-
-async fn aggregate(
-    fed: &Sandbox,
-    req: v1::AggregateRequest,
-) -> Result<v1::AggregateResponse, tonic::Status> {
-    fed.client("comune")
-        .aggregate(req)
-        .await
-        .map(|r| r.into_inner())
-}
+use trama_proto::v1::CellStatus;
 
 /// The first eleven women of the Caritas centre, whose needs are dated
 /// 1990, and its first man, whose needs are too.

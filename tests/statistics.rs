@@ -9,38 +9,12 @@
 
 mod support;
 
-use support::{ExportRule, Partner, Sandbox, ctx, gateway_audit, scrape};
+use support::{
+    ExportRule, Partner, Sandbox, aggregate, ctx, gateway_audit, planning_table as ask, scrape,
+};
 use tonic::Code;
 use trama_lab::bench::stats as truth;
 use trama_proto::v1::{self, CellStatus};
-
-fn planning() -> Option<v1::RequestContext> {
-    ctx("ufficio_di_piano", "programmazione", "")
-}
-
-fn ask(by: &[&str], filters: &[(&str, &[&str])]) -> v1::AggregateRequest {
-    v1::AggregateRequest {
-        context: planning(),
-        group_by: by.iter().map(|s| s.to_string()).collect(),
-        filters: filters
-            .iter()
-            .map(|(d, v)| v1::Filter {
-                dimension: d.to_string(),
-                values: v.iter().map(|s| s.to_string()).collect(),
-            })
-            .collect(),
-    }
-}
-
-async fn aggregate(
-    fed: &Sandbox,
-    req: v1::AggregateRequest,
-) -> Result<v1::AggregateResponse, tonic::Status> {
-    fed.client("comune")
-        .aggregate(req)
-        .await
-        .map(|r| r.into_inner())
-}
 
 /// The published cell with these values.
 fn cell<'a>(table: &'a v1::AggregateResponse, values: &[&str]) -> &'a v1::Cell {

@@ -284,3 +284,29 @@ async fn audit_entries(file: &Path) -> Vec<trama_audit::Entry> {
         .map(|r| trama_audit::Entry::from_payload(&r.payload).unwrap())
         .collect()
 }
+
+/// The planning office's question for a table by `by`, with `filters`.
+pub fn planning_table(by: &[&str], filters: &[(&str, &[&str])]) -> v1::AggregateRequest {
+    v1::AggregateRequest {
+        context: ctx("ufficio_di_piano", "programmazione", ""),
+        group_by: by.iter().map(|s| s.to_string()).collect(),
+        filters: filters
+            .iter()
+            .map(|(d, v)| v1::Filter {
+                dimension: d.to_string(),
+                values: v.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A statistics table asked as the comune's client system.
+pub async fn aggregate(
+    fed: &Sandbox,
+    req: v1::AggregateRequest,
+) -> Result<v1::AggregateResponse, tonic::Status> {
+    fed.client("comune")
+        .aggregate(req)
+        .await
+        .map(|r| r.into_inner())
+}

@@ -249,21 +249,10 @@ fn months_of(value: &str) -> Vec<(i32, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trama_proto::v1;
+    use crate::stats::question::asked;
 
     fn question(by: &[&str], filters: &[(&str, &[&str])]) -> Question {
-        let req = v1::AggregateRequest {
-            context: None,
-            group_by: by.iter().map(|s| s.to_string()).collect(),
-            filters: filters
-                .iter()
-                .map(|(d, v)| v1::Filter {
-                    dimension: d.to_string(),
-                    values: v.iter().map(|s| s.to_string()).collect(),
-                })
-                .collect(),
-        };
-        match Question::of(&req) {
+        match asked(by, filters) {
             Ok(q) => q,
             Err(e) => panic!("{e}"),
         }

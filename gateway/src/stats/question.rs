@@ -269,23 +269,29 @@ fn value(field: &str, dimension: Dimension, v: &str) -> Result<(), CallError> {
     }
 }
 
+/// A question as the unit tests write it: dimensions and filters by name.
+#[cfg(test)]
+pub(crate) fn asked(by: &[&str], filters: &[(&str, &[&str])]) -> Result<Question, String> {
+    let req = v1::AggregateRequest {
+        context: None,
+        group_by: by.iter().map(|s| s.to_string()).collect(),
+        filters: filters
+            .iter()
+            .map(|(d, v)| v1::Filter {
+                dimension: d.to_string(),
+                values: v.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect(),
+    };
+    Question::of(&req).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ask(by: &[&str], filters: &[(&str, &[&str])]) -> Result<Question, String> {
-        let req = v1::AggregateRequest {
-            context: None,
-            group_by: by.iter().map(|s| s.to_string()).collect(),
-            filters: filters
-                .iter()
-                .map(|(d, v)| v1::Filter {
-                    dimension: d.to_string(),
-                    values: v.iter().map(|s| s.to_string()).collect(),
-                })
-                .collect(),
-        };
-        Question::of(&req).map_err(|e| e.to_string())
+        asked(by, filters)
     }
 
     #[test]
