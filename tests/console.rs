@@ -156,18 +156,36 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
 
     // The record, from the group found: the purpose and case id stated,
     // the sections chosen; each entry with its source and record id.
-    assert!(
-        found
-            .body
-            .contains("href=\"/record?tax_code=DNGGPP58L14D150Z\"")
-    );
-    let form = browser.get("/record?tax_code=DNGGPP58L14D150Z").await;
+    // The group's link carries every identity it holds (the tax code and
+    // each partner's local id: Caritas holds the person without a tax
+    // code) and the find's purpose and case.
+    let href = found
+        .body
+        .split("href=\"/record?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|q| format!("/record?{}", q.replace("&#38;", "&").replace("&amp;", "&")))
+        .expect("a link to the group's record");
+    assert!(href.contains("tax_code=DNGGPP58L14D150Z"), "{href}");
+    assert!(href.contains("local=caritas%3A"), "{href}");
+    assert!(href.contains("case_id=CS-DEMO-0001"), "{href}");
+    let form = browser.get(&href).await;
     assert_eq!(form.status, 200);
+    let locals: Vec<String> = form
+        .body
+        .split("name=\"local\" value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|l| format!("&local={}", l.replace(':', "%3A")))
+        .collect();
+    assert!(locals.len() >= 4, "{href}: {}", form.body);
+    assert!(form.body.contains("value=\"CS-DEMO-0001\""), "case carried");
     let record = browser
         .post(
             "/record",
             &format!(
-                "csrf={csrf}&tax_code=DNGGPP58L14D150Z&purpose=presa_in_carico&case_id=CS-DEMO-0001&sections=housing&sections=needs"
+                "csrf={csrf}&tax_code=DNGGPP58L14D150Z{}&purpose=presa_in_carico&case_id=CS-DEMO-0001&sections=housing&sections=needs",
+                locals.concat()
             ),
         )
         .await;
@@ -177,6 +195,7 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         "Bisogni",
         "cartella-sociale",
         "comune: risposto",
+        "caritas: risposto",
     ] {
         assert!(record.body.contains(shown), "{shown} in {}", record.body);
     }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -52,6 +52,9 @@ const SECTIONS: [(&str, &str, &str); 10] = [
 pub struct RecordForm {
     csrf: String,
     tax_code: String,
+    /// Partners' local ids of the person, `organisation:id`: the record is
+    /// asked for every identity of the group found.
+    locals: Vec<String>,
     purpose: String,
     case_id: String,
     sections: Vec<String>,
@@ -61,6 +64,18 @@ pub struct RecordForm {
 }
 
 impl RecordForm {
+    /// The partners' local ids the form carries.
+    fn local_ids(&self) -> Vec<v1::LocalId> {
+        self.locals
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(organisation, id)| v1::LocalId {
+                organisation: organisation.into(),
+                id: id.into(),
+            })
+            .collect()
+    }
+
     /// Reads the form's body (`sections` repeats).
     fn parse(body: &[u8]) -> RecordForm {
         let mut form = RecordForm::default();
@@ -69,6 +84,7 @@ impl RecordForm {
             match k.as_ref() {
                 "csrf" => form.csrf = v,
                 "tax_code" => form.tax_code = v.trim().to_uppercase(),
+                "local" if v.contains(':') => form.locals.push(v.trim().to_string()),
                 "purpose" => form.purpose = v,
                 "case_id" => form.case_id = v.trim().to_string(),
                 "sections" => form.sections.push(v),
@@ -170,12 +186,10 @@ fn view<'a>(
     }
 }
 
-/// Whose record the page is for; on `GET /record/sections`, the purpose
-/// and case id the sections are offered for.
+/// On `GET /record/sections`, the purpose and case id the sections are
+/// offered for.
 #[derive(Debug, Deserialize)]
 pub struct Whose {
-    #[serde(default)]
-    tax_code: String,
     #[serde(default)]
     purpose: String,
     #[serde(default)]
@@ -292,21 +306,23 @@ pub async fn sections_part(
     )
 }
 
-/// `GET /record?tax_code=...`: the form, nothing read yet.
+/// `GET /record?tax_code=…&local=org:id&purpose=…&case_id=…`: the form
+/// for every identity of a group found, with the find's purpose and case;
+/// nothing read yet.
 pub async fn record_page(
     State(app): State<App>,
     headers: HeaderMap,
-    Query(whose): Query<Whose>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let t = lang::of(&headers);
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let form = RecordForm {
-        tax_code: whose.tax_code.trim().to_uppercase(),
-        purpose: PURPOSES[0].0.into(),
-        ..RecordForm::default()
-    };
+    let mut form = RecordForm::parse(query.unwrap_or_default().as_bytes());
+    form.csrf.clear();
+    if !PURPOSES.iter().any(|(code, _, _)| *code == form.purpose) {
+        form.purpose = PURPOSES[0].0.into();
+    }
     let mut page_view = view(&app, &s, &form, t);
     (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form, t).await;
     page(StatusCode::OK, &page_view)
@@ -367,7 +383,7 @@ async fn ask(
         context: Some(s.context(&form.purpose, &form.case_id)),
         subject: Some(v1::SubjectKey {
             tax_code: form.tax_code.clone(),
-            local_ids: Vec::new(),
+            local_ids: form.local_ids(),
         }),
         sections,
     });

@@ -386,7 +386,9 @@ pub(crate) fn purposes(selected: &str, t: &Texts) -> Vec<PurposeOption> {
 /// A group of candidates as shown.
 pub struct GroupView {
     title: String,
-    tax_code: String,
+    /// The record page for every identity of the group, with the find's
+    /// purpose and case.
+    href: String,
     tie: bool,
     candidates: Vec<CandidateView>,
 }
@@ -486,7 +488,11 @@ async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindF
             view.searched = true;
             view.partial = answer.partial;
             view.outcomes = answer.outcomes.iter().map(|o| outcome_line(o, t)).collect();
-            view.groups = answer.groups.iter().map(|g| group_view(g, t)).collect();
+            view.groups = answer
+                .groups
+                .iter()
+                .map(|g| group_view(g, &form, t))
+                .collect();
             page(StatusCode::OK, &view)
         }
         Err(status) => {
@@ -541,14 +547,14 @@ pub(crate) fn parse_date(text: &str) -> Result<Option<v1::Date>, String> {
     }
 }
 
-fn group_view(g: &v1::CandidateGroup, t: &Texts) -> GroupView {
+fn group_view(g: &v1::CandidateGroup, form: &FindForm, t: &Texts) -> GroupView {
     let candidates: Vec<CandidateView> = g.candidates.iter().map(candidate_view).collect();
     let tie = g
         .candidates
         .iter()
         .any(|c| c.matched_fields.iter().any(|m| m == "ambiguous"));
     GroupView {
-        tax_code: g.tax_code.clone(),
+        href: record_href(g, form),
         title: if g.tax_code.is_empty() {
             t.no_tax_code.into()
         } else {
@@ -557,6 +563,28 @@ fn group_view(g: &v1::CandidateGroup, t: &Texts) -> GroupView {
         tie,
         candidates,
     }
+}
+
+/// The record page of a group found: its tax code and every partner's
+/// local id, so that a partner that holds the person without a tax code is
+/// asked too, with the purpose and case the find was made for.
+fn record_href(g: &v1::CandidateGroup, form: &FindForm) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if !g.tax_code.is_empty() {
+        query.append_pair("tax_code", &g.tax_code);
+    }
+    for local in g
+        .candidates
+        .iter()
+        .filter_map(|c| c.identity.as_ref()?.local_id.as_ref())
+    {
+        query.append_pair("local", &format!("{}:{}", local.organisation, local.id));
+    }
+    query.append_pair("purpose", &form.purpose);
+    if !form.case_id.trim().is_empty() {
+        query.append_pair("case_id", form.case_id.trim());
+    }
+    format!("/record?{}", query.finish())
 }
 
 fn candidate_view(c: &v1::Candidate) -> CandidateView {
