@@ -177,8 +177,10 @@ async fn operators_work_in_a_real_browser() {
     );
     nothing_ran(&b, "find").await;
 
-    // The record: the sections follow the purpose.
-    b.click(&format!("a[href='/record?tax_code={DEMO}']")).await;
+    // The record, for every identity of the group found: the sections
+    // follow the purpose.
+    b.click(&format!("a[href^='/record?tax_code={DEMO}&local=']"))
+        .await;
     b.choose("#purpose", "verifica_presa_in_carico").await;
     let health = "#sections input[value=health]";
     wait_until(&b, &format!("{health}[disabled]")).await;
@@ -201,6 +203,7 @@ async fn operators_work_in_a_real_browser() {
         "cartella-sociale",
         "comune: risposto",
         "asl: risposto",
+        "caritas: risposto",
     ] {
         assert!(text.contains(shown), "{shown} in {text}");
     }
