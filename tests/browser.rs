@@ -151,8 +151,22 @@ async fn operators_work_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(focused.as_str(), Some("password"));
+    for field in ["#username", "#password"] {
+        visible_field(&b, field).await;
+    }
+    let kind = b.el("#password").await.attr("type").await.unwrap();
+    assert_eq!(kind.as_deref(), Some("password"), "the password is masked");
     check_and_save(&b, "01-sign-in").await;
     sign_in(&b, &laura).await;
+    for field in [
+        "#case_id",
+        "#tax_code",
+        "#family_name",
+        "#given_name",
+        "#birth_date",
+    ] {
+        visible_field(&b, field).await;
+    }
 
     // Find the demo person by a misspelt surname.
     b.choose("#purpose", "presa_in_carico").await;
@@ -382,6 +396,34 @@ async fn statistics(origin: &str, planner: &ConsoleAccount) {
 }
 
 /// Waits until `css` matches (the page updates in place).
+/// A form field a person can see: a visible border, and a focus ring
+/// when it has the focus (the design system draws neither on an input
+/// without a type).
+async fn visible_field(b: &Chrome, css: &str) {
+    let seen = b
+        .client
+        .execute(
+            "const e = document.querySelector(arguments[0]);
+             const s = getComputedStyle(e);
+             const border = parseFloat(s.borderBottomWidth) > 0 && s.borderBottomStyle !== 'none'
+                 && s.borderBottomColor !== 'rgba(0, 0, 0, 0)';
+             e.focus();
+             const f = getComputedStyle(e);
+             const ring = f.boxShadow !== 'none'
+                 || (f.outlineStyle !== 'none' && parseFloat(f.outlineWidth) > 0);
+             e.blur();
+             return [border, ring];",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!([true, true]),
+        "{css}: border, focus ring"
+    );
+}
+
 async fn wait_until(b: &Chrome, css: &str) {
     for _ in 0..100 {
         if b.client.find(fantoccini::Locator::Css(css)).await.is_ok() {
