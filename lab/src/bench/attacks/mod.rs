@@ -33,6 +33,10 @@ pub struct AttacksArgs {
     /// Seed of the synthetic data and of the attacker's choices.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
+    /// A `[statistics]` setting of the gateway, `KEY=VALUE` (repeatable),
+    /// to measure other parameters: `--setting min_population=20`.
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
 }
 
 /// One attack's figures.
@@ -78,19 +82,21 @@ fn percent(n: usize, of: usize) -> f64 {
     }
 }
 
-/// Guesses and truths of one attack, as they are made.
+/// Guesses and truths of one attack, as they are made, each under the
+/// thing asked about (the need, the partner).
 #[derive(Debug, Default)]
 pub struct Scored {
-    /// Each trial's guess (`None`: the answer said nothing, the attacker
-    /// takes the majority guess) and truth.
-    guesses: Vec<(Option<bool>, bool)>,
+    /// Each trial's category, guess (`None`: the answer said nothing, the
+    /// attacker takes the majority guess) and truth.
+    guesses: Vec<(String, Option<bool>, bool)>,
     refused: usize,
 }
 
 impl Scored {
-    /// Scores one yes-or-no guess; `None` when the answer gave no signal.
-    pub fn record(&mut self, guess: Option<bool>, truth: bool) {
-        self.guesses.push((guess, truth));
+    /// Scores one yes-or-no guess about `category` (a need, a partner);
+    /// `None` when the answer gave no signal.
+    pub fn record(&mut self, category: &str, guess: Option<bool>, truth: bool) {
+        self.guesses.push((category.to_string(), guess, truth));
     }
 
     /// Counts a refusal: no signal.
@@ -118,22 +124,27 @@ impl Scored {
         }
     }
 
-    /// The figures, the baseline being the majority guess on the same
-    /// trials (which is also the attacker's guess where the answer said
-    /// nothing).
+    /// The figures. The baseline is the majority guess for each category
+    /// on the same trials (it knows how common each need is, or how many
+    /// people each partner holds, as the federation-wide tables say), which
+    /// is also the attacker's guess where the answer said nothing.
     pub fn measured(&self, attack: &'static str) -> Measured {
-        let trials = self.guesses.len();
-        let positives = self.guesses.iter().filter(|(_, t)| *t).count();
-        let majority = positives * 2 >= trials;
+        let mut by: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+        for (c, _, truth) in &self.guesses {
+            let e = by.entry(c.as_str()).or_default();
+            e.0 += 1;
+            e.1 += usize::from(*truth);
+        }
+        let majority = |c: &str| by.get(c).is_some_and(|(n, pos)| pos * 2 >= *n);
         Measured {
             attack,
-            trials,
+            trials: self.guesses.len(),
             right: self
                 .guesses
                 .iter()
-                .filter(|(g, t)| g.unwrap_or(majority) == *t)
+                .filter(|(c, g, t)| g.unwrap_or_else(|| majority(c)) == *t)
                 .count(),
-            baseline: positives.max(trials - positives),
+            baseline: by.values().map(|(n, pos)| *pos.max(&(n - pos))).sum(),
             refused: self.refused,
             residual: false,
         }
@@ -220,19 +231,29 @@ pub fn render(results: &[Measured]) -> String {
 
 /// Runs the suite on a federation of its own and prints the table.
 pub async fn run(args: AttacksArgs) -> anyhow::Result<()> {
+    let settings: String = args
+        .settings
+        .iter()
+        .map(|s| format!(" --setting {s}"))
+        .collect();
     println!(
-        "trama bench attacks --subjects {} --trials {} --seed {}",
+        "trama bench attacks --subjects {} --trials {} --seed {}{settings}",
         args.subjects, args.trials, args.seed
     );
     println!("machine: {}", super::machine());
     let started = Instant::now();
-    let running = FederationBuilder::new(&args.dir)
+    let mut builder = FederationBuilder::new(&args.dir)
         .subjects(args.subjects)
         .seed(args.seed)
         .statistics_cache_seconds(0)
-        .announce(true)
-        .start()
-        .await?;
+        .announce(true);
+    for s in &args.settings {
+        let Some((key, value)) = s.split_once('=') else {
+            anyhow::bail!("--setting {s}: write KEY=VALUE, for example min_population=20");
+        };
+        builder = builder.statistics_setting(key.trim(), value.trim());
+    }
+    let running = builder.start().await?;
     let result = suite(&running, args.trials, args.seed).await;
     running.teardown().await;
     let (results, identical) = result?;

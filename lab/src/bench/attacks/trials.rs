@@ -163,7 +163,7 @@ pub async fn listed_or_absent(a: &mut Attacker<'_>) -> anyhow::Result<Measured> 
             Some(tab) if all_listed(&tab) => None,
             Some(tab) => Some(listed(&tab, &[&n])),
         };
-        s.record(guess, has);
+        s.record(&n, guess, has);
     }
     Ok(s.measured("a need listed or absent, the target's group"))
 }
@@ -199,31 +199,52 @@ pub async fn partner_outcomes(a: &mut Attacker<'_>) -> anyhow::Result<Measured> 
                     .any(|o| o.organisation == p && o.entries > 0),
             ),
         };
-        s.record(guess, holds);
+        s.record(&p, guess, holds);
     }
     Ok(s.measured("a partner holding the target, from the outcomes"))
 }
 
-/// Narrowed to one person: the target's group and a year of their needs,
-/// read cell by cell.
+/// Narrowed to the target: the narrowest table that is answered, of the
+/// target's group and a year of their needs, their group, their district
+/// and sex, their district; read cell by cell (a need published there
+/// taken as the target's).
 pub async fn narrowed(a: &mut Attacker<'_>) -> anyhow::Result<Measured> {
     let mut s = Scored::default();
     for _ in 0..a.trials {
         let t = a.pick();
         let (n, has) = a.need_for(&t);
-        let mut filters = group(&t);
-        filters.push((
-            "year",
-            vec![t.years.iter().next().cloned().unwrap_or_default()],
-        ));
-        let guess = match a.ask(&["need"], &filters).await? {
+        let mut answer = None;
+        for filters in narrowing(&t) {
+            if let Some(tab) = a.ask(&["need"], &filters).await? {
+                answer = Some(tab);
+                break;
+            }
+        }
+        let guess = match answer {
             None => s.refused(),
             Some(tab) if !all_listed(&tab) => Some(listed(&tab, &[&n])),
             Some(tab) => Some(shown(&tab, &[&n]).is_some()),
         };
-        s.record(guess, has);
+        s.record(&n, guess, has);
     }
-    Ok(s.measured("a table narrowed to the target (group and year)"))
+    Ok(s.measured("the narrowest table answered about the target"))
+}
+
+/// The target's groups, narrowest first.
+fn narrowing(t: &Target) -> Vec<Filters> {
+    let mut with_year = group(t);
+    with_year.push((
+        "year",
+        vec![t.years.iter().next().cloned().unwrap_or_default()],
+    ));
+    let district = ("district", vec![t.group[0].clone()]);
+    let sex = ("sex", vec![t.group[1].clone()]);
+    vec![
+        with_year,
+        group(t),
+        vec![district.clone(), sex],
+        vec![district],
+    ]
 }
 
 /// The same table asked twice, at two moments: a table that moved would
@@ -247,7 +268,7 @@ pub async fn two_moments(a: &mut Attacker<'_>) -> anyhow::Result<(Measured, usiz
             }
             _ => s.refused(),
         };
-        s.record(guess, has);
+        s.record(&n, guess, has);
     }
     Ok((s.measured("the same table asked at two moments"), identical))
 }
@@ -268,7 +289,7 @@ pub async fn margin_equals_cell(a: &mut Attacker<'_>) -> anyhow::Result<Measured
             }
             Some(_) => None,
         };
-        s.record(guess, has);
+        s.record(&n, guess, has);
     }
     Ok(s.measured("a margin equal to a cell of the target's group"))
 }
@@ -295,7 +316,7 @@ pub async fn need_filters(a: &mut Attacker<'_>) -> anyhow::Result<Measured> {
             },
             _ => s.refused(),
         };
-        s.record(guess, has);
+        s.record(&n, guess, has);
     }
     Ok(s.measured("filters on need instead of who or when"))
 }
@@ -377,10 +398,10 @@ pub async fn differencing(a: &mut Attacker<'_>, alone: bool) -> anyhow::Result<M
         let q1 = a.ask(&["need"], &place).await?;
         let q2 = a.ask(&["need"], &kept).await?;
         let guess = match (q1, q2) {
-            (Some(x), Some(y)) => Some(differenced(&x, &y, &n)),
+            (Some(x), Some(y)) => differenced(&x, &y, &n),
             _ => s.refused(),
         };
-        s.record(guess, has);
+        s.record(&n, guess, has);
     }
     let mut m = s.measured(differencing_name(alone));
     m.residual = !alone;
@@ -395,13 +416,26 @@ fn differencing_name(alone: bool) -> &'static str {
     }
 }
 
-/// The attacker's best reading of two tables whose populations differ by
-/// the people left out: more with the need than their share says.
-fn differenced(with: &v1::AggregateResponse, without: &v1::AggregateResponse, n: &str) -> bool {
+/// The attacker's reading of two tables whose populations differ by the
+/// people left out: the target has the need when the difference is well
+/// above their share, lacks it when well below; otherwise the answer says
+/// too little to go against how common the need is.
+fn differenced(
+    with: &v1::AggregateResponse,
+    without: &v1::AggregateResponse,
+    n: &str,
+) -> Option<bool> {
     let v = |t: &v1::AggregateResponse, c: &str| shown(t, &[c]).unwrap_or(0) as f64;
     let left = (v(with, "*") - v(without, "*")).max(1.0);
     let share = v(with, n) / v(with, "*").max(1.0);
-    v(with, n) - v(without, n) > (left - 1.0) * share + 0.5
+    let surplus = v(with, n) - v(without, n) - (left - 1.0) * share;
+    if surplus > 1.5 {
+        Some(true)
+    } else if surplus < -0.5 {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// Averaging: the same people asked four ways, the published values
