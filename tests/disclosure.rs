@@ -16,9 +16,9 @@ use trama_lab::seed::population::DISTRICTS;
 use trama_proto::stats::{NEEDS, NOT_RECORDED};
 use trama_proto::v1::CellStatus;
 
-/// The first eleven women of the Caritas centre, whose needs are dated
-/// 1990, and its first man, whose needs are too.
-const WOMEN_1990: &str = "SELECT id FROM persone WHERE genere = 'Donna' ORDER BY id LIMIT 11";
+/// The first 21 women of the Caritas centre, whose needs are dated 1990,
+/// and its first man, whose needs are too.
+const WOMEN_1990: &str = "SELECT id FROM persone WHERE genere = 'Donna' ORDER BY id LIMIT 21";
 const MAN_1990: &str = "SELECT id FROM persone WHERE genere = 'Uomo' ORDER BY id LIMIT 1";
 /// Five other men, whose help received (not their needs) is dated 1990.
 const MEN_HELPED_1990: &str =
@@ -26,10 +26,10 @@ const MEN_HELPED_1990: &str =
 /// The one person whose needs are dated 1991.
 const ALONE_1991: &str =
     "SELECT id FROM persone WHERE genere = 'Uomo' ORDER BY id LIMIT 1 OFFSET 6";
-/// Twelve women born on 1 January 1975 whose needs are dated June 1992,
+/// 21 other women born on 1 January 1975 whose needs are dated June 1992,
 /// when they were 17.
 const MINORS_1992: &str =
-    "SELECT id FROM persone WHERE genere = 'Donna' ORDER BY id LIMIT 12 OFFSET 11";
+    "SELECT id FROM persone WHERE genere = 'Donna' ORDER BY id LIMIT 21 OFFSET 21";
 
 /// The Caritas mapping with its fact queries bent as the attacks need.
 fn caritas() -> String {
@@ -136,7 +136,7 @@ async fn a_table_of_one_person_is_refused() {
         refused.message().contains("statistics.min_population"),
         "{refused:?}"
     );
-    // Eleven women with needs in 1990 are enough for a table.
+    // 21 women with needs in 1990 are enough for a table.
     let women = aggregate(
         &fed,
         ask(&["need"], &[("year", &["1990"]), ("sex", &["female"])]),
@@ -189,7 +189,7 @@ async fn a_filter_that_leaves_out_one_of_the_tables_own_people_is_refused() {
     fed.cleanup().await;
 }
 
-/// Ages are reckoned on each fact's date: twelve people born in 1975 whose
+/// Ages are reckoned on each fact's date: 21 people born in 1975 whose
 /// needs were recorded in June 1992 count as 0-17, whatever the day the
 /// table is asked, so asking on two days reveals no birthday.
 #[tokio::test]
@@ -208,7 +208,7 @@ async fn ages_are_reckoned_on_the_date_of_each_fact() {
     };
     let minors = at("0-17");
     assert_eq!(minors.status, CellStatus::Perturbed as i32, "{table:?}");
-    assert!(minors.count.abs_diff(12) <= 2, "{minors:?}");
+    assert!(minors.count.abs_diff(21) <= 2, "{minors:?}");
     assert_ne!(at("45-54").status, CellStatus::Perturbed as i32);
     assert_eq!(table.ages_at, "fact_date");
     fed.cleanup().await;

@@ -868,7 +868,7 @@ mod example_tests {
                 "not `-` or `*`",
             ),
             (
-                "min_population = 10 ",
+                "min_population = 20 ",
                 "min_population = 4 ",
                 "statistics.min_population",
                 "at least min_difference",

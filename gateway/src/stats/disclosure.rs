@@ -39,7 +39,7 @@ impl Default for Parameters {
             max_noise: 2,
             variance: 1.0,
             min_difference: 5,
-            min_population: 10,
+            min_population: 20,
             max_cells: 10_000,
         }
     }
