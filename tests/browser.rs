@@ -158,6 +158,22 @@ async fn operators_work_in_a_real_browser() {
     assert_eq!(kind.as_deref(), Some("password"), "the password is masked");
     check_and_save(&b, "01-sign-in").await;
     sign_in(&b, &laura).await;
+    // The Caritas desk's console on the same host (cookies ignore the
+    // port), signed in from the same browser: neither signs the other out.
+    b.client
+        .goto(&format!("https://{caritas}/login"))
+        .await
+        .unwrap();
+    b.fill("#username", &anna.username).await;
+    b.fill("#password", &anna.password).await;
+    b.click("form[action='/login'] button[type=submit]").await;
+    assert_eq!(b.path().await, "/find", "anna is signed in at Caritas");
+    b.open("/find").await;
+    assert_eq!(
+        b.path().await,
+        "/find",
+        "laura is still signed in at the comune"
+    );
     for field in [
         "#case_id",
         "#tax_code",

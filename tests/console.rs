@@ -344,7 +344,7 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     // A session that expired while searching: sign in again and the
     // search comes back as it was, not yet run.
     let mut expired = Browser::new(&address, &ca);
-    expired.cookie = Some(format!("__Host-trama-session={}", "0".repeat(64)));
+    expired.cookie = Some(format!("__Host-trama-comune-session={}", "0".repeat(64)));
     let lost = expired
         .post(
             "/find",

@@ -25,9 +25,6 @@ use serde_json::Value;
 
 use crate::config::{Oidc, RoleMapping};
 
-/// The cookie that binds a sign-in in progress to the browser.
-pub const STATE_COOKIE: &str = "__Host-trama-oidc";
-
 /// How long a sign-in at the provider may take.
 const PENDING_FOR: Duration = Duration::from_secs(600);
 

@@ -9,9 +9,18 @@ use std::time::Duration;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// The session cookie's name (the `__Host-` prefix makes browsers refuse
-/// it unless it is `Secure`, for the whole site, and set over HTTPS).
-pub const COOKIE: &str = "__Host-trama-session";
+/// The name of one of a console's cookies (`session`, `login`, `oidc`):
+/// the `__Host-` prefix makes browsers refuse it unless it is `Secure`, for
+/// the whole site, and set over HTTPS; the organisation in the name keeps
+/// two organisations' consoles on one host (cookies ignore the port) from
+/// signing each other's operators out.
+pub fn cookie_name(organisation: &str, what: &str) -> String {
+    let org: String = organisation
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!("__Host-trama-{org}-{what}")
+}
 
 /// A signed-in operator.
 #[derive(Debug, Clone, PartialEq, Eq)]

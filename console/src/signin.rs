@@ -15,12 +15,8 @@ use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::lang::{self, Texts};
-use crate::oidc::STATE_COOKIE;
-use crate::session::{COOKIE, same_token};
+use crate::session::same_token;
 use crate::web::{App, FindForm, Peer, cookie, page};
-
-/// The cookie that binds the sign-in form to the browser.
-const LOGIN_COOKIE: &str = "__Host-trama-login";
 
 /// Sign-in attempts allowed per username per minute.
 const PER_USERNAME: u32 = 5;
@@ -70,8 +66,10 @@ pub(crate) fn login_with(
         local: !app.accounts.is_empty(),
         resume,
     };
-    let bound =
-        format!("{LOGIN_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let bound = format!(
+        "{}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=3600",
+        app.cookie("login")
+    );
     (
         AppendHeaders([(header::SET_COOKIE, bound)]),
         page(status, &view),
@@ -108,7 +106,7 @@ pub async fn login(
     let refused = |status, problem: &str| {
         login_with(&app, t, status, &form.username, Some(problem), &form.resume)
     };
-    let bound = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let bound = cookie(&headers, &app.cookie("login")).unwrap_or_default();
     if form.csrf.is_empty() || !same_token(&bound, &form.csrf) {
         return refused(StatusCode::FORBIDDEN, t.form_stale);
     }
@@ -163,7 +161,10 @@ fn signed_in(
             "",
         );
     };
-    let session = format!("{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
+    let session = format!(
+        "{}={id}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        app.cookie("session")
+    );
     let headers = AppendHeaders([(header::SET_COOKIE, session)]);
     if let Some(form) = serde_urlencoded::from_str::<FindForm>(resume)
         .ok()
@@ -197,8 +198,10 @@ pub async fn oidc_start(State(app): State<App>, Query(start): Query<Start>) -> R
         return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
     };
     let (url, state) = provider.start(start.resume);
-    let bound =
-        format!("{STATE_COOKIE}={state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600");
+    let bound = format!(
+        "{}={state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600",
+        app.cookie("oidc")
+    );
     (
         AppendHeaders([(header::SET_COOKIE, bound)]),
         Redirect::to(&url),
@@ -238,7 +241,7 @@ pub async fn oidc_callback(
         );
         return refused(StatusCode::UNAUTHORIZED, problem.trim());
     }
-    let bound = cookie(&headers, STATE_COOKIE).unwrap_or_default();
+    let bound = cookie(&headers, &app.cookie("oidc")).unwrap_or_default();
     if back.state.is_empty() || !same_token(&bound, &back.state) {
         return refused(StatusCode::FORBIDDEN, t.not_this_browser);
     }
@@ -247,7 +250,10 @@ pub async fn oidc_callback(
         provider.finish(&back.state, &back.code),
     )
     .await;
-    let cleared = format!("{STATE_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+    let cleared = format!(
+        "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+        app.cookie("oidc")
+    );
     let response = match done {
         Ok(Ok((who, resume))) => {
             tracing::info!(role = %who.role, "operator signed in through the identity provider");

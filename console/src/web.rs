@@ -24,7 +24,7 @@ use trama_proto::v1::federation_client::FederationClient;
 
 use crate::accounts::Accounts;
 use crate::lang::{self, Texts};
-use crate::session::{self, COOKIE, Session, Sessions};
+use crate::session::{self, Session, Sessions};
 
 /// The address a request came from (set by the server for each
 /// connection).
@@ -92,13 +92,19 @@ impl App {
     }
 
     /// Forgets the attempts of a username that signed in.
+    /// The name of this console's cookie `what` (`session`, `login`,
+    /// `oidc`).
+    pub(crate) fn cookie(&self, what: &str) -> String {
+        session::cookie_name(&self.organisation, what)
+    }
+
     pub(crate) fn forget_attempts(&self, username: &str) {
         self.attempts.invalidate(username);
     }
 
     /// The session the request's cookie names, if still alive.
     pub(crate) fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
-        let id = cookie(headers, COOKIE)?;
+        let id = cookie(headers, &self.cookie("session"))?;
         let s = self.sessions.get(&id)?;
         Some((id, s))
     }
@@ -322,7 +328,10 @@ async fn logout(
         }
         app.sessions.end(&id);
     }
-    let gone = format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+    let gone = format!(
+        "{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+        app.cookie("session")
+    );
     ([(header::SET_COOKIE, gone)], Redirect::to("/login")).into_response()
 }
 

@@ -133,7 +133,7 @@ impl Browser {
             let pair = set.split(';').next().unwrap_or_default().to_string();
             let name = pair.split('=').next().unwrap_or_default().to_string();
             let kept = (!pair.ends_with('=')).then_some(pair);
-            if name == "__Host-trama-session" {
+            if name.starts_with("__Host-trama-") && name.ends_with("-session") {
                 self.cookie = kept;
             } else {
                 self.others.retain(|c| !c.starts_with(&format!("{name}=")));

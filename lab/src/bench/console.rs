@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use trama_console::session::cookie_name;
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
@@ -196,7 +197,7 @@ impl Operator {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let form = http.get(format!("{origin}/login")).send().await?;
-        let bound = cookie(&form, "__Host-trama-login")?;
+        let bound = cookie(&form, &cookie_name("comune", "login"))?;
         let token = hidden(&form.text().await?, "csrf")?;
         let body = format!(
             "csrf={token}&username={}&password={}",
@@ -213,7 +214,7 @@ impl Operator {
         if signed.status() != reqwest::StatusCode::SEE_OTHER {
             bail!("{} could not sign in: {}", a.username, signed.status());
         }
-        let session = cookie(&signed, "__Host-trama-session")?;
+        let session = cookie(&signed, &cookie_name("comune", "session"))?;
         let find = http
             .get(format!("{origin}/find"))
             .header("cookie", &session)
