@@ -64,6 +64,16 @@ fn demo_once_walks_through_and_exits_zero() {
         stdout.contains("the Caritas listening centre's desk: https://"),
         "{stdout}"
     );
+    // An account for every role the walkthrough shows, and the citizens'
+    // catalogue.
+    for shown in [
+        "sign in as piano.zona",
+        "sign in as dpo",
+        "sign in as anna.volontaria",
+        "the citizens' catalogue of services (no sign-in): https://127.0.0.1:",
+    ] {
+        assert!(stdout.contains(shown), "{shown} in {stdout}");
+    }
     // The processes were stopped: the demo directory can be recreated.
     trama_ok(
         dir.path(),

@@ -117,36 +117,70 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A console the demo starts, with its one demo operator.
+/// A console the demo starts, with its demo operators.
 struct DemoConsole {
     name: &'static str,
     organisation: &'static str,
     who: &'static str,
-    username: &'static str,
-    operator: &'static str,
-    role: &'static str,
-    password: &'static str,
+    operators: &'static [DemoOperator],
+    /// Whether it also serves the citizens' public catalogue.
+    public: bool,
 }
 
-/// The demo's consoles: the comune's social services and the Caritas desk.
+/// A demo operator: username, name, role, password, and what they do.
+struct DemoOperator {
+    username: &'static str,
+    name: &'static str,
+    role: &'static str,
+    password: &'static str,
+    does: &'static str,
+}
+
+/// The demo's consoles: the comune's social services (a social worker, the
+/// planning office and the data-protection officer; and the citizens'
+/// catalogue) and the Caritas desk.
 const CONSOLES: [DemoConsole; 2] = [
     DemoConsole {
         name: "console-comune",
         organisation: "comune",
         who: "the comune's social services",
-        username: "laura.ferrari",
-        operator: "Laura Ferrari",
-        role: "assistente_sociale",
-        password: "demo-comune-2026",
+        operators: &[
+            DemoOperator {
+                username: "laura.ferrari",
+                name: "Laura Ferrari",
+                role: "assistente_sociale",
+                password: "demo-comune-2026",
+                does: "social worker: find a person, read the record, refer",
+            },
+            DemoOperator {
+                username: "piano.zona",
+                name: "Ufficio di Piano",
+                role: "ufficio_di_piano",
+                password: "demo-piano-2026",
+                does: "planning office: statistics",
+            },
+            DemoOperator {
+                username: "dpo",
+                name: "Responsabile protezione dati",
+                role: "audit",
+                password: "demo-dpo-2026",
+                does: "data-protection officer: access log, federation",
+            },
+        ],
+        public: true,
     },
     DemoConsole {
         name: "console-caritas",
         organisation: "caritas",
         who: "the Caritas listening centre's desk",
-        username: "anna.volontaria",
-        operator: "Anna (volontaria)",
-        role: "operatore_centro_ascolto",
-        password: "demo-caritas-2026",
+        operators: &[DemoOperator {
+            username: "anna.volontaria",
+            name: "Anna (volontaria)",
+            role: "operatore_centro_ascolto",
+            password: "demo-caritas-2026",
+            does: "volunteer: who follows this person",
+        }],
+        public: false,
     },
 ];
 
@@ -157,21 +191,43 @@ async fn start_consoles(running: &mut Federation) -> anyhow::Result<()> {
         running.dir.join("pki/ca.pem").display()
     );
     for c in CONSOLES {
-        let account = crate::sandbox::ConsoleAccount {
-            username: c.username.into(),
-            name: c.operator.into(),
-            role: c.role.into(),
-            password: c.password.into(),
-        };
-        let address = running
-            .start_console(c.name, c.organisation, vec![account])
-            .await?;
-        println!(
-            "  {}: https://{address}  sign in as {} / {}",
-            c.who, c.username, c.password
-        );
+        let accounts = c
+            .operators
+            .iter()
+            .map(|o| crate::sandbox::ConsoleAccount {
+                username: o.username.into(),
+                name: o.name.into(),
+                role: o.role.into(),
+                password: o.password.into(),
+            })
+            .collect();
+        let mut file = running.console_file(c.name, c.organisation, accounts);
+        let public = c.public.then(free_port).transpose()?;
+        if let Some(port) = public {
+            file.extra = format!("\n[public]\nlisten = \"127.0.0.1:{port}\"\n");
+        }
+        let address = running.start_console_file(file).await?;
+        println!("  {}: https://{address}", c.who);
+        for o in c.operators {
+            println!(
+                "      sign in as {} / {}  ({})",
+                o.username, o.password, o.does
+            );
+        }
+        if let Some(port) = public {
+            println!(
+                "  the citizens' catalogue of services (no sign-in): https://127.0.0.1:{port}"
+            );
+        }
     }
     Ok(())
+}
+
+/// A port free on loopback now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Waits until the demo is asked to stop or one of its processes exits.
