@@ -279,6 +279,18 @@ async fn bad_requests_are_refused_naming_the_field() {
             ),
             "context.purpose",
         ),
+        // A name of 5,000 characters is not a name.
+        (
+            find(
+                v1::SubjectQuery {
+                    family_name: "Rossi".repeat(1000),
+                    given_name: "Maria".into(),
+                    ..Default::default()
+                },
+                "presa_in_carico",
+            ),
+            "query.family_name",
+        ),
     ];
     for (request, field) in cases {
         let status = client.find_subject(request).await.expect_err("refused");

@@ -232,6 +232,9 @@ fn local_id(
     })
 }
 
+/// Longest family or given name a search takes, in characters.
+pub const MAX_NAME: usize = 100;
+
 /// Checks a `FindSubject` query: something that identifies a person.
 pub fn subject_query(
     q: Option<&v1::SubjectQuery>,
@@ -261,6 +264,19 @@ pub fn subject_query(
         ));
     }
     birthplace(&q.birthplace_code)?;
+    for (field, name) in [
+        ("query.family_name", &q.family_name),
+        ("query.given_name", &q.given_name),
+    ] {
+        if name.chars().count() > MAX_NAME {
+            return Err(CallError::invalid(
+                field,
+                format!(
+                    "at most {MAX_NAME} characters; write the name as it is on the person's documents"
+                ),
+            ));
+        }
+    }
     Ok(FindQuery {
         wire: normalised(q, code.as_ref(), local.as_ref()),
         tax_code: code,
