@@ -184,6 +184,36 @@ async fn operators_work_in_a_real_browser() {
         visible_field(&b, field).await;
     }
 
+    // The first Tab reaches the skip link; a refused search puts the
+    // focus on what went wrong.
+    let active = "return document.activeElement.className || document.activeElement.id";
+    b.open("/find").await;
+    let first = b.client.execute(active, vec![]).await.unwrap();
+    assert_eq!(
+        first.as_str(),
+        Some("form-select"),
+        "the first field has the focus"
+    );
+    let skip = b
+        .client
+        .execute(
+            "const first = document.querySelector('a, button, input, select, textarea');
+             first.focus();
+             return [first.className, first.getBoundingClientRect().left >= 0];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        skip,
+        serde_json::json!(["skip", true]),
+        "the skip link comes first and shows when focused"
+    );
+    b.fill("#given_name", "Giuseppe").await;
+    b.click("form[action='/find'] button[type=submit]").await;
+    let on = b.client.execute(active, vec![]).await.unwrap();
+    assert_eq!(on.as_str(), Some("error"), "the focus is on the problem");
+
     // Find the demo person by a misspelt surname.
     b.choose("#purpose", "presa_in_carico").await;
     b.fill("#case_id", "CS-DEMO-0001").await;

@@ -131,6 +131,25 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .await;
     assert_eq!(forged.status, 403);
 
+    // A name longer than any person's is refused in the operator's
+    // language, before the federation is asked.
+    let long = browser
+        .post(
+            "/find",
+            &format!(
+                "csrf={csrf}&purpose=presa_in_carico&family_name={}&given_name=Maria",
+                "Rossi".repeat(1000)
+            ),
+        )
+        .await;
+    assert_eq!(long.status, 400, "{}", long.body);
+    assert!(
+        long.body
+            .contains("Cognome: troppo lungo, al massimo caratteri: 100"),
+        "{}",
+        long.body
+    );
+
     // The demo person, by a misspelt surname, at every partner.
     let found = browser
         .post(

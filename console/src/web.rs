@@ -492,6 +492,10 @@ async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindF
         return stale;
     }
     let mut view = find_view(&app, &s, &form, t);
+    if let Some(problem) = too_long(&form, t) {
+        view.problem = Some(problem);
+        return page(StatusCode::BAD_REQUEST, &view);
+    }
     match ask_find(&app, &s, &form).await {
         Ok(answer) => {
             view.searched = true;
@@ -509,6 +513,20 @@ async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindF
             page(refusal(status.code()), &view)
         }
     }
+}
+
+/// Longest name the find form takes (the gateway's own limit).
+pub(crate) const MAX_NAME: usize = 100;
+
+/// A name longer than any person's, said in the operator's language.
+fn too_long(form: &FindForm, t: &Texts) -> Option<String> {
+    [
+        (t.family_name, &form.family_name),
+        (t.given_name, &form.given_name),
+    ]
+    .into_iter()
+    .find(|(_, v)| v.chars().count() > MAX_NAME)
+    .map(|(label, _)| format!("{label}: {} {MAX_NAME}", t.at_most_characters))
 }
 
 /// `FindSubject` on the operator's behalf: their id and role in the
