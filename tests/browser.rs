@@ -665,7 +665,7 @@ async fn citizens_search_the_public_catalogue() {
     let text = loop {
         b.open("/").await;
         b.fill("#text", "assistenza domiciliare").await;
-        b.fill("#municipality", "D150").await;
+        b.fill("#municipality", "cremona").await;
         b.fill("#voucher", "voucher-conciliazione").await;
         b.click("#search").await;
         let text = b.text().await;
@@ -683,6 +683,14 @@ async fn citizens_search_the_public_catalogue() {
     assert!(text.contains("Cremona"), "places by name: {text}");
     assert!(!text.contains("Esci"), "nobody is signed in: {text}");
     check_and_save(&b, "15-public-catalogue").await;
+    // A place that is not a municipality is said so, in Italian.
+    b.fill("#municipality", "Cremonaa").await;
+    b.click("#search").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("«Cremonaa» non è un comune italiano"),
+        "{text}"
+    );
     let cookies = b.client.get_all_cookies().await.unwrap();
     assert!(cookies.is_empty(), "no cookie for citizens: {cookies:?}");
     b.resize(TABLET).await;

@@ -393,7 +393,7 @@ async fn home(
     if !form.is_searched() {
         return page(StatusCode::OK, &view);
     }
-    let request = match crate::services::request(&form) {
+    let request = match crate::services::request(&form, t) {
         Ok(r) => r,
         Err(problem) => {
             view.problem = Some(problem);

@@ -110,7 +110,7 @@ pub async fn services(
     if !form.is_searched() {
         return page(StatusCode::OK, &view);
     }
-    let request = match request(&form) {
+    let request = match request(&form, t) {
         Ok(r) => r,
         Err(problem) => {
             view.problem = Some(problem);
@@ -160,8 +160,9 @@ fn refer_link(s: &v1::Service) -> String {
     format!("/refer?{query}")
 }
 
-/// The form as a `SearchServices` request; a problem names the field.
-pub(crate) fn request(form: &ServicesForm) -> Result<v1::SearchServicesRequest, String> {
+/// The form as a `SearchServices` request; a problem names the field, in
+/// the reader's language.
+pub(crate) fn request(form: &ServicesForm, t: &Texts) -> Result<v1::SearchServicesRequest, String> {
     Ok(v1::SearchServicesRequest {
         text: form.text.trim().into(),
         needs: form
@@ -171,11 +172,11 @@ pub(crate) fn request(form: &ServicesForm) -> Result<v1::SearchServicesRequest, 
             .filter(|n| !n.is_empty())
             .map(String::from)
             .collect(),
-        municipality: form.municipality.trim().to_uppercase(),
+        municipality: municipality(&form.municipality, t)?,
         age: 0,
-        max_price_cents: cents("max_price", &form.max_price)?,
+        max_price_cents: cents(t.services_max_price, &form.max_price, t)?,
         voucher: form.voucher.trim().into(),
-        isee_cents: cents("isee", &form.isee)?,
+        isee_cents: cents(t.services_isee, &form.isee, t)?,
         open_now: !form.open_now.is_empty(),
         page_size: 20,
         page_token: form.page_token.clone(),
@@ -185,14 +186,31 @@ pub(crate) fn request(form: &ServicesForm) -> Result<v1::SearchServicesRequest, 
 
 /// Euros as an operator writes them (`12`, `12,50`) in exact cents; 0
 /// when empty.
-fn cents(field: &str, text: &str) -> Result<i64, String> {
+fn cents(field: &str, text: &str, t: &Texts) -> Result<i64, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(0);
     }
-    trama_client::money::parse_euro(text).ok_or_else(|| {
-        format!("{field}: `{text}` is not an amount in euro: write for example 12,50")
-    })
+    trama_client::money::parse_euro(text)
+        .ok_or_else(|| format!("{field}: «{text}» {}", t.not_an_amount))
+}
+
+/// A municipality as people write it, by name (`Cremona`) or Belfiore
+/// code (`D150`): its code.
+fn municipality(text: &str, t: &Texts) -> Result<String, String> {
+    let text = text.trim();
+    let code = text.to_uppercase();
+    if text.is_empty() || trama_subject::belfiore::is_known(&code) {
+        return Ok(if text.is_empty() { String::new() } else { code });
+    }
+    trama_subject::belfiore::municipality_named(text)
+        .map(String::from)
+        .ok_or_else(|| {
+            format!(
+                "{}: «{text}» {}",
+                t.services_municipality, t.not_a_municipality
+            )
+        })
 }
 
 const WEEKDAYS: [&str; 7] = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"];
@@ -320,12 +338,31 @@ mod tests {
 
     #[test]
     fn amounts_are_exact_and_bad_ones_name_the_field() {
-        assert_eq!(cents("max_price", "12,5"), Ok(1250));
-        assert_eq!(cents("max_price", " 7 "), Ok(700));
-        assert_eq!(cents("isee", ""), Ok(0));
-        let Err(problem) = cents("isee", "tanti") else {
+        let t = &crate::lang::IT;
+        assert_eq!(cents("max_price", "12,5", t), Ok(1250));
+        assert_eq!(cents("max_price", " 7 ", t), Ok(700));
+        assert_eq!(cents("isee", "", t), Ok(0));
+        let Err(problem) = cents("ISEE", "tanti", t) else {
             panic!("accepted")
         };
-        assert!(problem.starts_with("isee: `tanti`"), "{problem}");
+        assert!(
+            problem.starts_with("ISEE: «tanti» non è un importo in euro"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_municipality_is_read_by_name_or_code() {
+        let t = &crate::lang::IT;
+        assert_eq!(municipality("Cremona", t).as_deref(), Ok("D150"));
+        assert_eq!(municipality("d150", t).as_deref(), Ok("D150"));
+        assert_eq!(municipality("", t).as_deref(), Ok(""));
+        let Err(problem) = municipality("Cremonaa", t) else {
+            panic!("accepted")
+        };
+        assert!(
+            problem.contains("«Cremonaa» non è un comune italiano"),
+            "{problem}"
+        );
     }
 }

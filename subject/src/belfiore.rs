@@ -98,10 +98,43 @@ pub fn active_municipalities() -> Vec<&'static Place> {
     out
 }
 
+/// The code of the municipality in use today named `name` (whatever its
+/// case, accents, apostrophes or spaces: `cremona`, `Sant'Angelo
+/// Lodigiano`), if exactly one has that name; `None` for no municipality
+/// or a name two share.
+pub fn municipality_named(name: &str) -> Option<&'static str> {
+    let wanted = crate::names::compact(name);
+    if wanted.is_empty() {
+        return None;
+    }
+    let mut found = TABLE
+        .values()
+        .flat_map(|v| v.iter())
+        .filter(|p| p.active && !p.is_country && p.valid_to.is_none())
+        .filter(|p| crate::names::compact(p.name) == wanted)
+        .map(|p| p.code);
+    let first = found.next()?;
+    found.all(|c| c == first).then_some(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn municipalities_are_found_by_name() {
+        assert_eq!(municipality_named("Cremona"), Some("D150"));
+        assert_eq!(municipality_named(" cremona "), Some("D150"));
+        assert_eq!(municipality_named("ROMA"), Some("H501"));
+        assert_eq!(municipality_named("Atlantide"), None);
+        assert_eq!(municipality_named(""), None);
+        assert_eq!(
+            municipality_named("Francia"),
+            None,
+            "a country is not a municipality"
+        );
+    }
 
     #[test]
     fn known_codes_and_periods() {
