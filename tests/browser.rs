@@ -773,6 +773,9 @@ async fn a_desk_refers_a_person_from_a_service_and_the_comune_takes_it_on() {
     let text = desk.text().await;
     assert!(text.contains("comune · comune/SAD"), "{text}");
     assert!(text.contains("in attesa di risposta"), "{text}");
+    // The sender's step to take it back says what it does.
+    assert!(text.contains("Ritira la segnalazione"), "{text}");
+    assert!(!text.contains("Annulla"), "{text}");
     check_and_save(&desk, "18-referral-sent").await;
 
     let worker = Chrome::start(&format!("https://{comune}"), DESKTOP).await;

@@ -291,7 +291,12 @@ fn steps(r: &v1::Referral, organisation: &str, t: &Texts) -> Vec<Step> {
         }
     }
     if r.sender == organisation && matches!(status, Requested | Accepted | InProgress) {
-        out.push(step("cancelled", "Annulla", "Cancel", true));
+        out.push(step(
+            "cancelled",
+            "Ritira la segnalazione",
+            "Withdraw the referral",
+            true,
+        ));
     }
     out
 }
