@@ -131,6 +131,19 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .await;
     assert_eq!(forged.status, 403);
 
+    // A form without any token is answered in the operator's language,
+    // never with a parser's message.
+    for path in ["/logout", "/referrals/0ce0e6d5-722f-4fca-9f97-9b4fc918807c"] {
+        let bare = browser.post(path, "status=accepted").await;
+        assert_eq!(bare.status, 403, "{path}: {}", bare.body);
+        assert!(
+            bare.body.contains("Il modulo è scaduto"),
+            "{path}: {}",
+            bare.body
+        );
+        assert!(!bare.body.contains("deserialize"), "{}", bare.body);
+    }
+
     // A name longer than any person's is refused in the operator's
     // language, before the federation is asked.
     let long = browser

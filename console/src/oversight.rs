@@ -183,7 +183,7 @@ pub async fn access(
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    if let Some(stale) = stale_form(&s, &form.csrf) {
+    if let Some(stale) = stale_form(&s, &form.csrf, t) {
         return stale;
     }
     let form = AccessForm {

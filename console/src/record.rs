@@ -339,7 +339,7 @@ pub async fn record(
         return Redirect::to("/login").into_response();
     };
     let form = RecordForm::parse(&body);
-    if let Some(stale) = stale_form(&s, &form.csrf) {
+    if let Some(stale) = stale_form(&s, &form.csrf, t) {
         return stale;
     }
     let mut page_view = view(&app, &s, &form, t);

@@ -354,7 +354,8 @@ pub async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<Str
 }
 
 /// A status change as sent by the form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ChangeForm {
     csrf: String,
     status: String,
@@ -373,7 +374,7 @@ pub async fn change(
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    if let Some(stale) = stale_form(&s, &form.csrf) {
+    if let Some(stale) = stale_form(&s, &form.csrf, t) {
         return stale;
     }
     let Some(status) = trama_proto::referrals::parse(&form.status) else {
@@ -538,7 +539,7 @@ pub async fn send(
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    if let Some(stale) = stale_form(&s, &form.csrf) {
+    if let Some(stale) = stale_form(&s, &form.csrf, t) {
         return stale;
     }
     let request = match request(&s, &form) {

@@ -144,7 +144,7 @@ pub async fn stats(
     let Some((_, s)) = app.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    if let Some(stale) = stale_form(&s, &form.csrf) {
+    if let Some(stale) = stale_form(&s, &form.csrf, t) {
         return stale;
     }
     let mut page_view = view(&app, &s, &form, t);

@@ -290,9 +290,9 @@ pub(crate) fn refusal(code: tonic::Code) -> StatusCode {
 
 /// The refusal of a form whose CSRF token is not the session's; `None`
 /// when it is.
-pub(crate) fn stale_form(s: &Session, token: &str) -> Option<Response> {
+pub(crate) fn stale_form(s: &Session, token: &str, t: &Texts) -> Option<Response> {
     (!session::same_token(&s.csrf, token))
-        .then(|| (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response())
+        .then(|| (StatusCode::FORBIDDEN, t.form_expired).into_response())
 }
 
 /// A rendered page with `status`; a template that fails to render is a
@@ -312,7 +312,8 @@ pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Response {
 }
 
 /// A form that carries only the CSRF token.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct TokenForm {
     csrf: String,
 }
@@ -323,7 +324,7 @@ async fn logout(
     Form(form): Form<TokenForm>,
 ) -> Response {
     if let Some((id, s)) = app.session(&headers) {
-        if let Some(stale) = stale_form(&s, &form.csrf) {
+        if let Some(stale) = stale_form(&s, &form.csrf, lang::of(&headers)) {
             return stale;
         }
         app.sessions.end(&id);
@@ -488,7 +489,7 @@ async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindF
             &resume,
         );
     };
-    if let Some(stale) = stale_form(&s, &form.csrf) {
+    if let Some(stale) = stale_form(&s, &form.csrf, t) {
         return stale;
     }
     let mut view = find_view(&app, &s, &form, t);
