@@ -245,7 +245,7 @@ async fn operators_work_in_a_real_browser() {
     let health = "#sections input[value=health]";
     wait_until(&b, &format!("{health}[disabled]")).await;
     // The page held the sections of the first purpose; they change.
-    wait_for_text(&b, "#why-health", "health data (GDPR art. 9)").await;
+    wait_for_text(&b, "#why-health", "i dati sanitari (GDPR art. 9)").await;
     b.quiet().await;
     check_and_save(&b, "03-record-refused-section").await;
     b.choose("#purpose", "presa_in_carico").await;

@@ -243,7 +243,19 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         )
         .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    assert!(refused.body.contains("rule"), "{}", refused.body);
+    // In the operator's language, from the rule that decided (its name
+    // kept for the DPO), not the policy's English.
+    assert!(
+        refused
+            .body
+            .contains("i dati sanitari (GDPR art. 9) si leggono solo per la presa in carico")
+            && refused
+                .body
+                .contains("(regola health-needs-a-health-purpose)"),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains("are read only"), "{}", refused.body);
 
     // The gateway's audit names the operator the console vouched for.
     let entries = gateway_audit(&fed).await;

@@ -162,6 +162,7 @@ texts! {
     session_expired: "La sessione è scaduta: accedi di nuovo per continuare la ricerca.", "Your session expired: sign in again to go on with your search.";
     search_resumed: "La sessione era scaduta: la ricerca è come l'avevi lasciata. Premi «Cerca» per eseguirla.", "Your session had expired: the search is as you left it. Press Search to run it.";
     form_stale: "Il modulo di accesso è scaduto: riprova.", "The sign-in form expired: try again.";
+    rule: "regola", "rule";
     form_expired: "Il modulo è scaduto o non viene da questa pagina: ricarica la pagina e riprova.", "The form expired or did not come from this page: reload the page and try again.";
     too_many: "Troppi tentativi: riprova tra un minuto.", "Too many attempts: try again in a minute.";
     bad_password: "Nome utente o password non validi.", "Wrong username or password.";

@@ -27,6 +27,7 @@ pub mod oversight;
 pub mod public;
 pub mod record;
 pub mod referrals;
+pub mod said;
 pub mod services;
 pub mod session;
 pub mod signin;

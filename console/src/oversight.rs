@@ -220,7 +220,7 @@ pub async fn access(
             page(StatusCode::OK, &view)
         }
         Err(status) => {
-            view.problem = Some(status.message().to_string());
+            view.problem = Some(crate::said::refusal(&status, t));
             page(refusal(status.code()), &view)
         }
     }

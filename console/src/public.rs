@@ -414,7 +414,7 @@ async fn home(
             page(StatusCode::OK, &view)
         }
         Err(status) => {
-            view.problem = Some(status.message().to_string());
+            view.problem = Some(crate::said::refusal(&status, t));
             page(crate::web::refusal(status.code()), &view)
         }
     }

@@ -216,7 +216,7 @@ async fn offered(
                     option(form, code, lang::pick(t, it, en), true, String::new())
                 })
                 .collect();
-            return (all, Some(status.message().to_string()));
+            return (all, Some(crate::said::refusal(&status, t)));
         }
     };
     let access: Vec<&v1::SectionAccess> = sources.iter().flat_map(|s| &s.access).collect();
@@ -232,7 +232,7 @@ async fn offered(
             let reason = if allowed {
                 String::new()
             } else {
-                first.reason.clone()
+                crate::said::section(&first.rule, &first.reason, t)
             };
             Some(option(form, code, label, allowed, reason))
         })
@@ -361,7 +361,7 @@ pub async fn record(
             page(StatusCode::OK, &page_view)
         }
         Err(status) => {
-            page_view.problem = Some(status.message().to_string());
+            page_view.problem = Some(crate::said::refusal(&status, t));
             page(refusal(status.code()), &page_view)
         }
     }

@@ -145,7 +145,7 @@ pub async fn services(
             page(StatusCode::OK, &view)
         }
         Err(status) => {
-            view.problem = Some(status.message().to_string());
+            view.problem = Some(crate::said::refusal(&status, t));
             page(refusal(status.code()), &view)
         }
     }

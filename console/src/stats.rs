@@ -155,7 +155,7 @@ pub async fn stats(
             page(StatusCode::OK, &page_view)
         }
         Err(status) => {
-            page_view.problem = Some(status.message().to_string());
+            page_view.problem = Some(crate::said::refusal(&status, t));
             page(refusal(status.code()), &page_view)
         }
     }

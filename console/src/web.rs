@@ -510,7 +510,7 @@ async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindF
             page(StatusCode::OK, &view)
         }
         Err(status) => {
-            view.problem = Some(status.message().to_string());
+            view.problem = Some(crate::said::refusal(&status, t));
             page(refusal(status.code()), &view)
         }
     }
