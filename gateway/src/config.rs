@@ -812,8 +812,6 @@ mod example_tests {
 
     #[test]
     fn referral_settings_are_checked_naming_the_key() {
-        let base = include_str!("../../deploy/gateway.example.toml");
-        let path = Path::new("/etc/trama/gateway.toml");
         for (from, to, key) in [
             (
                 "poll_seconds = 30 ",
@@ -832,14 +830,21 @@ mod example_tests {
                 "referrals.store",
             ),
         ] {
-            assert!(base.contains(from), "{from}");
-            let text = base.replacen(from, to, 1);
-            let got = GatewayConfig::parse(path, &text)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let got = refusal_of_example(from, to);
             assert!(got.contains(&format!("key `{key}`")), "{key}: {got}");
         }
+    }
+
+    /// What the gateway says of the deployment example with `from`
+    /// replaced by `to` (empty when it is accepted).
+    fn refusal_of_example(from: &str, to: &str) -> String {
+        let base = include_str!("../../deploy/gateway.example.toml");
+        assert!(base.contains(from), "{from}");
+        let text = base.replacen(from, to, 1);
+        GatewayConfig::parse(Path::new("/etc/trama/gateway.toml"), &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -874,12 +879,7 @@ mod example_tests {
                 "at least min_difference",
             ),
         ] {
-            assert!(base.contains(from), "{from}");
-            let text = base.replacen(from, to, 1);
-            let got = GatewayConfig::parse(path, &text)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let got = refusal_of_example(from, to);
             assert!(got.contains(&format!("key `{key}`")), "{key}: {got}");
             assert!(got.contains(why), "{why}: {got}");
         }
