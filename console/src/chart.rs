@@ -61,6 +61,9 @@ pub fn svg(title: &str, bars: &[Bar], unpublished: &str) -> Option<String> {
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 fn draw(out: &mut String, size: (u32, u32), bars: &[Bar], unpublished: &str) -> DrawResult {
+    // The axis counts upwards: the last bar drawn is the top one, so the
+    // table's first row is drawn last.
+    let bars: Vec<&Bar> = bars.iter().rev().collect();
     let root = SVGBackend::with_string(out, size).into_drawing_area();
     root.fill(&WHITE)?;
     let most = bars
