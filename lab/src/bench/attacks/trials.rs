@@ -450,7 +450,7 @@ pub async fn averaging(a: &mut Attacker<'_>) -> anyhow::Result<Measured> {
         };
         let (d, sex) = (t.group[0].clone(), t.group[1].clone());
         let truth = a.truth.count([Some(&d), Some(&sex), None], Some(&n));
-        let one = |k: &str, v: &str| (k_static(k), vec![v.to_string()]);
+        let one = |k: &'static str, v: &str| (k, vec![v.to_string()]);
         let wordings: [(Vec<&str>, Filters, Vec<&str>); 4] = [
             (
                 vec!["need"],
@@ -489,11 +489,4 @@ pub async fn averaging(a: &mut Attacker<'_>) -> anyhow::Result<Measured> {
     let mut m = Scored::of_values(&guesses, 0).measured("averaging the same cell asked four ways");
     m.baseline = single.iter().filter(|(g, t)| *g == Some(*t)).count();
     Ok(m)
-}
-
-fn k_static(k: &str) -> &'static str {
-    ["district", "sex", "need"]
-        .into_iter()
-        .find(|x| *x == k)
-        .unwrap_or("need")
 }
