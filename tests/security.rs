@@ -949,6 +949,7 @@ async fn list_sources_says_which_sections_an_operator_may_read_and_why_not() {
         .client("caritas")
         .list_sources(v1::ListSourcesRequest {
             context: ctx("operatore_centro_ascolto", "verifica_presa_in_carico", ""),
+            purposes: Vec::new(),
         })
         .await
         .expect("listed")
@@ -1009,6 +1010,7 @@ async fn list_sources_says_which_sections_an_operator_may_read_and_why_not() {
         .client("caritas")
         .list_sources(v1::ListSourcesRequest {
             context: Some(no_role),
+            purposes: Vec::new(),
         })
         .await
         .expect_err("refused");
@@ -1017,4 +1019,102 @@ async fn list_sources_says_which_sections_an_operator_may_read_and_why_not() {
         refused.message().contains("context.operator.role"),
         "{refused:?}"
     );
+}
+
+/// What a role may do with each purpose, as a console asks before
+/// offering screens: the answer follows the policy, names the purposes
+/// that need a case, and says nothing a call would not (a role the
+/// organisation may not state, a purpose of another organisation's rule,
+/// all get nothing); asking without a context, or too much, is refused
+/// naming the field.
+#[tokio::test]
+async fn a_role_learns_its_purposes_from_the_policy_and_nothing_more() {
+    let fed = Sandbox::start().await;
+    let purposes: Vec<String> = [
+        "presa_in_carico",
+        "verifica_presa_in_carico",
+        "orientamento",
+        "programmazione",
+        "controllo_accessi",
+        "inventata",
+    ]
+    .map(String::from)
+    .to_vec();
+    let ask = |org: &'static str, role: &'static str| {
+        let purposes = purposes.clone();
+        let mut client = fed.client(org);
+        async move {
+            client
+                .list_sources(v1::ListSourcesRequest {
+                    context: ctx(role, "orientamento", ""),
+                    purposes,
+                })
+                .await
+                .map(|r| r.into_inner().purposes)
+        }
+    };
+    let allowed = |answer: &[v1::PurposeAccess]| -> Vec<(String, Vec<String>, bool)> {
+        answer
+            .iter()
+            .filter(|p| !p.actions.is_empty())
+            .map(|p| (p.purpose.clone(), p.actions.clone(), p.needs_case))
+            .collect()
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+    let social = ask("comune", "assistente_sociale").await.unwrap();
+    assert_eq!(social.len(), purposes.len(), "one answer per purpose asked");
+    assert_eq!(
+        allowed(&social),
+        vec![
+            (
+                "presa_in_carico".into(),
+                s(&["find", "read", "refer"]),
+                true
+            ),
+            ("orientamento".into(), s(&["find", "read"]), false),
+        ]
+    );
+    let planner = ask("comune", "ufficio_di_piano").await.unwrap();
+    assert_eq!(
+        allowed(&planner),
+        vec![("programmazione".into(), s(&["aggregate"]), false)]
+    );
+    let dpo = ask("comune", "audit").await.unwrap();
+    assert_eq!(
+        allowed(&dpo),
+        vec![("controllo_accessi".into(), s(&["access_log"]), false)]
+    );
+    let desk = ask("caritas", "operatore_centro_ascolto").await.unwrap();
+    assert_eq!(
+        allowed(&desk),
+        vec![(
+            "verifica_presa_in_carico".into(),
+            s(&["find", "read"]),
+            false
+        )]
+    );
+    // A role the organisation may not state learns nothing.
+    let forged = ask("caritas", "assistente_sociale").await.unwrap();
+    assert!(allowed(&forged).is_empty(), "{forged:?}");
+
+    let mut client = fed.client("comune");
+    let no_context = client
+        .list_sources(v1::ListSourcesRequest {
+            context: None,
+            purposes: purposes.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(no_context.code(), Code::InvalidArgument);
+    assert!(no_context.message().contains("purposes"), "{no_context:?}");
+    let too_many = client
+        .list_sources(v1::ListSourcesRequest {
+            context: ctx("assistente_sociale", "orientamento", ""),
+            purposes: vec!["orientamento".into(); 51],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    assert!(too_many.message().contains("at most 50"), "{too_many:?}");
 }

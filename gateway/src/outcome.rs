@@ -22,6 +22,8 @@ pub struct Outcome {
     pub latency_ms: u32,
     /// How many entries (or candidates) it contributed.
     pub entries: u32,
+    /// The policy rule that kept the call away from it, if one did.
+    pub rule: String,
 }
 
 impl Outcome {
@@ -33,6 +35,7 @@ impl Outcome {
             notes: vec![note],
             latency_ms: 0,
             entries: 0,
+            rule: String::new(),
         }
     }
 
@@ -65,6 +68,7 @@ impl Outcome {
             message: self.notes.join("; "),
             latency_ms: self.latency_ms,
             entries: self.entries,
+            rule: self.rule.clone(),
         }
     }
 }

@@ -141,12 +141,15 @@ impl<'r, T> Plan<'r, T> {
 
 /// The outcome of a source the policy keeps the call away from.
 pub fn denied_outcome(organisation: &str, decision: &Decision) -> Outcome {
-    Outcome::not_asked(
-        organisation,
-        OutcomeStatus::Denied,
-        format!(
-            "denied by policy: {} (rule {})",
-            decision.reason, decision.rule
-        ),
-    )
+    Outcome {
+        rule: decision.rule.clone(),
+        ..Outcome::not_asked(
+            organisation,
+            OutcomeStatus::Denied,
+            format!(
+                "denied by policy: {} (rule {})",
+                decision.reason, decision.rule
+            ),
+        )
+    }
 }

@@ -200,6 +200,7 @@ async fn ask_one<T>(
                 vec![message]
             },
             latency_ms,
+            rule: String::new(),
             entries: 0,
         },
         value,

@@ -219,8 +219,11 @@ impl Federation for FederationService {
             .map(|c| crate::validate::context(Some(c)))
             .transpose()
             .map_err(Status::from)?;
+        let purposes =
+            calls::sources::purposes_asked(&request.get_ref().purposes, context.is_some())
+                .map_err(Status::from)?;
         Ok(Response::new(
-            calls::sources::run(self, call, context.as_ref()).await,
+            calls::sources::run(self, call, context.as_ref(), purposes).await,
         ))
     }
 }

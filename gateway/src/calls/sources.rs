@@ -1,13 +1,15 @@
 //! `ListSources`: the federation's members, what they can answer, their
 //! health (which follows each partner's database), their circuit and their
 //! calls in flight; with a context, which sections the policy lets that
-//! operator read at each source for that purpose. Not about anyone, so not
-//! audited.
+//! operator read at each source for that purpose, and, for the purposes
+//! listed, which calls the policy permits that operator's role with each.
+//! Not about anyone, so not audited.
 
 use tonic::Request;
 use trama_proto::v1::{self, OutcomeStatus};
 
 use crate::call::Admitted;
+use crate::error::CallError;
 use crate::policy::{Action, Decider, Resource};
 use crate::registry::{self, Source};
 use crate::service::FederationService;
@@ -22,6 +24,7 @@ pub async fn run(
     gw: &FederationService,
     call: Admitted,
     context: Option<&Context>,
+    purposes: &[String],
 ) -> v1::ListSourcesResponse {
     let asked: Vec<(&Source, ())> = gw.registry.all().iter().map(|s| (s, ())).collect();
     let answers = registry::fan_out(asked, call.deadline, |source, (), budget| {
@@ -47,7 +50,7 @@ pub async fn run(
     let policy = gw.policy.load();
     let asker = context.map(|c| c.asker(&call.client.organisation));
     let decider = asker.as_ref().map(|a| policy.decider(a));
-    let sources = gw
+    let sources: Vec<v1::SourceInfo> = gw
         .registry
         .all()
         .iter()
@@ -79,7 +82,125 @@ pub async fn run(
             }
         })
         .collect();
-    v1::ListSourcesResponse { sources }
+    let purposes = match context {
+        Some(ctx) => purpose_access(gw, &call.client.organisation, ctx, &sources, purposes),
+        None => Vec::new(),
+    };
+    v1::ListSourcesResponse { sources, purposes }
+}
+
+/// Most purposes one `ListSources` may ask about.
+const MAX_PURPOSES: usize = 50;
+
+/// The purposes a `ListSources` asks about, checked: at most
+/// [`MAX_PURPOSES`], none blank, and only with a context (the role they
+/// are for).
+pub fn purposes_asked(purposes: &[String], with_context: bool) -> Result<&[String], CallError> {
+    if purposes.is_empty() {
+        return Ok(purposes);
+    }
+    if !with_context {
+        return Err(CallError::invalid(
+            "purposes",
+            "state the context (operator and role) the purposes are asked for",
+        ));
+    }
+    if purposes.len() > MAX_PURPOSES {
+        return Err(CallError::invalid(
+            "purposes",
+            format!("ask about at most {MAX_PURPOSES} purposes at once"),
+        ));
+    }
+    if purposes.iter().any(|p| p.trim().is_empty()) {
+        return Err(CallError::invalid(
+            "purposes",
+            "a purpose is blank: name each one, for example presa_in_carico",
+        ));
+    }
+    Ok(purposes)
+}
+
+/// The case id the policy is asked with to learn whether a purpose is
+/// permitted once a case is stated (no case is ever checked here).
+const ANY_CASE: &str = "(a case)";
+
+/// For each purpose, what the context's role may do with it: first
+/// without a case id, then, if nothing is permitted, with one.
+fn purpose_access(
+    gw: &FederationService,
+    organisation: &str,
+    ctx: &Context,
+    sources: &[v1::SourceInfo],
+    purposes: &[String],
+) -> Vec<v1::PurposeAccess> {
+    let policy = gw.policy.load();
+    purposes
+        .iter()
+        .map(|purpose| {
+            let permitted = |case_id: &str| {
+                let asked = Context {
+                    purpose: purpose.trim().to_string(),
+                    case_id: case_id.to_string(),
+                    ..ctx.clone()
+                };
+                let asker = asked.asker(organisation);
+                actions(&policy.decider(&asker), sources)
+            };
+            let free = permitted("");
+            let (actions, needs_case) = if free.is_empty() {
+                let with_case = permitted(ANY_CASE);
+                let needs = !with_case.is_empty();
+                (with_case, needs)
+            } else {
+                (free, false)
+            };
+            v1::PurposeAccess {
+                purpose: purpose.clone(),
+                actions,
+                needs_case,
+            }
+        })
+        .collect()
+}
+
+/// The actions `decider` permits at one source at least (reading: one
+/// section of one source).
+fn actions(decider: &Decider<'_, '_>, sources: &[v1::SourceInfo]) -> Vec<String> {
+    let at_a_source = |action: Action| {
+        sources.iter().any(|s| {
+            decider
+                .decide(action, Resource::Source(&s.organisation))
+                .allowed
+        })
+    };
+    let reads = sources.iter().any(|s| {
+        s.sections
+            .iter()
+            .filter_map(|&n| v1::Section::try_from(n).ok())
+            .any(|section| {
+                decider
+                    .decide(Action::Read, Resource::Section(&s.organisation, section))
+                    .allowed
+            })
+    });
+    let mut permitted = Vec::new();
+    for (action, allowed) in [
+        (Action::Find, at_a_source(Action::Find)),
+        (Action::Read, reads),
+        (Action::Aggregate, at_a_source(Action::Aggregate)),
+        (Action::Refer, at_a_source(Action::Refer)),
+        (
+            Action::AccessLog,
+            decider
+                .decide(Action::AccessLog, Resource::AuditLog)
+                .allowed,
+        ),
+    ] {
+        if allowed {
+            permitted.push(action.name().to_string());
+        }
+    }
+    permitted
 }
 
 /// Whether the asker may read each of `sections` at `organisation`.
