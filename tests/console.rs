@@ -124,6 +124,35 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     assert!(form.body.contains("Laura Ferrari"));
     let csrf = form.csrf();
     assert_eq!(csrf.len(), 64);
+    // Only the purposes the policy lets a social worker find people for,
+    // in words, and only the screens her role can use.
+    let offered: Vec<&str> = form
+        .body
+        .split("<option value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            "presa_in_carico",
+            "valutazione_multidimensionale",
+            "tutela_minori",
+            "orientamento"
+        ],
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body
+            .contains(">Presa in carico (con il numero di cartella)</option>")
+    );
+    for hidden in ["href=\"/stats\"", "href=\"/access\""] {
+        assert!(
+            !form.body.contains(hidden),
+            "{hidden} shown to a social worker"
+        );
+    }
 
     // A form without its token is refused.
     let forged = browser
@@ -283,6 +312,21 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .sign_in("piano.zona", "un'altra password per la demo")
         .await;
     assert_eq!(signed.status, 303);
+    // The planner lands on the statistics; finding people is not a
+    // screen of the role, and the page says how to get access.
+    let home = planner_browser.get("/").await;
+    assert_eq!(home.header("location"), Some("/stats"));
+    let not_hers = planner_browser.get("/find").await;
+    assert_eq!(not_hers.status, 403, "{}", not_hers.body);
+    assert!(
+        not_hers
+            .body
+            .contains("Pagina non disponibile per il vostro ruolo")
+            && not_hers.body.contains("chiedete l&#39;accesso"),
+        "{}",
+        not_hers.body
+    );
+    assert!(!not_hers.body.contains("href=\"/find\""));
     let token = planner_browser.get("/stats").await.csrf();
     assert_ne!(token, csrf, "each session has its own token");
     let table = planner_browser
@@ -293,9 +337,9 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .await;
     assert_eq!(table.status, 200, "{}", table.body);
     for shown in [
-        "<th scope=\"row\">housing</th>",
+        "<th scope=\"row\">Casa</th>",
         "Totale",
-        "cell-key perturbation",
+        "rumore di al massimo",
         "due o più enti",
     ] {
         assert!(table.body.contains(shown), "{shown} in {}", table.body);

@@ -44,6 +44,12 @@ texts! {
     referral_late: "IN RITARDO", "OVERDUE";
     referral_open: "Apri", "Open";
     referral_title: "Segnalazione", "Referral";
+    referral_case: "Pratica dell'ente inviante", "The sender's case";
+    referral_confirmed: "Segnalazione inviata: la riceve", "Referral sent: it goes to";
+    denied_by_partner: "le regole dell'ente non lo consentono", "the partner's rules do not allow it";
+    with_case: "con il numero di cartella", "with the case number";
+    not_a_step: "Questo passaggio non esiste: ricaricate la pagina e scegliete uno dei pulsanti.", "There is no such step: reload the page and choose one of the buttons.";
+    not_a_date: "non è una data: scrivetela come AAAA-MM-GG o scegliete dal calendario", "is not a date: write it as YYYY-MM-DD or pick it from the calendar";
     referral_history: "Che cosa è successo", "What happened";
     referral_when: "Quando", "When";
     referral_who: "Chi", "Who";
@@ -85,6 +91,9 @@ texts! {
     contact: "Contatti", "Contact";
     where_: "Dove", "Where";
     nav_label: "Sezioni", "Sections";
+    not_for_role_title: "Pagina non disponibile per il vostro ruolo", "Page not available to your role";
+    not_for_role: "Il vostro ruolo non usa questa pagina. Se vi serve, chiedete l'accesso al responsabile della protezione dei dati del vostro ente.", "Your role does not use this page. If you need it, ask your organisation's data-protection officer for access.";
+    form_unreadable: "Il modulo inviato non si può leggere: ricaricate la pagina e riprovate.", "The form sent cannot be read: reload the page and try again.";
     nav_find: "Trova una persona", "Find a person";
     nav_stats: "Statistiche", "Statistics";
     nav_access: "Registro degli accessi", "Access log";
@@ -178,8 +187,11 @@ texts! {
     down: "non disponibile", "unavailable";
     error: "errore", "error";
     serving: "in servizio", "serving";
-    not_serving: "non in servizio", "not serving";
-    unreachable: "non raggiungibile", "unreachable";
+    not_serving: "raggiungibile ma non in servizio (per esempio il suo database è fermo)", "reachable but not serving (for example its database is down)";
+    unreachable: "non raggiungibile dal gateway", "the gateway cannot reach it";
+    circuit_closed: "regolare: le richieste passano", "normal: calls go through";
+    circuit_open: "sospeso: troppi errori di seguito, la federazione non lo interroga per qualche secondo", "paused: too many failures in a row, the federation leaves it alone for a few seconds";
+    circuit_half_open: "in prova: la federazione prova di nuovo con poche richieste", "on trial: the federation tries again with a few calls";
     unknown: "sconosciuto", "unknown";
     federation_down: "La federazione non risponde ora:", "The federation does not answer now:";
     total: "Totale", "Total";

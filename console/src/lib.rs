@@ -23,6 +23,7 @@ pub mod config;
 pub mod hsds;
 pub mod lang;
 pub mod oidc;
+pub mod operator;
 pub mod oversight;
 pub mod public;
 pub mod record;
@@ -34,6 +35,7 @@ pub mod signin;
 pub mod stats;
 pub mod web;
 pub mod when;
+pub mod words;
 
 use std::future::Future;
 use std::net::SocketAddr;

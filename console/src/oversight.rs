@@ -8,15 +8,15 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use trama_proto::v1;
 
-use crate::lang::{self, Texts};
-use crate::session::Session;
-use crate::web::{App, page, refusal, stale_form};
+use crate::lang::Texts;
+use crate::operator::{Operator, Posted};
+use crate::web::{App, page, refusal};
 
 /// One access as shown.
 pub struct AccessView {
@@ -36,7 +36,7 @@ pub struct AccessView {
 struct AccessPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     tax_code: &'a str,
     problem: Option<String>,
@@ -113,17 +113,13 @@ impl AccessForm {
     }
 }
 
-fn access_view<'a>(
-    app: &'a App,
-    s: &'a Session,
-    form: &'a AccessForm,
-    t: &'static Texts,
-) -> AccessPage<'a> {
+fn access_view<'a>(app: &'a App, who: &'a Operator, form: &'a AccessForm) -> AccessPage<'a> {
+    let t = who.t;
     AccessPage {
         t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
+        operator: Some(who),
+        csrf: who.csrf(),
         tax_code: &form.tax_code,
         problem: None,
         searched: false,
@@ -162,36 +158,26 @@ fn chain_view(c: &v1::ChainCheck, t: &Texts) -> ChainView {
 }
 
 /// `GET /access`: the form.
-pub async fn access_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
+pub async fn access_page(who: Operator, State(app): State<App>) -> Response {
+    if let Some(refused) = who.refused_unless(&app, who.screens.access) {
+        return refused;
+    }
     page(
         StatusCode::OK,
-        &access_view(&app, &s, &AccessForm::default(), t),
+        &access_view(&app, &who, &AccessForm::default()),
     )
 }
 
 /// `POST /access`: the accesses to one person's data, newest first.
-pub async fn access(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<AccessForm>,
-) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    if let Some(stale) = stale_form(&s, &form.csrf, t) {
-        return stale;
-    }
+pub async fn access(State(app): State<App>, posted: Posted<AccessForm>) -> Response {
+    let Posted { who, form } = posted;
+    let (t, s) = (who.t, &who.session);
     let form = AccessForm {
         tax_code: form.tax_code.trim().to_uppercase(),
         ..form
     };
     let tax_code = form.tax_code.clone();
-    let mut view = access_view(&app, &s, &form, t);
+    let mut view = access_view(&app, &who, &form);
     if let Err(problem) = form.check() {
         view.problem = Some(problem);
         return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
@@ -271,7 +257,7 @@ pub struct SourceView {
 struct SourcesPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     sources: Vec<SourceView>,
     problem: Option<String>,
@@ -289,17 +275,14 @@ struct SourcesTable {
 }
 
 /// `GET /sources`: the federation's partners as the gateway sees them now.
-pub async fn sources(State(app): State<App>, headers: HeaderMap) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
+pub async fn sources(who: Operator, State(app): State<App>) -> Response {
+    let t = who.t;
     let (status, sources, problem) = ask_sources(&app, t).await;
     let view = SourcesPage {
         t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
+        operator: Some(&who),
+        csrf: who.csrf(),
         sources,
         problem,
         checked_at: clock(),
@@ -309,11 +292,8 @@ pub async fn sources(State(app): State<App>, headers: HeaderMap) -> Response {
 
 /// `GET /sources/table`: the table alone (the page fetches it every few
 /// seconds).
-pub async fn sources_table(State(app): State<App>, headers: HeaderMap) -> Response {
-    let t = lang::of(&headers);
-    if app.session(&headers).is_none() {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
+pub async fn sources_table(who: Operator, State(app): State<App>) -> Response {
+    let t = who.t;
     let (status, sources, problem) = ask_sources(&app, t).await;
     page(
         status,
@@ -345,22 +325,18 @@ async fn ask_sources(app: &App, t: &Texts) -> (StatusCode, Vec<SourceView>, Opti
         Err(status) => (
             StatusCode::BAD_GATEWAY,
             Vec::new(),
-            Some(format!("{} {}", t.federation_down, status.message())),
+            Some(format!(
+                "{} {}",
+                t.federation_down,
+                crate::said::refusal(&status, t)
+            )),
         ),
     }
 }
 
 /// The time now, `HH:MM:SS` UTC.
 fn clock() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
+    crate::when::clock()
 }
 
 fn source(s: &v1::SourceInfo, t: &Texts) -> SourceView {
@@ -370,17 +346,22 @@ fn source(s: &v1::SourceInfo, t: &Texts) -> SourceView {
         Ok(v1::SourceHealth::Unreachable) => t.unreachable,
         _ => t.unknown,
     };
-    let sections: Vec<&str> = s
+    let sections: Vec<String> = s
         .sections
         .iter()
         .filter_map(|x| v1::Section::try_from(*x).ok())
-        .map(trama_proto::sections::name)
+        .map(|x| crate::record::section_label(trama_proto::sections::name(x), t))
         .collect();
     SourceView {
         organisation: s.organisation.clone(),
         system: s.system.clone(),
         health,
-        circuit: s.circuit.clone(),
+        circuit: match s.circuit.as_str() {
+            "closed" => t.circuit_closed.to_string(),
+            "open" => t.circuit_open.to_string(),
+            "half_open" => t.circuit_half_open.to_string(),
+            other => other.to_string(),
+        },
         in_flight: format!("{}/{}", s.in_flight, s.max_in_flight),
         sections: sections.join(", "),
     }
@@ -398,3 +379,5 @@ fn case_shown(case_id: &str, check: &str, t: &Texts) -> String {
     };
     format!("{case_id} ({said})")
 }
+
+crate::web::token_bearing!(AccessForm);

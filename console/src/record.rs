@@ -11,15 +11,16 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use trama_proto::v1;
 
 use crate::lang::{self, Texts};
+use crate::operator::{Operator, Posted, TokenBearing};
 use crate::session::Session;
-use crate::web::{App, PURPOSES, PurposeOption, outcome_line, page, purposes, refusal, stale_form};
+use crate::web::{App, PurposeOption, outcome_line, page, purposes, refusal};
 
 /// The sections, as the form offers them: (name, Italian, English).
 const SECTIONS: [(&str, &str, &str); 10] = [
@@ -140,7 +141,7 @@ pub struct EntryView {
     system: String,
     record_id: String,
     updated: String,
-    details: String,
+    details: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -148,7 +149,7 @@ pub struct EntryView {
 struct RecordPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     form: &'a RecordForm,
     purposes: Vec<PurposeOption>,
@@ -156,29 +157,27 @@ struct RecordPage<'a> {
     sections_problem: Option<String>,
     problem: Option<String>,
     read: bool,
+    /// The person as the partners name them: name, birth date.
+    heading: Option<String>,
     blocks: Vec<Block>,
     conflicts: Vec<String>,
     outcomes: Vec<String>,
     partial: bool,
 }
 
-fn view<'a>(
-    app: &'a App,
-    s: &'a Session,
-    form: &'a RecordForm,
-    t: &'static Texts,
-) -> RecordPage<'a> {
+fn view<'a>(app: &'a App, who: &'a Operator, form: &'a RecordForm) -> RecordPage<'a> {
     RecordPage {
-        t,
+        t: who.t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
+        operator: Some(who),
+        csrf: who.csrf(),
         form,
-        purposes: purposes(&form.purpose, t),
+        purposes: purposes(who, &form.purpose),
         sections: Vec::new(),
         sections_problem: None,
         problem: None,
         read: false,
+        heading: None,
         blocks: Vec::new(),
         conflicts: Vec::new(),
         outcomes: Vec::new(),
@@ -255,6 +254,7 @@ async fn access(
     }
     let mut request = tonic::Request::new(v1::ListSourcesRequest {
         context: Some(s.context(&form.purpose, &form.case_id)),
+        purposes: Vec::new(),
     });
     request.set_timeout(Duration::from_secs(5));
     let mut client = app.client.clone();
@@ -282,24 +282,20 @@ fn option(
 /// `GET /record/sections?purpose=…&case_id=…`: the sections' fieldset for
 /// that purpose (the record page refreshes it as the purpose changes).
 pub async fn sections_part(
+    who: Operator,
     State(app): State<App>,
-    headers: HeaderMap,
     Query(whose): Query<Whose>,
 ) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
     let form = RecordForm {
         purpose: whose.purpose,
         case_id: whose.case_id.trim().to_string(),
         ..RecordForm::default()
     };
-    let (sections, sections_problem) = offered(&app, &s, &form, t).await;
+    let (sections, sections_problem) = offered(&app, &who.session, &form, who.t).await;
     page(
         StatusCode::OK,
         &SectionsPart {
-            t,
+            t: who.t,
             sections,
             sections_problem,
         },
@@ -310,44 +306,44 @@ pub async fn sections_part(
 /// for every identity of a group found, with the find's purpose and case;
 /// nothing read yet.
 pub async fn record_page(
+    who: Operator,
     State(app): State<App>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
+    if let Some(refused) = who.refused_unless(&app, who.screens.find) {
+        return refused;
+    }
     let mut form = RecordForm::parse(query.unwrap_or_default().as_bytes());
     form.csrf.clear();
-    if !PURPOSES.iter().any(|(code, _, _)| *code == form.purpose) {
-        form.purpose = PURPOSES[0].0.into();
+    if let Some(p) = purposes(&who, &form.purpose).iter().find(|p| p.selected) {
+        form.purpose = p.code.to_string();
     }
-    let mut page_view = view(&app, &s, &form, t);
-    (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form, t).await;
+    let mut page_view = view(&app, &who, &form);
+    (page_view.sections, page_view.sections_problem) =
+        offered(&app, &who.session, &form, who.t).await;
     page(StatusCode::OK, &page_view)
 }
 
-/// `POST /record`: reads the sections asked for, for the purpose stated.
-pub async fn record(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    let form = RecordForm::parse(&body);
-    if let Some(stale) = stale_form(&s, &form.csrf, t) {
-        return stale;
+impl TokenBearing for RecordForm {
+    fn read(body: &[u8]) -> Option<Self> {
+        Some(RecordForm::parse(body))
     }
-    let mut page_view = view(&app, &s, &form, t);
+    fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /record`: reads the sections asked for, for the purpose stated.
+pub async fn record(State(app): State<App>, posted: Posted<RecordForm>) -> Response {
+    let Posted { who, form } = posted;
+    let t = who.t;
+    let s = &who.session;
+    let mut page_view = view(&app, &who, &form);
     if form.step == "sections" {
-        (page_view.sections, page_view.sections_problem) = offered(&app, &s, &form, t).await;
+        (page_view.sections, page_view.sections_problem) = offered(&app, s, &form, t).await;
         return page(StatusCode::OK, &page_view);
     }
-    let (offers, answer) = tokio::join!(offered(&app, &s, &form, t), ask(&app, &s, &form));
+    let (offers, answer) = tokio::join!(offered(&app, s, &form, t), ask(&app, s, &form));
     (page_view.sections, page_view.sections_problem) = offers;
     match answer {
         Ok(answer) => {
@@ -355,7 +351,8 @@ pub async fn record(
             page_view.partial = answer.partial;
             page_view.outcomes = answer.outcomes.iter().map(|o| outcome_line(o, t)).collect();
             if let Some(r) = &answer.record {
-                page_view.conflicts = r.conflicts.iter().map(conflict_line).collect();
+                page_view.heading = heading(&r.identities);
+                page_view.conflicts = r.conflicts.iter().map(|c| conflict_line(c, t)).collect();
                 page_view.blocks = blocks(r.sections.as_ref(), t);
             }
             page(StatusCode::OK, &page_view)
@@ -365,6 +362,17 @@ pub async fn record(
             page(refusal(status.code()), &page_view)
         }
     }
+}
+
+/// The person as the first partner that names them writes it: family
+/// and given name, birth date.
+fn heading(identities: &[v1::SubjectIdentity]) -> Option<String> {
+    let named = identities.iter().find(|i| !i.family_name.is_empty())?;
+    let mut words = format!("{} {}", named.family_name, named.given_name);
+    if let Some(born) = identities.iter().find_map(|i| i.birth_date.as_ref()) {
+        words.push_str(&format!(", {}", crate::when::date(born)));
+    }
+    Some(words.trim().to_string())
 }
 
 /// `GetRecord` on the operator's behalf.
@@ -392,13 +400,17 @@ async fn ask(
     Ok(client.get_record(request).await?.into_inner())
 }
 
-fn conflict_line(c: &v1::Conflict) -> String {
+fn conflict_line(c: &v1::Conflict, t: &Texts) -> String {
     let values: Vec<String> = c
         .values
         .iter()
         .map(|v| format!("{} ({})", v.value, v.source_organisations.join(", ")))
         .collect();
-    format!("{}: {}", c.field, values.join(" / "))
+    format!(
+        "{}: {}",
+        crate::words::field(&c.field, t),
+        values.join(" / ")
+    )
 }
 
 /// The record's sections as blocks of entries, each with its provenance:
@@ -422,10 +434,18 @@ fn blocks(sections: Option<&v1::RecordSections>, t: &Texts) -> Vec<Block> {
             };
             Some(Block {
                 title: section_title(&name, t),
-                entries: entries.into_iter().map(entry_view).collect(),
+                entries: entries.into_iter().map(|e| entry_view(e, t)).collect(),
             })
         })
         .collect()
+}
+
+/// A section's name (`case_membership`) in words.
+pub fn section_label(code: &str, t: &Texts) -> String {
+    SECTIONS.iter().find(|(c, _, _)| *c == code).map_or_else(
+        || code.to_string(),
+        |(_, it, en)| lang::pick(t, it, en).to_string(),
+    )
 }
 
 fn section_title(json_name: &str, t: &Texts) -> String {
@@ -452,36 +472,55 @@ fn section_title(json_name: &str, t: &Texts) -> String {
         )
 }
 
-fn entry_view(entry: Value) -> EntryView {
+fn entry_view(entry: Value, t: &Texts) -> EntryView {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("-").to_string();
     let provenance = entry.get("provenance");
     let mut details = Vec::new();
-    flatten("", &entry, &mut details);
+    flatten("", &entry, t, &mut details);
     EntryView {
         source: text(provenance.and_then(|p| p.get("sourceOrganisation"))),
         system: text(provenance.and_then(|p| p.get("sourceSystem"))),
         record_id: text(provenance.and_then(|p| p.get("recordId"))),
-        updated: text(provenance.and_then(|p| p.get("lastUpdated"))),
-        details: details.join("; "),
+        updated: crate::when::local(&text(provenance.and_then(|p| p.get("lastUpdated")))),
+        details,
     }
 }
 
-/// `key: value` pairs of an entry, nested keys dotted, the provenance
-/// left out (it has its own columns), a coding shown by its code, a date
-/// as `dd/mm/yyyy`, an amount in euros with its cents.
-fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
+/// The label of a field under `prefix`, in the operator's words.
+fn labelled(prefix: &str, key: &str, t: &Texts) -> String {
+    let label = crate::words::field(key, t);
+    if prefix.is_empty() {
+        label
+    } else {
+        format!("{prefix} – {label}")
+    }
+}
+
+/// (label, value) pairs of an entry, nested labels joined, the provenance
+/// left out (it has its own columns), a coding in words, a date as
+/// `dd/mm/yyyy`, an amount in euros with its cents, yes or no.
+fn flatten(prefix: &str, value: &Value, t: &Texts, out: &mut Vec<(String, String)>) {
+    fn text(v: Option<&Value>) -> &str {
+        v.and_then(Value::as_str).unwrap_or_default()
+    }
     match value {
-        Value::Object(map) if map.contains_key("code") => {
-            out.push(format!("{prefix}: {}", map["code"].as_str().unwrap_or("-")));
+        Value::Object(map) if map.contains_key("code") && map.contains_key("system") => {
+            let words = crate::words::code(text(map.get("code")), text(map.get("display")), t);
+            out.push((prefix.to_string(), words));
         }
         Value::Object(map) if map.contains_key("year") && map.contains_key("month") => {
-            let part = |k: &str| map.get(k).and_then(Value::as_i64).unwrap_or(0);
-            out.push(format!(
-                "{prefix}: {:02}/{:02}/{:04}",
-                part("day"),
-                part("month"),
-                part("year")
-            ));
+            let part = |k: &str| {
+                map.get(k)
+                    .and_then(Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok())
+                    .unwrap_or(0)
+            };
+            let date = v1::Date {
+                year: part("year"),
+                month: part("month"),
+                day: part("day"),
+            };
+            out.push((prefix.to_string(), crate::when::date(&date)));
         }
         Value::Object(map) if map.contains_key("cents") => {
             let cents = map
@@ -491,29 +530,28 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<String>) {
                         .or_else(|| c.as_str().and_then(|t| t.parse().ok()))
                 })
                 .unwrap_or(0);
-            let currency = map.get("currency").and_then(Value::as_str).unwrap_or("EUR");
-            out.push(format!("{prefix}: {} {currency}", money(cents)));
+            let currency = match text(map.get("currency")) {
+                "" | "EUR" => "€",
+                other => other,
+            };
+            out.push((prefix.to_string(), format!("{} {currency}", money(cents))));
         }
         Value::Object(map) => {
             for (k, v) in map {
                 if prefix.is_empty() && k == "provenance" {
                     continue;
                 }
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
+                flatten(&labelled(prefix, k, t), v, t, out);
             }
         }
         Value::Array(items) => {
             for item in items {
-                flatten(prefix, item, out);
+                flatten(prefix, item, t, out);
             }
         }
-        Value::String(s) => out.push(format!("{prefix}: {s}")),
-        other => out.push(format!("{prefix}: {other}")),
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        Value::Bool(b) => out.push((prefix.to_string(), crate::words::yes_no(*b, t).into())),
+        other => out.push((prefix.to_string(), other.to_string())),
     }
 }
 
@@ -537,24 +575,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_amounts_read_as_an_operator_writes_them() {
+    fn dates_amounts_and_codes_read_as_an_operator_writes_them() {
         let entry = serde_json::json!({
-            "kind": {"code": "home-care"},
+            "kind": {"system": "urn:trama:cs:intervention", "code": "home-care"},
             "period": {"start": {"year": 2023, "month": 6, "day": 6}},
             "amount": {"cents": "103750", "currency": "EUR"},
+            "active": true,
             "provenance": {"recordId": "10"}
         });
         let mut out = Vec::new();
-        flatten("", &entry, &mut out);
+        flatten("", &entry, &crate::lang::IT, &mut out);
         // The keys' order follows serde_json's map, which features decide.
         out.sort();
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
         assert_eq!(
             out,
-            vec![
-                "amount: 1.037,50 EUR",
-                "kind: home-care",
-                "period.start: 06/06/2023"
-            ]
+            pairs(&[
+                ("Attiva", "sì"),
+                ("Importo", "1.037,50 €"),
+                ("Periodo – inizio", "06/06/2023"),
+                ("Tipo", "Assistenza domiciliare"),
+            ])
         );
         assert_eq!(money(5), "0,05");
         assert_eq!(money(-123_456_789), "-1.234.567,89");

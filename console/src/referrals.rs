@@ -8,15 +8,16 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use trama_proto::v1;
 
 use crate::lang::{self, Texts};
+use crate::operator::{Operator, Posted};
 use crate::session::Session;
-use crate::web::{App, page, refusal, stale_form};
+use crate::web::{App, page, refusal};
 
 /// The purpose every referral call of the console states.
 const PURPOSE: &str = "segnalazione";
@@ -38,7 +39,7 @@ pub struct Row {
 struct BoxesPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     boxes: Vec<BoxView>,
     overdue: u32,
@@ -52,8 +53,12 @@ pub struct BoxView {
     inbox: bool,
 }
 
+/// A referral's time, in Europe/Rome.
+fn when(at: Option<&prost_types::Timestamp>) -> String {
+    crate::when::stamp(at.map(|t| t.seconds))
+}
+
 fn row(r: &v1::Referral, inbox: bool, t: &Texts) -> Row {
-    use trama_client::render::when;
     Row {
         id: r.id.clone(),
         sent: when(r.created.as_ref()),
@@ -90,23 +95,20 @@ async fn boxed(
 }
 
 /// `GET /referrals`: the inbox and the outbox.
-pub async fn boxes(State(app): State<App>, headers: HeaderMap) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
+pub async fn boxes(who: Operator, State(app): State<App>) -> Response {
+    let (t, s) = (who.t, &who.session);
     let mut view = BoxesPage {
         t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
+        operator: Some(&who),
+        csrf: who.csrf(),
         boxes: Vec::new(),
         overdue: 0,
         problem: None,
     };
     let (inbox, outbox) = tokio::join!(
-        boxed(&app, &s, v1::ReferralBox::Inbox),
-        boxed(&app, &s, v1::ReferralBox::Outbox)
+        boxed(&app, s, v1::ReferralBox::Inbox),
+        boxed(&app, s, v1::ReferralBox::Outbox)
     );
     match (inbox, outbox) {
         (Ok(i), Ok(o)) => {
@@ -126,7 +128,7 @@ pub async fn boxes(State(app): State<App>, headers: HeaderMap) -> Response {
             page(StatusCode::OK, &view)
         }
         (Err(e), _) | (_, Err(e)) => {
-            view.problem = Some(e.message().to_string());
+            view.problem = Some(crate::said::refusal(&e, t));
             page(refusal(e.code()), &view)
         }
     }
@@ -144,9 +146,11 @@ pub struct Step {
 struct OnePage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     shown: Option<Shown>,
+    /// The referral was just sent: to whom, in words.
+    confirmed: Option<String>,
     id: String,
     steps: Vec<Step>,
     problem: Option<String>,
@@ -157,6 +161,9 @@ pub struct Shown {
     sender: String,
     target: String,
     service: String,
+    /// The sender's own case number.
+    case_id: String,
+    purpose: String,
     urgency: String,
     status: String,
     status_reason: String,
@@ -213,12 +220,13 @@ fn delivery_words(r: &v1::Referral, t: &Texts) -> String {
     }
 }
 
-fn shown(r: &v1::Referral, t: &Texts) -> Shown {
-    use trama_client::render::when;
+fn shown(r: &v1::Referral, service: Option<String>, t: &Texts) -> Shown {
     Shown {
         sender: r.sender.clone(),
         target: r.target.clone(),
-        service: r.target_service.clone(),
+        service: service.unwrap_or_else(|| r.target_service.clone()),
+        case_id: r.case_id.clone(),
+        purpose: crate::words::purpose(&r.purpose, t),
         urgency: urgency_words(r.urgency, t).into(),
         status: status_words(r.status, t).into(),
         status_reason: r.status_reason.clone(),
@@ -250,6 +258,14 @@ fn shown(r: &v1::Referral, t: &Texts) -> Shown {
             })
             .collect(),
     }
+}
+
+/// An urgency named as the form sends it (`routine`, `urgent`…), in
+/// words.
+pub fn urgency_named(code: &str, t: &Texts) -> &'static str {
+    let urgency = v1::Urgency::from_str_name(&format!("URGENCY_{}", code.to_ascii_uppercase()))
+        .unwrap_or(v1::Urgency::Routine);
+    urgency_words(urgency as i32, t)
 }
 
 fn urgency_words(urgency: i32, t: &Texts) -> &'static str {
@@ -311,20 +327,48 @@ async fn one(app: &App, s: &Session, id: &str) -> Result<v1::Referral, tonic::St
     Ok(r.into_inner().referral.unwrap_or_default())
 }
 
-fn one_page<'a>(
+/// The name of the service `id` of the federation's offer, if it is
+/// offered now.
+async fn service_name(app: &App, id: &str) -> Option<String> {
+    if id.is_empty() {
+        return None;
+    }
+    let mut call = tonic::Request::new(v1::SearchServicesRequest {
+        ids: vec![id.to_string()],
+        page_size: 1,
+        ..Default::default()
+    });
+    call.set_timeout(Duration::from_secs(5));
+    let found = app.client.clone().search_services(call).await.ok()?;
+    found
+        .into_inner()
+        .services
+        .into_iter()
+        .next()
+        .map(|s| s.name)
+}
+
+/// The page of one referral (`r`, if it could be read), its service
+/// named.
+async fn one_page<'a>(
     app: &'a App,
-    s: &'a Session,
-    t: &'static Texts,
+    who: &'a Operator,
     r: Option<&v1::Referral>,
     id: &str,
     problem: Option<String>,
 ) -> OnePage<'a> {
+    let service = match r {
+        Some(r) => service_name(app, &r.target_service).await,
+        None => None,
+    };
+    let t = who.t;
     OnePage {
         t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
-        shown: r.map(|r| shown(r, t)),
+        operator: Some(who),
+        csrf: who.csrf(),
+        confirmed: None,
+        shown: r.map(|r| shown(r, service, t)),
         id: id.to_string(),
         steps: r
             .map(|r| steps(r, &app.organisation, t))
@@ -333,16 +377,32 @@ fn one_page<'a>(
     }
 }
 
-/// `GET /referrals/{id}`: one referral, its history and the steps open.
-pub async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    match one(&app, &s, &id).await {
-        Ok(r) => page(StatusCode::OK, &one_page(&app, &s, t, Some(&r), &id, None)),
+/// What the page of one referral may be told: that it was just sent.
+#[derive(Debug, Default, Deserialize)]
+pub struct JustDone {
+    #[serde(default)]
+    sent: String,
+}
+
+/// `GET /referrals/{id}`: one referral, its history and the steps open;
+/// `?sent=1` right after sending it, which the page confirms.
+pub async fn show(
+    who: Operator,
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(just): Query<JustDone>,
+) -> Response {
+    let t = who.t;
+    match one(&app, &who.session, &id).await {
+        Ok(r) => {
+            let mut view = one_page(&app, &who, Some(&r), &id, None).await;
+            if just.sent == "1" {
+                view.confirmed = Some(format!("{} {}.", t.referral_confirmed, r.target));
+            }
+            page(StatusCode::OK, &view)
+        }
         Err(e) => {
-            let view = one_page(&app, &s, t, None, &id, Some(e.message().to_string()));
+            let view = one_page(&app, &who, None, &id, Some(crate::said::refusal(&e, t))).await;
             let code = if e.code() == tonic::Code::NotFound {
                 StatusCode::NOT_FOUND
             } else {
@@ -366,26 +426,13 @@ pub struct ChangeForm {
 /// `POST /referrals/{id}`: a status change.
 pub async fn change(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<ChangeForm>,
+    posted: Posted<ChangeForm>,
 ) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    if let Some(stale) = stale_form(&s, &form.csrf, t) {
-        return stale;
-    }
+    let Posted { who, form } = posted;
+    let (t, s) = (who.t, &who.session);
     let Some(status) = trama_proto::referrals::parse(&form.status) else {
-        let view = one_page(
-            &app,
-            &s,
-            t,
-            None,
-            &id,
-            Some(format!("status: `{}` is not a step", form.status)),
-        );
+        let view = one_page(&app, &who, None, &id, Some(t.not_a_step.to_string())).await;
         return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
     };
     let mut call = tonic::Request::new(v1::UpdateReferralRequest {
@@ -398,19 +445,15 @@ pub async fn change(
     match app.client.clone().update_referral(call).await {
         Ok(_) => Redirect::to(&format!("/referrals/{id}")).into_response(),
         Err(e) => {
-            let now = one(&app, &s, &id).await.ok();
-            let view = one_page(
-                &app,
-                &s,
-                t,
-                now.as_ref(),
-                &id,
-                Some(e.message().to_string()),
-            );
+            let now = one(&app, s, &id).await.ok();
+            let problem = crate::said::refusal(&e, t);
+            let view = one_page(&app, &who, now.as_ref(), &id, Some(problem)).await;
             page(refusal(e.code()), &view)
         }
     }
 }
+
+crate::web::token_bearing!(ChangeForm, ReferForm);
 
 /// The referral form, as filled in (and the links that open it).
 #[derive(Debug, Default, Deserialize)]
@@ -435,7 +478,7 @@ pub struct ReferForm {
 struct ReferPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     form: &'a ReferForm,
     key: String,
@@ -446,11 +489,11 @@ struct ReferPage<'a> {
 
 fn refer_page<'a>(
     app: &'a App,
-    s: &'a Session,
-    t: &'static Texts,
+    who: &'a Operator,
     form: &'a ReferForm,
     problem: Option<String>,
 ) -> ReferPage<'a> {
+    let t = who.t;
     // A key per form shown: sending the same form twice sends one referral.
     let key = if form.key.is_empty() {
         app.sessions.token().unwrap_or_default()
@@ -460,8 +503,8 @@ fn refer_page<'a>(
     ReferPage {
         t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
+        operator: Some(who),
+        csrf: who.csrf(),
         form,
         key,
         needs: trama_proto::stats::NEEDS
@@ -483,21 +526,20 @@ fn refer_page<'a>(
 
 /// `GET /refer?to=&service=`: the form, filled in from a service found.
 pub async fn refer_form(
+    who: Operator,
     State(app): State<App>,
-    headers: HeaderMap,
     Query(form): Query<ReferForm>,
 ) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    page(StatusCode::OK, &refer_page(&app, &s, t, &form, None))
+    if let Some(refused) = who.refused_unless(&app, who.screens.refer) {
+        return refused;
+    }
+    page(StatusCode::OK, &refer_page(&app, &who, &form, None))
 }
 
 /// The form as a `SendReferralRequest`; a problem names the field.
-fn request(s: &Session, f: &ReferForm) -> Result<v1::SendReferralRequest, String> {
+fn request(s: &Session, f: &ReferForm, t: &Texts) -> Result<v1::SendReferralRequest, String> {
     let birth_date = crate::web::parse_date(&f.birth_date)
-        .map_err(|problem| format!("birth_date: {problem}"))?;
+        .map_err(|_| format!("{}: {}", t.birth_date, t.not_a_date))?;
     let urgency = v1::Urgency::from_str_name(&format!(
         "URGENCY_{}",
         f.urgency.trim().to_ascii_uppercase()
@@ -529,25 +571,17 @@ fn request(s: &Session, f: &ReferForm) -> Result<v1::SendReferralRequest, String
     })
 }
 
-/// `POST /refer`: sends the referral; the page of the referral stored.
-pub async fn send(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<ReferForm>,
-) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    if let Some(stale) = stale_form(&s, &form.csrf, t) {
-        return stale;
-    }
-    let request = match request(&s, &form) {
+/// `POST /refer`: sends the referral; on to the referral stored, which
+/// confirms it was sent.
+pub async fn send(State(app): State<App>, posted: Posted<ReferForm>) -> Response {
+    let Posted { who, form } = posted;
+    let t = who.t;
+    let request = match request(&who.session, &form, t) {
         Ok(r) => r,
         Err(problem) => {
             return page(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &refer_page(&app, &s, t, &form, Some(problem)),
+                &refer_page(&app, &who, &form, Some(problem)),
             );
         }
     };
@@ -560,11 +594,14 @@ pub async fn send(
                 .referral
                 .map(|r| r.id)
                 .unwrap_or_default();
-            Redirect::to(&format!("/referrals/{id}")).into_response()
+            Redirect::to(&format!("/referrals/{id}?sent=1")).into_response()
         }
-        Err(e) => page(
-            refusal(e.code()),
-            &refer_page(&app, &s, t, &form, Some(e.message().to_string())),
-        ),
+        Err(e) => {
+            let problem = crate::said::refusal(&e, t);
+            page(
+                refusal(e.code()),
+                &refer_page(&app, &who, &form, Some(problem)),
+            )
+        }
     }
 }

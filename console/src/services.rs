@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use trama_proto::v1;
 
@@ -66,7 +66,7 @@ pub struct ServiceView {
 struct ServicesPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     form: &'a ServicesForm,
     needs: Vec<(&'static str, bool)>,
@@ -81,19 +81,16 @@ struct ServicesPage<'a> {
 
 /// `GET /services`: the form, and the results when searched.
 pub async fn services(
+    who: crate::operator::Operator,
     State(app): State<App>,
-    headers: HeaderMap,
     Query(form): Query<ServicesForm>,
 ) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
+    let t = who.t;
     let mut view = ServicesPage {
         t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
+        operator: Some(&who),
+        csrf: who.csrf(),
         form: &form,
         needs: trama_proto::stats::NEEDS
             .iter()

@@ -30,7 +30,7 @@ const PER_ADDRESS: u32 = 30;
 pub(crate) struct LoginPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     username: &'a str,
     problem: Option<&'a str>,
@@ -136,13 +136,14 @@ pub async fn login(
         &form.resume,
         false,
     )
+    .await
 }
 
 /// Starts the operator's session: on to the search, or the interrupted
 /// search given back. `from_provider`: the browser comes from the
 /// provider's site, so the `Strict` session cookie would not be sent on a
 /// redirect; a page that moves on by itself is sent instead.
-fn signed_in(
+async fn signed_in(
     app: &App,
     t: &'static Texts,
     operator: &str,
@@ -171,19 +172,20 @@ fn signed_in(
         .filter(|_| !resume.is_empty())
         && let Some(s) = app.sessions.get(&id)
     {
-        return (headers, crate::web::resumed_search(app, &s, &form, t)).into_response();
+        let page = crate::web::resumed_search(app, id, s, &form, t).await;
+        return (headers, page).into_response();
     }
     if from_provider {
         return (headers, Html(MOVE_ON)).into_response();
     }
-    (headers, Redirect::to("/find")).into_response()
+    (headers, Redirect::to("/")).into_response()
 }
 
 /// The page the provider's redirect lands on: on to the search by itself
 /// (no script: a refresh the console's own page starts).
 const MOVE_ON: &str = "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\">\
-<meta http-equiv=\"refresh\" content=\"0;url=/find\"><title>Accesso eseguito</title></head>\
-<body><main><p>Accesso eseguito. <a href=\"/find\">Continua</a></p></main></body></html>";
+<meta http-equiv=\"refresh\" content=\"0;url=/\"><title>Accesso eseguito</title></head>\
+<body><main><p>Accesso eseguito. <a href=\"/\">Continua</a></p></main></body></html>";
 
 /// What `GET /oidc/start` may carry: a search to give back afterwards.
 #[derive(Debug, Deserialize)]
@@ -257,7 +259,7 @@ pub async fn oidc_callback(
     let response = match done {
         Ok(Ok((who, resume))) => {
             tracing::info!(role = %who.role, "operator signed in through the identity provider");
-            signed_in(&app, t, &who.operator, &who.name, &who.role, &resume, true)
+            signed_in(&app, t, &who.operator, &who.name, &who.role, &resume, true).await
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "a sign-in through the identity provider failed");

@@ -7,17 +7,18 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use trama_client::stats as shown;
 use trama_proto::stats::{ALL, NOT_RECORDED};
 use trama_proto::v1;
 
 use crate::lang::{self, Texts};
+use crate::operator::{Operator, Posted};
 use crate::session::Session;
-use crate::web::{App, outcome_line, page, refusal, stale_form};
+use crate::web::{App, outcome_line, page, refusal};
 
 /// The dimensions offered, with their labels (Italian, English).
 const DIMENSIONS: [(&str, &str, &str); 8] = [
@@ -84,7 +85,7 @@ pub struct RowView {
 struct StatsPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     form: &'a StatsForm,
     rows: Vec<DimensionOption>,
@@ -105,12 +106,13 @@ fn options(selected: &str, t: &Texts) -> Vec<DimensionOption> {
         .collect()
 }
 
-fn view<'a>(app: &'a App, s: &'a Session, form: &'a StatsForm, t: &'static Texts) -> StatsPage<'a> {
+fn view<'a>(app: &'a App, who: &'a Operator, form: &'a StatsForm) -> StatsPage<'a> {
+    let t = who.t;
     StatsPage {
         t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
+        operator: Some(who),
+        csrf: who.csrf(),
         form,
         rows: options(&form.rows, t),
         columns: options(&form.columns, t),
@@ -121,34 +123,24 @@ fn view<'a>(app: &'a App, s: &'a Session, form: &'a StatsForm, t: &'static Texts
 }
 
 /// `GET /stats`: the form.
-pub async fn stats_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
+pub async fn stats_page(who: Operator, State(app): State<App>) -> Response {
+    if let Some(refused) = who.refused_unless(&app, who.screens.stats) {
+        return refused;
+    }
     let form = StatsForm {
         rows: "need".into(),
         columns: "district".into(),
         ..StatsForm::default()
     };
-    page(StatusCode::OK, &view(&app, &s, &form, t))
+    page(StatusCode::OK, &view(&app, &who, &form))
 }
 
 /// `POST /stats`: the table, or its CSV.
-pub async fn stats(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<StatsForm>,
-) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    if let Some(stale) = stale_form(&s, &form.csrf, t) {
-        return stale;
-    }
-    let mut page_view = view(&app, &s, &form, t);
-    match ask(&app, &s, &form).await {
+pub async fn stats(State(app): State<App>, posted: Posted<StatsForm>) -> Response {
+    let Posted { who, form } = posted;
+    let (t, s) = (who.t, &who.session);
+    let mut page_view = view(&app, &who, &form);
+    match ask(&app, s, &form).await {
         Ok(answer) if form.r#as == "csv" => csv(&answer),
         Ok(answer) => {
             page_view.table = Some(table(&answer, t));
@@ -229,7 +221,45 @@ fn label(value: &str, t: &Texts) -> String {
     match value {
         ALL => t.total.into(),
         NOT_RECORDED => t.not_recorded.into(),
-        v => v.into(),
+        v => crate::words::code(v, "", t),
+    }
+}
+
+/// A dimension's name in words.
+fn dimension(code: &str, t: &Texts) -> String {
+    DIMENSIONS.iter().find(|(c, _, _)| *c == code).map_or_else(
+        || code.to_string(),
+        |(_, it, en)| lang::pick(t, it, en).to_string(),
+    )
+}
+
+/// What the gateway applied, in the operator's words.
+fn legend(answer: &v1::AggregateResponse, t: &Texts) -> String {
+    let Some(p) = &answer.protection else {
+        return String::new();
+    };
+    let error = format!("{:.1}", p.relative_error * 100.0);
+    if t.code == "en" {
+        format!(
+            "Distinct people, each counted once across partners, as of {}; ages on the date of each fact. \
+             Every count, total and overlap carries noise of at most ±{} (the same people always give the same value). \
+             · suppressed: fewer than {} people. ≈ estimated (above {} people, error about {error}%).",
+            crate::when::day(&answer.as_of),
+            p.max_noise,
+            p.threshold,
+            p.exact_up_to
+        )
+    } else {
+        format!(
+            "Persone distinte, ciascuna contata una volta sola fra gli enti, al {}; età alla data di ciascun fatto. \
+             Ogni conteggio, totale e sovrapposizione ha un rumore di al massimo ±{} (le stesse persone danno sempre lo stesso valore). \
+             · non pubblicato: meno di {} persone. ≈ stimato (oltre {} persone, errore di circa {}%).",
+            crate::when::day(&answer.as_of),
+            p.max_noise,
+            p.threshold,
+            p.exact_up_to,
+            error.replace('.', ",")
+        )
     }
 }
 
@@ -248,8 +278,13 @@ fn table(answer: &v1::AggregateResponse, words: &Texts) -> TableView {
     );
     TableView {
         chart,
-        caption: format!("{} {}", words.people_as_of, answer.as_of),
-        corner: answer.group_by.join(" \\ "),
+        caption: format!("{} {}", words.people_as_of, crate::when::day(&answer.as_of)),
+        corner: answer
+            .group_by
+            .iter()
+            .map(|d| dimension(d, words))
+            .collect::<Vec<_>>()
+            .join(" / "),
         columns: t.columns.iter().map(|c| label(c, words)).collect(),
         rows: t
             .rows
@@ -259,7 +294,7 @@ fn table(answer: &v1::AggregateResponse, words: &Texts) -> TableView {
                 values: t.columns.iter().map(|k| t.at(r, k)).collect(),
             })
             .collect(),
-        legend: shown::legend(answer),
+        legend: legend(answer, words),
         overlaps: answer
             .overlaps
             .iter()
@@ -280,3 +315,5 @@ fn table(answer: &v1::AggregateResponse, words: &Texts) -> TableView {
         partial: answer.partial,
     }
 }
+
+crate::web::token_bearing!(StatsForm);

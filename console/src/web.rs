@@ -24,6 +24,7 @@ use trama_proto::v1::federation_client::FederationClient;
 
 use crate::accounts::Accounts;
 use crate::lang::{self, Texts};
+use crate::operator::{Operator, Refused};
 use crate::session::{self, Session, Sessions};
 
 /// The address a request came from (set by the server for each
@@ -49,6 +50,9 @@ pub struct App {
     /// What each role may read for a purpose and case id, by source, for
     /// a short while (see `record::access`).
     pub(crate) offers: moka::sync::Cache<(String, String, String), Arc<Vec<v1::SourceInfo>>>,
+    /// What each role may do, by role, for a few minutes (see
+    /// `operator::ask_permissions`).
+    roles: moka::sync::Cache<String, Arc<crate::operator::Permissions>>,
 }
 
 impl App {
@@ -73,6 +77,26 @@ impl App {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(30))
                 .build(),
+            roles: moka::sync::Cache::builder()
+                .max_capacity(1_000)
+                .time_to_live(crate::operator::PERMISSIONS_FOR)
+                .build(),
+        }
+    }
+
+    /// What `s`'s role may do: asked of the gateway once per role every
+    /// few minutes; not kept when the gateway cannot say.
+    pub(crate) async fn permissions(&self, s: &Session) -> Arc<crate::operator::Permissions> {
+        if let Some(known) = self.roles.get(&s.role) {
+            return known;
+        }
+        match crate::operator::ask_permissions(self, s).await {
+            Some(p) => {
+                let p = Arc::new(p);
+                self.roles.insert(s.role.clone(), p.clone());
+                p
+            }
+            None => Arc::new(crate::operator::Permissions::default()),
         }
     }
 
@@ -91,13 +115,13 @@ impl App {
         tries <= limit
     }
 
-    /// Forgets the attempts of a username that signed in.
     /// The name of this console's cookie `what` (`session`, `login`,
     /// `oidc`).
     pub(crate) fn cookie(&self, what: &str) -> String {
         session::cookie_name(&self.organisation, what)
     }
 
+    /// Forgets the attempts of a username that signed in.
     pub(crate) fn forget_attempts(&self, username: &str) {
         self.attempts.invalidate(username);
     }
@@ -113,7 +137,7 @@ impl App {
 /// The console's routes, with the security headers on every response.
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/find") }))
+        .route("/", get(home))
         .route(
             "/login",
             get(crate::signin::login_page).post(crate::signin::login),
@@ -288,13 +312,6 @@ pub(crate) fn refusal(code: tonic::Code) -> StatusCode {
     }
 }
 
-/// The refusal of a form whose CSRF token is not the session's; `None`
-/// when it is.
-pub(crate) fn stale_form(s: &Session, token: &str, t: &Texts) -> Option<Response> {
-    (!session::same_token(&s.csrf, token))
-        .then(|| (StatusCode::FORBIDDEN, t.form_expired).into_response())
-}
-
 /// A rendered page with `status`; a template that fails to render is a
 /// plain error, never a stack trace.
 pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Response {
@@ -324,8 +341,8 @@ async fn logout(
     Form(form): Form<TokenForm>,
 ) -> Response {
     if let Some((id, s)) = app.session(&headers) {
-        if let Some(stale) = stale_form(&s, &form.csrf, lang::of(&headers)) {
-            return stale;
+        if !session::same_token(&s.csrf, &form.csrf) {
+            return Refused::StaleForm(lang::of(&headers)).into_response();
         }
         app.sessions.end(&id);
     }
@@ -336,24 +353,21 @@ async fn logout(
     ([(header::SET_COOKIE, gone)], Redirect::to("/login")).into_response()
 }
 
-/// Purposes offered when finding a person: (code, label).
-pub(crate) const PURPOSES: [(&str, &str, &str); 3] = [
-    (
-        "presa_in_carico",
-        "Presa in carico",
-        "Taking the case in charge",
-    ),
-    (
-        "verifica_presa_in_carico",
-        "Verifica della presa in carico",
-        "Checking who follows the person",
-    ),
-    (
-        "valutazione_multidimensionale",
-        "Valutazione multidimensionale",
-        "Multidimensional assessment",
-    ),
-];
+/// Forms read with serde carry their token in `csrf`.
+macro_rules! token_bearing {
+    ($($form:ty),*) => {$(
+        impl $crate::operator::TokenBearing for $form {
+            fn read(body: &[u8]) -> Option<Self> {
+                serde_urlencoded::from_bytes(body).ok()
+            }
+            fn token(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )*};
+}
+pub(crate) use token_bearing;
+token_bearing!(TokenForm);
 
 /// The search form.
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -377,18 +391,33 @@ pub struct FindForm {
 /// A purpose in the form's list.
 pub struct PurposeOption {
     pub(crate) code: &'static str,
-    pub(crate) label: &'static str,
+    pub(crate) label: String,
     pub(crate) selected: bool,
 }
 
-/// The purposes offered, `selected` marked.
-pub(crate) fn purposes(selected: &str, t: &Texts) -> Vec<PurposeOption> {
-    PURPOSES
-        .iter()
-        .map(|(code, it, en)| PurposeOption {
+/// The purposes the operator's role may find and read a person for,
+/// `selected` marked (the first when none is).
+pub(crate) fn purposes(who: &Operator, selected: &str) -> Vec<PurposeOption> {
+    let codes = who.may.person_purposes();
+    let chosen = if codes.contains(&selected) {
+        selected
+    } else {
+        codes.first().copied().unwrap_or_default()
+    };
+    codes
+        .into_iter()
+        .map(|code| PurposeOption {
             code,
-            label: lang::pick(t, it, en),
-            selected: *code == selected,
+            label: if who.may.needs_case(code) {
+                format!(
+                    "{} ({})",
+                    crate::words::purpose(code, who.t),
+                    who.t.with_case
+                )
+            } else {
+                crate::words::purpose(code, who.t)
+            },
+            selected: code == chosen,
         })
         .collect()
 }
@@ -417,7 +446,7 @@ pub struct CandidateView {
 struct FindPage<'a> {
     t: &'static Texts,
     organisation: &'a str,
-    operator: Option<&'a str>,
+    operator: Option<&'a crate::operator::Operator>,
     csrf: &'a str,
     purposes: Vec<PurposeOption>,
     form: &'a FindForm,
@@ -428,30 +457,35 @@ struct FindPage<'a> {
     partial: bool,
 }
 
-async fn find_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    let form = FindForm {
-        purpose: PURPOSES[0].0.into(),
-        ..FindForm::default()
-    };
-    page(StatusCode::OK, &find_view(&app, &s, &form, t))
+/// `GET /`: the first screen the operator's role can use.
+async fn home(who: Operator) -> Redirect {
+    let s = who.screens;
+    Redirect::to(if s.find {
+        "/find"
+    } else if s.stats {
+        "/stats"
+    } else if s.access {
+        "/access"
+    } else {
+        "/services"
+    })
 }
 
-fn find_view<'a>(
-    app: &'a App,
-    s: &'a Session,
-    form: &'a FindForm,
-    t: &'static Texts,
-) -> FindPage<'a> {
+async fn find_page(who: Operator, State(app): State<App>) -> Response {
+    if let Some(refused) = who.refused_unless(&app, who.screens.find) {
+        return refused;
+    }
+    let form = FindForm::default();
+    page(StatusCode::OK, &find_view(&app, &who, &form))
+}
+
+fn find_view<'a>(app: &'a App, who: &'a Operator, form: &'a FindForm) -> FindPage<'a> {
     FindPage {
-        t,
+        t: who.t,
         organisation: &app.organisation,
-        operator: Some(&s.name),
-        csrf: &s.csrf,
-        purposes: purposes(&form.purpose, t),
+        operator: Some(who),
+        csrf: who.csrf(),
+        purposes: purposes(who, &form.purpose),
         form,
         problem: None,
         searched: false,
@@ -463,41 +497,48 @@ fn find_view<'a>(
 
 /// The search given back after signing in again: the form as the
 /// operator left it, not yet run.
-pub(crate) fn resumed_search(
+pub(crate) async fn resumed_search(
     app: &App,
-    s: &Session,
+    id: String,
+    s: Arc<Session>,
     form: &FindForm,
     t: &'static Texts,
 ) -> Response {
-    let mut view = find_view(app, s, form, t);
+    let who = Operator::signed_in(app, id, s, t).await;
+    let mut view = find_view(app, &who, form);
     view.problem = Some(t.search_resumed.into());
     page(StatusCode::OK, &view)
 }
 
 async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindForm>) -> Response {
-    let t = lang::of(&headers);
-    let Some((_, s)) = app.session(&headers) else {
-        // The session expired while the operator searched: sign in again,
-        // with the search kept in the page (not on the server).
-        let resume = serde_urlencoded::to_string(&form).unwrap_or_default();
-        return crate::signin::login_with(
-            &app,
-            t,
-            StatusCode::UNAUTHORIZED,
-            "",
-            Some(t.session_expired),
-            &resume,
-        );
+    let who = match Operator::of(&app, &headers).await {
+        Ok(who) => who,
+        Err(Refused::SignIn { .. }) => {
+            // The session expired while the operator searched: sign in
+            // again, with the search kept in the page (not on the server).
+            let t = lang::of(&headers);
+            let resume = serde_urlencoded::to_string(&form).unwrap_or_default();
+            return crate::signin::login_with(
+                &app,
+                t,
+                StatusCode::UNAUTHORIZED,
+                "",
+                Some(t.session_expired),
+                &resume,
+            );
+        }
+        Err(refused) => return refused.into_response(),
     };
-    if let Some(stale) = stale_form(&s, &form.csrf, t) {
-        return stale;
+    if !session::same_token(who.csrf(), &form.csrf) {
+        return Refused::StaleForm(who.t).into_response();
     }
-    let mut view = find_view(&app, &s, &form, t);
+    let t = who.t;
+    let mut view = find_view(&app, &who, &form);
     if let Some(problem) = too_long(&form, t) {
         view.problem = Some(problem);
         return page(StatusCode::BAD_REQUEST, &view);
     }
-    match ask_find(&app, &s, &form).await {
+    match ask_find(&app, &who.session, &form).await {
         Ok(answer) => {
             view.searched = true;
             view.partial = answer.partial;
@@ -576,7 +617,8 @@ pub(crate) fn parse_date(text: &str) -> Result<Option<v1::Date>, String> {
 }
 
 fn group_view(g: &v1::CandidateGroup, form: &FindForm, t: &Texts) -> GroupView {
-    let candidates: Vec<CandidateView> = g.candidates.iter().map(candidate_view).collect();
+    let candidates: Vec<CandidateView> =
+        g.candidates.iter().map(|c| candidate_view(c, t)).collect();
     let tie = g
         .candidates
         .iter()
@@ -615,7 +657,7 @@ fn record_href(g: &v1::CandidateGroup, form: &FindForm) -> String {
     format!("/record?{}", query.finish())
 }
 
-fn candidate_view(c: &v1::Candidate) -> CandidateView {
+fn candidate_view(c: &v1::Candidate, t: &Texts) -> CandidateView {
     let identity = c.identity.clone().unwrap_or_default();
     let source = identity
         .local_id
@@ -624,14 +666,19 @@ fn candidate_view(c: &v1::Candidate) -> CandidateView {
         .unwrap_or_default();
     let birth = identity
         .birth_date
-        .map(|d| format!("{:02}/{:02}/{:04}", d.day, d.month, d.year))
+        .map(|d| crate::when::date(&d))
         .unwrap_or_default();
     CandidateView {
         source,
         name: format!("{} {}", identity.family_name, identity.given_name),
         birth,
-        score: format!("{:.2}", c.score),
-        matched: c.matched_fields.join(", "),
+        score: format!("{:.0}%", c.score * 100.0),
+        matched: c
+            .matched_fields
+            .iter()
+            .filter_map(|f| crate::words::matched(f, t))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -645,9 +692,18 @@ pub(crate) fn outcome_line(o: &v1::SourceOutcome, t: &Texts) -> String {
         Ok(v1::OutcomeStatus::Unavailable) => t.down,
         _ => t.error,
     };
-    if o.message.is_empty() {
-        format!("{}: {status}", o.organisation)
-    } else {
-        format!("{}: {status} ({})", o.organisation, o.message)
+    let denied = o.status == v1::OutcomeStatus::Denied as i32;
+    match crate::said::rule(&o.rule, t) {
+        Some(words) if denied => {
+            format!(
+                "{}: {status}: {words} ({} {})",
+                o.organisation, t.rule, o.rule
+            )
+        }
+        None if denied && o.rule.is_empty() => {
+            format!("{}: {status} ({})", o.organisation, t.denied_by_partner)
+        }
+        None if denied => format!("{}: {status} ({} {})", o.organisation, t.rule, o.rule),
+        _ => format!("{}: {status}", o.organisation),
     }
 }

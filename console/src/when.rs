@@ -21,9 +21,43 @@ static ROME: LazyLock<TimeZone> = LazyLock::new(|| {
 /// text that is not an instant comes back as it was.
 pub fn local(rfc3339: &str) -> String {
     match rfc3339.parse::<jiff::Timestamp>() {
-        Ok(t) => t.to_zoned(ROME.clone()).strftime("%d/%m/%Y %H:%M").to_string(),
+        Ok(t) => t
+            .to_zoned(ROME.clone())
+            .strftime("%d/%m/%Y %H:%M")
+            .to_string(),
         Err(_) => rfc3339.to_string(),
     }
+}
+
+/// The time now in Europe/Rome, `HH:MM:SS`.
+pub fn clock() -> String {
+    jiff::Timestamp::now()
+        .to_zoned(ROME.clone())
+        .strftime("%H:%M:%S")
+        .to_string()
+}
+
+/// A day written `YYYY-MM-DD` as `dd/mm/yyyy` (other text as it is).
+pub fn day(text: &str) -> String {
+    match text.trim().parse::<jiff::civil::Date>() {
+        Ok(d) => d.strftime("%d/%m/%Y").to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// A protobuf timestamp as `dd/mm/yyyy HH:MM` in Europe/Rome; `-` when
+/// there is none.
+pub fn stamp(seconds: Option<i64>) -> String {
+    seconds
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map_or_else(
+            || "-".to_string(),
+            |t| {
+                t.to_zoned(ROME.clone())
+                    .strftime("%d/%m/%Y %H:%M")
+                    .to_string()
+            },
+        )
 }
 
 /// A calendar date as `dd/mm/yyyy`.
