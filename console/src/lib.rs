@@ -33,6 +33,7 @@ pub mod session;
 pub mod signin;
 pub mod stats;
 pub mod web;
+pub mod when;
 
 use std::future::Future;
 use std::net::SocketAddr;
