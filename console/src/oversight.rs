@@ -203,6 +203,7 @@ pub async fn access(
             local_ids: Vec::new(),
         }),
         limit: 1000,
+        ..Default::default()
     });
     request.set_timeout(Duration::from_secs(5));
     let mut client = app.client.clone();
