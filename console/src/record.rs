@@ -47,6 +47,14 @@ const SECTIONS: [(&str, &str, &str); 10] = [
     ("judicial_acts", "Atti giudiziari", "Judicial acts"),
 ];
 
+/// A section's name (`health`) in the operator's words, if it is one.
+pub(crate) fn section_label(name: &str, t: &Texts) -> Option<&'static str> {
+    SECTIONS
+        .iter()
+        .find(|(code, _, _)| *code == name)
+        .map(|(_, it, en)| lang::pick(t, it, en))
+}
+
 /// The record form, as submitted.
 #[derive(Debug, Default)]
 pub struct RecordForm {
