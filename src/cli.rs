@@ -347,7 +347,8 @@ pub enum QueryCommand {
     Referral(crate::refer::ReferralArgs),
     /// Your organisation's inbox or outbox of referrals, overdue ones flagged.
     Referrals(crate::refer::ReferralsArgs),
-    /// Who accessed a person's data, when, for which purpose (role `audit`, for the DPO).
+    /// Who accessed a person's data, when, for which purpose (role `audit`, for the DPO);
+    /// without a person, the log's entries by operator, organisation, purpose and period.
     AccessLog {
         /// Codice fiscale.
         #[arg(long)]
@@ -355,6 +356,28 @@ pub enum QueryCommand {
         /// Partners' local ids, ORG:ID (repeatable).
         #[arg(long = "local-id")]
         local_ids: Vec<String>,
+        /// Only accesses by this operator id, exactly.
+        #[arg(long)]
+        operator: Option<String>,
+        /// Only accesses by this client organisation, for example caritas.
+        #[arg(long)]
+        organisation: Option<String>,
+        /// Only accesses stated with this purpose, for example presa_in_carico (`--purpose`
+        /// is the purpose of this look-up itself).
+        #[arg(long = "stated-purpose")]
+        stated_purpose: Option<String>,
+        /// Only calls of this name, for example GetRecord.
+        #[arg(long)]
+        call: Option<String>,
+        /// Only accesses at or after this instant, RFC 3339 (2026-07-14T00:00:00+02:00).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only accesses before this instant, RFC 3339.
+        #[arg(long)]
+        to: Option<String>,
+        /// The page: entries below this number, as the previous page printed it.
+        #[arg(long)]
+        before: Option<u64>,
         /// Most entries, newest first.
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -561,12 +584,26 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
         QueryCommand::AccessLog {
             tax_code,
             local_ids,
+            operator,
+            organisation,
+            stated_purpose,
+            call,
+            from,
+            to,
+            before,
             limit,
         } => {
             let mut request = tonic::Request::new(v1::AccessLogRequest {
                 context: Some(context),
                 subject: Some(subject_key(tax_code, &local_ids)?),
                 limit,
+                operator_id: operator.unwrap_or_default(),
+                organisation: organisation.unwrap_or_default(),
+                purpose: stated_purpose.unwrap_or_default(),
+                call: call.unwrap_or_default(),
+                from: from.unwrap_or_default(),
+                to: to.unwrap_or_default(),
+                before_seq: before.unwrap_or_default(),
             });
             request.set_timeout(timeout);
             let response = client

@@ -364,21 +364,77 @@ async fn oversight(origin: &str, dpo: &ConsoleAccount) {
     let b = Chrome::start(origin, DESKTOP).await;
     sign_in(&b, dpo).await;
     b.open("/access").await;
-    b.fill("#tax_code", DEMO).await;
-    b.fill("#operator", "laura").await;
+    // Laura's accesses today, without naming anyone: no tax code.
+    let (today, shown_today) = today_in_rome();
+    b.fill("#operator", "laura.ferrari").await;
+    set_date(&b, "#from", &today).await;
+    set_date(&b, "#to", &today).await;
     b.click("form[action='/access'] button[type=submit]").await;
     let text = b.text().await;
     assert!(text.contains("Registro integro"), "{text}");
     assert!(
-        text.contains("laura.ferrari (assistente_sociale)"),
+        text.contains("laura.ferrari (assistente sociale)"),
         "{text}"
     );
-    assert!(text.contains("GetRecord"), "{text}");
+    assert!(text.contains("Lettura della cartella"), "{text}");
+    assert!(
+        text.contains(&format!("{shown_today} ")),
+        "local day and time: {text}"
+    );
+    assert!(text.contains("Presa in carico"), "{text}");
+    assert!(
+        text.contains("consentito (regola comune-presa-in-carico)"),
+        "{text}"
+    );
+    assert!(text.contains("comune: risposto"), "{text}");
     assert!(
         !text.contains("dpo (audit)"),
         "filtered by operator: {text}"
     );
-    check_and_save(&b, "09-access-log").await;
+    italian_only(&text);
+    check_and_save(&b, "dpo-01-access-by-operator").await;
+    let csv = download(&b, "#csv").await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert!(
+        csv.content_type.starts_with("text/csv"),
+        "{}",
+        csv.content_type
+    );
+    assert!(
+        csv.disposition.starts_with("attachment;") && csv.disposition.contains(".csv"),
+        "{}",
+        csv.disposition
+    );
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "numero,quando (ora italiana),operazione,ente,operatore,ruolo,finalità,cartella,\
+             sezioni lette,esito per ente,decisione"
+        )
+    );
+    assert!(
+        lines.any(|l| l.contains(&shown_today)
+            && l.contains("Lettura della cartella,comune,laura.ferrari,assistente_sociale")
+            && l.contains("consentito (regola comune-presa-in-carico)")),
+        "{}",
+        csv.body
+    );
+    // Later pages, while there are any, speak the same words.
+    while b
+        .client
+        .find(fantoccini::Locator::Css("#next"))
+        .await
+        .is_ok()
+    {
+        b.click("#next").await;
+        let text = b.text().await;
+        assert!(
+            text.contains("laura.ferrari (assistente sociale)"),
+            "{text}"
+        );
+        italian_only(&text);
+    }
 
     b.open("/sources").await;
     // Read in one step: htmx replaces the table while it is being read.
@@ -407,8 +463,73 @@ async fn oversight(origin: &str, dpo: &ConsoleAccount) {
     assert_ne!(after, before, "the federation screen refreshes by itself");
     let text = b.text().await;
     assert!(text.contains("in servizio"), "{text}");
-    check_and_save(&b, "10-federation").await;
+    check_and_save(&b, "dpo-02-federation").await;
     b.close().await;
+}
+
+/// Today in Europe/Rome: as a date field takes it (`YYYY-MM-DD`) and as
+/// the console shows it (`dd/mm/yyyy`).
+fn today_in_rome() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let shown = trama_console::when::local(&now);
+    let day = shown.split(' ').next().unwrap().to_string();
+    let parts: Vec<&str> = day.split('/').collect();
+    (format!("{}-{}-{}", parts[2], parts[1], parts[0]), day)
+}
+
+/// Sets the date field `css` to `day` (`YYYY-MM-DD`): typing into a date
+/// field depends on the browser's locale, its value does not.
+async fn set_date(b: &Chrome, css: &str, day: &str) {
+    b.client
+        .execute(
+            "document.querySelector(arguments[0]).value = arguments[1];",
+            vec![serde_json::json!(css), serde_json::json!(day)],
+        )
+        .await
+        .unwrap();
+}
+
+/// The page's text holds none of the English words the gateway's codes
+/// would leak into an Italian page.
+fn italian_only(text: &str) {
+    let lower = text.to_lowercase();
+    for word in ["permit", "rule", "candidate", "denied"] {
+        assert!(!lower.contains(word), "`{word}` on an Italian page: {text}");
+    }
+}
+
+/// A download as the browser fetched it, with the session's cookie.
+struct Download {
+    status: u64,
+    content_type: String,
+    disposition: String,
+    body: String,
+}
+
+/// Fetches the link `css` points to from the page (same origin, the
+/// session's cookie sent), as the browser would download it.
+async fn download(b: &Chrome, css: &str) -> Download {
+    let got = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.querySelector(arguments[0]).href, {credentials: 'same-origin'})
+               .then(r => r.text().then(t => done([r.status, r.headers.get('content-type') || '',
+                   r.headers.get('content-disposition') || '', t])))
+               .catch(e => done([0, '', '', String(e)]));",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap();
+    let text = |i: usize| got[i].as_str().unwrap_or_default().to_string();
+    Download {
+        status: got[0].as_u64().unwrap_or(0),
+        content_type: text(1),
+        disposition: text(2),
+        body: text(3),
+    }
 }
 
 /// The planning office's table and chart.

@@ -382,7 +382,7 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         .await;
     assert_eq!(log.status, 200, "{}", log.body);
     assert!(
-        log.body.contains("laura.ferrari (assistente_sociale)"),
+        log.body.contains("laura.ferrari (assistente sociale)"),
         "{}",
         log.body
     );

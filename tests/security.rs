@@ -51,6 +51,7 @@ async fn access_log(fed: &Sandbox) -> Vec<v1::AccessEntry> {
                 local_ids: vec![],
             }),
             limit: 0,
+            ..Default::default()
         })
         .await
         .expect("the DPO reads the access log")
@@ -211,6 +212,7 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
                 local_ids: vec![],
             }),
             limit: 10,
+            ..Default::default()
         })
         .await
         .expect_err("not a DPO");
@@ -921,6 +923,7 @@ async fn the_access_log_says_when_the_audit_chain_was_altered() {
                 local_ids: vec![],
             }),
             limit: 0,
+            ..Default::default()
         })
         .await
         .expect("the DPO reads the access log")
@@ -1117,4 +1120,288 @@ async fn a_role_learns_its_purposes_from_the_policy_and_nothing_more() {
         .unwrap_err();
     assert_eq!(too_many.code(), Code::InvalidArgument);
     assert!(too_many.message().contains("at most 50"), "{too_many:?}");
+
+/// A context stated for operator `id`.
+fn as_operator(id: &str, role: &str, purpose: &str, case: &str) -> Option<v1::RequestContext> {
+    ctx(role, purpose, case).map(|c| v1::RequestContext {
+        operator: Some(v1::Operator {
+            id: id.into(),
+            role: role.into(),
+        }),
+        ..c
+    })
+}
+
+/// The access log listed by `filters`, no person, as the DPO.
+fn review(filters: v1::AccessLogRequest) -> v1::AccessLogRequest {
+    v1::AccessLogRequest {
+        context: as_operator("dpo-01", "audit", "controllo_accessi", ""),
+        ..filters
+    }
+}
+
+/// The field named in an `INVALID_ARGUMENT`'s `BadRequest`.
+fn bad_field(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_dpo_reviews_an_operators_accesses_and_nobody_else_can() {
+    let fed = Sandbox::start().await;
+    let mut comune = fed.client("comune");
+    // Laura reads the featured person's record under their case; Marco
+    // searches by name under the same case, so the person is only one of
+    // his search's candidates.
+    let laura = as_operator(
+        "laura.ferrari",
+        "assistente_sociale",
+        "presa_in_carico",
+        FEATURED_CASE,
+    );
+    for sections in [&[Section::Needs][..], &[Section::Needs, Section::Health]] {
+        comune
+            .get_record(record(laura.clone(), sections))
+            .await
+            .expect("laura reads the record");
+    }
+    let marco = as_operator(
+        "marco.bianchi",
+        "assistente_sociale",
+        "presa_in_carico",
+        FEATURED_CASE,
+    );
+    comune
+        .find_subject(v1::FindSubjectRequest {
+            context: marco,
+            query: Some(v1::SubjectQuery {
+                family_name: "D'Angelo".into(),
+                given_name: "Giuseppe".into(),
+                ..Default::default()
+            }),
+            max_candidates: 5,
+        })
+        .await
+        .expect("marco searches");
+
+    // The DPO lists Laura's accesses without naming anyone: her read,
+    // with the case she stated and the rule that allowed it.
+    let by_laura = v1::AccessLogRequest {
+        operator_id: "laura.ferrari".into(),
+        ..Default::default()
+    };
+    let listed = comune
+        .access_log(review(by_laura.clone()))
+        .await
+        .expect("the DPO's review")
+        .into_inner();
+    assert!(
+        listed
+            .entries
+            .iter()
+            .all(|e| e.operator.as_ref().is_some_and(|o| o.id == "laura.ferrari")),
+        "{listed:?}"
+    );
+    let read = listed.entries.first().expect("laura's reads are listed");
+    assert_eq!(listed.entries.len(), 2, "{listed:?}");
+    assert_eq!(
+        (
+            read.case_id.as_str(),
+            read.case_check.as_str(),
+            read.rule.as_str()
+        ),
+        (FEATURED_CASE, "verified", "comune-presa-in-carico")
+    );
+    assert!(!read.as_candidate && read.sections_returned.contains(&(Section::Health as i32)));
+    // Nothing in the answer names a person: no tax code, no name, no
+    // pseudonym of the log.
+    let everything = comune
+        .access_log(review(v1::AccessLogRequest::default()))
+        .await
+        .expect("the whole log, newest first")
+        .into_inner();
+    let shown = format!("{everything:?}");
+    assert!(!shown.contains(&featured_tax_code()) && !shown.contains("D'Angelo"));
+    for e in gateway_audit(&fed).await {
+        for p in e.subjects.iter().chain(&e.candidates) {
+            assert!(!shown.contains(p.as_str()), "a pseudonym is shown");
+        }
+    }
+
+    // A filter added to a listing by person shows no more than the
+    // listing by person: where the person was only a candidate of Marco's
+    // search, his case and rule stay hidden.
+    let about = |filters: v1::AccessLogRequest| {
+        review(v1::AccessLogRequest {
+            subject: Some(v1::SubjectKey {
+                tax_code: featured_tax_code(),
+                local_ids: vec![],
+            }),
+            ..filters
+        })
+    };
+    let marcos = comune
+        .access_log(about(v1::AccessLogRequest {
+            operator_id: "marco.bianchi".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("the person's accesses by marco")
+        .into_inner();
+    let search = marcos.entries.first().expect("marco's search is listed");
+    assert!(search.as_candidate, "{search:?}");
+    assert_eq!(
+        (
+            search.case_id.as_str(),
+            search.rule.as_str(),
+            search.reason.as_str()
+        ),
+        ("", "", "")
+    );
+    assert_eq!(search.call, "FindSubject", "codes, not words");
+
+    // Pages of one entry, following the cursor, list what one page did.
+    let mut paged = Vec::new();
+    let mut before = 0;
+    loop {
+        let page = comune
+            .access_log(review(v1::AccessLogRequest {
+                limit: 1,
+                before_seq: before,
+                ..by_laura.clone()
+            }))
+            .await
+            .expect("a page")
+            .into_inner();
+        paged.extend(page.entries.iter().map(|e| e.seq));
+        if page.next_before_seq == 0 {
+            break;
+        }
+        assert!(before == 0 || page.next_before_seq < before);
+        before = page.next_before_seq;
+    }
+    let first: Vec<u64> = listed.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(paged, first, "one entry a page, the same entries");
+    // A period in the future holds nothing; bad periods are named.
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let none = comune
+        .access_log(review(v1::AccessLogRequest {
+            from: later.clone(),
+            ..by_laura.clone()
+        }))
+        .await
+        .expect("an empty period")
+        .into_inner();
+    assert!(none.entries.is_empty() && none.next_before_seq == 0);
+    for (bad, field) in [
+        (
+            v1::AccessLogRequest {
+                from: "14/07/2026".into(),
+                ..Default::default()
+            },
+            "from",
+        ),
+        (
+            v1::AccessLogRequest {
+                from: later.clone(),
+                to: later,
+                ..Default::default()
+            },
+            "to",
+        ),
+        (
+            v1::AccessLogRequest {
+                operator_id: "laura ferrari".into(),
+                ..Default::default()
+            },
+            "operator_id",
+        ),
+    ] {
+        let status = comune.access_log(review(bad)).await.expect_err("refused");
+        assert_eq!(bad_field(&status), field, "{status:?}");
+    }
+
+    // Nobody else lists the log: a social worker, the DPO's role for a
+    // data subject's request without the person, another organisation
+    // claiming the DPO's role.
+    let social = v1::AccessLogRequest {
+        // The officer's purpose, stated by someone without the role.
+        context: as_operator(
+            "laura.ferrari",
+            "assistente_sociale",
+            "controllo_accessi",
+            "",
+        ),
+        ..by_laura.clone()
+    };
+    let status = comune.access_log(social).await.expect_err("not the DPO");
+    assert_eq!(rule(&status), "default-deny");
+    let request = v1::AccessLogRequest {
+        context: as_operator("dpo-01", "audit", "richiesta_interessato", ""),
+        ..by_laura.clone()
+    };
+    let status = comune
+        .access_log(request.clone())
+        .await
+        .expect_err("a data subject's request names the person");
+    assert_eq!(rule(&status), "log-review-is-the-dpos");
+    comune
+        .access_log(v1::AccessLogRequest {
+            subject: Some(v1::SubjectKey {
+                tax_code: featured_tax_code(),
+                local_ids: vec![],
+            }),
+            ..request
+        })
+        .await
+        .expect("the same request about the person");
+    let status = fed
+        .client("caritas")
+        .access_log(review(by_laura.clone()))
+        .await
+        .expect_err("caritas has no DPO role");
+    assert_eq!(rule(&status), "roles-caritas");
+
+    // Every listing is itself audited, with its filters and no subject.
+    let entries = gateway_audit(&fed).await;
+    let reviews: Vec<_> = entries
+        .iter()
+        .filter(|e| e.call == "AccessLog" && e.filters.contains("operator=laura.ferrari"))
+        .collect();
+    assert!(
+        reviews
+            .iter()
+            .filter(|e| e.purpose == "controllo_accessi")
+            .all(|e| e.subjects.is_empty()),
+        "a review names nobody"
+    );
+    assert!(
+        reviews
+            .iter()
+            .any(|e| e.purpose == "richiesta_interessato" && !e.subjects.is_empty()),
+        "a listing about the person names them, as a pseudonym"
+    );
+    assert!(
+        reviews
+            .iter()
+            .any(|e| e.decision == "permit" && e.operator_id == "dpo-01")
+    );
+    assert!(
+        reviews
+            .iter()
+            .any(|e| e.decision == "deny" && e.organisation == "caritas")
+    );
+    assert!(
+        reviews
+            .iter()
+            .any(|e| e.filters.contains("before=") && e.decision == "permit"),
+        "the page asked is recorded"
+    );
+    fed.cleanup().await;
 }

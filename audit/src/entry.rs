@@ -55,6 +55,13 @@ pub struct Entry {
     pub reason: String,
     /// The gRPC status of the answer, for example `OK`.
     pub status: String,
+    /// For an `AccessLog`, what it listed by: `key=value` pairs separated
+    /// by spaces (`operator`, `organisation`, `purpose`, `call`, `from`,
+    /// `to`, `before`); empty otherwise. Left out of the payload when
+    /// empty, so entries written before the field existed hash as they
+    /// did.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub filters: String,
 }
 
 /// What one source did in an audited call.

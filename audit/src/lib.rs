@@ -11,7 +11,8 @@
 //! same code ([`store`]). Module map: [`entry`] is what one entry says;
 //! [`chain`] hashes and signs; [`pseudonym`] makes subject pseudonyms;
 //! [`store`] reads and writes the tables; [`owner`] keeps a store to the
-//! one node that writes it; [`log`] is the group-commit writer; [`verify`] checks a log; [`settings`] is the `[audit]` table of
+//! one node that writes it; [`log`] is the group-commit writer; [`search`] reads it back for the
+//! access log, filtered and in pages; [`verify`] checks a log; [`settings`] is the `[audit]` table of
 //! the configuration files and opens the log it names.
 
 pub mod chain;
@@ -19,6 +20,7 @@ pub mod entry;
 pub mod log;
 pub mod owner;
 pub mod pseudonym;
+pub mod search;
 pub mod settings;
 pub mod store;
 pub mod verify;

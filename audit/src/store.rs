@@ -418,11 +418,12 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The most recent entries about any of `pseudonyms`, newest first, at
-    /// most `limit`.
+    /// The most recent entries about any of `pseudonyms` with `seq` below
+    /// `before`, newest first, at most `limit`.
     pub async fn by_subject(
         &self,
         pseudonyms: &[String],
+        before: i64,
         limit: i64,
     ) -> Result<Vec<(i64, Entry)>, AuditError> {
         let mut found: Vec<(i64, Entry)> = Vec::new();
@@ -430,9 +431,11 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT e.seq, e.payload FROM trama_audit_entry e \
                  JOIN trama_audit_subject s ON s.seq = e.seq \
-                 WHERE s.pseudonym = $1 AND e.seq >= 1 ORDER BY e.seq DESC LIMIT $2",
+                 WHERE s.pseudonym = $1 AND e.seq >= 1 AND e.seq < $2 \
+                 ORDER BY e.seq DESC LIMIT $3",
             )
             .bind(p)
+            .bind(before)
             .bind(limit)
             .fetch_all(&self.pool)
             .await
@@ -443,16 +446,37 @@ impl Store {
                     continue;
                 }
                 let payload: String = r.try_get(1).map_err(|e| self.err(e))?;
-                let entry = Entry::from_payload(&payload).map_err(|e| AuditError::Corrupt {
-                    seq,
-                    problem: e.to_string(),
-                })?;
-                found.push((seq, entry));
+                found.push((seq, read_entry(seq, &payload)?));
             }
         }
         found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(found)
+    }
+
+    /// The entries with `seq` below `before`, newest first, at most
+    /// `limit`: one range of the primary key, whatever the log's size.
+    pub async fn entries_before(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Entry)>, AuditError> {
+        let rows = sqlx::query(
+            "SELECT seq, payload FROM trama_audit_entry \
+             WHERE seq >= 1 AND seq < $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0).map_err(|e| self.err(e))?;
+                let payload: String = r.try_get(1).map_err(|e| self.err(e))?;
+                Ok((seq, read_entry(seq, &payload)?))
+            })
+            .collect()
     }
 
     /// Runs a statement directly (tests use it to tamper with a log).
@@ -478,6 +502,14 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A stored payload read back, or why it cannot be.
+fn read_entry(seq: i64, payload: &str) -> Result<Entry, AuditError> {
+    Entry::from_payload(payload).map_err(|e| AuditError::Corrupt {
+        seq,
+        problem: e.to_string(),
+    })
 }
 
 #[cfg(test)]

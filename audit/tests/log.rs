@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use trama_audit::chain::{SignatureVerifier, Signer};
 use trama_audit::log::read_checkpoint_file;
+use trama_audit::search::{Filter, Search, search};
 use trama_audit::{AuditLog, Entry, LogOptions, Store, verify};
 
 struct Keys {
@@ -102,7 +103,10 @@ async fn sqlite_log_is_chained_and_every_tampering_is_found() {
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.entries, 45);
     assert_eq!(report.last_checkpoint.as_ref().map(|c| c.0), Some(45));
-    let found = store.by_subject(&["subject-3".into()], 100).await.unwrap();
+    let found = store
+        .by_subject(&["subject-3".into()], i64::MAX, 100)
+        .await
+        .unwrap();
     assert_eq!(
         found.len(),
         (0..45).filter(|i| i % 7 == 3).count(),
@@ -297,7 +301,10 @@ async fn an_entry_slipped_in_below_one_is_found() {
         "{:?}",
         report.problems
     );
-    let found = store.by_subject(&["subject-1".into()], 100).await.unwrap();
+    let found = store
+        .by_subject(&["subject-1".into()], i64::MAX, 100)
+        .await
+        .unwrap();
     assert!(
         found.iter().all(|(seq, _)| *seq >= 1),
         "the access log ignores it"
@@ -414,6 +421,156 @@ async fn a_postgres_store_belongs_to_one_node_and_one_session() {
         .unwrap()
         .close()
         .await;
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin.close().await;
+}
+
+/// Writes 30 entries a minute apart from 2026-07-14 08:00 UTC: every third
+/// by `laura`, the others by `anna`; entry `i` about `subject-{i % 5}`.
+async fn timed(url: &str, keys: &Keys) -> Store {
+    let store = Store::open(url, true).await.unwrap();
+    let log = AuditLog::open(
+        store.clone(),
+        Signer::load(&keys.key).unwrap(),
+        LogOptions::default(),
+    )
+    .await
+    .unwrap();
+    for i in 0..30 {
+        let e = Entry {
+            operator_id: if i % 3 == 0 { "laura" } else { "anna" }.into(),
+            subjects: vec![format!("subject-{}", i % 5)],
+            time: format!("2026-07-14T08:{i:02}:00Z"),
+            ..entry(i)
+        };
+        log.append(e).await.unwrap();
+    }
+    store
+}
+
+fn instant(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Every page of a search, following its cursor; the pages' sizes.
+async fn pages(store: &Store, subjects: &[String], filter: &Filter, limit: usize) -> Vec<Vec<i64>> {
+    let mut before = 0;
+    let mut out = Vec::new();
+    loop {
+        let page = search(
+            store,
+            Search {
+                subjects,
+                filter,
+                before,
+                limit,
+                scan: 1000,
+            },
+        )
+        .await
+        .unwrap();
+        out.push(page.entries.iter().map(|(seq, _)| *seq).collect());
+        if page.next_before == 0 {
+            return out;
+        }
+        assert!(
+            page.next_before < before || before == 0,
+            "the cursor moves down"
+        );
+        before = page.next_before;
+    }
+}
+
+/// The access log's searches, on any engine: filters, pages, the period,
+/// the bound on entries read, and the subject index.
+async fn searches(store: &Store) {
+    let laura = Filter {
+        operator_id: Some("laura".into()),
+        ..Filter::default()
+    };
+    let got = pages(store, &[], &laura, 4).await;
+    assert_eq!(
+        got,
+        vec![vec![28, 25, 22, 19], vec![16, 13, 10, 7], vec![4, 1]],
+        "laura's entries (i = 0, 3, ... are seq 1, 4, ...), newest first"
+    );
+    let period = Filter {
+        from: instant("2026-07-14T10:10:00+02:00"),
+        to: instant("2026-07-14T08:20:00Z"),
+        ..laura.clone()
+    };
+    assert_eq!(
+        pages(store, &[], &period, 100).await,
+        vec![vec![19, 16, 13]]
+    );
+    // A filter nothing matches, read 5 entries at a time: empty pages that
+    // go on, down to the end of the log.
+    let nobody = Filter {
+        operator_id: Some("nobody".into()),
+        ..Filter::default()
+    };
+    let page = search(
+        store,
+        Search {
+            subjects: &[],
+            filter: &nobody,
+            before: 0,
+            limit: 10,
+            scan: 5,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(page.entries.is_empty());
+    assert_eq!(page.next_before, 26, "the last entry read");
+    // By subject: subject-3 is i = 3, 8, 13, ...: laura's of them is i = 3
+    // and 18 (seq 4 and 19).
+    let subject = ["subject-3".to_string()];
+    assert_eq!(
+        pages(store, &subject, &laura, 1).await,
+        vec![vec![19], vec![4], vec![]],
+        "a full last page has a cursor to an empty one"
+    );
+}
+
+#[tokio::test]
+async fn the_access_log_is_searched_in_pages_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let store = timed(&Store::sqlite_url(&dir.path().join("audit.db")), &keys).await;
+    searches(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_access_log_is_searched_in_pages_on_postgres() {
+    let Some(server) = std::env::var("TRAMA_TEST_POSTGRES").ok() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "TRAMA_TEST_POSTGRES is not set in CI: the PostgreSQL audit test cannot run"
+        );
+        eprintln!(
+            "SKIPPED: set TRAMA_TEST_POSTGRES=postgres://... to run the PostgreSQL audit test"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let admin = Store::open(&server, false).await.unwrap();
+    let name = format!("trama_audit_search_{}", std::process::id());
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name}"))
+        .await;
+    admin
+        .execute_owned(format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    let store = timed(&format!("{base}/{name}"), &keys).await;
+    searches(&store).await;
+    store.close().await;
     let _ = admin
         .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;

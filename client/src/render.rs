@@ -564,11 +564,25 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
     out
 }
 
-/// An `AccessLog` answer: who accessed the person's data, newest first.
+/// An `AccessLog` answer: the accesses listed, newest first, and how to
+/// ask for the next page.
 pub fn access_log(resp: &v1::AccessLogResponse) -> String {
-    if resp.entries.is_empty() {
-        return "no recorded access for this person\n".into();
+    let mut out = if resp.entries.is_empty() {
+        "no recorded access matches\n".to_string()
+    } else {
+        access_table(resp)
+    };
+    if resp.next_before_seq > 0 {
+        out.push_str(&format!(
+            "more entries: ask again with --before {}\n",
+            resp.next_before_seq
+        ));
     }
+    out
+}
+
+/// The accesses as a table.
+fn access_table(resp: &v1::AccessLogResponse) -> String {
     let names = |list: &[i32]| -> String {
         let v: Vec<&str> = list
             .iter()
@@ -595,10 +609,15 @@ pub fn access_log(resp: &v1::AccessLogResponse) -> String {
         };
         // Seconds are enough to read; the log keeps the full time.
         let time = e.time.get(..19).unwrap_or(&e.time).replace('T', " ");
+        let call = if e.as_candidate {
+            format!("{} (as a candidate)", e.call)
+        } else {
+            e.call.clone()
+        };
         t.row(vec![
             e.seq.to_string(),
             time,
-            e.call.clone(),
+            call,
             e.organisation.clone(),
             format!("{} ({})", op.id, op.role),
             e.purpose.clone(),

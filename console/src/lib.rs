@@ -14,9 +14,11 @@
 //! headers, [`record`] the record screen, [`services`] the catalogue of
 //! services, [`stats`] the statistics screen
 //! with its [`chart`],
-//! [`oversight`] the access log and the federation; this module serves them
+//! [`access`] the access log and its CSV, [`oversight`] the federation,
+//! [`when`] times in Italian time; this module serves them
 //! over HTTPS.
 
+pub mod access;
 pub mod accounts;
 pub mod chart;
 pub mod config;

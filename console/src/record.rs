@@ -48,6 +48,14 @@ const SECTIONS: [(&str, &str, &str); 10] = [
     ("judicial_acts", "Atti giudiziari", "Judicial acts"),
 ];
 
+/// A section's name (`health`) in the operator's words, if it is one.
+pub(crate) fn section_label(name: &str, t: &Texts) -> Option<&'static str> {
+    SECTIONS
+        .iter()
+        .find(|(code, _, _)| *code == name)
+        .map(|(_, it, en)| lang::pick(t, it, en))
+}
+
 /// The record form, as submitted.
 #[derive(Debug, Default)]
 pub struct RecordForm {
@@ -438,14 +446,6 @@ fn blocks(sections: Option<&v1::RecordSections>, t: &Texts) -> Vec<Block> {
             })
         })
         .collect()
-}
-
-/// A section's name (`case_membership`) in words.
-pub fn section_label(code: &str, t: &Texts) -> String {
-    SECTIONS.iter().find(|(c, _, _)| *c == code).map_or_else(
-        || code.to_string(),
-        |(_, it, en)| lang::pick(t, it, en).to_string(),
-    )
 }
 
 fn section_title(json_name: &str, t: &Texts) -> String {

@@ -157,8 +157,9 @@ pub fn router(app: App) -> Router {
         )
         .route(
             "/access",
-            get(crate::oversight::access_page).post(crate::oversight::access),
+            get(crate::access::access_page).post(crate::access::access),
         )
+        .route("/access.csv", get(crate::access::access_csv))
         .route("/record/sections", get(crate::record::sections_part))
         .route("/services", get(crate::services::services))
         .route("/referrals", get(crate::referrals::boxes))

@@ -319,6 +319,23 @@ pub fn matched(field: &str, t: &Texts) -> Option<&'static str> {
     Some(lang::pick(t, it, en))
 }
 
+/// A role of the federation's policy in words (the code if unknown).
+pub fn role(code: &str, t: &Texts) -> String {
+    let (it, en) = match code {
+        "assistente_sociale" => ("assistente sociale", "social worker"),
+        "educatore" => ("educatore", "educator"),
+        "sportello" => ("sportello", "front desk"),
+        "ufficio_di_piano" => ("ufficio di piano", "planning office"),
+        "audit" => ("controllo degli accessi", "access review"),
+        "operatore_centro_ascolto" => ("operatore del centro di ascolto", "listening-centre volunteer"),
+        "responsabile_centro" => ("responsabile del centro", "centre manager"),
+        "operatore_cps" => ("operatore CPS", "CPS worker"),
+        "operatore_serd" => ("operatore SerD", "SerD worker"),
+        other => return other.to_string(),
+    };
+    lang::pick(t, it, en).to_string()
+}
+
 /// Yes or no.
 pub fn yes_no(value: bool, t: &Texts) -> &'static str {
     if value {

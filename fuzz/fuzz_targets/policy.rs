@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use trama_gateway::policy::{Action, Asker, Policy, Resource};
+use trama_gateway::policy::{Action, Asker, LogScope, Policy, Resource};
 use trama_proto::v1::Section;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = p.decide(&asker, Action::Read, Resource::Section("asl", Section::Health));
         let _ = p.decide(&asker, Action::Find, Resource::Source("comune"));
-        let _ = p.decide(&asker, Action::AccessLog, Resource::AuditLog);
+        let _ = p.decide(&asker, Action::AccessLog, Resource::AuditLog(LogScope::Person));
     }
 });

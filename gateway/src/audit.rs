@@ -1,8 +1,8 @@
 //! The gateway's side of the audit log: the entry each Federation call
 //! writes (who, why, which subject pseudonyms, which sections and sources,
 //! the decision), written before the answer leaves; and the answer to
-//! `AccessLog`, read back from the log by subject pseudonym, with the
-//! result of verifying the whole log.
+//! `AccessLog`'s entries, read back from the log by subject pseudonym or
+//! by filters, with the result of verifying the whole log.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -183,6 +183,7 @@ fn complete<T>(mut entry: Entry, facts: Facts, answer: &Result<T, CallError>) ->
     entry.sections_returned = facts.sections_returned;
     entry.sources = facts.sources;
     entry.case_check = facts.case.name().into();
+    entry.filters = facts.filters;
     match answer {
         Ok(_) => {
             entry.status = "OK".into();
@@ -209,17 +210,38 @@ fn permitted_by(mut rules: Vec<String>) -> String {
     }
 }
 
-/// One log entry as the `AccessLog` call shows it to someone asking about
-/// the person with pseudonyms `asked`. Where the person only appeared among
-/// the candidates of someone else's search, the case and reason of that
-/// search are not shown.
-pub fn access_entry(seq: i64, mut e: Entry, asked: &[String]) -> v1::AccessEntry {
-    if !e.subjects.iter().any(|s| asked.contains(s)) {
-        e.call = format!("{} (as a candidate)", e.call);
+/// The rule(s) and the field a stored reason names, as [`permitted_by`]
+/// and [`CallError::audit_reason`] write it: `rule a,b` for a permit,
+/// `<what>: rule <id>: <reason>` for a denial, `invalid field: <field>`.
+fn rule_and_field(reason: &str) -> (String, String) {
+    if let Some(field) = reason.strip_prefix("invalid field: ") {
+        return (String::new(), field.to_string());
+    }
+    if let Some(rules) = reason.strip_prefix("rule ") {
+        return (rules.to_string(), String::new());
+    }
+    let rule = reason
+        .split_once(": rule ")
+        .map(|(_, rest)| rest.split(':').next().unwrap_or(rest).to_string())
+        .unwrap_or_default();
+    (rule, String::new())
+}
+
+/// One log entry as the `AccessLog` call shows it. `asked` holds the
+/// pseudonyms of the person asked about, `None` for a listing without a
+/// person: where the person only appeared among the candidates of
+/// someone else's search, the case, the reason and the rule of that
+/// search are not shown. A listing without a person shows each call as
+/// the operator made it; the log holds no names or tax codes, and the
+/// answer no pseudonyms.
+pub fn access_entry(seq: i64, mut e: Entry, asked: Option<&[String]>) -> v1::AccessEntry {
+    let as_candidate = asked.is_some_and(|asked| !e.subjects.iter().any(|s| asked.contains(s)));
+    if as_candidate {
         e.case_id.clear();
         e.case_check.clear();
         e.reason.clear();
     }
+    let (rule, field) = rule_and_field(&e.reason);
     let to_sections = |names: &[String]| -> Vec<i32> {
         names
             .iter()
@@ -248,6 +270,9 @@ pub fn access_entry(seq: i64, mut e: Entry, asked: &[String]) -> v1::AccessEntry
         decision: e.decision,
         reason: e.reason,
         case_check: e.case_check,
+        as_candidate,
+        rule,
+        field,
     }
 }
 
@@ -277,6 +302,61 @@ mod tests {
             pseudonyms: Pseudonymiser::new(b"test key"),
             integrity: None,
         }
+    }
+
+    #[test]
+    fn the_rule_and_field_are_read_from_the_reasons_the_gateway_writes() {
+        let d = crate::policy::Decision {
+            allowed: false,
+            rule: "health-needs-a-health-purpose".into(),
+            reason: "health data: art. 9".into(),
+        };
+        let denied = CallError::denied("section health", &d).audit_reason();
+        let invalid = CallError::invalid("subject.tax_code", "x").audit_reason();
+        for (reason, rule, field) in [
+            (permitted_by(vec!["b".into(), "a".into()]), "a,b", ""),
+            (
+                denied.unwrap_or_default(),
+                "health-needs-a-health-purpose",
+                "",
+            ),
+            (invalid.unwrap_or_default(), "", "subject.tax_code"),
+            (String::new(), "", ""),
+        ] {
+            assert_eq!(
+                rule_and_field(&reason),
+                (rule.to_string(), field.to_string()),
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_candidate_sees_no_case_and_a_review_sees_the_operators_call() {
+        let e = Entry {
+            call: "FindSubject".into(),
+            case_id: "CS-1".into(),
+            subjects: vec!["p-main".into()],
+            candidates: vec!["p-other".into()],
+            decision: "permit".into(),
+            reason: "rule comune-presa-in-carico".into(),
+            ..Entry::default()
+        };
+        let other = ["p-other".to_string()];
+        let seen = access_entry(3, e.clone(), Some(&other));
+        assert!(seen.as_candidate);
+        assert_eq!((seen.case_id.as_str(), seen.rule.as_str()), ("", ""));
+        assert_eq!(seen.call, "FindSubject", "the call stays a code");
+        let main = ["p-main".to_string()];
+        let seen = access_entry(3, e.clone(), Some(&main));
+        assert!(!seen.as_candidate);
+        assert_eq!(seen.case_id, "CS-1");
+        let review = access_entry(3, e, None);
+        assert!(!review.as_candidate);
+        assert_eq!(
+            (review.case_id.as_str(), review.rule.as_str()),
+            ("CS-1", "comune-presa-in-carico")
+        );
     }
 
     #[tokio::test]

@@ -71,6 +71,8 @@ pub struct Facts {
     pub permitted_by: Vec<String>,
     /// What became of the case the caller stated.
     pub case: crate::cases::CaseCheck,
+    /// What an `AccessLog` listed by ([`trama_audit::Entry::filters`]).
+    pub filters: String,
 }
 
 impl Facts {

@@ -9,7 +9,9 @@
 //! `access_log`; the **resource** is a source (`Trama::Source`), a section
 //! of a source (`Trama::Section`, with `section` and `category`:
 //! `general`, `health` for GDPR art. 9 data, `judicial` for art. 10 data),
-//! or the audit log (`Trama::AuditLog`); the **context** holds `purpose`,
+//! or the audit log (`Trama::AuditLog::"person"` for the accesses to one
+//! person's data, `Trama::AuditLog::"review"` for a listing of the log
+//! without a person); the **context** holds `purpose`,
 //! `case_id` and `legal_basis`. Policies may carry `@id("...")` and
 //! `@reason("...")` annotations: a denial names the rule and gives the
 //! reason.
@@ -103,8 +105,29 @@ pub enum Resource<'a> {
     Source(&'a str),
     /// A section of a source.
     Section(&'a str, Section),
-    /// The gateway's audit log.
-    AuditLog,
+    /// The gateway's audit log, listed as `scope` says.
+    AuditLog(LogScope),
+}
+
+/// How much of the audit log a listing covers: the policy's resource is
+/// `Trama::AuditLog::"person"` or `Trama::AuditLog::"review"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogScope {
+    /// The accesses to one person's data.
+    Person,
+    /// The log without a person, by operator, organisation, purpose or
+    /// period: the data-protection officer's review.
+    Review,
+}
+
+impl LogScope {
+    /// The resource's id in the policy.
+    pub fn id(self) -> &'static str {
+        match self {
+            LogScope::Person => "person",
+            LogScope::Review => "review",
+        }
+    }
 }
 
 impl Resource<'_> {
@@ -114,7 +137,8 @@ impl Resource<'_> {
             Resource::Section(s, section) => {
                 format!("section {} of source {s}", sections::name(*section))
             }
-            Resource::AuditLog => "the audit log".into(),
+            Resource::AuditLog(LogScope::Person) => "the audit log of a person".into(),
+            Resource::AuditLog(LogScope::Review) => "the audit log without a person".into(),
         }
     }
 }
@@ -189,7 +213,7 @@ impl DecisionKey {
         let (source, section) = match resource {
             Resource::Source(s) => (s, -1),
             Resource::Section(s, section) => (s, section as i32),
-            Resource::AuditLog => ("", -2),
+            Resource::AuditLog(scope) => (scope.id(), -2),
         };
         DecisionKey {
             asker: asker.clone(),
@@ -467,8 +491,8 @@ impl Policy {
         let string = |s: &str| RestrictedExpression::new_string(s.to_string());
         let source = match resource {
             Resource::Source(source) | Resource::Section(source, _) => source,
-            Resource::AuditLog => {
-                let u = uid(&t.audit_log, "gateway");
+            Resource::AuditLog(scope) => {
+                let u = uid(&t.audit_log, scope.id());
                 entities.push(Entity::new_no_attrs(u.clone(), HashSet::new()));
                 return Ok(u);
             }
@@ -691,14 +715,39 @@ mod tests {
 
         let dpo = asker("comune", "audit", "controllo_accessi", "");
         assert!(
-            p.decide(&dpo, Action::AccessLog, Resource::AuditLog)
-                .allowed
+            p.decide(
+                &dpo,
+                Action::AccessLog,
+                Resource::AuditLog(LogScope::Person)
+            )
+            .allowed
         );
         assert!(
-            !p.decide(&social, Action::AccessLog, Resource::AuditLog)
-                .allowed
+            !p.decide(
+                &social,
+                Action::AccessLog,
+                Resource::AuditLog(LogScope::Person)
+            )
+            .allowed
         );
         assert!(!read(&dpo, "comune", Section::Needs).allowed);
+        // The review of the whole log is the officer's own purpose; a
+        // data subject's request names the person.
+        let review = Resource::AuditLog(LogScope::Review);
+        assert!(p.decide(&dpo, Action::AccessLog, review).allowed);
+        let request = asker("comune", "audit", "richiesta_interessato", "");
+        assert!(
+            p.decide(
+                &request,
+                Action::AccessLog,
+                Resource::AuditLog(LogScope::Person)
+            )
+            .allowed
+        );
+        assert_eq!(
+            p.decide(&request, Action::AccessLog, review).rule,
+            "log-review-is-the-dpos"
+        );
 
         // An organisation the policy does not know.
         let stranger = asker("acli", "assistente_sociale", "presa_in_carico", "CS-1");

@@ -503,6 +503,7 @@ async fn dpo_view(running: &Federation, tax_code: &str) -> anyhow::Result<()> {
                 local_ids: Vec::new(),
             }),
             limit: 20,
+            ..Default::default()
         })
         .await
         .map_err(status_error)?
