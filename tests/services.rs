@@ -4,7 +4,8 @@
 //! voucher, the CAF its ISEE and patronato desks, the consortium its
 //! cooperatives' home care, meals, babysitting, ironing, cleaning and
 //! transport, each from its own tables; the gateway indexes them and answers `SearchServices`
-//! (free text with accents and endings folded, filters, facets, pages) and
+//! (free text with accents, endings and typos folded, whole words ranked
+//! first, filters, facets, pages) and
 //! `trama query services`; bad input is refused naming the field.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
 
@@ -255,6 +256,52 @@ async fn the_gateway_searches_the_partners_offers() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-price `dodici` is not an amount"));
+}
+
+/// Every client of `SearchServices` gets the tolerant search: a citizen's
+/// typos find home care, and a whole word outranks a prefix in a name.
+#[tokio::test]
+async fn a_search_with_typos_finds_home_care_and_whole_words_rank_first() {
+    let fed = Sandbox::start().await;
+    ready(&fed).await;
+    let mut client = fed.client("comune");
+    let typed = client
+        .search_services(v1::SearchServicesRequest {
+            text: "asistenza domicilare".into(),
+            municipality: "D150".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("searched")
+        .into_inner();
+    let found = ids(&typed);
+    let mut first_two = found.iter().take(2).copied().collect::<Vec<_>>();
+    first_two.sort_unstable();
+    assert_eq!(
+        first_two,
+        ["comune/SAD", "consorzio/GAB-SAD"],
+        "home care first: {found:?}"
+    );
+    let casa = client
+        .search_services(v1::SearchServicesRequest {
+            text: "casa".into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("searched")
+        .into_inner();
+    let found = ids(&casa);
+    let at = |id: &str| found.iter().position(|f| *f == id);
+    let (Some(home_care), Some(babysitting)) = (at("consorzio/GAB-SAD"), at("consorzio/GIR-BABY"))
+    else {
+        panic!("both found: {found:?}");
+    };
+    assert!(
+        home_care < babysitting,
+        "\"a casa\" before \"Casalasco\": {found:?}"
+    );
+    fed.cleanup().await;
 }
 
 #[tokio::test]
