@@ -485,6 +485,11 @@ async fn an_hsds_consumer_reads_the_public_catalogue_without_a_certificate() {
         .get("/services/00000000-0000-5000-8000-000000000000")
         .await;
     assert_eq!(missing.status, 404);
+    let page = web
+        .get("/servizi/00000000-0000-5000-8000-000000000000")
+        .await;
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("Servizio non trovato"), "{}", page.body);
     let sad = web
         .get(&format!(
             "/services/{}",
@@ -518,5 +523,10 @@ async fn the_public_catalogue_limits_each_address() {
     assert_eq!(&codes[5..], &[429, 429], "{codes:?}");
     let refused = web.get("/").await;
     assert_eq!(refused.header("retry-after"), Some("60"));
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json"),
+        "an API client reads a problem; a browser reads a page (tests/browser.rs)"
+    );
     fed.cleanup().await;
 }

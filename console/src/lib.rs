@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod chart;
 pub mod config;
+pub mod contact;
 pub mod hsds;
 pub mod lang;
 pub mod oidc;
