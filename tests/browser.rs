@@ -766,6 +766,13 @@ async fn citizens_search_the_public_catalogue() {
         none.contains("Nessun servizio corrisponde") && none.contains("Prova"),
         "{none}"
     );
+    // The voucher as the pages write it, municipality in lower case.
+    b.fill("#text", "assistenza domiciliare").await;
+    b.fill("#municipality", "cremona").await;
+    b.fill("#voucher", "Voucher conciliazione").await;
+    b.click("#search").await;
+    let text = b.text().await;
+    assert!(text.contains("Servizi trovati: 2"), "{text}");
     let cookies = b.client.get_all_cookies().await.unwrap();
     assert!(cookies.is_empty(), "no cookie for citizens: {cookies:?}");
 

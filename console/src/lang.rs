@@ -63,6 +63,7 @@ texts! {
     public_intro: "Servizi pubblici, delle cooperative e del volontariato: cerca per bisogno, comune, costo e voucher accettati.", "Public, cooperative and volunteer services: search by need, municipality, cost and vouchers accepted.";
     public_api: "Per i portali: lo stesso catalogo in JSON su", "For portals: the same catalogue as JSON at";
     public_municipality: "Comune (per esempio Cremona)", "Municipality (for example Cremona)";
+    public_voucher: "Voucher accettato (per esempio Voucher conciliazione)", "Voucher accepted (for example Voucher conciliazione)";
     public_back: "Torna alla ricerca", "Back to the search";
     public_how_to_apply: "Come accedere", "How to apply";
     public_age: "Età", "Age";

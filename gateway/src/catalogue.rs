@@ -62,6 +62,8 @@ struct Entry {
     name_key: String,
     provider: String,
     vouchers: Vec<String>,
+    /// The vouchers as searches compare them ([`voucher_key`]).
+    voucher_keys: Vec<String>,
     price_cents: Option<i64>,
     age_min: u32,
     age_max: u32,
@@ -79,6 +81,11 @@ impl Entry {
             name_key: service.name.to_lowercase(),
             provider: provider_name(&service).to_string(),
             vouchers: service.vouchers.iter().map(|v| v.scheme.clone()).collect(),
+            voucher_keys: service
+                .vouchers
+                .iter()
+                .map(|v| voucher_key(&v.scheme))
+                .collect(),
             price_cents: service
                 .costs
                 .iter()
@@ -109,7 +116,7 @@ impl Entry {
             && (s.age == 0
                 || (self.age_min <= s.age && (self.age_max == 0 || self.age_max >= s.age)))
             && (s.max_price_cents <= 0 || self.price_cents.is_none_or(|p| p <= s.max_price_cents))
-            && (s.voucher.is_empty() || self.vouchers.contains(&s.voucher))
+            && (s.voucher.is_empty() || self.voucher_keys.contains(&s.voucher))
             && (s.isee_cents <= 0 || self.isee_max == 0 || self.isee_max >= s.isee_cents)
             && (s.ids.is_empty() || s.ids.iter().any(|i| *i == svc.id || *i == svc.uuid))
             && (s.providers.is_empty() || s.providers.contains(&self.provider))
@@ -480,7 +487,7 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
         municipality,
         age: req.age,
         max_price_cents: req.max_price_cents,
-        voucher: req.voucher.trim().to_string(),
+        voucher: voucher_key(&req.voucher),
         isee_cents: req.isee_cents,
         open_now: req.open_now,
         ids: req.ids.clone(),
@@ -502,6 +509,13 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
         search.offset = (req.page as usize - 1).saturating_mul(search.page_size as usize);
     }
     Ok(search)
+}
+
+/// A voucher scheme as searches compare it: its folded words joined by
+/// dashes, so `Voucher conciliazione`, as a page shows it, finds
+/// `voucher-conciliazione`.
+fn voucher_key(scheme: &str) -> String {
+    words::words(scheme).collect::<Vec<_>>().join("-")
 }
 
 /// The words of the free text as searched (one letter is no word).
@@ -719,6 +733,19 @@ mod tests {
         )
         .await;
         assert_eq!(ids(&by_voucher), vec!["coop/1"]);
+        let as_shown = search(
+            &c,
+            v1::SearchServicesRequest {
+                voucher: " Voucher  Conciliazione ".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            ids(&as_shown),
+            vec!["coop/1"],
+            "the voucher as a page shows it"
+        );
         let too_dear = v1::SearchServicesRequest {
             max_price_cents: 1000,
             needs: vec!["loneliness".into()],
