@@ -478,6 +478,20 @@ async fn an_hsds_consumer_reads_the_public_catalogue_without_a_certificate() {
     let big = web.get("/services?per_page=1000").await;
     assert_eq!(big.status, 400);
     assert!(big.body.contains("per_page: at most 100"), "{}", big.body);
+    let by_name = web.get("/services?municipality=cremona&per_page=1").await;
+    assert_eq!(by_name.status, 200, "{}", by_name.body);
+    assert!(
+        !by_name.body.contains("\"total_items\":0"),
+        "{}",
+        by_name.body
+    );
+    let nowhere = web.get("/services?municipality=Atlantide").await;
+    assert_eq!(nowhere.status, 400);
+    assert!(
+        nowhere.body.contains("municipality: `Atlantide`"),
+        "{}",
+        nowhere.body
+    );
     let term = web.get("/services?taxonomy_term_id=unicorns").await;
     assert_eq!(term.status, 400);
     assert!(term.body.contains("taxonomy_term_id"), "{}", term.body);
