@@ -765,9 +765,14 @@ async fn wait_for_path(b: &Chrome, path: &str) {
     panic!("never reached {path}: at {}", b.path().await);
 }
 
-/// A citizen searches the public catalogue: no sign-in, no cookie; the
-/// page passes the same accessibility checks, and a portal reads the same
-/// services as HSDS JSON.
+/// A citizen searches the public catalogue: no sign-in, no cookie. She
+/// types "asistenza domicilare" (two typos) and her town by name, finds
+/// home care first, opens its page (phone and e-mail clickable, the cost
+/// as Italians write it), is told in Italian next to the field when the
+/// town is misspelt and what to try when nothing is found, and sees a
+/// page in Italian, not JSON, when she asks too often. Every page passes
+/// the same accessibility checks and shows no code; a portal reads the
+/// same services as HSDS JSON.
 #[tokio::test]
 async fn citizens_search_the_public_catalogue() {
     if !chrome::available() {
@@ -785,37 +790,113 @@ async fn citizens_search_the_public_catalogue() {
     let started = std::time::Instant::now();
     let text = loop {
         b.open("/").await;
-        b.fill("#text", "assistenza domiciliare").await;
-        b.fill("#municipality", "cremona").await;
-        b.fill("#voucher", "voucher-conciliazione").await;
+        b.fill("#text", "asistenza domicilare").await;
+        b.fill("#municipality", "Cremona").await;
         b.click("#search").await;
         let text = b.text().await;
-        if text.contains("Servizi trovati: 2") || started.elapsed().as_secs() > 30 {
+        let full = text.contains("Assistenza domiciliare per anziani")
+            && text.contains("Servizio di assistenza domiciliare");
+        if full || started.elapsed().as_secs() > 30 {
             break text;
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     };
-    assert!(text.contains("Servizi trovati: 2"), "{text}");
+    assert!(text.contains("Servizi trovati:"), "{text}");
+    let first = b.el("section.service h3").await.text().await.unwrap();
     assert!(
-        text.contains("Assistenza domiciliare per anziani"),
-        "{text}"
+        first.to_lowercase().contains("assistenza domiciliare"),
+        "home care first, despite the typos: {first}\n{text}"
     );
     assert!(text.contains("Cooperativa sociale Il Gabbiano"), "{text}");
     assert!(text.contains("Cremona"), "places by name: {text}");
+    assert!(
+        text.contains("18,50 € all'ora"),
+        "euro as Italians write it: {text}"
+    );
     assert!(!text.contains("Esci"), "nobody is signed in: {text}");
-    check_and_save(&b, "15-public-catalogue").await;
-    // A place that is not a municipality is said so, in Italian.
+    no_codes(&text, "the results");
+    check_and_save(&b, "citizen-01-search").await;
+
+    // The service's own page, from its card.
+    b.click("section.service[aria-label='Assistenza domiciliare per anziani'] h3 a")
+        .await;
+    assert!(
+        b.path().await.starts_with("/servizi/"),
+        "{}",
+        b.path().await
+    );
+    let text = b.text().await;
+    for seen in [
+        "Assistenza domiciliare per anziani",
+        "Cooperativa sociale Il Gabbiano",
+        "Cremona",
+        "18,50 € all'ora",
+        "Voucher conciliazione",
+        "da 65 anni",
+        "Posti liberi",
+        "Come accedere",
+        "Telefonata o visita allo sportello del consorzio",
+        "Aiuta per",
+        "Solitudine e compagnia",
+    ] {
+        assert!(
+            text.to_lowercase().contains(&seen.to_lowercase()),
+            "`{seen}` on the service's page: {text}"
+        );
+    }
+    no_codes(&text, "the service's page");
+    let tel = link_to(&b, "tel:").await;
+    assert_eq!(
+        tel.as_deref(),
+        Some("tel:0372500101"),
+        "the phone is a link"
+    );
+    let mail = link_to(&b, "mailto:").await;
+    assert_eq!(
+        mail.as_deref(),
+        Some("mailto:servizi@gabbiano.example.it"),
+        "the e-mail is a link"
+    );
+    check_and_save(&b, "citizen-02-service").await;
+    b.resize(TABLET).await;
+    check_and_save(&b, "citizen-03-service-tablet").await;
+    b.resize(DESKTOP).await;
+
+    // A place that is not a municipality is said so, in Italian, by the field.
+    b.open("/").await;
     b.fill("#municipality", "Cremonaa").await;
     b.click("#search").await;
-    let text = b.text().await;
+    let said = b.el("#municipality-problem").await.text().await.unwrap();
     assert!(
-        text.contains("«Cremonaa» non è un comune italiano"),
-        "{text}"
+        said.contains("«Cremonaa» non è un comune italiano"),
+        "{said}"
     );
+    let described = b
+        .el("#municipality")
+        .await
+        .attr("aria-describedby")
+        .await
+        .unwrap();
+    assert_eq!(described.as_deref(), Some("municipality-problem"));
+    // Nothing found: said in words, with what to try.
+    b.fill("#municipality", "").await;
+    b.fill("#text", "idraulico").await;
+    b.click("#search").await;
+    let none = b.el("#none").await.text().await.unwrap();
+    assert!(
+        none.contains("Nessun servizio corrisponde") && none.contains("Prova"),
+        "{none}"
+    );
+    // The voucher as the pages write it, municipality in lower case.
+    b.fill("#text", "assistenza domiciliare").await;
+    b.fill("#municipality", "cremona").await;
+    b.fill("#voucher", "Voucher conciliazione").await;
+    b.click("#search").await;
+    let text = b.text().await;
+    assert!(text.contains("Servizi trovati: 2"), "{text}");
     let cookies = b.client.get_all_cookies().await.unwrap();
     assert!(cookies.is_empty(), "no cookie for citizens: {cookies:?}");
-    b.resize(TABLET).await;
-    check_and_save(&b, "16-public-catalogue-tablet").await;
+
     // The same catalogue as HSDS JSON, for portals.
     b.open("/services?search=stireria&per_page=5").await;
     let json = b
@@ -830,7 +911,50 @@ async fn citizens_search_the_public_catalogue() {
         "{json}"
     );
     b.close().await;
+    too_many_requests_read_as_a_page(&mut fed).await;
     fed.cleanup().await;
+}
+
+/// A public catalogue allowing two requests a minute: the third search
+/// shows an Italian page saying when to retry, never JSON.
+async fn too_many_requests_read_as_a_page(fed: &mut Sandbox) {
+    let port = chrome::free_port();
+    let mut file = fed
+        .running
+        .console_file("console-public-limited", "comune", Vec::new());
+    file.extra = format!("\n[public]\nlisten = \"127.0.0.1:{port}\"\nrequests_per_minute = 2\n");
+    fed.running.start_console_file(file).await.unwrap();
+    let b = Chrome::start(&format!("https://127.0.0.1:{port}"), DESKTOP).await;
+    for _ in 0..3 {
+        b.open("/?searched=1&text=pasti").await;
+    }
+    let text = b.text().await;
+    assert!(text.contains("Troppe richieste"), "{text}");
+    assert!(text.contains("riprova tra 60 secondi"), "{text}");
+    assert!(!text.contains('{'), "a page, not JSON: {text}");
+    no_codes(&text, "the refusal");
+    check_and_save(&b, "citizen-04-too-many").await;
+    b.close().await;
+}
+
+/// The `href` of the first link on the page starting with `scheme`.
+async fn link_to(b: &Chrome, scheme: &str) -> Option<String> {
+    let css = format!("main a[href^='{scheme}']");
+    let link = b.client.find(fantoccini::Locator::Css(&css)).await.ok()?;
+    link.attr("href").await.unwrap()
+}
+
+/// No code meant for machines in what a citizen reads: no snake_case
+/// word, no Belfiore code.
+fn no_codes(text: &str, what: &str) {
+    for word in text.split(|c: char| c.is_whitespace() || ",;:()«»".contains(c)) {
+        let snake = word.contains('_') && word.chars().any(char::is_alphabetic);
+        let chars: Vec<char> = word.chars().collect();
+        let belfiore = chars.len() == 4
+            && chars[0].is_ascii_uppercase()
+            && chars[1..].iter().all(char::is_ascii_digit);
+        assert!(!snake && !belfiore, "{what}: a code `{word}` in {text}");
+    }
 }
 
 /// The Caritas desk finds the comune's home care among the services and

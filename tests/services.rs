@@ -4,7 +4,8 @@
 //! voucher, the CAF its ISEE and patronato desks, the consortium its
 //! cooperatives' home care, meals, babysitting, ironing, cleaning and
 //! transport, each from its own tables; the gateway indexes them and answers `SearchServices`
-//! (free text with accents and endings folded, filters, facets, pages) and
+//! (free text with accents, endings and typos folded, whole words ranked
+//! first, filters, facets, pages) and
 //! `trama query services`; bad input is refused naming the field.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
 
@@ -257,6 +258,52 @@ async fn the_gateway_searches_the_partners_offers() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-price `dodici` is not an amount"));
 }
 
+/// Every client of `SearchServices` gets the tolerant search: a citizen's
+/// typos find home care, and a whole word outranks a prefix in a name.
+#[tokio::test]
+async fn a_search_with_typos_finds_home_care_and_whole_words_rank_first() {
+    let fed = Sandbox::start().await;
+    ready(&fed).await;
+    let mut client = fed.client("comune");
+    let typed = client
+        .search_services(v1::SearchServicesRequest {
+            text: "asistenza domicilare".into(),
+            municipality: "D150".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("searched")
+        .into_inner();
+    let found = ids(&typed);
+    let mut first_two = found.iter().take(2).copied().collect::<Vec<_>>();
+    first_two.sort_unstable();
+    assert_eq!(
+        first_two,
+        ["comune/SAD", "consorzio/GAB-SAD"],
+        "home care first: {found:?}"
+    );
+    let casa = client
+        .search_services(v1::SearchServicesRequest {
+            text: "casa".into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("searched")
+        .into_inner();
+    let found = ids(&casa);
+    let at = |id: &str| found.iter().position(|f| *f == id);
+    let (Some(home_care), Some(babysitting)) = (at("consorzio/GAB-SAD"), at("consorzio/GIR-BABY"))
+    else {
+        panic!("both found: {found:?}");
+    };
+    assert!(
+        home_care < babysitting,
+        "\"a casa\" before \"Casalasco\": {found:?}"
+    );
+    fed.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_searchable() {
     let mut fed = Sandbox::start_with(|b| b.catalogue_refresh_seconds(1)).await;
@@ -431,6 +478,20 @@ async fn an_hsds_consumer_reads_the_public_catalogue_without_a_certificate() {
     let big = web.get("/services?per_page=1000").await;
     assert_eq!(big.status, 400);
     assert!(big.body.contains("per_page: at most 100"), "{}", big.body);
+    let by_name = web.get("/services?municipality=cremona&per_page=1").await;
+    assert_eq!(by_name.status, 200, "{}", by_name.body);
+    assert!(
+        !by_name.body.contains("\"total_items\":0"),
+        "{}",
+        by_name.body
+    );
+    let nowhere = web.get("/services?municipality=Atlantide").await;
+    assert_eq!(nowhere.status, 400);
+    assert!(
+        nowhere.body.contains("municipality: `Atlantide`"),
+        "{}",
+        nowhere.body
+    );
     let term = web.get("/services?taxonomy_term_id=unicorns").await;
     assert_eq!(term.status, 400);
     assert!(term.body.contains("taxonomy_term_id"), "{}", term.body);
@@ -438,6 +499,11 @@ async fn an_hsds_consumer_reads_the_public_catalogue_without_a_certificate() {
         .get("/services/00000000-0000-5000-8000-000000000000")
         .await;
     assert_eq!(missing.status, 404);
+    let page = web
+        .get("/servizi/00000000-0000-5000-8000-000000000000")
+        .await;
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("Servizio non trovato"), "{}", page.body);
     let sad = web
         .get(&format!(
             "/services/{}",
@@ -471,5 +537,10 @@ async fn the_public_catalogue_limits_each_address() {
     assert_eq!(&codes[5..], &[429, 429], "{codes:?}");
     let refused = web.get("/").await;
     assert_eq!(refused.header("retry-after"), Some("60"));
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json"),
+        "an API client reads a problem; a browser reads a page (tests/browser.rs)"
+    );
     fed.cleanup().await;
 }

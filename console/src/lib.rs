@@ -22,6 +22,7 @@ pub mod access;
 pub mod accounts;
 pub mod chart;
 pub mod config;
+pub mod contact;
 pub mod hsds;
 pub mod lang;
 pub mod oidc;

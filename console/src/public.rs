@@ -1,10 +1,14 @@
 //! The public catalogue of services, on a listener of its own: for
-//! citizens a read-only search page (`/`), for portals such as WelfareX an
-//! HSDS 3.0 compatible JSON API (`GET /services`, `GET /services/{id}`,
-//! the API's root at `/` for `Accept: application/json`). No sign-in, no
-//! client certificate, no cookie, no personal data: it asks the gateway's
+//! citizens a read-only search page (`/`) and a page for each service
+//! (`/servizi/{id}`), for portals such as WelfareX an HSDS 3.0 compatible
+//! JSON API (`GET /services`, `GET /services/{id}`, always JSON; the API's
+//! root at `/` for `Accept: application/json`). No sign-in, no client
+//! certificate, no cookie, no personal data: it asks the gateway's
 //! `SearchServices` with the organisation's certificate and nothing else.
-//! Each address has a number of requests a minute; past it, 429.
+//! Each address has a number of requests a minute; past it, 429. A refusal
+//! reaches a browser (`Accept: text/html`) as a page in its reader's
+//! language saying what happened and when to retry, an API client as
+//! `application/problem+json`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,11 +27,13 @@ use trama_proto::v1::federation_client::FederationClient;
 
 use crate::hsds;
 use crate::lang::{self, Texts};
-use crate::services::{ServiceView, ServicesForm};
+use crate::services::{FieldProblem, ServiceView, ServicesForm};
 use crate::web::{Peer, page};
 
 /// Most services an HSDS page holds.
 pub const MAX_PER_PAGE: u32 = 100;
+/// Seconds an address over its limit waits (the limit counts a minute).
+const RETRY_AFTER: u32 = 60;
 
 /// What the public listener shares.
 #[derive(Clone)]
@@ -79,8 +85,11 @@ pub fn router(app: PublicApp) -> Router {
         .route("/", get(home))
         .route("/services", get(list))
         .route("/services/{id}", get(one))
-        .route("/assets/{*path}", get(crate::web::asset))
+        .route("/servizi/{id}", get(service_page))
         .layer(middleware::from_fn_with_state(app.clone(), limited))
+        // The stylesheet and fonts ask nothing of the federation: outside
+        // the limit, so that a refusal page is drawn as every other page.
+        .route("/assets/{*path}", get(crate::web::asset))
         .layer(middleware::map_response(public_headers))
         .with_state(app)
 }
@@ -94,13 +103,11 @@ async fn limited(
 ) -> Response {
     if !app.admit(address) {
         tracing::warn!("public catalogue requests over the limit");
-        let mut r = problem(
+        return answer_problem(
+            request.headers(),
             StatusCode::TOO_MANY_REQUESTS,
             "too many requests: try again in a minute",
         );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return r;
     }
     next.run(request).await
 }
@@ -123,6 +130,11 @@ async fn public_headers(mut response: Response) -> Response {
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
+    );
+    // Pages and refusals follow the reader's Accept and language.
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Language"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -155,26 +167,96 @@ fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
-/// A JSON problem naming what to fix.
+/// A problem (RFC 9457) naming what to fix, for API clients; a 429 says
+/// when to retry.
 fn problem(status: StatusCode, detail: &str) -> Response {
-    json(
-        status,
-        &serde_json::json!({ "status": status.as_u16(), "detail": detail }),
-    )
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut r = json(status, &body);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    with_retry(r)
 }
 
-fn refused(status: &tonic::Status) -> Response {
-    let code = match status.code() {
-        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
-        tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let detail = if code == StatusCode::SERVICE_UNAVAILABLE {
-        "the catalogue is not reachable now: try again shortly"
+/// `r` with `Retry-After` when it refuses for too many requests.
+fn with_retry(mut r: Response) -> Response {
+    if r.status() == StatusCode::TOO_MANY_REQUESTS {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER));
+    }
+    r
+}
+
+/// Whether the caller is a browser asking for a page.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// A refusal as the caller reads it: a page for a browser, a problem for
+/// an API client.
+fn answer_problem(headers: &HeaderMap, status: StatusCode, detail: &str) -> Response {
+    if wants_html(headers) {
+        problem_page(lang::of(headers), status, detail)
     } else {
-        status.message()
+        problem(status, detail)
+    }
+}
+
+/// The gateway's refusal as an HTTP status and a detail for API clients.
+fn refusal_of(status: &tonic::Status) -> (StatusCode, &str) {
+    match status.code() {
+        tonic::Code::InvalidArgument => (StatusCode::BAD_REQUEST, status.message()),
+        tonic::Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, status.message()),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the catalogue is not reachable now: try again shortly",
+        ),
+    }
+}
+
+fn refused(headers: &HeaderMap, status: &tonic::Status) -> Response {
+    let (code, detail) = refusal_of(status);
+    answer_problem(headers, code, detail)
+}
+
+#[derive(Template)]
+#[template(path = "public_problem.html")]
+struct ProblemPage<'a> {
+    t: &'static Texts,
+    title: &'static str,
+    message: &'static str,
+    /// The technical detail, only for a request a person cannot have typed
+    /// in the search form (an API parameter).
+    detail: Option<&'a str>,
+    retry_after: Option<u32>,
+}
+
+/// A refusal as a page in the reader's language: what happened, and when
+/// to retry.
+fn problem_page(t: &'static Texts, status: StatusCode, detail: &str) -> Response {
+    let (title, message, detail) = match status {
+        StatusCode::TOO_MANY_REQUESTS => (t.public_too_many_title, t.public_too_many, None),
+        StatusCode::NOT_FOUND => (t.public_not_found_title, t.public_not_found, None),
+        StatusCode::BAD_REQUEST => (t.public_bad_request_title, "", Some(detail)),
+        _ => (t.public_unavailable_title, t.public_unavailable, None),
     };
-    problem(code, detail)
+    let view = ProblemPage {
+        t,
+        title,
+        message,
+        detail,
+        retry_after: (status == StatusCode::TOO_MANY_REQUESTS).then_some(RETRY_AFTER),
+    };
+    with_retry(page(status, &view))
 }
 
 /// HSDS query parameters, and the Italian filters beside them.
@@ -222,7 +304,11 @@ fn flag(text: &str) -> bool {
 }
 
 /// `GET /services`: a page of services, HSDS's envelope.
-async fn list(State(app): State<PublicApp>, Query(q): Query<HsdsQuery>) -> Response {
+async fn list(
+    State(app): State<PublicApp>,
+    headers: HeaderMap,
+    Query(q): Query<HsdsQuery>,
+) -> Response {
     match list_request(&app, &q).await {
         Ok(Some((request, page_number, per_page))) => match app.search(request).await {
             Ok(found) => {
@@ -244,13 +330,13 @@ async fn list(State(app): State<PublicApp>, Query(q): Query<HsdsQuery>) -> Respo
                     &hsds::Page::new(found.total, page_number, per_page, items),
                 )
             }
-            Err(status) => refused(&status),
+            Err(status) => refused(&headers, &status),
         },
         Ok(None) => json(
             StatusCode::OK,
             &hsds::Page::<hsds::Minimal>::new(0, 1, 20, Vec::new()),
         ),
-        Err(detail) => problem(StatusCode::BAD_REQUEST, &detail),
+        Err(detail) => answer_problem(&headers, StatusCode::BAD_REQUEST, &detail),
     }
 }
 
@@ -296,7 +382,14 @@ async fn list_request(
             text: q.search.trim().into(),
             needs,
             providers,
-            municipality: q.municipality.trim().to_uppercase(),
+            municipality: crate::services::municipality(&q.municipality, &lang::EN).map_err(
+                |_| {
+                    format!(
+                        "municipality: `{}` is not an Italian municipality: give its name or Belfiore code",
+                        q.municipality.trim()
+                    )
+                },
+            )?,
             voucher: q.voucher.trim().into(),
             modified_after: q.modified_after.trim().into(),
             page: page_number,
@@ -324,23 +417,66 @@ async fn provider_named(app: &PublicApp, id: &str) -> Result<Option<String>, Str
         .find(|name| trama_proto::ids::organization(name) == id))
 }
 
-/// `GET /services/{id}`: one service, in full.
-async fn one(State(app): State<PublicApp>, Path(id): Path<String>) -> Response {
+/// The service `id` (its Trama id or UUID), if offered now.
+async fn find_one(app: &PublicApp, id: &str) -> Result<Option<v1::Service>, tonic::Status> {
     let request = v1::SearchServicesRequest {
-        ids: vec![id.clone()],
+        ids: vec![id.to_string()],
         page_size: 1,
         ..Default::default()
     };
-    match app.search(request).await {
-        Ok(found) => match found.services.first() {
-            Some(s) => json(StatusCode::OK, &hsds::service(s, true)),
-            None => problem(
-                StatusCode::NOT_FOUND,
-                &format!("no service `{id}` is offered now"),
-            ),
-        },
-        Err(status) => refused(&status),
+    let found = app.search(request).await?;
+    Ok(found.services.into_iter().next())
+}
+
+/// `GET /services/{id}`: one service, in full, as HSDS JSON whatever the
+/// `Accept` (portals link and cache it).
+async fn one(State(app): State<PublicApp>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match find_one(&app, &id).await {
+        Ok(Some(s)) => json(StatusCode::OK, &hsds::service(&s, true)),
+        Ok(None) => answer_problem(
+            &headers,
+            StatusCode::NOT_FOUND,
+            &format!("no service `{id}` is offered now"),
+        ),
+        Err(status) => refused(&headers, &status),
     }
+}
+
+#[derive(Template)]
+#[template(path = "public_service.html")]
+struct ServicePage {
+    t: &'static Texts,
+    s: ServiceView,
+}
+
+/// `GET /servizi/{id}`: the page of one service, for citizens.
+async fn service_page(
+    State(app): State<PublicApp>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let t = lang::of(&headers);
+    match find_one(&app, &id).await {
+        Ok(Some(s)) => {
+            let view = ServicePage {
+                t,
+                s: crate::services::service_view(&s, t),
+            };
+            page(StatusCode::OK, &view)
+        }
+        Ok(None) => problem_page(t, StatusCode::NOT_FOUND, ""),
+        Err(status) => {
+            let (code, detail) = refusal_of(&status);
+            problem_page(t, code, detail)
+        }
+    }
+}
+
+/// The address of `s`'s page.
+fn page_of(s: &v1::Service) -> String {
+    let id = if s.uuid.is_empty() { &s.id } else { &s.uuid };
+    let encoded: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("/servizi/{encoded}")
 }
 
 #[derive(Template)]
@@ -348,8 +484,12 @@ async fn one(State(app): State<PublicApp>, Path(id): Path<String>) -> Response {
 struct PublicPage<'a> {
     t: &'static Texts,
     form: &'a ServicesForm,
-    needs: Vec<(&'static str, bool)>,
+    needs: Vec<(&'static str, &'static str, bool)>,
     problem: Option<String>,
+    /// A field refused, shown next to it.
+    refused: Option<FieldProblem>,
+    /// What to try when nothing was found.
+    suggestion: &'static str,
     searched: bool,
     total: u32,
     services: Vec<ServiceView>,
@@ -382,9 +522,15 @@ async fn home(
         form: &form,
         needs: trama_proto::stats::NEEDS
             .iter()
-            .map(|n| (*n, *n == form.need))
+            .map(|n| (*n, crate::services::need_label(n, t), *n == form.need))
             .collect(),
         problem: None,
+        refused: None,
+        suggestion: if form.has_filters() {
+            t.public_none_filters
+        } else {
+            t.public_none_words
+        },
         searched: false,
         total: 0,
         services: Vec::new(),
@@ -396,7 +542,7 @@ async fn home(
     let request = match crate::services::request(&form, t) {
         Ok(r) => r,
         Err(problem) => {
-            view.problem = Some(problem);
+            view.refused = Some(problem);
             return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
         }
     };
@@ -407,11 +553,17 @@ async fn home(
             view.services = found
                 .services
                 .iter()
-                .map(|s| crate::services::service_view(s, t))
+                .map(|s| ServiceView {
+                    page: Some(page_of(s)),
+                    ..crate::services::service_view(s, t)
+                })
                 .collect();
             view.next = (!found.next_page_token.is_empty())
                 .then(|| crate::services::next_link("/", &form, &found.next_page_token));
             page(StatusCode::OK, &view)
+        }
+        Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+            problem_page(t, StatusCode::TOO_MANY_REQUESTS, "")
         }
         Err(status) => {
             view.problem = Some(crate::said::refusal(&status, t));

@@ -72,9 +72,6 @@ pub enum GatewayError {
     /// The audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
-    /// The in-memory catalogue of services could not be created.
-    #[error("the catalogue index: {0}")]
-    Catalogue(String),
     /// The referral key or store cannot be used.
     #[error(transparent)]
     Referrals(#[from] referrals::SetupError),
@@ -114,9 +111,7 @@ pub async fn serve(
         .set_serving::<FederationServer<service::FederationService>>()
         .await;
     let statistics = stats::Statistics::open(&config.statistics)?;
-    let catalogue = catalogue::Catalogue::new()
-        .await
-        .map_err(|e| GatewayError::Catalogue(e.to_string()))?;
+    let catalogue = catalogue::Catalogue::new();
     let refresher = tokio::spawn(
         catalogue
             .clone()

@@ -80,7 +80,9 @@ pub fn compact(name: &str) -> String {
     fold(name).replace(' ', "")
 }
 
-fn fold_char(c: char) -> char {
+/// An accented Latin letter as its plain upper-case letter (`è` → `E`,
+/// `ç` → `C`); any other character as it is.
+pub fn fold_char(c: char) -> char {
     match c {
         'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' | 'À' | 'Á' | 'Â' | 'Ä' | 'Ã' | 'Å' => 'A',
         'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'E',
