@@ -1120,6 +1120,7 @@ async fn a_role_learns_its_purposes_from_the_policy_and_nothing_more() {
         .unwrap_err();
     assert_eq!(too_many.code(), Code::InvalidArgument);
     assert!(too_many.message().contains("at most 50"), "{too_many:?}");
+}
 
 /// A context stated for operator `id`.
 fn as_operator(id: &str, role: &str, purpose: &str, case: &str) -> Option<v1::RequestContext> {

@@ -327,7 +327,10 @@ pub fn role(code: &str, t: &Texts) -> String {
         "sportello" => ("sportello", "front desk"),
         "ufficio_di_piano" => ("ufficio di piano", "planning office"),
         "audit" => ("controllo degli accessi", "access review"),
-        "operatore_centro_ascolto" => ("operatore del centro di ascolto", "listening-centre volunteer"),
+        "operatore_centro_ascolto" => (
+            "operatore del centro di ascolto",
+            "listening-centre volunteer",
+        ),
         "responsabile_centro" => ("responsabile del centro", "centre manager"),
         "operatore_cps" => ("operatore CPS", "CPS worker"),
         "operatore_serd" => ("operatore SerD", "SerD worker"),

@@ -10,7 +10,7 @@ use trama_proto::v1::{self, OutcomeStatus};
 
 use crate::call::Admitted;
 use crate::error::CallError;
-use crate::policy::{Action, Decider, Resource};
+use crate::policy::{Action, Decider, LogScope, Resource};
 use crate::registry::{self, Source};
 use crate::service::FederationService;
 use crate::validate::Context;
@@ -191,9 +191,13 @@ fn actions(decider: &Decider<'_, '_>, sources: &[v1::SourceInfo]) -> Vec<String>
         (Action::Refer, at_a_source(Action::Refer)),
         (
             Action::AccessLog,
-            decider
-                .decide(Action::AccessLog, Resource::AuditLog)
-                .allowed,
+            [LogScope::Person, LogScope::Review]
+                .into_iter()
+                .any(|scope| {
+                    decider
+                        .decide(Action::AccessLog, Resource::AuditLog(scope))
+                        .allowed
+                }),
         ),
     ] {
         if allowed {
