@@ -115,8 +115,8 @@ texts! {
     services_text: "Che cosa cerchi (per esempio assistenza domiciliare)", "What you look for (for example home care)";
     services_need: "Bisogno", "Need";
     any: "qualsiasi", "any";
-    services_municipality: "Comune (nome o codice catastale, per esempio Cremona o D150)", "Municipality (name or Belfiore code, for example Cremona or D150)";
-    not_a_municipality: "non è un comune italiano: scrivi il nome (per esempio Cremona) o il codice catastale (D150)", "is not an Italian municipality: write its name (for example Cremona) or its Belfiore code (D150)";
+    services_municipality: "Comune (per esempio Cremona)", "Municipality (for example Cremona)";
+    not_a_municipality: "non è un comune italiano: scrivi il nome, per esempio Cremona", "is not an Italian municipality: write its name, for example Cremona";
     not_an_amount: "non è un importo in euro: scrivi per esempio 12,50", "is not an amount in euro: write for example 12,50";
     services_max_price: "Costo massimo in euro", "Highest cost in euro";
     services_voucher: "Voucher accettato (per esempio voucher-conciliazione)", "Voucher accepted (for example voucher-conciliazione)";

@@ -408,17 +408,30 @@ async fn ask(
     Ok(client.get_record(request).await?.into_inner())
 }
 
+/// A disagreement between partners on identifying data, in words: the
+/// field, each value as people write it, and who holds it.
 fn conflict_line(c: &v1::Conflict, t: &Texts) -> String {
+    let field = c.field.strip_prefix("identity.").unwrap_or(&c.field);
+    let shown = |value: &str| match field {
+        "birth_date" => crate::when::day(value),
+        "birthplace_code" => trama_subject::belfiore::lookup(value)
+            .last()
+            .map_or_else(|| value.to_string(), |p| p.name.to_string()),
+        _ => value.to_string(),
+    };
     let values: Vec<String> = c
         .values
         .iter()
-        .map(|v| format!("{} ({})", v.value, v.source_organisations.join(", ")))
+        .map(|v| {
+            format!(
+                "{} ({})",
+                shown(&v.value),
+                v.source_organisations.join(", ")
+            )
+        })
         .collect();
-    format!(
-        "{}: {}",
-        crate::words::field(&c.field, t),
-        values.join(" / ")
-    )
+    let label = crate::words::matched(field, t).map_or_else(|| field.to_string(), str::to_string);
+    format!("{label}: {}", values.join(" / "))
 }
 
 /// The record's sections as blocks of entries, each with its provenance:
