@@ -682,10 +682,15 @@ async fn a_comune_on_postgresql_takes_referrals_and_its_changes_are_followed() {
     .execute(&db)
     .await
     .expect("changed in the comune's software");
-    // Not a step the life allows from requested: logged and ignored.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let now = get(&fed, "asl", &r.id).await.expect("read");
-    assert_eq!(now.status, v1::ReferralStatus::Requested as i32);
+    // Taken through `accepted` between two reads: followed, the step
+    // between inferred.
+    let moved = until(&fed, &r.id, "in progress", |r| {
+        r.status == v1::ReferralStatus::InProgress as i32
+    })
+    .await;
+    let vias: Vec<&str> = moved.history.iter().map(|e| e.via.as_str()).collect();
+    assert_eq!(vias, ["trama", "inferred", "partner-system"], "{moved:?}");
+    // Backwards is not a step the referral's life allows: ignored.
     sqlx::query(
         "UPDATE segnalazioni_in SET stato = 'PRESA', \
          aggiornata = to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS') WHERE id_trama = $1",
@@ -693,11 +698,200 @@ async fn a_comune_on_postgresql_takes_referrals_and_its_changes_are_followed() {
     .bind(&r.id)
     .execute(&db)
     .await
-    .expect("accepted in the comune's software");
+    .expect("moved back in the comune's software");
     db.close().await;
-    until(&fed, &r.id, "accepted", |r| {
-        r.status == v1::ReferralStatus::Accepted as i32
-    })
-    .await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let now = get(&fed, "asl", &r.id).await.expect("read");
+    assert_eq!(now.status, v1::ReferralStatus::InProgress as i32);
+    fed.cleanup().await;
+}
+
+/// Sets a referral's row in the comune's own table as its software would:
+/// status, note and operator, changed now.
+async fn comune_sets(db: &sqlx::SqlitePool, id: &str, state: &str, note: &str) {
+    sqlx::query(
+        "UPDATE segnalazioni_in SET stato = ?, nota_stato = ?, operatore = 'marta.sociale', \
+         aggiornata = strftime('%Y-%m-%d %H:%M:%S', 'now') WHERE id_trama = ?",
+    )
+    .bind(state)
+    .bind(note)
+    .bind(id)
+    .execute(db)
+    .await
+    .expect("changed in the comune's software");
+}
+
+/// Sends `n` referrals (keys `prefix-i`) and waits until each is in the
+/// comune's table.
+async fn delivered_referrals(fed: &Sandbox, prefix: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let r = send(fed, &format!("{prefix}-{i}"))
+            .await
+            .referral
+            .expect("stored");
+        ids.push(r.id);
+    }
+    for id in &ids {
+        until(fed, id, "delivered", delivered).await;
+    }
+    ids
+}
+
+fn named(status: v1::ReferralStatus) -> i32 {
+    status as i32
+}
+
+/// The comune's software moves referrals through several statuses faster
+/// than the gateway reads its table, and while its connector and then the
+/// gateway are down: every sender ends in the comune's final status, the
+/// steps between recorded as inferred, in the order of the referral's
+/// life; a status no step reaches (backwards) changes nothing.
+#[tokio::test]
+async fn every_step_the_partner_takes_between_reads_is_followed_to_its_final_status() {
+    use v1::ReferralStatus::*;
+    let mut fed = start().await;
+    let ids = delivered_referrals(&fed, "jump", 8).await;
+    let db = comune_db(&fed).await;
+    // Between two reads (the gateway reads every second): two or three
+    // statuses in a few milliseconds.
+    let finals = [
+        ("IN_CORSO", InProgress, vec![Accepted, InProgress]),
+        ("CHIUSA", Completed, vec![Accepted, Completed]),
+        ("NON_RIUSCITA", Failed, vec![Accepted, Failed]),
+        ("RIFIUTATA", Rejected, vec![Rejected]),
+    ];
+    for (id, (state, _, _)) in ids[..4].iter().zip(&finals) {
+        comune_sets(&db, id, "PRESA", "").await;
+        comune_sets(&db, id, state, "").await;
+    }
+    // While the comune's connector is down: moved, then read when it is
+    // back.
+    assert!(fed.running.kill("comune").await);
+    for (id, (state, _, _)) in ids[4..].iter().zip(&finals) {
+        comune_sets(&db, id, state, "").await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    fed.running
+        .restart("comune")
+        .await
+        .expect("the comune back");
+    for (id, (_, status, steps)) in ids.iter().zip(finals.iter().chain(&finals)) {
+        let r = until(&fed, id, "in the comune's final status", |r| {
+            r.status == named(*status)
+        })
+        .await;
+        let seen: Vec<i32> = r.history.iter().skip(1).map(|e| e.status).collect();
+        let expected: Vec<i32> = steps.iter().map(|s| named(*s)).collect();
+        assert_eq!(seen, expected, "{id}: {:?}", r.history);
+        let last = r.history.last().expect("a history");
+        assert_eq!(last.via, "partner-system");
+        assert_eq!(last.operator_id, "marta.sociale");
+        for inferred in &r.history[1..r.history.len() - 1] {
+            assert_eq!(inferred.via, "inferred", "{:?}", r.history);
+        }
+        if matches!(status, Failed | Rejected) {
+            assert!(!last.reason.is_empty(), "a closure says why: {last:?}");
+        }
+    }
+    let metrics = support::scrape(&fed).await;
+    assert!(
+        metrics.contains("trama_referral_steps_inferred_total"),
+        "inferred steps are counted"
+    );
+    // The gateway down while the comune closes one: followed after its
+    // restart, from where it had read.
+    assert!(fed.running.kill("gateway").await);
+    comune_sets(&db, &ids[0], "CHIUSA", "").await;
+    fed.running
+        .restart("gateway")
+        .await
+        .expect("the gateway back");
+    let r = until(&fed, &ids[0], "completed", |r| r.status == named(Completed)).await;
+    assert_eq!(r.history.len(), 4, "{:?}", r.history);
+    // Backwards is not a step: the referral stays completed.
+    comune_sets(&db, &ids[0], "PRESA", "").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let r = get(&fed, "asl", &ids[0]).await.expect("read");
+    assert_eq!(r.status, named(Completed));
+    assert_eq!(r.history.len(), 4, "{:?}", r.history);
+    db.close().await;
+    fed.cleanup().await;
+}
+
+/// The sender withdraws a referral: the comune's own table says so, as
+/// its software reads it.
+#[tokio::test]
+async fn a_cancellation_reaches_the_targets_own_table() {
+    let fed = start().await;
+    let ids = delivered_referrals(&fed, "cancel", 1).await;
+    let withdrawn = fed
+        .client("asl")
+        .update_referral(v1::UpdateReferralRequest {
+            context: cps(),
+            id: ids[0].clone(),
+            status: v1::ReferralStatus::Cancelled as i32,
+            reason: "inviata due volte".into(),
+        })
+        .await
+        .expect("cancelled by its sender")
+        .into_inner();
+    assert_eq!(
+        withdrawn.referral.map(|r| r.status),
+        Some(v1::ReferralStatus::Cancelled as i32)
+    );
+    let db = comune_db(&fed).await;
+    let started = Instant::now();
+    loop {
+        let (state, note): (String, Option<String>) =
+            sqlx::query_as("SELECT stato, nota_stato FROM segnalazioni_in WHERE id_trama = ?")
+                .bind(&ids[0])
+                .fetch_one(&db)
+                .await
+                .expect("the row");
+        if state == "ANNULLATA" {
+            assert_eq!(note.as_deref(), Some("inviata due volte"));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "still {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    db.close().await;
+    fed.cleanup().await;
+}
+
+/// Referrals that waited through a long outage of the comune are
+/// delivered as soon as its connector answers again, not at the end of
+/// their back-off (16 s by then).
+#[tokio::test]
+async fn a_partner_back_gets_its_waiting_referrals_at_once() {
+    let mut fed = start().await;
+    assert!(fed.running.crash("comune").await);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = send(&fed, &format!("outage-{i}"))
+            .await
+            .referral
+            .expect("stored");
+        ids.push(r.id);
+    }
+    for id in &ids {
+        until(&fed, id, "retried five times", |r| r.delivery_attempts >= 5).await;
+    }
+    fed.running
+        .restart("comune")
+        .await
+        .expect("the comune back");
+    let back = Instant::now();
+    for id in &ids {
+        until(&fed, id, "delivered", delivered).await;
+    }
+    let took = back.elapsed();
+    eprintln!("the last of 5 waiting referrals delivered {took:?} after the comune came back");
+    // After five attempts the next was 16 s away.
+    assert!(
+        took < Duration::from_secs(8),
+        "delivered {took:?} after the comune came back"
+    );
     fed.cleanup().await;
 }

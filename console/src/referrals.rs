@@ -244,15 +244,20 @@ fn shown(r: &v1::Referral, service: Option<String>, t: &Texts) -> Shown {
                 who: format!("{} {}", e.organisation, e.operator_id)
                     .trim()
                     .to_string(),
-                via: if e.via == "partner-system" {
-                    lang::pick(
+                via: match e.via.as_str() {
+                    "partner-system" => lang::pick(
                         t,
                         "dal gestionale dell'ente",
                         "from the partner's own software",
                     )
-                    .into()
-                } else {
-                    "Trama".into()
+                    .into(),
+                    "inferred" => lang::pick(
+                        t,
+                        "dedotto dal gestionale dell'ente (passaggio non letto)",
+                        "inferred from the partner's software (a step not read)",
+                    )
+                    .into(),
+                    _ => "Trama".into(),
                 },
                 reason: e.reason.clone(),
             })

@@ -244,7 +244,8 @@ pub async fn scrape(fed: &Sandbox) -> String {
     let started = std::time::Instant::now();
     let address = loop {
         let log = fed.log("gateway");
-        if let Some(rest) = log.split("metrics on http://").nth(1) {
+        // The latest start's address (a restarted gateway logs a new one).
+        if let Some((_, rest)) = log.rsplit_once("metrics on http://") {
             break rest.split('/').next().unwrap().to_string();
         }
         assert!(

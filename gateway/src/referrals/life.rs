@@ -75,6 +75,47 @@ pub fn check(
     Ok(())
 }
 
+/// The steps the target takes from one status to the next, in the order
+/// a referral's life allows them.
+fn target_steps(from: ReferralStatus) -> &'static [ReferralStatus] {
+    use ReferralStatus::*;
+    match from {
+        Requested => &[Accepted, Rejected],
+        Accepted => &[InProgress, Completed, Failed],
+        InProgress => &[Completed, Failed],
+        _ => &[],
+    }
+}
+
+/// The shortest run of target's steps that takes a referral from `from`
+/// to `to` (`to` last), when the partner's own table shows `to` and the
+/// steps between were not read: `requested` then `in_progress` passed
+/// through `accepted`. `None` when no run of the target's steps gets
+/// there (a move backwards, out of a final status, or a cancellation,
+/// which is the sender's).
+pub fn path(from: ReferralStatus, to: ReferralStatus) -> Option<Vec<ReferralStatus>> {
+    if from == to {
+        return None;
+    }
+    for &next in target_steps(from) {
+        if next == to {
+            return Some(vec![to]);
+        }
+    }
+    // At most two steps lie between any two statuses the target reaches.
+    for &next in target_steps(from) {
+        if target_steps(next).contains(&to) {
+            return Some(vec![next, to]);
+        }
+    }
+    target_steps(from).iter().find_map(|&a| {
+        target_steps(a)
+            .iter()
+            .find(|&&b| target_steps(b).contains(&to))
+            .map(|&b| vec![a, b, to])
+    })
+}
+
 /// Business days to accept or reject a referral, by urgency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
@@ -226,6 +267,38 @@ mod tests {
                 check(from, to, Party::Target, " "),
                 Err(ChangeError::ReasonRequired(name(to)))
             );
+        }
+    }
+
+    #[test]
+    fn a_jump_read_from_the_partner_passes_through_the_steps_between() {
+        assert_eq!(path(Requested, Accepted), Some(vec![Accepted]));
+        assert_eq!(
+            path(Requested, InProgress),
+            Some(vec![Accepted, InProgress])
+        );
+        assert_eq!(path(Requested, Completed), Some(vec![Accepted, Completed]));
+        assert_eq!(path(Requested, Failed), Some(vec![Accepted, Failed]));
+        assert_eq!(path(Accepted, Completed), Some(vec![Completed]));
+        for (from, to) in [
+            (Completed, Accepted),
+            (InProgress, Requested),
+            (Requested, Cancelled),
+            (Rejected, Accepted),
+            (Accepted, Rejected),
+            (Accepted, Accepted),
+        ] {
+            assert_eq!(path(from, to), None, "{from:?} to {to:?}");
+        }
+        // Every run found is made of steps the target may take.
+        for from in [Requested, Accepted, InProgress] {
+            for to in [Accepted, InProgress, Completed, Failed, Rejected] {
+                let mut at = from;
+                for step in path(from, to).unwrap_or_default() {
+                    assert!(check(at, step, Party::Target, "why").is_ok());
+                    at = step;
+                }
+            }
         }
     }
 

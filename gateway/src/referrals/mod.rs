@@ -10,6 +10,7 @@
 //! table ([`Referrals::follow_forever`]), each checked against the
 //! referral's life ([`life`]) and recorded with who and when ([`store`]).
 
+mod follow;
 pub mod life;
 pub mod seal;
 pub mod store;
@@ -96,6 +97,8 @@ pub struct Referrals {
     sealer: Arc<Sealer>,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
+    /// What following the partners' tables remembers between reads.
+    followed: Arc<follow::Followed>,
 }
 
 fn now_ms() -> i64 {
@@ -127,6 +130,7 @@ impl Referrals {
             sealer: Arc::new(sealer),
             settings: Arc::new(settings),
             wake: Arc::new(Notify::new()),
+            followed: Arc::new(follow::Followed::default()),
         })
     }
 
@@ -277,8 +281,9 @@ impl Referrals {
             operator: operator.to_string(),
             at: now_ms(),
             via: "trama".into(),
-            // The target's own table is told of the target's changes.
-            push: party == Party::Target,
+            // The target's own table is told of every change: its own
+            // made through Trama, and the sender's (a cancellation).
+            push: true,
         };
         self.apply(&r, party, &event).await?;
         self.wake.notify_one();
@@ -530,76 +535,6 @@ enum Attempt {
 fn backoff(attempts: i64) -> Duration {
     let shift = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
     Duration::from_secs(1u64 << shift).min(MAX_BACKOFF)
-}
-
-impl Referrals {
-    /// Reads every target's own status changes every poll interval, and
-    /// keeps the overdue gauge; runs until the gateway stops.
-    pub async fn follow_forever(self, registry: Registry) {
-        loop {
-            for source in registry.all() {
-                if self.accepts(&source.organisation) {
-                    self.follow(source).await;
-                }
-            }
-            match self.store.overdue(now_ms()).await {
-                Ok(n) => metrics::gauge!("trama_referrals_overdue").set(n as f64),
-                Err(e) => tracing::error!(error = %e, "overdue referrals could not be counted"),
-            }
-            tokio::time::sleep(self.settings.poll).await;
-        }
-    }
-
-    /// Applies one target's changes since the last read.
-    async fn follow(&self, source: &Source) {
-        let since = match self.store.cursor(&source.organisation).await {
-            Ok(since) => since,
-            Err(e) => return tracing::error!(error = %e, "referral cursor unreadable"),
-        };
-        let mut request = tonic::Request::new(v1::ListReferralChangesRequest { since });
-        request.set_timeout(source.timeout.max(Duration::from_secs(5)));
-        let mut client = source.client.clone();
-        let answer = match client.list_referral_changes(request).await {
-            Ok(a) => a.into_inner(),
-            Err(status) => {
-                return tracing::info!(source = %source.organisation, code = ?status.code(), "referral changes not read");
-            }
-        };
-        for change in answer.changes {
-            self.follow_change(&source.organisation, change).await;
-        }
-        if let Err(e) = self
-            .store
-            .set_cursor(&source.organisation, &answer.as_of)
-            .await
-        {
-            tracing::error!(error = %e, "referral cursor not recorded");
-        }
-    }
-
-    async fn follow_change(&self, target: &str, change: v1::ReferralChange) {
-        let Ok(r) = self.get(target, &change.id).await else {
-            return tracing::warn!(source = %target, "a status change for a referral this gateway did not send");
-        };
-        if r.status == change.status {
-            return;
-        }
-        let at = change.at.map_or_else(now_ms, |t| {
-            t.seconds * 1000 + i64::from(t.nanos / 1_000_000)
-        });
-        let event = Event {
-            status: change.status,
-            reason: change.reason.chars().take(MAX_REASON).collect(),
-            organisation: target.to_string(),
-            operator: change.operator_id,
-            at,
-            via: "partner-system".into(),
-            push: false,
-        };
-        if let Err(e) = self.apply(&r, Party::Target, &event).await {
-            tracing::warn!(source = %target, problem = %e, "a status change in the partner's table is not a step the referral can take; ignored");
-        }
-    }
 }
 
 #[cfg(test)]

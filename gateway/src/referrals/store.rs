@@ -119,7 +119,8 @@ pub struct Event {
     pub operator: String,
     /// When.
     pub at: i64,
-    /// `trama` or `partner-system`.
+    /// `trama`, `partner-system`, or `inferred` for a step the partner's
+    /// table must have passed through between two reads.
     pub via: String,
     /// Whether the target's own table is still to be told (a change the
     /// target made through Trama).
@@ -689,6 +690,21 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(|e| self.err(e))
+    }
+
+    /// `target` answers again: its pending deliveries are due at `now`
+    /// rather than at the end of their back-off; how many were waiting.
+    pub async fn due_now(&self, target: &str, now: i64) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE trama_referral SET next_attempt = $1 \
+             WHERE delivery = 1 AND target = $2 AND next_attempt > $1",
+        )
+        .bind(now)
+        .bind(target)
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected())
         .map_err(|e| self.err(e))
     }
 
