@@ -74,6 +74,15 @@ pub struct ReferralsArgs {
     /// Only referrals sent at least this many days ago.
     #[arg(long, default_value_t = 0)]
     pub older_than_days: u32,
+    /// Referrals per page (50 by default, at most 200).
+    #[arg(long, default_value_t = 0)]
+    pub page_size: u32,
+    /// The page that follows the one with this token (printed under each page).
+    #[arg(long, default_value = "")]
+    pub page_token: String,
+    /// Every page, one after another.
+    #[arg(long, conflicts_with = "page_token")]
+    pub all: bool,
 }
 
 fn status(text: &str) -> anyhow::Result<v1::ReferralStatus> {
@@ -128,7 +137,7 @@ pub async fn send(
     let answer = client
         .send_referral(request)
         .await
-        .map_err(crate::cli::status_error)?
+        .map_err(send_error)?
         .into_inner();
     if json {
         return render::json(&answer, "trama.v1.SendReferralResponse").map_err(anyhow::Error::msg);
@@ -185,6 +194,31 @@ pub async fn referral(
     Ok(render::referral(&r))
 }
 
+/// A send that failed: where the answer was lost on the way, whether it
+/// was stored cannot be known, and sending again with the same key is
+/// safe (it gives the same referral, or stores it now).
+fn send_error(status: tonic::Status) -> anyhow::Error {
+    let unknown = matches!(
+        status.code(),
+        tonic::Code::Unknown
+            | tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Internal
+    );
+    if unknown {
+        anyhow::anyhow!(
+            "the send may or may not have been stored: the answer was lost ({:?}: {}). \
+             Send it again with the same --key: the gateway gives the same referral if it \
+             stored it, or stores it now",
+            status.code(),
+            status.message()
+        )
+    } else {
+        crate::cli::status_error(status)
+    }
+}
+
 /// Lists the inbox or the outbox.
 pub async fn referrals(
     client: &mut FederationClient<Channel>,
@@ -203,22 +237,34 @@ pub async fn referrals(
         .iter()
         .map(|s| status(s).map(|s| s as i32))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut request = tonic::Request::new(v1::ListReferralsRequest {
+    let mut asked = v1::ListReferralsRequest {
         context: Some(context),
         r#box: r#box as i32,
         statuses,
         overdue_only: a.overdue,
         older_than_days: a.older_than_days,
-        ..Default::default()
-    });
-    request.set_timeout(timeout);
-    let answer = client
-        .list_referrals(request)
-        .await
-        .map_err(crate::cli::status_error)?
-        .into_inner();
-    if json {
-        return render::json(&answer, "trama.v1.ListReferralsResponse").map_err(anyhow::Error::msg);
+        page_size: a.page_size,
+        page_token: a.page_token,
+    };
+    let mut all = v1::ListReferralsResponse::default();
+    loop {
+        let mut request = tonic::Request::new(asked.clone());
+        request.set_timeout(timeout);
+        let page = client
+            .list_referrals(request)
+            .await
+            .map_err(crate::cli::status_error)?
+            .into_inner();
+        all.overdue = page.overdue;
+        all.referrals.extend(page.referrals);
+        all.next_page_token = page.next_page_token;
+        if !a.all || all.next_page_token.is_empty() {
+            break;
+        }
+        asked.page_token = std::mem::take(&mut all.next_page_token);
     }
-    Ok(render::referrals(&answer))
+    if json {
+        return render::json(&all, "trama.v1.ListReferralsResponse").map_err(anyhow::Error::msg);
+    }
+    Ok(render::referrals(&all))
 }

@@ -236,7 +236,7 @@ fn the_federation_bench_measures_every_baseline_and_writes_its_table() {
             "--subjects",
             "300",
             "--duration",
-            "1",
+            "2",
             "--warmup",
             "0",
             "--concurrency",

@@ -845,8 +845,16 @@ pub fn referrals(answer: &v1::ListReferralsResponse) -> String {
             r.id.clone(),
         ]);
     }
+    let more = if answer.next_page_token.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "more: --page-token {} (or --all for every page)\n",
+            answer.next_page_token
+        )
+    };
     format!(
-        "{} referral(s), {} overdue\n{}",
+        "{} referral(s), {} overdue\n{}{more}",
         answer.referrals.len(),
         answer.overdue,
         t.render()
