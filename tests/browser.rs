@@ -1093,6 +1093,10 @@ async fn a_desk_refers_a_person_from_a_service_and_the_comune_takes_it_on() {
     assert!(inbox.contains("in attesa di risposta"), "{inbox}");
     check_and_save(&worker, "social-worker-10-referrals-inbox").await;
     worker.open(&sent).await;
+    // Whom and why, read from the comune's own table.
+    let person = worker.el("#person").await.text().await.unwrap();
+    assert!(person.contains(DEMO), "{person}");
+    assert!(worker.text().await.contains("Solitudine"));
     worker.click("#step-accepted").await;
     let text = worker.text().await;
     let status = worker.el("#status").await.text().await.unwrap();

@@ -124,6 +124,17 @@ async fn a_referral_arrives_once_and_the_sender_sees_the_comune_accept_it() {
     assert_eq!(r.status, v1::ReferralStatus::Requested as i32);
     let r = until(&fed, &r.id, "delivered", delivered).await;
     assert_eq!(inbox_rows(&fed, &r.id).await, 1);
+    // The comune's operators read what it says, from the comune's own
+    // table; its sender, who wrote it, gets none of it back.
+    let at_target = get(&fed, "comune", &r.id).await.expect("the target reads it");
+    let content = at_target.content.expect("read from the comune's table");
+    assert_eq!(
+        content.person.map(|p| p.tax_code),
+        Some(featured_tax_code())
+    );
+    assert_eq!(content.reasons, ["mental-health", "housing"]);
+    assert_eq!(content.message, MESSAGE);
+    assert_eq!(r.content, None, "the sender gets no content back");
     let db = comune_db(&fed).await;
     let (cf, reasons, state): (String, String, String) = sqlx::query_as(
         "SELECT codice_fiscale, motivi, stato FROM segnalazioni_in WHERE id_trama = ?",
@@ -893,5 +904,52 @@ async fn a_partner_back_gets_its_waiting_referrals_at_once() {
         took < Duration::from_secs(8),
         "delivered {took:?} after the comune came back"
     );
+    fed.cleanup().await;
+}
+
+/// The comune's connector reads a referral's content for the comune's
+/// own operators only: asked on the sender's behalf (even with the
+/// gateway's own certificate), it refuses and reads nothing; the gateway
+/// gives the sender no content either.
+#[tokio::test]
+async fn a_referrals_content_is_read_for_its_target_only() {
+    let fed = start().await;
+    let r = send(&fed, "read-1").await.referral.expect("stored");
+    until(&fed, &r.id, "delivered", delivered).await;
+    let config = trama_tls::client::client_config(&fed.tls("gateway", "gateway")).unwrap();
+    let channel = trama_tls::client::channel(
+        &fed.connector_address("comune"),
+        config,
+        trama_tls::client::ExpectedPeer {
+            federation: "demo".into(),
+            organisation: Some("comune".into()),
+            role: trama_tls::Role::Connector,
+        },
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut connector = v1::connector_client::ConnectorClient::new(channel);
+    let refused = connector
+        .read_referral(v1::ReadReferralRequest {
+            id: r.id.clone(),
+            context: cps(),
+            client_organisation: "asl".into(),
+        })
+        .await
+        .expect_err("not the comune's own operator");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("own operators"), "{refused:?}");
+    let own = connector
+        .read_referral(v1::ReadReferralRequest {
+            id: r.id.clone(),
+            context: support::ctx("assistente_sociale", "segnalazione", ""),
+            client_organisation: "comune".into(),
+        })
+        .await
+        .expect("the comune's own")
+        .into_inner();
+    assert!(own.found);
+    let by_sender = get(&fed, "asl", &r.id).await.expect("read by its sender");
+    assert_eq!(by_sender.content, None);
     fed.cleanup().await;
 }

@@ -182,6 +182,7 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, 
         for q in [&inbox.exists, &inbox.insert, &inbox.changes]
             .into_iter()
             .chain(inbox.update.as_ref())
+            .chain(inbox.read.as_ref())
         {
             let p = prepare(db, mapping, &q.key, q).await?;
             prepared.insert(q.key.clone(), p);

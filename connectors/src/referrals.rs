@@ -1,7 +1,9 @@
 //! The partner's inbox of referrals (`[referrals]` in the mapping file):
 //! the partner's own SQL to find a referral by id (`exists`), to write one
 //! (`insert`) and to read the status changes its own software made
-//! (`changes`), with a table from its status codes to Trama's.
+//! (`changes`), with a table from its status codes to Trama's; optionally
+//! to write back changes made through Trama (`update`) and to read what a
+//! referral says for the partner's own operators (`read`).
 //!
 //! ```toml
 //! [referrals]
@@ -56,6 +58,8 @@ pub(crate) struct RawReferrals {
     changes: String,
     #[serde(default)]
     update: Option<String>,
+    #[serde(default)]
+    read: Option<String>,
     status: BTreeMap<String, String>,
 }
 
@@ -71,6 +75,10 @@ pub struct InboxMapping {
     /// Writes a status change made through Trama, if the partner wants
     /// its table to follow them.
     pub update: Option<NamedQuery>,
+    /// Reads what one referral says, by `:id`, for the partner's own
+    /// operators (columns `tax_code`, `family_name`, `given_name`,
+    /// `birth_date`, `birthplace_code`, `reasons`, `message`, any of them).
+    pub read: Option<NamedQuery>,
     /// The partner's status codes, with Trama's statuses.
     pub statuses: BTreeMap<String, v1::ReferralStatus>,
 }
@@ -129,6 +137,11 @@ pub(crate) fn parse(raw: &RawReferrals) -> Result<InboxMapping, (String, String)
             .update
             .as_deref()
             .map(|sql| query("referrals.update", sql, &UPDATE_PARAMS))
+            .transpose()?,
+        read: raw
+            .read
+            .as_deref()
+            .map(|sql| query("referrals.read", sql, &["id"]))
             .transpose()?,
         statuses,
     })
@@ -227,6 +240,34 @@ fn changed_at(rows: &Rows, row: &[Value]) -> Option<i64> {
     }
 }
 
+/// What the first row of a `read` says: the person, the reasons (comma
+/// separated need codes, as `insert` wrote them) and the message.
+pub fn read_content(rows: &Rows) -> Option<v1::ReferralContent> {
+    let row = rows.rows.first()?;
+    let text = |column: &str| cell(rows, row, column);
+    let birth_date = match rows.index_of("birth_date").and_then(|i| row.get(i)) {
+        Some(Value::Date(d)) => Some(v1::Date::from_date(*d)),
+        Some(Value::Text(t)) => crate::values::parse_date(t, DateFormat::Iso).map(v1::Date::from_date),
+        _ => None,
+    };
+    Some(v1::ReferralContent {
+        person: Some(v1::ReferredPerson {
+            tax_code: text("tax_code"),
+            given_name: text("given_name"),
+            family_name: text("family_name"),
+            birth_date,
+            birthplace_code: text("birthplace_code"),
+        }),
+        reasons: text("reasons")
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(String::from)
+            .collect(),
+        message: text("message"),
+    })
+}
+
 /// The changes read: translated, the rows that do not map named, and the
 /// latest change time seen (the next `since`).
 pub fn read_changes(
@@ -268,6 +309,7 @@ mod tests {
             insert: "INSERT INTO inbox (id, cf) VALUES (:id, :tax_code)".into(),
             changes: "SELECT id, stato AS status FROM inbox WHERE t >= :since".into(),
             update: Some("UPDATE inbox SET stato = :status WHERE id = :id".into()),
+            read: None,
             status: BTreeMap::from([
                 ("N".to_string(), "requested".to_string()),
                 ("P".to_string(), "in-progress".to_string()),

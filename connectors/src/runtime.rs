@@ -223,6 +223,17 @@ impl Connector {
         Ok(true)
     }
 
+    /// What referral `id` says, as the inbox holds it now; `None` when the
+    /// mapping has no `read` query or no row has that id.
+    pub async fn read_referral(&self, id: &str) -> Result<Option<v1::ReferralContent>, CallError> {
+        let Some(read) = self.mapping.inbox.as_ref().and_then(|i| i.read.as_ref()) else {
+            return Ok(None);
+        };
+        let values = HashMap::from([("id", Param::Text(Some(id.trim().to_string())))]);
+        let rows = self.run_in(&mut self.db.pooled(), read, &values).await?;
+        Ok(crate::referrals::read_content(&rows))
+    }
+
     /// The status changes the partner's software made since `since`
     /// (RFC 3339 text; empty for all), translated.
     pub async fn referral_changes(

@@ -245,6 +245,29 @@ impl ConnectorService {
     /// organisation's business) and only where its export rules release
     /// `case_membership` to that organisation for the purpose and role:
     /// the answer is read from that section.
+    /// What a referral in the inbox says, for this partner's own
+    /// operators only; the person's pseudonyms go to the audit entry.
+    async fn referral_read(
+        &self,
+        req: &v1::ReadReferralRequest,
+        entry: &mut Entry,
+    ) -> Result<v1::ReadReferralResponse, CallError> {
+        if req.client_organisation != self.inner.organisation {
+            return Err(CallError::ExportDenied(format!(
+                "a referral in {}'s inbox is read by {}'s own operators only, not {}'s",
+                self.inner.organisation, self.inner.organisation, req.client_organisation
+            )));
+        }
+        let content = self.inner.read_referral(&req.id).await?;
+        if let Some(person) = content.as_ref().and_then(|c| c.person.as_ref()) {
+            entry.subjects = self.pseudonyms.subject(text::trim(&person.tax_code), None);
+        }
+        Ok(v1::ReadReferralResponse {
+            found: content.is_some(),
+            content,
+        })
+    }
+
     async fn case_checked(
         &self,
         req: &v1::CheckCaseRequest,
@@ -456,6 +479,17 @@ impl ConnectorApi for ConnectorService {
             .write_status(&req)
             .await
             .map(|written| v1::UpdateReferralStatusResponse { written });
+        self.audited(entry, result).await.map(Response::new)
+    }
+
+    async fn read_referral(
+        &self,
+        request: Request<v1::ReadReferralRequest>,
+    ) -> Result<Response<v1::ReadReferralResponse>, Status> {
+        let req = request.into_inner();
+        let mut entry = self.draft("ReadReferral", &req.client_organisation, req.context.as_ref());
+        entry.sections_asked = vec![format!("referral:{}", req.id)];
+        let result = self.referral_read(&req, &mut entry).await;
         self.audited(entry, result).await.map(Response::new)
     }
 

@@ -44,6 +44,8 @@ texts! {
     referral_late: "IN RITARDO", "OVERDUE";
     referral_open: "Apri", "Open";
     referral_title: "Segnalazione", "Referral";
+    referral_person: "Persona", "Person";
+    referral_message: "Messaggio", "Message";
     referral_case: "Pratica dell'ente inviante", "The sender's case";
     referral_confirmed: "Segnalazione inviata: la riceve", "Referral sent: it goes to";
     denied_by_partner: "le regole dell'ente non lo consentono", "the partner's rules do not allow it";

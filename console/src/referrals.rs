@@ -163,6 +163,12 @@ pub struct Shown {
     service: String,
     /// The sender's own case number.
     case_id: String,
+    /// Whom it is about, for the target (read from its own table).
+    person: String,
+    /// Why, in words.
+    reasons: String,
+    /// The sender's message.
+    message: String,
     purpose: String,
     urgency: String,
     status: String,
@@ -226,6 +232,23 @@ fn shown(r: &v1::Referral, service: Option<String>, t: &Texts) -> Shown {
         target: r.target.clone(),
         service: service.unwrap_or_else(|| r.target_service.clone()),
         case_id: r.case_id.clone(),
+        person: r.content.as_ref().map(person_line).unwrap_or_default(),
+        reasons: r
+            .content
+            .as_ref()
+            .map(|c| {
+                c.reasons
+                    .iter()
+                    .map(|code| crate::words::code(code, "", t))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+        message: r
+            .content
+            .as_ref()
+            .map(|c| c.message.clone())
+            .unwrap_or_default(),
         purpose: crate::words::purpose(&r.purpose, t),
         urgency: urgency_words(r.urgency, t).into(),
         status: status_words(r.status, t).into(),
@@ -271,6 +294,23 @@ pub fn urgency_named(code: &str, t: &Texts) -> &'static str {
     let urgency = v1::Urgency::from_str_name(&format!("URGENCY_{}", code.to_ascii_uppercase()))
         .unwrap_or(v1::Urgency::Routine);
     urgency_words(urgency as i32, t)
+}
+
+/// The person a referral is about: name, birth date, tax code, as the
+/// target's table holds them.
+fn person_line(c: &v1::ReferralContent) -> String {
+    let Some(p) = &c.person else {
+        return String::new();
+    };
+    let mut parts = vec![format!("{} {}", p.family_name, p.given_name).trim().to_string()];
+    if let Some(born) = &p.birth_date {
+        parts.push(crate::when::date(born));
+    }
+    if !p.tax_code.is_empty() {
+        parts.push(p.tax_code.clone());
+    }
+    parts.retain(|x| !x.is_empty());
+    parts.join(", ")
 }
 
 fn urgency_words(urgency: i32, t: &Texts) -> &'static str {

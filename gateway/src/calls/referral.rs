@@ -5,7 +5,7 @@
 //! records beyond the usual: `referral:<id>`, `target:<org>` and
 //! `status:<status>`.
 
-use trama_proto::v1::{self, ReferralBox, ReferralStatus, Urgency};
+use trama_proto::v1::{self, Delivery, ReferralBox, ReferralStatus, Urgency};
 
 use crate::call::{Admitted, Facts, FederationRequest, Finished};
 use crate::cases::CasePerson;
@@ -304,15 +304,53 @@ pub async fn get(
         Ok(r) => r,
         Err(e) => return Finished::refused(e, Facts::default()),
     };
-    let facts = facts_of(&r, &[]);
-    match gw.referrals.shown(r).await {
-        Ok(referral) => Finished::answered(
-            v1::GetReferralResponse {
-                referral: Some(referral),
-            },
-            facts,
-        ),
-        Err(e) => Finished::refused(e, facts),
+    let is_target = r.target == call.client.organisation && r.delivery == Delivery::Delivered as i32;
+    let mut facts = facts_of(&r, &[]);
+    let mut referral = match gw.referrals.shown(r).await {
+        Ok(referral) => referral,
+        Err(e) => return Finished::refused(e, facts),
+    };
+    if is_target {
+        referral.content = read_through(&gw, &call, &req, &referral.target).await;
+        if referral.content.is_some() {
+            facts.sections_asked.push("content".into());
+        }
+    }
+    Finished::answered(
+        v1::GetReferralResponse {
+            referral: Some(referral),
+        },
+        facts,
+    )
+}
+
+/// What a delivered referral says, read for the target's own operator
+/// from the target's inbox table through its connector at this moment;
+/// nothing is kept. `None` when the connector cannot say (no `read` query,
+/// down, refused): the referral is shown without it.
+async fn read_through(
+    gw: &FederationService,
+    call: &Admitted,
+    req: &v1::GetReferralRequest,
+    target: &str,
+) -> Option<v1::ReferralContent> {
+    let source = gw
+        .registry
+        .all()
+        .iter()
+        .find(|s| s.organisation == target)?;
+    let mut ask = tonic::Request::new(v1::ReadReferralRequest {
+        id: req.id.trim().to_string(),
+        context: req.context.clone(),
+        client_organisation: call.client.organisation.clone(),
+    });
+    ask.set_timeout(source.timeout);
+    match source.client.clone().read_referral(ask).await {
+        Ok(answer) => answer.into_inner().content,
+        Err(status) => {
+            tracing::info!(source = %target, code = ?status.code(), "a referral's content not read from its target");
+            None
+        }
     }
 }
 
