@@ -153,6 +153,9 @@ pub enum BenchCommand {
     /// Durable referral sends at many in flight, beside the audit writer's own figure in the same
     /// run; then how long every referral takes to reach the target's inbox.
     Referrals(trama_lab::bench::referrals::ReferralsArgs),
+    /// What each process of the demo federation costs while no call arrives, as a share of
+    /// one core: an idle node must not scan its partner's data.
+    Idle(trama_lab::bench::idle::IdleArgs),
 }
 
 /// `trama pki` subcommands.

@@ -160,6 +160,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             cli::BenchCommand::Console(args) => trama_lab::bench::console::run(args).await?,
             cli::BenchCommand::Services(args) => trama_lab::bench::services::run(args).await?,
             cli::BenchCommand::Referrals(args) => trama_lab::bench::referrals::run(args).await?,
+            cli::BenchCommand::Idle(args) => trama_lab::bench::idle::run(args).await?,
         },
     }
     Ok(())

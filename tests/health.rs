@@ -174,3 +174,59 @@ async fn an_emptied_sqlite_database_is_not_serving_and_answered_unavailable_at_o
     );
     fed.cleanup().await;
 }
+
+/// Rows the comune's PostgreSQL database has read from its tables so far,
+/// by sequential and by index scans.
+async fn rows_read(db: &sqlx::PgPool) -> i64 {
+    // A fresh snapshot of the statistics, not the one this session cached.
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(db)
+        .await
+        .expect("snapshot cleared");
+    sqlx::query_scalar(
+        "SELECT (COALESCE(SUM(seq_tup_read), 0) + COALESCE(SUM(idx_tup_fetch), 0))::bigint \
+         FROM pg_stat_user_tables",
+    )
+    .fetch_one(db)
+    .await
+    .expect("the table statistics")
+}
+
+/// An idle connector keeps its health true without reading its partner's
+/// data: while no call arrives, the comune's database on PostgreSQL reads
+/// no row of any table (its statistics count every row a scan returns),
+/// though the health watch asks it every query of the mapping several
+/// times meanwhile, whole-table fact queries included.
+#[tokio::test]
+async fn an_idle_connector_reads_no_row_of_its_partners_tables() {
+    let Some(server) = support::postgres() else {
+        return;
+    };
+    let fed = Sandbox::start_with(move |b| b.postgres(Some(server))).await;
+    let url = fed
+        .running
+        .database_url("comune")
+        .expect("the comune's database")
+        .to_string();
+    let db = sqlx::PgPool::connect(&url).await.expect("the comune");
+    // Let the start settle, and the statistics catch up (they are sent at
+    // the end of each transaction, at most once a second).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = rows_read(&db).await;
+    // Three health intervals and more.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let after = rows_read(&db).await;
+    assert_eq!(
+        connector_health(&fed, "comune").await,
+        SERVING,
+        "still serving"
+    );
+    assert_eq!(
+        after - before,
+        0,
+        "the idle comune connector read {} rows in 8 s",
+        after - before
+    );
+    db.close().await;
+    fed.cleanup().await;
+}

@@ -492,13 +492,22 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// Runs a prepared query with every parameter NULL: it matches no row,
-    /// but the engine still has to find the query's tables and columns, so
-    /// a table dropped or a file emptied fails it. The cheapest question
-    /// that proves the mapping can still be answered.
+    /// Asks the database a prepared query bounded to no row: wrapped in
+    /// `SELECT * FROM (…) WHERE 1 = 0`, every parameter NULL. The engine
+    /// still has to find the query's tables and columns, so a table
+    /// dropped, a file emptied or a server stopped fails it; but every
+    /// engine sees the condition is false and reads nothing, so the probe
+    /// costs the same at a thousand people as at a million (a query that
+    /// reads a whole table, such as a statistics fact query, is not run).
     pub async fn probe(&mut self, query: &Prepared) -> Result<(), SourceError> {
+        let bounded = Prepared {
+            text: format!("SELECT * FROM ({}) AS trama_probe WHERE 1 = 0", query.text).into(),
+            names: query.names.clone(),
+            types: query.types.clone(),
+            columns: query.columns.clone(),
+        };
         let nulls: Vec<Param> = query.types.iter().map(|t| Param::null(*t)).collect();
-        self.fetch(query, &nulls).await.map(|_| ())
+        self.fetch(&bounded, &nulls).await.map(|_| ())
     }
 
     /// Runs a prepared query with `params` (see [`Database::fetch`]).

@@ -976,7 +976,7 @@ fn cpu_by_role(running: &Federation) -> Vec<(String, f64)> {
 }
 
 /// User and system CPU seconds of a process, from its `/proc/<pid>/stat`.
-fn cpu_seconds(stat: &str) -> Option<f64> {
+pub(crate) fn cpu_seconds(stat: &str) -> Option<f64> {
     let text = std::fs::read_to_string(stat).ok()?;
     // Fields after the command name (which may hold spaces), from field 3.
     let rest = text.rsplit_once(')')?.1;

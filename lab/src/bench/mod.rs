@@ -5,6 +5,7 @@ pub mod attacks;
 pub mod audit;
 pub mod console;
 pub mod federation;
+pub mod idle;
 pub mod load;
 pub mod matching;
 pub mod referrals;
