@@ -126,7 +126,9 @@ async fn a_referral_arrives_once_and_the_sender_sees_the_comune_accept_it() {
     assert_eq!(inbox_rows(&fed, &r.id).await, 1);
     // The comune's operators read what it says, from the comune's own
     // table; its sender, who wrote it, gets none of it back.
-    let at_target = get(&fed, "comune", &r.id).await.expect("the target reads it");
+    let at_target = get(&fed, "comune", &r.id)
+        .await
+        .expect("the target reads it");
     let content = at_target.content.expect("read from the comune's table");
     assert_eq!(
         content.person.map(|p| p.tax_code),

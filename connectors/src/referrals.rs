@@ -247,7 +247,9 @@ pub fn read_content(rows: &Rows) -> Option<v1::ReferralContent> {
     let text = |column: &str| cell(rows, row, column);
     let birth_date = match rows.index_of("birth_date").and_then(|i| row.get(i)) {
         Some(Value::Date(d)) => Some(v1::Date::from_date(*d)),
-        Some(Value::Text(t)) => crate::values::parse_date(t, DateFormat::Iso).map(v1::Date::from_date),
+        Some(Value::Text(t)) => {
+            crate::values::parse_date(t, DateFormat::Iso).map(v1::Date::from_date)
+        }
         _ => None,
     };
     Some(v1::ReferralContent {

@@ -487,7 +487,11 @@ impl ConnectorApi for ConnectorService {
         request: Request<v1::ReadReferralRequest>,
     ) -> Result<Response<v1::ReadReferralResponse>, Status> {
         let req = request.into_inner();
-        let mut entry = self.draft("ReadReferral", &req.client_organisation, req.context.as_ref());
+        let mut entry = self.draft(
+            "ReadReferral",
+            &req.client_organisation,
+            req.context.as_ref(),
+        );
         entry.sections_asked = vec![format!("referral:{}", req.id)];
         let result = self.referral_read(&req, &mut entry).await;
         self.audited(entry, result).await.map(Response::new)

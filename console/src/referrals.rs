@@ -302,7 +302,11 @@ fn person_line(c: &v1::ReferralContent) -> String {
     let Some(p) = &c.person else {
         return String::new();
     };
-    let mut parts = vec![format!("{} {}", p.family_name, p.given_name).trim().to_string()];
+    let mut parts = vec![
+        format!("{} {}", p.family_name, p.given_name)
+            .trim()
+            .to_string(),
+    ];
     if let Some(born) = &p.birth_date {
         parts.push(crate::when::date(born));
     }

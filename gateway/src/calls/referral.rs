@@ -304,7 +304,8 @@ pub async fn get(
         Ok(r) => r,
         Err(e) => return Finished::refused(e, Facts::default()),
     };
-    let is_target = r.target == call.client.organisation && r.delivery == Delivery::Delivered as i32;
+    let is_target =
+        r.target == call.client.organisation && r.delivery == Delivery::Delivered as i32;
     let mut facts = facts_of(&r, &[]);
     let mut referral = match gw.referrals.shown(r).await {
         Ok(referral) => referral,

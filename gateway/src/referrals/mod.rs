@@ -351,6 +351,7 @@ impl Referrals {
             // Kept only as a keyed fingerprint: not shown.
             idempotency_key: String::new(),
             sender_operator: r.sender_operator,
+            content: None,
         }
     }
 }

@@ -39,7 +39,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
         args.seconds,
         crate::bench::machine()
     );
-    let mut running = FederationBuilder::new(&args.dir)
+    let running = FederationBuilder::new(&args.dir)
         .exe(&exe)
         .subjects(args.subjects)
         .start()
