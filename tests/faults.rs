@@ -464,3 +464,61 @@ async fn the_gateway_killed_under_load_loses_no_answered_call() {
     let (ok, out) = verify(&["--gateway"], &fed.dir().join("gateway.toml"));
     assert!(ok, "{out}");
 }
+
+/// One source that does not answer in time no longer keeps the locator
+/// from learning the others: with the asl partitioned, a read by tax code
+/// teaches it that caritas (which holds the person under a local id only)
+/// does not have them, so the next read skips caritas; the asl, which
+/// said nothing, is asked again.
+#[tokio::test]
+async fn a_source_that_times_out_does_not_stop_the_locator_learning_the_others() {
+    let fed = start(|b| b.fault_proxy(Partner::Asl)).await;
+    let proxy = fed.running.proxy("asl").expect("the asl's proxy");
+    proxy.set(Mode::Hold);
+    let mut client = fed.client("comune");
+    let ask = |case: &str| {
+        let mut r = tonic::Request::new(record(case));
+        r.set_timeout(Duration::from_millis(1500));
+        r
+    };
+    let message = |r: &v1::GetRecordResponse, org: &str| {
+        r.outcomes
+            .iter()
+            .find(|o| o.organisation == org)
+            .map(|o| o.message.clone())
+            .unwrap_or_default()
+    };
+    let first = client
+        .get_record(ask("CS-LEARN-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(outcome(&first, "asl"), OutcomeStatus::Timeout);
+    assert_eq!(outcome(&first, "caritas"), OutcomeStatus::NotFound);
+    assert!(!message(&first, "caritas").contains("locator"));
+    let second = client
+        .get_record(ask("CS-LEARN-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        message(&second, "caritas").contains("locator cache"),
+        "caritas asked again: {:?}",
+        second.outcomes
+    );
+    assert_eq!(
+        outcome(&second, "asl"),
+        OutcomeStatus::Timeout,
+        "asked again"
+    );
+    assert_eq!(outcome(&second, "comune"), OutcomeStatus::Ok);
+    // Back: the asl answers, and is remembered as holding the person.
+    proxy.set(Mode::Pass);
+    let third = client
+        .get_record(ask("CS-LEARN-3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(outcome(&third, "asl"), OutcomeStatus::Ok);
+    fed.cleanup().await;
+}

@@ -1,8 +1,11 @@
-//! The locator cache: for a subject's keyed pseudonym, which sources knew
-//! the person at the last complete answer. In memory only, for a short
-//! time. With it, a `GetRecord` by tax code asks only the sources that know
-//! the person instead of the whole federation; a source that then answers
-//! "not found" drops the entry, and the next call asks everyone again.
+//! The locator cache: for a subject's keyed pseudonym, which sources held
+//! the person and which answered that they did not, at recent answers. In
+//! memory only, for a short time. With it, a `GetRecord` by tax code skips
+//! the sources known not to hold the person; every other source the caller
+//! may ask is asked. It learns from every source that answered (a source
+//! that timed out or was not asked stays unknown, and is asked next time),
+//! so a federation where one source is slow still learns the rest; a
+//! remembered holder that then answers "not found" drops the entry.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,15 +18,46 @@ use moka::sync::Cache;
 pub struct Located {
     /// The subject's tax-code pseudonym.
     pub pseudonym: String,
-    /// The sources that held the person at a recent complete answer, if
-    /// remembered.
-    pub holders: Option<Arc<Vec<String>>>,
+    /// What recent answers said of the person, if remembered.
+    pub known: Option<Arc<Known>>,
 }
 
-/// Pseudonym → the organisations that knew the person.
+/// What recent answers said of one person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Sources that held the person.
+    pub holders: Vec<String>,
+    /// Sources that answered that they do not.
+    pub absent: Vec<String>,
+}
+
+impl Known {
+    /// `self` with what `answered` (organisation, whether it holds the
+    /// person) says; a later answer wins.
+    pub fn with(&self, answered: impl IntoIterator<Item = (String, bool)>) -> Known {
+        let mut next = self.clone();
+        for (organisation, holds) in answered {
+            next.holders.retain(|o| *o != organisation);
+            next.absent.retain(|o| *o != organisation);
+            if holds {
+                next.holders.push(organisation);
+            } else {
+                next.absent.push(organisation);
+            }
+        }
+        next
+    }
+
+    /// Whether it says anything.
+    pub fn is_empty(&self) -> bool {
+        self.holders.is_empty() && self.absent.is_empty()
+    }
+}
+
+/// Pseudonym → what recent answers said of the person.
 #[derive(Debug, Clone)]
 pub struct Locator {
-    cache: Option<Cache<String, Arc<Vec<String>>>>,
+    cache: Option<Cache<String, Arc<Known>>>,
     hits: Arc<AtomicU64>,
     misses: Arc<AtomicU64>,
 }
@@ -45,8 +79,8 @@ impl Locator {
         }
     }
 
-    /// The sources that knew the subject, if remembered.
-    pub fn get(&self, pseudonym: &str) -> Option<Arc<Vec<String>>> {
+    /// What recent answers said of the subject, if remembered.
+    pub fn get(&self, pseudonym: &str) -> Option<Arc<Known>> {
         let cache = self.cache.as_ref()?;
         let found = cache.get(pseudonym);
         let (counter, metric) = if found.is_some() {
@@ -59,10 +93,19 @@ impl Locator {
         found
     }
 
-    /// Remembers that exactly `sources` know the subject.
-    pub fn remember(&self, pseudonym: String, sources: Vec<String>) {
+    /// What is remembered of the subject, without counting a hit or a
+    /// miss (for learning, not for a call's plan).
+    pub fn peek(&self, pseudonym: &str) -> Option<Arc<Known>> {
+        self.cache.as_ref()?.get(pseudonym)
+    }
+
+    /// Remembers what answers said of the subject.
+    pub fn remember(&self, pseudonym: String, known: Known) {
+        if known.is_empty() {
+            return;
+        }
         if let Some(cache) = &self.cache {
-            cache.insert(pseudonym, Arc::new(sources));
+            cache.insert(pseudonym, Arc::new(known));
         }
     }
 
@@ -90,16 +133,21 @@ mod tests {
     fn remembers_forgets_and_expires() {
         let l = Locator::new(Duration::from_millis(100), 10);
         assert!(l.get("p").is_none());
-        l.remember("p".into(), vec!["comune".into(), "asl".into()]);
-        assert_eq!(l.get("p").map(|s| s.len()), Some(2));
+        let known = Known::default().with([("comune".into(), true), ("asl".into(), false)]);
+        l.remember("p".into(), known.clone());
+        assert_eq!(l.get("p").as_deref(), Some(&known));
+        // A later answer wins.
+        let moved = known.with([("asl".into(), true)]);
+        assert_eq!(moved.holders, ["comune", "asl"]);
+        assert!(moved.absent.is_empty());
         l.forget("p");
         assert!(l.get("p").is_none());
-        l.remember("p".into(), vec!["comune".into()]);
+        l.remember("p".into(), known);
         std::thread::sleep(Duration::from_millis(150));
         assert!(l.get("p").is_none(), "expired");
         assert_eq!(l.counts(), (1, 3));
         let off = Locator::new(Duration::ZERO, 10);
-        off.remember("p".into(), vec![]);
+        off.remember("p".into(), Known::default().with([("comune".into(), true)]));
         assert!(off.get("p").is_none());
     }
 }

@@ -97,23 +97,28 @@ impl<'r, T> Plan<'r, T> {
         })
     }
 
-    /// Narrows the plan to the sources the locator says hold the person:
-    /// the others, among those the caller may ask, are not asked.
-    pub fn only_holders(&mut self, holders: &[String]) {
+    /// Narrows the plan: the sources the locator knows answered recently
+    /// that they do not hold the person are not asked; every other source
+    /// the caller may ask still is.
+    pub fn skip_absent(&mut self, absent: &[String]) {
         for p in &mut self.sources {
-            if matches!(p.ask, Ask::Yes(_)) && !holders.contains(&p.source.organisation) {
+            if matches!(p.ask, Ask::Yes(_)) && absent.contains(&p.source.organisation) {
                 p.ask = Ask::NotHolding;
             }
         }
     }
 
-    /// Whether a source asked (not one left out by the plan) has this
-    /// outcome status, in `outcomes` from [`Plan::outcomes`].
-    pub fn asked_with(&self, outcomes: &[Outcome], status: OutcomeStatus) -> bool {
+    /// The sources asked that answered, each with whether it holds the
+    /// person (`ok`) or not (`not found`), from `outcomes` of
+    /// [`Plan::outcomes`]; the sources left out, and those that failed,
+    /// say nothing.
+    pub fn answered(&self, outcomes: &[Outcome]) -> Vec<(String, bool)> {
         self.sources
             .iter()
             .zip(outcomes)
-            .any(|(p, o)| matches!(p.ask, Ask::Yes(_)) && o.status == status)
+            .filter(|(p, o)| matches!(p.ask, Ask::Yes(_)) && o.answered())
+            .map(|(p, o)| (p.source.organisation.clone(), o.status == OutcomeStatus::Ok))
+            .collect()
     }
 
     /// Every source's outcome: the sources asked take theirs from
@@ -131,7 +136,8 @@ impl<'r, T> Plan<'r, T> {
                     Ask::NotHolding => Some(Outcome::not_asked(
                         organisation,
                         OutcomeStatus::NotFound,
-                        "not asked: it did not hold this person at a recent complete answer (locator cache)".into(),
+                        "not asked: it did not hold this person at a recent answer (locator cache)"
+                            .into(),
                     )),
                 }
             })

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 use trama_proto::v1::federation_server::Federation;
-use trama_proto::v1::{self, OutcomeStatus};
+use trama_proto::v1;
 
 use crate::audit::Auditor;
 use crate::call::audited;
@@ -78,34 +78,31 @@ impl FederationService {
     pub(crate) fn locate(&self, key: &SubjectKey, subjects: &[String]) -> Option<Located> {
         key.tax_code.as_ref().filter(|_| key.local_ids.is_empty())?;
         let pseudonym = subjects.first()?.clone();
-        let holders = self.locator.get(&pseudonym);
-        Some(Located { pseudonym, holders })
+        let known = self.locator.get(&pseudonym);
+        Some(Located { pseudonym, known })
     }
 
-    /// Teaches the locator from a record read: a remembered source that no
-    /// longer holds the person makes it forget; an answer from every source
-    /// of the federation tells it who holds the person.
-    /// `asked_missed` says whether a source asked answered "not found".
-    pub(crate) fn learn_holders(&self, located: Located, outcomes: &[Outcome], asked_missed: bool) {
-        if located.holders.is_some() {
-            if asked_missed {
-                self.locator.forget(&located.pseudonym);
-            }
-        } else if self.every_source_answered(outcomes) {
-            let holders = outcomes
-                .iter()
-                .filter(|o| o.status == OutcomeStatus::Ok)
-                .map(|o| o.organisation.clone())
-                .collect();
-            self.locator.remember(located.pseudonym, holders);
+    /// Teaches the locator from a record read: `answered` are the sources
+    /// asked that answered, each with whether it holds the person. A
+    /// remembered holder that no longer holds the person makes it forget;
+    /// otherwise what the answers said is added to what it knew.
+    pub(crate) fn learn_holders(&self, located: Located, answered: &[(String, bool)]) {
+        let known = located.known.as_deref().cloned().unwrap_or_default();
+        let lost = answered
+            .iter()
+            .any(|(org, holds)| !holds && known.holders.contains(org));
+        if lost {
+            self.locator.forget(&located.pseudonym);
+            return;
         }
+        self.locator
+            .remember(located.pseudonym, known.with(answered.iter().cloned()));
     }
 
-    /// A search by tax code that every source answered tells the locator
-    /// who holds the person (the sources that returned a candidate with
-    /// exactly that code): the record read that usually follows asks only
-    /// them.
-    /// `pseudonym` is the tax code's.
+    /// A search by tax code tells the locator who holds the person: each
+    /// source that answered holds them if it returned a candidate with
+    /// exactly that code, and does not otherwise; the record read that
+    /// usually follows skips the latter. `pseudonym` is the tax code's.
     pub(crate) fn learn_from_find(
         &self,
         code: &str,
@@ -113,24 +110,24 @@ impl FederationService {
         outcomes: &[Outcome],
         candidates: &[v1::Candidate],
     ) {
-        if !self.every_source_answered(outcomes) {
-            return;
-        }
-        let mut holders: Vec<String> = candidates
+        let holders: Vec<&str> = candidates
             .iter()
             .filter_map(|c| c.identity.as_ref())
             .filter(|i| i.tax_code == code)
-            .filter_map(|i| i.local_id.as_ref().map(|l| l.organisation.clone()))
+            .filter_map(|i| i.local_id.as_ref().map(|l| l.organisation.as_str()))
             .collect();
-        holders.sort();
-        holders.dedup();
-        self.locator.remember(pseudonym.to_string(), holders);
-    }
-
-    /// Whether `outcomes` hold an answer (`ok` or `not found`) from every
-    /// source of the federation: only then does the locator learn.
-    fn every_source_answered(&self, outcomes: &[Outcome]) -> bool {
-        outcomes.len() == self.registry.all().len() && outcomes.iter().all(Outcome::answered)
+        let answered = outcomes.iter().filter(|o| o.answered()).map(|o| {
+            let holds = holders.contains(&o.organisation.as_str());
+            (o.organisation.clone(), holds)
+        });
+        let known = self
+            .locator
+            .peek(pseudonym)
+            .as_deref()
+            .cloned()
+            .unwrap_or_default();
+        self.locator
+            .remember(pseudonym.to_string(), known.with(answered));
     }
 }
 

@@ -102,8 +102,7 @@ pub async fn run(
         .await;
     let combined = stage("combine").in_scope(|| combined(&plan, answers));
     if let Some(located) = located {
-        let missed = plan.asked_with(&combined.outcomes, OutcomeStatus::NotFound);
-        gw.learn_holders(located, &combined.outcomes, missed);
+        gw.learn_holders(located, &plan.answered(&combined.outcomes));
     }
     let facts = Facts {
         case,
@@ -186,12 +185,12 @@ async fn case_checked(
         .await
 }
 
-/// The locator, among the sources the caller may ask: only those that held
-/// the person at a recent complete answer stay asked.
+/// The locator, among the sources the caller may ask: those that answered
+/// recently that they do not hold the person are not asked again.
 fn located(gw: &FederationService, v: &Valid, plan: &mut Plan<'_, RecordAsk>) -> Option<Located> {
     let located = gw.locate(&v.key, &v.subjects);
-    if let Some(holders) = located.as_ref().and_then(|l| l.holders.clone()) {
-        plan.only_holders(&holders);
+    if let Some(known) = located.as_ref().and_then(|l| l.known.clone()) {
+        plan.skip_absent(&known.absent);
     }
     located
 }
