@@ -10,8 +10,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
-use trama_proto::v1::federation_server::Federation;
 use trama_proto::v1;
+use trama_proto::v1::federation_server::Federation;
 
 use crate::audit::Auditor;
 use crate::call::audited;
