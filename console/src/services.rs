@@ -167,7 +167,7 @@ pub async fn services(
             view.facets = a
                 .by_need
                 .iter()
-                .map(|f| format!("{} ({})", f.value, f.count))
+                .map(|f| format!("{} ({})", crate::words::code(&f.value, "", t), f.count))
                 .collect::<Vec<_>>()
                 .join(", ");
             view.parts = a.sources.iter().map(|p| part(p, t)).collect();
