@@ -344,6 +344,19 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     ] {
         assert!(table.body.contains(shown), "{shown} in {}", table.body);
     }
+    // A filter written in words, as the label suggests, not as a code.
+    let filtered = planner_browser
+        .post(
+            "/stats",
+            &format!("csrf={token}&rows=need&columns=district&filter=need&values=Casa&as=table"),
+        )
+        .await;
+    assert_eq!(filtered.status, 200, "{}", filtered.body);
+    assert!(filtered.body.contains("<th scope=\"row\">Casa</th>"), "{}", filtered.body);
+    assert!(
+        !filtered.body.contains("<th scope=\"row\">Lavoro</th>"),
+        "only the need asked"
+    );
     let csv = planner_browser
         .post(
             "/stats",

@@ -222,7 +222,7 @@ texts! {
     columns: "Colonne", "Columns";
     period: "Periodo (facoltativo: 2025, 2025-Q2 o 2025-07)", "Period (optional: 2025, 2025-Q2 or 2025-07)";
     only_for: "Solo per (facoltativo)", "Only for (optional)";
-    values: "Valori, separati da virgole (per esempio housing, employment)", "Values, comma-separated (for example housing, employment)";
+    values: "Valori, separati da virgole (per esempio Casa, Lavoro)", "Values, comma-separated (for example Housing, Employment)";
     show: "Mostra", "Show";
     download_csv: "Scarica CSV", "Download CSV";
     chart_caption: "Totali per riga; i totali non pubblicati non hanno barra.", "Row totals; totals not published have no bar.";

@@ -174,7 +174,7 @@ async fn ask(
     let values: Vec<String> = form
         .values
         .split(',')
-        .map(|v| v.trim().to_string())
+        .map(crate::words::code_named)
         .filter(|v| !v.is_empty())
         .collect();
     if !values.is_empty() {

@@ -228,6 +228,19 @@ pub fn code(code: &str, display: &str, t: &Texts) -> String {
     }
 }
 
+/// The code whose words are `text` (in either language, any case), or
+/// `text` itself when it names no code (a district, a code typed as such).
+pub fn code_named(text: &str) -> String {
+    let wanted = text.trim().to_lowercase();
+    CODES
+        .iter()
+        .find(|(_, it, en)| it.to_lowercase() == wanted || en.to_lowercase() == wanted)
+        .map_or_else(
+            || text.trim().to_string(),
+            |(code, _, _)| (*code).to_string(),
+        )
+}
+
 /// The record's field names (as the canonical JSON spells them): (name,
 /// Italian, English).
 const FIELDS: &[(&str, &str, &str)] = &[
@@ -381,5 +394,8 @@ mod tests {
         assert_eq!(code("X-LOCAL", "Voce del partner", &IT), "Voce del partner");
         assert_eq!(purpose("presa_in_carico", &IT), "Presa in carico");
         assert_eq!(field("caseManager", &IT), "Referente");
+        assert_eq!(code_named("salute mentale"), "mental-health");
+        assert_eq!(code_named("Mental health"), "mental-health");
+        assert_eq!(code_named("Cremona Centro"), "Cremona Centro");
     }
 }
