@@ -352,7 +352,11 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
         )
         .await;
     assert_eq!(filtered.status, 200, "{}", filtered.body);
-    assert!(filtered.body.contains("<th scope=\"row\">Casa</th>"), "{}", filtered.body);
+    assert!(
+        filtered.body.contains("<th scope=\"row\">Casa</th>"),
+        "{}",
+        filtered.body
+    );
     assert!(
         !filtered.body.contains("<th scope=\"row\">Lavoro</th>"),
         "only the need asked"
