@@ -148,9 +148,15 @@ fn coding(c: Option<&v1::Coding>) -> String {
     }
 }
 
+/// An amount as `€ 12.50`, the sign kept for every negative amount
+/// (`€ -0.50`: integer division alone would lose it below one euro).
 fn money(m: Option<&v1::Money>) -> String {
-    m.map(|m| format!("€ {}.{:02}", m.cents / 100, (m.cents % 100).abs()))
-        .unwrap_or_default()
+    m.map(|m| {
+        let sign = if m.cents < 0 { "-" } else { "" };
+        let cents = m.cents.unsigned_abs();
+        format!("€ {sign}{}.{:02}", cents / 100, cents % 100)
+    })
+    .unwrap_or_default()
 }
 
 fn period(p: Option<&v1::Period>) -> String {
@@ -859,4 +865,24 @@ pub fn referrals(answer: &v1::ListReferralsResponse) -> String {
         answer.overdue,
         t.render()
     )
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::*;
+
+    #[test]
+    fn a_refund_under_one_euro_keeps_its_sign() {
+        let shown = |cents| {
+            money(Some(&v1::Money {
+                cents,
+                ..Default::default()
+            }))
+        };
+        assert_eq!(shown(-50), "€ -0.50");
+        assert_eq!(shown(-1_050), "€ -10.50");
+        assert_eq!(shown(7), "€ 0.07");
+        assert_eq!(shown(103_750), "€ 1037.50");
+        assert_eq!(money(None), "");
+    }
 }
