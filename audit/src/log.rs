@@ -285,8 +285,15 @@ impl Writer {
             .add_checkpoint(&cp)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(path) = &self.options.checkpoint_file {
-            append_line(path, &cp).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(path) = self.options.checkpoint_file.clone() {
+            // Written and synced off the runtime's threads: callers waiting
+            // for their acknowledgement are not held behind a disk sync.
+            let line = cp.clone();
+            tokio::task::spawn_blocking(move || {
+                append_line(&path, &line).map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .await
+            .map_err(|e| format!("the checkpoint file writer stopped: {e}"))??;
         }
         self.since_checkpoint = 0;
         tracing::debug!(seq = cp.seq, "audit checkpoint signed");
