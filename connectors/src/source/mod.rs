@@ -532,16 +532,10 @@ impl Session<'_> {
     }
 }
 
-/// A database URL with any password removed, for messages.
+/// A database URL with any password removed, for messages: the one
+/// redaction every node uses ([`trama_audit::redact`]).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
+    trama_audit::redact(url)
 }
 
 #[cfg(test)]
@@ -576,5 +570,11 @@ mod tests {
             "postgres://trama:***@db:5432/comune"
         );
         assert_eq!(redact("sqlite://caritas.db"), "sqlite://caritas.db");
+        // No password, nothing to hide: the URL as written, as every node
+        // shows it.
+        assert_eq!(
+            redact("mysql://root@127.0.0.1:3306/test"),
+            "mysql://root@127.0.0.1:3306/test"
+        );
     }
 }
