@@ -361,18 +361,6 @@ pub fn yes_no(value: bool, t: &Texts) -> &'static str {
     }
 }
 
-/// An audit decision (`permit`, `deny`, `invalid`, `error`) in words.
-pub fn decision(code: &str, t: &Texts) -> String {
-    let (it, en) = match code {
-        "permit" => ("consentito", "permitted"),
-        "deny" => ("negato", "denied"),
-        "invalid" => ("richiesta non valida", "invalid request"),
-        "error" => ("errore", "error"),
-        other => return other.to_string(),
-    };
-    lang::pick(t, it, en).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,8 +95,11 @@ impl FederationService {
             self.locator.forget(&located.pseudonym);
             return;
         }
-        self.locator
-            .remember(located.pseudonym, known.with(answered.iter().cloned()));
+        let next = known.with(answered.iter().cloned());
+        // Nothing new (the usual warm call): no write to the cache.
+        if located.known.as_deref() != Some(&next) {
+            self.locator.remember(located.pseudonym, next);
+        }
     }
 
     /// A search by tax code tells the locator who holds the person: each
