@@ -48,6 +48,7 @@ texts! {
     referral_message: "Messaggio", "Message";
     referral_case: "Pratica dell'ente inviante", "The sender's case";
     referral_confirmed: "Segnalazione inviata: la riceve", "Referral sent: it goes to";
+    denied_by_federation: "le regole della federazione non lo consentono", "the federation's rules do not allow it";
     denied_by_partner: "le regole dell'ente non lo consentono", "the partner's rules do not allow it";
     with_case: "con il numero di cartella", "with the case number";
     not_a_step: "Questo passaggio non esiste: ricaricate la pagina e scegliete uno dei pulsanti.", "There is no such step: reload the page and choose one of the buttons.";

@@ -1,8 +1,9 @@
 //! What a refusal says to an operator: chosen from the gateway's
 //! `ErrorInfo` (the reason, and the rule that decided) and `BadRequest`
 //! (the field), never by reading the message's text; in the operator's
-//! language, with what to do. The rule's name stays beside the words, for
-//! the data-protection officer; a rule the console does not know is shown
+//! language, with what to do. The rule's name is not shown to operators:
+//! the data-protection officer reads it in the access log, where every
+//! decision keeps it; a rule the console does not know is shown
 //! with the policy's own reason, which the federation wrote for operators.
 
 use tonic_types::StatusExt;
@@ -45,7 +46,7 @@ pub fn rule(rule: &str, t: &Texts) -> Option<&'static str> {
 /// the policy's reason.
 pub fn section(rule_name: &str, reason: &str, t: &Texts) -> String {
     match rule(rule_name, t) {
-        Some(words) => format!("{words} ({} {rule_name})", t.rule),
+        Some(words) => words.to_string(),
         None => reason.to_string(),
     }
 }
@@ -56,7 +57,7 @@ pub fn refusal(status: &tonic::Status, t: &Texts) -> String {
     if let Some(info) = status.get_details_error_info() {
         let rule_name = info.metadata.get("rule").map(String::as_str).unwrap_or("");
         if let Some(words) = rule(rule_name, t) {
-            return format!("{words} ({} {rule_name})", t.rule);
+            return words.to_string();
         }
         if let Some(words) = reason(&info.reason, t) {
             return words.to_string();
@@ -150,7 +151,7 @@ mod tests {
         assert_eq!(refusal(&unknown, t), "a rule of this federation's own");
         assert_eq!(
             section("case-id-required", "English reason", &crate::lang::EN),
-            "this purpose acts on a case: give the case number (rule case-id-required)"
+            "this purpose acts on a case: give the case number"
         );
     }
 }

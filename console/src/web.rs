@@ -695,16 +695,11 @@ pub(crate) fn outcome_line(o: &v1::SourceOutcome, t: &Texts) -> String {
     };
     let denied = o.status == v1::OutcomeStatus::Denied as i32;
     match crate::said::rule(&o.rule, t) {
-        Some(words) if denied => {
-            format!(
-                "{}: {status}: {words} ({} {})",
-                o.organisation, t.rule, o.rule
-            )
-        }
+        Some(words) if denied => format!("{}: {status}: {words}", o.organisation),
         None if denied && o.rule.is_empty() => {
             format!("{}: {status} ({})", o.organisation, t.denied_by_partner)
         }
-        None if denied => format!("{}: {status} ({} {})", o.organisation, t.rule, o.rule),
+        None if denied => format!("{}: {status} ({})", o.organisation, t.denied_by_federation),
         _ => format!("{}: {status}", o.organisation),
     }
 }
