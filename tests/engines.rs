@@ -263,15 +263,30 @@ impl Lone {
         tax_code: &str,
         sections: Vec<i32>,
     ) -> Result<v1::FetchRecordResponse, tonic::Status> {
+        self.fetch_within(tax_code, sections, None).await
+    }
+
+    /// A fetch whose caller waits `deadline` at most (sent as
+    /// `grpc-timeout`, as the gateway sends its source budget).
+    async fn fetch_within(
+        &self,
+        tax_code: &str,
+        sections: Vec<i32>,
+        deadline: Option<Duration>,
+    ) -> Result<v1::FetchRecordResponse, tonic::Status> {
         let mut client = v1::connector_client::ConnectorClient::new(self.channel());
+        let mut request = tonic::Request::new(v1::FetchRecordRequest {
+            context: context("presa_in_carico"),
+            client_organisation: "comune".into(),
+            tax_code: tax_code.into(),
+            sections,
+            ..Default::default()
+        });
+        if let Some(d) = deadline {
+            request.set_timeout(d);
+        }
         client
-            .fetch_record(v1::FetchRecordRequest {
-                context: context("presa_in_carico"),
-                client_organisation: "comune".into(),
-                tax_code: tax_code.into(),
-                sections,
-                ..Default::default()
-            })
+            .fetch_record(request)
             .await
             .map(tonic::Response::into_inner)
     }
@@ -501,6 +516,74 @@ async fn sql_that_does_not_parse_on_the_engine_refuses_to_start() {
         err.contains("key `match.demographics[2].sql`: the query scans a whole table"),
         "{err}"
     );
+}
+
+/// A connector with one connection whose housing query holds it about half
+/// a second: calls queue for it as long as their callers wait, and only a
+/// call that cannot be served in time is refused, told when to retry.
+#[tokio::test]
+async fn calls_wait_for_a_connection_up_to_their_deadline_and_a_refusal_says_when_to_retry() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let mapping = Partner::Comune.mapping().replace(
+        "SELECT a.id_abitazione, a.titolo_godimento",
+        "SELECT pg_sleep(0.5), a.id_abitazione, a.titolo_godimento",
+    );
+    assert_ne!(mapping, Partner::Comune.mapping());
+    let lone = Lone::start(
+        Lone::builder(Partner::Comune, Database::Postgres(pg), 40)
+            .mapping(Partner::Comune, mapping)
+            .statement_timeout_ms(Partner::Comune, 1_500)
+            .max_connections(Partner::Comune, 1),
+    )
+    .await
+    .expect("starts");
+    let tax = featured_tax_code();
+    let housing = || vec![Section::Housing as i32];
+    // Four at once: the last waits past the statement timeout (which bounded
+    // the wait for a connection before) but well within its caller's 20 s.
+    let started = std::time::Instant::now();
+    let call = || lone.fetch_within(&tax, housing(), Some(Duration::from_secs(20)));
+    let (a, b, c, d) = tokio::join!(call(), call(), call(), call());
+    let answers = [a, b, c, d];
+    let queued = started.elapsed();
+    let refused: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(refused.is_empty(), "refused after {queued:?}: {refused:?}");
+    assert!(answers.iter().all(|a| a.as_ref().is_ok_and(|r| r.found)));
+    assert!(
+        queued > Duration::from_millis(1_500),
+        "the calls queued behind each other ({queued:?})"
+    );
+    // One call holds the connection; one whose caller waits 300 ms cannot
+    // be served in time: refused before its caller gives up.
+    let holding = lone.fetch_within(&tax, housing(), Some(Duration::from_secs(20)));
+    let hurried = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sent = std::time::Instant::now();
+        let answer = lone
+            .fetch_within(&tax, housing(), Some(Duration::from_millis(300)))
+            .await;
+        (answer, sent.elapsed())
+    };
+    let (held, (hurried, took)) = tokio::join!(holding, hurried);
+    assert!(held.is_ok(), "{held:?}");
+    let status = hurried.expect_err("refused");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(took < Duration::from_millis(300), "refused after {took:?}");
+    assert!(
+        status.message().contains("retry in"),
+        "{}",
+        status.message()
+    );
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    assert_eq!(
+        details.error_info().map(|i| i.reason.as_str()),
+        Some("BUSY")
+    );
+    let retry = details.retry_info().and_then(|r| r.retry_delay);
+    assert!(retry.is_some_and(|d| d > Duration::ZERO), "{retry:?}");
+    lone.teardown().await;
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ fn caritas_connector(
         database: "sqlite://caritas.db".into(),
         mapping: "mapping.toml".into(),
         pki: "pki".into(),
-        statement_timeout_ms: None,
+        limits: Default::default(),
         export: Vec::new(),
         tracing: Default::default(),
         linkage_key: Some("linkage.key".into()),

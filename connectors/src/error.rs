@@ -68,6 +68,10 @@ impl CallError {
                 source: SourceError::Timeout(_),
                 ..
             } => ConnectorReason::DatabaseTimeout,
+            CallError::Source {
+                source: SourceError::Busy { .. },
+                ..
+            } => ConnectorReason::Busy,
             CallError::Source { source, .. } if source.is_unavailable() => {
                 ConnectorReason::DatabaseUnavailable
             }
@@ -89,6 +93,14 @@ impl CallError {
                 SourceError::Timeout(limit) => {
                     format!("the database query `{key}` ran past {limit:?}")
                 }
+                SourceError::Busy {
+                    waited,
+                    retry_after,
+                } => format!(
+                    "every connection to the partner database stayed busy for the {} ms this call could wait; retry in {} ms",
+                    waited.as_millis(),
+                    retry_after.as_millis().max(1)
+                ),
                 s if s.is_unavailable() => "the partner database is unavailable".into(),
                 _ => format!("the database query `{key}` failed; see the connector's log"),
             },
@@ -129,8 +141,17 @@ impl From<CallError> for Status {
         let reason = e.reason();
         let mut details =
             ErrorDetails::with_error_info(reason.as_str(), reason::DOMAIN, e.metadata());
-        if let CallError::Invalid { field, description } = &e {
-            details.add_bad_request_violation(field.clone(), description.clone());
+        match &e {
+            CallError::Invalid { field, description } => {
+                details.add_bad_request_violation(field.clone(), description.clone());
+            }
+            CallError::Source {
+                source: SourceError::Busy { retry_after, .. },
+                ..
+            } => {
+                details.set_retry_info(Some(*retry_after));
+            }
+            _ => {}
         }
         Status::with_error_details(reason.code(), e.message(), details)
     }
@@ -209,6 +230,24 @@ mod tests {
             Code::Unavailable,
             "DATABASE_UNAVAILABLE",
             "unavailable",
+        );
+        let busy = Status::from(CallError::Source {
+            key: "fetch".into(),
+            source: SourceError::Busy {
+                waited: Duration::from_millis(1_900),
+                retry_after: Duration::from_millis(40),
+            },
+        });
+        assert_eq!(busy.code(), Code::Unavailable);
+        assert!(busy.message().contains("busy for the 1900 ms"), "{busy:?}");
+        let details = busy.get_error_details();
+        assert_eq!(
+            details.error_info().map(|i| i.reason.as_str()),
+            Some("BUSY")
+        );
+        assert_eq!(
+            details.retry_info().and_then(|r| r.retry_delay),
+            Some(Duration::from_millis(40))
         );
         check(
             sql(sqlx::Error::RowNotFound),

@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod export;
 pub mod facts;

@@ -27,7 +27,7 @@ use crate::linkage::Linkage;
 use crate::mapping::Mapping;
 use crate::model::{Candidate, CaseAnswer, Context, Person};
 use crate::runtime::Connector;
-use crate::source::Database;
+use crate::source::{Database, SourceError};
 use crate::to_proto::{self, Origin};
 
 /// The service a connector serves.
@@ -658,6 +658,8 @@ async fn watch_once(connector: &Connector) -> Watched {
     if connector.is_ready() && connector.is_up() {
         return match connector.probe().await {
             Ok(()) => Watched::Up,
+            // Every connection busy answering calls: the database is up.
+            Err(e) if matches!(e.source, SourceError::Busy { .. }) => Watched::Up,
             Err(e) => {
                 connector.mark_down();
                 Watched::Down(e.to_string())
@@ -771,17 +773,19 @@ pub async fn serve(
     let down = (!serving).then(|| "the database has not answered since start".to_string());
     report(server.health(), down).await;
     let watcher = watch_database(connector.clone(), server.health().clone(), serving);
-    let service = ConnectorServer::new(
-        ConnectorService::new(
-            connector.clone(),
-            config.export.clone(),
-            audit.clone(),
-            pseudonyms,
+    let service = crate::deadline::Deadlined(
+        ConnectorServer::new(
+            ConnectorService::new(
+                connector.clone(),
+                config.export.clone(),
+                audit.clone(),
+                pseudonyms,
+            )
+            .with_linkage(linkage),
         )
-        .with_linkage(linkage),
-    )
-    .max_decoding_message_size(MAX_REQUEST_BYTES)
-    .max_encoding_message_size(MAX_ANSWER_BYTES);
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_ANSWER_BYTES),
+    );
     tracing::info!(
         organisation = %config.organisation,
         address = %server.local_addr(),

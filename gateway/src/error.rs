@@ -273,7 +273,8 @@ impl SourceError {
         match r {
             ConnectorReason::DatabaseUnavailable
             | ConnectorReason::NotReady
-            | ConnectorReason::AuditUnavailable => SourceError::Unavailable,
+            | ConnectorReason::AuditUnavailable
+            | ConnectorReason::Busy => SourceError::Unavailable,
             ConnectorReason::DatabaseTimeout => SourceError::Timeout,
             ConnectorReason::ExportDenied => SourceError::Denied,
             ConnectorReason::InvalidRequest | ConnectorReason::QueryFailed => SourceError::Failed,

@@ -184,11 +184,15 @@ pub mod reason {
         AuditUnavailable,
         /// A query failed in the database for another reason (`INTERNAL`).
         QueryFailed,
+        /// Every connection to the database stayed busy for as long as the
+        /// caller could wait (`UNAVAILABLE`, with a `google.rpc.RetryInfo`
+        /// saying when to retry).
+        Busy,
     }
 
     impl ConnectorReason {
         /// Every reason.
-        pub const ALL: [ConnectorReason; 7] = [
+        pub const ALL: [ConnectorReason; 8] = [
             ConnectorReason::DatabaseUnavailable,
             ConnectorReason::DatabaseTimeout,
             ConnectorReason::NotReady,
@@ -196,6 +200,7 @@ pub mod reason {
             ConnectorReason::InvalidRequest,
             ConnectorReason::AuditUnavailable,
             ConnectorReason::QueryFailed,
+            ConnectorReason::Busy,
         ];
 
         /// The reason as written in `ErrorInfo.reason`.
@@ -208,6 +213,7 @@ pub mod reason {
                 ConnectorReason::InvalidRequest => "INVALID_REQUEST",
                 ConnectorReason::AuditUnavailable => "AUDIT_UNAVAILABLE",
                 ConnectorReason::QueryFailed => "QUERY_FAILED",
+                ConnectorReason::Busy => "BUSY",
             }
         }
 
@@ -221,7 +227,8 @@ pub mod reason {
             match self {
                 ConnectorReason::DatabaseUnavailable
                 | ConnectorReason::NotReady
-                | ConnectorReason::AuditUnavailable => tonic::Code::Unavailable,
+                | ConnectorReason::AuditUnavailable
+                | ConnectorReason::Busy => tonic::Code::Unavailable,
                 ConnectorReason::DatabaseTimeout => tonic::Code::DeadlineExceeded,
                 ConnectorReason::ExportDenied => tonic::Code::PermissionDenied,
                 ConnectorReason::InvalidRequest => tonic::Code::InvalidArgument,

@@ -7,8 +7,9 @@
 //! connects, prepares, binds, reads its column types, explains a plan and
 //! names a full scan. [`Database`] is the one type the rest of the connector
 //! sees; it dispatches to the engine and adds what is the same for all:
-//! the statement timeout's backstop and its classification, and the
-//! [`Session`] of a request.
+//! the queue for a connection (`gate`: a call waits its turn up to its
+//! caller's deadline), the statement timeout's backstop and its
+//! classification, and the [`Session`] of a request.
 //!
 //! Every query is prepared once at start ([`Database::prepare`]): the engine
 //! parses it, names its result columns and (PostgreSQL) infers the type of
@@ -18,6 +19,7 @@
 //! in the database session, so a query that runs too long is cancelled by
 //! the database itself, not merely abandoned.
 
+mod gate;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -202,6 +204,16 @@ pub enum SourceError {
     /// The query ran past its time limit and was cancelled.
     #[error("the query ran past its time limit of {0:?} and was cancelled")]
     Timeout(Duration),
+    /// Every connection stayed busy for as long as the caller could wait.
+    #[error(
+        "every connection to the partner database stayed busy for {waited:?}; retry in {retry_after:?}"
+    )]
+    Busy {
+        /// How long the call waited for a connection.
+        waited: Duration,
+        /// When a retry is likely to find one.
+        retry_after: Duration,
+    },
     /// A parameter value cannot have the type the query needs.
     #[error("parameter `:{name}` cannot be {expected}")]
     ParamType {
@@ -346,6 +358,7 @@ macro_rules! on_engine {
 pub struct Database {
     pool: Pool,
     limits: Limits,
+    gate: Arc<gate::Gate>,
 }
 
 impl Database {
@@ -363,7 +376,11 @@ impl Database {
         } else {
             return Err(SourceError::UnsupportedUrl(redact(url)));
         };
-        Ok(Database { pool, limits })
+        Ok(Database {
+            pool,
+            limits,
+            gate: Arc::new(gate::Gate::new(limits.max_connections)),
+        })
     }
 
     /// The engine's name, for messages.
@@ -399,6 +416,7 @@ impl Database {
     /// the database only as bound parameters, which is why the engines may
     /// assert the text safe.
     pub async fn fetch(&self, query: &Prepared, params: &[Param]) -> Result<Rows, SourceError> {
+        let _pass = self.gate.enter(self.limits.statement_timeout).await?;
         self.within_backstop(async {
             on_engine!(&self.pool, e: _E => e.fetch(query, params).await)
         })
@@ -442,6 +460,7 @@ impl Database {
         write: (&Prepared, &[Param]),
     ) -> Result<bool, SourceError> {
         let limit = self.limits.statement_timeout;
+        let _pass = self.gate.enter(limit).await?;
         let run = async { on_engine!(&self.pool, e: _E => e.write_once(check, write).await) };
         match tokio::time::timeout(limit + Duration::from_millis(500), run).await {
             Ok(Ok(wrote)) => Ok(wrote),
@@ -452,11 +471,18 @@ impl Database {
 
     /// A session for the queries of one request (see [`Session`]).
     pub async fn session(&self) -> Result<Session<'_>, SourceError> {
-        let sqlite = match &self.pool {
-            Pool::Sqlite(lite) => Some(lite.begin().await?),
-            _ => None,
+        let (sqlite, pass) = match &self.pool {
+            Pool::Sqlite(lite) => {
+                let pass = self.gate.enter(self.limits.statement_timeout).await?;
+                (Some(lite.begin().await?), Some(pass))
+            }
+            _ => (None, None),
         };
-        Ok(Session { db: self, sqlite })
+        Ok(Session {
+            db: self,
+            sqlite,
+            _pass: pass,
+        })
     }
 
     /// A session that runs each query on the pool.
@@ -464,6 +490,7 @@ impl Database {
         Session {
             db: self,
             sqlite: None,
+            _pass: None,
         }
     }
 
@@ -489,6 +516,8 @@ impl Database {
 pub struct Session<'a> {
     db: &'a Database,
     sqlite: Option<sqlite::ReadTransaction>,
+    /// The connection slot a SQLite session holds for its whole length.
+    _pass: Option<gate::Pass<'a>>,
 }
 
 impl Session<'_> {

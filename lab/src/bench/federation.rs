@@ -469,7 +469,7 @@ Starting {extra} more sources (other people, one shared read-only database)..."
             database: format!("sqlite://{}?mode=ro", db.display()),
             mapping: "../others/mapping.toml".into(),
             pki: "../pki".into(),
-            statement_timeout_ms: None,
+            limits: Default::default(),
             export: sandbox::export_rules(Partner::Caritas),
             tracing: Default::default(),
             linkage_key: Some(format!("../{}", sandbox::LINKAGE_KEY)),

@@ -312,7 +312,7 @@ async fn start(fed: &mut Federation, org: &str, db: &Path) -> anyhow::Result<Sou
         database: format!("sqlite://{}?mode=ro", db.display()),
         mapping: "../offers/mapping.toml".into(),
         pki: "../pki".into(),
-        statement_timeout_ms: None,
+        limits: Default::default(),
         export: sandbox::export_rules(Partner::Consorzio),
         tracing: Default::default(),
         linkage_key: Some(format!("../{}", sandbox::LINKAGE_KEY)),

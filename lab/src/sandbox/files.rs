@@ -171,8 +171,8 @@ pub struct ConnectorFile {
     pub mapping: String,
     /// The federation's PKI directory, relative to this file.
     pub pki: String,
-    /// The database's statement timeout, when not the default.
-    pub statement_timeout_ms: Option<u64>,
+    /// Its `[limits]`, where not the defaults.
+    pub limits: ConnectorLimits,
     /// What the partner releases, to whom.
     pub export: Vec<ExportRule>,
     /// Its logs and traces.
@@ -180,6 +180,33 @@ pub struct ConnectorFile {
     /// The federation linkage key file, relative to this file, if the
     /// partner counts facts for statistics.
     pub linkage_key: Option<String>,
+}
+
+/// A connector's `[limits]` table; `None` keeps the connector's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectorLimits {
+    /// How long one query may run.
+    pub statement_timeout_ms: Option<u64>,
+    /// Connections to the database at most.
+    pub max_connections: Option<u32>,
+}
+
+impl ConnectorLimits {
+    /// The table's text; empty when every limit is the default.
+    fn toml(&self) -> String {
+        let mut out = String::new();
+        if let Some(ms) = self.statement_timeout_ms {
+            let _ = writeln!(out, "statement_timeout_ms = {ms}");
+        }
+        if let Some(n) = self.max_connections {
+            let _ = writeln!(out, "max_connections = {n}");
+        }
+        if out.is_empty() {
+            out
+        } else {
+            format!("\n[limits]\n{out}")
+        }
+    }
 }
 
 impl ConnectorFile {
@@ -210,9 +237,7 @@ impl ConnectorFile {
             quoted(&format!("{pki}/crl.pem")),
             federation = self.federation,
         );
-        if let Some(ms) = self.statement_timeout_ms {
-            let _ = write!(out, "\n[limits]\nstatement_timeout_ms = {ms}\n");
-        }
+        out.push_str(&self.limits.toml());
         out.push_str(&self.tracing.toml());
         if let Some(key) = &self.linkage_key {
             let _ = write!(
@@ -499,7 +524,10 @@ mod tests {
             database: "sqlite://asl.db?mode=ro".into(),
             mapping: "mapping.toml".into(),
             pki: "../pki".into(),
-            statement_timeout_ms: Some(300),
+            limits: ConnectorLimits {
+                statement_timeout_ms: Some(300),
+                max_connections: Some(3),
+            },
             tracing: TracingTable::default(),
             linkage_key: None,
             export: vec![
@@ -515,6 +543,7 @@ mod tests {
             value["limits"]["statement_timeout_ms"].as_integer(),
             Some(300)
         );
+        assert_eq!(value["limits"]["max_connections"].as_integer(), Some(3));
         let rule = &value["export"][0];
         assert_eq!(rule["roles"][0].as_str(), Some("assistente_sociale"));
         assert_eq!(rule["require_case_id"].as_bool(), Some(true));

@@ -31,8 +31,8 @@ use trama_tls::{Role, TlsFiles};
 
 pub use defaults::{CLIENTS, DEMO_POLICY, FEDERATION, export_rules};
 pub use files::{
-    CaseTable, ClientLimit, ClientProfile, ConnectorFile, ConsoleAccount, ConsoleFile, ExportRule,
-    GatewayFile, ReferralTable, Source, TracingTable,
+    CaseTable, ClientLimit, ClientProfile, ConnectorFile, ConnectorLimits, ConsoleAccount,
+    ConsoleFile, ExportRule, GatewayFile, ReferralTable, Source, TracingTable,
 };
 pub use process::READY;
 pub use proxy::{FaultProxy, Mode};
@@ -105,7 +105,7 @@ struct PartnerSetup {
     database: Database,
     export: Vec<ExportRule>,
     mapping: Option<String>,
-    statement_timeout_ms: Option<u64>,
+    limits: ConnectorLimits,
     proxy: bool,
     database_proxy: Option<Mode>,
 }
@@ -117,7 +117,7 @@ impl PartnerSetup {
             database: Database::Sqlite,
             export: export_rules(partner),
             mapping: None,
-            statement_timeout_ms: None,
+            limits: ConnectorLimits::default(),
             proxy: false,
             database_proxy: None,
         }
@@ -347,7 +347,13 @@ impl FederationBuilder {
 
     /// `partner`'s database statement timeout.
     pub fn statement_timeout_ms(mut self, partner: Partner, ms: u64) -> Self {
-        self.setup(partner).statement_timeout_ms = Some(ms);
+        self.setup(partner).limits.statement_timeout_ms = Some(ms);
+        self
+    }
+
+    /// `partner`'s connections to its database at most.
+    pub fn max_connections(mut self, partner: Partner, n: u32) -> Self {
+        self.setup(partner).limits.max_connections = Some(n);
         self
     }
 
@@ -557,7 +563,7 @@ impl FederationBuilder {
             database: connector_url,
             mapping: "mapping.toml".into(),
             pki: "../pki".into(),
-            statement_timeout_ms: setup.statement_timeout_ms,
+            limits: setup.limits,
             export: setup.export.clone(),
             tracing: self.tracing.clone(),
             linkage_key: Some(format!("../{LINKAGE_KEY}")),
