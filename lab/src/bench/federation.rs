@@ -10,6 +10,9 @@
 //! - (c) the same fetch to that connector through nginx (`grpc_pass`, TLS on
 //!   both sides), the cost of a mature proxy hop;
 //! - (d) a naive client asking the five connectors one after another;
+//! - (s) the bare fan-out skeleton ([`crate::bench::skeleton`]): the same
+//!   `GetRecord` to a server that only asks four echo servers and puts
+//!   their answers side by side, the physical limit of the design here;
 //!
 //! each at one call in flight (latency) and at `--concurrency` (throughput).
 //! Then the same `GetRecord` through a second gateway that knows
@@ -31,6 +34,7 @@ use trama_client::Profile;
 use trama_client::render::Table;
 
 use crate::bench::load::{self as bench_load, CALL_DEADLINE, Report, Shape};
+use crate::bench::skeleton;
 use crate::sandbox::{self, ConnectorFile, FEDERATION, Federation, FederationBuilder, Source};
 use crate::seed::partners::Selection;
 use crate::seed::sink::{Engine, Sink};
@@ -234,6 +238,17 @@ fn summarise(args: &FederationArgs, runs: &[Run]) -> (String, serde_json::Value)
             "- throughput through the gateway with 4 sources: {:.0} GetRecord/s (target 5,000)",
             a.throughput()
         );
+        if let Some(s) = find("s", args.concurrency) {
+            let ratio = a.throughput() / s.throughput().max(1e-9);
+            let _ = writeln!(
+                md,
+                "- GetRecord/s at {} in flight against the bare fan-out skeleton: {:.0} / {:.0} = {ratio:.2} (target at least 0.35)",
+                args.concurrency,
+                a.throughput(),
+                s.throughput()
+            );
+            ratios.push(serde_json::json!({"in_flight": args.concurrency, "gateway_per_skeleton_throughput": ratio}));
+        }
     }
     let wide = format!("a{}", args.scale_sources);
     if let (Some(a4), Some(a32)) = (find("a4", args.concurrency), find(&wide, args.concurrency)) {
@@ -319,6 +334,11 @@ async fn measure(
     let one_clients = bench_load::clients(&one, args.concurrency)?;
 
     let clients = bench_load::clients(&profile, args.concurrency)?;
+    let skeleton =
+        start_skeleton(&dir, &gateway_tls, &partners, &people, &context, &sections).await?;
+    let mut bare = profile.clone();
+    bare.gateway = skeleton.address.clone();
+    let skeleton_clients = bench_load::clients(&bare, args.concurrency)?;
     for in_flight in [1, args.concurrency] {
         println!("\nAt {in_flight} in flight:");
         let cpu = Cpu::start(running);
@@ -404,8 +424,24 @@ async fn measure(
             in_flight,
             r,
         ));
+        let r = bench_load::federation_load(
+            shape(in_flight),
+            people.clone(),
+            &skeleton_clients,
+            &context,
+            &sections,
+            false,
+        )
+        .await?;
+        runs.push(show(
+            "s",
+            "bare fan-out skeleton: GetRecord to 4 echo servers over mTLS, answers side by side",
+            in_flight,
+            r,
+        ));
     }
     drop(nginx);
+    drop(skeleton);
 
     if args.scale_sources > Partner::ALL.len() {
         scale(
@@ -722,6 +758,44 @@ fn direct(tls: &TlsFiles, organisation: &str, address: &str) -> anyhow::Result<D
         address: address.into(),
         client: connector_client(tls, organisation, address)?,
     })
+}
+
+/// The bare fan-out skeleton (see [`crate::bench::skeleton`]), its echoes
+/// answering what each partner's connector answered for the first person
+/// of the load.
+async fn start_skeleton(
+    dir: &Path,
+    gateway_tls: &TlsFiles,
+    partners: &[Direct],
+    people: &[String],
+    context: &v1::RequestContext,
+    sections: &[i32],
+) -> anyhow::Result<skeleton::Skeleton> {
+    let tax = people.first().cloned().unwrap_or_default();
+    let mut echoes = Vec::new();
+    for d in partners {
+        let mut r = tonic::Request::new(v1::FetchRecordRequest {
+            context: Some(context.clone()),
+            client_organisation: "comune".into(),
+            tax_code: tax.clone(),
+            local_id: String::new(),
+            sections: sections.to_vec(),
+        });
+        r.set_timeout(CALL_DEADLINE);
+        let answer = d.client.clone().fetch_record(r).await?.into_inner();
+        let org = &d.organisation;
+        echoes.push(skeleton::EchoOf {
+            organisation: org.clone(),
+            tls: TlsFiles {
+                ca: dir.join("pki/ca.pem"),
+                cert: dir.join(format!("pki/{org}-connector.pem")),
+                key: dir.join(format!("pki/{org}-connector-key.pem")),
+                crl: None,
+            },
+            answer,
+        });
+    }
+    skeleton::start(gateway_tls.clone(), echoes).await
 }
 
 /// `FetchRecord` to each of `connectors` in turn (one: a direct call),

@@ -10,6 +10,7 @@ pub mod load;
 pub mod matching;
 pub mod referrals;
 pub mod services;
+pub mod skeleton;
 pub mod stats;
 
 /// The machine, as read from the system.
