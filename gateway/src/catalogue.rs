@@ -7,6 +7,7 @@
 //! same tolerant search. Searches go on from what the gateway holds while
 //! a partner is down; each partner's part says how old it is.
 
+mod vocab;
 mod words;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,6 +18,7 @@ use tokio::sync::RwLock;
 use trama_proto::v1;
 
 use crate::error::CallError;
+use vocab::{Filter, Vocab};
 use words::{Field, Index, Wanted};
 
 /// Longest free text a search takes.
@@ -53,6 +55,8 @@ struct State {
     ordered: Vec<Arc<Entry>>,
     /// The words of `ordered`, by position.
     words: Index,
+    /// The values searches filter and count on, numbered.
+    vocab: Vocab,
 }
 
 /// A service held, with what searches filter on read out once.
@@ -60,10 +64,14 @@ struct State {
 struct Entry {
     service: v1::Service,
     name_key: String,
-    provider: String,
-    vouchers: Vec<String>,
+    /// Needs, municipalities, provider and vouchers, numbered in the
+    /// catalogue's [`Vocab`].
+    needs: Vec<u32>,
+    municipalities: Vec<u32>,
+    provider: [u32; 1],
+    vouchers: Vec<u32>,
     /// The vouchers as searches compare them ([`voucher_key`]).
-    voucher_keys: Vec<String>,
+    voucher_keys: Vec<u32>,
     price_cents: Option<i64>,
     age_min: u32,
     age_max: u32,
@@ -75,17 +83,20 @@ struct Entry {
 }
 
 impl Entry {
-    fn of(service: v1::Service) -> Entry {
+    fn of(service: v1::Service, vocab: &mut Vocab) -> Entry {
         let eligibility = service.eligibility.clone().unwrap_or_default();
+        let keys: Vec<String> = service
+            .vouchers
+            .iter()
+            .map(|v| voucher_key(&v.scheme))
+            .collect();
         Entry {
             name_key: service.name.to_lowercase(),
-            provider: provider_name(&service).to_string(),
-            vouchers: service.vouchers.iter().map(|v| v.scheme.clone()).collect(),
-            voucher_keys: service
-                .vouchers
-                .iter()
-                .map(|v| voucher_key(&v.scheme))
-                .collect(),
+            needs: vocab.ids(service.needs.iter().map(String::as_str)),
+            municipalities: vocab.ids(service.municipalities.iter().map(String::as_str)),
+            provider: [vocab.id(provider_name(&service))],
+            vouchers: vocab.ids(service.vouchers.iter().map(|v| v.scheme.as_str())),
+            voucher_keys: vocab.ids(keys.iter().map(String::as_str)),
             price_cents: service
                 .costs
                 .iter()
@@ -106,22 +117,43 @@ impl Entry {
         }
     }
 
-    /// Whether the service passes every filter of `s` (open now is
-    /// checked at `now`, Italian time).
-    fn passes(&self, s: &Search, now: (u32, u32)) -> bool {
+    /// Whether the service passes every filter of `s`, its values
+    /// resolved in `f` (open now is checked at `now`, Italian time).
+    fn passes(&self, s: &Search, f: &Filters, now: (u32, u32)) -> bool {
         let svc = &self.service;
         self.active
-            && (s.needs.is_empty() || s.needs.iter().any(|n| svc.needs.contains(n)))
-            && (s.municipality.is_empty() || svc.municipalities.contains(&s.municipality))
+            && f.needs.admits(&self.needs)
+            && f.municipality.admits(&self.municipalities)
             && (s.age == 0
                 || (self.age_min <= s.age && (self.age_max == 0 || self.age_max >= s.age)))
             && (s.max_price_cents <= 0 || self.price_cents.is_none_or(|p| p <= s.max_price_cents))
-            && (s.voucher.is_empty() || self.voucher_keys.contains(&s.voucher))
+            && f.voucher.admits(&self.voucher_keys)
             && (s.isee_cents <= 0 || self.isee_max == 0 || self.isee_max >= s.isee_cents)
             && (s.ids.is_empty() || s.ids.iter().any(|i| *i == svc.id || *i == svc.uuid))
-            && (s.providers.is_empty() || s.providers.contains(&self.provider))
+            && f.providers.admits(&self.provider)
             && s.modified_after.is_none_or(|after| self.modified >= after)
             && (!s.open_now || open_at(svc, now))
+    }
+}
+
+/// A search's filters on numbered values, resolved in the catalogue's
+/// [`Vocab`].
+struct Filters {
+    needs: Filter,
+    municipality: Filter,
+    voucher: Filter,
+    providers: Filter,
+}
+
+impl Filters {
+    fn of(s: &Search, vocab: &Vocab) -> Filters {
+        let one = |v: &str| (!v.is_empty()).then_some(v.to_string());
+        Filters {
+            needs: vocab.filter(s.needs.iter().map(String::as_str)),
+            municipality: vocab.filter(one(&s.municipality).iter().map(String::as_str)),
+            voucher: vocab.filter(one(&s.voucher).iter().map(String::as_str)),
+            providers: vocab.filter(s.providers.iter().map(String::as_str)),
+        }
     }
 }
 
@@ -192,7 +224,10 @@ impl Catalogue {
         ids.retain(|id| current.contains(id.as_str()));
         for s in fresh {
             ids.insert(s.id.clone());
-            state.by_id.insert(s.id.clone(), Arc::new(Entry::of(s)));
+            let entry = Entry::of(s, &mut state.vocab);
+            state
+                .by_id
+                .insert(entry.service.id.clone(), Arc::new(entry));
         }
         if changed {
             state.reorder();
@@ -249,12 +284,13 @@ impl Catalogue {
     pub async fn search(&self, search: &Search) -> Result<v1::SearchServicesResponse, CallError> {
         let state = self.state.read().await;
         let now = italy_now();
+        let filters = Filters::of(search, &state.vocab);
         let found: Vec<&Entry> = if search.words.is_empty() {
             state
                 .ordered
                 .iter()
                 .map(|e| &**e)
-                .filter(|e| e.passes(search, now))
+                .filter(|e| e.passes(search, &filters, now))
                 .collect()
         } else {
             state
@@ -263,10 +299,11 @@ impl Catalogue {
                 .into_iter()
                 .filter_map(|p| state.ordered.get(p))
                 .map(|e| &**e)
-                .filter(|e| e.passes(search, now))
+                .filter(|e| e.passes(search, &filters, now))
                 .collect()
         };
         let total = found.len();
+        let vocab = &state.vocab;
         let page: Vec<v1::Service> = found
             .iter()
             .skip(search.offset)
@@ -283,22 +320,11 @@ impl Catalogue {
             services: page,
             next_page_token,
             total: u32::try_from(total).unwrap_or(u32::MAX),
-            by_need: facets(
-                found
-                    .iter()
-                    .flat_map(|e| e.service.needs.iter().map(String::as_str)),
-            ),
-            by_provider: facets(found.iter().map(|e| e.provider.as_str())),
-            by_municipality: facets(
-                found
-                    .iter()
-                    .flat_map(|e| e.service.municipalities.iter().map(String::as_str)),
-            ),
-            by_voucher: facets(
-                found
-                    .iter()
-                    .flat_map(|e| e.vouchers.iter().map(String::as_str)),
-            ),
+            by_need: vocab.facets(found.iter().flat_map(|e| e.needs.iter().copied())),
+            by_provider: vocab.facets(found.iter().flat_map(|e| e.provider.iter().copied())),
+            by_municipality: vocab
+                .facets(found.iter().flat_map(|e| e.municipalities.iter().copied())),
+            by_voucher: vocab.facets(found.iter().flat_map(|e| e.vouchers.iter().copied())),
             // Under the same lock as the index: never a part the search
             // did not see.
             sources: state.sources(),
@@ -397,24 +423,6 @@ fn provider_name(s: &v1::Service) -> &str {
     } else {
         &s.provider
     }
-}
-
-/// Counts of each value, the most frequent first; counted on borrowed
-/// values, copied once per distinct value.
-fn facets<'a>(values: impl Iterator<Item = &'a str>) -> Vec<v1::Facet> {
-    let mut counts: HashMap<&str, u32> = HashMap::new();
-    for v in values {
-        *counts.entry(v).or_default() += 1;
-    }
-    let mut out: Vec<v1::Facet> = counts
-        .into_iter()
-        .map(|(value, count)| v1::Facet {
-            value: value.to_string(),
-            count,
-        })
-        .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
-    out
 }
 
 /// Checks a request: every refusal names the field and the fix.
