@@ -104,9 +104,14 @@ async fn measure(running: &Federation, args: &StatsArgs) -> anyhow::Result<()> {
     println!(
         "\nA table by need and district, end to end, beside each partner's counting (same run):"
     );
+    let (shell, scanned) = slowest_shell_scan(running)?;
     println!(
-        "{:>4} {:>12} {:>26} {:>24}",
-        "run", "Aggregate", "slowest partner, call", "slowest partner, query"
+        "the slowest partner's own scan of the same facts with the sqlite3 shell: {:.0} ms ({scanned})",
+        ms(shell)
+    );
+    println!(
+        "{:>4} {:>12} {:>26} {:>24} {:>14}",
+        "run", "Aggregate", "slowest partner, call", "slowest partner, query", "÷ shell scan"
     );
     for run in 1..=args.runs {
         let (slowest_call, slowest_query, who) = partners_alone(running).await?;
@@ -119,13 +124,82 @@ async fn measure(running: &Federation, args: &StatsArgs) -> anyhow::Result<()> {
             answer.outcomes
         );
         println!(
-            "{run:>4} {:>10.0}ms {:>18.0}ms ({who}) {:>16.0}ms ({who})",
+            "{run:>4} {:>10.0}ms {:>18.0}ms ({who}) {:>16.0}ms ({who}) {:>13.1}x",
             ms(whole),
             ms(slowest_call),
-            ms(slowest_query)
+            ms(slowest_query),
+            ms(whole) / ms(shell).max(1e-9)
         );
     }
     Ok(())
+}
+
+/// The baseline of a table by need and district: each SQLite partner's
+/// statistics facts that carry a need, read with the `sqlite3` shell as
+/// the partner's own IT person would (only the columns such a count
+/// needs, the rows written to nowhere); the slowest partner's time and who.
+fn slowest_shell_scan(running: &Federation) -> anyhow::Result<(Duration, String)> {
+    let mut slowest = (Duration::ZERO, String::new());
+    for p in Partner::ALL {
+        let org = p.organisation();
+        let Some(file) = running
+            .database_url(org)
+            .and_then(|u| u.strip_prefix("sqlite://"))
+        else {
+            continue;
+        };
+        let path = running
+            .dir
+            .join(org)
+            .join(file.split('?').next().unwrap_or(file));
+        let mapping: toml::Table = toml::from_str(p.mapping())?;
+        let mut took = Duration::ZERO;
+        for sql in need_fact_scans(&mapping) {
+            let t = Instant::now();
+            let status = std::process::Command::new("sqlite3")
+                .arg("-readonly")
+                .arg(&path)
+                .arg(&sql)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .context("running the sqlite3 shell (apt-get install sqlite3)")?;
+            anyhow::ensure!(status.success(), "sqlite3 failed on {org}'s facts");
+            took += t.elapsed();
+        }
+        if took > slowest.0 {
+            slowest = (took, org.to_string());
+        }
+    }
+    Ok(slowest)
+}
+
+/// For each statistics fact query of `mapping` that maps a need, the
+/// query reading only the columns a count by need and district reads.
+fn need_fact_scans(mapping: &toml::Table) -> Vec<String> {
+    let facts = mapping
+        .get("statistics")
+        .and_then(|s| s.get("facts"))
+        .and_then(|f| f.as_array());
+    let column = |columns: &toml::Table, key: &str| match columns.get(key) {
+        Some(toml::Value::String(c)) => Some(c.clone()),
+        Some(toml::Value::Table(t)) => t.get("column").and_then(|c| c.as_str()).map(str::to_string),
+        _ => None,
+    };
+    facts
+        .into_iter()
+        .flatten()
+        .filter_map(|fact| {
+            let sql = fact.get("sql")?.as_str()?;
+            let columns = fact.get("columns")?.as_table()?;
+            let need = column(columns, "need")?;
+            let read: Vec<String> = ["local_id", "tax_code", "district"]
+                .into_iter()
+                .filter_map(|k| column(columns, k))
+                .chain([need])
+                .collect();
+            Some(format!("SELECT {} FROM ({sql});", read.join(", ")))
+        })
+        .collect()
 }
 
 fn ms(d: Duration) -> f64 {
