@@ -9,6 +9,7 @@
 //!
 //! Storage is SQLite (embedded, the default) or PostgreSQL, through the
 //! same code ([`store`]). Module map: [`entry`] is what one entry says;
+//! [`clock`] stamps entries, checkpoints and locks;
 //! [`chain`] hashes and signs; [`pseudonym`] makes subject pseudonyms;
 //! [`store`] reads and writes the tables; [`owner`] keeps a store to the
 //! one node that writes it; [`log`] is the group-commit writer; [`search`] reads it back for the
@@ -16,6 +17,7 @@
 //! the configuration files and opens the log it names.
 
 pub mod chain;
+pub mod clock;
 pub mod entry;
 pub mod log;
 pub mod owner;

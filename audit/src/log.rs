@@ -9,11 +9,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{self, Checkpoint, Signer};
+use crate::clock::now;
 use crate::store::{NewEntry, Store};
 use crate::{AuditError, Entry};
 
@@ -64,13 +63,6 @@ impl std::fmt::Debug for Msg {
             Msg::Checkpoint(_) => "Checkpoint",
         })
     }
-}
-
-/// Now, RFC 3339 UTC.
-pub fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
 }
 
 impl AuditLog {

@@ -110,7 +110,7 @@ impl Store {
         .bind(&me.identity)
         .bind(me.config.display().to_string())
         .bind(&me.listen)
-        .bind(crate::log::now())
+        .bind(crate::clock::now())
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
