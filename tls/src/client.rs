@@ -11,37 +11,21 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
-use rustls::client::WebPkiServerVerifier;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::configs::build_client_config;
 use crate::identity::{NodeIdentity, Role};
 use crate::reload::TlsState;
-use crate::{Material, TlsError, TlsFiles, provider};
+use crate::{Material, TlsError, TlsFiles};
 
 /// Builds a rustls client configuration presenting the node's certificate
 /// and trusting only the federation CA; when `files.crl` is set, servers
 /// whose certificates the CRL lists are refused.
 pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, TlsError> {
     build_client_config(&Material::load(files)?)
-}
-
-pub(crate) fn build_client_config(m: &Material) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut verifier = WebPkiServerVerifier::builder_with_provider(m.roots.clone(), provider());
-    if m.crl.is_some() {
-        verifier = verifier.with_crls(m.crl_ders());
-    }
-    let verifier = verifier.build().map_err(|e| m.verifier_error(e))?;
-    let mut config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_webpki_verifier(verifier)
-        .with_client_auth_cert(m.certs.clone(), m.key.clone_key())
-        .map_err(|e| TlsError::Config(format!("{}: {e}", m.files.cert.display())))?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
 }
 
 /// What the server at the other end must prove to be.

@@ -10,6 +10,7 @@
 pub mod authz;
 pub mod check;
 pub mod client;
+mod configs;
 pub mod identity;
 pub mod pki;
 pub mod reload;

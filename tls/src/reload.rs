@@ -20,8 +20,7 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::client::build_client_config;
-use crate::server::build_server_config;
+use crate::configs::{build_client_config, build_server_config};
 use crate::{CrlIssue, Material, TlsError, TlsFiles, canonical_serial, serial_hex};
 
 /// Certificates expiring within this many days are warned about.

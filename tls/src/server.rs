@@ -17,7 +17,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use rustls::server::WebPkiClientVerifier;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -26,9 +25,10 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
+use crate::configs::build_server_config;
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::reload::TlsState;
-use crate::{Material, TlsError, TlsFiles, certificate_serial, provider};
+use crate::{Material, TlsError, TlsFiles, certificate_serial};
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,22 +41,6 @@ const MAX_PENDING_HANDSHAKES: usize = 256;
 /// CRL lists them.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     build_server_config(&Material::load(files)?)
-}
-
-pub(crate) fn build_server_config(m: &Material) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut verifier = WebPkiClientVerifier::builder_with_provider(m.roots.clone(), provider());
-    if m.crl.is_some() {
-        verifier = verifier.with_crls(m.crl_ders());
-    }
-    let verifier = verifier.build().map_err(|e| m.verifier_error(e))?;
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(m.certs.clone(), m.key.clone_key())
-        .map_err(|e| TlsError::Config(format!("{}: {e}", m.files.cert.display())))?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
 }
 
 /// What a server knows about the peer of a connection, available to every
