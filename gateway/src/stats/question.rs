@@ -7,7 +7,6 @@ use trama_proto::stats::{self, Dimension};
 use trama_proto::v1;
 use trama_subject::{belfiore, text};
 
-use super::table::CheckedFilter;
 use crate::error::CallError;
 
 /// Most dimensions of a table.
@@ -270,6 +269,18 @@ fn value(field: &str, dimension: Dimension, v: &str) -> Result<(), CallError> {
 }
 
 /// A question as the unit tests write it: dimensions and filters by name.
+/// A filter on who or when (not on a need, intervention or case) as the
+/// difference check reads it.
+#[derive(Debug, Clone)]
+pub struct CheckedFilter {
+    /// Position in the request, for the message.
+    pub index: usize,
+    /// The dimension.
+    pub dimension: Dimension,
+    /// The values kept.
+    pub values: Vec<String>,
+}
+
 #[cfg(test)]
 pub(crate) fn asked(by: &[&str], filters: &[(&str, &[&str])]) -> Result<Question, String> {
     let req = v1::AggregateRequest {

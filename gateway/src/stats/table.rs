@@ -14,6 +14,7 @@ use trama_proto::v1;
 
 use super::disclosure::Perturbation;
 use super::domain::Domain;
+pub use super::question::CheckedFilter;
 use crate::error::CallError;
 
 /// DataSketches' default update seed, which the connectors' sketches use.
@@ -287,18 +288,6 @@ pub fn contributions(sources: &[SourceCounts], p: &Perturbation) -> Vec<v1::Cont
             }
         })
         .collect()
-}
-
-/// A filter on who or when (not on a need, intervention or case) as the
-/// difference check reads it.
-#[derive(Debug, Clone)]
-pub struct CheckedFilter {
-    /// Position in the request, for the message.
-    pub index: usize,
-    /// The dimension.
-    pub dimension: Dimension,
-    /// The values kept.
-    pub values: Vec<String>,
 }
 
 /// The difference check. Two questions whose populations differ by one
