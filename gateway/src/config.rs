@@ -3,7 +3,7 @@
 //! partner organisation). Relative paths are resolved against the file's
 //! directory; unknown keys are refused; errors name the file and the key.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,7 +40,7 @@ pub struct GatewayConfig {
     /// How often each partner's offer of services is refreshed.
     pub catalogue_refresh: std::time::Duration,
     /// `[referrals]`, with the partners that take referrals.
-    pub referrals: crate::referrals::Settings,
+    pub referrals: ReferralSettings,
     /// `[cases]`: how the cases callers state are checked.
     pub cases: CasesConfig,
 }
@@ -225,7 +225,7 @@ struct RawDeadlines {
 
 impl Default for RawDeadlines {
     fn default() -> Self {
-        let d = crate::referrals::life::Deadlines::default();
+        let d = Deadlines::default();
         RawDeadlines {
             routine: d.routine,
             urgent: d.urgent,
@@ -236,14 +236,14 @@ impl Default for RawDeadlines {
 }
 
 impl RawDeadlines {
-    fn resolve(self, key: &str) -> Result<crate::referrals::life::Deadlines, (String, String)> {
+    fn resolve(self, key: &str) -> Result<Deadlines, (String, String)> {
         if [self.routine, self.urgent, self.asap, self.stat]
             .iter()
             .any(|d| *d > 60)
         {
             return Err((key.into(), "at most 60 business days".into()));
         }
-        Ok(crate::referrals::life::Deadlines {
+        Ok(Deadlines {
             routine: self.routine,
             urgent: self.urgent,
             asap: self.asap,
@@ -511,7 +511,7 @@ fn referral_settings(
     raw: &RawReferrals,
     sources: &[RawSource],
     base: &Path,
-) -> Result<crate::referrals::Settings, (String, String)> {
+) -> Result<ReferralSettings, (String, String)> {
     if !(1..=3_600).contains(&raw.poll_seconds) {
         return Err((
             "referrals.poll_seconds".into(),
@@ -536,7 +536,7 @@ fn referral_settings(
             ));
         }
     }
-    Ok(crate::referrals::Settings {
+    Ok(ReferralSettings {
         store,
         key: base.join(&raw.key),
         poll: Duration::from_secs(raw.poll_seconds),
@@ -662,6 +662,43 @@ fn limits(
         locator_ttl: Duration::from_secs(l.locator_ttl_s),
         locator_capacity: l.locator_capacity,
     })
+}
+
+/// How a gateway handles referrals (the `[referrals]` table).
+#[derive(Debug, Clone)]
+pub struct ReferralSettings {
+    /// The store's URL.
+    pub store: String,
+    /// The referral key file.
+    pub key: std::path::PathBuf,
+    /// How often the partners' own status changes are read.
+    pub poll: Duration,
+    /// The partners that take referrals, with their deadlines.
+    pub targets: HashMap<String, Deadlines>,
+}
+
+/// Business days to accept or reject a referral, by urgency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Routine referrals.
+    pub routine: u32,
+    /// Urgent ones.
+    pub urgent: u32,
+    /// As soon as possible.
+    pub asap: u32,
+    /// Immediately: 0 is the same day.
+    pub stat: u32,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            routine: 5,
+            urgent: 2,
+            asap: 1,
+            stat: 0,
+        }
+    }
 }
 
 #[cfg(test)]

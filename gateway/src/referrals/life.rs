@@ -116,29 +116,9 @@ pub fn path(from: ReferralStatus, to: ReferralStatus) -> Option<Vec<ReferralStat
     })
 }
 
-/// Business days to accept or reject a referral, by urgency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadlines {
-    /// Routine referrals.
-    pub routine: u32,
-    /// Urgent ones.
-    pub urgent: u32,
-    /// As soon as possible.
-    pub asap: u32,
-    /// Immediately: 0 is the same day.
-    pub stat: u32,
-}
-
-impl Default for Deadlines {
-    fn default() -> Self {
-        Deadlines {
-            routine: 5,
-            urgent: 2,
-            asap: 1,
-            stat: 0,
-        }
-    }
-}
+/// Business days to accept or reject a referral, by urgency (read from
+/// the configuration by [`crate::config`]).
+pub use crate::config::Deadlines;
 
 impl Deadlines {
     /// The business days for `urgency`.

@@ -15,7 +15,6 @@ pub mod life;
 pub mod seal;
 pub mod store;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,18 +40,9 @@ pub const MAX_PAGE: u32 = 200;
 /// Delivery retries wait at most this long.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// How a gateway handles referrals.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The store's URL.
-    pub store: String,
-    /// The referral key file.
-    pub key: std::path::PathBuf,
-    /// How often the partners' own status changes are read.
-    pub poll: Duration,
-    /// The partners that take referrals, with their deadlines.
-    pub targets: HashMap<String, Deadlines>,
-}
+/// How a gateway handles referrals: the `[referrals]` table, read by
+/// [`crate::config`].
+pub use crate::config::ReferralSettings as Settings;
 
 /// Why referrals cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -547,7 +537,10 @@ mod tests {
             store: format!("sqlite://{}", dir.join("referrals.db").display()),
             key: dir.join("referrals.key"),
             poll: Duration::from_secs(30),
-            targets: HashMap::from([("comune".to_string(), Deadlines::default())]),
+            targets: std::collections::HashMap::from([(
+                "comune".to_string(),
+                Deadlines::default(),
+            )]),
         };
         Referrals::open(settings)
             .await
