@@ -9,6 +9,8 @@ use trama_tls::Role;
 
 use trama_client::{Profile, parse_sections, render};
 
+use crate::args::{parse_date, status_error};
+
 pub use trama_node::server::READY;
 
 /// Trama: a federated data-exchange gateway for social services.
@@ -479,22 +481,6 @@ fn parse_local_id(s: &str) -> anyhow::Result<v1::LocalId> {
     })
 }
 
-pub(crate) fn parse_date(s: &str) -> anyhow::Result<v1::Date> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        bail!("--birth-date `{s}`: write YYYY-MM-DD");
-    };
-    let num = |x: &str| {
-        x.parse::<i32>()
-            .with_context(|| format!("--birth-date `{s}`: write YYYY-MM-DD"))
-    };
-    Ok(v1::Date {
-        year: num(y)?,
-        month: num(m)?,
-        day: num(d)?,
-    })
-}
-
 /// Runs `trama query`.
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
@@ -715,15 +701,6 @@ pub fn config_report(passed: &[String], problems: &[String]) -> anyhow::Result<(
     bail!(
         "the configuration has {} problem(s); the node would not start",
         problems.len()
-    )
-}
-
-/// A gRPC error as the command line shows it: code and message.
-pub fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the gateway answered {:?}: {}",
-        status.code(),
-        status.message()
     )
 }
 

@@ -4,5 +4,6 @@
 //! the demo, seed, soak and bench tools in `trama-lab`; this crate wires
 //! them to the command line.
 
+pub mod args;
 pub mod cli;
 pub mod refer;

@@ -117,7 +117,7 @@ pub async fn send(
         birth_date: a
             .birth_date
             .as_deref()
-            .map(crate::cli::parse_date)
+            .map(crate::args::parse_date)
             .transpose()?,
         birthplace_code: a.birthplace.unwrap_or_default(),
     };
@@ -171,7 +171,7 @@ pub async fn referral(
             let answer = client
                 .update_referral(request)
                 .await
-                .map_err(crate::cli::status_error)?;
+                .map_err(crate::args::status_error)?;
             answer.into_inner().referral
         }
         None => {
@@ -183,7 +183,7 @@ pub async fn referral(
             let answer = client
                 .get_referral(request)
                 .await
-                .map_err(crate::cli::status_error)?;
+                .map_err(crate::args::status_error)?;
             answer.into_inner().referral
         }
     }
@@ -215,7 +215,7 @@ fn send_error(status: tonic::Status) -> anyhow::Error {
             status.message()
         )
     } else {
-        crate::cli::status_error(status)
+        crate::args::status_error(status)
     }
 }
 
@@ -253,7 +253,7 @@ pub async fn referrals(
         let page = client
             .list_referrals(request)
             .await
-            .map_err(crate::cli::status_error)?
+            .map_err(crate::args::status_error)?
             .into_inner();
         all.overdue = page.overdue;
         all.referrals.extend(page.referrals);
