@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trama_audit::chain::SignatureVerifier;
-use trama_audit::{AuditLog, Entry, Pseudonymiser};
+use trama_audit::{AuditLog, Entry, Pseudonymiser, SourceEntry};
 use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus};
 
-use crate::call::{Facts, Finished};
 use crate::error::CallError;
+use crate::outcome::{self, Outcome};
 use crate::validate::SubjectKey;
 
 /// The audit log and the pseudonymiser, as the service uses them.
@@ -70,7 +70,7 @@ impl Integrity {
     }
 
     async fn verify(&self, log: &AuditLog) -> v1::ChainCheck {
-        let checked_at = trama_audit::log::now();
+        let checked_at = trama_audit::clock::now();
         let shipped = match trama_audit::log::read_checkpoint_file(&self.checkpoint_file) {
             Ok(s) => s,
             Err(e) => {
@@ -117,6 +117,69 @@ fn failed(problem: String, checked_at: String) -> v1::ChainCheck {
 /// The outcome name written in the log, from its wire value.
 pub fn outcome_name(status: i32) -> &'static str {
     OutcomeStatus::try_from(status).map_or("unspecified", crate::outcome::name)
+}
+
+/// What a call found out, for its audit entry: derived once, from the
+/// stage the call reached, never filled in along the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Pseudonyms of the subject.
+    pub subjects: Vec<String>,
+    /// Pseudonyms of other people the answer showed.
+    pub candidates: Vec<String>,
+    /// Sections asked for.
+    pub sections_asked: Vec<String>,
+    /// Sections the answer carried entries of.
+    pub sections_returned: Vec<String>,
+    /// Each source and its outcome.
+    pub sources: Vec<SourceEntry>,
+    /// The rules that permitted the call.
+    pub permitted_by: Vec<String>,
+    /// What became of the case the caller stated.
+    pub case: crate::cases::CaseCheck,
+    /// What an `AccessLog` listed by ([`trama_audit::Entry::filters`]).
+    pub filters: String,
+}
+
+impl Facts {
+    /// The sources' outcomes as the audit log records them.
+    pub fn sources_of(outcomes: &[Outcome]) -> Vec<SourceEntry> {
+        outcomes
+            .iter()
+            .map(|o| SourceEntry {
+                organisation: o.organisation.clone(),
+                outcome: outcome::name(o.status).into(),
+                entries: o.entries,
+            })
+            .collect()
+    }
+}
+
+/// How a call ended: its answer and the facts for its audit entry.
+#[derive(Debug)]
+pub struct Finished<T> {
+    /// The answer, or why there is none.
+    pub answer: Result<T, CallError>,
+    /// What the audit entry records.
+    pub facts: Facts,
+}
+
+impl<T> Finished<T> {
+    /// A call answered.
+    pub fn answered(answer: T, facts: Facts) -> Self {
+        Finished {
+            answer: Ok(answer),
+            facts,
+        }
+    }
+
+    /// A call refused at some stage, with the facts known by then.
+    pub fn refused(error: CallError, facts: Facts) -> Self {
+        Finished {
+            answer: Err(error),
+            facts,
+        }
+    }
 }
 
 impl Auditor {

@@ -8,7 +8,7 @@
 //! answered.
 //!
 //! Each call in [`crate::calls`] supplies its stages' contents; this module
-//! holds what they share: admission, the deadline, the [`Facts`] a call
+//! holds what they share: admission, the deadline, the [`crate::audit::Facts`] a call
 //! reports for its audit entry, and the wrapper that runs a call to its
 //! audit entry even when the caller goes away.
 
@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
-use trama_audit::{Entry, SourceEntry};
+use trama_audit::Entry;
 use trama_proto::v1;
 use trama_tls::NodeIdentity;
 
-use crate::audit::Auditor;
+use crate::audit::{Auditor, Finished};
 use crate::error::CallError;
-use crate::outcome::{self, Outcome};
-use crate::service::FederationService;
+use crate::federation::FederationService;
 
 /// Deadline kept back from the caller's, so the answer (with the outcome of
 /// every source) still reaches the caller in time.
@@ -51,69 +50,6 @@ pub trait FederationRequest: Send + 'static {
     /// The subject's tax code and local ids as sent: recorded (as
     /// pseudonyms) even when the call is refused.
     fn subject_as_sent(&self) -> (&str, Vec<(&str, &str)>);
-}
-
-/// What a call found out, for its audit entry: derived once, from the
-/// stage the call reached, never filled in along the way.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// Pseudonyms of the subject.
-    pub subjects: Vec<String>,
-    /// Pseudonyms of other people the answer showed.
-    pub candidates: Vec<String>,
-    /// Sections asked for.
-    pub sections_asked: Vec<String>,
-    /// Sections the answer carried entries of.
-    pub sections_returned: Vec<String>,
-    /// Each source and its outcome.
-    pub sources: Vec<SourceEntry>,
-    /// The rules that permitted the call.
-    pub permitted_by: Vec<String>,
-    /// What became of the case the caller stated.
-    pub case: crate::cases::CaseCheck,
-    /// What an `AccessLog` listed by ([`trama_audit::Entry::filters`]).
-    pub filters: String,
-}
-
-impl Facts {
-    /// The sources' outcomes as the audit log records them.
-    pub fn sources_of(outcomes: &[Outcome]) -> Vec<SourceEntry> {
-        outcomes
-            .iter()
-            .map(|o| SourceEntry {
-                organisation: o.organisation.clone(),
-                outcome: outcome::name(o.status).into(),
-                entries: o.entries,
-            })
-            .collect()
-    }
-}
-
-/// How a call ended: its answer and the facts for its audit entry.
-#[derive(Debug)]
-pub struct Finished<T> {
-    /// The answer, or why there is none.
-    pub answer: Result<T, CallError>,
-    /// What the audit entry records.
-    pub facts: Facts,
-}
-
-impl<T> Finished<T> {
-    /// A call answered.
-    pub fn answered(answer: T, facts: Facts) -> Self {
-        Finished {
-            answer: Ok(answer),
-            facts,
-        }
-    }
-
-    /// A call refused at some stage, with the facts known by then.
-    pub fn refused(error: CallError, facts: Facts) -> Self {
-        Finished {
-            answer: Err(error),
-            facts,
-        }
-    }
 }
 
 impl FederationService {

@@ -14,7 +14,8 @@
 //! [`protect`] guards partners and the gateway; [`merge`] merges records
 //! and groups candidates; [`audit`] writes every call's entry;
 //! [`config`] reads the configuration; [`check`] holds the start-up
-//! checks; [`service`] is the gRPC service.
+//! checks; [`federation`] holds the state every call shares and
+//! [`service`] is the gRPC adapter over it.
 //!
 //! **Architecture invariant:** the gateway never stores record contents.
 //! What connectors return lives in memory for the duration of one call.
@@ -27,6 +28,7 @@ pub mod catalogue;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod locator;
 pub mod merge;
 pub mod outcome;

@@ -12,10 +12,11 @@ use trama_audit::search::{self, Filter, Search};
 use trama_proto::v1;
 use trama_subject::text;
 
-use crate::call::{Admitted, Facts, FederationRequest, Finished};
+use crate::audit::{Facts, Finished};
+use crate::call::{Admitted, FederationRequest};
 use crate::error::CallError;
+use crate::federation::FederationService;
 use crate::policy::{Action, LogScope, Resource};
-use crate::service::FederationService;
 use crate::validate::{self, Context, SubjectKey};
 
 /// Entries one call reads at most to fill its page (`AccessLogResponse`

@@ -12,13 +12,14 @@ use tonic::Request;
 use tracing::Instrument;
 use trama_proto::v1::{self, OutcomeStatus};
 
-use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
+use crate::audit::{Facts, Finished};
+use crate::call::{Admitted, FederationRequest, stage};
 use crate::error::CallError;
+use crate::federation::FederationService;
 use crate::outcome::{self, Outcome};
 use crate::plan::Plan;
 use crate::policy::Action;
 use crate::registry::{self, Answer, Source};
-use crate::service::FederationService;
 use crate::stats::domain::Domain;
 use crate::stats::question::Question;
 use crate::stats::table::{self, SourceCounts};

@@ -5,15 +5,16 @@ use tonic::Request;
 use tracing::Instrument;
 use trama_proto::v1::{self, OutcomeStatus};
 
-use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
+use crate::audit::{Facts, Finished};
+use crate::call::{Admitted, FederationRequest, stage};
 use crate::cases::CasePerson;
 use crate::error::CallError;
+use crate::federation::FederationService;
 use crate::merge;
 use crate::outcome::{self, Outcome};
 use crate::plan::Plan;
 use crate::policy::{Action, Decision};
 use crate::registry::{self, Answer};
-use crate::service::FederationService;
 use crate::validate::{self, Context, FindQuery};
 
 impl FederationRequest for v1::FindSubjectRequest {

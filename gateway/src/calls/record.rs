@@ -10,16 +10,17 @@ use tracing::Instrument;
 use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus, Section};
 
-use crate::call::{Admitted, Facts, FederationRequest, Finished, stage};
+use crate::audit::{Facts, Finished};
+use crate::call::{Admitted, FederationRequest, stage};
 use crate::cases::{CaseCheck, CasePerson};
 use crate::error::CallError;
+use crate::federation::FederationService;
 use crate::locator::Located;
 use crate::merge;
 use crate::outcome::{self, Outcome};
 use crate::plan::{Ask, Plan, SourcePlan};
 use crate::policy::{Action, Decider, Decision, Resource};
 use crate::registry::{self, Answer, Source};
-use crate::service::FederationService;
 use crate::validate::{self, Context, SubjectKey};
 
 impl FederationRequest for v1::GetRecordRequest {

@@ -7,13 +7,14 @@
 
 use trama_proto::v1::{self, Delivery, ReferralBox, ReferralStatus, Urgency};
 
-use crate::call::{Admitted, Facts, FederationRequest, Finished};
+use crate::audit::{Facts, Finished};
+use crate::call::{Admitted, FederationRequest};
 use crate::cases::CasePerson;
 use crate::error::CallError;
+use crate::federation::FederationService;
 use crate::policy::{Action, Resource};
 use crate::referrals::store::{ListQuery, Stored};
 use crate::referrals::{self, MAX_KEY, MAX_MESSAGE, MAX_PAGE, MAX_REASON, life};
-use crate::service::FederationService;
 use crate::validate::{self, Context};
 
 macro_rules! request {

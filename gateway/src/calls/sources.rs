@@ -10,9 +10,9 @@ use trama_proto::v1::{self, OutcomeStatus};
 
 use crate::call::Admitted;
 use crate::error::CallError;
+use crate::federation::FederationService;
 use crate::policy::{Action, Decider, LogScope, Resource};
 use crate::registry::{self, Source};
-use crate::service::FederationService;
 use crate::validate::Context;
 
 /// `grpc.health.v1` status SERVING.
