@@ -3,10 +3,11 @@
 //! database and from the shipped checkpoint file) against the entries it
 //! covers. Reports each problem with the sequence number where it is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::chain::{self, Checkpoint, GENESIS, SignatureCheck, SignatureVerifier};
+use crate::store::StoredEntry;
 use crate::{AuditError, Entry, Store};
 
 /// Entries read per page.
@@ -58,85 +59,27 @@ pub async fn verify(
     verifier: &SignatureVerifier,
     shipped: &[Checkpoint],
 ) -> Result<Report, AuditError> {
-    let mut report = Report::default();
-    let mut hashes: BTreeMap<i64, String> = BTreeMap::new();
-    let mut expected = 1i64;
-    let mut prev = GENESIS.to_string();
+    let mut walk = Walk::default();
     // From the very bottom: an entry slipped in below 1 is an insertion.
     let mut after = i64::MIN;
     loop {
         let page = store.entries_after(after, PAGE).await?;
         let Some(last) = page.last() else { break };
-        let (first_seq, last_seq) = (page[0].seq, last.seq);
-        let index = store.subjects_between(first_seq, last_seq).await?;
+        let index = store.subjects_between(page[0].seq, last.seq).await?;
         for e in &page {
-            report.entries += 1;
-            if e.seq < 1 {
-                report.problems.push(Problem {
-                    seq: e.seq,
-                    what: "inserted: sequence numbers start at 1".into(),
-                });
-                continue;
-            }
-            if e.seq != expected {
-                report.problems.push(Problem {
-                    seq: expected,
-                    what: if e.seq > expected {
-                        format!(
-                            "missing: entries {expected}..{} are not in the log (deleted)",
-                            e.seq - 1
-                        )
-                    } else {
-                        "out of order".into()
-                    },
-                });
-            }
-            if e.prev_hash != prev {
-                report.problems.push(Problem {
-                    seq: e.seq,
-                    what: "does not follow the entry before it (an entry was inserted, deleted or reordered here)".into(),
-                });
-            }
-            if chain::entry_hash(e.seq, &e.prev_hash, &e.payload) != e.hash {
-                report.problems.push(Problem {
-                    seq: e.seq,
-                    what: "contents altered: the entry does not match its hash".into(),
-                });
-            }
-            match Entry::from_payload(&e.payload) {
-                Ok(entry) => {
-                    let mut want = entry.subjects;
-                    want.extend(entry.candidates);
-                    want.sort();
-                    want.dedup();
-                    let mut have = index.get(&e.seq).cloned().unwrap_or_default();
-                    have.sort();
-                    if want != have {
-                        report.problems.push(Problem {
-                            seq: e.seq,
-                            what: "the subject index does not match the entry (index rows added or removed)".into(),
-                        });
-                    }
-                }
-                Err(err) => report.problems.push(Problem {
-                    seq: e.seq,
-                    what: format!("unreadable entry: {err}"),
-                }),
-            }
-            hashes.insert(e.seq, e.hash.clone());
-            prev = e.hash.clone();
-            expected = e.seq + 1;
-            report.last_seq = e.seq;
+            walk.entry(e, &index);
         }
-        after = last_seq;
+        after = last.seq;
     }
+    let Walk {
+        mut report, hashes, ..
+    } = walk;
     for seq in store.dangling_subjects().await? {
         report.problems.push(Problem {
             seq,
             what: "the subject index points at an entry that is not in the log (deleted)".into(),
         });
     }
-
     let mut all: BTreeMap<(i64, String), Checkpoint> = BTreeMap::new();
     for cp in store
         .checkpoints()
@@ -148,60 +91,147 @@ pub async fn verify(
     }
     for cp in all.values() {
         report.checkpoints += 1;
-        match verifier.check(cp) {
-            SignatureCheck::Valid => {}
-            SignatureCheck::UnknownKey => {
-                report.problems.push(Problem {
-                    seq: cp.seq,
-                    what: format!(
-                        "checkpoint of {} is signed by key {}, which none of the certificates given holds: \
-                         if the node's certificate was renewed since, pass the earlier one too (--cert)",
-                        cp.time,
-                        cp.key_id.get(..16).unwrap_or(&cp.key_id)
-                    ),
-                });
-                continue;
-            }
-            SignatureCheck::Invalid => {
-                report.problems.push(Problem {
-                    seq: cp.seq,
-                    what: format!(
-                        "checkpoint of {} has no valid signature by the node's key (forged or altered)",
-                        cp.time
-                    ),
-                });
-                continue;
-            }
+        if let Some(problem) = signature_problem(verifier, cp) {
+            report.problems.push(problem);
+            continue;
         }
-        match hashes.get(&cp.seq) {
-            Some(h) if *h == cp.hash => {
-                if report.last_checkpoint.as_ref().is_none_or(|(s, _)| *s <= cp.seq) {
-                    report.last_checkpoint = Some((cp.seq, cp.time.clone()));
-                }
-            }
-            Some(_) => report.problems.push(Problem {
-                seq: cp.seq,
-                what: format!(
-                    "differs from the checkpoint signed at {}: the log was rewritten up to here",
-                    cp.time
-                ),
-            }),
-            None if cp.seq > report.last_seq => report.problems.push(Problem {
-                seq: cp.seq,
-                what: format!(
-                    "missing, but a checkpoint signed at {} covers it: the log was truncated after entry {}",
-                    cp.time, report.last_seq
-                ),
-            }),
-            None => report.problems.push(Problem {
-                seq: cp.seq,
-                what: format!(
-                    "missing (deleted), but a checkpoint signed at {} covers it",
-                    cp.time
-                ),
-            }),
-        }
+        checkpoint_against_log(&mut report, &hashes, cp);
     }
     report.problems.sort_by_key(|p| p.seq);
     Ok(report)
+}
+
+/// The walk along the chain: what it found so far, the hash of every
+/// entry by sequence number, the number expected next and the hash the
+/// next entry must follow.
+struct Walk {
+    report: Report,
+    hashes: BTreeMap<i64, String>,
+    expected: i64,
+    prev: String,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Walk {
+            report: Report::default(),
+            hashes: BTreeMap::new(),
+            expected: 1,
+            prev: GENESIS.to_string(),
+        }
+    }
+}
+
+impl Walk {
+    /// Checks one entry: its place in the sequence, its link to the entry
+    /// before, its own hash, and the subject index rows that point at it.
+    fn entry(&mut self, e: &StoredEntry, index: &HashMap<i64, Vec<String>>) {
+        self.report.entries += 1;
+        if e.seq < 1 {
+            self.problem(e.seq, "inserted: sequence numbers start at 1".into());
+            return;
+        }
+        if e.seq != self.expected {
+            let what = if e.seq > self.expected {
+                format!(
+                    "missing: entries {}..{} are not in the log (deleted)",
+                    self.expected,
+                    e.seq - 1
+                )
+            } else {
+                "out of order".into()
+            };
+            self.problem(self.expected, what);
+        }
+        if e.prev_hash != self.prev {
+            self.problem(
+                e.seq,
+                "does not follow the entry before it (an entry was inserted, deleted or reordered here)".into(),
+            );
+        }
+        if chain::entry_hash(e.seq, &e.prev_hash, &e.payload) != e.hash {
+            self.problem(
+                e.seq,
+                "contents altered: the entry does not match its hash".into(),
+            );
+        }
+        if let Some(what) = index_problem(e, index) {
+            self.problem(e.seq, what);
+        }
+        self.hashes.insert(e.seq, e.hash.clone());
+        self.prev = e.hash.clone();
+        self.expected = e.seq + 1;
+        self.report.last_seq = e.seq;
+    }
+
+    fn problem(&mut self, seq: i64, what: String) {
+        self.report.problems.push(Problem { seq, what });
+    }
+}
+
+/// What is wrong with the subject index rows of entry `e`, if anything:
+/// they must name exactly the entry's subjects and candidates.
+fn index_problem(e: &StoredEntry, index: &HashMap<i64, Vec<String>>) -> Option<String> {
+    match Entry::from_payload(&e.payload) {
+        Ok(entry) => {
+            let mut want = entry.subjects;
+            want.extend(entry.candidates);
+            want.sort();
+            want.dedup();
+            let mut have = index.get(&e.seq).cloned().unwrap_or_default();
+            have.sort();
+            (want != have).then(|| {
+                "the subject index does not match the entry (index rows added or removed)".into()
+            })
+        }
+        Err(err) => Some(format!("unreadable entry: {err}")),
+    }
+}
+
+/// What is wrong with a checkpoint's signature, if anything.
+fn signature_problem(verifier: &SignatureVerifier, cp: &Checkpoint) -> Option<Problem> {
+    let what = match verifier.check(cp) {
+        SignatureCheck::Valid => return None,
+        SignatureCheck::UnknownKey => format!(
+            "checkpoint of {} is signed by key {}, which none of the certificates given holds: \
+             if the node's certificate was renewed since, pass the earlier one too (--cert)",
+            cp.time,
+            cp.key_id.get(..16).unwrap_or(&cp.key_id)
+        ),
+        SignatureCheck::Invalid => format!(
+            "checkpoint of {} has no valid signature by the node's key (forged or altered)",
+            cp.time
+        ),
+    };
+    Some(Problem { seq: cp.seq, what })
+}
+
+/// A validly signed checkpoint held against the log: the entry it covers
+/// must be there with the hash it signed.
+fn checkpoint_against_log(report: &mut Report, hashes: &BTreeMap<i64, String>, cp: &Checkpoint) {
+    let what = match hashes.get(&cp.seq) {
+        Some(h) if *h == cp.hash => {
+            if report
+                .last_checkpoint
+                .as_ref()
+                .is_none_or(|(s, _)| *s <= cp.seq)
+            {
+                report.last_checkpoint = Some((cp.seq, cp.time.clone()));
+            }
+            return;
+        }
+        Some(_) => format!(
+            "differs from the checkpoint signed at {}: the log was rewritten up to here",
+            cp.time
+        ),
+        None if cp.seq > report.last_seq => format!(
+            "missing, but a checkpoint signed at {} covers it: the log was truncated after entry {}",
+            cp.time, report.last_seq
+        ),
+        None => format!(
+            "missing (deleted), but a checkpoint signed at {} covers it",
+            cp.time
+        ),
+    };
+    report.problems.push(Problem { seq: cp.seq, what });
 }
