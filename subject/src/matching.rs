@@ -49,120 +49,143 @@ const MATCHED: f64 = 0.85;
 /// same person's omocodic variant) scores 1; otherwise the identifying
 /// fields present in the query are compared and weighted.
 pub fn score(query: &Traits, candidate: &Traits) -> Score {
-    if let (Some(q), Some(c)) = (&query.tax_code, &candidate.tax_code) {
-        if q == c {
-            return Score {
-                value: 1.0,
-                matched: vec!["tax_code"],
-            };
-        }
-        // Omocodic variants of one base code belong to *different* people
-        // who share name letters, birth date and place: the revenue agency
-        // made the variant precisely to tell them apart. A variant is
-        // evidence (a partner may have computed the code instead of reading
-        // it), never proof.
-        if q.base() == c.base() {
-            return Score {
-                value: 0.85,
-                matched: vec!["tax_code_variant"],
-            };
-        }
+    if let Some(by_code) = by_tax_code(query, candidate) {
+        return by_code;
     }
-    let mut total = 0.0;
-    let mut weight = 0.0;
-    let mut matched = Vec::new();
+    let mut tally = Tally::default();
+    let (family, given) = name_similarity(query, candidate);
+    tally.add("family_name", family, W_FAMILY);
+    tally.add("given_name", given, W_GIVEN);
+    if let Some(q) = query.birth_date {
+        let s = candidate.birth_date.map_or(0.4, |c| date_similarity(q, c));
+        tally.add("birth_date", Some(s), W_BIRTH);
+    }
+    if let Some(q) = query.birthplace_code.as_deref().filter(|s| !s.is_empty()) {
+        let s = match candidate.birthplace_code.as_deref() {
+            Some(c) if c.eq_ignore_ascii_case(q) => 1.0,
+            None => 0.4,
+            Some(_) => 0.0,
+        };
+        tally.add("birthplace_code", Some(s), W_PLACE);
+    }
+    if let Some(q) = query.sex {
+        let s = if candidate.sex == Some(q) { 1.0 } else { 0.0 };
+        tally.add("sex", Some(s), W_SEX);
+    }
+    if let Some(fragment) = &query.tax_code_fragment {
+        tally.add(
+            "tax_code_fragment",
+            Some(fragment_agreement(fragment, candidate)),
+            W_FRAGMENT,
+        );
+    }
+    tally.score()
+}
 
-    // Names, in the recorded order or swapped (given and family names are
-    // often entered in the wrong boxes); a swap costs a little.
+/// The score when both carry a tax code: 1 for the same code, 0.85 for
+/// omocodic variants of one base code; `None` when they cannot be compared
+/// that way.
+fn by_tax_code(query: &Traits, candidate: &Traits) -> Option<Score> {
+    let (q, c) = (query.tax_code.as_ref()?, candidate.tax_code.as_ref()?);
+    if q == c {
+        return Some(Score {
+            value: 1.0,
+            matched: vec!["tax_code"],
+        });
+    }
+    // Omocodic variants of one base code belong to *different* people who
+    // share name letters, birth date and place: the revenue agency made the
+    // variant precisely to tell them apart. A variant is evidence (a
+    // partner may have computed the code instead of reading it), never
+    // proof.
+    (q.base() == c.base()).then(|| Score {
+        value: 0.85,
+        matched: vec!["tax_code_variant"],
+    })
+}
+
+/// The similarity of the family and the given name, each when the query
+/// states it, in the recorded order or swapped (given and family names are
+/// often entered in the wrong boxes); a swap costs a little.
+fn name_similarity(query: &Traits, candidate: &Traits) -> (Option<f64>, Option<f64>) {
     let q_family = query
         .family_name
         .as_deref()
         .filter(|s| !s.trim().is_empty());
     let q_given = query.given_name.as_deref().filter(|s| !s.trim().is_empty());
-    if q_family.is_some() || q_given.is_some() {
-        let c_family = candidate.family_name.as_deref().unwrap_or("");
-        let c_given = candidate.given_name.as_deref().unwrap_or("");
-        let sim = |q: Option<&str>, c: &str| q.map(|q| names::similarity(q, c));
-        let straight = (sim(q_family, c_family), sim(q_given, c_given));
-        let swapped = (sim(q_family, c_given), sim(q_given, c_family));
-        let value = |(f, g): (Option<f64>, Option<f64>)| {
-            f.unwrap_or(0.0) * W_FAMILY + g.unwrap_or(0.0) * W_GIVEN
-        };
-        let (family, given) = if value(swapped) * 0.97 > value(straight) {
-            (swapped.0.map(|v| v * 0.97), swapped.1.map(|v| v * 0.97))
-        } else {
-            straight
-        };
-        for (field, s, w) in [
-            ("family_name", family, W_FAMILY),
-            ("given_name", given, W_GIVEN),
-        ] {
-            if let Some(s) = s {
-                total += s * w;
-                weight += w;
-                if s >= MATCHED {
-                    matched.push(field);
-                }
-            }
-        }
+    if q_family.is_none() && q_given.is_none() {
+        return (None, None);
     }
-    if let Some(q) = query.birth_date {
-        weight += W_BIRTH;
-        let s = candidate.birth_date.map_or(0.4, |c| date_similarity(q, c));
-        total += s * W_BIRTH;
+    let c_family = candidate.family_name.as_deref().unwrap_or("");
+    let c_given = candidate.given_name.as_deref().unwrap_or("");
+    let sim = |q: Option<&str>, c: &str| q.map(|q| names::similarity(q, c));
+    let straight = (sim(q_family, c_family), sim(q_given, c_given));
+    let swapped = (sim(q_family, c_given), sim(q_given, c_family));
+    let value = |(f, g): (Option<f64>, Option<f64>)| {
+        f.unwrap_or(0.0) * W_FAMILY + g.unwrap_or(0.0) * W_GIVEN
+    };
+    if value(swapped) * 0.97 > value(straight) {
+        (swapped.0.map(|v| v * 0.97), swapped.1.map(|v| v * 0.97))
+    } else {
+        straight
+    }
+}
+
+/// How well a partial or mistyped tax code fits: by how many of its
+/// characters agree with the candidate's code (or, for a candidate without
+/// one, with the code its name, birth date and sex give), and by how long
+/// it is: a short prefix fits more people.
+fn fragment_agreement(fragment: &Fragment, candidate: &Traits) -> f64 {
+    let theirs = candidate
+        .tax_code
+        .as_ref()
+        .map(|c| c.as_str().to_string())
+        .or_else(|| {
+            Some(codice_fiscale::first_eleven(
+                candidate.family_name.as_deref()?,
+                candidate.given_name.as_deref()?,
+                candidate.birth_date?,
+                candidate.sex?,
+            ))
+        });
+    let Some(theirs) = theirs else {
+        return 0.0;
+    };
+    let length = fragment.text.len().min(theirs.len()) as f64;
+    fragment.agreement(&theirs) * (0.6 + 0.4 * length / 16.0)
+}
+
+/// The weighted sum of the traits compared so far, and those that matched.
+#[derive(Default)]
+struct Tally {
+    total: f64,
+    weight: f64,
+    matched: Vec<&'static str>,
+}
+
+impl Tally {
+    /// Counts `field`'s similarity `s` (none when the query does not state
+    /// it) with weight `w`.
+    fn add(&mut self, field: &'static str, s: Option<f64>, w: f64) {
+        let Some(s) = s else { return };
+        self.total += s * w;
+        self.weight += w;
         if s >= MATCHED {
-            matched.push("birth_date");
+            self.matched.push(field);
         }
     }
-    if let Some(q) = query.birthplace_code.as_deref().filter(|s| !s.is_empty()) {
-        weight += W_PLACE;
-        match candidate.birthplace_code.as_deref() {
-            Some(c) if c.eq_ignore_ascii_case(q) => {
-                total += W_PLACE;
-                matched.push("birthplace_code");
-            }
-            None => total += W_PLACE * 0.4,
-            Some(_) => {}
+
+    /// The weighted mean, to three decimals.
+    fn score(self) -> Score {
+        let value = if self.weight > 0.0 {
+            self.total / self.weight
+        } else {
+            0.0
+        };
+        Score {
+            value: (value * 1000.0).round() / 1000.0,
+            matched: self.matched,
         }
-    }
-    if let Some(q) = query.sex {
-        weight += W_SEX;
-        if candidate.sex == Some(q) {
-            total += W_SEX;
-            matched.push("sex");
-        }
-    }
-    // A partial or mistyped tax code counts by how many of its characters
-    // agree with the candidate's code (or, for a candidate without one,
-    // with the code its name, birth date and sex give), and by how long it
-    // is: a short prefix fits more people.
-    if let Some(fragment) = &query.tax_code_fragment {
-        let theirs = candidate
-            .tax_code
-            .as_ref()
-            .map(|c| c.as_str().to_string())
-            .or_else(|| {
-                Some(codice_fiscale::first_eleven(
-                    candidate.family_name.as_deref()?,
-                    candidate.given_name.as_deref()?,
-                    candidate.birth_date?,
-                    candidate.sex?,
-                ))
-            });
-        weight += W_FRAGMENT;
-        if let Some(theirs) = theirs {
-            let length = fragment.text.len().min(theirs.len()) as f64;
-            let s = fragment.agreement(&theirs) * (0.6 + 0.4 * length / 16.0);
-            total += s * W_FRAGMENT;
-            if s >= MATCHED {
-                matched.push("tax_code_fragment");
-            }
-        }
-    }
-    let value = if weight > 0.0 { total / weight } else { 0.0 };
-    Score {
-        value: (value * 1000.0).round() / 1000.0,
-        matched,
     }
 }
 
