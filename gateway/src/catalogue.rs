@@ -435,60 +435,11 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
         ));
     }
     let words = wanted_words(text)?;
-    if let Some(bad) = req
-        .needs
-        .iter()
-        .find(|n| !trama_proto::stats::NEEDS.contains(&n.as_str()))
-    {
-        return Err(CallError::invalid(
-            "needs",
-            format!(
-                "`{bad}` is not a need category; known: {}",
-                trama_proto::stats::NEEDS.join(", ")
-            ),
-        ));
-    }
-    let municipality = req.municipality.trim().to_ascii_uppercase();
-    if !municipality.is_empty() && !trama_subject::belfiore::is_known(&municipality) {
-        return Err(CallError::invalid(
-            "municipality",
-            format!(
-                "`{municipality}` is not a municipality: give its Belfiore code, for example D150"
-            ),
-        ));
-    }
-    if req.page_size > MAX_PAGE {
-        return Err(CallError::invalid(
-            "page_size",
-            format!("at most {MAX_PAGE}"),
-        ));
-    }
-    if req.max_price_cents < 0 || req.isee_cents < 0 {
-        return Err(CallError::invalid(
-            "max_price_cents",
-            "amounts are not negative",
-        ));
-    }
-    for (field, list) in [("ids", &req.ids), ("providers", &req.providers)] {
-        if list.len() > MAX_NAMED {
-            return Err(CallError::invalid(field, format!("at most {MAX_NAMED}")));
-        }
-    }
-    let modified_after = match req.modified_after.trim() {
-        "" => None,
-        text => Some(unix(text).ok_or_else(|| {
-            CallError::invalid(
-                "modified_after",
-                format!("`{text}` is not a time: write RFC 3339, for example 2026-12-01T09:00:00Z"),
-            )
-        })?),
-    };
-    if req.page > 0 && !req.page_token.is_empty() {
-        return Err(CallError::invalid(
-            "page",
-            "give a page number or a page token, not both",
-        ));
-    }
+    check_needs(&req.needs)?;
+    let municipality = checked_municipality(&req.municipality)?;
+    check_bounds(req)?;
+    let modified_after = checked_time(&req.modified_after)?;
+    check_paging(req)?;
     let mut search = Search {
         words,
         needs: req.needs.clone(),
@@ -507,9 +458,8 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
             req.page_size
         },
         offset: 0,
-        fingerprint: 0,
+        fingerprint: fingerprint(req),
     };
-    search.fingerprint = fingerprint(req);
     if !req.page_token.is_empty() {
         search.offset = read_token(&req.page_token, search.fingerprint)?;
     }
@@ -517,6 +467,81 @@ pub fn check(req: &v1::SearchServicesRequest) -> Result<Search, CallError> {
         search.offset = (req.page as usize - 1).saturating_mul(search.page_size as usize);
     }
     Ok(search)
+}
+
+/// Every need named is one of the schema's categories.
+fn check_needs(needs: &[String]) -> Result<(), CallError> {
+    let known = trama_proto::stats::NEEDS;
+    match needs.iter().find(|n| !known.contains(&n.as_str())) {
+        Some(bad) => Err(CallError::invalid(
+            "needs",
+            format!(
+                "`{bad}` is not a need category; known: {}",
+                known.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The municipality as a Belfiore code, upper case; empty for none.
+fn checked_municipality(text: &str) -> Result<String, CallError> {
+    let municipality = text.trim().to_ascii_uppercase();
+    if !municipality.is_empty() && !trama_subject::belfiore::is_known(&municipality) {
+        return Err(CallError::invalid(
+            "municipality",
+            format!(
+                "`{municipality}` is not a municipality: give its Belfiore code, for example D150"
+            ),
+        ));
+    }
+    Ok(municipality)
+}
+
+/// The page size, the amounts and the named lists within their bounds.
+fn check_bounds(req: &v1::SearchServicesRequest) -> Result<(), CallError> {
+    if req.page_size > MAX_PAGE {
+        return Err(CallError::invalid(
+            "page_size",
+            format!("at most {MAX_PAGE}"),
+        ));
+    }
+    if req.max_price_cents < 0 || req.isee_cents < 0 {
+        return Err(CallError::invalid(
+            "max_price_cents",
+            "amounts are not negative",
+        ));
+    }
+    for (field, list) in [("ids", &req.ids), ("providers", &req.providers)] {
+        if list.len() > MAX_NAMED {
+            return Err(CallError::invalid(field, format!("at most {MAX_NAMED}")));
+        }
+    }
+    Ok(())
+}
+
+/// A page number or a page token, not both.
+fn check_paging(req: &v1::SearchServicesRequest) -> Result<(), CallError> {
+    if req.page > 0 && !req.page_token.is_empty() {
+        return Err(CallError::invalid(
+            "page",
+            "give a page number or a page token, not both",
+        ));
+    }
+    Ok(())
+}
+
+/// `modified_after` as Unix seconds; `None` when not given.
+fn checked_time(text: &str) -> Result<Option<i64>, CallError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => unix(text).map(Some).ok_or_else(|| {
+            CallError::invalid(
+                "modified_after",
+                format!("`{text}` is not a time: write RFC 3339, for example 2026-12-01T09:00:00Z"),
+            )
+        }),
+    }
 }
 
 /// A voucher scheme as searches compare it: its folded words joined by
