@@ -46,35 +46,17 @@ pub fn convert(
     mapping: &Mapping,
     organisation: &str,
 ) -> Result<Option<Typed>, String> {
-    let text = match value {
-        Value::Null => return Ok(None),
-        Value::Text(t) if t.trim().is_empty() => return Ok(None),
-        Value::Text(t) => t.trim().to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Decimal(d) => d.normalize().to_string(),
-        Value::Date(d) => d.to_string(),
-        Value::Timestamp(t) => t.to_string(),
-        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+    let Some(text) = as_text(value) else {
+        return Ok(None);
     };
-    // Typed date and time columns need no parsing.
-    match (kind, value) {
-        (FieldKind::Date, Value::Date(d)) => return Ok(Some(Typed::Date(*d))),
-        (FieldKind::Date, Value::Timestamp(t)) => {
-            let d = time::OffsetDateTime::from_unix_timestamp(*t).map_err(|_| "not a date")?;
-            return Ok(Some(Typed::Date(d.date())));
-        }
-        (FieldKind::Timestamp, Value::Timestamp(t)) => return Ok(Some(Typed::Timestamp(*t))),
-        (FieldKind::Timestamp, Value::Date(d)) => {
-            return Ok(Some(Typed::Timestamp(
-                d.midnight().assume_utc().unix_timestamp(),
-            )));
-        }
-        (FieldKind::Bool, Value::Bool(b)) => return Ok(Some(Typed::Bool(*b))),
-        _ => {}
+    if let Some(typed) = already_typed(kind, value) {
+        return typed.map(Some);
     }
-    let date_format = match spec {
-        ColumnSpec::Column { date_format, .. } => *date_format,
-        ColumnSpec::Constant { .. } => DateFormat::Iso,
+    let (date_format, unit) = match spec {
+        ColumnSpec::Column {
+            date_format, unit, ..
+        } => (*date_format, *unit),
+        ColumnSpec::Constant { .. } => (DateFormat::Iso, MoneyUnit::Euro),
     };
     Ok(Some(match kind {
         FieldKind::Text => Typed::Text(text),
@@ -85,31 +67,13 @@ pub fn convert(
             Value::Int(secs) if date_format == DateFormat::Iso => Typed::Timestamp(*secs),
             _ => Typed::Timestamp(parse_timestamp(&text, date_format).ok_or("not a date or time")?),
         },
-        FieldKind::Coding => {
-            let table_name = spec.codes().unwrap_or_default();
-            match mapping.codes.get(table_name) {
-                Some(table) => match table.map.get(&text) {
-                    Some(common) => Typed::Coding {
-                        system: table.system.clone(),
-                        code: common.clone(),
-                        display: text,
-                    },
-                    None => Typed::Coding {
-                        system: format!("urn:trama:local:{organisation}:{table_name}"),
-                        code: text.clone(),
-                        display: text,
-                    },
-                },
-                None => return Err(format!("code table `{table_name}` is missing")),
-            }
-        }
-        FieldKind::Money => {
-            let unit = match spec {
-                ColumnSpec::Column { unit, .. } => *unit,
-                ColumnSpec::Constant { .. } => MoneyUnit::Euro,
-            };
-            Typed::Money(money(value, &text, unit)?)
-        }
+        FieldKind::Coding => coding(
+            text,
+            spec.codes().unwrap_or_default(),
+            mapping,
+            organisation,
+        )?,
+        FieldKind::Money => Typed::Money(money(value, &text, unit)?),
         FieldKind::Int => match value {
             Value::Int(i) => Typed::Int(*i),
             Value::Decimal(d) => Typed::Int(whole(*d).ok_or("not a whole number")?),
@@ -120,6 +84,63 @@ pub fn convert(
             "1" | "S" | "SI" | "SÌ" | "Y" | "YES" | "T" | "TRUE" | "VERO"
         )),
     }))
+}
+
+/// A column's value as the text the partner wrote, trimmed; `None` for
+/// NULL and blanks.
+fn as_text(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Text(t) if t.trim().is_empty() => return None,
+        Value::Text(t) => t.trim().to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Decimal(d) => d.normalize().to_string(),
+        Value::Date(d) => d.to_string(),
+        Value::Timestamp(t) => t.to_string(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+    })
+}
+
+/// A typed date, time or boolean column read as the field needs it,
+/// without parsing; `None` when the value must be parsed from its text.
+fn already_typed(kind: FieldKind, value: &Value) -> Option<Result<Typed, String>> {
+    Some(match (kind, value) {
+        (FieldKind::Date, Value::Date(d)) => Ok(Typed::Date(*d)),
+        (FieldKind::Date, Value::Timestamp(t)) => time::OffsetDateTime::from_unix_timestamp(*t)
+            .map(|d| Typed::Date(d.date()))
+            .map_err(|_| "not a date".to_string()),
+        (FieldKind::Timestamp, Value::Timestamp(t)) => Ok(Typed::Timestamp(*t)),
+        (FieldKind::Timestamp, Value::Date(d)) => {
+            Ok(Typed::Timestamp(d.midnight().assume_utc().unix_timestamp()))
+        }
+        (FieldKind::Bool, Value::Bool(b)) => Ok(Typed::Bool(*b)),
+        _ => return None,
+    })
+}
+
+/// A partner's code through its code table `table_name`: the common code
+/// when the table maps it, else the partner's own under a local system.
+fn coding(
+    text: String,
+    table_name: &str,
+    mapping: &Mapping,
+    organisation: &str,
+) -> Result<Typed, String> {
+    let Some(table) = mapping.codes.get(table_name) else {
+        return Err(format!("code table `{table_name}` is missing"));
+    };
+    Ok(match table.map.get(&text) {
+        Some(common) => Typed::Coding {
+            system: table.system.clone(),
+            code: common.clone(),
+            display: text,
+        },
+        None => Typed::Coding {
+            system: format!("urn:trama:local:{organisation}:{table_name}"),
+            code: text.clone(),
+            display: text,
+        },
+    })
 }
 
 /// A money column's value as euro cents: integers, exact decimals, or text
