@@ -201,109 +201,158 @@ fn push_entry(
     let p = Some(provenance);
     match section {
         Section::Unspecified => {}
-        Section::Housing => out.housing.push(v1::HousingEntry {
-            provenance: p,
-            tenure: coding(f, "tenure"),
-            condition: coding(f, "condition"),
-            district: text(f, "district"),
-            address: text(f, "address"),
-            since: day(f, "since"),
+        Section::Housing => out.housing.push(housing(p, f)),
+        Section::SocioEconomic => out.socio_economic.push(socio_economic(p, f)),
+        Section::SupportNetwork => out.support_network.push(support_resource(p, f)),
+        Section::Needs => out.needs.push(need(p, f)),
+        Section::JudicialActs => out.judicial_acts.push(judicial_act(p, f)),
+        Section::CourtRelations => out.court_relations.push(court_relation(p, f)),
+        Section::Referrals => out.referrals.push(referral_entry(p, f)),
+        Section::Interventions => out.interventions.push(intervention(p, f)),
+        Section::Health => out.health.push(health(p, f)),
+        Section::CaseMembership => out.case_memberships.push(case_membership(p, f)),
+    }
+}
+
+/// A housing situation, from its fields.
+fn housing(p: Option<v1::Provenance>, f: &Fields) -> v1::HousingEntry {
+    v1::HousingEntry {
+        provenance: p,
+        tenure: coding(f, "tenure"),
+        condition: coding(f, "condition"),
+        district: text(f, "district"),
+        address: text(f, "address"),
+        since: day(f, "since"),
+    }
+}
+
+/// The socio-economic situation, from its fields.
+fn socio_economic(p: Option<v1::Provenance>, f: &Fields) -> v1::SocioEconomicEntry {
+    v1::SocioEconomicEntry {
+        provenance: p,
+        isee: has_prefix(f, "isee.").then(|| v1::Isee {
+            value: money(f, "isee.value"),
+            issued: day(f, "isee.issued"),
+            valid_until: day(f, "isee.valid_until"),
+            kind: coding(f, "isee.kind"),
         }),
-        Section::SocioEconomic => out.socio_economic.push(v1::SocioEconomicEntry {
-            provenance: p,
-            isee: has_prefix(f, "isee.").then(|| v1::Isee {
-                value: money(f, "isee.value"),
-                issued: day(f, "isee.issued"),
-                valid_until: day(f, "isee.valid_until"),
-                kind: coding(f, "isee.kind"),
-            }),
-            income_band: coding(f, "income_band"),
-            employment_status: coding(f, "employment_status"),
-            household: has_prefix(f, "household.").then(|| v1::Household {
-                members: int(f, "household.members"),
-                minors: int(f, "household.minors"),
-                composition: coding(f, "household.composition"),
-            }),
+        income_band: coding(f, "income_band"),
+        employment_status: coding(f, "employment_status"),
+        household: has_prefix(f, "household.").then(|| v1::Household {
+            members: int(f, "household.members"),
+            minors: int(f, "household.minors"),
+            composition: coding(f, "household.composition"),
         }),
-        Section::SupportNetwork => out.support_network.push(v1::SupportResource {
-            provenance: p,
-            kind: coding(f, "kind"),
-            description: text(f, "description"),
-            active: flag(f, "active", true),
+    }
+}
+
+/// A resource of the person's support network, from its fields.
+fn support_resource(p: Option<v1::Provenance>, f: &Fields) -> v1::SupportResource {
+    v1::SupportResource {
+        provenance: p,
+        kind: coding(f, "kind"),
+        description: text(f, "description"),
+        active: flag(f, "active", true),
+    }
+}
+
+/// A need, from its fields.
+fn need(p: Option<v1::Provenance>, f: &Fields) -> v1::NeedEntry {
+    v1::NeedEntry {
+        provenance: p,
+        need: coding(f, "need"),
+        severity: coding(f, "severity"),
+        identified: day(f, "identified"),
+        open: flag(f, "open", true),
+    }
+}
+
+/// A judicial act, from its fields.
+fn judicial_act(p: Option<v1::Provenance>, f: &Fields) -> v1::JudicialAct {
+    v1::JudicialAct {
+        provenance: p,
+        kind: coding(f, "kind"),
+        authority: text(f, "authority"),
+        date: day(f, "date"),
+        reference: text(f, "reference"),
+    }
+}
+
+/// A relation with a court, from its fields.
+fn court_relation(p: Option<v1::Provenance>, f: &Fields) -> v1::CourtRelation {
+    v1::CourtRelation {
+        provenance: p,
+        kind: coding(f, "kind"),
+        court: text(f, "court"),
+        period: period(f, "period.start", "period.end"),
+        guardian: text(f, "guardian"),
+    }
+}
+
+/// A referral received, from its fields.
+fn referral_entry(p: Option<v1::Provenance>, f: &Fields) -> v1::ReferralEntry {
+    v1::ReferralEntry {
+        provenance: p,
+        from_service: coding(f, "from_service"),
+        from_organisation: text(f, "from_organisation"),
+        date: day(f, "date"),
+        reason: coding(f, "reason"),
+        status: coding(f, "status"),
+    }
+}
+
+/// An intervention, from its fields.
+fn intervention(p: Option<v1::Provenance>, f: &Fields) -> v1::Intervention {
+    v1::Intervention {
+        provenance: p,
+        kind: coding(f, "kind"),
+        provider: text(f, "provider"),
+        period: period(f, "period.start", "period.end"),
+        amount: money(f, "amount"),
+        voucher: has_prefix(f, "voucher.").then(|| v1::Voucher {
+            code: text(f, "voucher.code"),
+            value: money(f, "voucher.value"),
         }),
-        Section::Needs => out.needs.push(v1::NeedEntry {
-            provenance: p,
-            need: coding(f, "need"),
-            severity: coding(f, "severity"),
-            identified: day(f, "identified"),
-            open: flag(f, "open", true),
-        }),
-        Section::JudicialActs => out.judicial_acts.push(v1::JudicialAct {
-            provenance: p,
-            kind: coding(f, "kind"),
-            authority: text(f, "authority"),
-            date: day(f, "date"),
-            reference: text(f, "reference"),
-        }),
-        Section::CourtRelations => out.court_relations.push(v1::CourtRelation {
-            provenance: p,
-            kind: coding(f, "kind"),
-            court: text(f, "court"),
-            period: period(f, "period.start", "period.end"),
-            guardian: text(f, "guardian"),
-        }),
-        Section::Referrals => out.referrals.push(v1::ReferralEntry {
-            provenance: p,
-            from_service: coding(f, "from_service"),
-            from_organisation: text(f, "from_organisation"),
-            date: day(f, "date"),
-            reason: coding(f, "reason"),
-            status: coding(f, "status"),
-        }),
-        Section::Interventions => out.interventions.push(v1::Intervention {
-            provenance: p,
-            kind: coding(f, "kind"),
-            provider: text(f, "provider"),
-            period: period(f, "period.start", "period.end"),
-            amount: money(f, "amount"),
-            voucher: has_prefix(f, "voucher.").then(|| v1::Voucher {
-                code: text(f, "voucher.code"),
-                value: money(f, "voucher.value"),
-            }),
-        }),
-        Section::Health => {
-            let kind = if has_prefix(f, "disability.") {
-                Some(v1::health_entry::Kind::Disability(
-                    v1::DisabilityRecognition {
-                        kind: coding(f, "disability.kind"),
-                        percentage: int(f, "disability.percentage"),
-                        recognised: day(f, "disability.recognised"),
-                        review: day(f, "disability.review"),
-                    },
-                ))
-            } else if has_prefix(f, "care_plan.") {
-                Some(v1::health_entry::Kind::CarePlan(v1::CarePlan {
-                    kind: coding(f, "care_plan.kind"),
-                    team: text(f, "care_plan.team"),
-                    period: period(f, "care_plan.period.start", "care_plan.period.end"),
-                }))
-            } else {
-                None
-            };
-            out.health.push(v1::HealthEntry {
-                provenance: p,
-                kind,
-            });
-        }
-        Section::CaseMembership => out.case_memberships.push(v1::CaseMembership {
-            provenance: p,
-            organisation: text(f, "organisation"),
-            office: text(f, "office"),
-            case_manager: text(f, "case_manager"),
-            case_id: text(f, "case_id"),
-            opened: day(f, "opened"),
-            status: coding(f, "status"),
-        }),
+    }
+}
+
+/// A case the person is part of, from its fields.
+fn case_membership(p: Option<v1::Provenance>, f: &Fields) -> v1::CaseMembership {
+    v1::CaseMembership {
+        provenance: p,
+        organisation: text(f, "organisation"),
+        office: text(f, "office"),
+        case_manager: text(f, "case_manager"),
+        case_id: text(f, "case_id"),
+        opened: day(f, "opened"),
+        status: coding(f, "status"),
+    }
+}
+
+/// A health entry from its fields: a disability recognition or a care
+/// plan, by which of their fields the mapping fills.
+fn health(p: Option<v1::Provenance>, f: &Fields) -> v1::HealthEntry {
+    let kind = if has_prefix(f, "disability.") {
+        Some(v1::health_entry::Kind::Disability(
+            v1::DisabilityRecognition {
+                kind: coding(f, "disability.kind"),
+                percentage: int(f, "disability.percentage"),
+                recognised: day(f, "disability.recognised"),
+                review: day(f, "disability.review"),
+            },
+        ))
+    } else if has_prefix(f, "care_plan.") {
+        Some(v1::health_entry::Kind::CarePlan(v1::CarePlan {
+            kind: coding(f, "care_plan.kind"),
+            team: text(f, "care_plan.team"),
+            period: period(f, "care_plan.period.start", "care_plan.period.end"),
+        }))
+    } else {
+        None
+    };
+    v1::HealthEntry {
+        provenance: p,
+        kind,
     }
 }
 
