@@ -94,88 +94,9 @@ pub enum CheckError {
 /// the queries prepared.
 pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, CheckError> {
     let mut prepared = PreparedQueries::new();
-    let subject_bindings: Vec<(String, FieldKind, &ColumnSpec)> = mapping
-        .subject
-        .fields
-        .iter()
-        .map(|(field, spec)| {
-            (
-                format!("subject.columns.{}", field.name()),
-                field.kind(),
-                spec,
-            )
-        })
-        .collect();
-    let match_queries: Vec<&NamedQuery> = [
-        mapping.matching.tax_code.as_ref(),
-        Some(&mapping.matching.local_id),
-    ]
-    .into_iter()
-    .flatten()
-    .chain(&mapping.matching.demographics)
-    .collect();
-    for query in match_queries {
-        let p = describe(db, mapping, &query.key, query).await?;
-        for (key, kind, spec) in &subject_bindings {
-            check_binding(mapping, key, *kind, spec, &query.key, &p.columns)?;
-        }
-        prepared.insert(query.key.clone(), p);
-    }
-    for queries in mapping.sections.values() {
-        for q in queries {
-            let key = &q.query.key;
-            let p = describe(db, mapping, key, &q.query).await?;
-            let columns = &p.columns;
-            check_binding(
-                mapping,
-                &format!("{}.columns.record_id", q.key),
-                FieldKind::Text,
-                &q.record_id,
-                key,
-                columns,
-            )?;
-            if let Some(spec) = &q.last_updated {
-                check_binding(
-                    mapping,
-                    &format!("{}.columns.last_updated", q.key),
-                    FieldKind::Timestamp,
-                    spec,
-                    key,
-                    columns,
-                )?;
-            }
-            for (field, kind, spec) in &q.fields {
-                check_binding(
-                    mapping,
-                    &format!("{}.columns.{field}", q.key),
-                    *kind,
-                    spec,
-                    key,
-                    columns,
-                )?;
-            }
-            prepared.insert(key.clone(), p);
-        }
-    }
-    for q in &mapping.facts {
-        // Counting reads every fact: a whole-table scan is expected here,
-        // bounded by the statement timeout like every other query.
-        let p = prepare(db, mapping, &q.query.key, &q.query).await?;
-        for (field, spec) in &q.fields {
-            let key = format!("{}.columns.{}", q.key, field.name());
-            check_binding(mapping, &key, field.kind(), spec, &q.query.key, &p.columns)?;
-        }
-        prepared.insert(q.query.key.clone(), p);
-    }
-    for q in &mapping.services {
-        // The offer is read whole, like the facts.
-        let p = prepare(db, mapping, &q.query.key, &q.query).await?;
-        for (field, spec) in &q.fields {
-            let key = format!("{}.columns.{}", q.key, field.name);
-            check_binding(mapping, &key, field.kind, spec, &q.query.key, &p.columns)?;
-        }
-        prepared.insert(q.query.key.clone(), p);
-    }
+    check_matching(db, mapping, &mut prepared).await?;
+    check_sections(db, mapping, &mut prepared).await?;
+    check_whole_reads(db, mapping, &mut prepared).await?;
     if let Some(inbox) = &mapping.inbox {
         // Prepared, so that a missing table or column stops the start; not
         // planned: the inbox is written and read by the partner's keys.
@@ -189,6 +110,95 @@ pub async fn check(db: &Database, mapping: &Mapping) -> Result<PreparedQueries, 
         }
     }
     Ok(prepared)
+}
+
+/// The blocking queries: each planned on an index, and each giving every
+/// column the subject's fields are read from.
+async fn check_matching(
+    db: &Database,
+    mapping: &Mapping,
+    prepared: &mut PreparedQueries,
+) -> Result<(), CheckError> {
+    let subject_bindings: Vec<(String, FieldKind, &ColumnSpec)> = mapping
+        .subject
+        .fields
+        .iter()
+        .map(|(field, spec)| {
+            (
+                format!("subject.columns.{}", field.name()),
+                field.kind(),
+                spec,
+            )
+        })
+        .collect();
+    let match_queries = [
+        mapping.matching.tax_code.as_ref(),
+        Some(&mapping.matching.local_id),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(&mapping.matching.demographics);
+    for query in match_queries {
+        let p = describe(db, mapping, &query.key, query).await?;
+        for (key, kind, spec) in &subject_bindings {
+            check_binding(mapping, key, *kind, spec, &query.key, &p.columns)?;
+        }
+        prepared.insert(query.key.clone(), p);
+    }
+    Ok(())
+}
+
+/// Each section's queries: planned on an index, giving the record id, the
+/// last update when mapped, and every field's column.
+async fn check_sections(
+    db: &Database,
+    mapping: &Mapping,
+    prepared: &mut PreparedQueries,
+) -> Result<(), CheckError> {
+    for q in mapping.sections.values().flatten() {
+        let key = &q.query.key;
+        let p = describe(db, mapping, key, &q.query).await?;
+        let bind = |field: &str, kind: FieldKind, spec: &ColumnSpec| {
+            let named = format!("{}.columns.{field}", q.key);
+            check_binding(mapping, &named, kind, spec, key, &p.columns)
+        };
+        bind("record_id", FieldKind::Text, &q.record_id)?;
+        if let Some(spec) = &q.last_updated {
+            bind("last_updated", FieldKind::Timestamp, spec)?;
+        }
+        for (field, kind, spec) in &q.fields {
+            bind(field, *kind, spec)?;
+        }
+        prepared.insert(key.clone(), p);
+    }
+    Ok(())
+}
+
+/// The statistics facts and the offer of services: read whole (a
+/// whole-table scan is expected, bounded by the statement timeout like
+/// every query), each giving every field's column.
+async fn check_whole_reads(
+    db: &Database,
+    mapping: &Mapping,
+    prepared: &mut PreparedQueries,
+) -> Result<(), CheckError> {
+    for q in &mapping.facts {
+        let p = prepare(db, mapping, &q.query.key, &q.query).await?;
+        for (field, spec) in &q.fields {
+            let key = format!("{}.columns.{}", q.key, field.name());
+            check_binding(mapping, &key, field.kind(), spec, &q.query.key, &p.columns)?;
+        }
+        prepared.insert(q.query.key.clone(), p);
+    }
+    for q in &mapping.services {
+        let p = prepare(db, mapping, &q.query.key, &q.query).await?;
+        for (field, spec) in &q.fields {
+            let key = format!("{}.columns.{}", q.key, field.name);
+            check_binding(mapping, &key, field.kind, spec, &q.query.key, &p.columns)?;
+        }
+        prepared.insert(q.query.key.clone(), p);
+    }
+    Ok(())
 }
 
 /// Prepares a query and refuses one whose plan reads a whole table: every
