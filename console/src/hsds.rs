@@ -294,12 +294,11 @@ pub fn minimal(s: &v1::Service) -> Minimal {
 }
 
 fn parts(s: &v1::Service) -> Parts {
-    let part = |kind: &str, n: usize| ids::part(&s.id, &format!("{kind}-{n}"));
     Parts {
         phones: some(&s.phone)
             .into_iter()
             .map(|number| Phone {
-                id: part("phone", 0),
+                id: part(s, "phone", 0),
                 service_id: s.uuid.clone(),
                 number,
             })
@@ -308,26 +307,14 @@ fn parts(s: &v1::Service) -> Parts {
             .openings
             .iter()
             .enumerate()
-            .map(|(i, o)| Schedule {
-                id: part("schedule", i),
-                service_id: s.uuid.clone(),
-                freq: "WEEKLY",
-                wkst: "MO",
-                byday: DAYS
-                    .get(o.weekday.saturating_sub(1) as usize)
-                    .copied()
-                    .unwrap_or("MO"),
-                opens_at: hhmm(o.opens_at),
-                closes_at: hhmm(o.closes_at),
-                description: "Europe/Rome".into(),
-            })
+            .map(|(i, o)| schedule(s, i, o))
             .collect(),
         service_areas: s
             .municipalities
             .iter()
             .enumerate()
             .map(|(i, code)| ServiceArea {
-                id: part("area", i),
+                id: part(s, "area", i),
                 service_id: s.uuid.clone(),
                 name: crate::services::place_name(code),
                 extent: code.clone(),
@@ -340,7 +327,7 @@ fn parts(s: &v1::Service) -> Parts {
             .iter()
             .enumerate()
             .map(|(i, code)| Language {
-                id: part("language", i),
+                id: part(s, "language", i),
                 service_id: s.uuid.clone(),
                 code: code.clone(),
             })
@@ -349,37 +336,69 @@ fn parts(s: &v1::Service) -> Parts {
             .costs
             .iter()
             .enumerate()
-            .map(|(i, c)| CostOption {
-                id: part("cost", i),
-                service_id: s.uuid.clone(),
-                currency: c
-                    .amount
-                    .as_ref()
-                    .map_or_else(|| "EUR".into(), |m| m.currency.clone()),
-                amount: c.amount.as_ref().and_then(|m| euros(m.cents)),
-                amount_description: c.description.clone(),
-            })
+            .map(|(i, c)| cost_option(s, i, c))
             .collect(),
         attributes: s
             .needs
             .iter()
             .enumerate()
-            .map(|(i, need)| Attribute {
-                id: part("need", i),
-                link_id: s.uuid.clone(),
-                link_type: "taxonomy",
-                link_entity: "service",
-                taxonomy_term_id: ids::term(NEEDS_SYSTEM, need),
-                value: need.clone(),
-                taxonomy_term: TaxonomyTerm {
-                    id: ids::term(NEEDS_SYSTEM, need),
-                    code: need.clone(),
-                    name: need.clone(),
-                    description: format!("need category `{need}` ({NEEDS_SYSTEM})"),
-                    taxonomy: NEEDS_SYSTEM,
-                },
-            })
+            .map(|(i, need)| attribute(s, i, need))
             .collect(),
+    }
+}
+
+/// The stable id of the `n`th part of `kind` of service `s`.
+fn part(s: &v1::Service, kind: &str, n: usize) -> String {
+    ids::part(&s.id, &format!("{kind}-{n}"))
+}
+
+/// An opening as a weekly HSDS schedule.
+fn schedule(s: &v1::Service, i: usize, o: &v1::Opening) -> Schedule {
+    Schedule {
+        id: part(s, "schedule", i),
+        service_id: s.uuid.clone(),
+        freq: "WEEKLY",
+        wkst: "MO",
+        byday: DAYS
+            .get(o.weekday.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or("MO"),
+        opens_at: hhmm(o.opens_at),
+        closes_at: hhmm(o.closes_at),
+        description: "Europe/Rome".into(),
+    }
+}
+
+/// A cost as an HSDS cost option, in euro.
+fn cost_option(s: &v1::Service, i: usize, c: &v1::CostOption) -> CostOption {
+    CostOption {
+        id: part(s, "cost", i),
+        service_id: s.uuid.clone(),
+        currency: c
+            .amount
+            .as_ref()
+            .map_or_else(|| "EUR".into(), |m| m.currency.clone()),
+        amount: c.amount.as_ref().and_then(|m| euros(m.cents)),
+        amount_description: c.description.clone(),
+    }
+}
+
+/// A need category as an HSDS attribute with its taxonomy term.
+fn attribute(s: &v1::Service, i: usize, need: &str) -> Attribute {
+    Attribute {
+        id: part(s, "need", i),
+        link_id: s.uuid.clone(),
+        link_type: "taxonomy",
+        link_entity: "service",
+        taxonomy_term_id: ids::term(NEEDS_SYSTEM, need),
+        value: need.to_string(),
+        taxonomy_term: TaxonomyTerm {
+            id: ids::term(NEEDS_SYSTEM, need),
+            code: need.to_string(),
+            name: need.to_string(),
+            description: format!("need category `{need}` ({NEEDS_SYSTEM})"),
+            taxonomy: NEEDS_SYSTEM,
+        },
     }
 }
 
