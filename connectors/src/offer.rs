@@ -218,138 +218,30 @@ fn text_of(v: &Value) -> String {
 fn build(
     organisation: &str,
     key: &str,
-    mut v: BTreeMap<&'static str, Vec<Typed>>,
+    values: BTreeMap<&'static str, Vec<Typed>>,
 ) -> Result<v1::Service, (String, String)> {
-    let ckey = |name: &str| format!("{key}.columns.{name}");
-    let mut one = |name: &str| {
-        v.get_mut(name)
-            .and_then(|l| (!l.is_empty()).then(|| l.remove(0)))
-    };
-    let text = |t: Option<Typed>| match t {
-        Some(Typed::Text(s)) => s,
-        _ => String::new(),
-    };
-    let int = |t: Option<Typed>| match t {
-        Some(Typed::Int(i)) => u32::try_from(i.max(0)).unwrap_or(u32::MAX),
-        _ => 0,
-    };
-    let money = |t: Option<Typed>| match t {
-        Some(Typed::Money(c)) => Some(c),
-        _ => None,
-    };
-    let flag = |t: Option<Typed>| matches!(t, Some(Typed::Bool(true)));
-    let id = text(one("id"));
-    if id.is_empty() {
-        return Err((
-            ckey("id"),
-            "a service without an id cannot be published".into(),
-        ));
-    }
-    let name = text(one("name"));
-    if name.is_empty() {
-        return Err((
-            ckey("name"),
-            "a service without a name cannot be published".into(),
-        ));
-    }
-    let status = match one("status") {
-        None => v1::ServiceStatus::Active,
-        Some(Typed::Coding { code, .. }) => STATUSES
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, s)| *s)
-            .ok_or_else(|| {
-                (
-                    ckey("status"),
-                    format!("`{code}` is not a status: map it to active, inactive, defunct or temporarily-closed"),
-                )
-            })?,
-        Some(_) => v1::ServiceStatus::Active,
-    };
-    let description = text(one("description"));
-    let provider = text(one("provider"));
-    let eligibility = v1::Eligibility {
-        description: text(one("eligibility")),
-        minimum_age: int(one("age_min")),
-        maximum_age: int(one("age_max")),
-        isee_max_cents: money(one("isee_max")).unwrap_or(0),
-        audiences: Vec::new(),
-    };
-    let application_process = text(one("application"));
-    let price = money(one("price"));
-    let price_description = text(one("price_description"));
-    let voucher_issuer = text(one("voucher_issuer"));
-    let voucher_value = money(one("voucher_value"));
-    let accredited = flag(one("accredited"));
-    let places_free = one("places_free");
-    let known = places_free.is_some() || flag(one("availability_known"));
-    let availability = v1::Availability {
-        places_free: int(places_free),
-        waiting_list: int(one("waiting_list")),
-        known,
-    };
-    let hours = text(one("hours"));
-    let openings = openings(&hours).map_err(|p| (ckey("hours"), p))?;
-    let phone = text(one("phone"));
-    let email = text(one("email"));
-    let url = text(one("url"));
-    let last_modified = match one("last_modified") {
+    let mut row = Values { values, key };
+    let id = row.required("id", "a service without an id cannot be published")?;
+    let name = row.required("name", "a service without a name cannot be published")?;
+    let status = status(&mut row)?;
+    let description = row.text("description");
+    let provider = row.text("provider");
+    let eligibility = eligibility(&mut row);
+    let application_process = row.text("application");
+    let costs = costs(&mut row);
+    let vouchers = vouchers(&mut row);
+    let accredited = row.flag("accredited");
+    let availability = availability(&mut row);
+    let hours = row.text("hours");
+    let openings = openings(&hours).map_err(|p| (row.column("hours"), p))?;
+    let (phone, email, url) = (row.text("phone"), row.text("email"), row.text("url"));
+    let last_modified = match row.one("last_modified") {
         Some(Typed::Timestamp(t)) => rfc3339(t),
         _ => String::new(),
     };
-    let mut list = |name: &str| -> Vec<Typed> { v.remove(name).unwrap_or_default() };
-    let needs: Vec<String> = list("needs")
-        .into_iter()
-        .filter_map(|t| match t {
-            Typed::Coding { code, .. } => Some(code),
-            _ => None,
-        })
-        .collect();
-    if let Some(bad) = needs
-        .iter()
-        .find(|n| !trama_proto::stats::NEEDS.contains(&n.as_str()))
-    {
-        return Err((
-            ckey("needs"),
-            format!("`{bad}` is not one of Trama's need categories: map it in the code table"),
-        ));
-    }
-    let texts = |l: Vec<Typed>| -> Vec<String> { l.into_iter().map(|t| text(Some(t))).collect() };
-    let municipalities: Vec<String> = texts(list("municipalities"))
-        .into_iter()
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    if let Some(bad) = municipalities.iter().find(|m| !is_belfiore(m)) {
-        return Err((
-            ckey("municipalities"),
-            format!("`{bad}` is not a municipality code: write Belfiore codes such as D150"),
-        ));
-    }
-    let audiences = texts(list("audiences"));
-    let schemes = texts(list("vouchers"));
-    let languages = texts(list("languages"));
-    let costs = price
-        .map(|cents| {
-            vec![v1::CostOption {
-                amount: Some(v1::Money {
-                    cents,
-                    currency: "EUR".into(),
-                }),
-                description: price_description,
-            }]
-        })
-        .unwrap_or_default();
-    let vouchers = schemes
-        .into_iter()
-        .map(|scheme| v1::AcceptedVoucher {
-            issuer: voucher_issuer.clone(),
-            scheme,
-            value: voucher_value.map(|cents| v1::Money {
-                cents,
-                currency: "EUR".into(),
-            }),
-        })
-        .collect();
+    let needs = needs(&mut row)?;
+    let municipalities = municipalities(&mut row)?;
+    let languages = row.texts("languages");
     Ok(v1::Service {
         id: format!("{organisation}/{id}"),
         organisation: organisation.to_string(),
@@ -359,10 +251,7 @@ fn build(
         status: status as i32,
         needs,
         municipalities,
-        eligibility: Some(v1::Eligibility {
-            audiences,
-            ..eligibility
-        }),
+        eligibility: Some(eligibility),
         application_process,
         costs,
         vouchers,
@@ -377,6 +266,192 @@ fn build(
         // The gateway derives it from the id.
         uuid: String::new(),
     })
+}
+
+/// One service's values by field, taken out one at a time.
+struct Values<'k> {
+    values: BTreeMap<&'static str, Vec<Typed>>,
+    key: &'k str,
+}
+
+impl Values<'_> {
+    /// The mapping key of field `name`'s column, for messages.
+    fn column(&self, name: &str) -> String {
+        format!("{}.columns.{name}", self.key)
+    }
+
+    /// The first value of field `name`.
+    fn one(&mut self, name: &str) -> Option<Typed> {
+        self.values
+            .get_mut(name)
+            .and_then(|l| (!l.is_empty()).then(|| l.remove(0)))
+    }
+
+    /// Every value of field `name`.
+    fn list(&mut self, name: &str) -> Vec<Typed> {
+        self.values.remove(name).unwrap_or_default()
+    }
+
+    fn text(&mut self, name: &str) -> String {
+        as_text(self.one(name))
+    }
+
+    fn texts(&mut self, name: &str) -> Vec<String> {
+        self.list(name)
+            .into_iter()
+            .map(|t| as_text(Some(t)))
+            .collect()
+    }
+
+    fn int(&mut self, name: &str) -> u32 {
+        as_count(self.one(name))
+    }
+
+    fn money(&mut self, name: &str) -> Option<i64> {
+        match self.one(name) {
+            Some(Typed::Money(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn flag(&mut self, name: &str) -> bool {
+        matches!(self.one(name), Some(Typed::Bool(true)))
+    }
+
+    /// Field `name`'s text, refused with `why` when empty.
+    fn required(&mut self, name: &str, why: &str) -> Result<String, (String, String)> {
+        let text = self.text(name);
+        if text.is_empty() {
+            return Err((self.column(name), why.into()));
+        }
+        Ok(text)
+    }
+}
+
+fn as_text(t: Option<Typed>) -> String {
+    match t {
+        Some(Typed::Text(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn as_count(t: Option<Typed>) -> u32 {
+    match t {
+        Some(Typed::Int(i)) => u32::try_from(i.max(0)).unwrap_or(u32::MAX),
+        _ => 0,
+    }
+}
+
+/// The service's status through the schema's codes; active when not mapped.
+fn status(row: &mut Values<'_>) -> Result<v1::ServiceStatus, (String, String)> {
+    match row.one("status") {
+        Some(Typed::Coding { code, .. }) => STATUSES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| {
+                (
+                    row.column("status"),
+                    format!("`{code}` is not a status: map it to active, inactive, defunct or temporarily-closed"),
+                )
+            }),
+        _ => Ok(v1::ServiceStatus::Active),
+    }
+}
+
+/// Who may use the service.
+fn eligibility(row: &mut Values<'_>) -> v1::Eligibility {
+    v1::Eligibility {
+        description: row.text("eligibility"),
+        minimum_age: row.int("age_min"),
+        maximum_age: row.int("age_max"),
+        isee_max_cents: row.money("isee_max").unwrap_or(0),
+        audiences: row.texts("audiences"),
+    }
+}
+
+/// The price, when mapped, as the one cost option.
+fn costs(row: &mut Values<'_>) -> Vec<v1::CostOption> {
+    let price = row.money("price");
+    let description = row.text("price_description");
+    price
+        .map(|cents| {
+            vec![v1::CostOption {
+                amount: Some(euro(cents)),
+                description,
+            }]
+        })
+        .unwrap_or_default()
+}
+
+/// The voucher schemes accepted, each with the issuer and value mapped.
+fn vouchers(row: &mut Values<'_>) -> Vec<v1::AcceptedVoucher> {
+    let issuer = row.text("voucher_issuer");
+    let value = row.money("voucher_value");
+    row.texts("vouchers")
+        .into_iter()
+        .map(|scheme| v1::AcceptedVoucher {
+            issuer: issuer.clone(),
+            scheme,
+            value: value.map(euro),
+        })
+        .collect()
+}
+
+fn euro(cents: i64) -> v1::Money {
+    v1::Money {
+        cents,
+        currency: "EUR".into(),
+    }
+}
+
+/// Free places and the waiting list; known when either is mapped.
+fn availability(row: &mut Values<'_>) -> v1::Availability {
+    let places_free = row.one("places_free");
+    let known = places_free.is_some() || row.flag("availability_known");
+    v1::Availability {
+        places_free: as_count(places_free),
+        waiting_list: row.int("waiting_list"),
+        known,
+    }
+}
+
+/// The need categories, each one of Trama's.
+fn needs(row: &mut Values<'_>) -> Result<Vec<String>, (String, String)> {
+    let needs: Vec<String> = row
+        .list("needs")
+        .into_iter()
+        .filter_map(|t| match t {
+            Typed::Coding { code, .. } => Some(code),
+            _ => None,
+        })
+        .collect();
+    if let Some(bad) = needs
+        .iter()
+        .find(|n| !trama_proto::stats::NEEDS.contains(&n.as_str()))
+    {
+        return Err((
+            row.column("needs"),
+            format!("`{bad}` is not one of Trama's need categories: map it in the code table"),
+        ));
+    }
+    Ok(needs)
+}
+
+/// The municipalities served, as Belfiore codes.
+fn municipalities(row: &mut Values<'_>) -> Result<Vec<String>, (String, String)> {
+    let municipalities: Vec<String> = row
+        .texts("municipalities")
+        .into_iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    if let Some(bad) = municipalities.iter().find(|m| !is_belfiore(m)) {
+        return Err((
+            row.column("municipalities"),
+            format!("`{bad}` is not a municipality code: write Belfiore codes such as D150"),
+        ));
+    }
+    Ok(municipalities)
 }
 
 /// RFC 3339, UTC, seconds.
