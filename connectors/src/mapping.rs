@@ -349,6 +349,177 @@ struct RawCodeTable {
     map: BTreeMap<String, String>,
 }
 
+/// A refused part of a mapping: the key and the problem.
+type Refusal = (String, String);
+
+/// The code tables, each under a URN.
+fn code_tables(
+    raw: BTreeMap<String, RawCodeTable>,
+) -> Result<BTreeMap<String, CodeTable>, Refusal> {
+    let mut codes = BTreeMap::new();
+    for (name, table) in raw {
+        if !table.system.starts_with("urn:") {
+            return Err((
+                format!("codes.{name}.system"),
+                format!(
+                    "`{}` is not a URN; common systems are urn:trama:cs:<name>",
+                    table.system
+                ),
+            ));
+        }
+        codes.insert(
+            name,
+            CodeTable {
+                system: table.system,
+                map: table.map,
+            },
+        );
+    }
+    Ok(codes)
+}
+
+/// The subject's fields, each a known one; the local id required.
+fn subject_fields(
+    raw: &RawSubject,
+    codes: &BTreeMap<String, CodeTable>,
+) -> Result<Vec<(SubjectField, ColumnSpec)>, Refusal> {
+    let mut fields = Vec::new();
+    for (name, raw_col) in &raw.columns {
+        let key = format!("subject.columns.{name}");
+        let Some((field, _, kind)) = SubjectField::ALL.iter().find(|(_, n, _)| n == name) else {
+            let known: Vec<_> = SubjectField::ALL.iter().map(|(_, n, _)| *n).collect();
+            return Err((
+                key,
+                format!("unknown subject field; known: {}", known.join(", ")),
+            ));
+        };
+        let spec = column_spec(raw_col, *kind, codes).map_err(|p| (key, p))?;
+        fields.push((*field, spec));
+    }
+    if !fields.iter().any(|(f, _)| *f == SubjectField::LocalId) {
+        return Err((
+            "subject.columns.local_id".into(),
+            "is required: the column holding the partner's own id for the person".into(),
+        ));
+    }
+    Ok(fields)
+}
+
+/// A query of the mapping under `key`, its SQL parsed.
+fn named_query(key: &str, raw: &RawQuery) -> Result<NamedQuery, Refusal> {
+    let key = format!("{key}.sql");
+    let sql = ParamSql::parse(&raw.sql).map_err(|p| (key.clone(), p))?;
+    Ok(NamedQuery { key, sql })
+}
+
+/// The blocking queries, each taking only the parameters it may.
+fn match_queries(raw: &RawMatch) -> Result<MatchQueries, Refusal> {
+    let matching = MatchQueries {
+        tax_code: raw
+            .tax_code
+            .as_ref()
+            .map(|q| named_query("match.tax_code", q))
+            .transpose()?,
+        local_id: named_query("match.local_id", &raw.local_id)?,
+        demographics: match &raw.demographics {
+            None => Vec::new(),
+            Some(OneOrMany::One(q)) => vec![named_query("match.demographics", &limited(q))?],
+            Some(OneOrMany::Many(qs)) => qs
+                .iter()
+                .enumerate()
+                .map(|(i, q)| named_query(&format!("match.demographics[{i}]"), &limited(q)))
+                .collect::<Result<_, _>>()?,
+        },
+    };
+    let allowed = [(&matching.local_id, &["local_id"][..])]
+        .into_iter()
+        .chain(matching.tax_code.iter().map(|q| (q, &["tax_code"][..])))
+        .chain(
+            matching
+                .demographics
+                .iter()
+                .map(|q| (q, DEMOGRAPHIC_PARAMS)),
+        );
+    for (q, params) in allowed {
+        check_params(q, params).map_err(|p| (q.key.clone(), p))?;
+    }
+    Ok(matching)
+}
+
+/// The queries of section `name`, each with its record id and fields.
+fn section_queries(
+    name: &str,
+    queries: &[RawSectionQuery],
+    codes: &BTreeMap<String, CodeTable>,
+) -> Result<(Section, Vec<SectionQuery>), Refusal> {
+    let Some(section) = sections::parse(name) else {
+        return Err((
+            format!("sections.{name}"),
+            format!("unknown section; known: {}", sections::all_names()),
+        ));
+    };
+    let out = queries
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| section_query(section, &format!("sections.{name}[{i}]"), raw, codes))
+        .collect::<Result<_, _>>()?;
+    Ok((section, out))
+}
+
+/// One query of a section, under `key`.
+fn section_query(
+    section: Section,
+    key: &str,
+    raw: &RawSectionQuery,
+    codes: &BTreeMap<String, CodeTable>,
+) -> Result<SectionQuery, Refusal> {
+    let sql = ParamSql::parse(&raw.sql).map_err(|p| (format!("{key}.sql"), p))?;
+    let named = NamedQuery {
+        key: format!("{key}.sql"),
+        sql,
+    };
+    check_params(&named, &["local_id", "tax_code"]).map_err(|p| (named.key.clone(), p))?;
+    let allowed = section_fields(section);
+    let mut record_id = None;
+    let mut last_updated = None;
+    let mut bound = Vec::new();
+    for (field, raw_col) in &raw.columns {
+        let ckey = format!("{key}.columns.{field}");
+        let spec = |kind| column_spec(raw_col, kind, codes).map_err(|p| (ckey.clone(), p));
+        match field.as_str() {
+            "record_id" => record_id = Some(spec(FieldKind::Text)?),
+            "last_updated" => last_updated = Some(spec(FieldKind::Timestamp)?),
+            _ => {
+                let Some((fname, kind)) = allowed.iter().find(|(n, _)| n == field) else {
+                    let known: Vec<_> = allowed.iter().map(|(n, _)| *n).collect();
+                    return Err((
+                        ckey,
+                        format!(
+                            "section {} has no field `{field}`; known: record_id, last_updated, {}",
+                            sections::name(section),
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                bound.push((*fname, *kind, spec(*kind)?));
+            }
+        }
+    }
+    let Some(record_id) = record_id else {
+        return Err((
+            format!("{key}.columns.record_id"),
+            "is required: the column holding the row's id, for provenance".into(),
+        ));
+    };
+    Ok(SectionQuery {
+        key: key.to_string(),
+        query: named,
+        record_id,
+        last_updated,
+        fields: bound,
+    })
+}
+
 // ---- The fields of each section -----------------------------------------
 
 /// The fields a section's columns may bind, besides `record_id` and
@@ -450,178 +621,41 @@ impl Mapping {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        let invalid = |key: String, problem: String| MappingError::Invalid {
+        Mapping::of_raw(path, raw).map_err(|(key, problem)| MappingError::Invalid {
             path: path.to_path_buf(),
             key,
             origin: String::new(),
             problem,
-        };
+        })
+    }
+
+    /// The mapping a parsed file describes, each part checked; a refusal
+    /// names the key and the problem.
+    fn of_raw(path: &Path, raw: RawMapping) -> Result<Mapping, Refusal> {
         if raw.source.system.trim().is_empty() {
-            return Err(invalid(
+            return Err((
                 "source.system".into(),
                 "must name the partner's system".into(),
             ));
         }
-
-        let mut codes = BTreeMap::new();
-        for (name, table) in raw.codes {
-            if !table.system.starts_with("urn:") {
-                return Err(invalid(
-                    format!("codes.{name}.system"),
-                    format!(
-                        "`{}` is not a URN; common systems are urn:trama:cs:<name>",
-                        table.system
-                    ),
-                ));
-            }
-            codes.insert(
-                name,
-                CodeTable {
-                    system: table.system,
-                    map: table.map,
-                },
-            );
+        let codes = code_tables(raw.codes)?;
+        let fields = subject_fields(&raw.subject, &codes)?;
+        let matching = match_queries(&raw.matching)?;
+        let mut sections = BTreeMap::new();
+        for (name, queries) in &raw.sections {
+            let (section, out) = section_queries(name, queries, &codes)?;
+            sections.insert(SectionKey(section as i32), out);
         }
-
-        let mut fields = Vec::new();
-        for (name, raw_col) in &raw.subject.columns {
-            let key = format!("subject.columns.{name}");
-            let Some((field, _, kind)) = SubjectField::ALL.iter().find(|(_, n, _)| n == name)
-            else {
-                let known: Vec<_> = SubjectField::ALL.iter().map(|(_, n, _)| *n).collect();
-                return Err(invalid(
-                    key,
-                    format!("unknown subject field; known: {}", known.join(", ")),
-                ));
-            };
-            let spec = column_spec(raw_col, *kind, &codes).map_err(|p| invalid(key, p))?;
-            fields.push((*field, spec));
-        }
-        if !fields.iter().any(|(f, _)| *f == SubjectField::LocalId) {
-            return Err(invalid(
-                "subject.columns.local_id".into(),
-                "is required: the column holding the partner's own id for the person".into(),
-            ));
-        }
-
-        let query = |key: &str, raw: &RawQuery| -> Result<NamedQuery, MappingError> {
-            let key = format!("{key}.sql");
-            let sql = ParamSql::parse(&raw.sql).map_err(|p| invalid(key.clone(), p))?;
-            Ok(NamedQuery { key, sql })
-        };
-        let matching = MatchQueries {
-            tax_code: raw
-                .matching
-                .tax_code
-                .as_ref()
-                .map(|q| query("match.tax_code", q))
-                .transpose()?,
-            local_id: query("match.local_id", &raw.matching.local_id)?,
-            demographics: match &raw.matching.demographics {
-                None => Vec::new(),
-                Some(OneOrMany::One(q)) => vec![query("match.demographics", &limited(q))?],
-                Some(OneOrMany::Many(qs)) => qs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, q)| query(&format!("match.demographics[{i}]"), &limited(q)))
-                    .collect::<Result<_, _>>()?,
-            },
-        };
-        check_params(&matching.local_id, &["local_id"])
-            .map_err(|p| invalid(matching.local_id.key.clone(), p))?;
-        if let Some(q) = &matching.tax_code {
-            check_params(q, &["tax_code"]).map_err(|p| invalid(q.key.clone(), p))?;
-        }
-        for q in &matching.demographics {
-            check_params(q, DEMOGRAPHIC_PARAMS).map_err(|p| invalid(q.key.clone(), p))?;
-        }
-
-        let mut sections_out = BTreeMap::new();
-        for (name, queries) in raw.sections {
-            let Some(section) = sections::parse(&name) else {
-                return Err(invalid(
-                    format!("sections.{name}"),
-                    format!("unknown section; known: {}", sections::all_names()),
-                ));
-            };
-            let allowed = section_fields(section);
-            let mut out = Vec::new();
-            for (i, raw_q) in queries.iter().enumerate() {
-                let key = format!("sections.{name}[{i}]");
-                let sql =
-                    ParamSql::parse(&raw_q.sql).map_err(|p| invalid(format!("{key}.sql"), p))?;
-                let named = NamedQuery {
-                    key: format!("{key}.sql"),
-                    sql,
-                };
-                check_params(&named, &["local_id", "tax_code"])
-                    .map_err(|p| invalid(named.key.clone(), p))?;
-                let mut record_id = None;
-                let mut last_updated = None;
-                let mut bound = Vec::new();
-                for (field, raw_col) in &raw_q.columns {
-                    let ckey = format!("{key}.columns.{field}");
-                    match field.as_str() {
-                        "record_id" => {
-                            record_id = Some(
-                                column_spec(raw_col, FieldKind::Text, &codes)
-                                    .map_err(|p| invalid(ckey, p))?,
-                            )
-                        }
-                        "last_updated" => {
-                            last_updated = Some(
-                                column_spec(raw_col, FieldKind::Timestamp, &codes)
-                                    .map_err(|p| invalid(ckey, p))?,
-                            )
-                        }
-                        _ => {
-                            let Some((fname, kind)) = allowed.iter().find(|(n, _)| n == field)
-                            else {
-                                let known: Vec<_> = allowed.iter().map(|(n, _)| *n).collect();
-                                return Err(invalid(
-                                    ckey,
-                                    format!(
-                                        "section {name} has no field `{field}`; known: record_id, last_updated, {}",
-                                        known.join(", ")
-                                    ),
-                                ));
-                            };
-                            let spec = column_spec(raw_col, *kind, &codes)
-                                .map_err(|p| invalid(ckey, p))?;
-                            bound.push((*fname, *kind, spec));
-                        }
-                    }
-                }
-                let Some(record_id) = record_id else {
-                    return Err(invalid(
-                        format!("{key}.columns.record_id"),
-                        "is required: the column holding the row's id, for provenance".into(),
-                    ));
-                };
-                out.push(SectionQuery {
-                    key: key.clone(),
-                    query: named,
-                    record_id,
-                    last_updated,
-                    fields: bound,
-                });
-            }
-            sections_out.insert(SectionKey(section as i32), out);
-        }
-
         let facts = match &raw.statistics {
-            Some(stats) => crate::facts::parse(&stats.facts, &codes)
-                .map_err(|(key, problem)| invalid(key, problem))?,
+            Some(stats) => crate::facts::parse(&stats.facts, &codes)?,
             None => Vec::new(),
         };
-        let services = crate::offer::parse(&raw.services, &codes)
-            .map_err(|(key, problem)| invalid(key, problem))?;
+        let services = crate::offer::parse(&raw.services, &codes)?;
         let inbox = raw
             .referrals
             .as_ref()
             .map(crate::referrals::parse)
-            .transpose()
-            .map_err(|(key, problem)| invalid(key, problem))?;
+            .transpose()?;
         Ok(Mapping {
             inbox,
             facts,
@@ -630,7 +664,7 @@ impl Mapping {
             system: raw.source.system,
             subject: SubjectColumns { fields },
             matching,
-            sections: sections_out,
+            sections,
             codes,
         })
     }
