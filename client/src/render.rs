@@ -292,6 +292,41 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
         out.push_str(&outcomes(&resp.outcomes, resp.partial));
         return out;
     };
+    out.push_str("IDENTITY, as each source holds it\n");
+    out.push_str(&identities(&record.identities));
+    for c in &record.conflicts {
+        let values: Vec<String> = c
+            .values
+            .iter()
+            .map(|v| format!("\"{}\" ({})", v.value, v.source_organisations.join(", ")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  conflict on {}: {}",
+            c.field.trim_start_matches("identity."),
+            values.join(" vs ")
+        );
+    }
+    let s = record.sections.clone().unwrap_or_default();
+    for (title, rows) in shown_sections(&s) {
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title}");
+        let mut t = Table::new(&["", "source"]);
+        for (text, p) in rows {
+            t.row(vec![text, provenance(p)]);
+        }
+        // Drop the empty header line.
+        out.push_str(t.render().split_once('\n').map_or("", |(_, rest)| rest));
+    }
+    out.push('\n');
+    out.push_str(&outcomes(&resp.outcomes, resp.partial));
+    out
+}
+
+/// The person's identity at each source, as a table.
+fn identities(identities: &[v1::SubjectIdentity]) -> String {
     let mut t = Table::new(&[
         "source",
         "local id",
@@ -302,7 +337,7 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
         "sex",
         "birthplace",
     ]);
-    for id in &record.identities {
+    for id in identities {
         t.row(vec![
             id.provenance
                 .as_ref()
@@ -320,254 +355,229 @@ pub fn record(resp: &v1::GetRecordResponse) -> String {
             place(&id.birthplace_code, id.birth_date.as_ref()),
         ]);
     }
-    out.push_str("IDENTITY, as each source holds it\n");
-    out.push_str(&t.render());
-    for c in &record.conflicts {
-        let values: Vec<String> = c
-            .values
-            .iter()
-            .map(|v| format!("\"{}\" ({})", v.value, v.source_organisations.join(", ")))
-            .collect();
-        let _ = writeln!(
-            out,
-            "  conflict on {}: {}",
-            c.field.trim_start_matches("identity."),
-            values.join(" vs ")
-        );
-    }
-    let s = record.sections.clone().unwrap_or_default();
-    let mut section = |title: &str, rows: Vec<(String, Option<&v1::Provenance>)>| {
-        if rows.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "\n{title}");
-        let mut t = Table::new(&["", "source"]);
-        for (text, p) in rows {
-            t.row(vec![text, provenance(p)]);
-        }
-        // Drop the empty header line.
-        out.push_str(t.render().split_once('\n').map_or("", |(_, rest)| rest));
+    t.render()
+}
+
+/// A shown entry: its line and where it comes from.
+type Shown<'a> = (String, Option<&'a v1::Provenance>);
+
+/// The record's sections as the terminal shows them, in the schema's
+/// order, each under its title: one line per entry ([`Text`]).
+fn shown_sections(s: &v1::RecordSections) -> [(&'static str, Vec<Shown<'_>>); 10] {
+    [
+        ("HOUSING", shown(&s.housing)),
+        ("SOCIO-ECONOMIC", shown(&s.socio_economic)),
+        ("SUPPORT NETWORK", shown(&s.support_network)),
+        ("NEEDS", shown(&s.needs)),
+        ("JUDICIAL ACTS", shown(&s.judicial_acts)),
+        ("COURT RELATIONS", shown(&s.court_relations)),
+        ("REFERRALS", shown(&s.referrals)),
+        ("INTERVENTIONS AND BENEFITS", shown(&s.interventions)),
+        ("HEALTH (special category, art. 9 GDPR)", shown(&s.health)),
+        (
+            "CASE MEMBERSHIP (presa in carico)",
+            shown(&s.case_memberships),
+        ),
+    ]
+}
+
+fn shown<E: Text + Sourced>(entries: &[E]) -> Vec<Shown<'_>> {
+    entries.iter().map(|e| (e.text(), e.provenance())).collect()
+}
+
+/// Implements [`Sourced`] for entry types with a `provenance` field.
+macro_rules! sourced {
+    ($($t:ty),*) => {
+        $(impl Sourced for $t {
+            fn provenance(&self) -> Option<&v1::Provenance> {
+                self.provenance.as_ref()
+            }
+        })*
     };
-    section(
-        "HOUSING",
-        s.housing
-            .iter()
-            .map(|e| {
-                (
-                    format!(
-                        "{} · {} · {} since {}",
-                        coding(e.tenure.as_ref()),
-                        coding(e.condition.as_ref()),
-                        dash(&e.district),
-                        date(e.since.as_ref())
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    section(
-        "SOCIO-ECONOMIC",
-        s.socio_economic
-            .iter()
-            .map(|e| {
-                let mut parts = Vec::new();
-                if let Some(i) = &e.isee {
-                    parts.push(format!(
-                        "ISEE {} {} signed {} valid to {}",
-                        coding(i.kind.as_ref()),
-                        money(i.value.as_ref()),
-                        date(i.issued.as_ref()),
-                        date(i.valid_until.as_ref())
-                    ));
-                }
-                if e.employment_status.is_some() {
-                    parts.push(coding(e.employment_status.as_ref()));
-                }
-                if e.income_band.is_some() {
-                    parts.push(format!("income {}", coding(e.income_band.as_ref())));
-                }
-                if let Some(h) = &e.household {
-                    parts.push(format!(
-                        "household of {} ({} minors) {}",
-                        h.members,
-                        h.minors,
-                        if h.composition.is_some() {
-                            coding(h.composition.as_ref())
-                        } else {
-                            String::new()
-                        }
-                    ));
-                }
-                (parts.join(" · "), e.provenance.as_ref())
-            })
-            .collect(),
-    );
-    section(
-        "SUPPORT NETWORK",
-        s.support_network
-            .iter()
-            .map(|e| {
-                (
-                    format!(
-                        "{} · {}{}",
-                        coding(e.kind.as_ref()),
-                        e.description,
-                        if e.active { "" } else { " (inactive)" }
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    section(
-        "NEEDS",
-        s.needs
-            .iter()
-            .map(|e| {
-                (
-                    format!(
-                        "{} · severity {} · identified {}{}",
-                        coding(e.need.as_ref()),
-                        coding(e.severity.as_ref()),
-                        date(e.identified.as_ref()),
-                        if e.open { "" } else { " (closed)" }
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    section(
-        "JUDICIAL ACTS",
-        s.judicial_acts
-            .iter()
-            .map(|e| {
-                (
-                    format!(
-                        "{} · {} · {} {}",
-                        coding(e.kind.as_ref()),
-                        e.authority,
-                        date(e.date.as_ref()),
-                        e.reference
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    section(
-        "COURT RELATIONS",
-        s.court_relations
-            .iter()
-            .map(|e| {
-                (
-                    format!(
-                        "{} · {} · {} · {}",
-                        coding(e.kind.as_ref()),
-                        e.court,
-                        period(e.period.as_ref()),
-                        dash(&e.guardian)
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    section(
-        "REFERRALS",
-        s.referrals
-            .iter()
-            .map(|e| {
-                (
-                    format!(
-                        "from {} ({}) · {} · reason {} · {}",
-                        coding(e.from_service.as_ref()),
-                        dash(&e.from_organisation),
-                        date(e.date.as_ref()),
-                        coding(e.reason.as_ref()),
-                        coding(e.status.as_ref())
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    section(
-        "INTERVENTIONS AND BENEFITS",
-        s.interventions
-            .iter()
-            .map(|e| {
-                let voucher = e
-                    .voucher
-                    .as_ref()
-                    .map(|v| format!(" · voucher {} {}", v.code, money(v.value.as_ref())))
-                    .unwrap_or_default();
-                (
-                    format!(
-                        "{} · {} · {} {}{voucher}",
-                        coding(e.kind.as_ref()),
-                        e.provider,
-                        period(e.period.as_ref()),
-                        money(e.amount.as_ref())
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    section(
-        "HEALTH (special category, art. 9 GDPR)",
-        s.health
-            .iter()
-            .map(|e| {
-                let text = match &e.kind {
-                    Some(v1::health_entry::Kind::Disability(d)) => format!(
-                        "disability {}{} · recognised {} · review {}",
-                        coding(d.kind.as_ref()),
-                        if d.percentage > 0 {
-                            format!(" {}%", d.percentage)
-                        } else {
-                            String::new()
-                        },
-                        date(d.recognised.as_ref()),
-                        date(d.review.as_ref())
-                    ),
-                    Some(v1::health_entry::Kind::CarePlan(c)) => format!(
-                        "care plan {} · {} · {}",
-                        coding(c.kind.as_ref()),
-                        c.team,
-                        period(c.period.as_ref())
-                    ),
-                    None => "-".into(),
-                };
-                (text, e.provenance.as_ref())
-            })
-            .collect(),
-    );
-    section(
-        "CASE MEMBERSHIP (presa in carico)",
-        s.case_memberships
-            .iter()
-            .map(|e| {
-                (
-                    format!(
-                        "{} · {} · case manager {} · case {} · opened {} · {}",
-                        e.organisation,
-                        e.office,
-                        e.case_manager,
-                        e.case_id,
-                        date(e.opened.as_ref()),
-                        coding(e.status.as_ref())
-                    ),
-                    e.provenance.as_ref(),
-                )
-            })
-            .collect(),
-    );
-    out.push('\n');
-    out.push_str(&outcomes(&resp.outcomes, resp.partial));
-    out
+}
+
+/// An entry that carries its provenance.
+trait Sourced {
+    fn provenance(&self) -> Option<&v1::Provenance>;
+}
+
+sourced!(
+    v1::HousingEntry,
+    v1::SocioEconomicEntry,
+    v1::SupportResource,
+    v1::NeedEntry,
+    v1::JudicialAct,
+    v1::CourtRelation,
+    v1::ReferralEntry,
+    v1::Intervention,
+    v1::HealthEntry,
+    v1::CaseMembership
+);
+
+/// One kind of section entry as one line of text.
+trait Text {
+    fn text(&self) -> String;
+}
+
+impl Text for v1::HousingEntry {
+    fn text(&self) -> String {
+        format!(
+            "{} · {} · {} since {}",
+            coding(self.tenure.as_ref()),
+            coding(self.condition.as_ref()),
+            dash(&self.district),
+            date(self.since.as_ref())
+        )
+    }
+}
+
+impl Text for v1::SocioEconomicEntry {
+    fn text(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(i) = &self.isee {
+            parts.push(format!(
+                "ISEE {} {} signed {} valid to {}",
+                coding(i.kind.as_ref()),
+                money(i.value.as_ref()),
+                date(i.issued.as_ref()),
+                date(i.valid_until.as_ref())
+            ));
+        }
+        if self.employment_status.is_some() {
+            parts.push(coding(self.employment_status.as_ref()));
+        }
+        if self.income_band.is_some() {
+            parts.push(format!("income {}", coding(self.income_band.as_ref())));
+        }
+        if let Some(h) = &self.household {
+            let composition = if h.composition.is_some() {
+                coding(h.composition.as_ref())
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "household of {} ({} minors) {composition}",
+                h.members, h.minors
+            ));
+        }
+        parts.join(" · ")
+    }
+}
+
+impl Text for v1::SupportResource {
+    fn text(&self) -> String {
+        format!(
+            "{} · {}{}",
+            coding(self.kind.as_ref()),
+            self.description,
+            if self.active { "" } else { " (inactive)" }
+        )
+    }
+}
+
+impl Text for v1::NeedEntry {
+    fn text(&self) -> String {
+        format!(
+            "{} · severity {} · identified {}{}",
+            coding(self.need.as_ref()),
+            coding(self.severity.as_ref()),
+            date(self.identified.as_ref()),
+            if self.open { "" } else { " (closed)" }
+        )
+    }
+}
+
+impl Text for v1::JudicialAct {
+    fn text(&self) -> String {
+        format!(
+            "{} · {} · {} {}",
+            coding(self.kind.as_ref()),
+            self.authority,
+            date(self.date.as_ref()),
+            self.reference
+        )
+    }
+}
+
+impl Text for v1::CourtRelation {
+    fn text(&self) -> String {
+        format!(
+            "{} · {} · {} · {}",
+            coding(self.kind.as_ref()),
+            self.court,
+            period(self.period.as_ref()),
+            dash(&self.guardian)
+        )
+    }
+}
+
+impl Text for v1::ReferralEntry {
+    fn text(&self) -> String {
+        format!(
+            "from {} ({}) · {} · reason {} · {}",
+            coding(self.from_service.as_ref()),
+            dash(&self.from_organisation),
+            date(self.date.as_ref()),
+            coding(self.reason.as_ref()),
+            coding(self.status.as_ref())
+        )
+    }
+}
+
+impl Text for v1::Intervention {
+    fn text(&self) -> String {
+        let voucher = self
+            .voucher
+            .as_ref()
+            .map(|v| format!(" · voucher {} {}", v.code, money(v.value.as_ref())))
+            .unwrap_or_default();
+        format!(
+            "{} · {} · {} {}{voucher}",
+            coding(self.kind.as_ref()),
+            self.provider,
+            period(self.period.as_ref()),
+            money(self.amount.as_ref())
+        )
+    }
+}
+
+impl Text for v1::HealthEntry {
+    fn text(&self) -> String {
+        match &self.kind {
+            Some(v1::health_entry::Kind::Disability(d)) => format!(
+                "disability {}{} · recognised {} · review {}",
+                coding(d.kind.as_ref()),
+                if d.percentage > 0 {
+                    format!(" {}%", d.percentage)
+                } else {
+                    String::new()
+                },
+                date(d.recognised.as_ref()),
+                date(d.review.as_ref())
+            ),
+            Some(v1::health_entry::Kind::CarePlan(c)) => format!(
+                "care plan {} · {} · {}",
+                coding(c.kind.as_ref()),
+                c.team,
+                period(c.period.as_ref())
+            ),
+            None => "-".into(),
+        }
+    }
+}
+
+impl Text for v1::CaseMembership {
+    fn text(&self) -> String {
+        format!(
+            "{} · {} · case manager {} · case {} · opened {} · {}",
+            self.organisation,
+            self.office,
+            self.case_manager,
+            self.case_id,
+            date(self.opened.as_ref()),
+            coding(self.status.as_ref())
+        )
+    }
 }
 
 /// An `AccessLog` answer: the accesses listed, newest first, and how to
