@@ -253,35 +253,7 @@ pub struct QueryArgs {
 #[derive(Debug, Subcommand)]
 pub enum QueryCommand {
     /// Find a person by tax code, by name and birth data, or by a partner's local id.
-    Find {
-        /// Codice fiscale (validated: a malformed code is refused).
-        #[arg(long)]
-        tax_code: Option<String>,
-        /// A partial or possibly mistyped codice fiscale (at least 6 characters).
-        #[arg(long)]
-        tax_code_fragment: Option<String>,
-        /// Family name(s).
-        #[arg(long)]
-        family_name: Option<String>,
-        /// Given name(s).
-        #[arg(long)]
-        given_name: Option<String>,
-        /// Birth date, YYYY-MM-DD.
-        #[arg(long)]
-        birth_date: Option<String>,
-        /// Belfiore code of the birthplace.
-        #[arg(long)]
-        birthplace: Option<String>,
-        /// Sex, F or M.
-        #[arg(long)]
-        sex: Option<String>,
-        /// A partner's local id, ORG:ID.
-        #[arg(long)]
-        local_id: Option<String>,
-        /// Candidates per source.
-        #[arg(long, default_value_t = 10)]
-        max: u32,
-    },
+    Find(FindArgs),
     /// Read sections of a person's record from every source that knows them.
     Record {
         /// Codice fiscale.
@@ -315,37 +287,7 @@ pub enum QueryCommand {
         format: String,
     },
     /// Search the services on offer across the partners (public data: no purpose needed).
-    Services {
-        /// Free text over name, description and provider, for example "assistenza domiciliare".
-        text: Option<String>,
-        /// A need category (repeatable), for example `food`.
-        #[arg(long = "need")]
-        needs: Vec<String>,
-        /// A municipality served, Belfiore code, for example D150.
-        #[arg(long)]
-        municipality: Option<String>,
-        /// The person's age.
-        #[arg(long)]
-        age: Option<u32>,
-        /// The most it may cost, in euro (`12.50`).
-        #[arg(long)]
-        max_price: Option<String>,
-        /// A voucher scheme it must accept, for example `voucher-conciliazione`.
-        #[arg(long)]
-        voucher: Option<String>,
-        /// The household's ISEE, in euro.
-        #[arg(long)]
-        isee: Option<String>,
-        /// Only services open now (Italian time).
-        #[arg(long)]
-        open_now: bool,
-        /// Services per page (at most 100).
-        #[arg(long, default_value_t = 20)]
-        page_size: u32,
-        /// The token printed with the previous page.
-        #[arg(long)]
-        page_token: Option<String>,
-    },
+    Services(ServicesArgs),
     /// Send a referral (segnalazione) to a partner: stored, then delivered once to its inbox.
     Refer(crate::refer::ReferArgs),
     /// One referral: its status, delivery and history; with --set, change its status.
@@ -354,39 +296,109 @@ pub enum QueryCommand {
     Referrals(crate::refer::ReferralsArgs),
     /// Who accessed a person's data, when, for which purpose (role `audit`, for the DPO);
     /// without a person, the log's entries by operator, organisation, purpose and period.
-    AccessLog {
-        /// Codice fiscale.
-        #[arg(long)]
-        tax_code: Option<String>,
-        /// Partners' local ids, ORG:ID (repeatable).
-        #[arg(long = "local-id")]
-        local_ids: Vec<String>,
-        /// Only accesses by this operator id, exactly.
-        #[arg(long)]
-        operator: Option<String>,
-        /// Only accesses by this client organisation, for example caritas.
-        #[arg(long)]
-        organisation: Option<String>,
-        /// Only accesses stated with this purpose, for example presa_in_carico (`--purpose`
-        /// is the purpose of this look-up itself).
-        #[arg(long = "stated-purpose")]
-        stated_purpose: Option<String>,
-        /// Only calls of this name, for example GetRecord.
-        #[arg(long)]
-        call: Option<String>,
-        /// Only accesses at or after this instant, RFC 3339 (2026-07-14T00:00:00+02:00).
-        #[arg(long)]
-        from: Option<String>,
-        /// Only accesses before this instant, RFC 3339.
-        #[arg(long)]
-        to: Option<String>,
-        /// The page: entries below this number, as the previous page printed it.
-        #[arg(long)]
-        before: Option<u64>,
-        /// Most entries, newest first.
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-    },
+    AccessLog(AccessLogArgs),
+}
+
+/// The person `trama query find` looks for.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Codice fiscale (validated: a malformed code is refused).
+    #[arg(long)]
+    pub tax_code: Option<String>,
+    /// A partial or possibly mistyped codice fiscale (at least 6 characters).
+    #[arg(long)]
+    pub tax_code_fragment: Option<String>,
+    /// Family name(s).
+    #[arg(long)]
+    pub family_name: Option<String>,
+    /// Given name(s).
+    #[arg(long)]
+    pub given_name: Option<String>,
+    /// Birth date, YYYY-MM-DD.
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    /// Belfiore code of the birthplace.
+    #[arg(long)]
+    pub birthplace: Option<String>,
+    /// Sex, F or M.
+    #[arg(long)]
+    pub sex: Option<String>,
+    /// A partner's local id, ORG:ID.
+    #[arg(long)]
+    pub local_id: Option<String>,
+    /// Candidates per source.
+    #[arg(long, default_value_t = 10)]
+    pub max: u32,
+}
+
+/// What `trama query access-log` lists.
+#[derive(Debug, Args)]
+pub struct AccessLogArgs {
+    /// Codice fiscale.
+    #[arg(long)]
+    pub tax_code: Option<String>,
+    /// Partners' local ids, ORG:ID (repeatable).
+    #[arg(long = "local-id")]
+    pub local_ids: Vec<String>,
+    /// Only accesses by this operator id, exactly.
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Only accesses by this client organisation, for example caritas.
+    #[arg(long)]
+    pub organisation: Option<String>,
+    /// Only accesses stated with this purpose, for example presa_in_carico (`--purpose`
+    /// is the purpose of this look-up itself).
+    #[arg(long = "stated-purpose")]
+    pub stated_purpose: Option<String>,
+    /// Only calls of this name, for example GetRecord.
+    #[arg(long)]
+    pub call: Option<String>,
+    /// Only accesses at or after this instant, RFC 3339 (2026-07-14T00:00:00+02:00).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only accesses before this instant, RFC 3339.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The page: entries below this number, as the previous page printed it.
+    #[arg(long)]
+    pub before: Option<u64>,
+    /// Most entries, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+/// What `trama query services` searches for.
+#[derive(Debug, Args)]
+pub struct ServicesArgs {
+    /// Free text over name, description and provider, for example "assistenza domiciliare".
+    pub text: Option<String>,
+    /// A need category (repeatable), for example `food`.
+    #[arg(long = "need")]
+    pub needs: Vec<String>,
+    /// A municipality served, Belfiore code, for example D150.
+    #[arg(long)]
+    pub municipality: Option<String>,
+    /// The person's age.
+    #[arg(long)]
+    pub age: Option<u32>,
+    /// The most it may cost, in euro (`12.50`).
+    #[arg(long)]
+    pub max_price: Option<String>,
+    /// A voucher scheme it must accept, for example `voucher-conciliazione`.
+    #[arg(long)]
+    pub voucher: Option<String>,
+    /// The household's ISEE, in euro.
+    #[arg(long)]
+    pub isee: Option<String>,
+    /// Only services open now (Italian time).
+    #[arg(long)]
+    pub open_now: bool,
+    /// Services per page (at most 100).
+    #[arg(long, default_value_t = 20)]
+    pub page_size: u32,
+    /// The token printed with the previous page.
+    #[arg(long)]
+    pub page_token: Option<String>,
 }
 
 /// Runs `trama pki`.
@@ -485,7 +497,108 @@ fn parse_local_id(s: &str) -> anyhow::Result<v1::LocalId> {
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
     let mut client = profile.connect()?;
-    let context = v1::RequestContext {
+    let context = query_context(&args, &profile);
+    let asked = Asked {
+        timeout: std::time::Duration::from_millis(args.timeout_ms),
+        json: args.json,
+    };
+    let (timeout, json) = (asked.timeout, asked.json);
+    let output = match args.command {
+        QueryCommand::Find(f) => {
+            let request = asked.request(find_request(context, f)?);
+            let answer = client.find_subject(request).await;
+            asked.show(answer, "trama.v1.FindSubjectResponse", render::find)?
+        }
+        QueryCommand::Record {
+            tax_code,
+            local_ids,
+            sections,
+        } => {
+            let request = asked.request(v1::GetRecordRequest {
+                context: Some(context),
+                subject: Some(subject_key(tax_code, &local_ids)?),
+                sections: parse_sections(&sections)?,
+            });
+            let answer = client.get_record(request).await;
+            asked.show(answer, "trama.v1.GetRecordResponse", render::record)?
+        }
+        QueryCommand::AccessLog(a) => {
+            let request = asked.request(access_log_request(context, a)?);
+            let answer = client.access_log(request).await;
+            asked.show(answer, "trama.v1.AccessLogResponse", render::access_log)?
+        }
+        QueryCommand::Stats {
+            by,
+            filters,
+            format,
+        } => {
+            let request = stats_request(context, &by, &filters)?;
+            let format = if json { "json" } else { format.as_str() };
+            stats(&mut client, request, timeout, format).await?
+        }
+        QueryCommand::Services(a) => {
+            let request = asked.request(services_request(a)?);
+            let answer = client.search_services(request).await;
+            asked.show(answer, "trama.v1.SearchServicesResponse", render::services)?
+        }
+        QueryCommand::Refer(a) => {
+            crate::refer::send(&mut client, context, a, timeout, json).await?
+        }
+        QueryCommand::Referral(a) => {
+            crate::refer::referral(&mut client, context, a, timeout, json).await?
+        }
+        QueryCommand::Referrals(a) => {
+            crate::refer::referrals(&mut client, context, a, timeout, json).await?
+        }
+        QueryCommand::Sources => {
+            let request = asked.request(v1::ListSourcesRequest::default());
+            let answer = client.list_sources(request).await;
+            asked.show(answer, "trama.v1.ListSourcesResponse", render::sources)?
+        }
+    };
+    print!("{output}");
+    if !output.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}
+
+/// How `trama query` sends a call and shows its answer: under the
+/// command's deadline, as JSON or as text.
+struct Asked {
+    timeout: std::time::Duration,
+    json: bool,
+}
+
+impl Asked {
+    /// `message` as a request carrying the deadline.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
+        request
+    }
+
+    /// The answer as JSON of message `name`, or as `text` renders it; a
+    /// refusal as the command line shows it.
+    fn show<R: prost::Message>(
+        &self,
+        answer: Result<tonic::Response<R>, tonic::Status>,
+        name: &str,
+        text: impl Fn(&R) -> String,
+    ) -> anyhow::Result<String> {
+        let answer = answer.map_err(status_error)?.into_inner();
+        if self.json {
+            render::json(&answer, name).map_err(anyhow::Error::msg)
+        } else {
+            Ok(text(&answer))
+        }
+    }
+}
+
+/// The request context of `trama query`: the purpose and case given, else
+/// the profile's, and the profile's operator.
+fn query_context(args: &QueryArgs, profile: &Profile) -> v1::RequestContext {
+    v1::RequestContext {
         purpose: args
             .purpose
             .clone()
@@ -501,188 +614,71 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
             role: profile.operator.role.clone(),
         }),
         legal_basis: String::new(),
-    };
-    let timeout = std::time::Duration::from_millis(args.timeout_ms);
-    let output = match args.command {
-        QueryCommand::Find {
-            tax_code,
-            tax_code_fragment,
-            family_name,
-            given_name,
-            birth_date,
-            birthplace,
-            sex,
-            local_id,
-            max,
-        } => {
-            let query = v1::SubjectQuery {
-                tax_code: tax_code.unwrap_or_default(),
-                tax_code_fragment: tax_code_fragment.unwrap_or_default(),
-                local_id: local_id.as_deref().map(parse_local_id).transpose()?,
-                given_name: given_name.unwrap_or_default(),
-                family_name: family_name.unwrap_or_default(),
-                birth_date: birth_date.as_deref().map(parse_date).transpose()?,
-                birthplace_code: birthplace.unwrap_or_default(),
-                sex: match sex.as_deref().map(str::to_ascii_uppercase).as_deref() {
-                    Some("F") => v1::Sex::Female as i32,
-                    Some("M") => v1::Sex::Male as i32,
-                    None => v1::Sex::Unspecified as i32,
-                    Some(other) => bail!("--sex `{other}`: write F or M"),
-                },
-            };
-            let mut request = tonic::Request::new(v1::FindSubjectRequest {
-                context: Some(context),
-                query: Some(query),
-                max_candidates: max,
-            });
-            request.set_timeout(timeout);
-            let response = client
-                .find_subject(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            if args.json {
-                render::json(&response, "trama.v1.FindSubjectResponse")
-                    .map_err(anyhow::Error::msg)?
-            } else {
-                render::find(&response)
-            }
-        }
-        QueryCommand::Record {
-            tax_code,
-            local_ids,
-            sections,
-        } => {
-            let mut request = tonic::Request::new(v1::GetRecordRequest {
-                context: Some(context),
-                subject: Some(subject_key(tax_code, &local_ids)?),
-                sections: parse_sections(&sections)?,
-            });
-            request.set_timeout(timeout);
-            let response = client
-                .get_record(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            if args.json {
-                render::json(&response, "trama.v1.GetRecordResponse").map_err(anyhow::Error::msg)?
-            } else {
-                render::record(&response)
-            }
-        }
-        QueryCommand::AccessLog {
-            tax_code,
-            local_ids,
-            operator,
-            organisation,
-            stated_purpose,
-            call,
-            from,
-            to,
-            before,
-            limit,
-        } => {
-            let mut request = tonic::Request::new(v1::AccessLogRequest {
-                context: Some(context),
-                subject: Some(subject_key(tax_code, &local_ids)?),
-                limit,
-                operator_id: operator.unwrap_or_default(),
-                organisation: organisation.unwrap_or_default(),
-                purpose: stated_purpose.unwrap_or_default(),
-                call: call.unwrap_or_default(),
-                from: from.unwrap_or_default(),
-                to: to.unwrap_or_default(),
-                before_seq: before.unwrap_or_default(),
-            });
-            request.set_timeout(timeout);
-            let response = client
-                .access_log(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            if args.json {
-                render::json(&response, "trama.v1.AccessLogResponse").map_err(anyhow::Error::msg)?
-            } else {
-                render::access_log(&response)
-            }
-        }
-        QueryCommand::Stats {
-            by,
-            filters,
-            format,
-        } => {
-            let request = stats_request(context, &by, &filters)?;
-            let format = if args.json { "json" } else { format.as_str() };
-            stats(&mut client, request, timeout, format).await?
-        }
-        QueryCommand::Services {
-            text,
-            needs,
-            municipality,
-            age,
-            max_price,
-            voucher,
-            isee,
-            open_now,
-            page_size,
-            page_token,
-        } => {
-            let mut request = tonic::Request::new(v1::SearchServicesRequest {
-                text: text.unwrap_or_default(),
-                needs,
-                municipality: municipality.unwrap_or_default(),
-                age: age.unwrap_or(0),
-                max_price_cents: cents_arg("--max-price", max_price.as_deref())?,
-                voucher: voucher.unwrap_or_default(),
-                isee_cents: cents_arg("--isee", isee.as_deref())?,
-                open_now,
-                page_size,
-                page_token: page_token.unwrap_or_default(),
-                ..Default::default()
-            });
-            request.set_timeout(timeout);
-            let response = client
-                .search_services(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            if args.json {
-                render::json(&response, "trama.v1.SearchServicesResponse")
-                    .map_err(anyhow::Error::msg)?
-            } else {
-                render::services(&response)
-            }
-        }
-        QueryCommand::Refer(a) => {
-            crate::refer::send(&mut client, context, a, timeout, args.json).await?
-        }
-        QueryCommand::Referral(a) => {
-            crate::refer::referral(&mut client, context, a, timeout, args.json).await?
-        }
-        QueryCommand::Referrals(a) => {
-            crate::refer::referrals(&mut client, context, a, timeout, args.json).await?
-        }
-        QueryCommand::Sources => {
-            let mut request = tonic::Request::new(v1::ListSourcesRequest::default());
-            request.set_timeout(timeout);
-            let response = client
-                .list_sources(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            if args.json {
-                render::json(&response, "trama.v1.ListSourcesResponse")
-                    .map_err(anyhow::Error::msg)?
-            } else {
-                render::sources(&response)
-            }
-        }
-    };
-    print!("{output}");
-    if !output.ends_with('\n') {
-        println!();
     }
-    Ok(())
+}
+
+/// The `FindSubject` request `trama query find` sends.
+fn find_request(
+    context: v1::RequestContext,
+    f: FindArgs,
+) -> anyhow::Result<v1::FindSubjectRequest> {
+    let sex = match f.sex.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("F") => v1::Sex::Female as i32,
+        Some("M") => v1::Sex::Male as i32,
+        None => v1::Sex::Unspecified as i32,
+        Some(other) => bail!("--sex `{other}`: write F or M"),
+    };
+    let query = v1::SubjectQuery {
+        tax_code: f.tax_code.unwrap_or_default(),
+        tax_code_fragment: f.tax_code_fragment.unwrap_or_default(),
+        local_id: f.local_id.as_deref().map(parse_local_id).transpose()?,
+        given_name: f.given_name.unwrap_or_default(),
+        family_name: f.family_name.unwrap_or_default(),
+        birth_date: f.birth_date.as_deref().map(parse_date).transpose()?,
+        birthplace_code: f.birthplace.unwrap_or_default(),
+        sex,
+    };
+    Ok(v1::FindSubjectRequest {
+        context: Some(context),
+        query: Some(query),
+        max_candidates: f.max,
+    })
+}
+
+/// The `AccessLog` request `trama query access-log` sends.
+fn access_log_request(
+    context: v1::RequestContext,
+    a: AccessLogArgs,
+) -> anyhow::Result<v1::AccessLogRequest> {
+    Ok(v1::AccessLogRequest {
+        context: Some(context),
+        subject: Some(subject_key(a.tax_code, &a.local_ids)?),
+        limit: a.limit,
+        operator_id: a.operator.unwrap_or_default(),
+        organisation: a.organisation.unwrap_or_default(),
+        purpose: a.stated_purpose.unwrap_or_default(),
+        call: a.call.unwrap_or_default(),
+        from: a.from.unwrap_or_default(),
+        to: a.to.unwrap_or_default(),
+        before_seq: a.before.unwrap_or_default(),
+    })
+}
+
+/// The `SearchServices` request `trama query services` sends.
+fn services_request(a: ServicesArgs) -> anyhow::Result<v1::SearchServicesRequest> {
+    Ok(v1::SearchServicesRequest {
+        text: a.text.unwrap_or_default(),
+        needs: a.needs,
+        municipality: a.municipality.unwrap_or_default(),
+        age: a.age.unwrap_or(0),
+        max_price_cents: cents_arg("--max-price", a.max_price.as_deref())?,
+        voucher: a.voucher.unwrap_or_default(),
+        isee_cents: cents_arg("--isee", a.isee.as_deref())?,
+        open_now: a.open_now,
+        page_size: a.page_size,
+        page_token: a.page_token.unwrap_or_default(),
+        ..Default::default()
+    })
 }
 
 /// Prints what `--check-config` found: the checks passed on standard
