@@ -20,28 +20,6 @@ use crate::AuditError;
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Lower-case hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
-}
-
-/// Parses hexadecimal; `None` if it is not.
-pub fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()))
-        .collect()
-}
-
 /// The hash of entry `seq` whose predecessor's hash is `prev`.
 pub fn entry_hash(seq: i64, prev: &str, payload: &str) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
@@ -252,7 +230,7 @@ impl SignatureVerifier {
             "ed25519" => &signature::ED25519,
             _ => return SignatureCheck::Invalid,
         };
-        let Some(sig) = from_hex(&checkpoint.signature) else {
+        let Some(sig) = hex::decode(&checkpoint.signature).ok() else {
             return SignatureCheck::Invalid;
         };
         let message = Checkpoint::message(checkpoint.seq, &checkpoint.hash, &checkpoint.time);
@@ -274,10 +252,10 @@ mod tests {
 
     #[test]
     fn hex_round_trips_and_rejects_junk() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
-        assert_eq!(from_hex("000fff"), Some(vec![0, 15, 255]));
-        assert_eq!(from_hex("0g"), None);
-        assert_eq!(from_hex("abc"), None);
+        assert_eq!(hex::encode([0, 15, 255]), "000fff");
+        assert_eq!(hex::decode("000fff").ok(), Some(vec![0, 15, 255]));
+        assert_eq!(hex::decode("0g").ok(), None);
+        assert_eq!(hex::decode("abc").ok(), None);
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl Writer {
             hash: self.hash.clone(),
             time,
             scheme,
-            signature: chain::hex(&signature),
+            signature: hex::encode(&signature),
             key_id: self.signer.key_id().to_string(),
         };
         self.store

@@ -38,7 +38,7 @@ impl Pseudonymiser {
             path: path.to_path_buf(),
             source,
         })?;
-        let key = crate::chain::from_hex(text.trim())
+        let key = hex::decode(text.trim()).ok()
             .filter(|k| k.len() == KEY_BYTES)
             .ok_or_else(|| AuditError::Key {
                 path: path.to_path_buf(),
@@ -72,7 +72,7 @@ impl Pseudonymiser {
         }
         let mut file = options.open(path).map_err(io)?;
         use std::io::Write;
-        file.write_all(format!("{}\n", crate::chain::hex(&key)).as_bytes())
+        file.write_all(format!("{}\n", hex::encode(&key)).as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(io)
     }
@@ -107,7 +107,7 @@ impl Pseudonymiser {
     fn of(&self, value: &str) -> String {
         let tag = hmac::sign(&self.key, value.as_bytes());
         // 128 bits are plenty to tell subjects apart.
-        crate::chain::hex(&tag.as_ref()[..16])
+        hex::encode(&tag.as_ref()[..16])
     }
 }
 

@@ -202,7 +202,7 @@ impl Referrals {
             next_attempt: created,
             problem: String::new(),
             delivered: 0,
-            sealed: Some(trama_audit::chain::hex(&sealed)),
+            sealed: Some(hex::encode(&sealed)),
             subjects: s.subjects.join(","),
         };
         let first = Event {
@@ -509,7 +509,7 @@ impl Referrals {
     }
 
     fn content(&self, r: &Stored) -> Option<v1::ReferralContent> {
-        let sealed = trama_audit::chain::from_hex(r.sealed.as_deref()?)?;
+        let sealed = hex::decode(r.sealed.as_deref()?).ok()?;
         let plain = self.sealer.open_sealed(&r.id, &sealed).ok()?;
         v1::ReferralContent::decode(plain.as_slice()).ok()
     }

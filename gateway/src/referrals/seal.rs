@@ -63,7 +63,7 @@ impl Sealer {
             tracing::info!(file = %path.display(), "created a new referral key; back it up and give it to every gateway replica");
         }
         let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
-        match trama_audit::chain::from_hex(text.trim()) {
+        match hex::decode(text.trim()).ok() {
             Some(bytes) if bytes.len() == 32 => Sealer::new(&bytes)
                 .ok_or_else(|| problem("not an AES-256 key".into())),
             _ => Err(problem(
@@ -125,7 +125,7 @@ impl Sealer {
 
     /// The keyed fingerprint of `bytes`, hexadecimal.
     pub fn fingerprint(&self, bytes: &[u8]) -> String {
-        trama_audit::chain::hex(hmac::sign(&self.fingerprint, bytes).as_ref())
+        hex::encode(hmac::sign(&self.fingerprint, bytes).as_ref())
     }
 
     /// The keyed fingerprint of `sender`'s idempotency key `key`,
@@ -136,7 +136,7 @@ impl Sealer {
         ctx.update(sender.as_bytes());
         ctx.update(&[0x1f]);
         ctx.update(key.as_bytes());
-        trama_audit::chain::hex(ctx.sign().as_ref())
+        hex::encode(ctx.sign().as_ref())
     }
 
     /// A fresh referral id, a random UUID.

@@ -134,7 +134,7 @@ impl Perturbation {
         let noise = noise_distribution(params.max_noise, params.variance);
         let described = format!("{}|{}|{:?}", params.threshold, params.max_noise, noise);
         let hash = digest::digest(&digest::SHA256, described.as_bytes());
-        let digest = trama_audit::chain::hex(&hash.as_ref()[..6]);
+        let digest = hex::encode(&hash.as_ref()[..6]);
         Perturbation {
             params,
             noise,

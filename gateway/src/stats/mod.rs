@@ -106,7 +106,7 @@ fn cell_key(path: &Path) -> Result<Vec<u8>, CellKeyError> {
         tracing::info!(file = %path.display(), "created a new cell-key secret for statistics; back it up and give it to every gateway replica");
     }
     let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
-    match trama_audit::chain::from_hex(text.trim()) {
+    match hex::decode(text.trim()).ok() {
         Some(b) if b.len() >= 16 => Ok(b),
         _ => Err(problem(
             "not a key: restore the file from backup (a new key changes every published count)"
