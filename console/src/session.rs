@@ -105,7 +105,7 @@ impl Sessions {
     pub fn token(&self) -> Option<String> {
         let mut bytes = [0u8; 32];
         self.random.fill(&mut bytes).ok()?;
-        Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Some(hex::encode(bytes))
     }
 }
 
