@@ -1,6 +1,7 @@
-//! Amounts of money as people type them: euros with up to two decimals,
-//! a point or a comma (`12`, `12.5`, `12,50`), read into exact cents,
-//! never through a float.
+//! Amounts of money, always as exact cents, never through a float: read
+//! as people type them (euros with up to two decimals, a point or a comma:
+//! `12`, `12.5`, `12,50`), and written as each reader expects them (the
+//! one formatter the terminal, the console and the HSDS API share).
 
 /// `text` in euros as cents; `None` when it is not a non-negative amount
 /// with at most two decimals.
@@ -20,9 +21,36 @@ pub fn parse_euro(text: &str) -> Option<i64> {
     units.checked_mul(100)?.checked_add(fraction)
 }
 
+/// Cents as a decimal with two places, the sign kept for every negative
+/// amount (`-0.50`: integer division alone would lose it below one unit),
+/// `point` before the cents and `group`, when given, between thousands:
+/// `decimal(103750, ',', Some('.'))` is `1.037,50`.
+pub fn decimal(cents: i64, point: char, group: Option<char>) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    let units = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in units.chars().enumerate() {
+        if let Some(g) = group.filter(|_| i > 0 && (units.len() - i).is_multiple_of(3)) {
+            grouped.push(g);
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}{point}{:02}", cents % 100)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_euro;
+    use super::{decimal, parse_euro};
+
+    #[test]
+    fn cents_are_written_exactly_with_their_sign() {
+        assert_eq!(decimal(103750, ',', Some('.')), "1.037,50");
+        assert_eq!(decimal(-50, ',', Some('.')), "-0,50");
+        assert_eq!(decimal(123456789, '.', None), "1234567.89");
+        assert_eq!(decimal(-5, '.', None), "-0.05");
+        assert_eq!(decimal(0, '.', None), "0.00");
+    }
 
     #[test]
     fn euros_become_exact_cents() {

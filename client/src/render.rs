@@ -151,12 +151,8 @@ fn coding(c: Option<&v1::Coding>) -> String {
 /// An amount as `€ 12.50`, the sign kept for every negative amount
 /// (`€ -0.50`: integer division alone would lose it below one euro).
 fn money(m: Option<&v1::Money>) -> String {
-    m.map(|m| {
-        let sign = if m.cents < 0 { "-" } else { "" };
-        let cents = m.cents.unsigned_abs();
-        format!("€ {sign}{}.{:02}", cents / 100, cents % 100)
-    })
-    .unwrap_or_default()
+    m.map(|m| format!("€ {}", crate::money::decimal(m.cents, '.', None)))
+        .unwrap_or_default()
 }
 
 fn period(p: Option<&v1::Period>) -> String {

@@ -190,9 +190,7 @@ struct Voucher {
 
 /// Cents as an exact JSON decimal number (`1850` → `18.50`).
 pub fn euros(cents: i64) -> Option<Box<RawValue>> {
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.unsigned_abs();
-    RawValue::from_string(format!("{sign}{}.{:02}", c / 100, c % 100)).ok()
+    RawValue::from_string(trama_client::money::decimal(cents, '.', None)).ok()
 }
 
 const DAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];

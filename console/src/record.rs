@@ -570,17 +570,7 @@ fn flatten(prefix: &str, value: &Value, t: &Texts, out: &mut Vec<(String, String
 
 /// Cents as an Italian amount: `1.037,50`.
 pub(crate) fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    let units = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i).is_multiple_of(3) {
-            grouped.push('.');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}{grouped},{:02}", cents % 100)
+    trama_client::money::decimal(cents, ',', Some('.'))
 }
 
 #[cfg(test)]
