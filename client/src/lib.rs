@@ -4,6 +4,7 @@
 //! canonical protobuf JSON (`render.rs`), statistics as tables and CSV
 //! (`stats.rs`).
 
+pub mod dates;
 pub mod money;
 pub mod profile;
 pub mod render;

@@ -610,10 +610,9 @@ pub(crate) fn parse_date(text: &str) -> Result<Option<v1::Date>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    let parts: Vec<Option<i32>> = text.split('-').map(|p| p.parse().ok()).collect();
-    match parts[..] {
-        [Some(year), Some(month), Some(day)] => Ok(Some(v1::Date { year, month, day })),
-        _ => Err(format!("`{text}` is not a date: write YYYY-MM-DD")),
+    match trama_client::dates::parse_iso(text) {
+        Some(date) => Ok(Some(date)),
+        None => Err(format!("`{text}` is not a date: write YYYY-MM-DD")),
     }
 }
 
