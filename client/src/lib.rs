@@ -2,7 +2,8 @@
 //! query` and the lab: client profiles and the channel they open to the
 //! gateway (`profile.rs`), and answers printed as readable tables or
 //! canonical protobuf JSON (`render.rs`), statistics as tables and CSV
-//! (`stats.rs`).
+//! (`stats.rs`), and the one reader and writer of amounts (`money.rs`) and
+//! of typed dates (`dates.rs`) that the command line and the console share.
 
 pub mod dates;
 pub mod money;
