@@ -738,7 +738,7 @@ pub async fn audit_verify(
     let report = report?;
     println!(
         "audit log of the {what}: {}",
-        trama_audit::redact(&database)
+        trama_plumbing::redact(&database)
     );
     println!(
         "  {} entries, {} signed checkpoints checked against {}",

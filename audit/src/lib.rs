@@ -9,7 +9,6 @@
 //!
 //! Storage is SQLite (embedded, the default) or PostgreSQL, through the
 //! same code ([`store`]). Module map: [`entry`] is what one entry says;
-//! [`clock`] stamps entries, checkpoints and locks;
 //! [`chain`] hashes and signs; [`pseudonym`] makes subject pseudonyms;
 //! [`store`] reads and writes the tables; [`owner`] keeps a store to the
 //! one node that writes it; [`log`] is the group-commit writer; [`search`] reads it back for the
@@ -17,7 +16,6 @@
 //! the configuration files and opens the log it names.
 
 pub mod chain;
-pub mod clock;
 pub mod entry;
 pub mod log;
 pub mod owner;
@@ -106,29 +104,3 @@ pub enum AuditError {
     Closed(String),
 }
 
-/// A database URL with any password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redact_hides_passwords_only() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact("sqlite:///a/b.db"), "sqlite:///a/b.db");
-    }
-}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{self, Checkpoint, Signer};
-use crate::clock::now;
+use trama_plumbing::clock::now;
 use crate::store::{NewEntry, Store};
 use crate::{AuditError, Entry};
 

@@ -110,7 +110,7 @@ impl Store {
         .bind(&me.identity)
         .bind(me.config.display().to_string())
         .bind(&me.listen)
-        .bind(crate::clock::now())
+        .bind(trama_plumbing::clock::now())
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -191,7 +191,7 @@ fn lock_file(url: &str, db: &Path, owner: &Owner) -> Result<File, AuditError> {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             return Err(AuditError::InUse {
-                url: crate::redact(url),
+                url: trama_plumbing::redact(url),
                 holder: holder_of(&mut file, &path),
             });
         }

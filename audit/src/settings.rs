@@ -62,7 +62,7 @@ impl AuditTable {
             ));
         }
         let database =
-            Store::url_of(base, &self.database).map_err(|p| ("audit.database".to_string(), p))?;
+            trama_plumbing::durable::url_of(base, &self.database).map_err(|p| ("audit.database".to_string(), p))?;
         Ok(AuditSettings {
             database,
             pseudonym_key: base.join(self.pseudonym_key),
@@ -159,7 +159,7 @@ async fn check_database(
             if let Some(holder) = crate::owner::sqlite_lock_holder(url) {
                 notes.push(format!(
                     "audit database {}: in use now ({holder}); another process would be refused",
-                    crate::redact(url)
+                    trama_plumbing::redact(url)
                 ));
             }
         }

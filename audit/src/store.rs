@@ -56,6 +56,21 @@ const OWNER_TABLE: &str = "CREATE TABLE IF NOT EXISTS trama_audit_owner (\
 /// limit on bound parameters).
 const ROWS_PER_INSERT: usize = 128;
 
+/// The audit log's own SQLite settings, after the durable ones.
+const PRAGMAS: &[&str] = &[
+    // The log is appended to and rarely read, but each commit adds to the
+    // subject index at random places: 4 MiB keeps its inner pages cached,
+    // and memory flat as the log grows.
+    "PRAGMA cache_size = -4096",
+    // Statement journals of the multi-row inserts stay in memory instead
+    // of spilling to a temporary file.
+    "PRAGMA temp_store = MEMORY",
+    // Checkpoint the WAL every 16 MiB rather than 4: the pages each commit
+    // rewrites (the table's tail, the index's inner pages) are copied back
+    // once per checkpoint, not once per commit.
+    "PRAGMA wal_autocheckpoint = 4000",
+];
+
 /// `prefix` followed by `rows` groups of `columns` numbered placeholders:
 /// `($1, $2), ($3, $4)`. Only constants go into the text.
 fn values_sql(prefix: &str, rows: usize, columns: usize) -> String {
@@ -122,48 +137,14 @@ impl Store {
     /// `postgres://...`); with `create`, a missing SQLite file and missing
     /// tables are created.
     pub async fn open(url: &str, create: bool) -> Result<Store, AuditError> {
-        sqlx::any::install_default_drivers();
-        let shown = crate::redact(url);
-        let db = |source| AuditError::Database {
-            url: shown.clone(),
-            source,
-        };
+        let shown = trama_plumbing::redact(url);
         let sqlite = url.starts_with("sqlite:");
-        let options: AnyConnectOptions = Store::with_mode(url, create).parse().map_err(db)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        // Durable before acknowledged: WAL with a full sync
-                        // at each commit.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = FULL",
-                            "PRAGMA busy_timeout = 5000",
-                            // The log is appended to and rarely read, but
-                            // each commit adds to the subject index at random
-                            // places: 4 MiB keeps its inner pages cached, and
-                            // memory flat as the log grows.
-                            "PRAGMA cache_size = -4096",
-                            // Statement journals of the multi-row inserts stay
-                            // in memory instead of spilling to a temporary file.
-                            "PRAGMA temp_store = MEMORY",
-                            // Checkpoint the WAL every 16 MiB rather than 4: the
-                            // pages each commit rewrites (the table's tail, the
-                            // index's inner pages) are copied back once per
-                            // checkpoint, not once per commit.
-                            "PRAGMA wal_autocheckpoint = 4000",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let pool = trama_plumbing::durable::open(url, create, PRAGMAS)
             .await
-            .map_err(db)?;
+            .map_err(|source| AuditError::Database {
+                url: shown.clone(),
+                source,
+            })?;
         let store = Store {
             pool,
             url: shown,
@@ -180,38 +161,15 @@ impl Store {
         Ok(store)
     }
 
-    /// The database a configuration names, as a URL: a `postgres://` or
-    /// `sqlite://` URL as it is, or a file path (relative to `base`, the
-    /// configuration's directory) as a SQLite URL. `Err` says what is
-    /// accepted.
+    /// The database a configuration names, as a URL (see
+    /// [`trama_plumbing::durable::url_of`]).
     pub fn url_of(base: &Path, value: &str) -> Result<String, String> {
-        if !value.contains("://") {
-            return Ok(Store::sqlite_url(&base.join(value)));
-        }
-        if ["sqlite://", "postgres://", "postgresql://"]
-            .iter()
-            .any(|p| value.starts_with(p))
-        {
-            Ok(value.to_string())
-        } else {
-            Err("use a file path (SQLite) or a postgres:// URL".into())
-        }
-    }
-
-    /// `url` with the SQLite open mode a writer (`create`: `rwc`) or a
-    /// reader (`ro`) needs, unless it names one; other URLs as they are.
-    pub fn with_mode(url: &str, create: bool) -> String {
-        let mut full = url.to_string();
-        if url.starts_with("sqlite:") && !url.contains("mode=") {
-            full.push(if url.contains('?') { '&' } else { '?' });
-            full.push_str(if create { "mode=rwc" } else { "mode=ro" });
-        }
-        full
+        trama_plumbing::durable::url_of(base, value)
     }
 
     /// The SQLite URL of a file path.
     pub fn sqlite_url(path: &Path) -> String {
-        format!("sqlite://{}", path.display())
+        trama_plumbing::durable::sqlite_url(path)
     }
 
     pub(crate) fn err(&self, source: sqlx::Error) -> AuditError {

@@ -70,7 +70,7 @@ impl Integrity {
     }
 
     async fn verify(&self, log: &AuditLog) -> v1::ChainCheck {
-        let checked_at = trama_audit::clock::now();
+        let checked_at = trama_plumbing::clock::now();
         let shipped = match trama_audit::log::read_checkpoint_file(&self.checkpoint_file) {
             Ok(s) => s,
             Err(e) => {

@@ -518,7 +518,7 @@ fn referral_settings(
             "between 1 and 3600 seconds".into(),
         ));
     }
-    let store = trama_audit::store::Store::url_of(base, &raw.store)
+    let store = trama_plumbing::durable::url_of(base, &raw.store)
         .map_err(|p| ("referrals.store".to_string(), p))?;
     let default = raw.deadline_days.resolve("referrals.deadline_days")?;
     let mut targets = std::collections::HashMap::new();

@@ -41,7 +41,7 @@ impl Report {
     pub async fn audit(&mut self, settings: &AuditSettings, owner: Option<&Owner>, config: &Path) {
         let audit = trama_audit::settings::check(settings, owner, config).await;
         if audit.problems.is_empty() {
-            let url = trama_audit::redact(&settings.database);
+            let url = trama_plumbing::redact(&settings.database);
             self.passed.push(format!("audit log {url}"));
         }
         self.problems.extend(audit.problems);

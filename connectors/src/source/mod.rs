@@ -562,9 +562,9 @@ impl Session<'_> {
 }
 
 /// A database URL with any password removed, for messages: the one
-/// redaction every node uses ([`trama_audit::redact`]).
+/// redaction every node uses ([`trama_plumbing::redact`]).
 pub fn redact(url: &str) -> String {
-    trama_audit::redact(url)
+    trama_plumbing::redact(url)
 }
 
 #[cfg(test)]

@@ -326,38 +326,15 @@ impl Store {
         url: &str,
         key_fingerprint: impl Fn(&str, &str) -> String,
     ) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
-        let shown = trama_audit::redact(url);
-        let err = |source| StoreError {
-            url: shown.clone(),
-            source,
-        };
+        let shown = trama_plumbing::redact(url);
         let sqlite = url.starts_with("sqlite:");
-        let options: AnyConnectOptions = trama_audit::Store::with_mode(url, true)
-            .parse()
-            .map_err(err)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        // Durable before the sender hears back; freed pages
-                        // overwritten, so delivered content leaves no trace.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = FULL",
-                            "PRAGMA busy_timeout = 5000",
-                            "PRAGMA secure_delete = ON",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        // Freed pages overwritten, so delivered content leaves no trace.
+        let pool = trama_plumbing::durable::open(url, true, &["PRAGMA secure_delete = ON"])
             .await
-            .map_err(err)?;
+            .map_err(|source| StoreError {
+                url: shown.clone(),
+                source,
+            })?;
         let (writer, waiting) = mpsc::channel(MAX_BATCH * 4);
         tokio::spawn(write_batches(pool.clone(), waiting));
         let store = Store {

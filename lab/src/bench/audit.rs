@@ -193,7 +193,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         args.concurrency,
         args.on
             .as_ref()
-            .map(|o| format!(" --on {}", trama_audit::redact(o)))
+            .map(|o| format!(" --on {}", trama_plumbing::redact(o)))
             .unwrap_or_default()
     );
     println!("machine: {}", crate::bench::machine());
