@@ -217,6 +217,47 @@ pub struct ListQuery {
     pub limit: i64,
 }
 
+/// A referral still waiting for the target's answer, as stored.
+const REQUESTED: i64 = trama_proto::v1::ReferralStatus::Requested as i64;
+
+/// SQL whose values are all bound, with numbered placeholders (`$1`,
+/// `$2`, ...), which both SQLite and PostgreSQL read: sqlx's
+/// `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL does
+/// not take.
+struct Numbered {
+    text: String,
+    count: usize,
+}
+
+impl Numbered {
+    fn new(start: String) -> Numbered {
+        Numbered {
+            text: start,
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, sql: &str) {
+        self.text.push_str(sql);
+    }
+
+    /// The next placeholder.
+    fn value(&mut self) {
+        self.count += 1;
+        self.text.push_str(&format!("${}", self.count));
+    }
+
+    /// `n` placeholders, separated by commas.
+    fn values(&mut self, n: usize) {
+        for i in 0..n {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.value();
+        }
+    }
+}
+
 /// The referral store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -550,31 +591,33 @@ impl Store {
     /// overdue at `now`.
     pub async fn list(&self, q: &ListQuery, now: i64) -> Result<(Vec<Stored>, i64), StoreError> {
         let side = q.side;
-        let mut sql = format!("SELECT {COLUMNS} FROM trama_referral WHERE {side} = $1");
-        let mut n = 1;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
+        let mut sql = Numbered::new(format!("SELECT {COLUMNS} FROM trama_referral WHERE {side} = "));
+        sql.value();
         if !q.statuses.is_empty() {
-            let list: Vec<String> = q.statuses.iter().map(|s| s.to_string()).collect();
-            // Status numbers come from the enum, never from text.
-            sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+            sql.push(" AND status IN (");
+            sql.values(q.statuses.len());
+            sql.push(")");
         }
         if q.overdue_at.is_some() {
-            sql.push_str(&format!(" AND status = 1 AND due < {}", next()));
+            sql.push(" AND status = ");
+            sql.value();
+            sql.push(" AND due < ");
+            sql.value();
         }
         if q.created_before.is_some() {
-            sql.push_str(&format!(" AND created < {}", next()));
+            sql.push(" AND created < ");
+            sql.value();
         }
-        sql.push_str(&format!(
-            " ORDER BY created DESC, id LIMIT {} OFFSET {}",
-            next(),
-            next()
-        ));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&q.organisation);
+        sql.push(" ORDER BY created DESC, id LIMIT ");
+        sql.value();
+        sql.push(" OFFSET ");
+        sql.value();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.text)).bind(&q.organisation);
+        for status in &q.statuses {
+            query = query.bind(i64::from(*status));
+        }
         if let Some(at) = q.overdue_at {
-            query = query.bind(at);
+            query = query.bind(REQUESTED).bind(at);
         }
         if let Some(before) = q.created_before {
             query = query.bind(before);
@@ -587,9 +630,10 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let found = self.all(&rows)?;
         let overdue: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM trama_referral WHERE {side} = $1 AND status = 1 AND due < $2"
+            "SELECT COUNT(*) FROM trama_referral WHERE {side} = $1 AND status = $2 AND due < $3"
         )))
         .bind(&q.organisation)
+        .bind(REQUESTED)
         .bind(now)
         .fetch_one(&self.pool)
         .await
@@ -717,7 +761,8 @@ impl Store {
 
     /// Referrals still requested after their due time, in all.
     pub async fn overdue(&self, now: i64) -> Result<i64, StoreError> {
-        sqlx::query("SELECT COUNT(*) FROM trama_referral WHERE status = 1 AND due < $1")
+        sqlx::query("SELECT COUNT(*) FROM trama_referral WHERE status = $1 AND due < $2")
+            .bind(REQUESTED)
             .bind(now)
             .fetch_one(&self.pool)
             .await
