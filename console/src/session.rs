@@ -9,6 +9,28 @@ use std::time::Duration;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
+pub use ::cookie::SameSite;
+
+/// A `Set-Cookie` value: `name=value` for the whole site, sent only over
+/// HTTPS and out of scripts' reach, with `same_site`; lasting `max_age`
+/// seconds when given (0 deletes it), else for the browser's session.
+pub fn set_cookie(
+    name: String,
+    value: String,
+    same_site: SameSite,
+    max_age: Option<i64>,
+) -> String {
+    let mut built = ::cookie::Cookie::build((name, value))
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(same_site);
+    if let Some(seconds) = max_age {
+        built = built.max_age(::cookie::time::Duration::seconds(seconds));
+    }
+    built.build().to_string()
+}
+
 /// The name of one of a console's cookies (`session`, `login`, `oidc`):
 /// the `__Host-` prefix makes browsers refuse it unless it is `Secure`, for
 /// the whole site, and set over HTTPS; the organisation in the name keeps

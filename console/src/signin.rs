@@ -15,7 +15,7 @@ use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::lang::{self, Texts};
-use crate::session::same_token;
+use crate::session::{SameSite, same_token, set_cookie};
 use crate::web::{App, FindForm, Peer, cookie, page};
 
 /// Sign-in attempts allowed per username per minute.
@@ -66,10 +66,7 @@ pub(crate) fn login_with(
         local: !app.accounts.is_empty(),
         resume,
     };
-    let bound = format!(
-        "{}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=3600",
-        app.cookie("login")
-    );
+    let bound = set_cookie(app.cookie("login"), token.clone(), SameSite::Strict, Some(3600));
     (
         AppendHeaders([(header::SET_COOKIE, bound)]),
         page(status, &view),
@@ -162,10 +159,7 @@ async fn signed_in(
             "",
         );
     };
-    let session = format!(
-        "{}={id}; Path=/; Secure; HttpOnly; SameSite=Strict",
-        app.cookie("session")
-    );
+    let session = set_cookie(app.cookie("session"), id.to_string(), SameSite::Strict, None);
     let headers = AppendHeaders([(header::SET_COOKIE, session)]);
     if let Some(form) = serde_urlencoded::from_str::<FindForm>(resume)
         .ok()
@@ -200,10 +194,7 @@ pub async fn oidc_start(State(app): State<App>, Query(start): Query<Start>) -> R
         return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
     };
     let (url, state) = provider.start(start.resume);
-    let bound = format!(
-        "{}={state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600",
-        app.cookie("oidc")
-    );
+    let bound = set_cookie(app.cookie("oidc"), state.to_string(), SameSite::Lax, Some(600));
     (
         AppendHeaders([(header::SET_COOKIE, bound)]),
         Redirect::to(&url),
@@ -252,10 +243,7 @@ pub async fn oidc_callback(
         provider.finish(&back.state, &back.code),
     )
     .await;
-    let cleared = format!(
-        "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
-        app.cookie("oidc")
-    );
+    let cleared = set_cookie(app.cookie("oidc"), String::new(), SameSite::Lax, Some(0));
     let response = match done {
         Ok(Ok((who, resume))) => {
             tracing::info!(role = %who.role, "operator signed in through the identity provider");

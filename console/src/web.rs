@@ -198,9 +198,11 @@ async fn server_timing(request: axum::extract::Request, next: axum::middleware::
 /// to the search (or the sign-in).
 async fn language(axum::extract::Path(code): axum::extract::Path<String>) -> Response {
     let code = if code == "en" { "en" } else { "it" };
-    let keep = format!(
-        "{}={code}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=31536000",
-        lang::COOKIE
+    let keep = session::set_cookie(
+        lang::COOKIE.to_string(),
+        code.to_string(),
+        session::SameSite::Lax,
+        Some(31_536_000),
     );
     ([(header::SET_COOKIE, keep)], Redirect::to("/find")).into_response()
 }
@@ -295,10 +297,10 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+        .flat_map(::cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
 }
 
 /// The page status of a call the gateway refused: the caller's input
@@ -347,9 +349,11 @@ async fn logout(
         }
         app.sessions.end(&id);
     }
-    let gone = format!(
-        "{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
-        app.cookie("session")
+    let gone = session::set_cookie(
+        app.cookie("session"),
+        String::new(),
+        session::SameSite::Strict,
+        Some(0),
     );
     ([(header::SET_COOKIE, gone)], Redirect::to("/login")).into_response()
 }
