@@ -391,3 +391,49 @@ fn compact(sketch: &mut datasketches::theta::ThetaSketch) -> Vec<u8> {
     sketch.trim();
     sketch.compact(true).serialize_compressed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::{FieldKind, section_fields};
+    use trama_proto::sections;
+
+    /// A value of `kind` that differs from what an absent field gives.
+    fn sample(kind: FieldKind) -> Typed {
+        match kind {
+            FieldKind::Text => Typed::Text("x".into()),
+            FieldKind::Date => Typed::Date(time::macros::date!(2020 - 01 - 01)),
+            FieldKind::Timestamp => Typed::Timestamp(1),
+            FieldKind::Coding => Typed::Coding {
+                system: "urn:trama:cs:test".into(),
+                code: "c".into(),
+                display: "d".into(),
+            },
+            FieldKind::Money => Typed::Money(1),
+            FieldKind::Int => Typed::Int(1),
+            FieldKind::Bool => Typed::Bool(false),
+        }
+    }
+
+    /// The section fields a mapping may bind are named twice: in the
+    /// mapping's table of each section's fields and here, where entries
+    /// are built. Each name the mapping accepts must change the entry.
+    #[test]
+    fn every_field_a_mapping_may_bind_reaches_the_wire_entry() {
+        for section in sections::ALL {
+            let mut empty = v1::RecordSections::default();
+            push_entry(section, v1::Provenance::default(), &Fields::new(), &mut empty);
+            for (name, kind) in section_fields(section) {
+                let fields = Fields::from([(*name, sample(*kind))]);
+                let mut one = v1::RecordSections::default();
+                push_entry(section, v1::Provenance::default(), &fields, &mut one);
+                assert_ne!(
+                    one,
+                    empty,
+                    "{}.{name} is accepted by the mapping but never read into the entry",
+                    sections::name(section)
+                );
+            }
+        }
+    }
+}
