@@ -281,7 +281,7 @@ fn check_binding(
             key: key.to_string(),
             column: column.to_string(),
             found: info.type_name.clone(),
-            kind: format!("{kind:?}").to_lowercase(),
+            kind: kind.name().to_string(),
         });
     }
     Ok(())

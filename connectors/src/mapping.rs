@@ -158,6 +158,21 @@ pub enum FieldKind {
     Bool,
 }
 
+impl FieldKind {
+    /// The kind as messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldKind::Text => "text",
+            FieldKind::Date => "date",
+            FieldKind::Timestamp => "timestamp",
+            FieldKind::Coding => "coding",
+            FieldKind::Money => "money",
+            FieldKind::Int => "int",
+            FieldKind::Bool => "bool",
+        }
+    }
+}
+
 /// One query of a section, with its column bindings.
 #[derive(Debug, Clone)]
 pub struct SectionQuery {

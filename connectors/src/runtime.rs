@@ -600,10 +600,9 @@ impl Connector {
         rows: &Rows,
         row: &[Value],
     ) -> Option<Entry> {
-        let record_id = match self.value(rows, row, &q.record_id, FieldKind::Text, &q.key)? {
-            Typed::Text(t) => t,
-            other => format!("{other:?}"),
-        };
+        let record_id = self
+            .value(rows, row, &q.record_id, FieldKind::Text, &q.key)?
+            .into_text();
         let last_updated = q
             .last_updated
             .as_ref()

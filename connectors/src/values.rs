@@ -36,6 +36,20 @@ pub enum Typed {
     Bool(bool),
 }
 
+impl Typed {
+    /// The value as text, for an identifier: text as it is, a code as its
+    /// code, numbers and dates as written in ISO form.
+    pub fn into_text(self) -> String {
+        match self {
+            Typed::Text(t) => t,
+            Typed::Coding { code, .. } => code,
+            Typed::Date(d) => d.to_string(),
+            Typed::Timestamp(t) | Typed::Money(t) | Typed::Int(t) => t.to_string(),
+            Typed::Bool(b) => b.to_string(),
+        }
+    }
+}
+
 /// Converts one value. `Ok(None)` for NULL or empty text; `Err` with a
 /// message (never the value itself, which may be personal data) when the
 /// value does not fit.
