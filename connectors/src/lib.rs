@@ -65,3 +65,35 @@ pub enum ConnectorError {
     #[error(transparent)]
     Audit(#[from] trama_audit::AuditError),
 }
+
+#[cfg(test)]
+mod tests {
+    /// The source files that must not touch a `trama.v1` message (only
+    /// the `Section` vocabulary), with their text.
+    const WITHOUT_WIRE_TYPES: [(&str, &str); 8] = [
+        ("source/mod.rs", include_str!("source/mod.rs")),
+        ("source/postgres.rs", include_str!("source/postgres.rs")),
+        ("source/mysql.rs", include_str!("source/mysql.rs")),
+        ("source/sqlite.rs", include_str!("source/sqlite.rs")),
+        ("source/typed.rs", include_str!("source/typed.rs")),
+        ("values.rs", include_str!("values.rs")),
+        ("facts.rs", include_str!("facts.rs")),
+        ("export.rs", include_str!("export.rs")),
+    ];
+
+    /// ARCHITECTURE.md's invariant: records and matches are converted at
+    /// the connector's edges; the database layer, the value conversion,
+    /// the statistics and the export rules never see a wire message.
+    #[test]
+    fn the_database_and_the_rules_never_touch_a_wire_message() {
+        for (file, text) in WITHOUT_WIRE_TYPES {
+            let product = text.split("#[cfg(test)]").next().unwrap_or(text);
+            for line in product.lines().filter(|l| l.contains("v1::")) {
+                assert!(
+                    line.trim() == "use trama_proto::v1::Section;",
+                    "{file} touches a wire type: {line}"
+                );
+            }
+        }
+    }
+}
