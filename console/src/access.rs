@@ -19,7 +19,7 @@ use trama_proto::v1;
 use crate::lang::Texts;
 use crate::operator::{Operator, Posted};
 use crate::session::Session;
-use crate::web::{App, page, refusal};
+use crate::app::{App, page, refusal};
 use crate::when;
 
 /// Entries per page on the screen.
@@ -278,7 +278,7 @@ pub async fn access(State(app): State<App>, posted: Posted<AccessForm>) -> Respo
     list(&app, &who, &form).await
 }
 
-crate::web::token_bearing!(AccessForm);
+crate::operator::token_bearing!(AccessForm);
 
 /// One page of the listing the form asks for.
 async fn list(app: &App, who: &Operator, form: &AccessForm) -> Response {

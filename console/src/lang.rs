@@ -307,7 +307,7 @@ pub const COOKIE: &str = "__Host-trama-lang";
 /// The words for this request: the operator's choice, else the browser's
 /// first language if it is English, else Italian.
 pub fn of(headers: &HeaderMap) -> &'static Texts {
-    match crate::web::cookie(headers, COOKIE).as_deref() {
+    match crate::session::cookie(headers, COOKIE).as_deref() {
         Some("en") => return &EN,
         Some("it") => return &IT,
         _ => {}

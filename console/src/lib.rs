@@ -10,8 +10,11 @@
 //! accounts (Argon2 hashes); [`oidc`] signs operators in through the
 //! organisation's OpenID Connect provider, [`signin`] the sign-in pages;
 //! [`session`] keeps operators' sessions in
-//! memory with their CSRF tokens; [`web`] holds the pages and the security
-//! headers, [`record`] the record screen, [`services`] the catalogue of
+//! memory with their CSRF tokens; [`app`] is what every page shares (the
+//! state, rendering, refusals), [`permissions`] what a role may do,
+//! [`operator`] the signed-in operator every handler receives, [`web`] the
+//! routes and the security headers, [`find`] the search, [`record`] the
+//! record screen, [`services`] the catalogue of
 //! services, [`stats`] the statistics screen
 //! with its [`chart`],
 //! [`access`] the access log and its CSV, [`oversight`] the federation,
@@ -20,14 +23,17 @@
 
 pub mod access;
 pub mod accounts;
+pub mod app;
 pub mod chart;
 pub mod config;
 pub mod contact;
+pub mod find;
 pub mod hsds;
 pub mod lang;
 pub mod oidc;
 pub mod operator;
 pub mod oversight;
+pub mod permissions;
 pub mod public;
 pub mod record;
 pub mod referrals;

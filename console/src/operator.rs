@@ -17,80 +17,10 @@ use trama_proto::v1;
 
 use crate::lang::{self, Texts};
 use crate::session::{self, Session};
-use crate::web::App;
+use crate::app::App;
 use crate::words::PURPOSES;
 
-/// What the policy lets one role do, learnt from the gateway.
-#[derive(Debug, Clone, Default)]
-pub struct Permissions {
-    /// Whether the gateway answered (when it did not, every screen is
-    /// shown: the gateway still decides each call).
-    pub known: bool,
-    /// Each purpose the role may use, with what it permits.
-    pub purposes: Vec<v1::PurposeAccess>,
-}
-
-impl Permissions {
-    fn can(&self, action: &str) -> bool {
-        !self.known
-            || self
-                .purposes
-                .iter()
-                .any(|p| p.actions.iter().any(|a| a == action))
-    }
-
-    /// The purposes the role may find and read a person for, in the
-    /// console's order (every purpose the console knows when unknown).
-    pub fn person_purposes(&self) -> Vec<&'static str> {
-        PURPOSES
-            .iter()
-            .map(|(code, _, _)| *code)
-            .filter(|code| {
-                if !self.known {
-                    return matches!(
-                        *code,
-                        "presa_in_carico"
-                            | "verifica_presa_in_carico"
-                            | "valutazione_multidimensionale"
-                    );
-                }
-                self.purposes
-                    .iter()
-                    .any(|p| p.purpose == *code && p.actions.iter().any(|a| a == "find"))
-            })
-            .collect()
-    }
-
-    /// Whether `purpose` needs a case id for this role.
-    pub fn needs_case(&self, purpose: &str) -> bool {
-        self.purposes
-            .iter()
-            .any(|p| p.purpose == purpose && p.needs_case)
-    }
-
-    /// The screens to show.
-    pub fn screens(&self) -> Screens {
-        Screens {
-            find: self.can("find"),
-            stats: self.can("aggregate"),
-            access: self.can("access_log"),
-            refer: self.can("refer"),
-        }
-    }
-}
-
-/// The screens a role can use (the menu shows only these).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Screens {
-    /// Finding people and reading records.
-    pub find: bool,
-    /// Statistics.
-    pub stats: bool,
-    /// The access log.
-    pub access: bool,
-    /// Sending referrals.
-    pub refer: bool,
-}
+pub use crate::permissions::{Permissions, Screens};
 
 /// A signed-in operator, with their language.
 #[derive(Clone)]
@@ -196,7 +126,7 @@ impl Operator {
             title: self.t.not_for_role_title,
             text: self.t.not_for_role,
         };
-        Some(crate::web::page(StatusCode::FORBIDDEN, &notice))
+        Some(crate::app::page(StatusCode::FORBIDDEN, &notice))
     }
 }
 
@@ -248,8 +178,6 @@ impl<F: TokenBearing + Send> FromRequest<App> for Posted<F> {
 /// The largest form body read (a referral's message is the longest field).
 const MAX_FORM: usize = 64 * 1024;
 
-/// How long what a role may do is kept before the gateway is asked again.
-pub(crate) const PERMISSIONS_FOR: Duration = Duration::from_secs(300);
 
 /// Asks the gateway what `s`'s role may do with each purpose the console
 /// knows.
@@ -276,3 +204,71 @@ pub(crate) async fn ask_permissions(app: &App, s: &Session) -> Option<Permission
         }
     }
 }
+
+impl App {
+    /// What `s`'s role may do: asked of the gateway once per role every
+    /// few minutes; not kept when the gateway cannot say.
+    pub(crate) async fn permissions(&self, s: &Session) -> Arc<Permissions> {
+        if let Some(known) = self.roles.get(&s.role) {
+            return known;
+        }
+        match ask_permissions(self, s).await {
+            Some(p) => {
+                let p = Arc::new(p);
+                self.roles.insert(s.role.clone(), p.clone());
+                p
+            }
+            None => Arc::new(Permissions::default()),
+        }
+    }
+}
+
+/// A purpose in the form's list.
+pub struct PurposeOption {
+    pub(crate) code: &'static str,
+    pub(crate) label: String,
+    pub(crate) selected: bool,
+}
+
+/// The purposes the operator's role may find and read a person for,
+/// `selected` marked (the first when none is).
+pub(crate) fn purposes(who: &Operator, selected: &str) -> Vec<PurposeOption> {
+    let codes = who.may.person_purposes();
+    let chosen = if codes.contains(&selected) {
+        selected
+    } else {
+        codes.first().copied().unwrap_or_default()
+    };
+    codes
+        .into_iter()
+        .map(|code| PurposeOption {
+            code,
+            label: if who.may.needs_case(code) {
+                format!(
+                    "{} ({})",
+                    crate::words::purpose(code, who.t),
+                    who.t.with_case
+                )
+            } else {
+                crate::words::purpose(code, who.t)
+            },
+            selected: code == chosen,
+        })
+        .collect()
+}
+
+/// Forms read with serde carry their token in `csrf`.
+macro_rules! token_bearing {
+    ($($form:ty),*) => {$(
+        impl $crate::operator::TokenBearing for $form {
+            fn read(body: &[u8]) -> Option<Self> {
+                serde_urlencoded::from_bytes(body).ok()
+            }
+            fn token(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )*};
+}
+pub(crate) use token_bearing;
+

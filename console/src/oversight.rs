@@ -13,7 +13,7 @@ use trama_proto::v1;
 
 use crate::lang::Texts;
 use crate::operator::Operator;
-use crate::web::{App, page};
+use crate::app::{App, page};
 
 /// One partner as shown.
 pub struct SourceView {

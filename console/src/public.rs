@@ -28,7 +28,7 @@ use trama_proto::v1::federation_client::FederationClient;
 use crate::hsds;
 use crate::lang::{self, Texts};
 use crate::services::{FieldProblem, ServiceView, ServicesForm};
-use crate::web::{Peer, page};
+use crate::app::{Peer, page};
 
 /// Most services an HSDS page holds.
 pub const MAX_PER_PAGE: u32 = 100;
@@ -567,7 +567,7 @@ async fn home(
         }
         Err(status) => {
             view.problem = Some(crate::said::refusal(&status, t));
-            page(crate::web::refusal(status.code()), &view)
+            page(crate::app::refusal(status.code()), &view)
         }
     }
 }

@@ -20,7 +20,9 @@ use trama_proto::v1;
 use crate::lang::{self, Texts};
 use crate::operator::{Operator, Posted, TokenBearing};
 use crate::session::Session;
-use crate::web::{App, PurposeOption, outcome_line, page, purposes, refusal};
+use crate::app::{App, page, refusal};
+use crate::operator::{PurposeOption, purposes};
+use crate::said::outcome_line;
 
 /// The sections, as the form offers them: (name, Italian, English).
 const SECTIONS: [(&str, &str, &str); 10] = [

@@ -17,7 +17,7 @@ use trama_proto::v1;
 use crate::lang::{self, Texts};
 use crate::operator::{Operator, Posted};
 use crate::session::Session;
-use crate::web::{App, page, refusal};
+use crate::app::{App, page, refusal};
 
 /// The purpose every referral call of the console states.
 const PURPOSE: &str = "segnalazione";
@@ -502,7 +502,7 @@ pub async fn change(
     }
 }
 
-crate::web::token_bearing!(ChangeForm, ReferForm);
+crate::operator::token_bearing!(ChangeForm, ReferForm);
 
 /// The referral form, as filled in (and the links that open it).
 #[derive(Debug, Default, Deserialize)]
@@ -587,7 +587,7 @@ pub async fn refer_form(
 
 /// The form as a `SendReferralRequest`; a problem names the field.
 fn request(s: &Session, f: &ReferForm, t: &Texts) -> Result<v1::SendReferralRequest, String> {
-    let birth_date = crate::web::parse_date(&f.birth_date)
+    let birth_date = crate::find::parse_date(&f.birth_date)
         .map_err(|_| format!("{}: {}", t.birth_date, t.not_a_date))?;
     let urgency = v1::Urgency::from_str_name(&format!(
         "URGENCY_{}",

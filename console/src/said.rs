@@ -125,6 +125,27 @@ fn field(field: &str, t: &Texts) -> Option<&'static str> {
     Some(lang::pick(t, it, en))
 }
 
+/// One partner's outcome, in words.
+pub(crate) fn outcome_line(o: &v1::SourceOutcome, t: &Texts) -> String {
+    let status = match v1::OutcomeStatus::try_from(o.status) {
+        Ok(v1::OutcomeStatus::Ok) => t.answered,
+        Ok(v1::OutcomeStatus::NotFound) => t.not_known,
+        Ok(v1::OutcomeStatus::Denied) => t.denied,
+        Ok(v1::OutcomeStatus::Timeout) => t.timeout,
+        Ok(v1::OutcomeStatus::Unavailable) => t.down,
+        _ => t.error,
+    };
+    let denied = o.status == v1::OutcomeStatus::Denied as i32;
+    match rule(&o.rule, t) {
+        Some(words) if denied => format!("{}: {status}: {words}", o.organisation),
+        None if denied && o.rule.is_empty() => {
+            format!("{}: {status} ({})", o.organisation, t.denied_by_partner)
+        }
+        None if denied => format!("{}: {status} ({})", o.organisation, t.denied_by_federation),
+        _ => format!("{}: {status}", o.organisation),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

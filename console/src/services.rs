@@ -15,7 +15,7 @@ use trama_proto::v1;
 
 use crate::contact::{self, Contact};
 use crate::lang::{self, Texts};
-use crate::web::{App, page, refusal};
+use crate::app::{App, page, refusal};
 
 /// The search form (a GET: bookmarkable, nothing changes).
 #[derive(Debug, Default, Deserialize)]

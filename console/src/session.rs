@@ -163,3 +163,15 @@ mod tests {
         assert!(same_token(&sa.csrf, &sa.csrf.clone()));
     }
 }
+
+/// The value of cookie `name` in the request.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(::cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}

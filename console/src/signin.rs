@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use crate::lang::{self, Texts};
 use crate::session::{SameSite, same_token, set_cookie};
-use crate::web::{App, FindForm, Peer, cookie, page};
+use crate::app::{App, Peer, page};
+use crate::find::FindForm;
+use crate::session::cookie;
 
 /// Sign-in attempts allowed per username per minute.
 const PER_USERNAME: u32 = 5;
@@ -166,7 +168,7 @@ async fn signed_in(
         .filter(|_| !resume.is_empty())
         && let Some(s) = app.sessions.get(&id)
     {
-        let page = crate::web::resumed_search(app, id, s, &form, t).await;
+        let page = crate::find::resumed_search(app, id, s, &form, t).await;
         return (headers, page).into_response();
     }
     if from_provider {

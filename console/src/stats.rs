@@ -18,7 +18,8 @@ use trama_proto::v1;
 use crate::lang::{self, Texts};
 use crate::operator::{Operator, Posted};
 use crate::session::Session;
-use crate::web::{App, outcome_line, page, refusal};
+use crate::app::{App, page, refusal};
+use crate::said::outcome_line;
 
 /// The dimensions offered, with their labels (Italian, English).
 const DIMENSIONS: [(&str, &str, &str); 8] = [
@@ -316,4 +317,4 @@ fn table(answer: &v1::AggregateResponse, words: &Texts) -> TableView {
     }
 }
 
-crate::web::token_bearing!(StatsForm);
+crate::operator::token_bearing!(StatsForm);
