@@ -29,7 +29,7 @@ pub fn entry_hash(seq: i64, prev: &str, payload: &str) -> String {
     ctx.update(prev.as_bytes());
     ctx.update(b"\n");
     ctx.update(payload.as_bytes());
-    hex(ctx.finish().as_ref())
+    hex::encode(ctx.finish().as_ref())
 }
 
 /// A signed statement that the log held `seq` entries, the last with
@@ -62,7 +62,7 @@ impl Checkpoint {
 
 /// The key id of a SubjectPublicKeyInfo (DER): its SHA-256, hexadecimal.
 pub fn key_id(spki: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, spki).as_ref())
+    hex::encode(digest::digest(&digest::SHA256, spki).as_ref())
 }
 
 /// Reads a PEM file; returns its bytes and a constructor of errors that
@@ -302,7 +302,7 @@ mod tests {
             hash: hash.clone(),
             time: time.into(),
             scheme,
-            signature: hex(&sig),
+            signature: hex::encode(sig),
             key_id: signer.key_id().to_string(),
         };
         let Ok(good) = SignatureVerifier::load(&files[0].1) else {
@@ -323,7 +323,7 @@ mod tests {
         };
         assert!(both.verify(&cp), "an earlier certificate among several");
         let forged = Checkpoint {
-            signature: hex(&[0u8; 64]),
+            signature: hex::encode([0u8; 64]),
             ..cp.clone()
         };
         assert_eq!(good.check(&forged), SignatureCheck::Invalid);

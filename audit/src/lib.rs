@@ -103,4 +103,3 @@ pub enum AuditError {
     #[error("the audit log is not accepting entries: {0}")]
     Closed(String),
 }
-

@@ -12,9 +12,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{self, Checkpoint, Signer};
-use trama_plumbing::clock::now;
 use crate::store::{NewEntry, Store};
 use crate::{AuditError, Entry};
+use trama_plumbing::clock::now;
 
 /// How the writer batches and checkpoints.
 #[derive(Debug, Clone)]

@@ -72,7 +72,7 @@ impl Pseudonymiser {
         }
         let mut file = options.open(path).map_err(io)?;
         use std::io::Write;
-        file.write_all(format!("{}\n", hex::encode(&key)).as_bytes())
+        file.write_all(format!("{}\n", hex::encode(key)).as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(io)
     }

@@ -61,8 +61,8 @@ impl AuditTable {
                 "checkpoint_every and checkpoint_interval_s must be at least 1".into(),
             ));
         }
-        let database =
-            trama_plumbing::durable::url_of(base, &self.database).map_err(|p| ("audit.database".to_string(), p))?;
+        let database = trama_plumbing::durable::url_of(base, &self.database)
+            .map_err(|p| ("audit.database".to_string(), p))?;
         Ok(AuditSettings {
             database,
             pseudonym_key: base.join(self.pseudonym_key),

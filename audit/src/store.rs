@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Row};
 

@@ -21,7 +21,13 @@ mod tests {
     fn dates_are_read_as_written() {
         let d = parse_iso(" 1978-04-02 ");
         assert_eq!(d.map(|d| (d.year, d.month, d.day)), Some((1978, 4, 2)));
-        for bad in ["", "1978-04", "1978/04/02", "02-aprile-1978", "1978-04-02-1"] {
+        for bad in [
+            "",
+            "1978-04",
+            "1978/04/02",
+            "02-aprile-1978",
+            "1978-04-02-1",
+        ] {
             assert_eq!(parse_iso(bad), None, "{bad}");
         }
     }

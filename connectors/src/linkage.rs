@@ -61,7 +61,8 @@ impl Linkage {
             path: path.to_path_buf(),
             source,
         })?;
-        let key = hex::decode(text.trim()).ok()
+        let key = hex::decode(text.trim())
+            .ok()
             .filter(|k| k.len() == KEY_BYTES)
             .ok_or_else(|| LinkageError::Malformed {
                 path: path.to_path_buf(),

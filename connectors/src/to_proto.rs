@@ -422,7 +422,12 @@ mod tests {
     fn every_field_a_mapping_may_bind_reaches_the_wire_entry() {
         for section in sections::ALL {
             let mut empty = v1::RecordSections::default();
-            push_entry(section, v1::Provenance::default(), &Fields::new(), &mut empty);
+            push_entry(
+                section,
+                v1::Provenance::default(),
+                &Fields::new(),
+                &mut empty,
+            );
             for (name, kind) in section_fields(section) {
                 let fields = Fields::from([(*name, sample(*kind))]);
                 let mut one = v1::RecordSections::default();

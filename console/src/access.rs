@@ -16,10 +16,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use trama_proto::v1;
 
+use crate::app::{App, page, refusal};
 use crate::lang::Texts;
 use crate::operator::{Operator, Posted};
 use crate::session::Session;
-use crate::app::{App, page, refusal};
 use crate::when;
 
 /// Entries per page on the screen.

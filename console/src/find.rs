@@ -14,10 +14,10 @@ use serde::Deserialize;
 use trama_proto::v1;
 
 use crate::app::{App, page, refusal};
-use crate::lang::Texts;
-use crate::operator::{Operator, PurposeOption, purposes};
+use crate::lang::{self, Texts};
+use crate::operator::{Operator, PurposeOption, Refused, purposes};
 use crate::said::outcome_line;
-use crate::session::Session;
+use crate::session::{self, Session};
 
 /// The search form.
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -74,7 +74,7 @@ struct FindPage<'a> {
 }
 
 /// `GET /`: the first screen the operator's role can use.
-async fn home(who: Operator) -> Redirect {
+pub(crate) async fn home(who: Operator) -> Redirect {
     let s = who.screens;
     Redirect::to(if s.find {
         "/find"
@@ -87,7 +87,7 @@ async fn home(who: Operator) -> Redirect {
     })
 }
 
-async fn find_page(who: Operator, State(app): State<App>) -> Response {
+pub(crate) async fn find_page(who: Operator, State(app): State<App>) -> Response {
     if let Some(refused) = who.refused_unless(&app, who.screens.find) {
         return refused;
     }
@@ -126,7 +126,11 @@ pub(crate) async fn resumed_search(
     page(StatusCode::OK, &view)
 }
 
-async fn find(State(app): State<App>, headers: HeaderMap, Form(form): Form<FindForm>) -> Response {
+pub(crate) async fn find(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<FindForm>,
+) -> Response {
     let who = match Operator::of(&app, &headers).await {
         Ok(who) => who,
         Err(Refused::SignIn { .. }) => {

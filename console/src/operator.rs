@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use trama_proto::v1;
 
+use crate::app::App;
 use crate::lang::{self, Texts};
 use crate::session::{self, Session};
-use crate::app::App;
 use crate::words::PURPOSES;
 
 pub use crate::permissions::{Permissions, Screens};
@@ -178,7 +178,6 @@ impl<F: TokenBearing + Send> FromRequest<App> for Posted<F> {
 /// The largest form body read (a referral's message is the longest field).
 const MAX_FORM: usize = 64 * 1024;
 
-
 /// Asks the gateway what `s`'s role may do with each purpose the console
 /// knows.
 pub(crate) async fn ask_permissions(app: &App, s: &Session) -> Option<Permissions> {
@@ -271,4 +270,3 @@ macro_rules! token_bearing {
     )*};
 }
 pub(crate) use token_bearing;
-

@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use trama_proto::v1;
 
+use crate::app::{App, page};
 use crate::lang::Texts;
 use crate::operator::Operator;
-use crate::app::{App, page};
 
 /// One partner as shown.
 pub struct SourceView {

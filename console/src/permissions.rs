@@ -82,4 +82,3 @@ pub struct Screens {
     /// Sending referrals.
     pub refer: bool,
 }
-

@@ -25,10 +25,10 @@ use serde::Deserialize;
 use trama_proto::v1;
 use trama_proto::v1::federation_client::FederationClient;
 
+use crate::app::{Peer, page};
 use crate::hsds;
 use crate::lang::{self, Texts};
 use crate::services::{FieldProblem, ServiceView, ServicesForm};
-use crate::app::{Peer, page};
 
 /// Most services an HSDS page holds.
 pub const MAX_PER_PAGE: u32 = 100;

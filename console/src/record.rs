@@ -17,12 +17,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use trama_proto::v1;
 
+use crate::app::{App, page, refusal};
 use crate::lang::{self, Texts};
 use crate::operator::{Operator, Posted, TokenBearing};
-use crate::session::Session;
-use crate::app::{App, page, refusal};
 use crate::operator::{PurposeOption, purposes};
 use crate::said::outcome_line;
+use crate::session::Session;
 
 /// The sections, as the form offers them: (name, Italian, English).
 const SECTIONS: [(&str, &str, &str); 10] = [

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use trama_proto::v1;
 
+use crate::app::{App, page, refusal};
 use crate::lang::{self, Texts};
 use crate::operator::{Operator, Posted};
 use crate::session::Session;
-use crate::app::{App, page, refusal};
 
 /// The purpose every referral call of the console states.
 const PURPOSE: &str = "segnalazione";

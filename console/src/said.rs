@@ -7,6 +7,7 @@
 //! with the policy's own reason, which the federation wrote for operators.
 
 use tonic_types::StatusExt;
+use trama_proto::v1;
 
 use crate::lang::{self, Texts};
 

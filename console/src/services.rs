@@ -13,9 +13,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use trama_proto::v1;
 
+use crate::app::{App, page, refusal};
 use crate::contact::{self, Contact};
 use crate::lang::{self, Texts};
-use crate::app::{App, page, refusal};
 
 /// The search form (a GET: bookmarkable, nothing changes).
 #[derive(Debug, Default, Deserialize)]

@@ -14,11 +14,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::lang::{self, Texts};
-use crate::session::{SameSite, same_token, set_cookie};
 use crate::app::{App, Peer, page};
 use crate::find::FindForm;
+use crate::lang::{self, Texts};
 use crate::session::cookie;
+use crate::session::{SameSite, same_token, set_cookie};
 
 /// Sign-in attempts allowed per username per minute.
 const PER_USERNAME: u32 = 5;
@@ -68,7 +68,12 @@ pub(crate) fn login_with(
         local: !app.accounts.is_empty(),
         resume,
     };
-    let bound = set_cookie(app.cookie("login"), token.clone(), SameSite::Strict, Some(3600));
+    let bound = set_cookie(
+        app.cookie("login"),
+        token.clone(),
+        SameSite::Strict,
+        Some(3600),
+    );
     (
         AppendHeaders([(header::SET_COOKIE, bound)]),
         page(status, &view),
@@ -161,7 +166,12 @@ async fn signed_in(
             "",
         );
     };
-    let session = set_cookie(app.cookie("session"), id.to_string(), SameSite::Strict, None);
+    let session = set_cookie(
+        app.cookie("session"),
+        id.to_string(),
+        SameSite::Strict,
+        None,
+    );
     let headers = AppendHeaders([(header::SET_COOKIE, session)]);
     if let Some(form) = serde_urlencoded::from_str::<FindForm>(resume)
         .ok()
@@ -196,7 +206,12 @@ pub async fn oidc_start(State(app): State<App>, Query(start): Query<Start>) -> R
         return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
     };
     let (url, state) = provider.start(start.resume);
-    let bound = set_cookie(app.cookie("oidc"), state.to_string(), SameSite::Lax, Some(600));
+    let bound = set_cookie(
+        app.cookie("oidc"),
+        state.to_string(),
+        SameSite::Lax,
+        Some(600),
+    );
     (
         AppendHeaders([(header::SET_COOKIE, bound)]),
         Redirect::to(&url),

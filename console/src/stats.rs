@@ -15,11 +15,11 @@ use trama_client::stats as shown;
 use trama_proto::stats::{ALL, NOT_RECORDED};
 use trama_proto::v1;
 
+use crate::app::{App, page, refusal};
 use crate::lang::{self, Texts};
 use crate::operator::{Operator, Posted};
-use crate::session::Session;
-use crate::app::{App, page, refusal};
 use crate::said::outcome_line;
+use crate::session::Session;
 
 /// The dimensions offered, with their labels (Italian, English).
 const DIMENSIONS: [(&str, &str, &str); 8] = [

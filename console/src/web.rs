@@ -202,4 +202,3 @@ async fn logout(
 }
 
 crate::operator::token_bearing!(TokenForm);
-

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
@@ -591,7 +591,9 @@ impl Store {
     /// overdue at `now`.
     pub async fn list(&self, q: &ListQuery, now: i64) -> Result<(Vec<Stored>, i64), StoreError> {
         let side = q.side;
-        let mut sql = Numbered::new(format!("SELECT {COLUMNS} FROM trama_referral WHERE {side} = "));
+        let mut sql = Numbered::new(format!(
+            "SELECT {COLUMNS} FROM trama_referral WHERE {side} = "
+        ));
         sql.value();
         if !q.statuses.is_empty() {
             sql.push(" AND status IN (");
