@@ -138,7 +138,7 @@ pub(crate) async fn find(
             // again, with the search kept in the page (not on the server).
             let t = lang::of(&headers);
             let resume = serde_urlencoded::to_string(&form).unwrap_or_default();
-            return crate::signin::login_with(
+            return crate::login::login_with(
                 &app,
                 t,
                 StatusCode::UNAUTHORIZED,

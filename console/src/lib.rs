@@ -8,7 +8,8 @@
 //! Module map: [`config`] reads `console.toml`; [`lang`] holds the pages'
 //! words in Italian and English; [`accounts`] checks local
 //! accounts (Argon2 hashes); [`oidc`] signs operators in through the
-//! organisation's OpenID Connect provider, [`signin`] the sign-in pages;
+//! organisation's OpenID Connect provider, [`login`] the sign-in page and
+//! [`signin`] the sign-in flow;
 //! [`session`] keeps operators' sessions in
 //! memory with their CSRF tokens; [`app`] is what every page shares (the
 //! state, rendering, refusals), [`permissions`] what a role may do,
@@ -30,6 +31,7 @@ pub mod contact;
 pub mod find;
 pub mod hsds;
 pub mod lang;
+pub mod login;
 pub mod oidc;
 pub mod operator;
 pub mod oversight;

@@ -7,16 +7,16 @@
 
 use std::time::Duration;
 
-use askama::Template;
 use axum::Extension;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::app::{App, Peer, page};
+use crate::app::{App, Peer};
 use crate::find::FindForm;
 use crate::lang::{self, Texts};
+use crate::login::login_with;
 use crate::session::cookie;
 use crate::session::{SameSite, same_token, set_cookie};
 
@@ -26,60 +26,6 @@ const PER_USERNAME: u32 = 5;
 /// Sign-in attempts allowed per address per minute (an office behind one
 /// address signs in many operators).
 const PER_ADDRESS: u32 = 30;
-
-#[derive(Template)]
-#[template(path = "login.html")]
-pub(crate) struct LoginPage<'a> {
-    t: &'static Texts,
-    organisation: &'a str,
-    operator: Option<&'a crate::operator::Operator>,
-    csrf: &'a str,
-    username: &'a str,
-    problem: Option<&'a str>,
-    /// The identity provider's button label, if there is one.
-    provider: Option<&'a str>,
-    /// Whether local accounts can sign in.
-    local: bool,
-    /// A search to give back after signing in (URL-encoded).
-    resume: &'a str,
-}
-
-/// The sign-in page with a fresh form token (and its cookie), `status`,
-/// carrying `resume` and showing `problem`.
-pub(crate) fn login_with(
-    app: &App,
-    t: &'static Texts,
-    status: StatusCode,
-    username: &str,
-    problem: Option<&str>,
-    resume: &str,
-) -> Response {
-    let Some(token) = app.sessions.token() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "sign-in is not available").into_response();
-    };
-    let view = LoginPage {
-        t,
-        organisation: &app.organisation,
-        operator: None,
-        csrf: &token,
-        username,
-        problem,
-        provider: app.oidc.as_ref().map(crate::oidc::Provider::label),
-        local: !app.accounts.is_empty(),
-        resume,
-    };
-    let bound = set_cookie(
-        app.cookie("login"),
-        token.clone(),
-        SameSite::Strict,
-        Some(3600),
-    );
-    (
-        AppendHeaders([(header::SET_COOKIE, bound)]),
-        page(status, &view),
-    )
-        .into_response()
-}
 
 /// `GET /login`.
 pub async fn login_page(State(app): State<App>, headers: HeaderMap) -> Response {
