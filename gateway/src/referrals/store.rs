@@ -219,6 +219,12 @@ pub struct ListQuery {
 
 /// A referral still waiting for the target's answer, as stored.
 const REQUESTED: i64 = trama_proto::v1::ReferralStatus::Requested as i64;
+/// A delivery not yet made, as stored.
+const PENDING: i64 = trama_proto::v1::Delivery::Pending as i64;
+/// A delivery the target holds, as stored.
+const DELIVERED: i64 = trama_proto::v1::Delivery::Delivered as i64;
+/// A delivery the target's rules refused, as stored.
+const REFUSED: i64 = trama_proto::v1::Delivery::Refused as i64;
 
 /// SQL whose values are all bound, with numbered placeholders (`$1`,
 /// `$2`, ...), which both SQLite and PostgreSQL read: sqlx's
@@ -647,10 +653,11 @@ impl Store {
     /// Referrals waiting for delivery whose next attempt is due at `now`.
     pub async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<Stored>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM trama_referral WHERE delivery = 1 AND next_attempt <= $1 \
-             ORDER BY next_attempt LIMIT $2"
+            "SELECT {COLUMNS} FROM trama_referral WHERE delivery = $1 AND next_attempt <= $2 \
+             ORDER BY next_attempt LIMIT $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(PENDING)
             .bind(now)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -661,7 +668,8 @@ impl Store {
 
     /// The earliest next attempt of a pending delivery.
     pub async fn next_attempt(&self) -> Result<Option<i64>, StoreError> {
-        sqlx::query("SELECT MIN(next_attempt) FROM trama_referral WHERE delivery = 1")
+        sqlx::query("SELECT MIN(next_attempt) FROM trama_referral WHERE delivery = $1")
+            .bind(PENDING)
             .fetch_one(&self.pool)
             .await
             .and_then(|r| r.try_get(0))
@@ -671,9 +679,10 @@ impl Store {
     /// The target holds it: the content goes, the delivery is recorded.
     pub async fn delivered(&self, id: &str, at: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE trama_referral SET sealed = NULL, delivery = 2, delivered = $1, problem = '' \
-             WHERE id = $2",
+            "UPDATE trama_referral SET sealed = NULL, delivery = $1, delivered = $2, problem = '' \
+             WHERE id = $3",
         )
+        .bind(DELIVERED)
         .bind(at)
         .bind(id)
         .execute(&self.pool)
@@ -689,13 +698,20 @@ impl Store {
         let run = async {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
-                "UPDATE trama_referral SET sealed = NULL, delivery = 3, problem = $1 WHERE id = $2",
+                "UPDATE trama_referral SET sealed = NULL, delivery = $1, problem = $2 WHERE id = $3",
             )
+            .bind(REFUSED)
             .bind(&event.reason)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            change_in(&mut tx, id, 1, event).await?;
+            change_in(
+                &mut tx,
+                id,
+                trama_proto::v1::ReferralStatus::Requested as i32,
+                event,
+            )
+            .await?;
             tx.commit().await
         };
         run.await.map_err(|e: sqlx::Error| self.err(e))
@@ -705,11 +721,12 @@ impl Store {
     pub async fn retry(&self, id: &str, next: i64, problem: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE trama_referral SET attempts = attempts + 1, next_attempt = $1, problem = $2 \
-             WHERE id = $3 AND delivery = 1",
+             WHERE id = $3 AND delivery = $4",
         )
         .bind(next)
         .bind(problem)
         .bind(id)
+        .bind(PENDING)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -721,10 +738,11 @@ impl Store {
     pub async fn due_now(&self, target: &str, now: i64) -> Result<u64, StoreError> {
         sqlx::query(
             "UPDATE trama_referral SET next_attempt = $1 \
-             WHERE delivery = 1 AND target = $2 AND next_attempt > $1",
+             WHERE delivery = $3 AND target = $2 AND next_attempt > $1",
         )
         .bind(now)
         .bind(target)
+        .bind(PENDING)
         .execute(&self.pool)
         .await
         .map(|r| r.rows_affected())
@@ -778,8 +796,9 @@ impl Store {
         let rows = sqlx::query(
             "SELECT e.referral, e.seq, r.target, e.status, e.reason, e.organisation, e.operator, e.at, e.via \
              FROM trama_referral_event e JOIN trama_referral r ON r.id = e.referral \
-             WHERE e.pushed = 0 AND r.delivery = 2 ORDER BY e.at, e.seq LIMIT $1",
+             WHERE e.pushed = 0 AND r.delivery = $1 ORDER BY e.at, e.seq LIMIT $2",
         )
+        .bind(DELIVERED)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
