@@ -12,10 +12,10 @@ use tokio::sync::Semaphore;
 use trama_proto::v1;
 
 use crate::audit::Auditor;
-use crate::locator::{Located, Locator};
 use crate::outcome::Outcome;
 use crate::policy::Policy;
 use crate::protect::RateLimiter;
+use crate::records::locator::{Located, Locator};
 use crate::registry::Registry;
 use crate::stats::Statistics;
 use crate::validate::SubjectKey;

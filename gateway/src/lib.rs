@@ -4,18 +4,21 @@
 //! deadline, and merges their answers keeping each entry's provenance and
 //! one outcome per source.
 //!
-//! Module map: [`call`] is the pipeline every call runs through
+//! Module map. The core every call runs on: [`call`] is the pipeline
 //! (admitted → validated → planned → fanned out → combined → audited →
-//! answered) and [`calls`] the contents of its stages for each call;
-//! [`error`] is the one error type and its mapping to `tonic::Status`;
-//! [`validate`] turns requests into domain types; [`plan`] decides per
-//! source (policy first, then the [`locator`]); [`registry`] holds the
-//! sources and the fan-out, [`outcome`] what became of each source;
-//! [`protect`] guards partners and the gateway; [`merge`] merges records
-//! and groups candidates; [`audit`] writes every call's entry;
-//! [`config`] reads the configuration; [`check`] holds the start-up
-//! checks; [`federation`] holds the state every call shares and
-//! [`service`] is the gRPC adapter over it.
+//! answered); [`error`] is the one error type and its mapping to
+//! `tonic::Status`; [`validate`] turns requests into domain types;
+//! [`plan`] decides per source (policy first, [`policy`]); [`cases`] binds a
+//! stated case to a real one; [`registry`] holds the sources and the
+//! fan-out, [`outcome`] what became of each source; [`protect`] guards
+//! partners and the gateway; [`audit`] writes every call's entry;
+//! [`federation`] holds the state every call shares and [`service`] is the
+//! gRPC adapter over it; [`config`] reads the configuration and [`check`]
+//! holds the start-up checks. The capabilities, each with its calls:
+//! [`records`] (finding people and reading records, with the merge and the
+//! locator), [`stats`] (statistics), [`catalogue`] (the services on offer)
+//! and [`referrals`]; [`calls`] holds the federation's own calls (the
+//! access log, the list of sources).
 //!
 //! **Architecture invariant:** the gateway never stores record contents.
 //! What connectors return lives in memory for the duration of one call.
@@ -29,12 +32,11 @@ pub mod check;
 pub mod config;
 pub mod error;
 pub mod federation;
-pub mod locator;
-pub mod merge;
 pub mod outcome;
 pub mod plan;
 pub mod policy;
 pub mod protect;
+pub mod records;
 pub mod referrals;
 pub mod registry;
 pub mod service;

@@ -19,14 +19,14 @@ impl Federation for FederationService {
         &self,
         request: Request<v1::FindSubjectRequest>,
     ) -> Result<Response<v1::FindSubjectResponse>, Status> {
-        audited(self, request, calls::find::run).await
+        audited(self, request, crate::records::find::run).await
     }
 
     async fn get_record(
         &self,
         request: Request<v1::GetRecordRequest>,
     ) -> Result<Response<v1::GetRecordResponse>, Status> {
-        audited(self, request, calls::record::run).await
+        audited(self, request, crate::records::record::run).await
     }
 
     async fn access_log(
@@ -40,35 +40,35 @@ impl Federation for FederationService {
         &self,
         request: Request<v1::AggregateRequest>,
     ) -> Result<Response<v1::AggregateResponse>, Status> {
-        audited(self, request, calls::aggregate::run).await
+        audited(self, request, crate::stats::aggregate::run).await
     }
 
     async fn send_referral(
         &self,
         request: Request<v1::SendReferralRequest>,
     ) -> Result<Response<v1::SendReferralResponse>, Status> {
-        audited(self, request, calls::referral::send).await
+        audited(self, request, crate::referrals::calls::send).await
     }
 
     async fn get_referral(
         &self,
         request: Request<v1::GetReferralRequest>,
     ) -> Result<Response<v1::GetReferralResponse>, Status> {
-        audited(self, request, calls::referral::get).await
+        audited(self, request, crate::referrals::calls::get).await
     }
 
     async fn list_referrals(
         &self,
         request: Request<v1::ListReferralsRequest>,
     ) -> Result<Response<v1::ListReferralsResponse>, Status> {
-        audited(self, request, calls::referral::list).await
+        audited(self, request, crate::referrals::calls::list).await
     }
 
     async fn update_referral(
         &self,
         request: Request<v1::UpdateReferralRequest>,
     ) -> Result<Response<v1::UpdateReferralResponse>, Status> {
-        audited(self, request, calls::referral::update).await
+        audited(self, request, crate::referrals::calls::update).await
     }
 
     async fn search_services(

@@ -1,10 +1,7 @@
-//! The Federation calls, each as the contents of the pipeline's stages
-//! ([`crate::call`]): validate into domain types, plan (policy first), fan
-//! out, combine, derive the audit facts, answer.
+//! The federation's own calls, beside the capabilities' (records in
+//! [`crate::records`], statistics in [`crate::stats`], referrals in
+//! [`crate::referrals`]): the access log and the list of sources, each as
+//! the contents of the pipeline's stages ([`crate::call`]).
 
 pub mod access;
-pub mod aggregate;
-pub mod find;
-pub mod record;
-pub mod referral;
 pub mod sources;

@@ -10,6 +10,7 @@
 //! table ([`Referrals::follow_forever`]), each checked against the
 //! referral's life ([`life`]) and recorded with who and when ([`store`]).
 
+pub mod calls;
 mod follow;
 pub mod life;
 pub mod seal;

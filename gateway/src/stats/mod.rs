@@ -6,6 +6,7 @@
 //! cache of published tables (published, protected aggregates are all the
 //! gateway keeps; never a sketch).
 
+pub mod aggregate;
 pub mod disclosure;
 pub mod domain;
 pub mod question;

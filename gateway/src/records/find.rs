@@ -10,10 +10,10 @@ use crate::call::{Admitted, FederationRequest, stage};
 use crate::cases::CasePerson;
 use crate::error::CallError;
 use crate::federation::FederationService;
-use crate::merge;
 use crate::outcome::{self, Outcome};
 use crate::plan::Plan;
 use crate::policy::{Action, Decision};
+use crate::records::merge;
 use crate::registry::{self, Answer};
 use crate::validate::{self, Context, FindQuery};
 

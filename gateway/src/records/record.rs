@@ -15,11 +15,11 @@ use crate::call::{Admitted, FederationRequest, stage};
 use crate::cases::{CaseCheck, CasePerson};
 use crate::error::CallError;
 use crate::federation::FederationService;
-use crate::locator::Located;
-use crate::merge;
 use crate::outcome::{self, Outcome};
 use crate::plan::{Ask, Plan, SourcePlan};
 use crate::policy::{Action, Decider, Decision, Resource};
+use crate::records::locator::Located;
+use crate::records::merge;
 use crate::registry::{self, Answer, Source};
 use crate::validate::{self, Context, SubjectKey};
 
