@@ -134,6 +134,26 @@ where
     })
 }
 
+/// A gRPC service of one unary call at `path`, answered by the type's
+/// `UnaryService`.
+macro_rules! one_call {
+    ($service:ty, $path:literal) => {
+        impl Service<http::Request<tonic::body::Body>> for $service {
+            type Response = http::Response<tonic::body::Body>;
+            type Error = Infallible;
+            type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+            fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+                route($path, self.clone(), request)
+            }
+        }
+    };
+}
+
 /// An echo server: every `FetchRecord` gets the same answer.
 #[derive(Clone)]
 struct Echo(Arc<v1::FetchRecordResponse>);
@@ -142,19 +162,7 @@ impl NamedService for Echo {
     const NAME: &'static str = "trama.v1.Connector";
 }
 
-impl Service<http::Request<tonic::body::Body>> for Echo {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        route("/trama.v1.Connector/FetchRecord", self.clone(), request)
-    }
-}
+one_call!(Echo, "/trama.v1.Connector/FetchRecord");
 
 impl UnaryService<v1::FetchRecordRequest> for Echo {
     type Response = v1::FetchRecordResponse;
@@ -174,19 +182,7 @@ impl NamedService for Front {
     const NAME: &'static str = "trama.v1.Federation";
 }
 
-impl Service<http::Request<tonic::body::Body>> for Front {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        route("/trama.v1.Federation/GetRecord", self.clone(), request)
-    }
-}
+one_call!(Front, "/trama.v1.Federation/GetRecord");
 
 impl UnaryService<v1::GetRecordRequest> for Front {
     type Response = v1::GetRecordResponse;
