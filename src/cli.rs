@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use trama_proto::v1;
 use trama_tls::Role;
 
-use trama_client::{Profile, parse_sections, render};
+use trama_client::{Profile, parse_sections, render, requests};
 
 use crate::args::{parse_date, status_error};
 
@@ -474,23 +474,7 @@ pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
 
 /// The person named by `--tax-code` and `--local-id` options.
 fn subject_key(tax_code: Option<String>, local_ids: &[String]) -> anyhow::Result<v1::SubjectKey> {
-    Ok(v1::SubjectKey {
-        tax_code: tax_code.unwrap_or_default(),
-        local_ids: local_ids
-            .iter()
-            .map(|s| parse_local_id(s))
-            .collect::<anyhow::Result<_>>()?,
-    })
-}
-
-fn parse_local_id(s: &str) -> anyhow::Result<v1::LocalId> {
-    let Some((org, id)) = s.split_once(':') else {
-        bail!("--local-id `{s}`: write ORG:ID, for example caritas:900001");
-    };
-    Ok(v1::LocalId {
-        organisation: org.to_string(),
-        id: id.to_string(),
-    })
+    Ok(requests::subject_key(tax_code, local_ids)?)
 }
 
 /// Runs `trama query`.
@@ -573,9 +557,7 @@ struct Asked {
 impl Asked {
     /// `message` as a request carrying the deadline.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.timeout);
-        request
+        requests::with_deadline(message, self.timeout)
     }
 
     /// The answer as JSON of message `name`, or as `text` renders it; a
@@ -622,16 +604,11 @@ fn find_request(
     context: v1::RequestContext,
     f: FindArgs,
 ) -> anyhow::Result<v1::FindSubjectRequest> {
-    let sex = match f.sex.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        Some("F") => v1::Sex::Female as i32,
-        Some("M") => v1::Sex::Male as i32,
-        None => v1::Sex::Unspecified as i32,
-        Some(other) => bail!("--sex `{other}`: write F or M"),
-    };
+    let sex = requests::sex(f.sex.as_deref())?;
     let query = v1::SubjectQuery {
         tax_code: f.tax_code.unwrap_or_default(),
         tax_code_fragment: f.tax_code_fragment.unwrap_or_default(),
-        local_id: f.local_id.as_deref().map(parse_local_id).transpose()?,
+        local_id: f.local_id.as_deref().map(requests::local_id).transpose()?,
         given_name: f.given_name.unwrap_or_default(),
         family_name: f.family_name.unwrap_or_default(),
         birth_date: f.birth_date.as_deref().map(parse_date).transpose()?,
@@ -790,8 +767,8 @@ fn stats_request(
             .collect(),
         filters: filters
             .iter()
-            .map(|f| parse_filter(f))
-            .collect::<anyhow::Result<_>>()?,
+            .map(|f| requests::filter(f))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -806,10 +783,8 @@ async fn stats(
     if !["table", "csv", "json"].contains(&format) {
         bail!("--format `{format}`: write table, csv or json");
     }
-    let mut request = tonic::Request::new(request);
-    request.set_timeout(timeout);
     let response = client
-        .aggregate(request)
+        .aggregate(requests::with_deadline(request, timeout))
         .await
         .map_err(status_error)?
         .into_inner();
@@ -822,26 +797,10 @@ async fn stats(
     })
 }
 
-/// Parses `--filter DIMENSION=VALUE[,VALUE...]`.
-fn parse_filter(text: &str) -> anyhow::Result<v1::Filter> {
-    let Some((dimension, values)) = text.split_once('=') else {
-        bail!("--filter `{text}`: write DIMENSION=VALUE[,VALUE...], for example year=2025");
-    };
-    Ok(v1::Filter {
-        dimension: dimension.trim().to_string(),
-        values: values.split(',').map(|v| v.trim().to_string()).collect(),
-    })
-}
-
 /// An amount in euro (`12`, `12.50`, `12,50`) as cents, exactly; 0 when
 /// not given.
 fn cents_arg(flag: &str, text: Option<&str>) -> anyhow::Result<i64> {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
-        None => Ok(0),
-        Some(text) => trama_client::money::parse_euro(text).ok_or_else(|| {
-            anyhow::anyhow!("{flag} `{text}` is not an amount in euro: write for example 12.50")
-        }),
-    }
+    Ok(requests::cents(flag, text)?)
 }
 
 #[cfg(test)]

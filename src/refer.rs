@@ -121,19 +121,21 @@ pub async fn send(
             .transpose()?,
         birthplace_code: a.birthplace.unwrap_or_default(),
     };
-    let mut request = tonic::Request::new(v1::SendReferralRequest {
-        context: Some(context),
-        idempotency_key: a.key,
-        target: a.to,
-        target_service: a.service.unwrap_or_default(),
-        content: Some(v1::ReferralContent {
-            person: Some(person),
-            reasons: a.reasons,
-            message: a.message,
-        }),
-        urgency: urgency(&a.urgency)? as i32,
-    });
-    request.set_timeout(timeout);
+    let request = trama_client::requests::with_deadline(
+        v1::SendReferralRequest {
+            context: Some(context),
+            idempotency_key: a.key,
+            target: a.to,
+            target_service: a.service.unwrap_or_default(),
+            content: Some(v1::ReferralContent {
+                person: Some(person),
+                reasons: a.reasons,
+                message: a.message,
+            }),
+            urgency: urgency(&a.urgency)? as i32,
+        },
+        timeout,
+    );
     let answer = client
         .send_referral(request)
         .await
@@ -161,13 +163,15 @@ pub async fn referral(
 ) -> anyhow::Result<String> {
     let r = match a.set {
         Some(to) => {
-            let mut request = tonic::Request::new(v1::UpdateReferralRequest {
-                context: Some(context),
-                id: a.id,
-                status: status(&to)? as i32,
-                reason: a.reason,
-            });
-            request.set_timeout(timeout);
+            let request = trama_client::requests::with_deadline(
+                v1::UpdateReferralRequest {
+                    context: Some(context),
+                    id: a.id,
+                    status: status(&to)? as i32,
+                    reason: a.reason,
+                },
+                timeout,
+            );
             let answer = client
                 .update_referral(request)
                 .await
@@ -175,11 +179,13 @@ pub async fn referral(
             answer.into_inner().referral
         }
         None => {
-            let mut request = tonic::Request::new(v1::GetReferralRequest {
-                context: Some(context),
-                id: a.id,
-            });
-            request.set_timeout(timeout);
+            let request = trama_client::requests::with_deadline(
+                v1::GetReferralRequest {
+                    context: Some(context),
+                    id: a.id,
+                },
+                timeout,
+            );
             let answer = client
                 .get_referral(request)
                 .await
@@ -248,8 +254,7 @@ pub async fn referrals(
     };
     let mut all = v1::ListReferralsResponse::default();
     loop {
-        let mut request = tonic::Request::new(asked.clone());
-        request.set_timeout(timeout);
+        let request = trama_client::requests::with_deadline(asked.clone(), timeout);
         let page = client
             .list_referrals(request)
             .await

@@ -3,12 +3,15 @@
 //! gateway (`profile.rs`), and answers printed as readable tables or
 //! canonical protobuf JSON (`render.rs`), statistics as tables and CSV
 //! (`stats.rs`), and the one reader and writer of amounts (`money.rs`) and
-//! of typed dates (`dates.rs`) that the command line and the console share.
+//! of typed dates (`dates.rs`) that the command line and the console share,
+//! and the pieces of a request as typed on a command line, with the one way
+//! a request is sent under its deadline (`requests.rs`).
 
 pub mod dates;
 pub mod money;
 pub mod profile;
 pub mod render;
+pub mod requests;
 pub mod stats;
 
 pub use profile::{Operator, Profile, ProfileError};
