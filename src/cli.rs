@@ -472,11 +472,6 @@ pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The person named by `--tax-code` and `--local-id` options.
-fn subject_key(tax_code: Option<String>, local_ids: &[String]) -> anyhow::Result<v1::SubjectKey> {
-    Ok(requests::subject_key(tax_code, local_ids)?)
-}
-
 /// Runs `trama query`.
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let profile = Profile::load(&args.profile)?;
@@ -500,7 +495,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
         } => {
             let request = asked.request(v1::GetRecordRequest {
                 context: Some(context),
-                subject: Some(subject_key(tax_code, &local_ids)?),
+                subject: Some(requests::subject_key(tax_code, &local_ids)?),
                 sections: parse_sections(&sections)?,
             });
             let answer = client.get_record(request).await;
@@ -629,7 +624,7 @@ fn access_log_request(
 ) -> anyhow::Result<v1::AccessLogRequest> {
     Ok(v1::AccessLogRequest {
         context: Some(context),
-        subject: Some(subject_key(a.tax_code, &a.local_ids)?),
+        subject: Some(requests::subject_key(a.tax_code, &a.local_ids)?),
         limit: a.limit,
         operator_id: a.operator.unwrap_or_default(),
         organisation: a.organisation.unwrap_or_default(),

@@ -160,12 +160,6 @@ impl Store {
         Ok(store)
     }
 
-    /// The database a configuration names, as a URL (see
-    /// [`trama_plumbing::durable::url_of`]).
-    pub fn url_of(base: &Path, value: &str) -> Result<String, String> {
-        trama_plumbing::durable::url_of(base, value)
-    }
-
     /// The SQLite URL of a file path.
     pub fn sqlite_url(path: &Path) -> String {
         trama_plumbing::durable::sqlite_url(path)

@@ -25,8 +25,10 @@ pub fn remaining() -> Option<Duration> {
     Some(deadline.saturating_duration_since(Instant::now()))
 }
 
-/// Runs `work` as a call whose caller waits `timeout` at most.
-pub async fn within<F: Future>(timeout: Option<Duration>, work: F) -> F::Output {
+/// Runs `work` as a call whose caller waits `timeout` at most (for tests
+/// of what runs under a deadline).
+#[cfg(test)]
+pub(crate) async fn within<F: Future>(timeout: Option<Duration>, work: F) -> F::Output {
     DEADLINE
         .scope(timeout.map(|t| Instant::now() + t), work)
         .await

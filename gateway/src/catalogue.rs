@@ -146,12 +146,12 @@ struct Filters {
 }
 
 impl Filters {
-    fn of(s: &Search, vocab: &Vocab) -> Filters {
-        let one = |v: &str| (!v.is_empty()).then_some(v.to_string());
+    fn of<'s>(s: &'s Search, vocab: &Vocab) -> Filters {
+        let one = |v: &'s str| std::iter::once(v).filter(|v| !v.is_empty());
         Filters {
             needs: vocab.filter(s.needs.iter().map(String::as_str)),
-            municipality: vocab.filter(one(&s.municipality).iter().map(String::as_str)),
-            voucher: vocab.filter(one(&s.voucher).iter().map(String::as_str)),
+            municipality: vocab.filter(one(&s.municipality)),
+            voucher: vocab.filter(one(&s.voucher)),
             providers: vocab.filter(s.providers.iter().map(String::as_str)),
         }
     }

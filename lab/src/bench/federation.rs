@@ -774,14 +774,7 @@ async fn start_skeleton(
     let tax = people.first().cloned().unwrap_or_default();
     let mut echoes = Vec::new();
     for d in partners {
-        let mut r = tonic::Request::new(v1::FetchRecordRequest {
-            context: Some(context.clone()),
-            client_organisation: "comune".into(),
-            tax_code: tax.clone(),
-            local_id: String::new(),
-            sections: sections.to_vec(),
-        });
-        r.set_timeout(CALL_DEADLINE);
+        let r = comune_fetch(context, &tax, sections);
         let answer = d.client.clone().fetch_record(r).await?.into_inner();
         let org = &d.organisation;
         echoes.push(skeleton::EchoOf {
@@ -796,6 +789,24 @@ async fn start_skeleton(
         });
     }
     skeleton::start(gateway_tls.clone(), echoes).await
+}
+
+/// The comune's `FetchRecord` of `sections` of the person with `tax`, as
+/// the gateway forwards it, under the bench's call deadline.
+fn comune_fetch(
+    context: &v1::RequestContext,
+    tax: &str,
+    sections: &[i32],
+) -> tonic::Request<v1::FetchRecordRequest> {
+    let mut r = tonic::Request::new(v1::FetchRecordRequest {
+        context: Some(context.clone()),
+        client_organisation: "comune".into(),
+        tax_code: tax.to_string(),
+        local_id: String::new(),
+        sections: sections.to_vec(),
+    });
+    r.set_timeout(CALL_DEADLINE);
+    r
 }
 
 /// `FetchRecord` to each of `connectors` in turn (one: a direct call),
@@ -814,14 +825,7 @@ async fn fetch_load(
             (connectors.clone(), context.clone(), sections.clone());
         async move {
             for d in connectors.iter() {
-                let mut r = tonic::Request::new(v1::FetchRecordRequest {
-                    context: Some(context.clone()),
-                    client_organisation: "comune".into(),
-                    tax_code: tax.clone(),
-                    local_id: String::new(),
-                    sections: sections.to_vec(),
-                });
-                r.set_timeout(CALL_DEADLINE);
+                let r = comune_fetch(&context, &tax, &sections);
                 // "Not found" is an answer too: a partner may hold the
                 // person under another (mistyped) tax code.
                 d.client.clone().fetch_record(r).await?;
