@@ -73,7 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let _logs = traces::init_logs()?;
-            let report = trama_connector::check::check_config(&path).await;
+            let report = trama_connector::startup::check_config(&path).await;
             cli::config_report(&report.passed, &report.problems)?;
         }
         Command::Console {
@@ -108,7 +108,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
         Command::Gateway { .. } | Command::Connector { .. } => {}
         Command::Check { config } => {
             let config = trama_connector::ConnectorConfig::load(&config)?;
-            let connector = trama_connector::service::prepare(&config).await?;
+            let connector = trama_connector::startup::prepare(&config).await?;
             println!(
                 "ok: {} maps {} section(s) of {} and matches the database",
                 config.mapping.display(),
@@ -117,7 +117,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
             );
             if !connector.mapping.services.is_empty() {
                 let (published, problems) =
-                    trama_connector::check::offer_report(&config, &connector).await;
+                    trama_connector::startup::offer_report(&config, &connector).await;
                 println!("{published}");
                 for p in &problems {
                     eprintln!("{p}");

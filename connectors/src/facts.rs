@@ -5,20 +5,18 @@
 //! sketches leave the connector: never a row, a name or a tax code.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
 
 use datasketches::theta::{ThetaSketch, ThetaSketchBuilder};
 use time::Date;
 use trama_proto::stats::{self, Dimension};
 use trama_subject::TaxCode;
 
-use crate::error::CallError;
-use crate::linkage::Linkage;
-use crate::mapping::{
+use crate::columns::{
     CodeTable, ColumnSpec, FieldKind, NamedQuery, RawSectionQuery, column_spec, parameterless,
 };
+use crate::error::CallError;
+use crate::linkage::Linkage;
 use crate::params::ParamSql;
-use crate::runtime::Connector;
 use crate::source::{Rows, Value};
 use crate::values::{self, Typed};
 
@@ -123,7 +121,7 @@ impl FactQuery {
     /// The query narrowed to the columns bound to `needed` (a subquery),
     /// so that the database sends only what the count reads; `None` when a
     /// column is not a plain name (then the query runs as written).
-    fn narrowed(&self, needed: &[FactField]) -> Option<ParamSql> {
+    pub(crate) fn narrowed(&self, needed: &[FactField]) -> Option<ParamSql> {
         let mut columns: Vec<&str> = Vec::new();
         for (field, spec) in &self.fields {
             if let Some(c) = spec.column().filter(|_| needed.contains(field)) {
@@ -149,7 +147,7 @@ impl FactQuery {
     /// a row is a need, an intervention or a case, so a query counts only
     /// where it binds every such dimension used. Other dimensions it does
     /// not bind read `-` (not recorded).
-    fn serves(&self, dimensions: &[Dimension]) -> bool {
+    pub(crate) fn serves(&self, dimensions: &[Dimension]) -> bool {
         dimensions
             .iter()
             .filter(|d| d.is_attribute())
@@ -229,7 +227,7 @@ pub struct CountAsk {
 
 impl CountAsk {
     /// Every dimension the table uses.
-    fn dimensions(&self) -> Vec<Dimension> {
+    pub(crate) fn dimensions(&self) -> Vec<Dimension> {
         let mut all = self.group_by.clone();
         all.extend(self.filters.iter().map(|f| f.dimension));
         all
@@ -237,7 +235,7 @@ impl CountAsk {
 
     /// The fields a count reads: the person, every dimension used, and
     /// the fact's date where an age band is reckoned on it.
-    fn needed(&self) -> Vec<FactField> {
+    pub(crate) fn needed(&self) -> Vec<FactField> {
         let mut fields = vec![FactField::LocalId, FactField::TaxCode];
         let used: Vec<Dimension> = self
             .dimensions()
@@ -279,94 +277,19 @@ pub fn sketch() -> ThetaSketch {
         .unwrap_or_else(|_| unreachable!("LG_K is a valid lg_k"))
 }
 
-impl Connector {
-    /// Counts the partner's people by the dimensions of `ask`, from every
-    /// fact query that serves them, each query under the statement
-    /// timeout and on the connector's pool like every other call.
-    pub async fn count(&self, ask: &CountAsk, linkage: &Linkage) -> Result<Counted, CallError> {
-        let dims = ask.dimensions();
-        let mut counted = Counted {
-            cells: Groups::new(),
-            base: Groups::new(),
-            without_tax_code: sketch(),
-            rows_read: 0,
-            query_ms: 0,
-        };
-        for q in &self.mapping.facts {
-            // The base groups count the table's own population (the same
-            // facts, no filter), so that what a filter leaves out is
-            // measured on the people the table counts.
-            if !q.serves(&dims) {
-                continue;
-            }
-            let uses = Uses {
-                cells: true,
-                base: !ask.base_by.is_empty(),
-            };
-            let started = Instant::now();
-            let rows = match q.narrowed(&ask.needed()) {
-                Some(sql) => self.run_text(&q.query.key, &sql).await?,
-                None => self.run_raw(&q.query, &HashMap::new()).await?,
-            };
-            let elapsed = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
-            counted.query_ms = counted.query_ms.saturating_add(elapsed);
-            counted.rows_read += rows.rows.len() as u64;
-            let reader = FactReader::new(self, q, &rows);
-            for row in &rows.rows {
-                if let Some(fact) = reader.read(row, linkage) {
-                    counted.add(&fact, ask, uses)?;
-                }
-            }
-        }
-        Ok(counted)
-    }
-}
-
-/// One fact as a count reads it: who, and its value on every dimension.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadFact {
-    /// The person's linkage pseudonym.
-    pub person: u64,
-    /// The fact's value on each dimension, in [`Dimension::ALL`] order
-    /// (`-` when not recorded; an intervention has no need).
-    pub values: Vec<String>,
-}
-
-impl Connector {
-    /// Every fact of the mapping's fact queries, read exactly as a count
-    /// reads them: the ground truth against which the lab measures what the
-    /// published statistics give away. Never served over the network.
-    pub async fn read_facts(&self, linkage: &Linkage) -> Result<Vec<ReadFact>, CallError> {
-        let mut out = Vec::new();
-        for q in &self.mapping.facts {
-            let rows = self.run_raw(&q.query, &HashMap::new()).await?;
-            let reader = FactReader::new(self, q, &rows);
-            for row in &rows.rows {
-                if let Some(fact) = reader.read(row, linkage) {
-                    out.push(ReadFact {
-                        person: fact.person,
-                        values: Dimension::ALL.iter().map(|d| fact.value(*d)).collect(),
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// Which groups a fact query's rows count in.
 #[derive(Debug, Clone, Copy)]
-struct Uses {
+pub(crate) struct Uses {
     /// The table's (the query binds every attribute the table uses).
-    cells: bool,
+    pub(crate) cells: bool,
     /// The base groups of the difference check.
-    base: bool,
+    pub(crate) base: bool,
 }
 
 impl Counted {
     /// Counts one fact in its groups; refused when the groups grow past
     /// [`MAX_GROUPS`].
-    fn add(&mut self, fact: &Fact, ask: &CountAsk, uses: Uses) -> Result<(), CallError> {
+    pub(crate) fn add(&mut self, fact: &Fact, ask: &CountAsk, uses: Uses) -> Result<(), CallError> {
         if uses.cells && fact.passes(&ask.filters) {
             let key = fact.key(&ask.group_by);
             self.cells
@@ -397,9 +320,9 @@ impl Counted {
 }
 
 /// One fact row, read: who, and its values.
-struct Fact {
+pub(crate) struct Fact {
     /// The person's linkage pseudonym.
-    person: u64,
+    pub(crate) person: u64,
     has_tax_code: bool,
     values: HashMap<FactField, Typed>,
 }
@@ -408,7 +331,7 @@ impl Fact {
     /// The fact's value on `dimension`, or `-` when not recorded. A
     /// person's age band is their age on the fact's own date, so that a
     /// table does not change overnight when someone has a birthday.
-    fn value(&self, dimension: Dimension) -> String {
+    pub(crate) fn value(&self, dimension: Dimension) -> String {
         let field = self.values.get(&FactField::of(dimension));
         match (dimension, field) {
             (_, None) => stats::NOT_RECORDED.into(),
@@ -464,23 +387,25 @@ enum Slot<'a> {
 
 /// Reads fact rows of one query: each binding resolved once to a column
 /// index or a converted constant.
-struct FactReader<'a> {
-    connector: &'a Connector,
+pub(crate) struct FactReader<'a> {
+    codes: &'a BTreeMap<String, CodeTable>,
+    organisation: &'a str,
     slots: Vec<(FactField, Slot<'a>)>,
 }
 
 impl<'a> FactReader<'a> {
-    fn new(connector: &'a Connector, query: &'a FactQuery, rows: &'a Rows) -> Self {
+    /// A reader of `rows` of `query`, converting through the mapping's
+    /// code tables `codes` at `organisation`.
+    pub(crate) fn new(
+        codes: &'a BTreeMap<String, CodeTable>,
+        organisation: &'a str,
+        query: &'a FactQuery,
+        rows: &'a Rows,
+    ) -> Self {
         let convert = |raw: &Value, field: FactField, spec: &ColumnSpec| {
-            values::convert(
-                raw,
-                field.kind(),
-                spec,
-                &connector.mapping,
-                &connector.organisation,
-            )
-            .ok()
-            .flatten()
+            values::convert(raw, field.kind(), spec, codes, organisation)
+                .ok()
+                .flatten()
         };
         let slots = query
             .fields
@@ -495,11 +420,15 @@ impl<'a> FactReader<'a> {
                 Some((*field, slot))
             })
             .collect();
-        FactReader { connector, slots }
+        FactReader {
+            codes,
+            organisation,
+            slots,
+        }
     }
 
     /// The fact one row holds; `None` without a local id.
-    fn read(&self, row: &[Value], linkage: &Linkage) -> Option<Fact> {
+    pub(crate) fn read(&self, row: &[Value], linkage: &Linkage) -> Option<Fact> {
         let mut values = HashMap::with_capacity(self.slots.len());
         for (field, slot) in &self.slots {
             let value = match slot {
@@ -507,8 +436,8 @@ impl<'a> FactReader<'a> {
                     row.get(*i)?,
                     field.kind(),
                     spec,
-                    &self.connector.mapping,
-                    &self.connector.organisation,
+                    self.codes,
+                    self.organisation,
                 )
                 .ok()
                 .flatten(),
@@ -527,66 +456,12 @@ impl<'a> FactReader<'a> {
         };
         let person = match &tax_code {
             Some(code) => linkage.person(code.as_str()),
-            None => linkage.local(&self.connector.organisation, &local_id),
+            None => linkage.local(self.organisation, &local_id),
         };
         Some(Fact {
             person,
             has_tax_code: tax_code.is_some(),
             values,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use crate::mapping::Mapping;
-
-    const BASE: &str = r#"
-[source]
-system = "test"
-[subject.columns]
-local_id = "id"
-[match.local_id]
-sql = "SELECT id FROM p WHERE id = :local_id"
-[codes.bisogni]
-system = "urn:trama:cs:need"
-map = { CASA = "housing" }
-"#;
-
-    fn check(facts: &str) -> String {
-        let text = format!("{BASE}\n[[statistics.facts]]\n{facts}");
-        match Mapping::parse(Path::new("m.toml"), &text) {
-            Ok(m) => format!("ok {}", m.facts.len()),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    #[test]
-    fn fact_queries_are_checked_key_by_key() {
-        let good = "sql = \"SELECT id, b FROM f\"\ncolumns = { local_id = \"id\", need = { column = \"b\", codes = \"bisogni\" } }";
-        assert_eq!(check(good), "ok 1");
-        for (facts, want) in [
-            (
-                good.replace("local_id = \"id\", ", ""),
-                "key `statistics.facts[0].columns.local_id`: is required",
-            ),
-            (
-                good.replace("need =", "bisogno ="),
-                "key `statistics.facts[0].columns.bisogno`: unknown fact field",
-            ),
-            (
-                good.replace("FROM f", "FROM f WHERE a = :anno"),
-                "key `statistics.facts[0].sql`: unknown parameter `:anno`",
-            ),
-            (
-                good.replace("codes = \"bisogni\"", "codes = \"altro\""),
-                "code table `altro` is not defined",
-            ),
-        ] {
-            let got = check(&facts);
-            assert!(got.contains(want), "want `{want}` in: {got}");
-        }
     }
 }

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use trama_proto::v1;
 
-use crate::mapping::{DateFormat, NamedQuery};
+use crate::columns::{DateFormat, NamedQuery};
 use crate::params::ParamSql;
 use crate::source::{Param, Rows, Value};
 

@@ -23,10 +23,6 @@ use crate::values::{self, Typed};
 /// How many rows a local-id or tax-code lookup may resolve to (legacy
 /// databases hold duplicates; more than this is a data problem).
 const MAX_DUPLICATES: usize = 5;
-/// Candidates considered from a blocking query before scoring; the
-/// mapping's blocking queries are wrapped in a `LIMIT` of this many rows, so
-/// a common name cannot flood the connector.
-pub const MAX_BLOCK: usize = 200;
 /// Candidates scoring below this are not returned.
 const MIN_SCORE: f64 = 0.5;
 /// People a search under a case is checked against at most.
@@ -317,7 +313,7 @@ impl Connector {
             ColumnSpec::Column { column, .. } => row.get(rows.index_of(column)?)?.clone(),
             ColumnSpec::Constant { value, .. } => Value::Text(value.clone()),
         };
-        match values::convert(&raw, kind, spec, &self.mapping, &self.organisation) {
+        match values::convert(&raw, kind, spec, &self.mapping.codes, &self.organisation) {
             Ok(v) => v,
             Err(problem) => {
                 tracing::warn!(key, problem, "value skipped");

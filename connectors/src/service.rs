@@ -24,10 +24,10 @@ use crate::export::ExportPolicy;
 use crate::export::Release;
 use crate::from_proto::{self, CaseCall, CountCall, FetchCall, MatchCall};
 use crate::linkage::Linkage;
-use crate::mapping::Mapping;
 use crate::model::{Candidate, CaseAnswer, Context, Person};
 use crate::runtime::Connector;
-use crate::source::{Database, SourceError};
+use crate::source::SourceError;
+use crate::startup;
 use crate::to_proto::{self, Origin};
 
 /// The service a connector serves.
@@ -591,52 +591,8 @@ impl ConnectorService {
     }
 }
 
-/// The federation linkage key, required when the mapping counts facts.
-pub(crate) fn linkage(
-    config: &ConnectorConfig,
-    connector: &Connector,
-) -> Result<Option<Linkage>, crate::config::ConfigError> {
-    let invalid = |problem: String| crate::config::ConfigError::Invalid {
-        path: config.path.clone(),
-        key: "statistics.linkage_key".into(),
-        origin: String::new(),
-        problem,
-    };
-    match &config.linkage_key {
-        Some(path) => Linkage::load(path)
-            .map(Some)
-            .map_err(|e| invalid(e.to_string())),
-        None if connector.mapping.facts.is_empty() => Ok(None),
-        None => Err(invalid(
-            "the mapping counts facts ([[statistics.facts]]): give the federation linkage key file, the same at every connector".into(),
-        )),
-    }
-}
-
 /// How often the connector checks that its database answers.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
-
-/// Loads the mapping and opens the database, without checking the mapping
-/// yet.
-pub async fn open(config: &ConnectorConfig) -> Result<Connector, ConnectorError> {
-    let mapping = Mapping::load(&config.mapping)?;
-    let db = Database::connect(&config.database, config.limits)
-        .await
-        .map_err(|source| ConnectorError::Database {
-            url: crate::source::redact(&config.database),
-            source,
-        })?;
-    Ok(Connector::new(config.organisation.clone(), mapping, db))
-}
-
-/// Loads the mapping, connects to the database and checks the mapping
-/// against it: the connector is ready to serve. Fails if the database
-/// cannot be reached (`trama check`).
-pub async fn prepare(config: &ConnectorConfig) -> Result<Connector, ConnectorError> {
-    let connector = open(config).await?;
-    connector.check().await?;
-    Ok(connector)
-}
 
 /// What the health watch learnt from the database.
 enum Watched {
@@ -738,8 +694,8 @@ pub async fn serve(
     on_ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ConnectorError> {
-    let identity = crate::check::identity(&config)?;
-    let connector = Arc::new(open(&config).await?);
+    let identity = startup::identity(&config)?;
+    let connector = Arc::new(startup::open(&config).await?);
     match connector.check().await {
         Ok(()) => {}
         Err(CheckError::Unavailable(e)) => {
@@ -753,8 +709,8 @@ pub async fn serve(
             "no [[export]] rules: this connector releases nothing (see docs/connector-guide.md, export policy)"
         );
     }
-    let linkage = linkage(&config, &connector)?;
-    let owner = crate::check::owner(&config, &identity);
+    let linkage = startup::linkage(&config, &connector)?;
+    let owner = startup::owner(&config, &identity);
     let (audit, pseudonyms) =
         trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;

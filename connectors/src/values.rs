@@ -2,12 +2,13 @@
 //! partner's layout, money in euro or cents, local codes translated through
 //! the mapping's code tables.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use time::{Date, Month, PrimitiveDateTime, Time};
 
-use crate::mapping::{ColumnSpec, DateFormat, FieldKind, Mapping, MoneyUnit};
+use crate::columns::{CodeTable, ColumnSpec, DateFormat, FieldKind, MoneyUnit};
 use crate::source::Value;
 
 /// A value converted to the kind of its schema field.
@@ -50,14 +51,15 @@ impl Typed {
     }
 }
 
-/// Converts one value. `Ok(None)` for NULL or empty text; `Err` with a
-/// message (never the value itself, which may be personal data) when the
-/// value does not fit.
+/// Converts one value, a coded one through the mapping's code tables
+/// `codes`. `Ok(None)` for NULL or empty text; `Err` with a message (never
+/// the value itself, which may be personal data) when the value does not
+/// fit.
 pub fn convert(
     value: &Value,
     kind: FieldKind,
     spec: &ColumnSpec,
-    mapping: &Mapping,
+    codes: &BTreeMap<String, CodeTable>,
     organisation: &str,
 ) -> Result<Option<Typed>, String> {
     let Some(text) = as_text(value) else {
@@ -81,12 +83,7 @@ pub fn convert(
             Value::Int(secs) if date_format == DateFormat::Iso => Typed::Timestamp(*secs),
             _ => Typed::Timestamp(parse_timestamp(&text, date_format).ok_or("not a date or time")?),
         },
-        FieldKind::Coding => coding(
-            text,
-            spec.codes().unwrap_or_default(),
-            mapping,
-            organisation,
-        )?,
+        FieldKind::Coding => coding(text, spec.codes().unwrap_or_default(), codes, organisation)?,
         FieldKind::Money => Typed::Money(money(value, &text, unit)?),
         FieldKind::Int => match value {
             Value::Int(i) => Typed::Int(*i),
@@ -137,10 +134,10 @@ fn already_typed(kind: FieldKind, value: &Value) -> Option<Result<Typed, String>
 fn coding(
     text: String,
     table_name: &str,
-    mapping: &Mapping,
+    codes: &BTreeMap<String, CodeTable>,
     organisation: &str,
 ) -> Result<Typed, String> {
-    let Some(table) = mapping.codes.get(table_name) else {
+    let Some(table) = codes.get(table_name) else {
         return Err(format!("code table `{table_name}` is missing"));
     };
     Ok(match table.map.get(&text) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use trama_connector::facts::ReadFact;
+use trama_connector::counting::ReadFact;
 use trama_connector::linkage::Linkage;
 use trama_connector::mapping::Mapping;
 use trama_connector::runtime::Connector;
