@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use comfy_table::TableStyle;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use trama_proto::v1::{self, OutcomeStatus};
@@ -37,7 +38,7 @@ pub fn json<M: Message>(message: &M, name: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
-/// A plain text table with aligned columns.
+/// A plain text table with aligned columns (comfy-table underneath).
 #[derive(Debug, Default)]
 pub struct Table {
     rows: Vec<Vec<String>>,
@@ -56,29 +57,27 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// The rows laid out in `preset` style with `padding` (left, right) around
+    /// each cell, the first row as the header.
+    fn laid_out(&self, preset: TableStyle, padding: (u16, u16)) -> comfy_table::Table {
+        let mut table = comfy_table::Table::new();
+        table.load_style(preset);
+        let mut rows = self.rows.iter();
+        if let Some(header) = rows.next() {
+            table.set_header(header);
+        }
+        table.add_rows(rows);
+        for column in table.column_iter_mut() {
+            column.set_padding(padding);
+        }
+        table
+    }
+
     /// Renders with two spaces between columns.
     pub fn render(&self) -> String {
-        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .filter_map(|r| r.get(c))
-                    .map(|s| s.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
+        let table = self.laid_out(comfy_table::presets::NOTHING, (0, 2));
         let mut out = String::new();
-        for row in &self.rows {
-            let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                let pad = widths[c].saturating_sub(cell.chars().count());
-                line.push_str(cell);
-                if c + 1 < row.len() {
-                    line.push_str(&" ".repeat(pad + 2));
-                }
-            }
+        for line in table.lines() {
             out.push_str(line.trim_end());
             out.push('\n');
         }
@@ -87,17 +86,8 @@ impl Table {
 
     /// Renders as a Markdown table (the first row as its header).
     pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        for (i, row) in self.rows.iter().enumerate() {
-            out.push_str("| ");
-            out.push_str(&row.join(" | "));
-            out.push_str(" |\n");
-            if i == 0 {
-                out.push_str(&"|---".repeat(row.len()));
-                out.push_str("|\n");
-            }
-        }
-        out
+        let table = self.laid_out(comfy_table::presets::ASCII_MARKDOWN, (1, 1));
+        table.lines().map(|l| l + "\n").collect()
     }
 }
 
@@ -890,5 +880,43 @@ mod money_tests {
         assert_eq!(shown(7), "€ 0.07");
         assert_eq!(shown(103_750), "€ 1037.50");
         assert_eq!(money(None), "");
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    fn sample() -> Table {
+        let mut t = Table::new(&["partner", "state", "ms"]);
+        t.row(vec!["comune".into(), "answered".into(), "12".into()]);
+        t.row(vec!["caritàs".into(), "timeout".into(), String::new()]);
+        t
+    }
+
+    #[test]
+    fn columns_align_two_spaces_apart_without_trailing_blanks() {
+        assert_eq!(
+            sample().render(),
+            "partner  state     ms\n\
+             comune   answered  12\n\
+             caritàs  timeout\n"
+        );
+    }
+
+    #[test]
+    fn a_markdown_table_has_its_header_and_separator() {
+        let md = sample().markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines.len(), 4, "{md}");
+        assert!(lines[0].starts_with("| partner"), "{md}");
+        assert!(
+            lines[1].starts_with("|-") && lines[1].ends_with('|'),
+            "{md}"
+        );
+        assert!(
+            lines[2].contains("| comune ") && lines[2].contains("| 12 "),
+            "{md}"
+        );
     }
 }
