@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::TableStyle;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use trama_proto::v1::{self, OutcomeStatus};
@@ -57,11 +56,11 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// The rows laid out in `preset` style with `padding` (left, right) around
+    /// The rows laid out without borders, `padding` (left, right) around
     /// each cell, the first row as the header.
-    fn laid_out(&self, preset: TableStyle, padding: (u16, u16)) -> comfy_table::Table {
+    fn laid_out(&self, padding: (u16, u16)) -> comfy_table::Table {
         let mut table = comfy_table::Table::new();
-        table.load_style(preset);
+        table.load_style(comfy_table::presets::NOTHING);
         let mut rows = self.rows.iter();
         if let Some(header) = rows.next() {
             table.set_header(header);
@@ -75,7 +74,7 @@ impl Table {
 
     /// Renders with two spaces between columns.
     pub fn render(&self) -> String {
-        let table = self.laid_out(comfy_table::presets::NOTHING, (0, 2));
+        let table = self.laid_out((0, 2));
         let mut out = String::new();
         for line in table.lines() {
             out.push_str(line.trim_end());
@@ -84,10 +83,20 @@ impl Table {
         out
     }
 
-    /// Renders as a Markdown table (the first row as its header).
+    /// Renders as a Markdown table (the first row as its header), cells
+    /// as they are, for a file that a Markdown renderer lays out.
     pub fn markdown(&self) -> String {
-        let table = self.laid_out(comfy_table::presets::ASCII_MARKDOWN, (1, 1));
-        table.lines().map(|l| l + "\n").collect()
+        let mut out = String::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            out.push_str("| ");
+            out.push_str(&row.join(" | "));
+            out.push_str(" |\n");
+            if i == 0 {
+                out.push_str(&"|---".repeat(row.len()));
+                out.push_str("|\n");
+            }
+        }
+        out
     }
 }
 
