@@ -80,8 +80,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config: Some(config),
             hash_password: false,
         } => {
-            let _logs = traces::init_logs()?;
             let config = trama_console::ConsoleConfig::load(&config)?;
+            let _tracing = traces::init("trama-console", &config.tracing)?;
             trama_console::serve(config, |addr| println!("{READY}{addr}"), shutdown_signal())
                 .await?;
         }

@@ -636,6 +636,9 @@ async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
     let proxy = lone.fed.database_proxy("comune").unwrap();
     let serving = lone.serving_within(Duration::from_secs(10)).await;
     assert!(serving, "serving once started");
+    let ready = support::logged_address(|| lone.fed.log("comune"), "health on http://").await;
+    let (took, body) = support::readyz_within(&ready, 200, Duration::from_secs(5)).await;
+    assert!(took.is_some(), "/readyz follows the serving status: {body}");
     assert!(
         lone.fetch(&featured_tax_code(), vec![Section::Housing as i32])
             .await
@@ -656,6 +659,9 @@ async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
         "still serving {:?} after the database stopped answering",
         started.elapsed()
     );
+    let (took, body) = support::readyz_within(&ready, 503, Duration::from_secs(5)).await;
+    assert!(took.is_some(), "still ready with its database gone: {body}");
+    assert!(body.contains("\"database\":{\"ok\":false"), "{body}");
     let asked = std::time::Instant::now();
     let status = lone
         .fetch(&featured_tax_code(), vec![Section::Housing as i32])
@@ -676,6 +682,11 @@ async fn a_server_that_stops_answering_is_not_serving_and_calls_fail_at_once() {
     proxy.set(Mode::Pass);
     let serving = lone.serving_within(Duration::from_secs(15)).await;
     assert!(serving, "serving again once the database answers");
+    let (took, body) = support::readyz_within(&ready, 200, Duration::from_secs(5)).await;
+    assert!(
+        took.is_some(),
+        "ready again once the database answers: {body}"
+    );
     assert!(
         lone.fetch(&featured_tax_code(), vec![Section::Housing as i32])
             .await

@@ -93,11 +93,16 @@ impl AuditLog {
     /// sequence number once it is committed.
     pub async fn append(&self, entry: Entry) -> Result<i64, AuditError> {
         let (done, wait) = oneshot::channel();
+        let started = std::time::Instant::now();
         self.tx
             .send(Msg::Append(Box::new(entry), done))
             .await
             .map_err(|_| AuditError::Closed("the writer has stopped".into()))?;
-        match wait.await {
+        let backlog = self.tx.max_capacity() - self.tx.capacity();
+        metrics::gauge!("trama_audit_backlog").set(backlog as f64);
+        let acknowledged = wait.await;
+        metrics::histogram!("trama_audit_append_seconds").record(started.elapsed().as_secs_f64());
+        match acknowledged {
             Ok(Ok(seq)) => Ok(seq),
             Ok(Err(e)) => Err(AuditError::Closed(e)),
             Err(_) => Err(AuditError::Closed("the writer has stopped".into())),

@@ -430,6 +430,20 @@ impl Store {
             .collect()
     }
 
+    /// Whether the store takes a write now: an entry inserted in a
+    /// transaction that is rolled back, so nothing is kept and the chain is
+    /// untouched. A node's readiness check.
+    pub async fn probe_write(&self) -> Result<(), AuditError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        sqlx::query(
+            "INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) VALUES (-1, '', '', '')",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.rollback().await.map_err(|e| self.err(e))
+    }
+
     /// Runs a statement directly (tests use it to tamper with a log).
     pub async fn execute(&self, sql: &'static str) -> Result<u64, AuditError> {
         sqlx::query(sql)

@@ -40,6 +40,8 @@ pub struct ConnectorConfig {
     pub audit: trama_audit::AuditSettings,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Where to serve `GET /livez` and `GET /readyz`, if anywhere.
+    pub health: Option<SocketAddr>,
     /// Logs and the export of traces.
     pub tracing: trama_telemetry::traces::TracingTable,
     /// The federation linkage key file (`[statistics] linkage_key`), for
@@ -77,7 +79,9 @@ struct RawConfig {
     #[serde(default)]
     audit: trama_audit::AuditTable,
     #[serde(default)]
-    metrics: Option<trama_telemetry::MetricsTable>,
+    metrics: Option<trama_telemetry::ListenTable>,
+    #[serde(default)]
+    health: Option<trama_telemetry::ListenTable>,
     #[serde(default)]
     tracing: trama_telemetry::traces::TracingTable,
     #[serde(default)]
@@ -166,15 +170,15 @@ impl ConnectorConfig {
         };
         let export = ExportPolicy::from_raw(raw.export).map_err(|(key, p)| invalid(&key, p))?;
         let audit = raw.audit.resolve(base).map_err(|(k, p)| invalid(&k, p))?;
-        let metrics = raw
-            .metrics
-            .map(|m| m.address("127.0.0.1:9465"))
-            .transpose()
+        let metrics = trama_telemetry::ListenTable::optional(raw.metrics, "127.0.0.1:9465")
             .map_err(|p| invalid("metrics.listen", p))?;
+        let health = trama_telemetry::ListenTable::optional(raw.health, "0.0.0.0:8081")
+            .map_err(|p| invalid("health.listen", p))?;
         let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(&k, p))?;
         Ok(ConnectorConfig {
             linkage_key: raw.statistics.map(|s| base.join(s.linkage_key)),
             metrics,
+            health,
             tracing,
             export,
             audit,

@@ -12,6 +12,7 @@ use trama_node::server::NodeServer;
 use trama_proto::v1::connector_server::{Connector as ConnectorApi, ConnectorServer};
 use trama_proto::v1::{self, Section};
 use trama_subject::text;
+use trama_telemetry::ready::Readiness;
 use trama_tls::Role;
 
 use trama_audit::{AuditLog, Entry, Pseudonymiser};
@@ -328,7 +329,7 @@ impl ConnectorService {
         // Without a linkage key the mapping counts nothing (the connector
         // does not start with facts and no key).
         let Some(linkage) = &self.linkage else {
-            return Ok(v1::CountPeopleResponse::default());
+            return Ok(to_proto::nothing_counted());
         };
         let counted = self.inner.count(&ask, linkage).await?;
         entry.sections_returned = vec![format!("groups:{}", counted.cells.len())];
@@ -645,7 +646,7 @@ async fn watch_once(connector: &Connector) -> Watched {
 /// the connector must then stop.
 async fn watch_database(
     connector: Arc<Connector>,
-    health: tonic_health::server::HealthReporter,
+    health: Health,
     mut serving: bool,
 ) -> ConnectorError {
     loop {
@@ -662,26 +663,37 @@ async fn watch_database(
     }
 }
 
-/// Sets the health status: serving, or not serving and why.
-async fn report(health: &tonic_health::server::HealthReporter, down: Option<String>) {
-    let status = match down {
+/// Where the connector's health is told: the gRPC health service and the
+/// ready checks of `/readyz`.
+#[derive(Clone)]
+struct Health {
+    grpc: tonic_health::server::HealthReporter,
+    readiness: Readiness,
+}
+
+/// Sets the health status: serving, or not serving and why (the why goes
+/// to the log; `/readyz` says only that the database fails).
+async fn report(health: &Health, down: Option<String>) {
+    let serving = down.is_none();
+    match down {
         None => {
             tracing::info!("database answers the mapping: serving");
-            tonic_health::ServingStatus::Serving
+            health
+                .readiness
+                .set(DATABASE, true, "the database answers the mapping");
         }
         Some(error) => {
             tracing::warn!(error, "database fails the mapping's queries: not serving");
-            tonic_health::ServingStatus::NotServing
+            health
+                .readiness
+                .set(DATABASE, false, "the database fails the mapping's queries");
         }
-    };
-    health
-        .set_service_status(
-            <ConnectorServer<ConnectorService> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
-    health.set_service_status("", status).await;
+    }
+    trama_node::server::set_serving(&health.grpc, CONNECTOR, serving).await;
 }
+
+/// The connector's one ready check.
+const DATABASE: &str = "database";
 
 /// Serves `trama.v1.Connector` (and the standard health and reflection
 /// services) until `shutdown` completes. `on_ready` is called with the
@@ -714,21 +726,31 @@ pub async fn serve(
     let (audit, pseudonyms) =
         trama_audit::settings::open(&config.audit, &config.tls.key, &owner).await?;
     let tls = trama_tls::TlsState::load(config.tls.clone())?;
+    let readiness = Readiness::new(&[DATABASE]);
     let server = NodeServer {
         federation: config.federation.clone(),
         admits: Role::Gateway,
         service: CONNECTOR,
         listen: config.listen,
         metrics: config.metrics,
+        health: config.health,
+        readiness: readiness.clone(),
         max_request: (MAX_REQUEST_BYTES, "the gateway's requests"),
     }
     .bind(&tls)
     .await?;
+    let health = Health {
+        grpc: server.health().clone(),
+        readiness,
+    };
+    // At zero from the start, so that an alert on its increase fires on
+    // the first refusal.
+    metrics::counter!("trama_connector_busy_total").increment(0);
     // Serving from the first call if the start-up check passed.
     let serving = connector.is_ready();
     let down = (!serving).then(|| "the database has not answered since start".to_string());
-    report(server.health(), down).await;
-    let watcher = watch_database(connector.clone(), server.health().clone(), serving);
+    report(&health, down).await;
+    let watcher = watch_database(connector.clone(), health, serving);
     let service = crate::deadline::Deadlined(
         ConnectorServer::new(
             ConnectorService::new(

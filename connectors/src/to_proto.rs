@@ -364,6 +364,11 @@ pub fn asked_dimensions(ask: &crate::facts::CountAsk) -> Vec<String> {
     trama_proto::stats::audit_terms(&ask.group_by, filters)
 }
 
+/// The answer of a partner that counts nothing (its mapping has no facts).
+pub fn nothing_counted() -> v1::CountPeopleResponse {
+    v1::CountPeopleResponse::default()
+}
+
 /// The answer of a count: sketches, compact and ordered, never people.
 pub fn count_response(mut counted: crate::facts::Counted) -> v1::CountPeopleResponse {
     let groups = |groups: crate::facts::Groups| -> Vec<v1::GroupSketch> {

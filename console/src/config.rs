@@ -40,6 +40,12 @@ pub struct ConsoleConfig {
     pub idle_timeout: Duration,
     /// The public catalogue of services, if served (`[public]`).
     pub public: Option<Public>,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
+    /// Where to serve `GET /livez` and `GET /readyz`, if anywhere.
+    pub health: Option<SocketAddr>,
+    /// Logs and the export of traces.
+    pub tracing: trama_telemetry::traces::TracingTable,
 }
 
 /// The public catalogue's listener: citizens and portals, no sign-in.
@@ -152,6 +158,12 @@ struct RawConfig {
     idle_minutes: u64,
     #[serde(default)]
     public: Option<RawPublic>,
+    #[serde(default)]
+    metrics: Option<trama_telemetry::ListenTable>,
+    #[serde(default)]
+    health: Option<trama_telemetry::ListenTable>,
+    #[serde(default)]
+    tracing: trama_telemetry::traces::TracingTable,
 }
 
 fn default_idle_minutes() -> u64 {
@@ -209,7 +221,18 @@ impl ConsoleConfig {
                 })
             })
             .transpose()?;
+        let metrics = trama_telemetry::ListenTable::optional(raw.metrics, "127.0.0.1:9466")
+            .map_err(|p| origins.invalid("metrics.listen", p))?;
+        let health = trama_telemetry::ListenTable::optional(raw.health, "0.0.0.0:8082")
+            .map_err(|p| origins.invalid("health.listen", p))?;
+        let tracing = raw
+            .tracing
+            .validated()
+            .map_err(|(k, p)| origins.invalid(&k, p))?;
         Ok(ConsoleConfig {
+            metrics,
+            health,
+            tracing,
             path: origins.path().to_path_buf(),
             organisation: raw.organisation,
             listen,

@@ -37,6 +37,7 @@ pub mod operator;
 pub mod oversight;
 pub mod permissions;
 pub mod public;
+pub mod readiness;
 pub mod record;
 pub mod referrals;
 pub mod said;
@@ -87,6 +88,9 @@ pub enum ConsoleError {
         /// What is wrong.
         problem: String,
     },
+    /// The metrics or health endpoint cannot start.
+    #[error(transparent)]
+    Telemetry(#[from] trama_telemetry::TelemetryError),
     /// The address cannot be served.
     #[error("listen {address}: {source}")]
     Listen {
@@ -118,7 +122,9 @@ pub async fn serve(
         Some(o) => Some(oidc::Provider::discover(o).await?),
         None => None,
     };
-    let client = federation_client(&config)?;
+    let channel = federation_channel(&config)?;
+    let client = FederationClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+    let _operations = start_operations(&config, channel).await?;
     let app = web::App::new(
         config.organisation.clone(),
         session::Sessions::new(config.idle_timeout),
@@ -215,11 +221,35 @@ async fn connection(
     }
 }
 
-/// The Federation client, with the organisation's certificate, checking
-/// the gateway's identity.
-fn federation_client(
+/// Starts what operations need beside the console: the metrics and health
+/// endpoints, if configured, and the watch that keeps readiness true to
+/// the gateway (stopped when the returned guard drops).
+async fn start_operations(
     config: &ConsoleConfig,
-) -> Result<FederationClient<tonic::transport::Channel>, ConsoleError> {
+    channel: tonic::transport::Channel,
+) -> Result<AbortOnDrop, ConsoleError> {
+    if let Some(address) = config.metrics {
+        trama_telemetry::serve(address).await?;
+    }
+    let ready = trama_telemetry::ready::Readiness::new(&[readiness::GATEWAY]);
+    if let Some(address) = config.health {
+        trama_telemetry::http::health(address, ready.clone()).await?;
+    }
+    Ok(AbortOnDrop(tokio::spawn(readiness::keep(ready, channel))))
+}
+
+/// A background task stopped when the console stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The channel to the gateway, with the organisation's certificate,
+/// checking the gateway's identity.
+fn federation_channel(config: &ConsoleConfig) -> Result<tonic::transport::Channel, ConsoleError> {
     let tls = trama_tls::client::client_config(&config.federation.tls)?;
     let channel = trama_tls::client::channel(
         &config.federation.gateway,
@@ -231,7 +261,7 @@ fn federation_client(
         },
         Duration::from_secs(5),
     )?;
-    Ok(FederationClient::new(channel).max_decoding_message_size(64 << 20))
+    Ok(channel)
 }
 
 /// The HTTPS configuration: the console's certificate, no client

@@ -91,6 +91,10 @@ pub fn router(app: PublicApp) -> Router {
         // the limit, so that a refusal page is drawn as every other page.
         .route("/assets/{*path}", get(crate::web::asset))
         .layer(middleware::map_response(public_headers))
+        .layer(middleware::from_fn_with_state(
+            "public",
+            crate::readiness::measure,
+        ))
         .with_state(app)
 }
 

@@ -59,6 +59,10 @@ pub fn router(app: App) -> Router {
         .route("/assets/{*path}", get(asset))
         .layer(axum::middleware::map_response(secure_headers))
         .layer(axum::middleware::from_fn(server_timing))
+        .layer(axum::middleware::from_fn_with_state(
+            "operators",
+            crate::readiness::measure,
+        ))
         .with_state(app)
 }
 

@@ -33,6 +33,8 @@ pub struct GatewayConfig {
     pub audit: trama_audit::AuditSettings,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Where to serve `GET /livez` and `GET /readyz`, if anywhere.
+    pub health: Option<SocketAddr>,
     /// Logs and the export of traces.
     pub tracing: trama_telemetry::traces::TracingTable,
     /// Statistics: disclosure control and the cache of published tables.
@@ -141,7 +143,9 @@ struct RawConfig {
     #[serde(default)]
     audit: trama_audit::AuditTable,
     #[serde(default)]
-    metrics: Option<trama_telemetry::MetricsTable>,
+    metrics: Option<trama_telemetry::ListenTable>,
+    #[serde(default)]
+    health: Option<trama_telemetry::ListenTable>,
     #[serde(default)]
     tracing: trama_telemetry::traces::TracingTable,
     #[serde(default)]
@@ -468,11 +472,10 @@ impl GatewayConfig {
             ));
         };
         let audit = raw.audit.resolve(base).map_err(|(k, p)| invalid(&k, p))?;
-        let metrics = raw
-            .metrics
-            .map(|m| m.address("127.0.0.1:9464"))
-            .transpose()
+        let metrics = trama_telemetry::ListenTable::optional(raw.metrics, "127.0.0.1:9464")
             .map_err(|p| invalid("metrics.listen", p))?;
+        let health = trama_telemetry::ListenTable::optional(raw.health, "0.0.0.0:8080")
+            .map_err(|p| invalid("health.listen", p))?;
         let tracing = raw.tracing.validated().map_err(|(k, p)| invalid(&k, p))?;
         let statistics = raw
             .statistics
@@ -493,6 +496,7 @@ impl GatewayConfig {
             catalogue_refresh: std::time::Duration::from_secs(raw.catalogue.refresh_seconds),
             statistics,
             metrics,
+            health,
             tracing,
             path: origins.path().to_path_buf(),
             policy: base.join(policy),

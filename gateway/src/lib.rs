@@ -36,6 +36,7 @@ pub mod outcome;
 pub mod plan;
 pub mod policy;
 pub mod protect;
+pub mod readiness;
 pub mod records;
 pub mod referrals;
 pub mod registry;
@@ -51,6 +52,7 @@ use arc_swap::ArcSwap;
 
 use trama_node::server::NodeServer;
 use trama_proto::v1::federation_server::FederationServer;
+use trama_telemetry::ready::Readiness;
 use trama_tls::Role;
 
 pub use config::GatewayConfig;
@@ -97,12 +99,15 @@ pub async fn serve(
     let registry = registry::Registry::new(&config, &tls)?;
     let policy = Arc::new(ArcSwap::from_pointee(policy::Policy::load(&config.policy)?));
     let auditor = open_audit(&config, &identity).await?;
+    let readiness = Readiness::new(&readiness::CHECKS);
     let server = NodeServer {
         federation: config.federation.clone(),
         admits: Role::Client,
         service: FEDERATION,
         listen: config.listen,
         metrics: config.metrics,
+        health: config.health,
+        readiness: readiness.clone(),
         max_request: (
             config.limits.max_request_bytes,
             "[limits] max_request_bytes",
@@ -110,10 +115,13 @@ pub async fn serve(
     }
     .bind(&tls)
     .await?;
-    server
-        .health()
-        .set_serving::<FederationServer<service::FederationService>>()
-        .await;
+    zero_failure_counters();
+    let ready = tokio::spawn(readiness::keep(
+        readiness,
+        auditor.log.store().clone(),
+        registry.clone(),
+        (server.health().clone(), FEDERATION),
+    ));
     let statistics = stats::Statistics::open(&config.statistics)?;
     let catalogue = catalogue::Catalogue::new();
     let refresher = tokio::spawn(
@@ -147,12 +155,21 @@ pub async fn serve(
     on_ready(server.local_addr());
     let served = server.serve(federation, shutdown).await;
     watcher.abort();
+    ready.abort();
     refresher.abort();
     delivering.abort();
     following.abort();
     referrals.store().close().await;
     trama_node::server::final_checkpoint(&auditor.log).await;
     Ok(served?)
+}
+
+/// Registers the counters of failures at zero, so that an alert on their
+/// increase fires on the first one.
+fn zero_failure_counters() {
+    for name in ["trama_audit_failures_total", "trama_shed_total"] {
+        metrics::counter!(name).increment(0);
+    }
 }
 
 /// Opens the audit log as the gateway's own, checkpoints signed with the

@@ -190,6 +190,12 @@ async fn ask_one<T>(
         "outcome" => crate::outcome::name(status)
     )
     .increment(1);
+    metrics::histogram!(
+        "trama_source_call_seconds",
+        "source" => organisation.clone(),
+        "outcome" => crate::outcome::name(status)
+    )
+    .record(started.elapsed().as_secs_f64());
     Answer {
         outcome: Outcome {
             organisation,

@@ -148,6 +148,10 @@ pub struct NodeServer {
     pub listen: SocketAddr,
     /// Where to serve metrics, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Where to serve `/livez` and `/readyz`, if anywhere.
+    pub health: Option<SocketAddr>,
+    /// The node's ready checks, which `/readyz` reports.
+    pub readiness: trama_telemetry::ready::Readiness,
     /// The largest request accepted, and the configuration key that sets it.
     pub max_request: (usize, &'static str),
 }
@@ -164,8 +168,8 @@ pub struct Bound {
 }
 
 impl NodeServer {
-    /// Binds the listener, starts the metrics endpoint if configured, and
-    /// prepares the health service.
+    /// Binds the listener, starts the metrics and HTTP health endpoints if
+    /// configured, and prepares the gRPC health service.
     pub async fn bind(self, tls: &TlsState) -> Result<Bound, ServeError> {
         let bind = |source| ServeError::Bind {
             address: self.listen,
@@ -175,6 +179,12 @@ impl NodeServer {
             .await
             .map_err(bind)?;
         let local = listener.local_addr().map_err(bind)?;
+        if let Some(address) = self.metrics {
+            trama_telemetry::serve(address).await?;
+        }
+        if let Some(address) = self.health {
+            trama_telemetry::http::health(address, self.readiness.clone()).await?;
+        }
         let health = HealthReporter::new();
         let health_service = HealthServer::new(HealthService::from_health_reporter(health.clone()));
         Ok(Bound {
@@ -197,6 +207,12 @@ impl Bound {
     /// The health reporter, to set the node's status.
     pub fn health(&self) -> &HealthReporter {
         &self.health
+    }
+
+    /// Sets the gRPC health status of the node's service (and of the
+    /// server as a whole) to `serving` or not.
+    pub async fn set_serving(&self, serving: bool) {
+        set_serving(&self.health, self.spec.service, serving).await;
     }
 
     /// Serves `service` with health and reflection, every one behind mutual
@@ -222,13 +238,9 @@ impl Bound {
         S::Future: Send + 'static,
     {
         let spec = self.spec;
-        let gauges = match spec.metrics {
-            Some(address) => {
-                trama_telemetry::serve(address).await?;
-                Some(trama_telemetry::watch_certificates(self.tls.clone()))
-            }
-            None => None,
-        };
+        let gauges = spec
+            .metrics
+            .map(|_| trama_telemetry::watch_certificates(self.tls.clone()));
         let tls_watch = self.tls.clone().watch(TLS_POLL);
         let authz = RequireRole::new(&spec.federation, spec.admits, spec.service)
             .with_revocation(self.tls.clone());
@@ -236,6 +248,7 @@ impl Bound {
         let served = tonic::transport::Server::builder()
             .trace_fn(trama_telemetry::traces::server_span)
             .layer(too_large_is_exhausted(limit, key))
+            .layer(crate::timing::TimedLayer)
             .add_service(InterceptedService::new(service, authz.clone()))
             .add_service(InterceptedService::new(self.health_service, authz.clone()))
             .add_service(InterceptedService::new(
@@ -258,6 +271,18 @@ impl Bound {
         }
         served
     }
+}
+
+/// Sets the gRPC health status of `service` (and of the server as a whole,
+/// the empty name) to `serving` or not.
+pub async fn set_serving(health: &HealthReporter, service: &str, serving: bool) {
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    health.set_service_status(service, status).await;
+    health.set_service_status("", status).await;
 }
 
 /// Seals the audit log with a last signed checkpoint, when a node stops.

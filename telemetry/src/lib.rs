@@ -1,26 +1,21 @@
-//! Trama's telemetry, shared by the gateway and the connectors: logs and
-//! traces ([`traces`]: OTLP export, W3C trace context across the
-//! federation) and metrics: one
-//! Prometheus text endpoint (`GET /metrics`, plain HTTP on an address the
-//! operator chooses, normally loopback or a management network), and the
-//! gauges every node reports about its certificates. Call counters are
-//! recorded where the calls are served, through the `metrics` facade.
-//!
-//! Metric names: `trama_certificate_expiry_days` (the node's certificate),
-//! `trama_ca_expiry_days` (the first CA to expire), `trama_crl_next_update_days`
-//! (negative when the CRL is overdue); the gateway adds `trama_calls_total`,
-//! `trama_policy_denials_total` and `trama_audit_entries_total`, the
-//! connectors `trama_connector_calls_total` and `trama_export_denials_total`.
+//! Trama's telemetry, shared by every node (gateway, connectors, console):
+//! logs and traces ([`traces`]: OTLP export, W3C trace context across the
+//! federation); the plain-HTTP endpoints beside a node's own port
+//! ([`http`]: Prometheus text at `GET /metrics`, and `GET /livez` and
+//! `GET /readyz` for load balancers and orchestrators, each on an address
+//! the operator chooses); the ready checks `/readyz` reports ([`ready`]);
+//! and the gauges every node reports about its certificates. Counters and
+//! histograms are recorded where the work is done, through the `metrics`
+//! facade; `docs/operations.md` lists every metric.
 
+pub mod http;
+pub mod ready;
 pub mod traces;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use trama_tls::TlsState;
 
 /// Why the metrics endpoint cannot start.
@@ -42,15 +37,15 @@ pub enum TelemetryError {
     Tracing(String),
 }
 
-/// The `[metrics]` table of the gateway's and the connectors'
-/// configuration files.
+/// The `[metrics]` and `[health]` tables of the nodes' configuration
+/// files: where a plain-HTTP endpoint listens.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MetricsTable {
+pub struct ListenTable {
     listen: String,
 }
 
-impl MetricsTable {
+impl ListenTable {
     /// The address to serve on; `Err` says what is wrong, with `example`
     /// as a fitting address.
     pub fn address(&self, example: &str) -> Result<SocketAddr, String> {
@@ -58,83 +53,31 @@ impl MetricsTable {
             .parse()
             .map_err(|_| format!("`{}` is not an address like {example}", self.listen))
     }
+
+    /// The address of an optional table, if given; `Err` as
+    /// [`ListenTable::address`].
+    pub fn optional(
+        table: Option<ListenTable>,
+        example: &str,
+    ) -> Result<Option<SocketAddr>, String> {
+        table.map(|t| t.address(example)).transpose()
+    }
 }
 
 /// How often gauges derived from files are refreshed.
 const REFRESH: Duration = Duration::from_secs(60);
-/// Longest request head read from a scraper.
-const MAX_REQUEST: usize = 8 * 1024;
 
 /// Installs the process's metrics recorder and serves `GET /metrics` on
-/// `listen`. Returns the bound address (port 0 picks a free port).
+/// `listen` (see [`http::metrics`]).
 pub async fn serve(listen: SocketAddr) -> Result<SocketAddr, TelemetryError> {
-    let handle = PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| TelemetryError::Recorder(e.to_string()))?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| TelemetryError::Bind {
-            address: listen,
-            source,
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| TelemetryError::Bind {
-            address: listen,
-            source,
-        })?;
-    let upkeep = handle.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            upkeep.run_upkeep();
-        }
-    });
-    tokio::spawn(accept(listener, handle));
-    tracing::info!(address = %local, "metrics on http://{local}/metrics");
-    Ok(local)
+    http::metrics(listen).await
 }
 
-async fn accept(listener: TcpListener, handle: PrometheusHandle) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let mut head = Vec::with_capacity(512);
-            let mut buf = [0u8; 1024];
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-            })
-            .await;
-            if read.is_err() {
-                return;
-            }
-            let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-            let (status, body) = if line.starts_with(b"GET /metrics ") {
-                ("200 OK", handle.render())
-            } else {
-                (
-                    "404 Not Found",
-                    "only GET /metrics is served here\n".to_string(),
-                )
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
-    }
-}
+/// The bounds, in seconds, of every latency histogram: from a millisecond
+/// (a cached answer) to a minute (a statistics table at a large partner).
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// Days from now until `t` (negative once past).
 fn days_until(t: OffsetDateTime) -> f64 {

@@ -240,29 +240,65 @@ pub fn mysql() -> Option<String> {
 
 /// `GET /metrics` from the address the gateway logged.
 pub async fn scrape(fed: &Sandbox) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = logged_address(|| fed.log("gateway"), "metrics on http://").await;
+    let (status, body) = http_get(&address, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The address a process logged after `marker` (`health on http://`),
+/// from its latest start (a restarted process logs a new one).
+pub async fn logged_address(log: impl Fn() -> String, marker: &str) -> String {
     let started = std::time::Instant::now();
-    let address = loop {
-        let log = fed.log("gateway");
-        // The latest start's address (a restarted gateway logs a new one).
-        if let Some((_, rest)) = log.rsplit_once("metrics on http://") {
-            break rest.split('/').next().unwrap().to_string();
+    loop {
+        if let Some((_, rest)) = log().rsplit_once(marker) {
+            return rest.split('/').next().unwrap().to_string();
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "metrics address logged"
+            "`{marker}` logged"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    body
+    }
+}
+
+/// `GET path` over plain HTTP/1.1 at `address`: the status and the body.
+pub async fn http_get(address: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let ask = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(ask.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// Asks `/readyz` at `address` until it answers `want` (200 or 503) or
+/// `limit` passes: how long it took, if it did, and the last answer.
+pub async fn readyz_within(
+    address: &str,
+    want: u16,
+    limit: Duration,
+) -> (Option<Duration>, String) {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = http_get(address, "/readyz").await;
+        if status == want {
+            return (Some(started.elapsed()), body);
+        }
+        if started.elapsed() > limit {
+            return (None, body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Every entry of the gateway's audit log, in order.

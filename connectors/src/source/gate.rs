@@ -37,7 +37,11 @@ pub(super) struct Pass<'a> {
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        let held = u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = self.since.elapsed();
+        metrics::histogram!("trama_database_hold_seconds").record(elapsed.as_secs_f64());
+        // The slot is given back after this: one fewer in use.
+        self.gate.report(1);
+        let held = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         // An exponential moving average over about eight holds; a lost
         // race between two updates loses one sample, nothing more.
         let old = self.gate.hold_micros.load(Ordering::Relaxed);
@@ -92,7 +96,19 @@ impl Gate {
         }
     }
 
+    /// Reports the pool's use: connections in use (less `leaving`, about to
+    /// be given back), the pool's size, and calls waiting.
+    fn report(&self, leaving: usize) {
+        let in_use = (self.size as usize)
+            .saturating_sub(self.slots.available_permits())
+            .saturating_sub(leaving);
+        metrics::gauge!("trama_database_connections_in_use").set(in_use as f64);
+        metrics::gauge!("trama_database_connections_max").set(f64::from(self.size));
+        metrics::gauge!("trama_database_waiting").set(self.waiting.load(Ordering::Relaxed) as f64);
+    }
+
     fn pass<'a>(&'a self, slot: SemaphorePermit<'a>) -> Pass<'a> {
+        self.report(0);
         Pass {
             _slot: slot,
             gate: self,

@@ -225,7 +225,11 @@ impl ConnectorFile {
              ca = {}\n\
              cert = {}\n\
              key = {}\n\
-             crl = {}\n",
+             crl = {}\n\n\
+             [metrics]\n\
+             listen = \"127.0.0.1:0\"\n\n\
+             [health]\n\
+             listen = \"127.0.0.1:0\"\n",
             quoted(&self.federation),
             quoted(org),
             quoted(&self.listen),
@@ -409,6 +413,8 @@ impl GatewayFile {
              checkpoint_file = {}\n\
              checkpoint_interval_s = 10\n\n\
              [metrics]\n\
+             listen = \"127.0.0.1:0\"\n\n\
+             [health]\n\
              listen = \"127.0.0.1:0\"\n",
             quoted(&self.federation),
             quoted(&self.listen),
@@ -653,7 +659,11 @@ impl ConsoleFile {
              [federation.tls]\n\
              ca = \"pki/ca.pem\"\n\
              cert = {}\n\
-             key = {}\n{}",
+             key = {}\n\n\
+             [metrics]\n\
+             listen = \"127.0.0.1:0\"\n\n\
+             [health]\n\
+             listen = \"127.0.0.1:0\"\n{}",
             quoted(org),
             quoted(&self.listen),
             quoted(&format!("{name}-accounts.toml")),
