@@ -247,9 +247,17 @@ async fn the_gateway_applies_purpose_based_policy_and_audits_every_decision() {
         (forged.organisation.as_str(), forged.operator_role.as_str()),
         ("caritas", "assistente_sociale")
     );
-    // Nothing in clear: no tax code, no name, no contents.
-    let raw = std::fs::read(fed.dir().join("audit.db")).unwrap();
+    // Nothing in clear: no tax code, no name, no contents, in the store
+    // or in its write-ahead log (where recent entries are until the next
+    // checkpoint of the file).
+    let mut raw = std::fs::read(fed.dir().join("audit.db")).unwrap();
+    let wal = std::fs::read(fed.dir().join("audit.db-wal")).unwrap_or_default();
+    raw.extend_from_slice(&wal);
     let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.contains("presa_in_carico"),
+        "the bytes read hold the entries just written"
+    );
     assert!(!text.contains(&featured_tax_code()));
     assert!(!text.contains("D'Angelo") && !text.contains("Giuseppe"));
 
