@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use trama_proto::v1;
-use trama_tls::Role;
 
 use trama_client::{Profile, parse_sections, render, requests};
 
@@ -81,28 +80,21 @@ pub enum Command {
     Pki {
         /// What to do.
         #[command(subcommand)]
-        command: PkiCommand,
+        command: crate::pki::PkiCommand,
     },
     /// Ask the gateway, as a client system.
-    Query(QueryArgs),
-    /// Run a local demo federation: PKI, five partner databases, five connectors, a gateway and two consoles.
-    Demo(trama_lab::demo::DemoArgs),
-    /// Fill a demo partner's legacy database with synthetic people.
-    Seed(trama_lab::seed::SeedArgs),
-    /// Drive a demo federation for a set time, with faults, and report errors, latency and memory.
-    Soak(trama_lab::soak::SoakArgs),
+    Query(Box<QueryArgs>),
     /// Check an audit log: the hash chain, the subject index and the signed checkpoints.
     Audit {
         /// What to do.
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Measure: matching at a connector, audit writes, load on a gateway, the gateway against its baselines.
-    Bench {
-        /// What to measure.
-        #[command(subcommand)]
-        command: BenchCommand,
-    },
+    /// The lab's commands (`demo`, `seed`, `soak`, `bench`), in a build with the `lab` feature;
+    /// the installed package leaves them out.
+    #[cfg(feature = "lab")]
+    #[command(flatten)]
+    Lab(crate::lab::LabCommand),
 }
 
 /// `trama audit` subcommands.
@@ -125,104 +117,6 @@ pub enum AuditCommand {
         /// before a renewal verify against them.
         #[arg(long = "cert")]
         certs: Vec<PathBuf>,
-    },
-}
-
-/// `trama bench` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Precision, recall and latency of finding people at one connector.
-    Match(trama_lab::bench::matching::MatchArgs),
-    /// Throughput and latency of durable audit writes: group commit against one sync per entry.
-    Audit(trama_lab::bench::audit::AuditArgs),
-    /// Load a gateway with Federation calls (closed or open loop) and report latency.
-    Load(trama_lab::bench::load::LoadArgs),
-    /// The gateway against its baselines in one run: direct to the slowest connector, through
-    /// nginx, a naive sequential client; then 32 sources, and memory with 1,000 calls open.
-    Federation(trama_lab::bench::federation::FederationArgs),
-    /// Statistics: distinct counts against the truth before perturbation, and a table by need
-    /// and district end to end beside each partner's own counting, in the same run.
-    Stats(trama_lab::bench::stats::StatsArgs),
-    /// Statistics attacked: each attack a planner can run, over many trials against a real
-    /// federation, scored against the partners' own data beside the majority guess.
-    Attacks(trama_lab::bench::attacks::AttacksArgs),
-    /// The console's record page: its server-side time with operators working at once, beside
-    /// the bare GetRecord it asks for, in the same run.
-    Console(trama_lab::bench::console::ConsoleArgs),
-    /// The catalogue of services: SearchServices with thousands of services from many partners
-    /// and searches in flight, beside ListSources in the same run; a change's time to show.
-    Services(trama_lab::bench::services::ServicesArgs),
-    /// Durable referral sends at many in flight, beside the audit writer's own figure in the same
-    /// run; then how long every referral takes to reach the target's inbox.
-    Referrals(trama_lab::bench::referrals::ReferralsArgs),
-    /// What each process of the demo federation costs while no call arrives, as a share of
-    /// one core: an idle node must not scan its partner's data.
-    Idle(trama_lab::bench::idle::IdleArgs),
-}
-
-/// `trama pki` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum PkiCommand {
-    /// Create a federation CA.
-    Init {
-        /// Directory for the PKI (created if missing).
-        #[arg(long, default_value = "pki")]
-        dir: PathBuf,
-        /// The federation's name.
-        #[arg(long, default_value = "demo")]
-        federation: String,
-    },
-    /// Issue a node certificate signed by the federation CA.
-    Issue {
-        /// Directory of the PKI.
-        #[arg(long, default_value = "pki")]
-        dir: PathBuf,
-        /// The organisation id, for example comune.
-        #[arg(long)]
-        org: String,
-        /// The node's role.
-        #[arg(long, value_parser = ["gateway", "connector", "client"])]
-        role: String,
-        /// Host names or IP addresses the node serves on (repeatable).
-        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
-        hosts: Vec<String>,
-        /// Validity in days.
-        #[arg(long, default_value_t = 397)]
-        days: i64,
-    },
-    /// Revoke a certificate: add it to the federation's CRL (pki/crl.pem). Nodes that name the
-    /// CRL in their `[tls] crl` reload it within seconds and refuse the certificate, also on
-    /// connections already open.
-    Revoke {
-        /// Directory of the PKI.
-        #[arg(long, default_value = "pki")]
-        dir: PathBuf,
-        /// The certificate to revoke (PEM).
-        #[arg(long)]
-        cert: PathBuf,
-    },
-    /// Issue an HTTPS certificate for a web console, signed by the federation CA: server
-    /// authentication only, no trama:// identity (it can never act as a node).
-    Web {
-        /// Directory of the PKI.
-        #[arg(long, default_value = "pki")]
-        dir: PathBuf,
-        /// A name for the files (`<name>-web.pem`, `<name>-web-key.pem`).
-        #[arg(long)]
-        name: String,
-        /// Host names or IP addresses browsers reach the console at (repeatable).
-        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
-        hosts: Vec<String>,
-        /// Validity in days.
-        #[arg(long, default_value_t = 397)]
-        days: i64,
-    },
-    /// Create the federation linkage key for statistics: give the same file to every connector
-    /// (`[statistics] linkage_key`), never to the gateway. Refuses to overwrite a key.
-    LinkageKey {
-        /// Where to write it (mode 0600).
-        #[arg(long, default_value = "linkage.key")]
-        out: PathBuf,
     },
 }
 
@@ -399,77 +293,6 @@ pub struct ServicesArgs {
     /// The token printed with the previous page.
     #[arg(long)]
     pub page_token: Option<String>,
-}
-
-/// Runs `trama pki`.
-pub fn pki(command: PkiCommand) -> anyhow::Result<()> {
-    match command {
-        PkiCommand::Init { dir, federation } => {
-            let ca = trama_tls::pki::init(&dir, &federation)?;
-            println!(
-                "created the CA of federation {federation}: {}",
-                ca.display()
-            );
-            println!(
-                "keep {} secret (mode 0600)",
-                dir.join(trama_tls::pki::CA_KEY).display()
-            );
-        }
-        PkiCommand::Issue {
-            dir,
-            org,
-            role,
-            hosts,
-            days,
-        } => {
-            let role: Role = role.parse()?;
-            let files = trama_tls::pki::issue(
-                &dir,
-                &trama_tls::pki::IssueRequest {
-                    organisation: org.clone(),
-                    role,
-                    hosts,
-                    valid_days: days,
-                    not_before_days_ago: 0,
-                },
-            )?;
-            let federation = trama_tls::pki::federation_of(&dir)?;
-            println!("issued trama://{federation}/org/{org}/{role}");
-            println!("  certificate {}", files.cert.display());
-            println!("  private key {} (mode 0600)", files.key.display());
-        }
-        PkiCommand::Revoke { dir, cert } => {
-            let crl = trama_tls::pki::revoke(&dir, &cert)?;
-            println!(
-                "revoked {}; CRL written to {}",
-                cert.display(),
-                crl.display()
-            );
-            println!(
-                "nodes naming this CRL in [tls] crl refuse the certificate after their next reload (a few seconds, or SIGHUP)"
-            );
-        }
-        PkiCommand::Web {
-            dir,
-            name,
-            hosts,
-            days,
-        } => {
-            let files = trama_tls::pki::issue_web(&dir, &name, &hosts, days)?;
-            println!("issued an HTTPS certificate for {}", hosts.join(", "));
-            println!("  certificate {}", files.cert.display());
-            println!("  private key {} (mode 0600)", files.key.display());
-        }
-        PkiCommand::LinkageKey { out } => {
-            trama_audit::Pseudonymiser::generate(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            println!(
-                "created the federation linkage key {} (mode 0600): copy it to every connector, never to the gateway",
-                out.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Runs `trama query`.

@@ -6,4 +6,7 @@
 
 pub mod args;
 pub mod cli;
+#[cfg(feature = "lab")]
+pub mod lab;
+pub mod pki;
 pub mod refer;

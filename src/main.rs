@@ -129,7 +129,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Pki { command } => cli::pki(command)?,
+        Command::Pki { command } => trama::pki::run(command)?,
         Command::Console { .. } => {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
@@ -139,10 +139,7 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
                 trama_console::accounts::hash_password(password).map_err(anyhow::Error::msg)?;
             println!("{hash}");
         }
-        Command::Query(args) => cli::query(args).await?,
-        Command::Demo(args) => trama_lab::demo::run(args).await?,
-        Command::Seed(args) => trama_lab::seed::run(args).await?,
-        Command::Soak(args) => trama_lab::soak::run(args).await?,
+        Command::Query(args) => cli::query(*args).await?,
         Command::Audit { command } => match command {
             cli::AuditCommand::Verify {
                 gateway,
@@ -150,18 +147,8 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
                 certs,
             } => cli::audit_verify(gateway, connector, certs).await?,
         },
-        Command::Bench { command } => match command {
-            cli::BenchCommand::Match(args) => trama_lab::bench::matching::run(args).await?,
-            cli::BenchCommand::Audit(args) => trama_lab::bench::audit::run(args).await?,
-            cli::BenchCommand::Load(args) => trama_lab::bench::load::run(args).await?,
-            cli::BenchCommand::Federation(args) => trama_lab::bench::federation::run(args).await?,
-            cli::BenchCommand::Stats(args) => trama_lab::bench::stats::run(args).await?,
-            cli::BenchCommand::Attacks(args) => trama_lab::bench::attacks::run(args).await?,
-            cli::BenchCommand::Console(args) => trama_lab::bench::console::run(args).await?,
-            cli::BenchCommand::Services(args) => trama_lab::bench::services::run(args).await?,
-            cli::BenchCommand::Referrals(args) => trama_lab::bench::referrals::run(args).await?,
-            cli::BenchCommand::Idle(args) => trama_lab::bench::idle::run(args).await?,
-        },
+        #[cfg(feature = "lab")]
+        Command::Lab(command) => trama::lab::run(command).await?,
     }
     Ok(())
 }

@@ -108,6 +108,7 @@ pub fn misfits(files: &TlsFiles, node: &NodeConfig<'_>) -> (Option<NodeIdentity>
             ),
         ));
     }
+    found.extend(key_exposed(&files.key));
     // The key and the CRL, once the certificates are known to be right.
     if found.is_empty()
         && let Err(e) = crate::server::server_config(files)
@@ -123,6 +124,29 @@ pub fn misfits(files: &TlsFiles, node: &NodeConfig<'_>) -> (Option<NodeIdentity>
         })
         .collect();
     (identity, misfits)
+}
+
+/// The private key file, if other users may read or write it: the node's
+/// identity would be theirs too.
+#[cfg(unix)]
+fn key_exposed(key: &Path) -> Option<(&'static str, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(key).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        (
+            "tls.key",
+            format!(
+                "{} may be read by other users (mode {mode:04o}); give it to the node's user alone:                  `chmod 0600 {}` (and `chown trama` under the package's units)",
+                key.display(),
+                key.display()
+            ),
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn key_exposed(_key: &Path) -> Option<(&'static str, String)> {
+    None
 }
 
 /// The certificates of the CA file that cannot be CAs.
@@ -397,5 +421,25 @@ mod tests {
         let found = problems(&swapped, &node(Role::Connector, Some("caritas")));
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("tls.key: "), "{found:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_other_users_may_read_is_refused_naming_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let pki = Pki::new();
+        let files = pki.issue("caritas", Role::Connector, 30, 0);
+        let node = node(Role::Connector, Some("caritas"));
+        assert!(problems(&files, &node).is_empty(), "0600 as written");
+        for mode in [0o640, 0o604, 0o666] {
+            std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let found = problems(&files, &node);
+            assert_eq!(found.len(), 1, "{mode:o}: {found:?}");
+            assert!(
+                found[0].starts_with("tls.key: ") && found[0].contains("chmod 0600"),
+                "{found:?}"
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod authz;
 pub mod check;
 pub mod client;
 mod configs;
+pub mod csr;
 pub mod identity;
 pub mod pki;
 pub mod reload;

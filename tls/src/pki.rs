@@ -78,7 +78,15 @@ pub fn init(dir: &Path, federation: &str) -> Result<PathBuf, TlsError> {
         DnType::OrganizationName,
         format!("Trama federation {federation}"),
     );
-    dn.push(DnType::CommonName, format!("{federation} federation CA"));
+    // A name of its own for each CA of a federation: during a rollover
+    // peers trust the old and the new one together, and find a
+    // certificate's issuer, and its CRL, by name.
+    let generation = hex::encode(&random_serial()?.to_bytes()[..4]);
+    let created = OffsetDateTime::now_utc().date();
+    dn.push(
+        DnType::CommonName,
+        format!("{federation} federation CA {created} {generation}"),
+    );
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
@@ -129,20 +137,7 @@ pub fn issue_with_extra_uris(
     let federation = federation_of(dir)?;
     let identity = NodeIdentity::new(&federation, &request.organisation, request.role)?;
     let ca = Ca::load(dir)?;
-
-    let mut params = CertificateParams::default();
-    // rcgen would derive the serial from the public key; a random one is
-    // the usual practice and cannot repeat with a reused key.
-    params.serial_number = Some(random_serial()?);
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, request.organisation.clone());
-    dn.push(DnType::CommonName, identity.uri());
-    params.distinguished_name = dn;
-    let uri = identity
-        .uri()
-        .try_into()
-        .map_err(|e: rcgen::Error| TlsError::Pki(e))?;
-    params.subject_alt_names.push(SanType::URI(uri));
+    let mut params = node_params(&identity, &request.hosts)?;
     for extra in extra_uris {
         let uri = extra
             .clone()
@@ -150,16 +145,6 @@ pub fn issue_with_extra_uris(
             .map_err(|e: rcgen::Error| TlsError::Pki(e))?;
         params.subject_alt_names.push(SanType::URI(uri));
     }
-    add_hosts(&mut params, &request.hosts)?;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = match request.role {
-        Role::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
-        // Gateways and connectors serve, and the gateway also calls.
-        Role::Gateway | Role::Connector => vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ],
-    };
     let base = format!("{}-{}", request.organisation, request.role);
     sign_and_write(
         dir,
@@ -168,6 +153,49 @@ pub fn issue_with_extra_uris(
         &ca,
         (request.not_before_days_ago, request.valid_days),
     )
+}
+
+/// A node certificate's contents for `identity`, serving at `hosts`: a
+/// random serial, the identity as the subject and as the one `trama://` URI
+/// of its subject alternative names, the hosts beside it, and the usages of
+/// its role.
+pub(crate) fn node_params(
+    identity: &NodeIdentity,
+    hosts: &[String],
+) -> Result<CertificateParams, TlsError> {
+    let mut params = CertificateParams::default();
+    // rcgen would derive the serial from the public key; a random one is
+    // the usual practice and cannot repeat with a reused key.
+    params.serial_number = Some(random_serial()?);
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, identity.organisation.clone());
+    dn.push(DnType::CommonName, identity.uri());
+    params.distinguished_name = dn;
+    let uri = identity
+        .uri()
+        .try_into()
+        .map_err(|e: rcgen::Error| TlsError::Pki(e))?;
+    params.subject_alt_names.push(SanType::URI(uri));
+    add_hosts(&mut params, hosts)?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = match identity.role {
+        Role::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        // Gateways and connectors serve, and the gateway also calls.
+        Role::Gateway | Role::Connector => vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    };
+    Ok(params)
+}
+
+/// The validity of a certificate signed now: from `ago` days before now
+/// (and five minutes, for clocks slightly behind) for `days` days.
+pub(crate) fn validity(params: &mut CertificateParams, (ago, days): (i64, i64)) {
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::days(ago.max(0)) - Duration::minutes(5);
+    params.not_after = now + Duration::days(days);
+    params.use_authority_key_identifier_extension = true;
 }
 
 /// Adds `hosts` (DNS names or IP addresses) to the subject alternative
@@ -190,18 +218,15 @@ fn sign_and_write(
     base: &str,
     mut params: CertificateParams,
     ca: &Ca,
-    (ago, days): (i64, i64),
+    period: (i64, i64),
 ) -> Result<IssuedFiles, TlsError> {
-    let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::days(ago.max(0)) - Duration::minutes(5);
-    params.not_after = now + Duration::days(days);
-    params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().map_err(TlsError::Pki)?;
-    let cert = params.signed_by(&key, &ca.issuer).map_err(TlsError::Pki)?;
+    validity(&mut params, period);
     let files = IssuedFiles {
         cert: dir.join(format!("{base}.pem")),
         key: dir.join(format!("{base}-key.pem")),
     };
+    let key = KeyPair::generate().map_err(TlsError::Pki)?;
+    let cert = params.signed_by(&key, &ca.issuer).map_err(TlsError::Pki)?;
     write_private(&files.key, &key.serialize_pem())?;
     write_public(&files.cert, &cert.pem())?;
     Ok(files)
@@ -294,14 +319,14 @@ pub fn revoke(dir: &Path, cert: &Path) -> Result<PathBuf, TlsError> {
 }
 
 /// The CA of a PKI directory, ready to sign.
-struct Ca {
+pub(crate) struct Ca {
     der: Vec<u8>,
     key_identifier_method: KeyIdMethod,
-    issuer: Issuer<'static, KeyPair>,
+    pub(crate) issuer: Issuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn load(dir: &Path) -> Result<Ca, TlsError> {
+    pub(crate) fn load(dir: &Path) -> Result<Ca, TlsError> {
         let ca_cert_path = dir.join(CA_CERT);
         let ca_pem =
             fs::read_to_string(&ca_cert_path).map_err(|e| TlsError::io(&ca_cert_path, e))?;
@@ -456,13 +481,13 @@ fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
     Ok(())
 }
 
-fn write_public(path: &Path, contents: &str) -> Result<(), TlsError> {
+pub(crate) fn write_public(path: &Path, contents: &str) -> Result<(), TlsError> {
     fs::write(path, contents).map_err(|e| TlsError::io(path, e))
 }
 
 /// Writes a private key readable by its owner only. The file is created
 /// with mode 0600, never widened afterwards.
-fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
