@@ -220,9 +220,15 @@ mod tests {
             c.linkage_key.as_deref(),
             Some(std::path::Path::new("/etc/trama/linkage.key"))
         );
-        assert!(
-            c.audit.database.starts_with("sqlite://") && c.audit.database.ends_with("audit.db")
+        // Under its systemd unit /etc/trama is read-only: the audit log's
+        // files are in the connector's state directory.
+        assert_eq!(
+            c.audit.database,
+            "sqlite:///var/lib/trama/connector/audit.db"
         );
+        let state = std::path::Path::new("/var/lib/trama/connector");
+        assert!(c.audit.pseudonym_key.starts_with(state));
+        assert!(c.audit.checkpoint_file.starts_with(state));
     }
 
     #[test]

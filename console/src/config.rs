@@ -288,3 +288,29 @@ fn check_oidc(
         ..oidc
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deployment_example_parses() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("console.toml");
+        std::fs::write(&path, include_str!("../../deploy/console.example.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = ConsoleConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.organisation, "comune");
+        assert_eq!(config.federation.gateway, "gateway.example.org:7400");
+        assert_eq!(
+            config.https.cert,
+            dir.path().join("pki/console-comune-web.pem")
+        );
+        assert_eq!(config.health.map(|a| a.port()), Some(8082));
+        assert_eq!(config.metrics.map(|a| a.port()), Some(9466));
+        assert_eq!(
+            config.accounts,
+            Some(dir.path().join("console-accounts.toml"))
+        );
+    }
+}

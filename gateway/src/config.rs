@@ -834,10 +834,25 @@ mod example_tests {
         );
         let Ok(c) = parsed else { panic!("{parsed:?}") };
         assert_eq!(c.policy, Path::new("/etc/trama/policy.cedar"));
-        assert_eq!(c.audit.database, "sqlite:///var/lib/trama/audit.db");
+        assert_eq!(c.audit.database, "sqlite:///var/lib/trama/gateway/audit.db");
         assert_eq!(c.tls.crl, Some(PathBuf::from("/etc/trama/pki/crl.pem")));
         assert_eq!(c.sources.len(), 2);
-        assert_eq!(c.referrals.store, "sqlite:///var/lib/trama/referrals.db");
+        assert_eq!(
+            c.referrals.store,
+            "sqlite:///var/lib/trama/gateway/referrals.db"
+        );
+        // Under its systemd unit /etc/trama is read-only: every file the
+        // gateway writes or creates on first start is in its state
+        // directory.
+        let state = Path::new("/var/lib/trama/gateway");
+        for written in [
+            &c.audit.pseudonym_key,
+            &c.audit.checkpoint_file,
+            &c.statistics.cell_key,
+            &c.referrals.key,
+        ] {
+            assert!(written.starts_with(state), "{}", written.display());
+        }
         let comune = c
             .referrals
             .targets
