@@ -124,7 +124,7 @@ pub use trama_node::config::ConfigError;
 /// database's URL may come from a secret file (`audit.database_file`).
 pub const LOADER: Loader<'static> = Loader {
     prefix: "TRAMA_GATEWAY",
-    secrets: &["audit.database"],
+    secrets: &["audit.database", "referrals.store"],
 };
 
 #[derive(Debug, Deserialize)]
@@ -881,7 +881,7 @@ mod example_tests {
                 "sources[0].referral_deadline_days",
             ),
             (
-                "store = \"/var/lib/trama/referrals.db\"",
+                "store = \"/var/lib/trama/gateway/referrals.db\"",
                 "store = \"mysql://db/x\"",
                 "referrals.store",
             ),
