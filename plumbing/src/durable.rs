@@ -28,13 +28,17 @@ pub async fn open(
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if sqlite {
-                    // Durable before acknowledged.
-                    let durable = [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = FULL",
-                        "PRAGMA busy_timeout = 5000",
-                    ];
-                    for pragma in durable.iter().chain(pragmas) {
+                    // Durable before acknowledged. A reader leaves the
+                    // journal mode as it finds it: a backup copy
+                    // (`sqlite3 .backup`, `VACUUM INTO`) is not in WAL mode,
+                    // and a read-only connection cannot change that.
+                    let journal: &[&str] = if create {
+                        &["PRAGMA journal_mode = WAL"]
+                    } else {
+                        &[]
+                    };
+                    let durable = ["PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"];
+                    for pragma in journal.iter().chain(&durable).chain(pragmas) {
                         // The store's own constants, never input.
                         sqlx::query(sqlx::AssertSqlSafe(*pragma))
                             .execute(&mut *conn)
