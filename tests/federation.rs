@@ -223,6 +223,29 @@ async fn a_stopped_connector_is_an_unavailable_source_in_a_partial_answer() {
     };
     assert_eq!(health("asl"), v1::SourceHealth::Unreachable as i32);
     assert_eq!(health("comune"), v1::SourceHealth::Serving as i32);
+    // Each connector that answered says its software version, which the
+    // gateway accepts; the dead one says nothing and is not accepted.
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(sources.gateway_version, version);
+    assert!(version.starts_with(sources.accepted_software.trim_end_matches('x')));
+    let comune = sources
+        .sources
+        .iter()
+        .find(|s| s.organisation == "comune")
+        .unwrap();
+    assert_eq!(
+        (comune.software_version.as_str(), comune.software_accepted),
+        (version, true)
+    );
+    let asl = sources
+        .sources
+        .iter()
+        .find(|s| s.organisation == "asl")
+        .unwrap();
+    assert_eq!(
+        (asl.software_version.as_str(), asl.software_accepted),
+        ("", false)
+    );
 }
 
 #[tokio::test]

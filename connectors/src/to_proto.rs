@@ -110,6 +110,7 @@ pub fn describe(mapping: &Mapping, organisation: &str) -> v1::DescribeResponse {
             .map(|s| s as i32)
             .collect(),
         match_capabilities: mapping.match_capabilities(),
+        software_version: trama_proto::SOFTWARE_VERSION.to_string(),
     }
 }
 

@@ -23,6 +23,28 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// The schema version connectors and the gateway speak.
 pub const SCHEMA_VERSION: &str = "v1";
 
+/// The software version of this build, the same for every node.
+pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `major.minor` (before 1.0) or `major` a version is compatible
+/// within, as `0.1.x` or `1.x`; `None` for text that is not a version.
+pub fn compatible_series(version: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    Some(match major {
+        0 => format!("0.{minor}.x"),
+        _ => format!("{major}.x"),
+    })
+}
+
+/// Whether a gateway of version `gateway` accepts a connector of version
+/// `connector`: both in the same compatible series.
+pub fn accepts_software(gateway: &str, connector: &str) -> bool {
+    compatible_series(gateway).is_some()
+        && compatible_series(gateway) == compatible_series(connector)
+}
+
 /// The canonical name of a gRPC code, as written in the log.
 pub fn code_name(code: tonic::Code) -> &'static str {
     match code {
@@ -248,5 +270,25 @@ pub mod reason {
             }
             assert_eq!(ConnectorReason::parse("database_unavailable"), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_accepts_connectors_of_its_own_series() {
+        assert_eq!(compatible_series("0.1.0").as_deref(), Some("0.1.x"));
+        assert_eq!(compatible_series("1.4.2").as_deref(), Some("1.x"));
+        assert!(accepts_software("0.1.0", "0.1.7"));
+        assert!(!accepts_software("0.1.0", "0.2.0"));
+        assert!(accepts_software("1.0.0", "1.9.3"));
+        assert!(!accepts_software("1.0.0", "2.0.0"));
+        assert!(
+            !accepts_software("0.1.0", ""),
+            "a connector that says nothing"
+        );
+        assert!(!accepts_software("0.1.0", "unknown"));
     }
 }

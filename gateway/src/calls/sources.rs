@@ -79,6 +79,11 @@ pub async fn run(
                 sections: d.sections,
                 match_capabilities: d.match_capabilities,
                 health: health as i32,
+                software_accepted: trama_proto::accepts_software(
+                    trama_proto::SOFTWARE_VERSION,
+                    &d.software_version,
+                ),
+                software_version: d.software_version,
             }
         })
         .collect();
@@ -86,7 +91,13 @@ pub async fn run(
         Some(ctx) => purpose_access(gw, &call.client.organisation, ctx, &sources, purposes),
         None => Vec::new(),
     };
-    v1::ListSourcesResponse { sources, purposes }
+    v1::ListSourcesResponse {
+        sources,
+        purposes,
+        accepted_software: trama_proto::compatible_series(trama_proto::SOFTWARE_VERSION)
+            .unwrap_or_default(),
+        gateway_version: trama_proto::SOFTWARE_VERSION.to_string(),
+    }
 }
 
 /// Most purposes one `ListSources` may ask about.
