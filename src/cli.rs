@@ -68,9 +68,14 @@ pub enum Command {
             long,
             short,
             env = "TRAMA_CONSOLE_CONFIG",
-            required_unless_present = "hash_password"
+            required_unless_present_any = ["hash_password", "check_config"]
         )]
         config: Option<PathBuf>,
+        /// Run every start-up check on this configuration file (certificates, accounts,
+        /// identity provider, the gateway's answer) without starting; list every problem and
+        /// exit non-zero if any.
+        #[arg(long, value_name = "FILE")]
+        check_config: Option<PathBuf>,
         /// Read a password from standard input and print its Argon2 hash, for the `password`
         /// of an account in the console's accounts file.
         #[arg(long)]

@@ -77,8 +77,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli::config_report(&report.passed, &report.problems)?;
         }
         Command::Console {
+            check_config: Some(path),
+            ..
+        } => {
+            let _logs = traces::init_logs()?;
+            let report = trama_console::check::check_config(&path).await;
+            cli::config_report(&report.passed, &report.problems)?;
+        }
+        Command::Console {
             config: Some(config),
             hash_password: false,
+            ..
         } => {
             let config = trama_console::ConsoleConfig::load(&config)?;
             let _tracing = traces::init("trama-console", &config.tracing)?;

@@ -528,3 +528,55 @@ async fn an_operator_signs_in_and_finds_a_person_on_the_organisations_behalf() {
     );
     fed.cleanup().await;
 }
+
+/// The certificate the console at `address` presents now (DER).
+async fn served_certificate(address: &str, ca: &std::path::Path) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test]
+async fn a_renewed_https_certificate_is_served_without_a_restart() {
+    let mut fed = Sandbox::start().await;
+    let address = fed
+        .running
+        .start_console("console-comune", "comune", vec![laura()])
+        .await
+        .unwrap();
+    let ca = fed.dir().join("pki/ca.pem");
+    let before = served_certificate(&address, &ca).await;
+    let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
+    trama_tls::pki::issue_web(&fed.dir().join("pki"), "console-comune", &hosts, 30).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let now = served_certificate(&address, &ca).await;
+        if now != before {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the console still serves the old certificate"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        fed.log("console-comune")
+            .contains("HTTPS certificate reloaded"),
+        "the reload is logged"
+    );
+    fed.cleanup().await;
+}

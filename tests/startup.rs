@@ -432,9 +432,69 @@ fn check_config_passes_good_configurations() {
     let (ok, stdout, stderr) = check_config("gateway", &gateway);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("trama://demo/org/hub/gateway"), "{stdout}");
+    for checked in ["statistics.cell_key", "referrals.key", "referral store"] {
+        assert!(stdout.contains(checked), "{checked}: {stdout}");
+    }
     // Nothing was created by checking.
     assert!(!dir.path().join("gateway-audit.db").exists());
     assert!(!dir.path().join("audit.db").exists());
+    assert!(!dir.path().join("referrals.key").exists());
+    assert!(!dir.path().join("statistics-cell.key").exists());
+}
+
+#[test]
+fn check_config_names_every_file_the_gateway_could_not_write_or_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    caritas_with_mapping(dir.path(), str::to_string);
+    let config = gateway_with(dir.path(), "hub", "gateway");
+    // State in a directory nobody made, and a key other users may read.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "[audit]\n",
+        "[statistics]\ncell_key = \"state/statistics-cell.key\"\n\
+         [referrals]\nstore = \"state/referrals.db\"\nkey = \"state/referrals.key\"\n[audit]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let key = dir.path().join("pki/hub-gateway-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, stderr) = check_config("gateway", &config);
+    assert!(!ok, "{stderr}");
+    for expected in [
+        "gateway.toml: key `statistics.cell_key`: ",
+        "gateway.toml: key `referrals.key`: ",
+        "gateway.toml: key `referrals.store`: ",
+        "state does not exist; create it",
+        "gateway.toml: key `tls.key`: ",
+        "chmod 0600",
+        "4 problem(s)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    // The same refusals stop a start.
+    let refusal = start("gateway", &config).refusal();
+    assert!(refusal.contains("tls.key"), "{refusal}");
+}
+
+#[test]
+fn check_config_of_a_console_checks_its_certificates_accounts_and_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = console_with(dir.path(), "accounts = \"accounts.toml\"");
+    let (ok, _, stderr) = check_config("console", &config);
+    assert!(!ok, "{stderr}");
+    // The HTTPS pair and the client certificate fit: only the missing
+    // accounts file and the gateway that does not answer are problems.
+    assert!(
+        !stderr.contains("https.") && !stderr.contains("tls."),
+        "{stderr}"
+    );
+    for expected in [
+        "console.toml: key `accounts`: ",
+        "console.toml: key `federation.gateway`: 127.0.0.1:9",
+        "2 problem(s)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
 }
 
 #[test]

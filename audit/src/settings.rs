@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use trama_plumbing::files::{appendable, creatable};
+
 use crate::chain::Signer;
 use crate::{AuditError, AuditLog, LogOptions, Owner, Pseudonymiser, Store};
 
@@ -185,42 +187,5 @@ async fn check_database(
         Ok(())
     } else {
         Err(problems)
-    }
-}
-
-/// Whether the file at `path` can be opened for appending, or created.
-fn appendable(path: &Path) -> Result<(), String> {
-    if !path.exists() {
-        return creatable(path);
-    }
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map(drop)
-        .map_err(|e| format!("{}: cannot be written: {e}", path.display()))
-}
-
-/// Whether a file can be created at `path`: its directory exists and takes
-/// a new file (tried with a file of its own, removed at once).
-fn creatable(path: &Path) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let probe = dir.join(format!(".trama-check-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(format!(
-            "{} cannot be created: directory {}: {e}",
-            path.display(),
-            dir.display()
-        )),
     }
 }

@@ -26,6 +26,7 @@ pub mod access;
 pub mod accounts;
 pub mod app;
 pub mod chart;
+pub mod check;
 pub mod config;
 pub mod contact;
 pub mod find;
@@ -54,6 +55,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -132,7 +134,8 @@ pub async fn serve(
         client.clone(),
     )
     .with_provider(provider);
-    let acceptor = tokio_rustls::TlsAcceptor::from(https_config(&config.https)?);
+    let https = Arc::new(ArcSwap::from(https_config(&config.https)?));
+    let _reloading = AbortOnDrop(watch_https(https.clone(), config.https.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ConsoleError::Listen {
@@ -164,12 +167,14 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((tcp, peer)) = accepted {
-                    tokio::spawn(connection(acceptor.clone(), tcp, peer, router.clone()));
+                    let acceptor = tokio_rustls::TlsAcceptor::from(https.load_full());
+                    tokio::spawn(connection(acceptor, tcp, peer, router.clone()));
                 }
             }
             (accepted, router) = accept_public(public.as_ref()) => {
                 if let Ok((tcp, peer)) = accepted {
-                    tokio::spawn(connection(acceptor.clone(), tcp, peer, router));
+                    let acceptor = tokio_rustls::TlsAcceptor::from(https.load_full());
+                    tokio::spawn(connection(acceptor, tcp, peer, router));
                 }
             }
             () = &mut shutdown => break,
@@ -238,6 +243,31 @@ async fn start_operations(
     Ok(AbortOnDrop(tokio::spawn(readiness::keep(ready, channel))))
 }
 
+/// How often the HTTPS certificate file is checked for changes.
+const HTTPS_POLL: Duration = Duration::from_secs(2);
+
+/// Reloads the HTTPS certificate and key when the certificate file changes
+/// or on SIGHUP, as the nodes reload theirs: new connections get the new
+/// certificate; one that does not load is refused and logged, and the one
+/// in force stays.
+fn watch_https(
+    current: Arc<ArcSwap<rustls::ServerConfig>>,
+    https: config::Https,
+) -> tokio::task::JoinHandle<()> {
+    trama_tls::reload::watch_file(https.cert.clone(), HTTPS_POLL, move |_| match https_config(
+        &https,
+    ) {
+        Ok(config) => {
+            current.store(config);
+            tracing::info!(cert = %https.cert.display(), "HTTPS certificate reloaded");
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            "HTTPS certificate not reloaded; the one in force stays"
+        ),
+    })
+}
+
 /// A background task stopped when the console stops.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -249,7 +279,9 @@ impl Drop for AbortOnDrop {
 
 /// The channel to the gateway, with the organisation's certificate,
 /// checking the gateway's identity.
-fn federation_channel(config: &ConsoleConfig) -> Result<tonic::transport::Channel, ConsoleError> {
+pub(crate) fn federation_channel(
+    config: &ConsoleConfig,
+) -> Result<tonic::transport::Channel, ConsoleError> {
     let tls = trama_tls::client::client_config(&config.federation.tls)?;
     let channel = trama_tls::client::channel(
         &config.federation.gateway,
@@ -266,7 +298,9 @@ fn federation_channel(config: &ConsoleConfig) -> Result<tonic::transport::Channe
 
 /// The HTTPS configuration: the console's certificate, no client
 /// certificates (operators sign in), HTTP/1.1.
-fn https_config(https: &config::Https) -> Result<Arc<rustls::ServerConfig>, ConsoleError> {
+pub(crate) fn https_config(
+    https: &config::Https,
+) -> Result<Arc<rustls::ServerConfig>, ConsoleError> {
     let problem = |path: &std::path::Path, problem: String| ConsoleError::Https {
         path: path.display().to_string(),
         problem,

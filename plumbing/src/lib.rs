@@ -1,11 +1,13 @@
 //! The plumbing Trama's nodes share, in one place: opening a durable
 //! store through sqlx (the audit log and the referral store, on SQLite or
 //! PostgreSQL: [`durable`]), database URLs shown without their password
-//! ([`redact`]), and the time entries and records are stamped with
-//! ([`clock`]). It knows nothing of Trama's schema or calls.
+//! ([`redact`]), the time entries and records are stamped with
+//! ([`clock`]), and whether the files a node writes can be written
+//! ([`files`]). It knows nothing of Trama's schema or calls.
 
 pub mod clock;
 pub mod durable;
+pub mod files;
 
 /// A database URL with any password replaced by `***`, for messages and
 /// logs: the one redaction every node uses.

@@ -97,7 +97,7 @@ impl Statistics {
 }
 
 /// Reads the cell-key secret, creating it on first start.
-fn cell_key(path: &Path) -> Result<Vec<u8>, CellKeyError> {
+pub(crate) fn cell_key(path: &Path) -> Result<Vec<u8>, CellKeyError> {
     let problem = |problem: String| CellKeyError {
         path: path.to_path_buf(),
         problem,
