@@ -182,3 +182,67 @@ fn every_documented_gateway_default_is_the_gateways() {
     assert!(checked.len() >= 12, "{checked:?}");
     eprintln!("{} documented defaults hold: {checked:?}", checked.len());
 }
+
+/// The messages `docs/schema.md` documents, each with the fields its table
+/// lists as `(number, name)`.
+fn documented_messages(text: &str) -> Vec<(String, Vec<(u32, String)>)> {
+    let mut messages: Vec<(String, Vec<(u32, String)>)> = Vec::new();
+    let mut in_message = false;
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("#### `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            messages.push((name.to_string(), Vec::new()));
+            in_message = true;
+            continue;
+        }
+        if line.starts_with('#') {
+            // Another heading: the tables under it are not this message's.
+            in_message = false;
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (true, Some(last), [_, number, field, ..]) =
+            (in_message, messages.last_mut(), cells.as_slice())
+        else {
+            continue;
+        };
+        if let (Ok(number), Some(field)) = (
+            number.parse::<u32>(),
+            field.strip_prefix('`').and_then(|f| f.strip_suffix('`')),
+        ) {
+            last.1.push((number, field.to_string()));
+        }
+    }
+    messages
+}
+
+#[test]
+fn the_schema_reference_lists_every_field_of_every_message_it_documents() {
+    let pool = prost_reflect::DescriptorPool::decode(trama_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md"))
+            .unwrap();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (name, mut documented) in documented_messages(&text) {
+        let Some(message) = pool.get_message_by_name(&format!("trama.v1.{name}")) else {
+            continue;
+        };
+        let mut fields: Vec<(u32, String)> = message
+            .fields()
+            .map(|f| (f.number(), f.name().to_string()))
+            .collect();
+        fields.sort();
+        documented.sort();
+        if fields != documented {
+            wrong.push(format!(
+                "{name}: the schema has {fields:?}, the reference lists {documented:?}"
+            ));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 30, "only {checked} messages documented");
+    assert!(wrong.is_empty(), "docs/schema.md:\n{}", wrong.join("\n"));
+}
