@@ -38,6 +38,10 @@ pub use verify::{Problem, Report};
 /// Why the audit log cannot be opened, written or verified.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// The store's schema is newer than this node knows, or cannot be
+    /// migrated.
+    #[error(transparent)]
+    Schema(#[from] trama_plumbing::schema::SchemaError),
     /// The database refused an operation.
     #[error("audit database {url}: {source}")]
     Database {

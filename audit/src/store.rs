@@ -13,6 +13,8 @@ use std::path::Path;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Row};
 
+use trama_plumbing::schema::{Schema, Step};
+
 use crate::chain::{Checkpoint, GENESIS};
 use crate::{AuditError, Entry};
 
@@ -20,39 +22,17 @@ use crate::{AuditError, Entry};
 /// entry table's `seq` is the rowid (one B-tree, appended to) and the
 /// subject index is a table without rowid (one B-tree, not a table and an
 /// index): each commit writes fewer pages.
-fn schema(sqlite: bool) -> [&'static str; 4] {
-    if sqlite {
-        [
-            "CREATE TABLE IF NOT EXISTS trama_audit_entry (\
-               seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, payload TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS trama_audit_subject (\
-               pseudonym TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (pseudonym, seq)) WITHOUT ROWID",
-            CHECKPOINT_TABLE,
-            OWNER_TABLE,
-        ]
-    } else {
-        [
-            "CREATE TABLE IF NOT EXISTS trama_audit_entry (\
-               seq BIGINT PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, payload TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS trama_audit_subject (\
-               pseudonym TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (pseudonym, seq))",
-            CHECKPOINT_TABLE,
-            OWNER_TABLE,
-        ]
-    }
-}
+/// The audit log's schema, by version (`audit/migrations/`).
+pub const SCHEMA: Schema = Schema {
+    store: "audit log",
+    migrations: &[Step {
+        version: 1,
+        description: "the chain, the subject index, checkpoints, the owner",
+        sqlite: include_str!("../migrations/0001_log.sqlite.sql"),
+        postgres: include_str!("../migrations/0001_log.postgres.sql"),
+    }],
+};
 
-const CHECKPOINT_TABLE: &str = "CREATE TABLE IF NOT EXISTS trama_audit_checkpoint (\
-       seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, \
-       scheme TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL)";
-
-/// One row, the node that writes the log.
-const OWNER_TABLE: &str = "CREATE TABLE IF NOT EXISTS trama_audit_owner (\
-       id BIGINT PRIMARY KEY, identity TEXT NOT NULL, config TEXT NOT NULL, \
-       listen TEXT NOT NULL, since TEXT NOT NULL)";
-
-/// Rows per multi-row insert (4 parameters each; well under every engine's
-/// limit on bound parameters).
 const ROWS_PER_INSERT: usize = 128;
 
 /// The audit log's own SQLite settings, after the durable ones.
@@ -133,11 +113,11 @@ pub struct Store {
 
 impl Store {
     /// Opens the audit database at `url` (`sqlite://...` or
-    /// `postgres://...`); with `create`, a missing SQLite file and missing
-    /// tables are created.
+    /// `postgres://...`); with `create`, a missing SQLite file is created
+    /// and the schema brought to this node's version ([`SCHEMA`]). A store
+    /// a newer Trama has migrated further is refused either way.
     pub async fn open(url: &str, create: bool) -> Result<Store, AuditError> {
         let shown = trama_plumbing::redact(url);
-        let sqlite = url.starts_with("sqlite:");
         let pool = trama_plumbing::durable::open(url, create, PRAGMAS)
             .await
             .map_err(|source| AuditError::Database {
@@ -150,12 +130,9 @@ impl Store {
             lock: None,
         };
         if create {
-            for statement in schema(sqlite) {
-                sqlx::query(statement)
-                    .execute(&store.pool)
-                    .await
-                    .map_err(|e| store.err(e))?;
-            }
+            SCHEMA.migrate(&store.pool, url).await?;
+        } else {
+            SCHEMA.refuse_newer(&store.pool, url).await?;
         }
         Ok(store)
     }

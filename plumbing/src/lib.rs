@@ -2,12 +2,14 @@
 //! store through sqlx (the audit log and the referral store, on SQLite or
 //! PostgreSQL: [`durable`]), database URLs shown without their password
 //! ([`redact`]), the time entries and records are stamped with
-//! ([`clock`]), and whether the files a node writes can be written
-//! ([`files`]). It knows nothing of Trama's schema or calls.
+//! ([`clock`]), whether the files a node writes can be written
+//! ([`files`]), and each store's schema version and migrations
+//! ([`schema`]). It knows nothing of Trama's schema or calls.
 
 pub mod clock;
 pub mod durable;
 pub mod files;
+pub mod schema;
 
 /// A database URL with any password replaced by `***`, for messages and
 /// logs: the one redaction every node uses.

@@ -54,6 +54,10 @@ pub enum SetupError {
     /// The store.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The store's schema is newer than this gateway knows, or cannot be
+    /// migrated.
+    #[error(transparent)]
+    Schema(#[from] trama_plumbing::schema::SchemaError),
 }
 
 /// A send, checked.

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
+use trama_plumbing::schema::{Schema, Step};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,24 +33,16 @@ pub struct StoreError {
     pub source: sqlx::Error,
 }
 
-const SCHEMA: [&str; 4] = [
-    "CREATE TABLE IF NOT EXISTS trama_referral (\
-       id TEXT PRIMARY KEY, sender TEXT NOT NULL, sender_operator TEXT NOT NULL, \
-       key_fingerprint TEXT NOT NULL, fingerprint TEXT NOT NULL, target TEXT NOT NULL, \
-       target_service TEXT NOT NULL, urgency BIGINT NOT NULL, purpose TEXT NOT NULL, \
-       case_id TEXT NOT NULL, status BIGINT NOT NULL, status_reason TEXT NOT NULL, \
-       created BIGINT NOT NULL, due BIGINT NOT NULL, delivery BIGINT NOT NULL, \
-       attempts BIGINT NOT NULL, next_attempt BIGINT NOT NULL, problem TEXT NOT NULL, \
-       delivered BIGINT NOT NULL, sealed TEXT, subjects TEXT NOT NULL, \
-       UNIQUE (sender, key_fingerprint))",
-    "CREATE TABLE IF NOT EXISTS trama_referral_event (\
-       referral TEXT NOT NULL, seq BIGINT NOT NULL, status BIGINT NOT NULL, reason TEXT NOT NULL, \
-       organisation TEXT NOT NULL, operator TEXT NOT NULL, at BIGINT NOT NULL, via TEXT NOT NULL, \
-       pushed BIGINT NOT NULL, PRIMARY KEY (referral, seq))",
-    "CREATE TABLE IF NOT EXISTS trama_referral_cursor (\
-       organisation TEXT PRIMARY KEY, as_of TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS trama_referral_pending ON trama_referral (delivery, next_attempt)",
-];
+/// The referral store's schema, by version (`gateway/migrations/`).
+pub const SCHEMA: Schema = Schema {
+    store: "referral store",
+    migrations: &[Step {
+        version: 1,
+        description: "referrals, their events, the partners' cursors",
+        sqlite: include_str!("../../migrations/0001_referrals.sql"),
+        postgres: include_str!("../../migrations/0001_referrals.sql"),
+    }],
+};
 
 /// Columns of a referral, in the order [`Stored::from_row`] reads them.
 const COLUMNS: &str = "id, sender, sender_operator, key_fingerprint, fingerprint, target, \
@@ -372,7 +365,7 @@ impl Store {
     pub async fn open(
         url: &str,
         key_fingerprint: impl Fn(&str, &str) -> String,
-    ) -> Result<Store, StoreError> {
+    ) -> Result<Store, super::SetupError> {
         let shown = trama_plumbing::redact(url);
         let sqlite = url.starts_with("sqlite:");
         // Freed pages overwritten, so delivered content leaves no trace.
@@ -389,6 +382,8 @@ impl Store {
             url: shown,
             writer,
         };
+        // A store a newer Trama migrated further is not touched at all.
+        SCHEMA.refuse_newer(&store.pool, url).await?;
         let migrated = store
             .fingerprint_clear_keys(sqlite, key_fingerprint)
             .await
@@ -400,12 +395,7 @@ impl Store {
                 "referral store migrated: idempotency keys replaced by their keyed fingerprints"
             );
         }
-        for statement in SCHEMA {
-            sqlx::query(statement)
-                .execute(&store.pool)
-                .await
-                .map_err(|e| store.err(e))?;
-        }
+        SCHEMA.migrate(&store.pool, url).await?;
         Ok(store)
     }
 
