@@ -546,6 +546,12 @@ pub async fn audit_verify(
         report.checkpoints,
         cert.display()
     );
+    if let Some(h) = &report.horizon {
+        println!(
+            "  entries 1..{} removed for retention on {}; the log starts after the checkpoint that sealed entry {}",
+            h.seq, h.pruned_at, h.seq
+        );
+    }
     match &report.last_checkpoint {
         Some((seq, time)) => println!("  last valid checkpoint: entry {seq}, signed {time}"),
         None => println!("  no valid checkpoint yet"),

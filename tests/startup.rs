@@ -749,9 +749,10 @@ fn a_store_of_a_newer_schema_refuses_to_start_naming_both_versions() {
 
     let refusal = start("connector", &caritas).refusal();
     let expected = format!(
-        "the audit log at sqlite://{} has schema version 7, from a newer Trama; this Trama ({}) knows versions up to 1",
+        "the audit log at sqlite://{} has schema version 7, from a newer Trama; this Trama ({}) knows versions up to {}",
         store.display(),
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        trama_audit::store::SCHEMA.known()
     );
     assert!(refusal.contains(&expected), "{refusal}");
     assert!(
@@ -770,4 +771,26 @@ fn a_store_of_a_newer_schema_refuses_to_start_naming_both_versions() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_node_whose_state_directory_is_missing_refuses_to_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    caritas_with_mapping(dir.path(), str::to_string);
+    let config = gateway_with(dir.path(), "hub", "gateway");
+    edit(
+        &config,
+        "database = \"gateway-audit.db\"",
+        "database = \"state/gateway-audit.db\"",
+    );
+    let refusal = start("gateway", &config).refusal();
+    assert!(refusal.contains("key `audit.database`"), "{refusal}");
+    assert!(
+        refusal.contains(&format!(
+            "directory {} does not exist; create it",
+            dir.path().join("state").display()
+        )),
+        "{refusal}"
+    );
+    assert!(!dir.path().join("state").exists(), "nothing was made");
 }

@@ -20,6 +20,7 @@ pub mod entry;
 pub mod log;
 pub mod owner;
 pub mod pseudonym;
+pub mod retention;
 pub mod search;
 pub mod settings;
 pub mod store;
@@ -32,7 +33,7 @@ pub use log::{AuditLog, LogOptions};
 pub use owner::Owner;
 pub use pseudonym::Pseudonymiser;
 pub use settings::{AuditSettings, AuditTable};
-pub use store::Store;
+pub use store::{Horizon, Store};
 pub use verify::{Problem, Report};
 
 /// Why the audit log cannot be opened, written or verified.
@@ -42,6 +43,15 @@ pub enum AuditError {
     /// migrated.
     #[error(transparent)]
     Schema(#[from] trama_plumbing::schema::SchemaError),
+    /// A file of the log cannot be written where the configuration puts
+    /// it.
+    #[error("key `{key}`: {problem}")]
+    Unusable {
+        /// The configuration key.
+        key: &'static str,
+        /// What is wrong, with the fix.
+        problem: String,
+    },
     /// The database refused an operation.
     #[error("audit database {url}: {source}")]
     Database {

@@ -23,6 +23,7 @@ pub struct AuditTable {
     checkpoint_file: PathBuf,
     checkpoint_every: u64,
     checkpoint_interval_s: u64,
+    retention_days: Option<u32>,
 }
 
 impl Default for AuditTable {
@@ -33,6 +34,7 @@ impl Default for AuditTable {
             checkpoint_file: "audit-checkpoints.jsonl".into(),
             checkpoint_every: 1000,
             checkpoint_interval_s: 60,
+            retention_days: None,
         }
     }
 }
@@ -51,6 +53,9 @@ pub struct AuditSettings {
     pub checkpoint_every: u64,
     /// And at least this often while entries are added.
     pub checkpoint_interval: Duration,
+    /// Entries sealed longer ago than this are removed; `None` keeps every
+    /// entry.
+    pub retention: Option<Duration>,
 }
 
 impl AuditTable {
@@ -63,6 +68,12 @@ impl AuditTable {
                 "checkpoint_every and checkpoint_interval_s must be at least 1".into(),
             ));
         }
+        if self.retention_days == Some(0) {
+            return Err((
+                "audit.retention_days".into(),
+                "at least 1 day; leave it out to keep every entry".into(),
+            ));
+        }
         let database = trama_plumbing::durable::url_of(base, &self.database)
             .map_err(|p| ("audit.database".to_string(), p))?;
         Ok(AuditSettings {
@@ -71,6 +82,9 @@ impl AuditTable {
             checkpoint_file: base.join(self.checkpoint_file),
             checkpoint_every: self.checkpoint_every,
             checkpoint_interval: Duration::from_secs(self.checkpoint_interval_s),
+            retention: self
+                .retention_days
+                .map(|d| Duration::from_secs(u64::from(d) * 86_400)),
         })
     }
 }
@@ -83,6 +97,7 @@ pub async fn open(
     signing_key: &Path,
     owner: &Owner,
 ) -> Result<(AuditLog, Pseudonymiser), AuditError> {
+    usable(settings)?;
     let store = Store::open_owned(&settings.database, owner).await?;
     if !settings.pseudonym_key.exists() {
         Pseudonymiser::generate(&settings.pseudonym_key)?;
@@ -104,7 +119,36 @@ pub async fn open(
         },
     )
     .await?;
+    if let Some(keep) = settings.retention {
+        crate::retention::keep(log.store().clone(), keep);
+    }
     Ok((log, pseudonyms))
+}
+
+/// Refuses, before anything is opened, files the log would write where it
+/// cannot: a SQLite database, the pseudonym key (made on first start) and
+/// the checkpoint file, each in a directory that exists and takes files.
+fn usable(settings: &AuditSettings) -> Result<(), AuditError> {
+    let database = crate::owner::sqlite_path(&settings.database);
+    let files = [
+        ("audit.database", database.as_deref()),
+        (
+            "audit.checkpoint_file",
+            Some(settings.checkpoint_file.as_path()),
+        ),
+    ];
+    for (key, path) in files {
+        if let Some(path) = path {
+            appendable(path).map_err(|problem| AuditError::Unusable { key, problem })?;
+        }
+    }
+    if !settings.pseudonym_key.exists() {
+        creatable(&settings.pseudonym_key).map_err(|problem| AuditError::Unusable {
+            key: "audit.pseudonym_key",
+            problem,
+        })?;
+    }
+    Ok(())
 }
 
 /// What [`check`] found.

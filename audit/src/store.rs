@@ -25,12 +25,20 @@ use crate::{AuditError, Entry};
 /// The audit log's schema, by version (`audit/migrations/`).
 pub const SCHEMA: Schema = Schema {
     store: "audit log",
-    migrations: &[Step {
-        version: 1,
-        description: "the chain, the subject index, checkpoints, the owner",
-        sqlite: include_str!("../migrations/0001_log.sqlite.sql"),
-        postgres: include_str!("../migrations/0001_log.postgres.sql"),
-    }],
+    migrations: &[
+        Step {
+            version: 1,
+            description: "the chain, the subject index, checkpoints, the owner",
+            sqlite: include_str!("../migrations/0001_log.sqlite.sql"),
+            postgres: include_str!("../migrations/0001_log.postgres.sql"),
+        },
+        Step {
+            version: 2,
+            description: "the retention horizon",
+            sqlite: include_str!("../migrations/0002_horizon.sqlite.sql"),
+            postgres: include_str!("../migrations/0002_horizon.postgres.sql"),
+        },
+    ],
 };
 
 const ROWS_PER_INSERT: usize = 128;
@@ -72,6 +80,19 @@ fn values_sql(prefix: &str, rows: usize, columns: usize) -> String {
         sql.push(')');
     }
     sql
+}
+
+/// Where retention has cut the log: the entries up to `seq` are gone, and
+/// the entry after it follows `hash`, which a signed checkpoint at `seq`
+/// vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Horizon {
+    /// The last entry removed.
+    pub seq: i64,
+    /// Its hash, as the checkpoint at `seq` signed it.
+    pub hash: String,
+    /// When the entries were removed (RFC 3339).
+    pub pruned_at: String,
 }
 
 /// One stored entry, as read back for verification.
@@ -154,8 +175,9 @@ impl Store {
         &self.url
     }
 
-    /// The last entry's sequence number and hash (0 and the genesis hash
-    /// for an empty log).
+    /// The last entry's sequence number and hash: of the newest entry, or,
+    /// when retention removed every entry, of the retention horizon; 0 and
+    /// the genesis hash for an empty log.
     pub async fn head(&self) -> Result<(i64, String), AuditError> {
         let row = sqlx::query("SELECT seq, hash FROM trama_audit_entry ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
@@ -166,8 +188,86 @@ impl Store {
                 row.try_get(0).map_err(|e| self.err(e))?,
                 row.try_get(1).map_err(|e| self.err(e))?,
             )),
-            None => Ok((0, GENESIS.to_string())),
+            None => Ok(self
+                .horizon()
+                .await?
+                .map_or((0, GENESIS.to_string()), |h| (h.seq, h.hash))),
         }
+    }
+
+    /// Where retention has cut the log, if it has.
+    pub async fn horizon(&self) -> Result<Option<Horizon>, AuditError> {
+        let row = sqlx::query("SELECT seq, hash, pruned_at FROM trama_audit_horizon WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(|r| {
+            Ok(Horizon {
+                seq: r.try_get(0)?,
+                hash: r.try_get(1)?,
+                pruned_at: r.try_get(2)?,
+            })
+        })
+        .transpose()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Removes, for retention, every entry up to the newest checkpoint
+    /// signed before `before` (RFC 3339, compared to the second), with
+    /// their subject index rows, in one transaction, and moves the horizon
+    /// there: the next entry's link to that checkpoint keeps the rest
+    /// verifiable. Returns the new horizon and the entries removed, or
+    /// `None` when nothing is old enough.
+    pub async fn prune(&self, before: &str) -> Result<Option<(Horizon, u64)>, AuditError> {
+        let cut: String = before.chars().take(19).collect();
+        let newest = sqlx::query(
+            "SELECT seq, hash FROM trama_audit_checkpoint \
+             WHERE substr(time, 1, 19) < $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(cut)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(row) = newest else { return Ok(None) };
+        let seq: i64 = row.try_get(0).map_err(|e| self.err(e))?;
+        let hash: String = row.try_get(1).map_err(|e| self.err(e))?;
+        if self.horizon().await?.is_some_and(|h| h.seq >= seq) {
+            return Ok(None);
+        }
+        let horizon = Horizon {
+            seq,
+            hash,
+            pruned_at: trama_plumbing::clock::now(),
+        };
+        let removed = self.cut(&horizon).await.map_err(|e| self.err(e))?;
+        Ok(Some((horizon, removed)))
+    }
+
+    /// Deletes up to `horizon` and records it, in one transaction.
+    async fn cut(&self, horizon: &Horizon) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM trama_audit_subject WHERE seq <= $1")
+            .bind(horizon.seq)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM trama_audit_entry WHERE seq <= $1")
+            .bind(horizon.seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM trama_audit_horizon WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO trama_audit_horizon (id, seq, hash, pruned_at) VALUES (1, $1, $2, $3)",
+        )
+        .bind(horizon.seq)
+        .bind(&horizon.hash)
+        .bind(&horizon.pruned_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
     }
 
     /// A connection of the store's pool, for a writer to keep: a

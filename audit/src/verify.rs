@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::chain::{self, Checkpoint, GENESIS, SignatureCheck, SignatureVerifier};
-use crate::store::StoredEntry;
+use crate::store::{Horizon, StoredEntry};
 use crate::{AuditError, Entry, Store};
 
 /// Entries read per page.
@@ -39,6 +39,9 @@ pub struct Report {
     pub checkpoints: usize,
     /// The last valid checkpoint's sequence number and time.
     pub last_checkpoint: Option<(i64, String)>,
+    /// Where retention cut the log, if it did: the entries up to it were
+    /// removed, and the log starts after it.
+    pub horizon: Option<Horizon>,
     /// Problems, in order.
     pub problems: Vec<Problem>,
 }
@@ -59,8 +62,10 @@ pub async fn verify(
     verifier: &SignatureVerifier,
     shipped: &[Checkpoint],
 ) -> Result<Report, AuditError> {
-    let mut walk = Walk::default();
-    // From the very bottom: an entry slipped in below 1 is an insertion.
+    let horizon = store.horizon().await?;
+    let mut walk = Walk::after(horizon.as_ref());
+    // From the very bottom: an entry slipped in below 1 (or below the
+    // retention horizon) is an insertion.
     let mut after = i64::MIN;
     loop {
         let page = store.entries_after(after, PAGE).await?;
@@ -89,14 +94,31 @@ pub async fn verify(
     {
         all.insert((cp.seq, cp.signature.clone()), cp);
     }
+    let mut vouched = false;
     for cp in all.values() {
         report.checkpoints += 1;
         if let Some(problem) = signature_problem(verifier, cp) {
             report.problems.push(problem);
             continue;
         }
-        checkpoint_against_log(&mut report, &hashes, cp);
+        match &horizon {
+            // Sealed entries that retention removed.
+            Some(h) if cp.seq < h.seq => {}
+            Some(h) if cp.seq == h.seq => vouched |= cp.hash == h.hash,
+            _ => checkpoint_against_log(&mut report, &hashes, cp),
+        }
     }
+    if let Some(h) = &horizon
+        && !vouched
+    {
+        report.problems.push(Problem {
+            seq: h.seq,
+            what: "the log starts after this entry, but no signed checkpoint seals it with that hash: \
+                   entries were removed outside retention"
+                .into(),
+        });
+    }
+    report.horizon = horizon;
     report.problems.sort_by_key(|p| p.seq);
     Ok(report)
 }
@@ -111,18 +133,20 @@ struct Walk {
     prev: String,
 }
 
-impl Default for Walk {
-    fn default() -> Self {
+impl Walk {
+    /// A walk from the start of the log: the first entry, or the one after
+    /// the retention horizon, following its hash.
+    fn after(horizon: Option<&Horizon>) -> Walk {
+        let (expected, prev) =
+            horizon.map_or((1, GENESIS.to_string()), |h| (h.seq + 1, h.hash.clone()));
         Walk {
             report: Report::default(),
             hashes: BTreeMap::new(),
-            expected: 1,
-            prev: GENESIS.to_string(),
+            expected,
+            prev,
         }
     }
-}
 
-impl Walk {
     /// Checks one entry: its place in the sequence, its link to the entry
     /// before, its own hash, and the subject index rows that point at it.
     fn entry(&mut self, e: &StoredEntry, index: &HashMap<i64, Vec<String>>) {

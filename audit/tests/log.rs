@@ -49,6 +49,7 @@ fn entry(i: usize) -> Entry {
 /// Writes `n` entries from concurrent tasks, with a checkpoint every 10.
 async fn fill(url: &str, keys: &Keys, file: &Path, n: usize) -> Store {
     let store = Store::open(url, true).await.unwrap();
+    let (first, _) = store.head().await.unwrap();
     let log = AuditLog::open(
         store.clone(),
         Signer::load(&keys.key).unwrap(),
@@ -74,8 +75,8 @@ async fn fill(url: &str, keys: &Keys, file: &Path, n: usize) -> Store {
     seqs.sort();
     assert_eq!(
         seqs,
-        (1..=n as i64).collect::<Vec<_>>(),
-        "one seq per entry"
+        (first + 1..=first + n as i64).collect::<Vec<_>>(),
+        "one seq per entry, after those already there"
     );
     log.checkpoint().await.unwrap();
     store
@@ -575,4 +576,93 @@ async fn the_access_log_is_searched_in_pages_on_postgres() {
         .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
     admin.close().await;
+}
+
+#[tokio::test]
+async fn retention_removes_sealed_entries_and_what_stays_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let file = dir.path().join("checkpoints.jsonl");
+    let url = Store::sqlite_url(&dir.path().join("audit.db"));
+    let store = fill(&url, &keys, &file, 45).await;
+
+    // Everything sealed so far is older than the cut.
+    let (horizon, removed) = store.prune("2999-01-01T00:00:00Z").await.unwrap().unwrap();
+    assert_eq!((horizon.seq, removed), (45, 45));
+    assert!(
+        store
+            .by_subject(&["subject-3".into()], i64::MAX, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the subject index goes with the entries"
+    );
+    let report = check(&store, &keys, &file).await;
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.horizon.as_ref().map(|h| h.seq), Some(45));
+    assert_eq!(report.entries, 0);
+
+    // The log goes on from the checkpoint that anchors it.
+    let store = fill(&url, &keys, &file, 12).await;
+    let report = check(&store, &keys, &file).await;
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!((report.entries, report.last_seq), (12, 57));
+    assert!(
+        store.prune("1999-01-01T00:00:00Z").await.unwrap().is_none(),
+        "nothing that old"
+    );
+
+    // Entries removed and passed off as retention: the horizon moved to an
+    // entry no checkpoint seals.
+    store
+        .execute("UPDATE trama_audit_horizon SET seq = 50, hash = (SELECT hash FROM trama_audit_entry WHERE seq = 50)")
+        .await
+        .unwrap();
+    store
+        .execute("DELETE FROM trama_audit_subject WHERE seq <= 50")
+        .await
+        .unwrap();
+    store
+        .execute("DELETE FROM trama_audit_entry WHERE seq <= 50")
+        .await
+        .unwrap();
+    let report = check(&store, &keys, &file).await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.seq == 50 && p.what.contains("removed outside retention")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_store_of_the_first_schema_version_is_migrated_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = Store::sqlite_url(&dir.path().join("audit.db"));
+    let pool = trama_plumbing::durable::open(&url, true, &[])
+        .await
+        .unwrap();
+    let first = trama_plumbing::schema::Schema {
+        store: "audit log",
+        migrations: &trama_audit::store::SCHEMA.migrations[..1],
+    };
+    assert_eq!(first.migrate(&pool, &url).await.unwrap(), 1);
+    assert_eq!(trama_plumbing::schema::applied(&pool).await, Some(1));
+    pool.close().await;
+
+    let store = Store::open(&url, true).await.unwrap();
+    assert_eq!(
+        store.horizon().await.unwrap(),
+        None,
+        "the horizon's table is there"
+    );
+    let pool = trama_plumbing::durable::open(&url, false, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        trama_plumbing::schema::applied(&pool).await,
+        Some(trama_audit::store::SCHEMA.known())
+    );
 }

@@ -121,7 +121,8 @@ pub use trama_node::config::ConfigError;
 
 /// How the gateway reads its configuration: environment variables
 /// `TRAMA_GATEWAY__<TABLE>__<KEY>` override the file, and the audit
-/// database's URL may come from a secret file (`audit.database_file`).
+/// database's and the referral store's URLs may come from a secret file
+/// (`audit.database_file`, `referrals.store_file`).
 pub const LOADER: Loader<'static> = Loader {
     prefix: "TRAMA_GATEWAY",
     secrets: &["audit.database", "referrals.store"],
@@ -901,6 +902,31 @@ mod example_tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_referral_store_url_comes_from_a_secret_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let secret = dir.path().join("referrals-url");
+        std::fs::write(
+            &secret,
+            "postgres://trama:s3cret@db.example.org/referrals\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let base = include_str!("../../deploy/gateway.example.toml");
+        let text = base.replacen(
+            "store = \"/var/lib/trama/gateway/referrals.db\"",
+            &format!("store_file = \"{}\"", secret.display()),
+            1,
+        );
+        let parsed = GatewayConfig::parse(Path::new("/etc/trama/gateway.toml"), &text);
+        let Ok(config) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            config.referrals.store,
+            "postgres://trama:s3cret@db.example.org/referrals"
+        );
     }
 
     #[test]
