@@ -955,3 +955,69 @@ async fn a_referrals_content_is_read_for_its_target_only() {
     assert_eq!(by_sender.content, None);
     fed.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_referral_store_and_key_restored_from_a_backup_deliver_what_was_waiting() {
+    let mut fed = start().await;
+    // The comune is down: the referral waits in the store, sealed.
+    assert!(fed.running.crash("comune").await);
+    let r = send(&fed, "backup-1").await.referral.expect("stored");
+    // The backup, as the operations guide says: the store copied while the
+    // gateway serves, the key copied apart.
+    let (store, key) = (
+        fed.dir().join("referrals.db"),
+        fed.dir().join("referrals.key"),
+    );
+    let (store_copy, key_copy) = (
+        fed.tmp.path().join("referrals-backup.db"),
+        fed.tmp.path().join("referrals-backup.key"),
+    );
+    let pool = sqlite_pool(&store).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "VACUUM INTO '{}'",
+        store_copy.display()
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    std::fs::copy(&key, &key_copy).unwrap();
+
+    // The gateway's machine is lost with its files; both are put back.
+    assert!(fed.running.kill("gateway").await);
+    for lost in [
+        "referrals.db",
+        "referrals.db-wal",
+        "referrals.db-shm",
+        "referrals.key",
+    ] {
+        let _ = std::fs::remove_file(fed.dir().join(lost));
+    }
+    std::fs::copy(&store_copy, &store).unwrap();
+    std::fs::copy(&key_copy, &key).unwrap();
+    fed.running
+        .restart("comune")
+        .await
+        .expect("the comune back");
+    fed.running
+        .restart("gateway")
+        .await
+        .expect("the gateway back");
+
+    // The sealed content opens with the restored key and reaches the inbox once.
+    let done = until(&fed, &r.id, "delivered after the restore", delivered).await;
+    assert_eq!(
+        done.status,
+        v1::ReferralStatus::Requested as i32,
+        "{done:?}"
+    );
+    assert_eq!(inbox_rows(&fed, &r.id).await, 1);
+    fed.cleanup().await;
+}
+
+/// A pool on the SQLite file at `path`, to copy it as a backup tool would.
+async fn sqlite_pool(path: &Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
