@@ -405,12 +405,18 @@ async fn a_partners_change_shows_within_the_refresh_and_a_stopped_partner_stays_
 /// Starts the comune's console with the public catalogue on a port of its
 /// own, each address allowed `per_minute` requests; returns its address.
 async fn public_catalogue(fed: &mut Sandbox, per_minute: u32) -> String {
+    public_catalogue_with(fed, per_minute, "").await
+}
+
+/// The same, with `extra` tables in the console's file.
+async fn public_catalogue_with(fed: &mut Sandbox, per_minute: u32, extra: &str) -> String {
     let port = support::chrome::free_port();
     let mut file = fed
         .running
         .console_file("console-public", "comune", Vec::new());
-    file.extra =
-        format!("\n[public]\nlisten = \"127.0.0.1:{port}\"\nrequests_per_minute = {per_minute}\n");
+    file.extra = format!(
+        "\n[public]\nlisten = \"127.0.0.1:{port}\"\nrequests_per_minute = {per_minute}\n{extra}"
+    );
     // Operators sign in elsewhere: this console has no accounts.
     fed.running.start_console_file(file).await.unwrap();
     format!("127.0.0.1:{port}")
@@ -541,6 +547,60 @@ async fn the_public_catalogue_limits_each_address() {
         refused.header("content-type"),
         Some("application/problem+json"),
         "an API client reads a problem; a browser reads a page (tests/browser.rs)"
+    );
+    fed.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_client_cannot_choose_the_address_its_limit_counts_against() {
+    // Without trusted proxies, X-Forwarded-For is ignored: five requests
+    // claiming five addresses are five requests of one client.
+    let mut fed = Sandbox::start().await;
+    let address = public_catalogue(&mut fed, 5).await;
+    let ca = fed.dir().join("pki").join("ca.pem");
+    let mut codes = Vec::new();
+    for i in 0..7 {
+        let mut web = support::web::Browser::new(&address, &ca);
+        web.headers.push(format!("X-Forwarded-For: 203.0.113.{i}"));
+        codes.push(web.get("/services?per_page=1").await.status);
+    }
+    assert_eq!(
+        &codes[5..],
+        &[429, 429],
+        "a spoofed header escaped the limit: {codes:?}"
+    );
+    fed.cleanup().await;
+
+    // Behind a trusted proxy (here the test itself, on 127.0.0.1), each
+    // client the proxy names has its own allowance, and a client's own
+    // claims to the left of what the proxy saw do not count.
+    let mut fed = Sandbox::start().await;
+    let address =
+        public_catalogue_with(&mut fed, 5, "\n[proxies]\ntrusted = [\"127.0.0.1\"]\n").await;
+    let ca = fed.dir().join("pki").join("ca.pem");
+    let mut clients = Vec::new();
+    for i in 0..7 {
+        let mut web = support::web::Browser::new(&address, &ca);
+        web.headers
+            .push(format!("X-Forwarded-For: 198.51.100.1, 203.0.113.{i}"));
+        clients.push(web.get("/services?per_page=1").await.status);
+    }
+    assert_eq!(
+        clients,
+        vec![200; 7],
+        "seven clients, each within its allowance"
+    );
+    let mut one = Vec::new();
+    for i in 0..7 {
+        let mut web = support::web::Browser::new(&address, &ca);
+        web.headers
+            .push(format!("X-Forwarded-For: 192.0.2.{i}, 203.0.113.99"));
+        one.push(web.get("/services?per_page=1").await.status);
+    }
+    assert_eq!(
+        &one[5..],
+        &[429, 429],
+        "one client behind the proxy: {one:?}"
     );
     fed.cleanup().await;
 }

@@ -46,6 +46,8 @@ pub struct ConsoleConfig {
     pub health: Option<SocketAddr>,
     /// Logs and the export of traces.
     pub tracing: trama_telemetry::traces::TracingTable,
+    /// The reverse proxies whose `X-Forwarded-For` names the client.
+    pub proxies: crate::proxies::TrustedProxies,
 }
 
 /// The public catalogue's listener: citizens and portals, no sign-in.
@@ -164,6 +166,16 @@ struct RawConfig {
     health: Option<trama_telemetry::ListenTable>,
     #[serde(default)]
     tracing: trama_telemetry::traces::TracingTable,
+    #[serde(default)]
+    proxies: RawProxies,
+}
+
+/// `[proxies]`: the operator's reverse proxies.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxies {
+    #[serde(default)]
+    trusted: Vec<String>,
 }
 
 fn default_idle_minutes() -> u64 {
@@ -229,7 +241,10 @@ impl ConsoleConfig {
             .tracing
             .validated()
             .map_err(|(k, p)| origins.invalid(&k, p))?;
+        let proxies = crate::proxies::TrustedProxies::parse(&raw.proxies.trusted)
+            .map_err(|p| origins.invalid("proxies.trusted", p))?;
         Ok(ConsoleConfig {
+            proxies,
             metrics,
             health,
             tracing,

@@ -37,6 +37,7 @@ pub mod oidc;
 pub mod operator;
 pub mod oversight;
 pub mod permissions;
+pub mod proxies;
 pub mod public;
 pub mod readiness;
 pub mod record;
@@ -168,13 +169,13 @@ pub async fn serve(
             accepted = listener.accept() => {
                 if let Ok((tcp, peer)) = accepted {
                     let acceptor = tokio_rustls::TlsAcceptor::from(https.load_full());
-                    tokio::spawn(connection(acceptor, tcp, peer, router.clone()));
+                    tokio::spawn(connection(acceptor, tcp, (peer, config.proxies.clone()), router.clone()));
                 }
             }
             (accepted, router) = accept_public(public.as_ref()) => {
                 if let Ok((tcp, peer)) = accepted {
                     let acceptor = tokio_rustls::TlsAcceptor::from(https.load_full());
-                    tokio::spawn(connection(acceptor, tcp, peer, router));
+                    tokio::spawn(connection(acceptor, tcp, (peer, config.proxies.clone()), router));
                 }
             }
             () = &mut shutdown => break,
@@ -204,11 +205,11 @@ async fn accept_public(
 }
 
 /// One browser connection: TLS, then HTTP, each request knowing the
-/// address it came from.
+/// client it came from (the peer, or the client a trusted proxy names).
 async fn connection(
     acceptor: tokio_rustls::TlsAcceptor,
     tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
+    (peer, trusted): (SocketAddr, proxies::TrustedProxies),
     router: axum::Router,
 ) {
     let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
@@ -216,7 +217,17 @@ async fn connection(
         tracing::debug!("a browser's TLS handshake failed or timed out");
         return;
     };
-    let router = tower::Layer::layer(&axum::Extension(web::Peer(peer.ip())), router);
+    let client = move |mut request: axum::extract::Request| {
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let ip = trusted.client(peer.ip(), forwarded);
+        request.extensions_mut().insert(web::Peer(ip));
+        request
+    };
+    let router = router.layer(tower::util::MapRequestLayer::new(client));
     let service = TowerToHyperService::new(router);
     if let Err(e) = auto::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(stream), service)

@@ -49,6 +49,9 @@ pub struct Browser {
     pub cookie: Option<String>,
     /// The other cookies the console set (`name=value`).
     pub others: Vec<String>,
+    /// Headers sent with every request (`Name: value`), for example the
+    /// `X-Forwarded-For` a proxy adds.
+    pub headers: Vec<String>,
 }
 
 impl Browser {
@@ -69,6 +72,7 @@ impl Browser {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             cookie: None,
             others: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -106,6 +110,10 @@ impl Browser {
         );
         if !body.is_empty() {
             request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        }
+        for header in &self.headers {
+            request.push_str(header);
+            request.push_str("\r\n");
         }
         let cookies: Vec<&String> = self.cookie.iter().chain(&self.others).collect();
         if !cookies.is_empty() {
