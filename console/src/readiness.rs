@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use trama_telemetry::ready::Readiness;
 
@@ -23,9 +24,6 @@ const PROBE: Duration = Duration::from_secs(1);
 /// The console's one ready check.
 pub const GATEWAY: &str = "gateway";
 
-/// `grpc.health.v1` status names, by number.
-const STATUSES: [&str; 4] = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
-
 /// Keeps `readiness` true to whether the gateway at the end of `channel`
 /// answers, forever.
 pub async fn keep(readiness: Readiness, channel: Channel) {
@@ -37,8 +35,9 @@ pub async fn keep(readiness: Readiness, channel: Channel) {
         ask.set_timeout(PROBE);
         let (ok, detail) = match tokio::time::timeout(PROBE, health.check(ask)).await {
             Ok(Ok(answer)) => {
-                let status = usize::try_from(answer.get_ref().status).unwrap_or(0);
-                let name = STATUSES.get(status).copied().unwrap_or("UNKNOWN");
+                let name = ServingStatus::try_from(answer.get_ref().status)
+                    .unwrap_or(ServingStatus::Unknown)
+                    .as_str_name();
                 (true, format!("the gateway answers ({name})"))
             }
             Ok(Err(refused)) => (

@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
-use tonic::Request;
 use tonic_health::server::HealthReporter;
 use trama_audit::{AuditError, Store};
 use trama_telemetry::ready::Readiness;
 
-use crate::registry::{Registry, Source};
+use crate::registry::Registry;
 
 /// How often readiness is checked.
 pub const WATCH: Duration = Duration::from_secs(2);
@@ -24,9 +23,6 @@ const PROBE: Duration = Duration::from_secs(1);
 
 /// The gateway's ready checks.
 pub const CHECKS: [&str; 2] = ["audit", "sources"];
-
-/// `grpc.health.v1` status SERVING.
-const SERVING: i32 = 1;
 
 /// Keeps `readiness` and the gRPC health status of `service` true,
 /// forever.
@@ -97,23 +93,10 @@ impl AuditProbe {
 /// How many sources answer `SERVING` now; each one's state is recorded in
 /// the gauge `trama_source_serving`.
 async fn serving_sources(registry: &Registry) -> usize {
-    let states = join_all(registry.all().iter().map(is_serving)).await;
+    let states = join_all(registry.all().iter().map(|s| s.is_serving(PROBE))).await;
     for (source, up) in registry.all().iter().zip(&states) {
         metrics::gauge!("trama_source_serving", "source" => source.organisation.clone())
             .set(if *up { 1.0 } else { 0.0 });
     }
     states.into_iter().filter(|up| *up).count()
-}
-
-/// Whether `source`'s connector answers its health check `SERVING`.
-async fn is_serving(source: &Source) -> bool {
-    let mut check = Request::new(tonic_health::pb::HealthCheckRequest {
-        service: "trama.v1.Connector".into(),
-    });
-    check.set_timeout(PROBE);
-    let mut health = source.health.clone();
-    matches!(
-        tokio::time::timeout(PROBE, health.check(check)).await,
-        Ok(Ok(r)) if r.get_ref().status == SERVING
-    )
 }

@@ -53,6 +53,26 @@ pub struct Registry {
     sources: Arc<Vec<Source>>,
 }
 
+impl Source {
+    /// Whether the source's connector answers its health check `SERVING`
+    /// within `budget` (`ListSources` and the gateway's readiness ask). The
+    /// answer borrows nothing of the source, so it can outlive the call.
+    pub fn is_serving(&self, budget: Duration) -> impl Future<Output = bool> + use<> {
+        let mut check = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+            service: "trama.v1.Connector".into(),
+        });
+        check.set_timeout(budget);
+        let mut health = self.health.clone();
+        let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+        async move {
+            matches!(
+                tokio::time::timeout(budget, health.check(check)).await,
+                Ok(Ok(r)) if r.get_ref().status == serving
+            )
+        }
+    }
+}
+
 impl Registry {
     /// Builds the registry from configuration: one lazily connecting
     /// channel per source, each checking that the server is that

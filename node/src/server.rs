@@ -209,12 +209,6 @@ impl Bound {
         &self.health
     }
 
-    /// Sets the gRPC health status of the node's service (and of the
-    /// server as a whole) to `serving` or not.
-    pub async fn set_serving(&self, serving: bool) {
-        set_serving(&self.health, self.spec.service, serving).await;
-    }
-
     /// Serves `service` with health and reflection, every one behind mutual
     /// TLS (certificates and CRLs reloaded on change or SIGHUP) and the role
     /// check, until `shutdown` completes; then lets calls in flight finish.

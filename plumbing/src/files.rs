@@ -55,17 +55,6 @@ pub fn appendable(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: cannot be written: {e}", path.display()))
 }
 
-/// Whether the file at `path` can be read (or, missing, created: a key
-/// made on first start).
-pub fn readable_or_creatable(path: &Path) -> Result<(), String> {
-    if !path.exists() {
-        return creatable(path);
-    }
-    std::fs::read(path)
-        .map(drop)
-        .map_err(|e| format!("{}: cannot be read: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,7 +67,5 @@ mod tests {
         assert!(problem.contains("does not exist; create it"), "{problem}");
         assert!(creatable(&dir.path().join("audit.db")).is_ok());
         assert!(appendable(&dir.path().join("new.jsonl")).is_ok());
-        std::fs::write(dir.path().join("key"), "k").unwrap_or_else(|e| panic!("{e}"));
-        assert!(readable_or_creatable(&dir.path().join("key")).is_ok());
     }
 }

@@ -68,11 +68,6 @@ impl Readiness {
         checks.values().all(|c| c.ok)
     }
 
-    /// Whether every check passes.
-    pub fn is_ready(&self) -> bool {
-        self.report().ready
-    }
-
     /// Every check as it stands.
     pub fn report(&self) -> Report {
         let checks = self
@@ -94,7 +89,7 @@ mod tests {
     #[test]
     fn ready_only_when_every_named_check_has_passed() {
         let r = Readiness::new(&["audit", "sources"]);
-        assert!(!r.is_ready(), "nothing checked yet");
+        assert!(!r.report().ready, "nothing checked yet");
         assert!(!r.set("audit", true, "writable"));
         assert!(r.set("sources", true, "1 of 2 sources serving"));
         assert!(!r.set("audit", false, "cannot write"));

@@ -15,9 +15,6 @@ use crate::policy::{Action, Decider, LogScope, Resource};
 use crate::registry::{self, Source};
 use crate::validate::Context;
 
-/// `grpc.health.v1` status SERVING.
-const SERVING: i32 = 1;
-
 /// Asks every connector to describe itself and how it is, in parallel;
 /// with `context`, says what the policy lets its operator read.
 pub async fn run(
@@ -29,21 +26,12 @@ pub async fn run(
     let asked: Vec<(&Source, ())> = gw.registry.all().iter().map(|s| (s, ())).collect();
     let answers = registry::fan_out(asked, call.deadline, |source, (), budget| {
         let mut client = source.client.clone();
-        let mut health = source.health.clone();
         let mut describe = Request::new(v1::DescribeRequest {});
         describe.set_timeout(budget);
-        let mut check = Request::new(tonic_health::pb::HealthCheckRequest {
-            service: "trama.v1.Connector".into(),
-        });
-        check.set_timeout(budget);
+        let serving = source.is_serving(budget);
         async move {
             let d = client.describe(describe).await?.into_inner();
-            let serving = health
-                .check(check)
-                .await
-                .map(|r| r.into_inner().status == SERVING)
-                .unwrap_or(false);
-            Ok((d, serving))
+            Ok((d, serving.await))
         }
     })
     .await;

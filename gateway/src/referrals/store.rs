@@ -382,8 +382,10 @@ impl Store {
             url: shown,
             writer,
         };
-        // A store a newer Trama migrated further is not touched at all.
-        SCHEMA.refuse_newer(&store.pool, url).await?;
+        // Refused before anything is touched if a newer Trama migrated it
+        // further; the tables exist from here on (an earlier version's
+        // layout is left as it is, for the step below).
+        SCHEMA.migrate(&store.pool, url).await?;
         let migrated = store
             .fingerprint_clear_keys(sqlite, key_fingerprint)
             .await
@@ -395,7 +397,6 @@ impl Store {
                 "referral store migrated: idempotency keys replaced by their keyed fingerprints"
             );
         }
-        SCHEMA.migrate(&store.pool, url).await?;
         Ok(store)
     }
 
