@@ -312,13 +312,14 @@ async fn a_stalled_connector_opens_its_circuit_and_closes_it_when_it_recovers() 
 
 #[tokio::test]
 async fn a_partition_and_a_dropping_link_to_one_connector_give_partial_answers() {
-    // The gateway reaches the asl through a fault proxy.
-    let fed = start(|b| b.fault_proxy(Partner::Asl)).await;
+    // The gateway reaches the asl through a fault proxy; each source has
+    // 700 ms, the caller allows 5 s.
+    let fed = start(|b| b.fault_proxy(Partner::Asl).source_timeout_ms(700)).await;
     let proxy = fed.running.proxy("asl").expect("the asl's proxy");
     let mut client = fed.client("comune");
     let ask = |case: &str| {
         let mut r = tonic::Request::new(record(case));
-        r.set_timeout(Duration::from_millis(1500));
+        r.set_timeout(Duration::from_secs(5));
         r
     };
     let r = client
@@ -328,8 +329,8 @@ async fn a_partition_and_a_dropping_link_to_one_connector_give_partial_answers()
         .into_inner();
     assert_eq!(outcome(&r, "asl"), OutcomeStatus::Ok);
 
-    // A partition: packets vanish. The source times out within its
-    // budget; the others answer.
+    // A partition: packets vanish. The source times out within its own
+    // budget, well before the caller's deadline; the others answer.
     proxy.set(Mode::Hold);
     let started = Instant::now();
     let r = client
@@ -337,7 +338,8 @@ async fn a_partition_and_a_dropping_link_to_one_connector_give_partial_answers()
         .await
         .unwrap()
         .into_inner();
-    assert!(started.elapsed() < Duration::from_millis(1500));
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(4), "waited {waited:?}");
     assert_eq!(outcome(&r, "asl"), OutcomeStatus::Timeout);
     assert_eq!(outcome(&r, "comune"), OutcomeStatus::Ok);
     assert!(r.partial);

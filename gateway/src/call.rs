@@ -27,8 +27,10 @@ use crate::error::CallError;
 use crate::federation::FederationService;
 
 /// Deadline kept back from the caller's, so the answer (with the outcome of
-/// every source) still reaches the caller in time.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
+/// every source, after its audit entry is written) still reaches the caller
+/// in time: a tenth of what the caller allows, within these bounds.
+const DEADLINE_MARGIN: (Duration, Duration) =
+    (Duration::from_millis(50), Duration::from_millis(500));
 
 /// A call let in: who asks, until when, and the slot it holds.
 #[derive(Debug)]
@@ -99,8 +101,13 @@ impl FederationService {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .unwrap_or(self.default_deadline);
-        Instant::now() + asked.saturating_sub(DEADLINE_MARGIN)
+        Instant::now() + asked.saturating_sub(margin(asked))
     }
+}
+
+/// What is kept back from a deadline of `asked` (see [`DEADLINE_MARGIN`]).
+fn margin(asked: Duration) -> Duration {
+    (asked / 10).clamp(DEADLINE_MARGIN.0, DEADLINE_MARGIN.1)
 }
 
 /// Runs an audited call: admits it, runs `call` to its end even if the
@@ -206,6 +213,17 @@ mod tests {
             ("m", None),
         ] {
             assert_eq!(parse_grpc_timeout(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn the_margin_grows_with_the_deadline_within_its_bounds() {
+        for (asked_ms, kept_ms) in [(100, 50), (1_500, 150), (4_000, 400), (60_000, 500)] {
+            assert_eq!(
+                margin(Duration::from_millis(asked_ms)),
+                Duration::from_millis(kept_ms),
+                "{asked_ms} ms"
+            );
         }
     }
 }
