@@ -122,6 +122,10 @@ pub enum AuditCommand {
         /// before a renewal verify against them.
         #[arg(long = "cert")]
         certs: Vec<PathBuf>,
+        /// The checkpoint files of the other replicas sharing the database (repeatable):
+        /// each holds its replica's chain to what it signed, even if the database lost it.
+        #[arg(long = "checkpoints")]
+        checkpoints: Vec<PathBuf>,
     },
 }
 
@@ -258,9 +262,9 @@ pub struct AccessLogArgs {
     /// Only accesses before this instant, RFC 3339.
     #[arg(long)]
     pub to: Option<String>,
-    /// The page: entries below this number, as the previous page printed it.
+    /// The page: the token the previous page printed (`--page 'gateway-a:41,gateway-b:38'`).
     #[arg(long)]
-    pub before: Option<u64>,
+    pub page: Option<String>,
     /// Most entries, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
@@ -460,7 +464,7 @@ fn access_log_request(
         call: a.call.unwrap_or_default(),
         from: a.from.unwrap_or_default(),
         to: a.to.unwrap_or_default(),
-        before_seq: a.before.unwrap_or_default(),
+        page_token: a.page.clone().unwrap_or_default(),
     })
 }
 
@@ -500,12 +504,15 @@ pub fn config_report(passed: &[String], problems: &[String]) -> anyhow::Result<(
     )
 }
 
-/// Runs `trama audit verify`: prints what it checked and every problem with
-/// the entry where it is; fails if there is any.
+/// Runs `trama audit verify`: verifies every chain of the log (one per
+/// gateway replica sharing the database), prints what it checked and every
+/// problem with the replica and the entry where it is; fails if there is
+/// any.
 pub async fn audit_verify(
     gateway: Option<PathBuf>,
     connector: Option<PathBuf>,
     earlier: Vec<PathBuf>,
+    other_checkpoints: Vec<PathBuf>,
 ) -> anyhow::Result<()> {
     let (database, cert, checkpoints, what) = match (gateway, connector) {
         (Some(path), _) => {
@@ -532,53 +539,79 @@ pub async fn audit_verify(
     let mut certs = vec![cert.clone()];
     certs.extend(earlier);
     let verifier = trama_audit::chain::SignatureVerifier::load_all(&certs)?;
-    let shipped = trama_audit::log::read_checkpoint_file(&checkpoints)?;
-    let report = trama_audit::verify::verify(&store, &verifier, &shipped).await;
+    let mut shipped = Vec::new();
+    for file in std::iter::once(&checkpoints).chain(&other_checkpoints) {
+        shipped.extend(trama_audit::log::read_checkpoint_file(file)?);
+    }
+    let reports = trama_audit::verify::verify_all(&store, &verifier, &shipped).await;
     store.close().await;
-    let report = report?;
+    let reports = reports?;
     println!(
         "audit log of the {what}: {}",
         trama_plumbing::redact(&database)
     );
+    let mut problems = 0;
+    for (chain, report) in &reports {
+        let name = match chain.as_str() {
+            "" if reports.len() == 1 => String::new(),
+            "" => "chain written before replicas".to_string(),
+            chain => format!("replica {chain}"),
+        };
+        print_report(&name, report, &cert);
+        problems += report.problems.len();
+    }
+    if problems == 0 {
+        return Ok(());
+    }
+    bail!("the audit log has been tampered with: {problems} problem(s), listed above")
+}
+
+/// One chain's verification, as `trama audit verify` prints it (`name`:
+/// the replica, empty for a log of one chain).
+fn print_report(name: &str, report: &trama_audit::Report, cert: &std::path::Path) {
+    let (head, indent) = if name.is_empty() {
+        (String::new(), "  ")
+    } else {
+        (format!("{name}: "), "    ")
+    };
+    if !name.is_empty() {
+        println!("  {name}");
+    }
     println!(
-        "  {} entries, {} signed checkpoints checked against {}",
+        "{indent}{} entries, {} signed checkpoints checked against {}",
         report.entries,
         report.checkpoints,
         cert.display()
     );
     if let Some(h) = &report.horizon {
         println!(
-            "  entries 1..{} removed for retention on {}; the log starts after the checkpoint that sealed entry {}",
+            "{indent}entries 1..{} removed for retention on {}; the log starts after the checkpoint that sealed entry {}",
             h.seq, h.pruned_at, h.seq
         );
     }
     match &report.last_checkpoint {
-        Some((seq, time)) => println!("  last valid checkpoint: entry {seq}, signed {time}"),
-        None => println!("  no valid checkpoint yet"),
+        Some((seq, time)) => println!("{indent}last valid checkpoint: entry {seq}, signed {time}"),
+        None => println!("{indent}no valid checkpoint yet"),
     }
-    if report.ok() {
-        let sealed = report.last_checkpoint.as_ref().map_or(0, |(s, _)| *s);
-        println!(
-            "ok: the chain of {} entries is intact and every checkpoint matches",
-            report.entries
-        );
-        if sealed < report.last_seq {
-            println!(
-                "  entries {}..{} are after the last checkpoint: held by the chain, not yet by a signature",
-                sealed + 1,
-                report.last_seq
-            );
+    if !report.ok() {
+        for p in &report.problems {
+            println!("{indent}PROBLEM {head}{p}");
         }
-        return Ok(());
+        return;
     }
-    for p in &report.problems {
-        println!("  PROBLEM {p}");
+    let sealed = report.last_checkpoint.as_ref().map_or(0, |(s, _)| *s);
+    println!(
+        "{}ok: {head}the chain of {} entries is intact and every checkpoint matches",
+        &indent[2..],
+        report.entries
+    );
+    if sealed < report.last_seq {
+        println!(
+            "{indent}entries {}..{} are after the last checkpoint: held by the chain, not yet by a signature",
+            sealed + 1,
+            report.last_seq
+        );
     }
-    bail!(
-        "the audit log has been tampered with: {} problem(s), the first at entry {}",
-        report.problems.len(),
-        report.problems.first().map_or(0, |p| p.seq)
-    )
 }
 
 /// The `Aggregate` request of `trama query stats`.

@@ -154,7 +154,8 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
                 gateway,
                 connector,
                 certs,
-            } => cli::audit_verify(gateway, connector, certs).await?,
+                checkpoints,
+            } => cli::audit_verify(gateway, connector, certs, checkpoints).await?,
         },
         #[cfg(feature = "lab")]
         Command::Lab(command) => trama::lab::run(command).await?,

@@ -1275,23 +1275,23 @@ async fn the_dpo_reviews_an_operators_accesses_and_nobody_else_can() {
 
     // Pages of one entry, following the cursor, list what one page did.
     let mut paged = Vec::new();
-    let mut before = 0;
+    let mut token = String::new();
     loop {
         let page = comune
             .access_log(review(v1::AccessLogRequest {
                 limit: 1,
-                before_seq: before,
+                page_token: token.clone(),
                 ..by_laura.clone()
             }))
             .await
             .expect("a page")
             .into_inner();
         paged.extend(page.entries.iter().map(|e| e.seq));
-        if page.next_before_seq == 0 {
+        if page.next_page_token.is_empty() {
             break;
         }
-        assert!(before == 0 || page.next_before_seq < before);
-        before = page.next_before_seq;
+        assert_ne!(page.next_page_token, token, "the cursor moves");
+        token = page.next_page_token;
     }
     let first: Vec<u64> = listed.entries.iter().map(|e| e.seq).collect();
     assert_eq!(paged, first, "one entry a page, the same entries");
@@ -1307,7 +1307,7 @@ async fn the_dpo_reviews_an_operators_accesses_and_nobody_else_can() {
         .await
         .expect("an empty period")
         .into_inner();
-    assert!(none.entries.is_empty() && none.next_before_seq == 0);
+    assert!(none.entries.is_empty() && none.next_page_token.is_empty());
     for (bad, field) in [
         (
             v1::AccessLogRequest {
@@ -1330,6 +1330,13 @@ async fn the_dpo_reviews_an_operators_accesses_and_nobody_else_can() {
                 ..Default::default()
             },
             "operator_id",
+        ),
+        (
+            v1::AccessLogRequest {
+                page_token: "gateway-a".into(),
+                ..Default::default()
+            },
+            "page_token",
         ),
     ] {
         let status = comune.access_log(review(bad)).await.expect_err("refused");
@@ -1409,7 +1416,7 @@ async fn the_dpo_reviews_an_operators_accesses_and_nobody_else_can() {
     assert!(
         reviews
             .iter()
-            .any(|e| e.filters.contains("before=") && e.decision == "permit"),
+            .any(|e| e.filters.contains("page=") && e.decision == "permit"),
         "the page asked is recorded"
     );
     fed.cleanup().await;

@@ -51,6 +51,10 @@ pub struct Checkpoint {
     /// hexadecimal. A node's key changes when its certificate is renewed.
     #[serde(default)]
     pub key_id: String,
+    /// The chain it seals: the replica that wrote it (`""`, and left out
+    /// of the checkpoint file, for the only chain of a log).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chain: String,
 }
 
 impl Checkpoint {
@@ -304,6 +308,7 @@ mod tests {
             scheme,
             signature: hex::encode(sig),
             key_id: signer.key_id().to_string(),
+            chain: String::new(),
         };
         let Ok(good) = SignatureVerifier::load(&files[0].1) else {
             panic!("verifier")

@@ -277,6 +277,7 @@ impl Writer {
             scheme,
             signature: hex::encode(&signature),
             key_id: self.signer.key_id().to_string(),
+            chain: self.store.chain().to_string(),
         };
         self.store
             .add_checkpoint(&cp)

@@ -1,10 +1,13 @@
 //! Who an audit store belongs to. One node writes one log: the first node to
 //! open a store for writing records its identity in it, and a node of
-//! another identity is refused; a second running process, of any node, is
-//! refused by a lock held while the log is open (an exclusive `flock` on
-//! `<file>.lock` beside a SQLite file, a session advisory lock on
-//! PostgreSQL). Without them, two nodes sharing a database by mistake would
-//! each extend the other's chain and fail every call.
+//! another identity is refused; a second running process writing the same
+//! chain, of any node, is refused by a lock held while the log is open (an
+//! exclusive `flock` on `<file>.lock` beside a SQLite file, a session
+//! advisory lock per chain on PostgreSQL). Without them, two nodes sharing a
+//! database by mistake would each extend the other's chain and fail every
+//! call. Replicas of one node (the same identity) share a PostgreSQL store,
+//! each writing its own chain: a replica joins by opening it, with no
+//! change to the others.
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -15,9 +18,10 @@ use sqlx::{AnyConnection, Row};
 
 use crate::{AuditError, Store};
 
-/// The PostgreSQL advisory lock key of an audit store (advisory locks are
-/// per database, so one constant serves every store): "trama" in ASCII.
-const ADVISORY_KEY: i64 = 0x74_72_61_6d_61;
+/// The first half of a chain's PostgreSQL advisory lock key (advisory
+/// locks are per database, so one constant serves every store): "tram" in
+/// ASCII. The second half is the chain name's `hashtext`.
+const ADVISORY_KEY: i32 = 0x74_72_61_6d;
 
 /// The node that writes an audit store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,17 +61,19 @@ impl std::fmt::Debug for StoreLock {
 }
 
 impl Store {
-    /// Opens the audit database at `url` for `owner` to write: creates what
-    /// is missing, takes the store's lock, and records `owner` on first
-    /// open. Refused if another process holds the lock
-    /// ([`AuditError::InUse`]) or another node owns the store
+    /// Opens the audit database at `url` for `owner` to write `chain` (the
+    /// replica's name on PostgreSQL; `""` for a SQLite file, its only
+    /// chain): creates what is missing, takes the chain's lock, and records
+    /// `owner` on the chain's first open. Refused if another process holds
+    /// the lock ([`AuditError::InUse`]) or another node owns the store
     /// ([`AuditError::Owned`]).
-    pub async fn open_owned(url: &str, owner: &Owner) -> Result<Store, AuditError> {
+    pub async fn open_owned(url: &str, chain: &str, owner: &Owner) -> Result<Store, AuditError> {
         let file = match sqlite_path(url) {
             Some(path) => Some(lock_file(url, &path, owner)?),
             None => None,
         };
         let mut store = Store::open(url, true).await?;
+        store.chain = chain.to_string();
         let session = if url.starts_with("sqlite:") {
             None
         } else {
@@ -81,11 +87,13 @@ impl Store {
         Ok(store)
     }
 
-    /// The node recorded as the store's owner, and since when; `None` if no
+    /// The node recorded as the store's owner (the writer of its first
+    /// chain; replicas share the identity), and since when; `None` if no
     /// node has opened it for writing yet.
     pub async fn owner(&self) -> Result<Option<(Owner, String)>, AuditError> {
         let row = sqlx::query(
-            "SELECT identity, config, listen, since FROM trama_audit_owner WHERE id = 1",
+            "SELECT identity, config, listen, since FROM trama_audit_owner \
+             ORDER BY since, chain LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await
@@ -100,22 +108,33 @@ impl Store {
         Ok(Some((owner, text(3)?)))
     }
 
-    /// Records `me` as the owner unless a node already is, and refuses a
-    /// store another identity owns.
+    /// Records `me` as the writer of this chain unless a node already is,
+    /// and refuses a store another identity owns (any of its chains).
     async fn claim(&self, me: &Owner) -> Result<(), AuditError> {
+        if let Some((owner, since)) = self.owner().await?
+            && owner.identity != me.identity
+        {
+            return Err(AuditError::Owned {
+                url: self.url.clone(),
+                owner: Box::new(owner),
+                since,
+                me: Box::new(me.clone()),
+            });
+        }
         let recorded = sqlx::query(
-            "INSERT INTO trama_audit_owner (id, identity, config, listen, since) \
-             VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO trama_audit_owner (id, chain, identity, config, listen, since) \
+             VALUES (1, $5, $1, $2, $3, $4) ON CONFLICT (chain) DO NOTHING",
         )
         .bind(&me.identity)
         .bind(me.config.display().to_string())
         .bind(&me.listen)
         .bind(trama_plumbing::clock::now())
+        .bind(&self.chain)
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         if recorded.rows_affected() == 1 {
-            tracing::info!(store = %self.url, identity = %me.identity, "audit database recorded as this node's");
+            tracing::info!(store = %self.url, identity = %me.identity, chain = %self.chain, "audit chain recorded as this node's");
         }
         match self.owner().await? {
             Some((owner, _)) if owner.identity == me.identity => Ok(()),
@@ -136,8 +155,9 @@ impl Store {
     /// long as it is kept.
     async fn lock_session(&self) -> Result<AnyConnection, AuditError> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?.detach();
-        let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
+        let row = sqlx::query("SELECT pg_try_advisory_lock($1, hashtext($2))")
             .bind(ADVISORY_KEY)
+            .bind(&self.chain)
             .fetch_one(&mut conn)
             .await
             .map_err(|e| self.err(e))?;
@@ -148,7 +168,10 @@ impl Store {
             Err(AuditError::InUse {
                 url: self.url.clone(),
                 holder: format!(
-                    "a session holds its advisory lock {ADVISORY_KEY}; see pg_locks for its pid"
+                    "another process writes its chain `{}` (advisory lock {ADVISORY_KEY} with \
+                     hashtext('{}'); see pg_locks for its pid): give each replica its own \
+                     name (audit.replica)",
+                    self.chain, self.chain
                 ),
             })
         }
@@ -256,7 +279,7 @@ mod tests {
         };
         let url = Store::sqlite_url(&dir.path().join("audit.db"));
         let caritas = owner("trama://demo/org/caritas/connector");
-        let Ok(first) = Store::open_owned(&url, &caritas).await else {
+        let Ok(first) = Store::open_owned(&url, "", &caritas).await else {
             panic!("first open")
         };
         assert_eq!(
@@ -264,7 +287,7 @@ mod tests {
             Some(caritas.clone())
         );
         // A second open while the first is held: refused, naming the holder.
-        let held = Store::open_owned(&url, &caritas).await.map(drop);
+        let held = Store::open_owned(&url, "", &caritas).await.map(drop);
         let Err(AuditError::InUse { holder, .. }) = &held else {
             panic!("{held:?}")
         };
@@ -283,7 +306,7 @@ mod tests {
 
         // Another node, once the first has stopped: refused, naming the owner.
         let comune = owner("trama://demo/org/comune/connector");
-        let refused = Store::open_owned(&url, &comune).await.map(drop);
+        let refused = Store::open_owned(&url, "", &comune).await.map(drop);
         let Err(error @ AuditError::Owned { .. }) = &refused else {
             panic!("{refused:?}")
         };
@@ -294,7 +317,7 @@ mod tests {
             "{message}"
         );
         // The same node again: opened.
-        let again = Store::open_owned(&url, &caritas).await;
+        let again = Store::open_owned(&url, "", &caritas).await;
         assert!(again.is_ok(), "{again:?}");
     }
 }

@@ -24,6 +24,7 @@ pub struct AuditTable {
     checkpoint_every: u64,
     checkpoint_interval_s: u64,
     retention_days: Option<u32>,
+    replica: Option<String>,
 }
 
 impl Default for AuditTable {
@@ -35,6 +36,7 @@ impl Default for AuditTable {
             checkpoint_every: 1000,
             checkpoint_interval_s: 60,
             retention_days: None,
+            replica: None,
         }
     }
 }
@@ -56,6 +58,9 @@ pub struct AuditSettings {
     /// Entries sealed longer ago than this are removed; `None` keeps every
     /// entry.
     pub retention: Option<Duration>,
+    /// The chain this node writes: on PostgreSQL the replica's name
+    /// (`audit.replica`, by default the host name), `""` in a SQLite file.
+    pub chain: String,
 }
 
 impl AuditTable {
@@ -76,7 +81,9 @@ impl AuditTable {
         }
         let database = trama_plumbing::durable::url_of(base, &self.database)
             .map_err(|p| ("audit.database".to_string(), p))?;
+        let chain = chain_of(&database, self.replica)?;
         Ok(AuditSettings {
+            chain,
             database,
             pseudonym_key: base.join(self.pseudonym_key),
             checkpoint_file: base.join(self.checkpoint_file),
@@ -89,6 +96,57 @@ impl AuditTable {
     }
 }
 
+/// The chain a node writes: a SQLite file has one, `""`; on PostgreSQL
+/// each replica writes its own, named `replica` or after the host (a
+/// Kubernetes pod's name), so replicas need no configuration of their own.
+fn chain_of(database: &str, replica: Option<String>) -> Result<String, (String, String)> {
+    let key = || "audit.replica".to_string();
+    if database.starts_with("sqlite:") {
+        return match replica {
+            None => Ok(String::new()),
+            Some(_) => Err((
+                key(),
+                "a SQLite audit file has one writer and one chain; replicas share a \
+                 postgres:// audit database. Remove audit.replica or change audit.database"
+                    .into(),
+            )),
+        };
+    }
+    let name = match replica {
+        Some(name) => name,
+        None => host_name().ok_or_else(|| {
+            (
+                key(),
+                "the host name cannot be read; name this replica (for example replica = \"gateway-1\")"
+                    .to_string(),
+            )
+        })?,
+    };
+    replica_name(&name).map_err(|problem| (key(), problem))?;
+    Ok(name)
+}
+
+/// The machine's host name (Linux), or `$HOSTNAME`.
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// Refuses a replica name that is not 1 to 63 letters, digits, `.`, `_`
+/// or `-` (a host name fits; the name is shown in the access log).
+pub fn replica_name(name: &str) -> Result<(), String> {
+    let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > 63 || !name.chars().all(fits) {
+        return Err(format!(
+            "`{name}` is not a replica name: 1 to 63 letters, digits, '.', '_' or '-'"
+        ));
+    }
+    Ok(())
+}
+
 /// Opens the log `settings` describe for `owner` to write (refused if
 /// another node owns it or another process has it open), signing
 /// checkpoints with the private key at `signing_key` (the node's TLS key).
@@ -98,7 +156,7 @@ pub async fn open(
     owner: &Owner,
 ) -> Result<(AuditLog, Pseudonymiser), AuditError> {
     usable(settings)?;
-    let store = Store::open_owned(&settings.database, owner).await?;
+    let store = Store::open_owned(&settings.database, &settings.chain, owner).await?;
     if !settings.pseudonym_key.exists() {
         Pseudonymiser::generate(&settings.pseudonym_key)?;
         tracing::warn!(

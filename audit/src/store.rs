@@ -6,6 +6,13 @@
 //! `trama_audit_checkpoint` holds the signed checkpoints, and
 //! `trama_audit_owner` the node that writes the log (one node writes one
 //! log; see [`crate::owner`]).
+//!
+//! Every row names its chain. Gateway replicas sharing one PostgreSQL
+//! database each write a chain of their own, named after the replica, with
+//! its own sequence numbers and checkpoints; a SQLite file has one writer
+//! and one chain, named `""`. A [`Store`] handle reads and writes one chain
+//! ([`Store::chain`]); [`Store::chains`] lists them all, and
+//! [`Store::on_chain`] turns a handle to another.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,6 +44,18 @@ pub const SCHEMA: Schema = Schema {
             description: "the retention horizon",
             sqlite: include_str!("../migrations/0002_horizon.sqlite.sql"),
             postgres: include_str!("../migrations/0002_horizon.postgres.sql"),
+        },
+        Step {
+            version: 3,
+            description: "one chain per replica",
+            sqlite: include_str!("../migrations/0003_chains.sqlite.sql"),
+            postgres: include_str!("../migrations/0003_chains.postgres.sql"),
+        },
+        Step {
+            version: 4,
+            description: "client allowances shared by gateway replicas",
+            sqlite: include_str!("../migrations/0004_allowances.sqlite.sql"),
+            postgres: include_str!("../migrations/0004_allowances.postgres.sql"),
         },
     ],
 };
@@ -123,11 +142,12 @@ pub struct NewEntry {
     pub subjects: Vec<String>,
 }
 
-/// An audit database.
+/// An audit database, and the chain this handle reads and writes.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) url: String,
+    pub(crate) chain: String,
     /// Held while the store is open for writing ([`Store::open_owned`]).
     pub(crate) lock: Option<std::sync::Arc<crate::owner::StoreLock>>,
 }
@@ -148,6 +168,7 @@ impl Store {
         let store = Store {
             pool,
             url: shown,
+            chain: String::new(),
             lock: None,
         };
         if create {
@@ -175,14 +196,58 @@ impl Store {
         &self.url
     }
 
+    /// The database's pool, for what gateway replicas share beside the log
+    /// (`trama_allowance`, made by this schema), on PostgreSQL; `None` for
+    /// a SQLite file, which one process writes.
+    pub fn shared_pool(&self) -> Option<&AnyPool> {
+        (!self.url.starts_with("sqlite:")).then_some(&self.pool)
+    }
+
+    /// The chain this handle reads and writes (`""`: the only chain of a
+    /// SQLite file, or the one written before replicas).
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    /// A handle on `chain` of the same database (for reading: only the
+    /// handle [`Store::open_owned`] returned holds a chain's lock).
+    pub fn on_chain(&self, chain: &str) -> Store {
+        Store {
+            pool: self.pool.clone(),
+            url: self.url.clone(),
+            chain: chain.to_string(),
+            lock: None,
+        }
+    }
+
+    /// Every chain of the database, by name: those a node has written
+    /// (each recorded its owner first) and those retention has cut.
+    pub async fn chains(&self) -> Result<Vec<String>, AuditError> {
+        let mut chains: Vec<String> = sqlx::query_scalar(
+            "SELECT chain FROM trama_audit_owner UNION SELECT chain FROM trama_audit_horizon",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        if chains.is_empty() {
+            // A log written without an owner (a bare writer): its one chain.
+            chains.push(String::new());
+        }
+        chains.sort();
+        Ok(chains)
+    }
+
     /// The last entry's sequence number and hash: of the newest entry, or,
     /// when retention removed every entry, of the retention horizon; 0 and
     /// the genesis hash for an empty log.
     pub async fn head(&self) -> Result<(i64, String), AuditError> {
-        let row = sqlx::query("SELECT seq, hash FROM trama_audit_entry ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row = sqlx::query(
+            "SELECT seq, hash FROM trama_audit_entry WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&self.chain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         match row {
             Some(row) => Ok((
                 row.try_get(0).map_err(|e| self.err(e))?,
@@ -197,10 +262,12 @@ impl Store {
 
     /// Where retention has cut the log, if it has.
     pub async fn horizon(&self) -> Result<Option<Horizon>, AuditError> {
-        let row = sqlx::query("SELECT seq, hash, pruned_at FROM trama_audit_horizon WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row =
+            sqlx::query("SELECT seq, hash, pruned_at FROM trama_audit_horizon WHERE chain = $1")
+                .bind(&self.chain)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
         row.map(|r| {
             Ok(Horizon {
                 seq: r.try_get(0)?,
@@ -222,9 +289,10 @@ impl Store {
         let cut: String = before.chars().take(19).collect();
         let newest = sqlx::query(
             "SELECT seq, hash FROM trama_audit_checkpoint \
-             WHERE substr(time, 1, 19) < $1 ORDER BY seq DESC LIMIT 1",
+             WHERE chain = $2 AND substr(time, 1, 19) < $1 ORDER BY seq DESC LIMIT 1",
         )
         .bind(cut)
+        .bind(&self.chain)
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -246,21 +314,25 @@ impl Store {
     /// Deletes up to `horizon` and records it, in one transaction.
     async fn cut(&self, horizon: &Horizon) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM trama_audit_subject WHERE seq <= $1")
+        sqlx::query("DELETE FROM trama_audit_subject WHERE chain = $2 AND seq <= $1")
             .bind(horizon.seq)
+            .bind(&self.chain)
             .execute(&mut *tx)
             .await?;
-        let removed = sqlx::query("DELETE FROM trama_audit_entry WHERE seq <= $1")
+        let removed = sqlx::query("DELETE FROM trama_audit_entry WHERE chain = $2 AND seq <= $1")
             .bind(horizon.seq)
+            .bind(&self.chain)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM trama_audit_horizon WHERE id = 1")
+        sqlx::query("DELETE FROM trama_audit_horizon WHERE chain = $1")
+            .bind(&self.chain)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO trama_audit_horizon (id, seq, hash, pruned_at) VALUES (1, $1, $2, $3)",
+            "INSERT INTO trama_audit_horizon (id, chain, seq, hash, pruned_at) VALUES (1, $1, $2, $3, $4)",
         )
+        .bind(&self.chain)
         .bind(horizon.seq)
         .bind(&horizon.hash)
         .bind(&horizon.pruned_at)
@@ -293,13 +365,14 @@ impl Store {
             .map_err(|e| self.err(e))?;
         for chunk in batch.chunks(ROWS_PER_INSERT) {
             let sql = values_sql(
-                "INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) VALUES ",
+                "INSERT INTO trama_audit_entry (chain, seq, prev_hash, hash, payload) VALUES ",
                 chunk.len(),
-                4,
+                5,
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for e in chunk {
                 q = q
+                    .bind(&self.chain)
                     .bind(e.seq)
                     .bind(&e.prev_hash)
                     .bind(&e.hash)
@@ -313,13 +386,13 @@ impl Store {
             .collect();
         for chunk in subjects.chunks(ROWS_PER_INSERT * 2) {
             let sql = values_sql(
-                "INSERT INTO trama_audit_subject (pseudonym, seq) VALUES ",
+                "INSERT INTO trama_audit_subject (chain, pseudonym, seq) VALUES ",
                 chunk.len(),
-                2,
+                3,
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (p, seq) in chunk {
-                q = q.bind(*p).bind(*seq);
+                q = q.bind(&self.chain).bind(*p).bind(*seq);
             }
             q.execute(&mut *tx).await.map_err(|err| self.err(err))?;
         }
@@ -328,10 +401,13 @@ impl Store {
 
     /// The sequence number the last checkpoint covers (0 if none).
     pub async fn last_checkpoint_seq(&self) -> Result<i64, AuditError> {
-        let row = sqlx::query("SELECT seq FROM trama_audit_checkpoint ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row = sqlx::query(
+            "SELECT seq FROM trama_audit_checkpoint WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&self.chain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         match row {
             Some(r) => r.try_get(0).map_err(|e| self.err(e)),
             None => Ok(0),
@@ -341,9 +417,10 @@ impl Store {
     /// Stores a checkpoint (once per sequence number).
     pub async fn add_checkpoint(&self, cp: &Checkpoint) -> Result<(), AuditError> {
         sqlx::query(
-            "INSERT INTO trama_audit_checkpoint (seq, hash, time, scheme, signature, key_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING",
+            "INSERT INTO trama_audit_checkpoint (chain, seq, hash, time, scheme, signature, key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (chain, seq) DO NOTHING",
         )
+        .bind(&self.chain)
         .bind(cp.seq)
         .bind(&cp.hash)
         .bind(&cp.time)
@@ -364,10 +441,11 @@ impl Store {
     ) -> Result<Vec<StoredEntry>, AuditError> {
         let rows = sqlx::query(
             "SELECT seq, prev_hash, hash, payload FROM trama_audit_entry \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
+             WHERE chain = $3 AND seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
         .bind(limit)
+        .bind(&self.chain)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -392,10 +470,12 @@ impl Store {
         last: i64,
     ) -> Result<HashMap<i64, Vec<String>>, AuditError> {
         let rows = sqlx::query(
-            "SELECT seq, pseudonym FROM trama_audit_subject WHERE seq >= $1 AND seq <= $2",
+            "SELECT seq, pseudonym FROM trama_audit_subject \
+             WHERE chain = $3 AND seq >= $1 AND seq <= $2",
         )
         .bind(first)
         .bind(last)
+        .bind(&self.chain)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -412,8 +492,10 @@ impl Store {
     pub async fn dangling_subjects(&self) -> Result<Vec<i64>, AuditError> {
         let rows = sqlx::query(
             "SELECT DISTINCT s.seq FROM trama_audit_subject s \
-             LEFT JOIN trama_audit_entry e ON e.seq = s.seq WHERE e.seq IS NULL ORDER BY s.seq",
+             LEFT JOIN trama_audit_entry e ON e.chain = s.chain AND e.seq = s.seq \
+             WHERE s.chain = $1 AND e.seq IS NULL ORDER BY s.seq",
         )
+        .bind(&self.chain)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -426,8 +508,10 @@ impl Store {
     /// All checkpoints, in order.
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
         let rows = sqlx::query(
-            "SELECT seq, hash, time, scheme, signature, key_id FROM trama_audit_checkpoint ORDER BY seq",
+            "SELECT seq, hash, time, scheme, signature, key_id FROM trama_audit_checkpoint \
+             WHERE chain = $1 ORDER BY seq",
         )
+        .bind(&self.chain)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -440,6 +524,7 @@ impl Store {
                     scheme: r.try_get(3)?,
                     signature: r.try_get(4)?,
                     key_id: r.try_get(5)?,
+                    chain: self.chain.clone(),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -458,13 +543,14 @@ impl Store {
         for p in pseudonyms {
             let rows = sqlx::query(
                 "SELECT e.seq, e.payload FROM trama_audit_entry e \
-                 JOIN trama_audit_subject s ON s.seq = e.seq \
-                 WHERE s.pseudonym = $1 AND e.seq >= 1 AND e.seq < $2 \
+                 JOIN trama_audit_subject s ON s.chain = e.chain AND s.seq = e.seq \
+                 WHERE s.pseudonym = $1 AND s.chain = $4 AND e.seq >= 1 AND e.seq < $2 \
                  ORDER BY e.seq DESC LIMIT $3",
             )
             .bind(p)
             .bind(before)
             .bind(limit)
+            .bind(&self.chain)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
@@ -491,10 +577,11 @@ impl Store {
     ) -> Result<Vec<(i64, Entry)>, AuditError> {
         let rows = sqlx::query(
             "SELECT seq, payload FROM trama_audit_entry \
-             WHERE seq >= 1 AND seq < $1 ORDER BY seq DESC LIMIT $2",
+             WHERE chain = $3 AND seq >= 1 AND seq < $1 ORDER BY seq DESC LIMIT $2",
         )
         .bind(before)
         .bind(limit)
+        .bind(&self.chain)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -513,8 +600,9 @@ impl Store {
     pub async fn probe_write(&self) -> Result<(), AuditError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         sqlx::query(
-            "INSERT INTO trama_audit_entry (seq, prev_hash, hash, payload) VALUES (-1, '', '', '')",
+            "INSERT INTO trama_audit_entry (chain, seq, prev_hash, hash, payload) VALUES ($1, -1, '', '', '')",
         )
+        .bind(&self.chain)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;

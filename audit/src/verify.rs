@@ -2,6 +2,9 @@
 //! index against the entries, and checks every signed checkpoint (from the
 //! database and from the shipped checkpoint file) against the entries it
 //! covers. Reports each problem with the sequence number where it is.
+//! [`verify`] checks one chain; [`verify_all`] every chain of a database
+//! shared by replicas, and any chain the shipped checkpoints name that the
+//! database no longer holds.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -53,10 +56,31 @@ impl Report {
     }
 }
 
-/// Verifies the log in `store`. `verifier` checks checkpoint signatures
-/// (the node's certificate); `shipped` are checkpoints kept outside the
-/// database (the checkpoint file), which catch a truncation that also
-/// removed the checkpoints from the database.
+/// Verifies every chain of the database `store` is a handle on, by chain
+/// name: those the database holds and those `shipped` names (a chain
+/// deleted whole is then found missing).
+pub async fn verify_all(
+    store: &Store,
+    verifier: &SignatureVerifier,
+    shipped: &[Checkpoint],
+) -> Result<Vec<(String, Report)>, AuditError> {
+    let mut chains = store.chains().await?;
+    chains.extend(shipped.iter().map(|cp| cp.chain.clone()));
+    chains.sort();
+    chains.dedup();
+    let mut reports = Vec::with_capacity(chains.len());
+    for chain in chains {
+        let report = verify(&store.on_chain(&chain), verifier, shipped).await?;
+        reports.push((chain, report));
+    }
+    Ok(reports)
+}
+
+/// Verifies the chain `store` is a handle on. `verifier` checks checkpoint
+/// signatures (the node's certificate); `shipped` are checkpoints kept
+/// outside the database (the checkpoint file; those of other chains are
+/// left aside), which catch a truncation that also removed the checkpoints
+/// from the database.
 pub async fn verify(
     store: &Store,
     verifier: &SignatureVerifier,
@@ -86,12 +110,12 @@ pub async fn verify(
         });
     }
     let mut all: BTreeMap<(i64, String), Checkpoint> = BTreeMap::new();
-    for cp in store
-        .checkpoints()
-        .await?
-        .into_iter()
-        .chain(shipped.iter().cloned())
-    {
+    for cp in store.checkpoints().await?.into_iter().chain(
+        shipped
+            .iter()
+            .filter(|cp| cp.chain == store.chain())
+            .cloned(),
+    ) {
         all.insert((cp.seq, cp.signature.clone()), cp);
     }
     let mut vouched = false;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use trama_audit::chain::{SignatureVerifier, Signer};
 use trama_audit::log::read_checkpoint_file;
-use trama_audit::search::{Filter, Search, search};
+use trama_audit::search::{Cursor, Filter, Found, Search, search};
 use trama_audit::{AuditLog, Entry, LogOptions, Store, verify};
 
 struct Keys {
@@ -398,15 +398,15 @@ async fn a_postgres_store_belongs_to_one_node_and_one_session() {
         listen: "0.0.0.0:7400".into(),
     };
     let gateway = node("trama://demo/org/hub/gateway");
-    let first = Store::open_owned(&url, &gateway).await.unwrap();
-    let second = Store::open_owned(&url, &gateway).await.map(drop);
+    let first = Store::open_owned(&url, "", &gateway).await.unwrap();
+    let second = Store::open_owned(&url, "", &gateway).await.map(drop);
     assert!(
         matches!(second, Err(trama_audit::AuditError::InUse { .. })),
         "{second:?}"
     );
     first.close().await;
     drop(first);
-    let other = Store::open_owned(&url, &node("trama://demo/org/comune/connector"))
+    let other = Store::open_owned(&url, "", &node("trama://demo/org/comune/connector"))
         .await
         .map(drop)
         .map_err(|e| e.to_string());
@@ -417,7 +417,7 @@ async fn a_postgres_store_belongs_to_one_node_and_one_session() {
         message.contains("belongs to trama://demo/org/hub/gateway"),
         "{message}"
     );
-    Store::open_owned(&url, &gateway)
+    Store::open_owned(&url, "", &gateway)
         .await
         .unwrap()
         .close()
@@ -455,9 +455,14 @@ fn instant(text: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// Every page of a search, following its cursor; the pages' sizes.
-async fn pages(store: &Store, subjects: &[String], filter: &Filter, limit: usize) -> Vec<Vec<i64>> {
-    let mut before = 0;
+/// Every page of a search, following its cursor: each page's entries.
+async fn found_pages(
+    store: &Store,
+    subjects: &[String],
+    filter: &Filter,
+    limit: usize,
+) -> Vec<Vec<Found>> {
+    let mut from = Cursor::default();
     let mut out = Vec::new();
     loop {
         let page = search(
@@ -465,23 +470,27 @@ async fn pages(store: &Store, subjects: &[String], filter: &Filter, limit: usize
             Search {
                 subjects,
                 filter,
-                before,
+                from: &from,
                 limit,
                 scan: 1000,
             },
         )
         .await
         .unwrap();
-        out.push(page.entries.iter().map(|(seq, _)| *seq).collect());
-        if page.next_before == 0 {
-            return out;
-        }
-        assert!(
-            page.next_before < before || before == 0,
-            "the cursor moves down"
-        );
-        before = page.next_before;
+        out.push(page.entries);
+        let Some(next) = page.next else { return out };
+        assert_ne!(next, from, "the cursor moves");
+        from = next;
     }
+}
+
+/// Every page of a search of one chain: each page's sequence numbers.
+async fn pages(store: &Store, subjects: &[String], filter: &Filter, limit: usize) -> Vec<Vec<i64>> {
+    let pages = found_pages(store, subjects, filter, limit).await;
+    pages
+        .iter()
+        .map(|page| page.iter().map(|f| f.seq).collect())
+        .collect()
 }
 
 /// The access log's searches, on any engine: filters, pages, the period,
@@ -517,7 +526,7 @@ async fn searches(store: &Store) {
         Search {
             subjects: &[],
             filter: &nobody,
-            before: 0,
+            from: &Cursor::default(),
             limit: 10,
             scan: 5,
         },
@@ -525,14 +534,18 @@ async fn searches(store: &Store) {
     .await
     .unwrap();
     assert!(page.entries.is_empty());
-    assert_eq!(page.next_before, 26, "the last entry read");
+    assert_eq!(
+        page.next.map(|c| c.token()).as_deref(),
+        Some(":26"),
+        "the last entry read"
+    );
     // By subject: subject-3 is i = 3, 8, 13, ...: laura's of them is i = 3
     // and 18 (seq 4 and 19).
     let subject = ["subject-3".to_string()];
     assert_eq!(
         pages(store, &subject, &laura, 1).await,
-        vec![vec![19], vec![4], vec![]],
-        "a full last page has a cursor to an empty one"
+        vec![vec![19], vec![4]],
+        "the last page, having read the chain to its end, says there is no more"
     );
 }
 
@@ -665,4 +678,162 @@ async fn a_store_of_the_first_schema_version_is_migrated_when_opened() {
         trama_plumbing::schema::applied(&pool).await,
         Some(trama_audit::store::SCHEMA.known())
     );
+}
+
+/// A database of its own on the test PostgreSQL server, `None` (skipping,
+/// loudly) without one outside CI: the admin handle and the URL.
+async fn postgres_database(tag: &str) -> Option<(Store, String)> {
+    let Some(server) = std::env::var("TRAMA_TEST_POSTGRES").ok() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "TRAMA_TEST_POSTGRES is not set in CI: the PostgreSQL audit test cannot run"
+        );
+        eprintln!(
+            "SKIPPED: set TRAMA_TEST_POSTGRES=postgres://... to run the PostgreSQL audit test"
+        );
+        return None;
+    };
+    let admin = Store::open(&server, false).await.unwrap();
+    let name = format!("trama_audit_{tag}_{}", std::process::id());
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin
+        .execute_owned(format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    Some((admin, format!("{base}/{name}")))
+}
+
+/// Opens `chain` of the store at `url` for the gateway and writes `times`
+/// entries (one each, by `operator`), checkpointed into `file`.
+async fn replica(url: &str, chain: &str, keys: &Keys, file: &Path, times: &[String]) -> Store {
+    let owner = trama_audit::Owner {
+        identity: "trama://demo/org/hub/gateway".into(),
+        config: PathBuf::from("/etc/trama/gateway.toml"),
+        listen: "0.0.0.0:7400".into(),
+    };
+    let store = Store::open_owned(url, chain, &owner).await.unwrap();
+    let log = AuditLog::open(
+        store.clone(),
+        Signer::load(&keys.key).unwrap(),
+        LogOptions {
+            checkpoint_file: Some(file.to_path_buf()),
+            ..LogOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    for (i, time) in times.iter().enumerate() {
+        let e = Entry {
+            operator_id: format!("{chain}-{i}"),
+            time: time.clone(),
+            ..entry(i)
+        };
+        log.append(e).await.unwrap();
+    }
+    log.checkpoint().await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn replicas_write_their_own_chains_read_and_verified_together() {
+    let Some((admin, url)) = postgres_database("replicas").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let minute = |m: usize| format!("2026-07-14T08:{m:02}:00Z");
+    // Replica a writes the even minutes, b the odd ones: 10 entries each.
+    let even: Vec<String> = (0..20).step_by(2).map(minute).collect();
+    let odd: Vec<String> = (1..20).step_by(2).map(minute).collect();
+    let (file_a, file_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let a = replica(&url, "gateway-a", &keys, &file_a, &even).await;
+    let b = replica(&url, "gateway-b", &keys, &file_b, &odd).await;
+    assert_eq!(a.head().await.unwrap().0, 10, "each chain counts its own");
+    assert_eq!(b.head().await.unwrap().0, 10);
+    // A second process on a chain another holds: refused, naming it.
+    let again = Store::open_owned(
+        &url,
+        "gateway-a",
+        &trama_audit::Owner {
+            identity: "trama://demo/org/hub/gateway".into(),
+            config: PathBuf::from("/etc/trama/gateway.toml"),
+            listen: "0.0.0.0:7400".into(),
+        },
+    )
+    .await
+    .map(drop)
+    .map_err(|e| e.to_string());
+    assert!(
+        again.as_ref().is_err_and(|m| m.contains("gateway-a")),
+        "{again:?}"
+    );
+
+    // Either replica's handle lists every access, newest first, in pages.
+    let listed: Vec<(String, String)> = found_pages(&b, &[], &Filter::default(), 3)
+        .await
+        .into_iter()
+        .flatten()
+        .map(|f| (f.chain, f.entry.time))
+        .collect();
+    let mut want: Vec<(String, String)> = (0..20)
+        .rev()
+        .map(|m| {
+            let chain = if m % 2 == 0 { "gateway-a" } else { "gateway-b" };
+            (chain.to_string(), minute(m))
+        })
+        .collect();
+    assert_eq!(listed, want, "every entry once, merged by time");
+    // A period: the chains are cut where they leave it.
+    let period = Filter {
+        from: instant("2026-07-14T08:15:00Z"),
+        ..Filter::default()
+    };
+    let recent = found_pages(&a, &[], &period, 100).await;
+    want.truncate(5);
+    assert_eq!(
+        recent[0]
+            .iter()
+            .map(|f| (f.chain.clone(), f.entry.time.clone()))
+            .collect::<Vec<_>>(),
+        want
+    );
+
+    // Both chains verify; deleting one whole is found by its checkpoints.
+    let verifier = SignatureVerifier::load(&keys.cert).unwrap();
+    let mut shipped = read_checkpoint_file(&file_a).unwrap();
+    shipped.extend(read_checkpoint_file(&file_b).unwrap());
+    let reports = verify::verify_all(&a, &verifier, &shipped).await.unwrap();
+    let names: Vec<&str> = reports.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(names, ["gateway-a", "gateway-b"]);
+    assert!(
+        reports.iter().all(|(_, r)| r.ok() && r.entries == 10),
+        "{reports:?}"
+    );
+    for table in ["entry", "subject", "checkpoint", "owner"] {
+        a.execute_owned(format!(
+            "DELETE FROM trama_audit_{table} WHERE chain = 'gateway-b'"
+        ))
+        .await
+        .unwrap();
+    }
+    let reports = verify::verify_all(&a, &verifier, &shipped).await.unwrap();
+    let (_, b_report) = &reports[1];
+    assert!(
+        b_report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("truncated")),
+        "{reports:?}"
+    );
+    assert!(reports[0].1.ok(), "the other chain is untouched");
+    a.close().await;
+    b.close().await;
+    let (_, name) = url.rsplit_once('/').unwrap();
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin.close().await;
 }

@@ -583,10 +583,10 @@ pub fn access_log(resp: &v1::AccessLogResponse) -> String {
     } else {
         access_table(resp)
     };
-    if resp.next_before_seq > 0 {
+    if !resp.next_page_token.is_empty() {
         out.push_str(&format!(
-            "more entries: ask again with --before {}\n",
-            resp.next_before_seq
+            "more entries: ask again with --page '{}'\n",
+            resp.next_page_token
         ));
     }
     out
@@ -625,8 +625,14 @@ fn access_table(resp: &v1::AccessLogResponse) -> String {
         } else {
             e.call.clone()
         };
+        // The entry's place: its number in the chain of the replica that
+        // recorded it (a gateway alone has one chain, shown by number).
+        let place = match e.replica.as_str() {
+            "" => e.seq.to_string(),
+            replica => format!("{replica}:{}", e.seq),
+        };
         t.row(vec![
-            e.seq.to_string(),
+            place,
             time,
             call,
             e.organisation.clone(),

@@ -52,8 +52,10 @@ pub struct AccessForm {
     from: String,
     #[serde(default)]
     to: String,
+    /// The page, as the gateway's `next_page_token` gave it (empty: the
+    /// first).
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    before: String,
+    page: String,
 }
 
 impl AccessForm {
@@ -68,7 +70,7 @@ impl AccessForm {
             call: trim(self.call),
             from: trim(self.from),
             to: trim(self.to),
-            before: trim(self.before),
+            page: trim(self.page),
             ..self
         }
     }
@@ -83,33 +85,29 @@ impl AccessForm {
             &self.call,
             &self.from,
             &self.to,
-            &self.before,
+            &self.page,
         ]
         .iter()
         .any(|v| !v.is_empty())
     }
 
-    /// The query string of this listing from entry `before` (0: the
-    /// first page).
-    fn link(&self, path: &str, before: u64) -> String {
+    /// The query string of this listing from page `page` (empty: the
+    /// first).
+    fn link(&self, path: &str, page: &str) -> String {
         let at = AccessForm {
-            before: if before == 0 {
-                String::new()
-            } else {
-                before.to_string()
-            },
+            page: page.to_string(),
             ..self.clone()
         };
         let query = serde_urlencoded::to_string(&at).unwrap_or_default();
         format!("{path}?{query}")
     }
 
-    /// The request for `limit` entries before `before` (0: the newest),
-    /// or what is wrong with the form.
+    /// The request for `limit` entries from page `page` (empty: the
+    /// newest), or what is wrong with the form.
     fn request(
         &self,
         s: &Session,
-        before: u64,
+        page: &str,
         limit: u32,
         t: &Texts,
     ) -> Result<v1::AccessLogRequest, String> {
@@ -139,19 +137,16 @@ impl AccessForm {
             call: self.call.clone(),
             from,
             to,
-            before_seq: before,
+            page_token: page.to_string(),
         })
-    }
-
-    /// The page's cursor from the form (0: the first page).
-    fn before(&self) -> u64 {
-        self.before.parse().unwrap_or(0)
     }
 }
 
 /// One access as shown (on the page and in the CSV).
 pub struct AccessView {
-    seq: u64,
+    /// Where the entry is: its number, after the replica that recorded it
+    /// when gateways run as replicas (`gateway-a:41`).
+    place: String,
     time: String,
     call: String,
     organisation: String,
@@ -247,7 +242,7 @@ fn view<'a>(app: &'a App, who: &'a Operator, form: &'a AccessForm) -> AccessPage
         purposes: choices(&purposes(t), &form.purpose, t),
         chain: None,
         next: None,
-        csv: form.link("/access.csv", form.before()),
+        csv: form.link("/access.csv", &form.page),
     }
 }
 
@@ -272,7 +267,7 @@ pub async fn access_page(
 pub async fn access(State(app): State<App>, posted: Posted<AccessForm>) -> Response {
     let Posted { who, form } = posted;
     let form = AccessForm {
-        before: String::new(),
+        page: String::new(),
         ..form.tidy()
     };
     list(&app, &who, &form).await
@@ -284,7 +279,7 @@ crate::operator::token_bearing!(AccessForm);
 async fn list(app: &App, who: &Operator, form: &AccessForm) -> Response {
     let t = who.t;
     let mut v = view(app, who, form);
-    let request = match form.request(&who.session, form.before(), PAGE, t) {
+    let request = match form.request(&who.session, &form.page, PAGE, t) {
         Ok(r) => r,
         Err(problem) => {
             v.problem = Some(problem);
@@ -296,8 +291,8 @@ async fn list(app: &App, who: &Operator, form: &AccessForm) -> Response {
             v.searched = true;
             v.chain = answer.chain.as_ref().map(|c| chain_view(c, t));
             v.entries = answer.entries.iter().map(|e| entry(e, t)).collect();
-            v.next =
-                (answer.next_before_seq > 0).then(|| form.link("/access", answer.next_before_seq));
+            v.next = (!answer.next_page_token.is_empty())
+                .then(|| form.link("/access", &answer.next_page_token));
             page(StatusCode::OK, &v)
         }
         Err(status) => {
@@ -330,10 +325,10 @@ pub async fn access_csv(
 ) -> Response {
     let (t, s) = (who.t, &who.session);
     let form = form.tidy();
-    let mut before = form.before();
+    let mut from = form.page.clone();
     let mut rows = Vec::new();
     for _ in 0..CSV_CALLS {
-        let request = match form.request(s, before, CSV_PAGE, t) {
+        let request = match form.request(s, &from, CSV_PAGE, t) {
             Ok(r) => r,
             Err(problem) => return (StatusCode::UNPROCESSABLE_ENTITY, problem).into_response(),
         };
@@ -344,8 +339,8 @@ pub async fn access_csv(
             }
         };
         rows.extend(answer.entries.iter().map(|e| entry(e, t)));
-        before = answer.next_before_seq;
-        if before == 0 {
+        from = answer.next_page_token;
+        if from.is_empty() {
             break;
         }
     }
@@ -390,7 +385,7 @@ fn csv_text(rows: &[AccessView], t: &Texts) -> Result<String, csv::Error> {
     ])?;
     for r in rows {
         let cells = [
-            r.seq.to_string(),
+            r.place.clone(),
             r.time.clone(),
             r.call.clone(),
             r.organisation.clone(),
@@ -426,16 +421,17 @@ fn chain_view(c: &v1::ChainCheck, t: &Texts) -> ChainView {
         format!("{} {} ({at})", t.sealed_to, c.sealed_seq)
     };
     let checked = when::local(&c.checked_at);
+    let counted = match c.replicas.len() {
+        0 | 1 => format!("{} {}", c.entries, t.entries),
+        n => format!("{} {}, {n} {}", c.entries, t.entries, t.chains_of),
+    };
     let summary = if c.intact {
         format!(
-            "{} ({} {}), {sealed}; {} {checked}.",
-            t.chain_ok, c.entries, t.entries, t.checked_at
+            "{} ({counted}), {sealed}; {} {checked}.",
+            t.chain_ok, t.checked_at
         )
     } else {
-        format!(
-            "{} ({} {}; {} {checked})",
-            t.chain_broken, c.entries, t.entries, t.checked_at
-        )
+        format!("{} ({counted}; {} {checked})", t.chain_broken, t.checked_at)
     };
     ChainView {
         intact: c.intact,
@@ -459,7 +455,10 @@ fn entry(e: &v1::AccessEntry, t: &Texts) -> AccessView {
         .map(|n| crate::record::section_label(n, t).map_or_else(|| n.to_string(), str::to_string))
         .collect();
     AccessView {
-        seq: e.seq,
+        place: match e.replica.as_str() {
+            "" => e.seq.to_string(),
+            replica => format!("{replica}:{}", e.seq),
+        },
         time: when::local(&e.time),
         call,
         organisation: e.organisation.clone(),
@@ -604,7 +603,7 @@ mod tests {
             to: "2026-07-14".into(),
             ..AccessForm::default()
         };
-        let r = form.request(&s, 0, 10, &IT);
+        let r = form.request(&s, "", 10, &IT);
         assert_eq!(
             r.map(|r| (r.from, r.to, r.subject.is_none())),
             Ok((
@@ -618,12 +617,12 @@ mod tests {
             to: "2026-07-14".into(),
             ..AccessForm::default()
         };
-        assert!(reversed.request(&s, 0, 10, &IT).is_err());
+        assert!(reversed.request(&s, "", 10, &IT).is_err());
         let not_a_day = AccessForm {
             from: "14/07/2026".into(),
             ..AccessForm::default()
         };
-        let problem = not_a_day.request(&s, 0, 10, &IT).err().unwrap_or_default();
+        let problem = not_a_day.request(&s, "", 10, &IT).err().unwrap_or_default();
         assert!(problem.starts_with("Dal giorno: 14/07/2026"), "{problem}");
     }
 }

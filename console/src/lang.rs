@@ -285,6 +285,7 @@ texts! {
     chain_ok: "Registro integro: catena verificata", "Log intact: chain verified";
     chain_broken: "ATTENZIONE: il registro NON è integro; le voci qui sotto potrebbero essere state alterate.", "WARNING: the log is NOT intact; the entries below may have been altered.";
     entries: "voci", "entries";
+    chains_of: "catene, una per replica del gateway", "chains, one per gateway replica";
     at_most_characters: "troppo lungo, al massimo caratteri:", "too long, at most characters:";
     skip_to_content: "Vai al contenuto", "Skip to content";
     case_verified: "verificato con l'ente", "confirmed by the organisation";

@@ -2,13 +2,15 @@
 //! writes (who, why, which subject pseudonyms, which sections and sources,
 //! the decision), written before the answer leaves; and the answer to
 //! `AccessLog`'s entries, read back from the log by subject pseudonym or
-//! by filters, with the result of verifying the whole log.
+//! by filters, with the result of verifying the whole log (every
+//! replica's chain).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trama_audit::chain::SignatureVerifier;
+use trama_audit::search::Found;
 use trama_audit::{AuditLog, Entry, Pseudonymiser, SourceEntry};
 use trama_proto::sections;
 use trama_proto::v1::{self, OutcomeStatus};
@@ -80,26 +82,46 @@ impl Integrity {
                 );
             }
         };
-        let report = match trama_audit::verify::verify(log.store(), &self.verifier, &shipped).await
-        {
-            Ok(r) => r,
-            Err(e) => return failed(format!("the log cannot be read: {e}"), checked_at),
-        };
-        let (sealed_seq, sealed_time) = report.last_checkpoint.clone().unwrap_or_default();
-        v1::ChainCheck {
-            intact: report.ok(),
-            entries: u64::try_from(report.entries).unwrap_or(0),
-            last_seq: u64::try_from(report.last_seq).unwrap_or(0),
-            sealed_seq: u64::try_from(sealed_seq).unwrap_or(0),
-            sealed_time,
-            problems: report
-                .problems
-                .iter()
-                .take(MAX_PROBLEMS)
-                .map(ToString::to_string)
-                .collect(),
+        let reports =
+            match trama_audit::verify::verify_all(log.store(), &self.verifier, &shipped).await {
+                Ok(r) => r,
+                Err(e) => return failed(format!("the log cannot be read: {e}"), checked_at),
+            };
+        let mut check = v1::ChainCheck {
+            intact: reports.iter().all(|(_, r)| r.ok()),
             checked_at,
+            ..v1::ChainCheck::default()
+        };
+        for (chain, report) in &reports {
+            let replica = replica_chain(chain, report);
+            check.entries += replica.entries;
+            if chain == log.store().chain() {
+                check.last_seq = replica.last_seq;
+                check.sealed_seq = replica.sealed_seq;
+                check.sealed_time.clone_from(&replica.sealed_time);
+            }
+            let named = |p: &trama_audit::Problem| match chain.as_str() {
+                "" => p.to_string(),
+                chain => format!("replica {chain}: {p}"),
+            };
+            check.problems.extend(report.problems.iter().map(named));
+            check.replicas.push(replica);
         }
+        check.problems.truncate(MAX_PROBLEMS);
+        check
+    }
+}
+
+/// One chain's verification, as `AccessLog` reports it.
+fn replica_chain(chain: &str, report: &trama_audit::Report) -> v1::ReplicaChain {
+    let (sealed_seq, sealed_time) = report.last_checkpoint.clone().unwrap_or_default();
+    v1::ReplicaChain {
+        replica: chain.to_string(),
+        intact: report.ok(),
+        entries: u64::try_from(report.entries).unwrap_or(0),
+        last_seq: u64::try_from(report.last_seq).unwrap_or(0),
+        sealed_seq: u64::try_from(sealed_seq).unwrap_or(0),
+        sealed_time,
     }
 }
 
@@ -297,7 +319,12 @@ fn rule_and_field(reason: &str) -> (String, String) {
 /// search are not shown. A listing without a person shows each call as
 /// the operator made it; the log holds no names or tax codes, and the
 /// answer no pseudonyms.
-pub fn access_entry(seq: i64, mut e: Entry, asked: Option<&[String]>) -> v1::AccessEntry {
+pub fn access_entry(found: Found, asked: Option<&[String]>) -> v1::AccessEntry {
+    let Found {
+        chain,
+        seq,
+        entry: mut e,
+    } = found;
     let as_candidate = asked.is_some_and(|asked| !e.subjects.iter().any(|s| asked.contains(s)));
     if as_candidate {
         e.case_id.clear();
@@ -314,6 +341,7 @@ pub fn access_entry(seq: i64, mut e: Entry, asked: Option<&[String]>) -> v1::Acc
     };
     v1::AccessEntry {
         seq: u64::try_from(seq).unwrap_or_default(),
+        replica: chain,
         time: e.time,
         call: e.call,
         organisation: e.organisation,
@@ -405,16 +433,22 @@ mod tests {
             reason: "rule comune-presa-in-carico".into(),
             ..Entry::default()
         };
+        let found = |entry: &Entry| Found {
+            chain: "gateway-a".into(),
+            seq: 3,
+            entry: entry.clone(),
+        };
         let other = ["p-other".to_string()];
-        let seen = access_entry(3, e.clone(), Some(&other));
+        let seen = access_entry(found(&e), Some(&other));
+        assert_eq!((seen.seq, seen.replica.as_str()), (3, "gateway-a"));
         assert!(seen.as_candidate);
         assert_eq!((seen.case_id.as_str(), seen.rule.as_str()), ("", ""));
         assert_eq!(seen.call, "FindSubject", "the call stays a code");
         let main = ["p-main".to_string()];
-        let seen = access_entry(3, e.clone(), Some(&main));
+        let seen = access_entry(found(&e), Some(&main));
         assert!(!seen.as_candidate);
         assert_eq!(seen.case_id, "CS-1");
-        let review = access_entry(3, e, None);
+        let review = access_entry(found(&e), None);
         assert!(!review.as_candidate);
         assert_eq!(
             (review.case_id.as_str(), review.rule.as_str()),

@@ -59,13 +59,14 @@ impl FederationService {
     /// retry: the client organisation's rate and daily quota first, then
     /// the gateway's own bound on calls in flight (load shedding, so that
     /// memory stays bounded under a flood).
-    pub(crate) fn admit<T>(&self, request: &Request<T>) -> Result<Admitted, CallError> {
+    pub(crate) async fn admit<T>(&self, request: &Request<T>) -> Result<Admitted, CallError> {
         let client = request
             .extensions()
             .get::<NodeIdentity>()
             .cloned()
             .ok_or(CallError::Unauthenticated)?;
-        if let Err(limited) = self.limiter.take(&client.organisation) {
+        let deadline = self.deadline(request);
+        if let Err(limited) = self.limiter.take(&client.organisation).await {
             metrics::counter!(
                 "trama_rate_limited_total",
                 "client" => client.organisation.clone(),
@@ -88,7 +89,7 @@ impl FederationService {
         })?;
         Ok(Admitted {
             client,
-            deadline: self.deadline(request),
+            deadline,
             _slot: slot,
         })
     }
@@ -125,7 +126,7 @@ where
     F: FnOnce(FederationService, Admitted, Req) -> Fut + Send + 'static,
     Fut: Future<Output = Finished<Resp>> + Send + 'static,
 {
-    let admitted = stage("admit").in_scope(|| service.admit(&request))?;
+    let admitted = service.admit(&request).instrument(stage("admit")).await?;
     let this = service.clone();
     let span = tracing::info_span!(
         "call",

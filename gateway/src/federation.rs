@@ -54,6 +54,7 @@ impl FederationService {
         referrals: crate::referrals::Referrals,
         cases: crate::cases::Cases,
     ) -> Self {
+        let limiter = Arc::new(limiter(limits, &auditor));
         FederationService {
             cases,
             catalogue,
@@ -63,7 +64,7 @@ impl FederationService {
             default_deadline: limits.default_deadline,
             policy,
             auditor,
-            limiter: Arc::new(RateLimiter::new(limits.client, limits.clients.clone())),
+            limiter,
             slots: Arc::new(Semaphore::new(limits.max_in_flight)),
             locator: Locator::new(limits.locator_ttl, limits.locator_capacity),
         }
@@ -127,5 +128,15 @@ impl FederationService {
             .unwrap_or_default();
         self.locator
             .remember(pseudonym.to_string(), known.with(answered));
+    }
+}
+
+/// The client allowances: shared with the other replicas in the audit
+/// database when it is PostgreSQL, in this process otherwise.
+fn limiter(limits: &crate::config::Limits, auditor: &Auditor) -> RateLimiter {
+    let limiter = RateLimiter::new(limits.client, limits.clients.clone());
+    match auditor.log.store().shared_pool() {
+        Some(pool) => limiter.shared(pool.clone()),
+        None => limiter,
     }
 }

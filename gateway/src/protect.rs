@@ -239,20 +239,29 @@ pub struct Allowance {
     pub daily_quota: Option<u64>,
 }
 
-#[derive(Debug)]
+/// A token bucket and the day's count: `at` is when the tokens were last
+/// counted, in seconds on the clock that keeps the bucket (the process's
+/// own, or the shared database's).
+#[derive(Debug, Clone, PartialEq)]
 struct Bucket {
     tokens: f64,
-    at: Instant,
+    at: f64,
     day: time::Date,
     today: u64,
 }
 
-/// Per-organisation rate limits (token buckets) and daily quotas.
+/// Per-organisation rate limits (token buckets) and daily quotas, in this
+/// process, or, for replicas sharing a PostgreSQL audit database, in that
+/// database (`trama_allowance`): then an organisation's allowance holds
+/// across every replica, whichever one a call reaches, and survives their
+/// restarts.
 #[derive(Debug)]
 pub struct RateLimiter {
     default: Allowance,
     overrides: HashMap<String, Allowance>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    shared: Option<sqlx::AnyPool>,
+    origin: Instant,
 }
 
 /// Why a client's call is refused for its rate or quota.
@@ -267,38 +276,75 @@ pub struct Limited {
 }
 
 impl RateLimiter {
-    /// Limits every organisation to `default`, except those in `overrides`.
+    /// Limits every organisation to `default`, except those in `overrides`,
+    /// counting in this process.
     pub fn new(default: Allowance, overrides: HashMap<String, Allowance>) -> RateLimiter {
         RateLimiter {
             default,
             overrides,
             buckets: Mutex::new(HashMap::new()),
+            shared: None,
+            origin: Instant::now(),
         }
     }
 
-    /// Takes one call from `organisation`'s allowance.
-    pub fn take(&self, organisation: &str) -> Result<(), Limited> {
+    /// The same limits, counted in the database of `pool` that replicas
+    /// share.
+    pub fn shared(mut self, pool: sqlx::AnyPool) -> RateLimiter {
+        self.shared = Some(pool);
+        self
+    }
+
+    /// Takes one call from `organisation`'s allowance. Counted in the
+    /// shared database when there is one; should it fail to answer, in
+    /// this process (the call still needs its audit entry, written to that
+    /// database, so an outage there refuses calls anyway).
+    pub async fn take(&self, organisation: &str) -> Result<(), Limited> {
         let allowance = *self.overrides.get(organisation).unwrap_or(&self.default);
-        let now = Instant::now();
-        let today = OffsetDateTime::now_utc().date();
+        if let Some(pool) = &self.shared {
+            match take_shared(pool, organisation, allowance).await {
+                Ok(taken) => return taken,
+                Err(e) => {
+                    metrics::counter!("trama_allowance_fallback_total").increment(1);
+                    tracing::warn!(error = %e, "shared allowances unavailable; counting in this replica");
+                }
+            }
+        }
+        self.take_local(organisation, allowance)
+    }
+
+    fn take_local(&self, organisation: &str, allowance: Allowance) -> Result<(), Limited> {
+        let now = self.origin.elapsed().as_secs_f64();
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let b = buckets
             .entry(organisation.to_string())
-            .or_insert_with(|| Bucket {
-                tokens: allowance.burst,
-                at: now,
-                day: today,
-                today: 0,
-            });
-        if b.day != today {
-            b.day = today;
-            b.today = 0;
+            .or_insert_with(|| Bucket::full(allowance, now));
+        b.spend(allowance, organisation, now)
+    }
+}
+
+impl Bucket {
+    fn full(allowance: Allowance, now: f64) -> Bucket {
+        Bucket {
+            tokens: allowance.burst,
+            at: now,
+            day: OffsetDateTime::now_utc().date(),
+            today: 0,
+        }
+    }
+
+    /// Refills the bucket to `now` and takes one call, or says why not.
+    fn spend(&mut self, allowance: Allowance, organisation: &str, now: f64) -> Result<(), Limited> {
+        let today = OffsetDateTime::now_utc().date();
+        if self.day != today {
+            self.day = today;
+            self.today = 0;
         }
         if let Some(quota) = allowance.daily_quota
-            && b.today >= quota
+            && self.today >= quota
         {
             let midnight = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT)
                 + time::Duration::days(1);
@@ -309,11 +355,11 @@ impl RateLimiter {
                 description: format!("{quota} calls per day (UTC) for {organisation}"),
             });
         }
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * allowance.rate).min(allowance.burst);
-        b.at = now;
-        if b.tokens < 1.0 {
-            let wait = (1.0 - b.tokens) / allowance.rate.max(f64::MIN_POSITIVE);
+        let elapsed = (now - self.at).max(0.0);
+        self.tokens = (self.tokens + elapsed * allowance.rate).min(allowance.burst);
+        self.at = now;
+        if self.tokens < 1.0 {
+            let wait = (1.0 - self.tokens) / allowance.rate.max(f64::MIN_POSITIVE);
             return Err(Limited {
                 retry_after: Duration::from_secs_f64(wait.min(3600.0)),
                 limit: "rate",
@@ -323,10 +369,57 @@ impl RateLimiter {
                 ),
             });
         }
-        b.tokens -= 1.0;
-        b.today += 1;
+        self.tokens -= 1.0;
+        self.today += 1;
         Ok(())
     }
+}
+
+/// Takes one call from `organisation`'s bucket in the shared database: the
+/// row is locked for the transaction, refilled on the database's clock
+/// (replicas' clocks may differ) and written back.
+async fn take_shared(
+    pool: &sqlx::AnyPool,
+    organisation: &str,
+    allowance: Allowance,
+) -> Result<Result<(), Limited>, sqlx::Error> {
+    use sqlx::Row;
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(
+        "INSERT INTO trama_allowance (organisation, tokens, at, day, today) \
+         VALUES ($1, $2, extract(epoch from clock_timestamp())::float8, $3, 0) \
+         ON CONFLICT (organisation) DO UPDATE SET organisation = EXCLUDED.organisation \
+         RETURNING tokens, at, day, today, extract(epoch from clock_timestamp())::float8",
+    )
+    .bind(organisation)
+    .bind(allowance.burst)
+    .bind(OffsetDateTime::now_utc().date().to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    let now: f64 = row.try_get(4)?;
+    let day: String = row.try_get(2)?;
+    let mut bucket = Bucket {
+        tokens: row.try_get(0)?,
+        at: row.try_get(1)?,
+        // A day that does not parse starts the count again.
+        day: time::Date::parse(&day, &time::format_description::well_known::Iso8601::DATE)
+            .unwrap_or(time::Date::MIN),
+        today: u64::try_from(row.try_get::<i64, _>(3)?).unwrap_or(0),
+    };
+    let taken = bucket.spend(allowance, organisation, now);
+    sqlx::query(
+        "UPDATE trama_allowance SET tokens = $2, at = $3, day = $4, today = $5 \
+         WHERE organisation = $1",
+    )
+    .bind(organisation)
+    .bind(bucket.tokens)
+    .bind(bucket.at)
+    .bind(bucket.day.to_string())
+    .bind(i64::try_from(bucket.today).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(taken)
 }
 
 #[cfg(test)]
@@ -409,8 +502,8 @@ mod tests {
         assert_eq!(b.state(), Circuit::Open);
     }
 
-    #[test]
-    fn rates_and_quotas_are_per_organisation() {
+    #[tokio::test]
+    async fn rates_and_quotas_are_per_organisation() {
         let limiter = RateLimiter::new(
             Allowance {
                 rate: 10.0,
@@ -427,23 +520,23 @@ mod tests {
             )]),
         );
         for _ in 0..3 {
-            assert!(limiter.take("comune").is_ok());
+            assert!(limiter.take("comune").await.is_ok());
         }
-        let limited = limiter.take("comune").err();
+        let limited = limiter.take("comune").await.err();
         let Some(l) = limited else {
             panic!("the burst is spent")
         };
         assert_eq!(l.limit, "rate");
         assert!(l.retry_after <= Duration::from_millis(100) && !l.retry_after.is_zero());
         assert!(
-            limiter.take("asl").is_ok(),
+            limiter.take("asl").await.is_ok(),
             "another organisation is not affected"
         );
-        std::thread::sleep(Duration::from_millis(120));
-        assert!(limiter.take("comune").is_ok(), "tokens come back");
-        assert!(limiter.take("caritas").is_ok());
-        assert!(limiter.take("caritas").is_ok());
-        let q = limiter.take("caritas").err();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(limiter.take("comune").await.is_ok(), "tokens come back");
+        assert!(limiter.take("caritas").await.is_ok());
+        assert!(limiter.take("caritas").await.is_ok());
+        let q = limiter.take("caritas").await.err();
         assert_eq!(q.map(|l| l.limit), Some("daily_quota"));
     }
 

@@ -77,7 +77,7 @@ impl Federation for FederationService {
     ) -> Result<Response<v1::SearchServicesResponse>, Status> {
         // Public data about services, never about a person: admitted like
         // any call (certificate, rate, slots), not audited.
-        let _call = self.admit(&request)?;
+        let _call = self.admit(&request).await?;
         let search = self
             .catalogue
             .check(request.get_ref())
@@ -90,7 +90,7 @@ impl Federation for FederationService {
         &self,
         request: Request<v1::ListSourcesRequest>,
     ) -> Result<Response<v1::ListSourcesResponse>, Status> {
-        let call = self.admit(&request)?;
+        let call = self.admit(&request).await?;
         let context = request
             .get_ref()
             .context

@@ -8,7 +8,7 @@
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use trama_audit::search::{self, Filter, Search};
+use trama_audit::search::{self, Cursor, Filter, Search};
 use trama_proto::v1;
 use trama_subject::text;
 
@@ -50,8 +50,8 @@ struct Valid {
     /// The person, if one is asked about.
     key: Option<SubjectKey>,
     filter: Filter,
-    /// Only entries below this sequence number; 0: from the newest.
-    before: i64,
+    /// Where the page starts in each replica's chain.
+    from: Cursor,
     limit: u32,
 }
 
@@ -60,7 +60,7 @@ impl Valid {
     fn filters(&self) -> String {
         let f = &self.filter;
         let instant = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
-        let before = (self.before > 0).then(|| self.before.to_string());
+        let page = Some(self.from.token()).filter(|t| !t.is_empty());
         [
             ("operator", f.operator_id.clone()),
             ("organisation", f.organisation.clone()),
@@ -68,7 +68,7 @@ impl Valid {
             ("call", f.call.clone()),
             ("from", instant(f.from)),
             ("to", instant(f.to)),
-            ("before", before),
+            ("page", page),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
@@ -129,17 +129,16 @@ pub async fn run(
     let entries = page
         .entries
         .into_iter()
-        .map(|(seq, e)| crate::audit::access_entry(seq, e, asked))
+        .map(|found| crate::audit::access_entry(found, asked))
         .collect();
     let chain = match &gw.auditor.integrity {
         Some(integrity) => Some(integrity.check(&gw.auditor.log).await),
         None => None,
     };
-    let next_before_seq = u64::try_from(page.next_before).unwrap_or(0);
     let answer = v1::AccessLogResponse {
         entries,
         chain,
-        next_before_seq,
+        next_page_token: page.next.map(|c| c.token()).unwrap_or_default(),
     };
     Finished::answered(answer, facts)
 }
@@ -153,7 +152,7 @@ async fn read(
     let s = Search {
         subjects: pseudonyms,
         filter: &v.filter,
-        before: v.before,
+        from: &v.from,
         limit: usize::try_from(v.limit).unwrap_or(usize::MAX),
         scan: MAX_SCAN,
     };
@@ -191,12 +190,28 @@ fn validated(gw: &FederationService, req: &v1::AccessLogRequest) -> Result<Valid
         ctx,
         key,
         filter,
-        before: i64::try_from(req.before_seq).unwrap_or(i64::MAX),
+        from: page_token(&req.page_token)?,
         limit: match req.limit {
             0 => 100,
             n => n.min(1000),
         },
     })
+}
+
+/// Longest page token taken, in characters.
+const MAX_TOKEN: usize = 4000;
+
+/// The cursor a page token stands for.
+fn page_token(token: &str) -> Result<Cursor, CallError> {
+    if token.len() > MAX_TOKEN {
+        return Err(CallError::invalid(
+            "page_token",
+            format!(
+                "at most {MAX_TOKEN} characters: send back the previous answer's next_page_token"
+            ),
+        ));
+    }
+    Cursor::parse(token).map_err(|problem| CallError::invalid("page_token", problem))
 }
 
 /// Whether a subject key names nobody: no tax code and no local id (a

@@ -304,6 +304,9 @@ pub struct GatewayFile {
     pub policy: String,
     /// The audit database, relative to this file.
     pub audit_database: String,
+    /// The chain it writes in a shared PostgreSQL audit database (`None`:
+    /// the host name; a SQLite file has one).
+    pub audit_replica: Option<String>,
     /// The signed checkpoint file, relative to this file.
     pub checkpoint_file: String,
     /// The sources it asks.
@@ -411,7 +414,8 @@ impl GatewayFile {
              [audit]\n\
              database = {}\n\
              checkpoint_file = {}\n\
-             checkpoint_interval_s = 10\n\n\
+             checkpoint_interval_s = 10\n\
+             {replica}\n\
              [metrics]\n\
              listen = \"127.0.0.1:0\"\n\n\
              [health]\n\
@@ -422,6 +426,11 @@ impl GatewayFile {
             quoted(&self.audit_database),
             quoted(&self.checkpoint_file),
             federation = self.federation,
+            replica = self
+                .audit_replica
+                .as_ref()
+                .map(|r| format!("replica = {}\n", quoted(r)))
+                .unwrap_or_default(),
         );
         for s in &self.sources {
             let _ = write!(
@@ -563,6 +572,7 @@ mod tests {
             listen: "127.0.0.1:0".into(),
             policy: "policy.cedar".into(),
             audit_database: "audit.db".into(),
+            audit_replica: None,
             checkpoint_file: "audit-checkpoints.jsonl".into(),
             sources: vec![Source {
                 organisation: "caf".into(),

@@ -149,6 +149,7 @@ pub struct FederationBuilder {
     catalogue_refresh_seconds: Option<u64>,
     referrals: ReferralTable,
     cases: CaseTable,
+    audit_database: Option<String>,
 }
 
 impl FederationBuilder {
@@ -181,7 +182,16 @@ impl FederationBuilder {
                     .collect(),
                 cache_seconds: None,
             },
+            audit_database: None,
         }
+    }
+
+    /// Where the gateway keeps its audit log: a `postgres://` URL shared
+    /// with its replicas ([`Federation::start_replica`]); the gateway
+    /// writes the chain named `gateway`. By default a SQLite file.
+    pub fn audit_database(mut self, url: impl Into<String>) -> Self {
+        self.audit_database = Some(url.into());
+        self
     }
 
     /// Sets a key of the gateway's `[statistics]` table to a value written
@@ -471,7 +481,8 @@ impl FederationBuilder {
             federation: FEDERATION.into(),
             listen: format!("127.0.0.1:{}", self.port),
             policy: "policy.cedar".into(),
-            audit_database: "audit.db".into(),
+            audit_database: self.audit_database.clone().unwrap_or("audit.db".into()),
+            audit_replica: self.audit_database.as_ref().map(|_| "gateway".to_string()),
             checkpoint_file: "audit-checkpoints.jsonl".into(),
             sources,
             clients: self.clients.clone(),
@@ -829,9 +840,19 @@ impl Federation {
 
     /// A Federation client of the gateway presenting `files`.
     pub fn client_with(&self, files: &TlsFiles) -> anyhow::Result<FederationClient<Channel>> {
+        self.client_at(&self.gateway, files)
+    }
+
+    /// A Federation client of the gateway at `address` (a replica)
+    /// presenting `files`.
+    pub fn client_at(
+        &self,
+        address: &str,
+        files: &TlsFiles,
+    ) -> anyhow::Result<FederationClient<Channel>> {
         let config = trama_tls::client::client_config(files)?;
         let channel = trama_tls::client::channel(
-            &self.gateway,
+            address,
             config,
             ExpectedPeer {
                 federation: FEDERATION.into(),
@@ -956,12 +977,42 @@ impl Federation {
         self.spawn_gateway(name, file).await
     }
 
+    /// Starts a replica of the federation's gateway, `name`: the same
+    /// configuration (sources, keys, stores), its own address and its own
+    /// chain of the shared audit log, named `name`. The gateway's audit log
+    /// must be in PostgreSQL ([`FederationBuilder::audit_database`]).
+    /// Returns its address.
+    pub async fn start_replica(&mut self, name: &str) -> anyhow::Result<String> {
+        let base = self
+            .gateway_files
+            .first()
+            .map(|(_, f)| f.clone())
+            .context("the federation has no gateway")?;
+        if !base.audit_database.starts_with("postgres") {
+            bail!(
+                "replicas share a PostgreSQL audit database: set FederationBuilder::audit_database"
+            );
+        }
+        let file = GatewayFile {
+            listen: "127.0.0.1:0".into(),
+            audit_replica: Some(name.into()),
+            checkpoint_file: format!("audit-{name}-checkpoints.jsonl"),
+            ..base
+        };
+        self.spawn_gateway(name, file).await
+    }
+
     /// Starts `name` (an organisation's connector, or a gateway) again from
     /// its configuration, after it stopped or crashed. A connector comes
     /// back on the address it had, so the gateway finds it again by itself;
     /// a gateway may come back on another port (see
     /// [`Federation::gateway`]; the client profiles are rewritten).
     pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        self.restart_at(name).await.map(drop)
+    }
+
+    /// [`Federation::restart`], returning the address `name` listens on.
+    pub async fn restart_at(&mut self, name: &str) -> anyhow::Result<String> {
         let Some(index) = self.children.iter().position(|(n, _)| n == name) else {
             bail!("no process named {name}");
         };
@@ -974,10 +1025,10 @@ impl Federation {
         };
         self.children[index].1 = child;
         if name == "gateway" {
-            self.gateway = address;
+            self.gateway.clone_from(&address);
             self.write_profiles()?;
         }
-        Ok(())
+        Ok(address)
     }
 
     /// Rewrites `name`'s connector file to listen where it listened.
