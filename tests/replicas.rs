@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use support::{Sandbox, context, exe, featured_tax_code};
+use support::web::Browser;
+use support::{ConsoleAccount, Sandbox, context, exe, featured_tax_code};
 use tonic::transport::Channel;
 use trama_proto::v1::federation_client::FederationClient;
 use trama_proto::v1::{self, Section};
@@ -262,4 +263,91 @@ async fn a_clients_allowance_holds_across_replicas() {
     assert!(admitted[0] > 0 && admitted[1] > 0, "{admitted:?}");
     fed.cleanup().await;
     drop_databases(&server, &names).await;
+}
+
+fn laura() -> ConsoleAccount {
+    ConsoleAccount {
+        username: "laura.ferrari".into(),
+        name: "Laura Ferrari".into(),
+        role: "assistente_sociale".into(),
+        password: "una password lunga per la demo".into(),
+    }
+}
+
+/// Starts console `name` of the comune keeping its sessions in `database`
+/// with the key file beside the federation's files; returns its address.
+async fn console(fed: &mut Sandbox, name: &str, database: &str) -> String {
+    let mut file = fed.running.console_file(name, "comune", vec![laura()]);
+    file.extra =
+        format!("\n[sessions]\ndatabase = \"{database}\"\nkey_file = \"console-sessions.key\"\n");
+    fed.running
+        .start_console_file(file)
+        .await
+        .expect("the console starts")
+}
+
+#[tokio::test]
+async fn two_consoles_share_sessions_and_a_restart_signs_nobody_out() {
+    let Some(server) = support::postgres() else {
+        return;
+    };
+    let name = support::unique_name("trama_t_sessions");
+    let sessions = trama_lab::sandbox::databases::fresh_database(&server, &name)
+        .await
+        .expect("a database of its own");
+    let mut fed = Sandbox::start().await;
+    let a = console(&mut fed, "console-a", &sessions).await;
+    let b = console(&mut fed, "console-b", &sessions).await;
+    let ca = fed.dir().join("pki/ca.pem");
+
+    // Signed in through one console, the session works through the other.
+    let mut at_a = Browser::new(&a, &ca);
+    let signed = at_a
+        .sign_in("laura.ferrari", "una password lunga per la demo")
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let mut at_b = Browser::new(&b, &ca);
+    at_b.cookie.clone_from(&at_a.cookie);
+    let home = at_b.get("/find").await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("Laura Ferrari"), "{}", home.body);
+
+    // The first console restarts: nobody is signed out.
+    assert!(fed.running.kill("console-a").await);
+    let a = console(&mut fed, "console-a", &sessions).await;
+    let mut again = Browser::new(&a, &ca);
+    again.cookie.clone_from(&at_a.cookie);
+    assert_eq!(again.get("/find").await.status, 200, "after a restart");
+
+    // Signing out through one console ends the session on both.
+    let page = at_b.get("/find").await;
+    let out = at_b.post("/logout", &format!("csrf={}", page.csrf())).await;
+    assert_eq!(out.status, 303, "{}", out.body);
+    let ended = again.get("/find").await;
+    assert_eq!(
+        (ended.status, ended.header("location")),
+        (303, Some("/login")),
+        "signed out everywhere"
+    );
+
+    // The database holds no cookie value and no name in clear.
+    let db = sqlx::PgPool::connect(&sessions).await.expect("the store");
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id_hash, sealed FROM trama_console_secret")
+            .fetch_all(&db)
+            .await
+            .expect("the rows");
+    let cookie = at_a.cookie.clone().unwrap_or_default();
+    let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or_default();
+    for (hash, sealed) in rows {
+        assert!(!value.is_empty() && hash != value && !sealed.contains(value));
+        let opened = String::from_utf8_lossy(&hex::decode(&sealed).unwrap_or_default()).to_string();
+        assert!(
+            !opened.contains("Laura") && !opened.contains("laura"),
+            "sealed"
+        );
+    }
+    db.close().await;
+    fed.cleanup().await;
+    let _ = trama_lab::sandbox::databases::drop_database(&server, &name).await;
 }

@@ -178,15 +178,7 @@ impl Store {
     }
 }
 
-/// The file of a SQLite URL, `None` for other databases and in-memory
-/// ones.
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && !path.starts_with(':')).then(|| PathBuf::from(path))
-}
+pub use trama_plumbing::durable::sqlite_path;
 
 /// The lock file beside a SQLite database.
 fn lock_path(db: &Path) -> PathBuf {

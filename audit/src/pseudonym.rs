@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::AuditError;
 
@@ -52,29 +51,10 @@ impl Pseudonymiser {
 
     /// Writes a new random key to `path` (mode 0600); refuses to overwrite.
     pub fn generate(path: &Path) -> Result<(), AuditError> {
-        let io = |source| AuditError::Io {
+        trama_plumbing::sealed::create_key_file(path).map_err(|source| AuditError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let mut key = [0u8; KEY_BYTES];
-        SystemRandom::new()
-            .fill(&mut key)
-            .map_err(|_| AuditError::Key {
-                path: path.to_path_buf(),
-                problem: "the system random generator failed".into(),
-            })?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
-        use std::io::Write;
-        file.write_all(format!("{}\n", hex::encode(key)).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io)
+        })
     }
 
     /// The pseudonym of a tax code (upper-cased and trimmed first).

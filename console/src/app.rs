@@ -100,9 +100,9 @@ impl App {
     }
 
     /// The session the request's cookie names, if still alive.
-    pub(crate) fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
+    pub(crate) async fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
         let id = session::cookie(headers, &self.cookie("session"))?;
-        let s = self.sessions.get(&id)?;
+        let s = self.sessions.get(&id).await?;
         Some((id, s))
     }
 }

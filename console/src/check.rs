@@ -45,6 +45,7 @@ pub async fn check_config(path: &Path) -> Report {
     };
     report.certificates(&config.federation.tls, &node);
     check_sign_in(&config, &mut report).await;
+    check_sessions(&config, &mut report).await;
     check_gateway(&config, &mut report).await;
     report
 }
@@ -91,6 +92,47 @@ async fn check_sign_in(config: &ConsoleConfig, report: &mut Report) {
 }
 
 /// The gateway answers its health check over the organisation's channel.
+/// The shared session store answers, with a schema this console knows
+/// (a SQLite file may not exist yet: then its directory must take it),
+/// and the key file reads, or can be made; nothing is created.
+async fn check_sessions(config: &ConsoleConfig, report: &mut Report) {
+    let Some(s) = &config.sessions else { return };
+    let key = if s.key_file.exists() {
+        trama_plumbing::sealed::read_key_file(&s.key_file).map(drop)
+    } else {
+        trama_plumbing::files::creatable(&s.key_file)
+    };
+    if let Err(e) = key {
+        report
+            .problems
+            .push(problem(config, "sessions.key_file", e));
+    }
+    let database = match trama_plumbing::durable::sqlite_path(&s.database) {
+        Some(path) if !path.exists() => trama_plumbing::files::creatable(&path),
+        _ => reachable(&s.database).await,
+    };
+    match database {
+        Ok(()) => report.passed.push(format!(
+            "sessions kept in {}, sealed with {}",
+            trama_plumbing::redact(&s.database),
+            s.key_file.display()
+        )),
+        Err(e) => report
+            .problems
+            .push(problem(config, "sessions.database", e)),
+    }
+}
+
+/// Whether the store at `url` opens, with a schema this console knows.
+async fn reachable(url: &str) -> Result<(), String> {
+    let pool = trama_plumbing::durable::open(url, false, &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let known = crate::shared::SCHEMA.refuse_newer(&pool, url).await;
+    pool.close().await;
+    known.map_err(|e| e.to_string())
+}
+
 async fn check_gateway(config: &ConsoleConfig, report: &mut Report) {
     let channel = match crate::federation_channel(config) {
         Ok(channel) => channel,

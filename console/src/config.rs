@@ -48,6 +48,8 @@ pub struct ConsoleConfig {
     pub tracing: trama_telemetry::traces::TracingTable,
     /// The reverse proxies whose `X-Forwarded-For` names the client.
     pub proxies: crate::proxies::TrustedProxies,
+    /// Where sessions are kept; `None`: in this console's memory.
+    pub sessions: Option<SessionStore>,
 }
 
 /// The public catalogue's listener: citizens and portals, no sign-in.
@@ -168,6 +170,31 @@ struct RawConfig {
     tracing: trama_telemetry::traces::TracingTable,
     #[serde(default)]
     proxies: RawProxies,
+    #[serde(default)]
+    sessions: Option<RawSessions>,
+}
+
+/// `[sessions]`: where sessions are kept when not in memory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSessions {
+    database: String,
+    #[serde(default = "default_session_key")]
+    key_file: PathBuf,
+}
+
+fn default_session_key() -> PathBuf {
+    "sessions.key".into()
+}
+
+/// Where operators' sessions and sign-ins in progress are kept, shared by
+/// the console's replicas (`[sessions]`).
+#[derive(Debug, Clone)]
+pub struct SessionStore {
+    /// `postgres://...` for replicas, or a SQLite URL.
+    pub database: String,
+    /// The key that seals what sessions hold (made on first start).
+    pub key_file: PathBuf,
 }
 
 /// `[proxies]`: the operator's reverse proxies.
@@ -243,8 +270,20 @@ impl ConsoleConfig {
             .map_err(|(k, p)| origins.invalid(&k, p))?;
         let proxies = crate::proxies::TrustedProxies::parse(&raw.proxies.trusted)
             .map_err(|p| origins.invalid("proxies.trusted", p))?;
+        let sessions = raw
+            .sessions
+            .map(|s| {
+                let database = trama_plumbing::durable::url_of(base, &s.database)
+                    .map_err(|p| origins.invalid("sessions.database", p))?;
+                Ok(SessionStore {
+                    database,
+                    key_file: base.join(s.key_file),
+                })
+            })
+            .transpose()?;
         Ok(ConsoleConfig {
             proxies,
+            sessions,
             metrics,
             health,
             tracing,

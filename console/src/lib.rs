@@ -45,6 +45,7 @@ pub mod referrals;
 pub mod said;
 pub mod services;
 pub mod session;
+pub mod shared;
 pub mod signin;
 pub mod stats;
 pub mod web;
@@ -80,6 +81,9 @@ pub enum ConsoleError {
     /// The identity provider cannot be used.
     #[error(transparent)]
     Oidc(#[from] oidc::OidcError),
+    /// The store of sessions replicas share cannot be opened.
+    #[error(transparent)]
+    Sessions(#[from] shared::SharedError),
     /// The organisation's client certificate cannot be used.
     #[error(transparent)]
     Tls(#[from] trama_tls::TlsError),
@@ -121,16 +125,24 @@ pub async fn serve(
         }
         None => accounts::Accounts::default(),
     };
-    let provider = match &config.oidc {
-        Some(o) => Some(oidc::Provider::discover(o).await?),
+    let store = match &config.sessions {
+        Some(s) => Some(shared::Shared::open(&s.database, &s.key_file).await?),
         None => None,
     };
+    let provider = match &config.oidc {
+        Some(o) => Some(oidc::Provider::discover(o).await?.keeping_in(store.clone())),
+        None => None,
+    };
+    let mut sessions = session::Sessions::new(config.idle_timeout);
+    if let Some(store) = store {
+        sessions = sessions.shared(store);
+    }
     let channel = federation_channel(&config)?;
     let client = FederationClient::new(channel.clone()).max_decoding_message_size(64 << 20);
     let _operations = start_operations(&config, channel).await?;
     let app = web::App::new(
         config.organisation.clone(),
-        session::Sessions::new(config.idle_timeout),
+        sessions,
         accounts,
         client.clone(),
     )

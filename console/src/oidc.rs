@@ -2,7 +2,11 @@
 //! Connect: the authorization code flow with PKCE (S256), a nonce bound to
 //! the ID token, and a state bound to the browser by a short-lived cookie.
 //! The provider is discovered when the console starts (a console that
-//! cannot reach it refuses to start). The operator's Trama role comes from
+//! cannot reach it refuses to start), and again when an ID token is signed
+//! by a key the console does not know yet (the provider rolled its keys:
+//! no restart needed; at most once a minute). Sign-ins in progress are
+//! kept, sealed, in the store consoles share when there is one, so the
+//! browser may come back to another replica. The operator's Trama role comes from
 //! a claim of the provider's user info, mapped by the configuration; a
 //! person whose claims map to no role is refused.
 //!
@@ -20,13 +24,21 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
     reqwest,
 };
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Oidc, RoleMapping};
+use crate::shared::{Kind, Shared};
 
 /// How long a sign-in at the provider may take.
 const PENDING_FOR: Duration = Duration::from_secs(600);
+
+/// The provider is discovered again at most this often.
+const REDISCOVER_EVERY: Duration = Duration::from_secs(60);
 
 /// Why a sign-in through the provider fails.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +69,9 @@ pub enum OidcError {
     /// The provider's identity maps to no Trama role.
     #[error("your identity gives no role in Trama: ask your administrator")]
     NoRole,
+    /// The store of sign-ins in progress does not answer.
+    #[error("the console cannot keep sign-ins now: {0}")]
+    Unavailable(String),
 }
 
 /// The claims Trama reads beyond the standard ones (the role claim).
@@ -78,7 +93,7 @@ type Client = CoreClient<
 >;
 
 /// A sign-in in progress: what the callback needs to finish it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     verifier: String,
     nonce: String,
@@ -101,9 +116,11 @@ pub struct SignedIn {
 /// that talks to it, the sign-ins in progress and the role mapping.
 #[derive(Clone)]
 pub struct Provider {
-    client: Client,
+    client: Arc<ArcSwap<Client>>,
     http: reqwest::Client,
     pending: moka::sync::Cache<String, Pending>,
+    shared: Option<Shared>,
+    discovered: Arc<std::sync::Mutex<Instant>>,
     config: Oidc,
 }
 
@@ -119,34 +136,51 @@ impl Provider {
     /// Discovers the provider named in `config`.
     pub async fn discover(config: &Oidc) -> Result<Provider, OidcError> {
         let http = http_client(config)?;
-        let discovery = |problem: String| OidcError::Discovery {
-            issuer: config.issuer.clone(),
-            problem,
-        };
-        let issuer = IssuerUrl::new(config.issuer.clone()).map_err(|e| discovery(e.to_string()))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &http)
-            .await
-            .map_err(|e| discovery(chain(&e)))?;
-        let redirect =
-            RedirectUrl::new(config.redirect_url.clone()).map_err(|e| OidcError::Config {
-                key: "redirect_url",
-                problem: e.to_string(),
-            })?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(config.client_id.clone()),
-            config.client_secret.clone().map(ClientSecret::new),
-        )
-        .set_redirect_uri(redirect);
+        let client = discovered(config, &http).await?;
         Ok(Provider {
-            client,
+            client: Arc::new(ArcSwap::from_pointee(client)),
             http,
             pending: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(PENDING_FOR)
                 .build(),
+            shared: None,
+            discovered: Arc::new(std::sync::Mutex::new(Instant::now())),
             config: config.clone(),
         })
+    }
+
+    /// The same provider, keeping sign-ins in progress in `store`, which
+    /// the console's replicas share.
+    pub fn keeping_in(mut self, store: Option<Shared>) -> Provider {
+        self.shared = store;
+        self
+    }
+
+    /// Discovers the provider again (its keys may have changed), unless it
+    /// was done less than [`REDISCOVER_EVERY`] ago; whether it was.
+    async fn rediscover(&self) -> bool {
+        {
+            let mut at = self
+                .discovered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if at.elapsed() < REDISCOVER_EVERY {
+                return false;
+            }
+            *at = Instant::now();
+        }
+        match discovered(&self.config, &self.http).await {
+            Ok(client) => {
+                self.client.store(Arc::new(client));
+                tracing::info!(issuer = %self.config.issuer, "identity provider discovered again: its keys are current");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the identity provider could not be discovered again");
+                false
+            }
+        }
     }
 
     /// What the sign-in button says.
@@ -157,9 +191,10 @@ impl Provider {
     /// Starts a sign-in (keeping `resume`, a search to give back): the
     /// provider's URL to send the browser to, and the state to bind to the
     /// browser.
-    pub fn start(&self, resume: String) -> (String, String) {
+    pub async fn start(&self, resume: String) -> Result<(String, String), OidcError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut request = self.client.authorize_url(
+        let client = self.client.load_full();
+        let mut request = client.authorize_url(
             AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
@@ -168,24 +203,40 @@ impl Provider {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
-        self.pending.insert(
-            state.secret().clone(),
-            Pending {
-                verifier: verifier.secret().clone(),
-                nonce: nonce.secret().clone(),
-                resume,
-            },
-        );
-        (url.to_string(), state.secret().clone())
+        let pending = Pending {
+            verifier: verifier.secret().clone(),
+            nonce: nonce.secret().clone(),
+            resume,
+        };
+        match &self.shared {
+            Some(store) => store
+                .put(Kind::SignIn, state.secret(), &pending, PENDING_FOR)
+                .await
+                .map_err(|e| OidcError::Unavailable(e.to_string()))?,
+            None => self.pending.insert(state.secret().clone(), pending),
+        }
+        Ok((url.to_string(), state.secret().clone()))
+    }
+
+    /// The sign-in in progress under `state`, taken (it finishes once).
+    async fn take(&self, state: &str) -> Result<Pending, OidcError> {
+        let found = match &self.shared {
+            Some(store) => store
+                .take(Kind::SignIn, state)
+                .await
+                .map_err(|e| OidcError::Unavailable(e.to_string()))?,
+            None => self.pending.remove(state),
+        };
+        found.ok_or(OidcError::UnknownState)
     }
 
     /// Finishes a sign-in the browser came back from with `code`, for the
     /// `state` its cookie holds; gives the search to give back too.
     pub async fn finish(&self, state: &str, code: &str) -> Result<(SignedIn, String), OidcError> {
-        let pending = self.pending.remove(state).ok_or(OidcError::UnknownState)?;
+        let pending = self.take(state).await?;
         let provider = |e: &dyn std::error::Error| OidcError::Provider(chain(e));
-        let token = self
-            .client
+        let client = self.client.load_full();
+        let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| provider(&e))?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
@@ -195,13 +246,29 @@ impl Provider {
         let id_token = token
             .id_token()
             .ok_or_else(|| OidcError::Provider("no ID token in the answer".into()))?;
-        let verifier = self.client.id_token_verifier();
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(pending.nonce))
-            .map_err(|e| provider(&e))?;
-        let subject = claims.subject().clone();
-        let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = self
-            .client
+        let nonce = Nonce::new(pending.nonce);
+        let verifier = client.id_token_verifier();
+        let checked = id_token
+            .claims(&verifier, &nonce)
+            .map(|c| c.subject().clone());
+        let subject = match checked {
+            Ok(subject) => subject,
+            // Signed by a key the console has not seen: the provider may
+            // have rolled its keys since the console discovered it.
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(_))
+                if self.rediscover().await =>
+            {
+                let client = self.client.load_full();
+                let verifier = client.id_token_verifier();
+                id_token
+                    .claims(&verifier, &nonce)
+                    .map_err(|e| provider(&e))?
+                    .subject()
+                    .clone()
+            }
+            Err(e) => return Err(provider(&e)),
+        };
+        let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = client
             .user_info(token.access_token().clone(), Some(subject.clone()))
             .map_err(|e| provider(&e))?
             .request_async(&self.http)
@@ -229,6 +296,30 @@ impl Provider {
             pending.resume,
         ))
     }
+}
+
+/// The provider's metadata (endpoints and keys) as discovered now, made
+/// into a client of the console's registration.
+async fn discovered(config: &Oidc, http: &reqwest::Client) -> Result<Client, OidcError> {
+    let discovery = |problem: String| OidcError::Discovery {
+        issuer: config.issuer.clone(),
+        problem,
+    };
+    let issuer = IssuerUrl::new(config.issuer.clone()).map_err(|e| discovery(e.to_string()))?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, http)
+        .await
+        .map_err(|e| discovery(chain(&e)))?;
+    let redirect =
+        RedirectUrl::new(config.redirect_url.clone()).map_err(|e| OidcError::Config {
+            key: "redirect_url",
+            problem: e.to_string(),
+        })?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(config.client_id.clone()),
+        config.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect))
 }
 
 /// The first mapping whose value the claim `claim` holds (a string or a

@@ -90,7 +90,7 @@ impl Operator {
     pub async fn of(app: &App, headers: &HeaderMap) -> Result<Operator, Refused> {
         let t = lang::of(headers);
         let part = headers.contains_key("hx-request");
-        let (id, session) = app.session(headers).ok_or(Refused::SignIn { part })?;
+        let (id, session) = app.session(headers).await.ok_or(Refused::SignIn { part })?;
         Ok(Operator::signed_in(app, id, session, t).await)
     }
 

@@ -1,13 +1,17 @@
-//! Operators' sessions: in memory only, keyed by a random id carried in a
-//! `Secure; HttpOnly; SameSite=Strict` cookie, forgotten after an idle
-//! timeout. Each session has its own CSRF token, which every form that
-//! changes something must return. A session holds who the operator is,
-//! never what they saw.
+//! Operators' sessions, keyed by a random id carried in a `Secure;
+//! HttpOnly; SameSite=Strict` cookie, forgotten after an idle timeout: in
+//! this console's memory, or, with `[sessions] database`, in the store
+//! consoles share ([`crate::shared`]), so that any replica serves any
+//! browser and a restart signs nobody out. Each session has its own CSRF
+//! token, which every form that changes something must return. A session
+//! holds who the operator is, never what they saw.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::shared::{Kind, Shared};
 
 pub use ::cookie::SameSite;
 
@@ -45,7 +49,7 @@ pub fn cookie_name(organisation: &str, what: &str) -> String {
 }
 
 /// A signed-in operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     /// The operator's id (their username), stated in every call.
     pub operator: String,
@@ -77,6 +81,8 @@ impl Session {
 #[derive(Clone)]
 pub struct Sessions {
     live: moka::sync::Cache<String, Arc<Session>>,
+    shared: Option<Shared>,
+    idle: Duration,
     random: Arc<SystemRandom>,
 }
 
@@ -84,24 +90,39 @@ impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sessions")
             .field("live", &self.live.entry_count())
+            .field("shared", &self.shared)
             .finish()
     }
 }
 
 impl Sessions {
-    /// Sessions forgotten after `idle` without a request.
+    /// Sessions in memory, forgotten after `idle` without a request.
     pub fn new(idle: Duration) -> Sessions {
         Sessions {
             live: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_idle(idle)
                 .build(),
+            shared: None,
+            idle,
             random: Arc::new(SystemRandom::new()),
         }
     }
 
-    /// Starts a session for an operator; returns its id (for the cookie).
-    pub fn start(&self, operator: &str, name: &str, role: &str) -> Option<String> {
+    /// The same sessions, kept in the store replicas share instead.
+    pub fn shared(mut self, store: Shared) -> Sessions {
+        self.shared = Some(store);
+        self
+    }
+
+    /// The shared store, if sessions are kept there.
+    pub fn store(&self) -> Option<&Shared> {
+        self.shared.as_ref()
+    }
+
+    /// Starts a session for an operator; returns its id (for the cookie),
+    /// `None` if it could not be kept.
+    pub async fn start(&self, operator: &str, name: &str, role: &str) -> Option<String> {
         let id = self.token()?;
         let session = Session {
             operator: operator.into(),
@@ -109,18 +130,47 @@ impl Sessions {
             role: role.into(),
             csrf: self.token()?,
         };
-        self.live.insert(id.clone(), Arc::new(session));
-        Some(id)
+        let Some(store) = &self.shared else {
+            self.live.insert(id.clone(), Arc::new(session));
+            return Some(id);
+        };
+        if let Err(e) = store.purge().await {
+            tracing::warn!(error = %e, "expired sessions could not be removed");
+        }
+        match store.put(Kind::Session, &id, &session, self.idle).await {
+            Ok(()) => Some(id),
+            Err(e) => {
+                tracing::error!(error = %e, "a session could not be kept");
+                None
+            }
+        }
     }
 
     /// The session with this id, if it is still alive (which renews it).
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.live.get(id)
+    pub async fn get(&self, id: &str) -> Option<Arc<Session>> {
+        let Some(store) = &self.shared else {
+            return self.live.get(id);
+        };
+        match store
+            .get::<Session>(Kind::Session, id, Some(self.idle))
+            .await
+        {
+            Ok(found) => found.map(Arc::new),
+            Err(e) => {
+                tracing::error!(error = %e, "sessions cannot be read; the operator must sign in again");
+                None
+            }
+        }
     }
 
     /// Ends a session.
-    pub fn end(&self, id: &str) {
+    pub async fn end(&self, id: &str) {
         self.live.invalidate(id);
+        if let Some(store) = &self.shared
+            && let Err(e) = store.remove(Kind::Session, id).await
+        {
+            tracing::error!(error = %e, "a session could not be ended in the shared store");
+        }
     }
 
     /// 32 random bytes, hexadecimal.
@@ -153,24 +203,27 @@ pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<Stri
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_are_random_separate_and_forgotten_when_idle() {
+    #[tokio::test]
+    async fn sessions_are_random_separate_and_forgotten_when_idle() {
         let sessions = Sessions::new(Duration::from_millis(200));
         let (Some(a), Some(b)) = (
-            sessions.start("laura", "Laura", "r"),
-            sessions.start("marco", "Marco", "r"),
+            sessions.start("laura", "Laura", "r").await,
+            sessions.start("marco", "Marco", "r").await,
         ) else {
             panic!("started")
         };
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
-        let (Some(sa), Some(sb)) = (sessions.get(&a), sessions.get(&b)) else {
+        let (Some(sa), Some(sb)) = (sessions.get(&a).await, sessions.get(&b).await) else {
             panic!("live")
         };
         assert_eq!(sa.operator, "laura");
         assert_ne!(sa.csrf, sb.csrf);
-        std::thread::sleep(Duration::from_millis(400));
-        assert!(sessions.get(&a).is_none(), "idle sessions are forgotten");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            sessions.get(&a).await.is_none(),
+            "idle sessions are forgotten"
+        );
         assert!(!same_token(&sa.csrf, &sb.csrf));
         assert!(same_token(&sa.csrf, &sa.csrf.clone()));
     }

@@ -102,7 +102,7 @@ async fn signed_in(
     resume: &str,
     from_provider: bool,
 ) -> Response {
-    let Some(id) = app.sessions.start(operator, name, role) else {
+    let Some(id) = app.sessions.start(operator, name, role).await else {
         return login_with(
             app,
             t,
@@ -122,7 +122,7 @@ async fn signed_in(
     if let Some(form) = serde_urlencoded::from_str::<FindForm>(resume)
         .ok()
         .filter(|_| !resume.is_empty())
-        && let Some(s) = app.sessions.get(&id)
+        && let Some(s) = app.sessions.get(&id).await
     {
         let page = crate::find::resumed_search(app, id, s, &form, t).await;
         return (headers, page).into_response();
@@ -151,7 +151,13 @@ pub async fn oidc_start(State(app): State<App>, Query(start): Query<Start>) -> R
     let Some(provider) = &app.oidc else {
         return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
     };
-    let (url, state) = provider.start(start.resume);
+    let (url, state) = match provider.start(start.resume).await {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::error!(error = %e, "a sign-in could not be started");
+            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+        }
+    };
     let bound = set_cookie(
         app.cookie("oidc"),
         state.to_string(),

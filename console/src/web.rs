@@ -190,11 +190,11 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if let Some((id, s)) = app.session(&headers) {
+    if let Some((id, s)) = app.session(&headers).await {
         if !session::same_token(&s.csrf, &form.csrf) {
             return Refused::StaleForm(lang::of(&headers)).into_response();
         }
-        app.sessions.end(&id);
+        app.sessions.end(&id).await;
     }
     let gone = session::set_cookie(
         app.cookie("session"),

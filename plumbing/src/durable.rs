@@ -4,7 +4,7 @@
 //! commit and a busy timeout, plus the pragmas the store asks for; the
 //! file opened read-write-create for a writer and read-only for a reader.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -66,6 +66,16 @@ pub fn with_mode(url: &str, create: bool) -> String {
 /// The SQLite URL of a file path.
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
+}
+
+/// The file of a SQLite URL, `None` for other databases and in-memory
+/// ones.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(':')).then(|| PathBuf::from(path))
 }
 
 /// The store a configuration names, as a URL: a `postgres://` or

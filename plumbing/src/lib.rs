@@ -3,13 +3,15 @@
 //! PostgreSQL: [`durable`]), database URLs shown without their password
 //! ([`redact`]), the time entries and records are stamped with
 //! ([`clock`]), whether the files a node writes can be written
-//! ([`files`]), and each store's schema version and migrations
-//! ([`schema`]). It knows nothing of Trama's schema or calls.
+//! ([`files`]), each store's schema version and migrations
+//! ([`schema`]), and secrets sealed at rest under a key file ([`sealed`]).
+//! It knows nothing of Trama's schema or calls.
 
 pub mod clock;
 pub mod durable;
 pub mod files;
 pub mod schema;
+pub mod sealed;
 
 /// A database URL with any password replaced by `***`, for messages and
 /// logs: the one redaction every node uses.

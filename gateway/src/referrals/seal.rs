@@ -11,9 +11,11 @@
 
 use std::path::Path;
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+use trama_plumbing::sealed::{SealingKey, read_key_file};
+
+pub use trama_plumbing::sealed::SealError;
 
 /// Why the referral key cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -25,21 +27,9 @@ pub struct KeyError {
     pub problem: String,
 }
 
-/// Why a sealed content does not open.
-#[derive(Debug, thiserror::Error)]
-pub enum SealError {
-    /// The system random generator failed.
-    #[error("the system random generator failed")]
-    Random,
-    /// The content does not open under this key and id: another key, or
-    /// a changed row.
-    #[error("the sealed content does not open with this gateway's referral key")]
-    Open,
-}
-
 /// The referral key.
 pub struct Sealer {
-    aead: LessSafeKey,
+    aead: SealingKey,
     fingerprint: hmac::Key,
     idempotency: hmac::Key,
     random: SystemRandom,
@@ -59,22 +49,20 @@ impl Sealer {
             problem,
         };
         if !path.exists() {
-            trama_audit::Pseudonymiser::generate(path).map_err(|e| problem(e.to_string()))?;
+            trama_plumbing::sealed::create_key_file(path).map_err(|e| problem(e.to_string()))?;
             tracing::info!(file = %path.display(), "created a new referral key; back it up and give it to every gateway replica");
         }
-        let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
-        match hex::decode(text.trim()).ok() {
-            Some(bytes) if bytes.len() == 32 => Sealer::new(&bytes)
-                .ok_or_else(|| problem("not an AES-256 key".into())),
-            _ => Err(problem(
-                "not a key of 64 hexadecimal digits: restore it from backup (referrals waiting for delivery cannot be opened without it)".into(),
-            )),
-        }
+        let key = read_key_file(path).map_err(|p| {
+            problem(format!(
+                "{p}: restore it from backup (referrals waiting for delivery cannot be opened without it)"
+            ))
+        })?;
+        Sealer::new(&key).ok_or_else(|| problem("not an AES-256 key".into()))
     }
 
     /// A sealer with a 32-byte key.
     pub fn new(key: &[u8]) -> Option<Sealer> {
-        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+        let aead = SealingKey::new(key)?;
         // A key of its own for each kind of fingerprint, derived from the
         // same secret: a fingerprint of one kind says nothing of the other.
         let secret = hmac::Key::new(hmac::HMAC_SHA256, key);
@@ -91,36 +79,12 @@ impl Sealer {
     /// Seals `plain` for the referral `id`: nonce followed by ciphertext
     /// and tag.
     pub fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.random
-            .fill(&mut nonce)
-            .map_err(|_| SealError::Random)?;
-        let mut out = plain.to_vec();
-        self.aead
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(id.as_bytes()),
-                &mut out,
-            )
-            .map_err(|_| SealError::Random)?;
-        let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&out);
-        Ok(sealed)
+        self.aead.seal(id.as_bytes(), plain)
     }
 
     /// Opens what [`Sealer::seal`] sealed for `id`.
     pub fn open_sealed(&self, id: &str, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(SealError::Open);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Open)?;
-        let mut body = body.to_vec();
-        let plain = self
-            .aead
-            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut body)
-            .map_err(|_| SealError::Open)?;
-        Ok(plain.to_vec())
+        self.aead.open(id.as_bytes(), sealed)
     }
 
     /// The keyed fingerprint of `bytes`, hexadecimal.
