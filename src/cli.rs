@@ -535,7 +535,7 @@ pub async fn audit_verify(
         }
         (None, None) => bail!("name the configuration: --gateway FILE or --connector FILE"),
     };
-    let store = trama_audit::Store::open(&database, false).await?;
+    let store = trama_audit::Store::open_current(&database).await?;
     let mut certs = vec![cert.clone()];
     certs.extend(earlier);
     let verifier = trama_audit::chain::SignatureVerifier::load_all(&certs)?;

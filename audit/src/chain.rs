@@ -145,6 +145,22 @@ impl Signer {
         }
     }
 
+    /// A checkpoint of `chain` sealing entry `seq` with hash `hash`,
+    /// signed now.
+    pub fn seal(&self, chain: &str, seq: i64, hash: &str) -> Result<Checkpoint, String> {
+        let time = trama_plumbing::clock::now();
+        let (scheme, signature) = self.sign(&Checkpoint::message(seq, hash, &time))?;
+        Ok(Checkpoint {
+            seq,
+            hash: hash.to_string(),
+            time,
+            scheme,
+            signature: hex::encode(&signature),
+            key_id: self.key_id.clone(),
+            chain: chain.to_string(),
+        })
+    }
+
     /// Signs `message`; returns the scheme name and the signature.
     pub fn sign(&self, message: &[u8]) -> Result<(String, Vec<u8>), String> {
         let offered: Vec<SignatureScheme> = SCHEMES.iter().map(|(s, _)| *s).collect();

@@ -11,13 +11,15 @@
 //! same code ([`store`]). Module map: [`entry`] is what one entry says;
 //! [`chain`] hashes and signs; [`pseudonym`] makes subject pseudonyms;
 //! [`store`] reads and writes the tables; [`owner`] keeps a store to the
-//! one node that writes it; [`log`] is the group-commit writer; [`search`] reads it back for the
+//! one node that writes it (a chain to one process); [`orphans`] seals the
+//! chains of replicas that are gone; [`log`] is the group-commit writer; [`search`] reads it back for the
 //! access log, filtered and in pages; [`verify`] checks a log; [`settings`] is the `[audit]` table of
 //! the configuration files and opens the log it names.
 
 pub mod chain;
 pub mod entry;
 pub mod log;
+pub mod orphans;
 pub mod owner;
 pub mod pseudonym;
 pub mod retention;

@@ -267,36 +267,29 @@ impl Writer {
             return Ok(());
         }
         self.signer.reload();
-        let time = now();
-        let message = Checkpoint::message(self.seq, &self.hash, &time);
-        let (scheme, signature) = self.signer.sign(&message)?;
-        let cp = Checkpoint {
-            seq: self.seq,
-            hash: self.hash.clone(),
-            time,
-            scheme,
-            signature: hex::encode(&signature),
-            key_id: self.signer.key_id().to_string(),
-            chain: self.store.chain().to_string(),
-        };
+        let cp = self.signer.seal(self.store.chain(), self.seq, &self.hash)?;
         self.store
             .add_checkpoint(&cp)
             .await
             .map_err(|e| e.to_string())?;
         if let Some(path) = self.options.checkpoint_file.clone() {
-            // Written and synced off the runtime's threads: callers waiting
-            // for their acknowledgement are not held behind a disk sync.
-            let line = cp.clone();
-            tokio::task::spawn_blocking(move || {
-                append_line(&path, &line).map_err(|e| format!("{}: {e}", path.display()))
-            })
-            .await
-            .map_err(|e| format!("the checkpoint file writer stopped: {e}"))??;
+            ship(path, cp.clone()).await?;
         }
         self.since_checkpoint = 0;
         tracing::debug!(seq = cp.seq, "audit checkpoint signed");
         Ok(())
     }
+}
+
+/// Appends `cp` to the checkpoint file at `path`, written and synced off
+/// the runtime's threads: callers waiting for their acknowledgement are not
+/// held behind a disk sync.
+pub(crate) async fn ship(path: PathBuf, cp: Checkpoint) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        append_line(&path, &cp).map_err(|e| format!("{}: {e}", path.display()))
+    })
+    .await
+    .map_err(|e| format!("the checkpoint file writer stopped: {e}"))?
 }
 
 fn append_line(path: &std::path::Path, cp: &Checkpoint) -> std::io::Result<()> {

@@ -151,9 +151,10 @@ impl Store {
         }
     }
 
-    /// A connection of its own holding the store's advisory lock, for as
-    /// long as it is kept.
-    async fn lock_session(&self) -> Result<AnyConnection, AuditError> {
+    /// A connection of its own holding the chain's advisory lock, for as
+    /// long as it is kept; `None` when another session holds it (a running
+    /// replica writes the chain). PostgreSQL only.
+    pub(crate) async fn try_lock_chain(&self) -> Result<Option<AnyConnection>, AuditError> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?.detach();
         let row = sqlx::query("SELECT pg_try_advisory_lock($1, hashtext($2))")
             .bind(ADVISORY_KEY)
@@ -162,7 +163,13 @@ impl Store {
             .await
             .map_err(|e| self.err(e))?;
         let locked: bool = row.try_get(0).map_err(|e| self.err(e))?;
-        if locked {
+        Ok(locked.then_some(conn))
+    }
+
+    /// A connection of its own holding the store's advisory lock, for as
+    /// long as it is kept.
+    async fn lock_session(&self) -> Result<AnyConnection, AuditError> {
+        if let Some(conn) = self.try_lock_chain().await? {
             Ok(conn)
         } else {
             Err(AuditError::InUse {

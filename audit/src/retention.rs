@@ -25,8 +25,21 @@ pub fn keep(store: Store, keep: Duration) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One round: what is old enough goes, and the log says how much.
+/// One round over every chain of the database (those of replicas that are
+/// gone too): what is old enough goes, and the log says how much.
 pub async fn prune_once(store: &Store, keep: Duration) {
+    match store.chains().await {
+        Ok(chains) => {
+            for chain in chains {
+                prune_chain(&store.on_chain(&chain), keep).await;
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "audit retention failed; the entries stay"),
+    }
+}
+
+/// One chain's round.
+async fn prune_chain(store: &Store, keep: Duration) {
     let Some(before) = OffsetDateTime::now_utc()
         .checked_sub(time::Duration::seconds(
             i64::try_from(keep.as_secs()).unwrap_or(i64::MAX),
@@ -37,6 +50,7 @@ pub async fn prune_once(store: &Store, keep: Duration) {
     };
     match store.prune(&before).await {
         Ok(Some((horizon, removed))) => tracing::info!(
+            chain = %store.chain(),
             removed,
             up_to = horizon.seq,
             sealed_before = %before,

@@ -177,10 +177,30 @@ pub async fn open(
         },
     )
     .await?;
+    seal_orphans_later(log.store().clone(), signing_key, settings);
     if let Some(keep) = settings.retention {
         crate::retention::keep(log.store().clone(), keep);
     }
     Ok((log, pseudonyms))
+}
+
+/// Seals, in the background, the chains of replicas that are gone
+/// ([`crate::orphans`]); a failure is logged, the node serves anyway.
+fn seal_orphans_later(store: Store, signing_key: &Path, settings: &AuditSettings) {
+    if store.shared_pool().is_none() {
+        return;
+    }
+    let key = signing_key.to_path_buf();
+    let file = settings.checkpoint_file.clone();
+    tokio::spawn(async move {
+        let sealed = match Signer::load(&key) {
+            Ok(signer) => crate::orphans::seal_orphans(&store, &signer, Some(file)).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sealed {
+            tracing::warn!(error = %e, "the chains of replicas that are gone could not be sealed");
+        }
+    });
 }
 
 /// Refuses, before anything is opened, files the log would write where it

@@ -179,6 +179,15 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the audit database at `url` to read it as this version of
+    /// Trama writes it: one another version wrote (earlier or later) is
+    /// refused, saying what to do ([`SCHEMA`]); nothing is written.
+    pub async fn open_current(url: &str) -> Result<Store, AuditError> {
+        let store = Store::open(url, false).await?;
+        SCHEMA.require_current(&store.pool, url).await?;
+        Ok(store)
+    }
+
     /// The SQLite URL of a file path.
     pub fn sqlite_url(path: &Path) -> String {
         trama_plumbing::durable::sqlite_url(path)

@@ -665,6 +665,17 @@ async fn a_store_of_the_first_schema_version_is_migrated_when_opened() {
     assert_eq!(trama_plumbing::schema::applied(&pool).await, Some(1));
     pool.close().await;
 
+    // A reader (trama audit verify) does not migrate: it says what to do.
+    let refused = Store::open_current(&url)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|m| m.contains("schema version 1") && m.contains("start the node once")),
+        "{refused:?}"
+    );
     let store = Store::open(&url, true).await.unwrap();
     assert_eq!(
         store.horizon().await.unwrap(),
@@ -831,6 +842,171 @@ async fn replicas_write_their_own_chains_read_and_verified_together() {
     assert!(reports[0].1.ok(), "the other chain is untouched");
     a.close().await;
     b.close().await;
+    let (_, name) = url.rsplit_once('/').unwrap();
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin.close().await;
+}
+
+#[tokio::test]
+async fn a_postgres_log_of_one_chain_keeps_it_when_replicas_begin() {
+    let Some((admin, url)) = postgres_database("upgrade").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    // A log of one gateway alone: schema version 2 first, then entries in
+    // the one chain (written through the store, which brings the schema to
+    // this version as a restarted gateway would), and its owner.
+    let pool = trama_plumbing::durable::open(&url, true, &[])
+        .await
+        .unwrap();
+    let two = trama_plumbing::schema::Schema {
+        store: "audit log",
+        migrations: &trama_audit::store::SCHEMA.migrations[..2],
+    };
+    two.migrate(&pool, &url).await.unwrap();
+    pool.close().await;
+    let file = dir.path().join("before.jsonl");
+    let before = fill(&url, &keys, &file, 12).await;
+    before
+        .execute(
+            "INSERT INTO trama_audit_owner (id, identity, config, listen, since) \
+             VALUES (1, 'trama://demo/org/hub/gateway', '/etc/trama/gateway.toml', '0.0.0.0:7400', '2026-01-01T00:00:00Z')",
+        )
+        .await
+        .unwrap_or_default();
+    before.close().await;
+    // A replica joins: the entries written alone stay the chain "", the
+    // replica writes a chain of its own, and both verify.
+    let b = replica(
+        &url,
+        "gateway-b",
+        &keys,
+        &dir.path().join("b.jsonl"),
+        &["2026-07-14T09:00:00Z".into()],
+    )
+    .await;
+    assert_eq!(b.chains().await.unwrap(), ["", "gateway-b"]);
+    let mut shipped = read_checkpoint_file(&file).unwrap();
+    shipped.extend(read_checkpoint_file(&dir.path().join("b.jsonl")).unwrap());
+    let verifier = SignatureVerifier::load(&keys.cert).unwrap();
+    let reports = verify::verify_all(&b, &verifier, &shipped).await.unwrap();
+    let counted: Vec<(&str, i64, bool)> = reports
+        .iter()
+        .map(|(c, r)| (c.as_str(), r.entries, r.ok()))
+        .collect();
+    assert_eq!(
+        counted,
+        [("", 12, true), ("gateway-b", 1, true)],
+        "{reports:?}"
+    );
+    b.close().await;
+    let (_, name) = url.rsplit_once('/').unwrap();
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin.close().await;
+}
+
+/// Appends `n` entries to `store`'s chain without a checkpoint, as a
+/// replica killed before its next one leaves them.
+async fn unsealed(store: &Store, n: usize) {
+    let (mut seq, mut prev) = store.head().await.unwrap();
+    let mut batch = Vec::new();
+    for i in 0..n {
+        seq += 1;
+        let payload = entry(i).to_payload();
+        let hash = trama_audit::chain::entry_hash(seq, &prev, &payload);
+        batch.push(trama_audit::store::NewEntry {
+            seq,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+            payload,
+            subjects: entry(i).subjects,
+        });
+    }
+    let mut conn = store.connection().await.unwrap();
+    store.append(&mut conn, &batch).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_starting_replica_seals_the_chains_of_replicas_that_are_gone() {
+    let Some((admin, url)) = postgres_database("orphans").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let owner = trama_audit::Owner {
+        identity: "trama://demo/org/hub/gateway".into(),
+        config: PathBuf::from("/etc/trama/gateway.toml"),
+        listen: "0.0.0.0:7400".into(),
+    };
+    // A replica killed after 7 entries, none sealed; one still running
+    // with 3 entries past its last checkpoint.
+    let gone = Store::open_owned(&url, "gateway-7f9c", &owner)
+        .await
+        .unwrap();
+    unsealed(&gone, 7).await;
+    gone.close().await;
+    drop(gone);
+    let busy = Store::open_owned(&url, "gateway-x2b1", &owner)
+        .await
+        .unwrap();
+    unsealed(&busy, 3).await;
+
+    let here = Store::open_owned(&url, "gateway-new", &owner)
+        .await
+        .unwrap();
+    let file = dir.path().join("new.jsonl");
+    let signer = Signer::load(&keys.key).unwrap();
+    let mut sealed = 0;
+    // The killed replica's session may take a moment to end.
+    for _ in 0..50 {
+        sealed = trama_audit::orphans::seal_orphans(&here, &signer, Some(file.clone()))
+            .await
+            .unwrap();
+        if sealed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sealed, 1, "the gone replica's chain, not the running one's");
+    let shipped = read_checkpoint_file(&file).unwrap();
+    assert_eq!(
+        shipped
+            .iter()
+            .map(|c| (c.chain.as_str(), c.seq))
+            .collect::<Vec<_>>(),
+        [("gateway-7f9c", 7)]
+    );
+    let verifier = SignatureVerifier::load(&keys.cert).unwrap();
+    let reports = verify::verify_all(&here, &verifier, &shipped)
+        .await
+        .unwrap();
+    let gone_report = &reports.iter().find(|(c, _)| c == "gateway-7f9c").unwrap().1;
+    assert!(gone_report.ok(), "{gone_report:?}");
+    assert_eq!(gone_report.last_checkpoint.as_ref().map(|c| c.0), Some(7));
+    assert_eq!(
+        busy.last_checkpoint_seq().await.unwrap(),
+        0,
+        "not the running one's"
+    );
+    // Sealed, the gone replica's chain is cut by retention like the others
+    // (sealed more than "no time" ago: retention compares to the second).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    trama_audit::retention::prune_once(&here, Duration::ZERO).await;
+    assert_eq!(
+        here.on_chain("gateway-7f9c")
+            .horizon()
+            .await
+            .unwrap()
+            .map(|h| h.seq),
+        Some(7)
+    );
+    busy.close().await;
+    here.close().await;
     let (_, name) = url.rsplit_once('/').unwrap();
     let _ = admin
         .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

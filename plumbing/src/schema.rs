@@ -53,6 +53,24 @@ pub enum SchemaError {
         /// This node's software version.
         software: &'static str,
     },
+    /// The store is at an earlier version than this Trama reads without
+    /// migrating it (a reader never migrates).
+    #[error(
+        "the {store} at {url} has schema version {found}; this Trama ({software}) reads version {known}: \
+         start the node once with this version (it migrates the store), or read it with the version that wrote it"
+    )]
+    Older {
+        /// What the store is.
+        store: &'static str,
+        /// Its address, without credentials.
+        url: String,
+        /// The version found.
+        found: i64,
+        /// The version this node reads.
+        known: i64,
+        /// This node's software version.
+        software: &'static str,
+    },
     /// A migration could not be applied or read.
     #[error("the {store} at {url}: {source}")]
     Migrate {
@@ -100,6 +118,23 @@ impl Schema {
                 source,
             })?;
         Ok(self.known())
+    }
+
+    /// Refuses a store at any other version than this node's: for readers,
+    /// which never migrate.
+    pub async fn require_current(&self, pool: &AnyPool, url: &str) -> Result<(), SchemaError> {
+        self.refuse_newer(pool, url).await?;
+        let found = applied(pool).await.unwrap_or(0);
+        if found < self.known() {
+            return Err(SchemaError::Older {
+                store: self.store,
+                url: crate::redact(url),
+                found,
+                known: self.known(),
+                software: env!("CARGO_PKG_VERSION"),
+            });
+        }
+        Ok(())
     }
 
     /// Refuses a store a newer Trama has migrated further than this node
