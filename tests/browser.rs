@@ -661,16 +661,23 @@ async fn wait_until(b: &Chrome, css: &str) {
 /// The organisation's OpenID Connect provider (oidc-provider, run with
 /// Node.js over HTTPS), stopped when dropped.
 struct IdentityProvider {
-    _process: tokio::process::Child,
+    process: tokio::process::Child,
     issuer: String,
+    port: u16,
 }
 
 impl IdentityProvider {
     async fn start(fed: &Sandbox, redirect: &str, secret: &str) -> IdentityProvider {
+        Self::start_on(fed, redirect, secret, chrome::free_port()).await
+    }
+
+    /// Starts the provider on `port`. Without keys configured,
+    /// oidc-provider signs with keys of its own made at each start: a
+    /// restart is a key rollover.
+    async fn start_on(fed: &Sandbox, redirect: &str, secret: &str, port: u16) -> IdentityProvider {
         let pki = fed.dir().join("pki");
         let hosts = ["127.0.0.1".to_string()];
         trama_tls::pki::issue_web(&pki, "idp", &hosts, 30).unwrap();
-        let port = chrome::free_port();
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/idp.mjs");
         let mut process = tokio::process::Command::new("node")
             .arg(script)
@@ -699,9 +706,16 @@ impl IdentityProvider {
             }
         });
         IdentityProvider {
-            _process: process,
+            process,
             issuer: format!("https://127.0.0.1:{port}"),
+            port,
         }
+    }
+
+    /// Stops the provider and waits until it has.
+    async fn stop(mut self) -> u16 {
+        let _ = self.process.kill().await;
+        self.port
     }
 }
 
@@ -789,6 +803,25 @@ async fn operators_sign_in_through_the_organisations_identity_provider() {
     // A callback this browser did not start is refused.
     b.open("/oidc/callback?code=forged&state=forged").await;
     assert!(b.text().await.contains("non è partito da questo browser"));
+    b.close().await;
+
+    // The provider rolls its signing keys (restarted, it signs with new
+    // ones): the console, which discovered the old ones, learns the new
+    // ones by itself and Marco signs in without the console restarting.
+    let port = idp.stop().await;
+    let idp = IdentityProvider::start_on(&fed, &redirect, secret, port).await;
+    let b = Chrome::start(&origin, DESKTOP).await;
+    b.open("/login").await;
+    b.click("#provider").await;
+    b.fill("input[name=login]", "marco.bianchi").await;
+    b.fill("input[name=password]", "la sua password").await;
+    b.click("button[type=submit]").await;
+    b.click("button[type=submit]").await;
+    wait_for_path(&b, "/find").await;
+    assert!(
+        fed.log("console-oidc").contains("discovered again"),
+        "the keys were fetched again"
+    );
     b.close().await;
     drop(idp);
     fed.cleanup().await;

@@ -120,7 +120,8 @@ pub struct Provider {
     http: reqwest::Client,
     pending: moka::sync::Cache<String, Pending>,
     shared: Option<Shared>,
-    discovered: Arc<std::sync::Mutex<Instant>>,
+    /// When the provider was last discovered again (not at start).
+    rediscovered: Arc<std::sync::Mutex<Option<Instant>>>,
     config: Oidc,
 }
 
@@ -145,7 +146,7 @@ impl Provider {
                 .time_to_live(PENDING_FOR)
                 .build(),
             shared: None,
-            discovered: Arc::new(std::sync::Mutex::new(Instant::now())),
+            rediscovered: Arc::new(std::sync::Mutex::new(None)),
             config: config.clone(),
         })
     }
@@ -162,13 +163,13 @@ impl Provider {
     async fn rediscover(&self) -> bool {
         {
             let mut at = self
-                .discovered
+                .rediscovered
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if at.elapsed() < REDISCOVER_EVERY {
+            if at.is_some_and(|at| at.elapsed() < REDISCOVER_EVERY) {
                 return false;
             }
-            *at = Instant::now();
+            *at = Some(Instant::now());
         }
         match discovered(&self.config, &self.http).await {
             Ok(client) => {

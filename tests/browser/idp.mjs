@@ -6,7 +6,9 @@
 //
 //   node idp.mjs PORT CERT KEY REDIRECT_URL CLIENT_SECRET
 //
-// Prints "ready" once it serves.
+// Prints "ready" once it serves. It signs ID tokens with an RSA key made at
+// each start, named by a random key id: a restart is a key rollover.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import Provider from 'oidc-provider';
@@ -18,7 +20,16 @@ const operators = {
   'ospite': { name: 'Ospite della biblioteca', groups: ['visitatori'] },
 };
 
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signing = {
+  ...privateKey.export({ format: 'jwk' }),
+  kid: crypto.randomUUID(),
+  use: 'sig',
+  alg: 'RS256',
+};
+
 const provider = new Provider(`https://127.0.0.1:${port}`, {
+  jwks: { keys: [signing] },
   clients: [{
     client_id: 'trama-console',
     client_secret: secret,
