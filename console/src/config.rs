@@ -367,4 +367,26 @@ mod tests {
             Some(dir.path().join("console-accounts.toml"))
         );
     }
+
+    #[test]
+    fn the_kubernetes_example_parses_with_shared_sessions() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("console.toml");
+        std::fs::write(&path, include_str!("../../deploy/kubernetes/console.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = ConsoleConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let sessions = config.sessions.unwrap_or_else(|| panic!("[sessions]"));
+        assert!(sessions.database.starts_with("postgres://"));
+        assert_eq!(
+            sessions.key_file,
+            std::path::PathBuf::from("/etc/trama/secrets/sessions.key")
+        );
+        assert!(
+            config.proxies.trusts(
+                "10.1.2.3"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+            )
+        );
+    }
 }

@@ -828,6 +828,31 @@ mod example_tests {
     use super::*;
 
     #[test]
+    fn the_kubernetes_example_parses_and_names_each_pod_its_own_chain() {
+        let parsed = GatewayConfig::parse(
+            Path::new("/etc/trama/gateway.toml"),
+            include_str!("../../deploy/kubernetes/gateway.toml"),
+        );
+        let Ok(c) = parsed else { panic!("{parsed:?}") };
+        assert!(c.audit.database.starts_with("postgres://"));
+        assert!(c.referrals.store.starts_with("postgres://"));
+        // No replica named: the host name (the pod's) names the chain.
+        assert!(!c.audit.chain.is_empty());
+        let sqlite_replica = include_str!("../../deploy/gateway.example.toml").replace(
+            "checkpoint_every = 1000",
+            "checkpoint_every = 1000\nreplica = \"gateway-a\"",
+        );
+        let refused = GatewayConfig::parse(Path::new("/etc/trama/gateway.toml"), &sqlite_replica)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            refused.contains("audit.replica") && refused.contains("one writer"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn the_deployment_example_parses() {
         let parsed = GatewayConfig::parse(
             Path::new("/etc/trama/gateway.toml"),
