@@ -52,6 +52,9 @@ pub enum BenchCommand {
     /// What each process of the demo federation costs while no call arrives, as a share of
     /// one core: an idle node must not scan its partner's data.
     Idle(trama_lab::bench::idle::IdleArgs),
+    /// Gateway replicas on shared PostgreSQL: GetRecord throughput through one gateway and two,
+    /// and one call's latency with the audit log in PostgreSQL beside SQLite, in the same run.
+    Replicas(trama_lab::bench::replicas::ReplicasArgs),
 }
 
 /// Runs a lab command.
@@ -77,5 +80,6 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Services(args) => trama_lab::bench::services::run(args).await,
         BenchCommand::Referrals(args) => trama_lab::bench::referrals::run(args).await,
         BenchCommand::Idle(args) => trama_lab::bench::idle::run(args).await,
+        BenchCommand::Replicas(args) => trama_lab::bench::replicas::run(args).await,
     }
 }

@@ -9,6 +9,7 @@ pub mod idle;
 pub mod load;
 pub mod matching;
 pub mod referrals;
+pub mod replicas;
 pub mod services;
 pub mod skeleton;
 pub mod stats;
