@@ -970,6 +970,7 @@ impl Federation {
         let file = GatewayFile {
             listen: "127.0.0.1:0".into(),
             audit_database: format!("audit-{name}.db"),
+            audit_replica: None,
             checkpoint_file: format!("audit-{name}-checkpoints.jsonl"),
             sources,
             ..base

@@ -438,6 +438,18 @@ fn stamp(rng: &mut Rng) -> PrimitiveDateTime {
     PrimitiveDateTime::new(recent(rng), time)
 }
 
+/// When a row was last updated, for a row about something that began on
+/// `since`: between that day and the demo's reference day (a record is
+/// never updated before what it records began). The same draws as
+/// [`stamp`], so the rest of the data stays as it was.
+fn stamp_since(rng: &mut Rng, since: Date) -> PrimitiveDateTime {
+    let time = Time::from_hms(rng.u8(8..19), rng.u8(0..60), 0).unwrap_or(Time::MIDNIGHT);
+    let reference = Date::from_calendar_date(2026, Month::October, 31).unwrap_or(Date::MIN);
+    let back = rng.i64(0..5 * 365);
+    let window = (reference - since).whole_days().max(0);
+    PrimitiveDateTime::new(reference - Duration::days(back % (window + 1)), time)
+}
+
 fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
     items[rng.usize(..items.len())]
 }
@@ -484,6 +496,7 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
     } else {
         pick(rng, &["ADEG", "ADEG", "SOVRAFF", "INAG", "SFRATTO"])
     };
+    let since = recent(rng) - Duration::days(2000);
     sink.insert(
         "abitazioni",
         ABITAZIONI_COLUMNS,
@@ -492,8 +505,8 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
             SeedValue::from(id),
             SeedValue::from(tenure),
             SeedValue::from(condition),
-            SeedValue::from(recent(rng) - Duration::days(2000)),
-            SeedValue::from(stamp(rng)),
+            SeedValue::from(since),
+            SeedValue::from(stamp_since(rng, since)),
         ],
     )
     .await?;
@@ -537,6 +550,9 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
                 ],
             )
         };
+        let severity = rng.i64(1..4);
+        let identified = recent(rng);
+        let active = if rng.u8(..100) < 75 { "S" } else { "N" };
         sink.insert(
             "bisogni",
             BISOGNI_COLUMNS,
@@ -544,10 +560,10 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
                 SeedValue::from(id * 10 + n),
                 SeedValue::from(id),
                 SeedValue::from(area),
-                SeedValue::from(rng.i64(1..4)),
-                SeedValue::from(recent(rng)),
-                SeedValue::from(if rng.u8(..100) < 75 { "S" } else { "N" }),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(severity),
+                SeedValue::from(identified),
+                SeedValue::from(active),
+                SeedValue::from(stamp_since(rng, identified)),
             ],
         )
         .await?;
@@ -607,7 +623,7 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
                     voucher.then(|| format!("VS-{}-{:05}", start.year(), rng.u32(..100_000))),
                 ),
                 SeedValue::from(voucher.then_some(250.0)),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(stamp_since(rng, start)),
             ],
         )
         .await?;
@@ -619,32 +635,36 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
         } else {
             format!("CS-{year}-{id:05}")
         };
+        let service = pick(
+            rng,
+            &[
+                "Servizio sociale adulti",
+                "Servizio anziani",
+                "Servizio minori e famiglie",
+            ],
+        );
+        let manager = if featured {
+            "Laura Ferrari"
+        } else {
+            pick(rng, SOCIAL_WORKERS)
+        };
+        let opened = recent(rng);
+        let status = if featured {
+            "APERTA"
+        } else {
+            pick(rng, &["APERTA", "APERTA", "SOSPESA", "CHIUSA"])
+        };
         sink.insert(
             "cartelle",
             CARTELLE_COLUMNS,
             vec![
                 SeedValue::from(case_id),
                 SeedValue::from(id),
-                SeedValue::from(pick(
-                    rng,
-                    &[
-                        "Servizio sociale adulti",
-                        "Servizio anziani",
-                        "Servizio minori e famiglie",
-                    ],
-                )),
-                SeedValue::from(if featured {
-                    "Laura Ferrari"
-                } else {
-                    pick(rng, SOCIAL_WORKERS)
-                }),
-                SeedValue::from(recent(rng)),
-                SeedValue::from(if featured {
-                    "APERTA"
-                } else {
-                    pick(rng, &["APERTA", "APERTA", "SOSPESA", "CHIUSA"])
-                }),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(service),
+                SeedValue::from(manager),
+                SeedValue::from(opened),
+                SeedValue::from(status),
+                SeedValue::from(stamp_since(rng, opened)),
             ],
         )
         .await?;
@@ -668,7 +688,7 @@ async fn comune(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(
                 SeedValue::from(start),
                 SeedValue::from(None::<String>),
                 SeedValue::from(pick(rng, &["Avv. Sara Conti", "Dott. Luca Rinaldi"])),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(stamp_since(rng, start)),
             ],
         )
         .await?;
@@ -716,7 +736,7 @@ async fn asl(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
                 }),
                 SeedValue::from(compact(recognised)),
                 SeedValue::from(compact(recognised + Duration::days(3 * 365))),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(stamp_since(rng, recognised)),
             ],
         )
         .await?;
@@ -741,7 +761,7 @@ async fn asl(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
                 )),
                 SeedValue::from(compact(start)),
                 SeedValue::from(compact(start + Duration::days(365))),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(stamp_since(rng, start)),
             ],
         )
         .await?;
@@ -758,6 +778,8 @@ async fn asl(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
             "CPS" => "PSI",
             _ => "FAM",
         };
+        let reported = recent(rng);
+        let state = pick(rng, &["R", "A", "C"]);
         sink.insert(
             "SEGNALAZIONI",
             SEGNALAZIONI_COLUMNS,
@@ -765,10 +787,10 @@ async fn asl(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
                 SeedValue::from(pid * 10),
                 SeedValue::from(pid),
                 SeedValue::from(service),
-                SeedValue::from(compact(recent(rng))),
+                SeedValue::from(compact(reported)),
                 SeedValue::from(reason),
-                SeedValue::from(pick(rng, &["R", "A", "C"])),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(state),
+                SeedValue::from(stamp_since(rng, reported)),
             ],
         )
         .await?;
@@ -952,7 +974,7 @@ async fn caf(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Result<(), 
                 SeedValue::from(valid_until),
                 SeedValue::from(members),
                 SeedValue::from(rng.i64(0..members)),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(stamp_since(rng, signed)),
             ],
         )
         .await?;
@@ -1013,10 +1035,71 @@ async fn consorzio(sink: &mut Sink, rng: &mut Rng, id: i64, p: &Person) -> Resul
                     voucher.then(|| format!("VCL-{}-{:05}", from.year(), uid % 100_000)),
                 ),
                 SeedValue::from(voucher.then_some(40_000_i64)),
-                SeedValue::from(stamp(rng)),
+                SeedValue::from(stamp_since(rng, from)),
             ],
         )
         .await?;
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each table whose rows record when something began (the column at
+    /// that index) and when the row was last updated (its last column).
+    const BEGUN: &[(&str, &[&str], usize)] = &[
+        ("abitazioni", ABITAZIONI_COLUMNS, 4),
+        ("bisogni", BISOGNI_COLUMNS, 4),
+        ("interventi", INTERVENTI_COLUMNS, 4),
+        ("cartelle", CARTELLE_COLUMNS, 4),
+        ("provvedimenti_ag", PROVVEDIMENTI_AG_COLUMNS, 4),
+        ("INVALIDITA", INVALIDITA_COLUMNS, 4),
+        ("PIANI_CURA", PIANI_CURA_COLUMNS, 4),
+        ("SEGNALAZIONI", SEGNALAZIONI_COLUMNS, 3),
+        ("dsu", DSU_COLUMNS, 4),
+        ("erogazioni", EROGAZIONI_COLUMNS, 5),
+    ];
+
+    /// The day a stored date or time stands for, as `YYYYMMDD`.
+    fn day(text: &str) -> String {
+        text.chars().filter(char::is_ascii_digit).take(8).collect()
+    }
+
+    #[tokio::test]
+    async fn no_row_is_updated_before_what_it_records_began() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("a temporary directory")
+        };
+        let people = crate::seed::generate(7, 400);
+        let mut checked = 0;
+        for partner in Partner::ALL {
+            let url = format!("sqlite://{}", dir.path().join(format!("{}.db", partner.organisation())).display());
+            let Ok(mut sink) = Sink::connect(&url).await else {
+                panic!("{url}")
+            };
+            let seeded = seed(partner, &mut sink, Engine::Sqlite, &people, Selection::Everyone, |_| {}).await;
+            assert!(seeded.is_ok(), "{seeded:?}");
+            sink.close().await;
+            let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
+                panic!("{url}")
+            };
+            for (table, columns, began) in BEGUN.iter().filter(|(t, _, _)| partner.tables().contains(t)) {
+                let (start, updated) = (columns[*began], columns[columns.len() - 1]);
+                let sql = format!("SELECT CAST({start} AS TEXT), CAST({updated} AS TEXT) FROM {table}");
+                let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{table}: {e}"));
+                for (began, last) in &rows {
+                    assert!(day(began) <= day(last), "{table}: began {began}, updated {last}");
+                }
+                checked += rows.len();
+            }
+            pool.close().await;
+        }
+        assert!(checked > 1000, "rows checked: {checked}");
+    }
+}
+
