@@ -1075,25 +1075,45 @@ mod tests {
         let people = crate::seed::generate(7, 400);
         let mut checked = 0;
         for partner in Partner::ALL {
-            let url = format!("sqlite://{}", dir.path().join(format!("{}.db", partner.organisation())).display());
+            let url = format!(
+                "sqlite://{}",
+                dir.path()
+                    .join(format!("{}.db", partner.organisation()))
+                    .display()
+            );
             let Ok(mut sink) = Sink::connect(&url).await else {
                 panic!("{url}")
             };
-            let seeded = seed(partner, &mut sink, Engine::Sqlite, &people, Selection::Everyone, |_| {}).await;
+            let seeded = seed(
+                partner,
+                &mut sink,
+                Engine::Sqlite,
+                &people,
+                Selection::Everyone,
+                |_| {},
+            )
+            .await;
             assert!(seeded.is_ok(), "{seeded:?}");
             sink.close().await;
             let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
                 panic!("{url}")
             };
-            for (table, columns, began) in BEGUN.iter().filter(|(t, _, _)| partner.tables().contains(t)) {
+            for (table, columns, began) in BEGUN
+                .iter()
+                .filter(|(t, _, _)| partner.tables().contains(t))
+            {
                 let (start, updated) = (columns[*began], columns[columns.len() - 1]);
-                let sql = format!("SELECT CAST({start} AS TEXT), CAST({updated} AS TEXT) FROM {table}");
+                let sql =
+                    format!("SELECT CAST({start} AS TEXT), CAST({updated} AS TEXT) FROM {table}");
                 let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .fetch_all(&pool)
                     .await
                     .unwrap_or_else(|e| panic!("{table}: {e}"));
                 for (began, last) in &rows {
-                    assert!(day(began) <= day(last), "{table}: began {began}, updated {last}");
+                    assert!(
+                        day(began) <= day(last),
+                        "{table}: began {began}, updated {last}"
+                    );
                 }
                 checked += rows.len();
             }
@@ -1102,4 +1122,3 @@ mod tests {
         assert!(checked > 1000, "rows checked: {checked}");
     }
 }
-
