@@ -40,7 +40,11 @@ pub enum Command {
         check_config: Option<PathBuf>,
     },
     /// Run a partner's connector (serves trama.v1.Connector over mTLS).
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
     Connector {
+        /// Without serving: `try` a mapping against its database.
+        #[command(subcommand)]
+        action: Option<ConnectorAction>,
         /// The connector's configuration file.
         #[arg(
             long,
@@ -100,6 +104,150 @@ pub enum Command {
     #[cfg(feature = "lab")]
     #[command(flatten)]
     Lab(crate::lab::LabCommand),
+}
+
+/// `trama connector` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConnectorAction {
+    /// Try a mapping against its database, with no certificate and no gateway: the start-up
+    /// check, a person found and their record read in every declared section, the statistics
+    /// facts and the offer read whole, each as the gateway would receive it; every value that
+    /// does not convert is counted by its mapping key. Exits non-zero if any does.
+    Try(TryArgs),
+}
+
+/// `trama connector try` arguments.
+#[derive(Debug, clap::Args)]
+pub struct TryArgs {
+    /// The connector's configuration file (its certificates are not used).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Look for this tax code.
+    #[arg(long)]
+    pub tax_code: Option<String>,
+    /// Look for this id of the partner's own.
+    #[arg(long)]
+    pub local_id: Option<String>,
+    /// Look for this family name (with --given-name or --birth-date).
+    #[arg(long)]
+    pub family_name: Option<String>,
+    /// Given name.
+    #[arg(long)]
+    pub given_name: Option<String>,
+    /// Birth date, YYYY-MM-DD.
+    #[arg(long, value_parser = crate::cli::iso_date)]
+    pub birth_date: Option<time::Date>,
+}
+
+/// A date written `YYYY-MM-DD`.
+pub fn iso_date(text: &str) -> Result<time::Date, String> {
+    time::Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
+        .map_err(|_| format!("`{text}` is not a date written YYYY-MM-DD"))
+}
+
+/// Runs `trama connector try`: prints what the gateway would receive and
+/// every value that did not convert; fails if any did.
+pub async fn connector_try(args: TryArgs) -> anyhow::Result<()> {
+    let config = trama_connector::ConnectorConfig::load(&args.config)?;
+    let ask = trama_connector::tryout::Ask {
+        tax_code: args.tax_code,
+        local_id: args.local_id,
+        family_name: args.family_name,
+        given_name: args.given_name,
+        birth_date: args.birth_date,
+    };
+    let tried = trama_connector::tryout::run(&config, &ask).await?;
+    println!(
+        "{}: the mapping {} fits the database {} (the start-up check passed)\n",
+        tried.organisation,
+        config.mapping.display(),
+        trama_plumbing::redact(&config.database)
+    );
+    print!("{}", render::find(&tried_find(&tried)));
+    match &tried.record {
+        Some(record) => {
+            let names: Vec<&str> = tried
+                .sections
+                .iter()
+                .map(|s| trama_proto::sections::name(*s))
+                .collect();
+            println!(
+                "\nthe best candidate's record, sections {}:",
+                names.join(", ")
+            );
+            print!("{}", render::record(&tried_record(&tried, record)));
+        }
+        None => println!("\nnobody found: no record read"),
+    }
+    if let Some(facts) = tried.facts {
+        println!("\nstatistics: {facts} facts read");
+    }
+    println!("services: {} in the offer", tried.services.0);
+    for p in &tried.services.1 {
+        println!("  left out: {} row {}: {}", p.key, p.row_id, p.problem);
+    }
+    if tried.skipped.is_empty() {
+        println!("every value read converted");
+        return Ok(());
+    }
+    println!("\nvalues that did not convert (skipped when serving):");
+    let mut table = render::Table::new(&["mapping key", "problem", "values"]);
+    for ((key, problem), n) in &tried.skipped {
+        table.row(vec![key.clone(), problem.clone(), n.to_string()]);
+    }
+    print!("{}", table.render());
+    let keys = tried.skipped.len();
+    bail!(
+        "{keys} mapping key{} with values that do not convert: a date or time needs the date_format its column is written in (iso, dd/mm/yyyy or yyyymmdd); a code needs a line in its code table",
+        if keys == 1 { "" } else { "s" }
+    )
+}
+
+/// The candidates as a `FindSubject` answer, one group each.
+fn tried_find(tried: &trama_connector::tryout::Tried) -> v1::FindSubjectResponse {
+    v1::FindSubjectResponse {
+        groups: tried
+            .found
+            .candidates
+            .iter()
+            .map(|c| v1::CandidateGroup {
+                tax_code: c
+                    .identity
+                    .as_ref()
+                    .map(|i| i.tax_code.clone())
+                    .unwrap_or_default(),
+                score: c.score,
+                candidates: vec![c.clone()],
+            })
+            .collect(),
+        outcomes: vec![answered(tried)],
+        partial: false,
+    }
+}
+
+/// A connector's record as a `GetRecord` answer of that one source.
+fn tried_record(
+    tried: &trama_connector::tryout::Tried,
+    fetched: &v1::FetchRecordResponse,
+) -> v1::GetRecordResponse {
+    v1::GetRecordResponse {
+        record: Some(v1::Record {
+            identities: fetched.identity.iter().cloned().collect(),
+            sections: fetched.sections.clone(),
+            conflicts: Vec::new(),
+        }),
+        outcomes: vec![answered(tried)],
+        partial: false,
+    }
+}
+
+/// The one source of a try, answered.
+fn answered(tried: &trama_connector::tryout::Tried) -> v1::SourceOutcome {
+    v1::SourceOutcome {
+        organisation: tried.organisation.clone(),
+        status: v1::OutcomeStatus::Ok as i32,
+        ..v1::SourceOutcome::default()
+    }
 }
 
 /// `trama audit` subcommands.

@@ -69,6 +69,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
         }
         Command::Connector {
+            action: Some(cli::ConnectorAction::Try(args)),
+            ..
+        } => {
+            let _logs = traces::init_logs()?;
+            cli::connector_try(args).await?;
+        }
+        Command::Connector {
             check_config: Some(path),
             ..
         } => {

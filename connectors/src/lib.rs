@@ -15,6 +15,8 @@
 //! [`counting`] counts facts and [`offering`] reads the offer; [`startup`]
 //! brings a connector up from its configuration; [`from_proto`] and
 //! [`to_proto`] are the edges where wire messages come in and go out;
+//! [`tryout`] runs a mapping against its database with no PKI or gateway
+//! (`trama connector try`);
 //! [`error`] maps every failure of a call to one gRPC status with its
 //! reason; [`service`] is the gRPC server, which enforces the export
 //! policy, keeps the connector's local audit of what it released, and keeps
@@ -41,6 +43,7 @@ pub mod service;
 pub mod source;
 pub mod startup;
 pub mod to_proto;
+pub mod tryout;
 pub mod values;
 
 pub use config::ConnectorConfig;
@@ -146,7 +149,7 @@ mod tests {
     ];
 
     /// The files above every layer: the edges and the server.
-    const TOP: [&str; 3] = ["from_proto", "to_proto", "service"];
+    const TOP: [&str; 4] = ["from_proto", "to_proto", "tryout", "service"];
 
     /// ARCHITECTURE.md's invariant: the connector's files stand in layers,
     /// each importing only the ones below it, so no two files depend on

@@ -47,7 +47,14 @@ pub struct Connector {
     /// Whether the database answered the health watch's last question;
     /// while it does not, calls are answered at once without asking it.
     up: AtomicBool,
+    /// Values that did not convert, counted by mapping key and problem,
+    /// when asked for ([`Connector::counting_skipped`]); always logged.
+    skipped: Option<std::sync::Mutex<Skipped>>,
 }
+
+/// Values that did not convert: how many, by mapping key (the field's,
+/// `sections.needs.columns.opened`) and problem.
+pub type Skipped = std::collections::BTreeMap<(String, String), usize>;
 
 /// A query of the mapping that failed the health probe.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +85,28 @@ impl Connector {
             db,
             prepared: RwLock::new(None),
             up: AtomicBool::new(false),
+            skipped: None,
         }
+    }
+
+    /// The same connector, also counting every value that does not convert
+    /// (for an integrator trying a mapping: a value dropped at run time is
+    /// then reported with its mapping key, not only logged).
+    pub fn counting_skipped(mut self) -> Connector {
+        self.skipped = Some(std::sync::Mutex::new(Skipped::new()));
+        self
+    }
+
+    /// The values that did not convert so far (empty unless counted).
+    pub fn skipped(&self) -> Skipped {
+        self.skipped
+            .as_ref()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+            })
+            .unwrap_or_default()
     }
 
     /// Checks the mapping against the database and, if it fits, makes the
@@ -317,6 +345,12 @@ impl Connector {
             Ok(v) => v,
             Err(problem) => {
                 tracing::warn!(key, problem, "value skipped");
+                if let Some(skipped) = &self.skipped {
+                    let mut skipped = skipped
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    *skipped.entry((key.to_string(), problem)).or_default() += 1;
+                }
                 None
             }
         }
@@ -327,7 +361,8 @@ impl Connector {
         let mut traits = Traits::default();
         let (mut local_id, mut tax_code, mut last_updated) = (None, String::new(), None);
         for (field, spec) in &self.mapping.subject.fields {
-            let Some(value) = self.value(rows, row, spec, field.kind(), "subject.columns") else {
+            let key = format!("subject.columns.{}", field.name());
+            let Some(value) = self.value(rows, row, spec, field.kind(), &key) else {
                 continue;
             };
             match (field, value) {
@@ -602,14 +637,18 @@ impl Connector {
         let last_updated = q
             .last_updated
             .as_ref()
-            .and_then(|spec| self.value(rows, row, spec, FieldKind::Timestamp, &q.key))
+            .and_then(|spec| {
+                let key = format!("{}.columns.last_updated", q.key);
+                self.value(rows, row, spec, FieldKind::Timestamp, &key)
+            })
             .and_then(|v| match v {
                 Typed::Timestamp(t) => Some(t),
                 _ => None,
             });
         let mut fields = Fields::new();
         for (name, kind, spec) in &q.fields {
-            if let Some(v) = self.value(rows, row, spec, *kind, &q.key) {
+            let key = format!("{}.columns.{name}", q.key);
+            if let Some(v) = self.value(rows, row, spec, *kind, &key) {
                 fields.insert(name, v);
             }
         }

@@ -1,0 +1,79 @@
+//! `trama connector try`, as an integrator runs it: a partner's mapping
+//! against its database with no certificate and no gateway, and a broken
+//! mapping whose dropped values are reported with their mapping key.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Sandbox, exe, featured_tax_code};
+
+/// Runs `trama connector try` on `config` for `args`: whether it
+/// succeeded, and what it printed.
+fn try_mapping(config: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(exe())
+        .args(["connector", "try", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[tokio::test]
+async fn an_integrator_tries_a_mapping_and_sees_what_the_gateway_would_receive() {
+    let fed = Sandbox::start_with(|b| b.without_gateway()).await;
+    let config = fed.dir().join("consorzio/connector.toml");
+    let code = featured_tax_code();
+    let (ok, said) = try_mapping(&config, &["--tax-code", &code]);
+    assert!(ok, "{said}");
+    assert!(said.contains("the start-up check passed"), "{said}");
+    assert!(said.contains(&code), "the person found: {said}");
+    assert!(
+        said.contains("interventions"),
+        "the record's sections: {said}"
+    );
+    assert!(
+        said.contains("statistics:") && said.contains("facts read"),
+        "{said}"
+    );
+    assert!(said.contains("services:"), "{said}");
+    assert!(said.contains("every value read converted"), "{said}");
+
+    // Names and a birth date find the same person; nobody to look for is
+    // refused, saying how to ask.
+    let (ok, said) = try_mapping(&config, &[]);
+    assert!(!ok && said.contains("say whom to look for"), "{said}");
+
+    // The birth date's format left out: the start-up check cannot see it
+    // (the column is text), the try reports every birth date dropped.
+    let mapping = std::fs::read_to_string(fed.dir().join("consorzio/mapping.toml")).unwrap();
+    let broken = mapping.replace(
+        r#"birth_date = { column = "data_nascita", date_format = "yyyymmdd" }"#,
+        r#"birth_date = "data_nascita""#,
+    );
+    assert_ne!(
+        broken, mapping,
+        "the example maps the birth date with its format"
+    );
+    std::fs::write(fed.dir().join("consorzio/broken.toml"), broken).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let broken_config = fed.dir().join("consorzio/connector-broken.toml");
+    std::fs::write(&broken_config, text.replace("mapping.toml", "broken.toml")).unwrap();
+    let (ok, said) = try_mapping(&broken_config, &["--tax-code", &code]);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("subject.columns.birth_date")
+            && said.contains("not a date in the declared format"),
+        "{said}"
+    );
+    assert!(said.contains("date_format"), "the fix is named: {said}");
+    fed.cleanup().await;
+}
