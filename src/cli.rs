@@ -114,6 +114,71 @@ pub enum ConnectorAction {
     /// facts and the offer read whole, each as the gateway would receive it; every value that
     /// does not convert is counted by its mapping key. Exits non-zero if any does.
     Try(TryArgs),
+    /// Draft a mapping from a partner database's catalogue: the table of people and its match
+    /// queries, sections guessed from the tables that point at it, what is left to decide
+    /// marked TODO; writes mapping.toml and indexes.sql (never over existing files).
+    Init(InitArgs),
+}
+
+/// `trama connector init` arguments.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The partner database (postgres://, mysql:// or sqlite://); read only.
+    #[arg(long)]
+    pub database: String,
+    /// The name of the partner's system, for provenance (`[source] system`).
+    #[arg(long, default_value = "gestionale")]
+    pub system: String,
+    /// Where to write mapping.toml and indexes.sql.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+}
+
+/// Runs `trama connector init`: reads the catalogue, writes the draft and
+/// says what is left to decide.
+pub async fn connector_init(args: InitArgs) -> anyhow::Result<()> {
+    use trama_connector::scaffold;
+    let limits = trama_connector::source::Limits {
+        max_connections: 2,
+        statement_timeout: std::time::Duration::from_secs(30),
+    };
+    let db = trama_connector::source::Database::connect(&args.database, limits).await?;
+    let tables = scaffold::introspect(&db).await?;
+    let sampled = scaffold::sampled(&db, &tables).await?;
+    let draft = scaffold::draft(&args.system, &tables, &sampled).map_err(anyhow::Error::msg)?;
+    let mapping = args.out.join("mapping.toml");
+    let indexes = args.out.join("indexes.sql");
+    for (path, text) in [(&mapping, &draft.mapping), (&indexes, &draft.indexes)] {
+        write_new(path, text)?;
+    }
+    println!(
+        "{} tables read from {}\nwrote {} and {} (index statements: {})",
+        tables.len(),
+        trama_plumbing::redact(&args.database),
+        mapping.display(),
+        indexes.display(),
+        draft.indexes.lines().count()
+    );
+    println!("left for you to decide (marked TODO in the mapping):");
+    for todo in &draft.todo {
+        println!("  - {todo}");
+    }
+    println!(
+        "then: apply indexes.sql, and `trama connector try --config <connector.toml> --tax-code ...`"
+    );
+    Ok(())
+}
+
+/// Writes `text` to a new file at `path`; refuses to replace one.
+fn write_new(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (a draft never replaces a file)", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 /// `trama connector try` arguments.

@@ -76,6 +76,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli::connector_try(args).await?;
         }
         Command::Connector {
+            action: Some(cli::ConnectorAction::Init(args)),
+            ..
+        } => {
+            let _logs = traces::init_logs()?;
+            cli::connector_init(args).await?;
+        }
+        Command::Connector {
             check_config: Some(path),
             ..
         } => {

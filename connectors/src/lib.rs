@@ -4,7 +4,8 @@
 //! bindings, code tables) against that database, as it is.
 //!
 //! Module map, from the ground up: [`source`] is the database layer (one
-//! module per engine) and [`params`] its named parameters; [`columns`]
+//! module per engine) and [`params`] its named parameters; [`scaffold`]
+//! drafts a mapping from a database's catalogue (`trama connector init`); [`columns`]
 //! holds the pieces a mapping is made of and [`values`] turns columns into
 //! typed values; [`facts`] (statistics), [`offer`] (services) and
 //! [`referrals`] (the inbox) parse their parts of the mapping file and say
@@ -39,6 +40,7 @@ pub mod offering;
 pub mod params;
 pub mod referrals;
 pub mod runtime;
+pub mod scaffold;
 pub mod service;
 pub mod source;
 pub mod startup;
@@ -121,7 +123,7 @@ mod tests {
 
     /// The connector's files from the ground up, as ARCHITECTURE.md names
     /// them, with their text: each may import only those before it.
-    const LAYERS: [(&str, &str); 24] = [
+    const LAYERS: [(&str, &str); 25] = [
         ("params", include_str!("params.rs")),
         ("deadline", include_str!("deadline.rs")),
         ("source", include_str!("source/mod.rs")),
@@ -130,6 +132,7 @@ mod tests {
         ("source", include_str!("source/postgres.rs")),
         ("source", include_str!("source/mysql.rs")),
         ("source", include_str!("source/sqlite.rs")),
+        ("scaffold", include_str!("scaffold.rs")),
         ("columns", include_str!("columns.rs")),
         ("values", include_str!("values.rs")),
         ("model", include_str!("model.rs")),

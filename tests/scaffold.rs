@@ -1,0 +1,142 @@
+//! `trama connector init` on a database the repository does not ship (a
+//! union's members office, on PostgreSQL): the draft recognises the people,
+//! their birth dates' format and a section, writes the indexes its queries
+//! need, and, once they are applied, passes the start-up check and finds a
+//! person with `trama connector try`.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use std::process::Command;
+
+use support::{Sandbox, exe};
+
+const SCHEMA: &str = "
+CREATE TABLE iscritti (
+    matricola    TEXT PRIMARY KEY,
+    cod_fiscale  TEXT,
+    cognome      TEXT NOT NULL,
+    nome         TEXT NOT NULL,
+    dt_nascita   TEXT,
+    sesso        TEXT,
+    aggiornato   TIMESTAMP NOT NULL
+);
+CREATE TABLE contributi (
+    id_contributo INTEGER PRIMARY KEY,
+    matricola     TEXT NOT NULL REFERENCES iscritti (matricola),
+    causale       TEXT NOT NULL,
+    importo_cent  INTEGER,
+    aggiornato    TIMESTAMP NOT NULL
+);
+CREATE TABLE sedi (codice TEXT PRIMARY KEY, indirizzo TEXT);
+INSERT INTO iscritti VALUES
+ ('S-0001', 'RSSMRA80A01D150J', 'Rossi', 'Mario', '01/01/1980', 'M', '2026-03-01 10:00:00'),
+ ('S-0002', 'BNCLRA75C41D150Y', 'Bianchi', 'Laura', '01/03/1975', 'F', '2026-04-02 11:00:00');
+INSERT INTO contributi VALUES
+ (1, 'S-0001', 'AFFITTO', 30000, '2026-05-01 09:00:00'),
+ (2, 'S-0001', 'BOLLETTE', 12000, '2026-06-01 09:00:00');
+";
+
+fn trama(args: &[&str]) -> (bool, String) {
+    let out = Command::new(exe()).args(args).output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_draft_of_a_new_partner_database_passes_the_check_and_finds_a_person() {
+    let Some(server) = support::postgres() else {
+        return;
+    };
+    let name = support::unique_name("trama_t_soci");
+    let url = trama_lab::sandbox::databases::fresh_database(&server, &name)
+        .await
+        .expect("a database of its own");
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(SCHEMA.to_string()))
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let fed = Sandbox::start_with(|b| b.without_gateway()).await;
+    let out = fed.dir().join("soci");
+    std::fs::create_dir_all(&out).unwrap();
+    let out_arg = out.display().to_string();
+    let (ok, said) = trama(&[
+        "connector",
+        "init",
+        "--database",
+        &url,
+        "--system",
+        "gestionale-soci",
+        "--out",
+        &out_arg,
+    ]);
+    assert!(ok, "{said}");
+    assert!(said.contains("3 tables read"), "{said}");
+    assert!(
+        said.contains("the fields of contributi (interventions)"),
+        "{said}"
+    );
+    let mapping = std::fs::read_to_string(out.join("mapping.toml")).unwrap();
+    assert!(
+        mapping.contains(r#"birth_date = { column = "dt_nascita", date_format = "dd/mm/yyyy" }"#),
+        "the format read from the data: {mapping}"
+    );
+    let indexes = std::fs::read_to_string(out.join("indexes.sql")).unwrap();
+    assert!(indexes.contains("ON iscritti (cod_fiscale)"), "{indexes}");
+    assert!(indexes.contains("ON contributi (matricola)"), "{indexes}");
+    // A draft never replaces a file.
+    let (ok, said) = trama(&["connector", "init", "--database", &url, "--out", &out_arg]);
+    assert!(!ok && said.contains("never replaces"), "{said}");
+
+    // Before the indexes, the check refuses the whole-table scans; after,
+    // the draft passes it and finds Mario Rossi by tax code.
+    let config = fed.dir().join("soci/connector.toml");
+    let base = std::fs::read_to_string(fed.dir().join("caritas/connector.toml")).unwrap();
+    let config_text: String = base
+        .lines()
+        .map(|l| {
+            if l.starts_with("database") {
+                format!("database = \"{url}\"")
+            } else if l.starts_with("mapping") {
+                format!("mapping = \"{}\"", out.join("mapping.toml").display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, config_text).unwrap();
+    let config_arg = config.display().to_string();
+    let ask = [
+        "connector",
+        "try",
+        "--config",
+        &config_arg,
+        "--tax-code",
+        "RSSMRA80A01D150J",
+    ];
+    let (ok, said) = trama(&ask);
+    assert!(!ok && said.contains("scans a whole table"), "{said}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(indexes))
+        .execute(&db)
+        .await
+        .unwrap();
+    let (ok, said) = trama(&ask);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("Rossi") && said.contains("1980-01-01"),
+        "{said}"
+    );
+    assert!(said.contains("every value read converted"), "{said}");
+    db.close().await;
+    fed.cleanup().await;
+    let _ = trama_lab::sandbox::databases::drop_database(&server, &name).await;
+}
