@@ -59,6 +59,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         check_config: Option<PathBuf>,
     },
+    /// Check that a connector conforms before it joins: its mapping against its database (the
+    /// start-up check, the sections exported, sampled people found and read, a stranger not
+    /// found, facts and offer read, every value converting); exits non-zero if a check fails.
+    Conformance(ConformanceArgs),
     /// Check a connector's configuration and mapping against its database, then exit.
     Check {
         /// The connector's configuration file.
@@ -118,6 +122,49 @@ pub enum ConnectorAction {
     /// queries, sections guessed from the tables that point at it, what is left to decide
     /// marked TODO; writes mapping.toml and indexes.sql (never over existing files).
     Init(InitArgs),
+}
+
+/// `trama conformance` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ConformanceArgs {
+    /// The connector's configuration file (its certificates are not used).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// A tax code of a person the partner holds, to sample (repeatable; without it the first
+    /// people of the partner's own table are sampled).
+    #[arg(long = "tax-code")]
+    pub tax_codes: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `trama conformance`: every check, as lines or JSON; fails if any
+/// check does.
+pub async fn conformance(args: ConformanceArgs) -> anyhow::Result<()> {
+    let config = trama_connector::ConnectorConfig::load(&args.config)?;
+    let report = trama_connector::conformance::run(&config, &args.tax_codes).await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "conformance of the {} connector ({}):",
+            report.organisation,
+            args.config.display()
+        );
+        for c in &report.checks {
+            let verdict = if c.passed { "pass" } else { "FAIL" };
+            println!("  {verdict}  {}: {}", c.name, c.detail);
+        }
+    }
+    let failed = report.checks.iter().filter(|c| !c.passed).count();
+    if failed > 0 {
+        bail!("{failed} of {} checks failed", report.checks.len());
+    }
+    if !args.json {
+        println!("every check passed");
+    }
+    Ok(())
 }
 
 /// `trama connector init` arguments.

@@ -129,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn run_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Gateway { .. } | Command::Connector { .. } => {}
+        Command::Conformance(args) => cli::conformance(args).await?,
         Command::Check { config } => {
             let config = trama_connector::ConnectorConfig::load(&config)?;
             let connector = trama_connector::startup::prepare(&config).await?;

@@ -17,7 +17,8 @@
 //! brings a connector up from its configuration; [`from_proto`] and
 //! [`to_proto`] are the edges where wire messages come in and go out;
 //! [`tryout`] runs a mapping against its database with no PKI or gateway
-//! (`trama connector try`);
+//! (`trama connector try`) and [`conformance`] checks it before it joins
+//! (`trama conformance`);
 //! [`error`] maps every failure of a call to one gRPC status with its
 //! reason; [`service`] is the gRPC server, which enforces the export
 //! policy, keeps the connector's local audit of what it released, and keeps
@@ -26,6 +27,7 @@
 pub mod check;
 pub mod columns;
 pub mod config;
+pub mod conformance;
 pub mod counting;
 pub mod deadline;
 pub mod error;
@@ -152,7 +154,7 @@ mod tests {
     ];
 
     /// The files above every layer: the edges and the server.
-    const TOP: [&str; 4] = ["from_proto", "to_proto", "tryout", "service"];
+    const TOP: [&str; 5] = ["from_proto", "to_proto", "tryout", "conformance", "service"];
 
     /// ARCHITECTURE.md's invariant: the connector's files stand in layers,
     /// each importing only the ones below it, so no two files depend on
