@@ -126,6 +126,10 @@ pub struct CodeTable {
     pub system: String,
     /// Local code → common code.
     pub map: BTreeMap<String, String>,
+    /// Local codes with no common equivalent, kept local on purpose: they
+    /// travel in the partner's own system (`urn:trama:local:...`), and the
+    /// conformance check does not take them for a forgotten translation.
+    pub local: std::collections::BTreeSet<String>,
 }
 
 /// A query with its column bindings (`[[sections.*]]`, `[[statistics.facts]]`).

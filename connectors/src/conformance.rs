@@ -226,12 +226,13 @@ async fn found(connector: &Connector, people: &[String], report: &mut Report) {
         problems.join("; ")
     };
     report.push(NAME, problems.is_empty(), detail);
-    vocabularies(&entries, report);
+    vocabularies(connector, &entries, report);
 }
 
 /// Every code read is in a common vocabulary: a local code that no line of
-/// its code table translates is named with its section and field.
-fn vocabularies(entries: &[crate::model::Entry], report: &mut Report) {
+/// its code table translates, and that the table does not keep local on
+/// purpose (`local = [...]`), is named with its section and field.
+fn vocabularies(connector: &Connector, entries: &[crate::model::Entry], report: &mut Report) {
     let mut untranslated: BTreeSet<String> = BTreeSet::new();
     for e in entries {
         for (field, value) in &e.fields {
@@ -239,6 +240,7 @@ fn vocabularies(entries: &[crate::model::Entry], report: &mut Report) {
                 system, display, ..
             } = value
                 && system.starts_with("urn:trama:local:")
+                && !kept_local(connector, system, display)
             {
                 let section = trama_proto::sections::name(e.section);
                 untranslated.insert(format!(
@@ -295,6 +297,17 @@ async fn read_one(
     record
         .map(|r| r.entries)
         .ok_or_else(|| "found but its record is not read by its local id ([match.local_id])".into())
+}
+
+/// Whether code `code` of the local system `system`
+/// (`urn:trama:local:<organisation>:<table>`) is one its table keeps local.
+fn kept_local(connector: &Connector, system: &str, code: &str) -> bool {
+    let table = system.rsplit(':').next().unwrap_or_default();
+    connector
+        .mapping
+        .codes
+        .get(table)
+        .is_some_and(|t| t.local.contains(code))
 }
 
 /// A person the partner does not hold: not found.

@@ -223,6 +223,8 @@ struct RawQuery {
 struct RawCodeTable {
     system: String,
     map: BTreeMap<String, String>,
+    #[serde(default)]
+    local: Vec<String>,
 }
 
 /// A refused part of a mapping: the key and the problem.
@@ -248,6 +250,7 @@ fn code_tables(
             CodeTable {
                 system: table.system,
                 map: table.map,
+                local: table.local.into_iter().collect(),
             },
         );
     }
