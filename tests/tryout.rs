@@ -77,3 +77,84 @@ async fn an_integrator_tries_a_mapping_and_sees_what_the_gateway_would_receive()
     assert!(said.contains("date_format"), "the fix is named: {said}");
     fed.cleanup().await;
 }
+
+/// The lines of a `trama bench match` report from its quality table to its
+/// latencies (which differ run to run).
+fn quality_lines(report: &str) -> String {
+    let from = report.find("Top-candidate").unwrap_or(0);
+    let to = report.find("Latency").unwrap_or(report.len());
+    report[from..to].to_string()
+}
+
+#[tokio::test]
+async fn matching_quality_is_measured_for_any_connector_from_a_labelled_file() {
+    let fed = Sandbox::start_with(|b| b.without_gateway().everyone(true)).await;
+    let dir = fed.dir();
+    let labelled = dir.join("labelled.jsonl");
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        dir.join("comune/comune.db").display()
+    );
+    let generated = Command::new(exe())
+        .args(["bench", "match", "--partner", "comune", "--db", &db])
+        .args([
+            "--subjects",
+            "300",
+            "--seed",
+            "11",
+            "--queries",
+            "120",
+            "--warmup",
+            "10",
+        ])
+        .arg("--write-labelled")
+        .arg(&labelled)
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&generated.stdout).to_string();
+    assert!(
+        generated.status.success(),
+        "{first}{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let lines = std::fs::read_to_string(&labelled).unwrap();
+    assert_eq!(lines.lines().count(), 130);
+    assert!(lines.contains(r#""kind":"family-name typo""#), "{lines}");
+    // The same queries, from the file, through the comune's own
+    // configuration: the same quality.
+    let from_file = Command::new(exe())
+        .args(["bench", "match", "--config"])
+        .arg(dir.join("comune/connector.toml"))
+        .arg("--labelled")
+        .arg(&labelled)
+        .args(["--warmup", "10", "--queries", "120"])
+        .output()
+        .unwrap();
+    let second = String::from_utf8_lossy(&from_file.stdout).to_string();
+    assert!(
+        from_file.status.success(),
+        "{second}{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    assert!(second.contains("trama bench match --config"), "{second}");
+    assert_eq!(quality_lines(&first), quality_lines(&second));
+    // A line that is not a labelled query is refused, naming it.
+    std::fs::write(
+        &labelled,
+        "{\"kind\":\"x\",\"birth_date\":\"14/07/1958\"}\n",
+    )
+    .unwrap();
+    let bad = Command::new(exe())
+        .args(["bench", "match", "--config"])
+        .arg(dir.join("comune/connector.toml"))
+        .arg("--labelled")
+        .arg(&labelled)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(
+        !bad.status.success() && said.contains("line 1") && said.contains("YYYY-MM-DD"),
+        "{said}"
+    );
+    fed.cleanup().await;
+}
