@@ -161,7 +161,14 @@ pub async fn run(args: MatchArgs) -> anyhow::Result<()> {
         None => demo_partner(&args).await?,
     };
     let organisation = connector.organisation.clone();
-    let (warmup, measured) = set.split_at(args.warmup.min(set.len() / 2));
+    // A generated set holds exactly the warm-up and the measured queries;
+    // a file's warm-up takes at most half of it.
+    let cap = if args.config.is_some() {
+        set.len() / 2
+    } else {
+        set.len()
+    };
+    let (warmup, measured) = set.split_at(args.warmup.min(cap));
     // The request edge as the service runs it, then the runtime.
     let today = time::OffsetDateTime::now_utc().date();
     let lookup = |q: &Labelled| -> anyhow::Result<_> {
