@@ -1021,3 +1021,84 @@ async fn sqlite_pool(path: &Path) -> sqlx::SqlitePool {
         .await
         .unwrap()
 }
+
+/// The consortium's cooperatives take requests for a service too: the
+/// listening centre sends one for home care, it lands once in the
+/// consortium's own table, and the coordinators' change of status reaches
+/// the sender.
+#[tokio::test]
+async fn the_consortium_takes_a_request_for_a_service_and_its_answer_reaches_the_sender() {
+    let fed = start().await;
+    let sent = fed
+        .client("caritas")
+        .send_referral(v1::SendReferralRequest {
+            context: support::ctx("operatore_centro_ascolto", "segnalazione", ""),
+            idempotency_key: "cdA-gab-sad-1".into(),
+            target: "consorzio".into(),
+            target_service: "consorzio/GAB-SAD".into(),
+            content: Some(v1::ReferralContent {
+                person: Some(v1::ReferredPerson {
+                    tax_code: featured_tax_code(),
+                    ..Default::default()
+                }),
+                reasons: vec!["loneliness".into()],
+                message: "Vive solo, non riesce più a lavarsi da solo.".into(),
+            }),
+            urgency: v1::Urgency::Routine as i32,
+        })
+        .await
+        .expect("sent")
+        .into_inner();
+    let id = sent.referral.expect("stored").id;
+    let started = Instant::now();
+    let consorzio = fed.dir().join("consorzio").join("consorzio.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", consorzio.display()))
+        .await
+        .expect("the consortium's database");
+    loop {
+        let r = get(&fed, "caritas", &id)
+            .await
+            .expect("readable by its sender");
+        if delivered(&r) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never delivered: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (service, state): (String, String) =
+        sqlx::query_as("SELECT servizio, stato FROM richieste_in WHERE id_trama = ?")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .expect("the request in the consortium's table");
+    assert!(service.ends_with("GAB-SAD"), "{service}");
+    assert_eq!(state, "RICEVUTA");
+    // A coordinator takes it up in the consortium's own system.
+    sqlx::query(
+        "UPDATE richieste_in SET stato = 'ACCOLTA', coordinatore = 'coord-gab-02', \
+         modificata = strftime('%Y-%m-%d %H:%M:%S', 'now') WHERE id_trama = ?",
+    )
+    .bind(&id)
+    .execute(&db)
+    .await
+    .expect("the coordinator's change");
+    db.close().await;
+    let started = Instant::now();
+    loop {
+        let r = get(&fed, "caritas", &id)
+            .await
+            .expect("readable by its sender");
+        if r.status == v1::ReferralStatus::Accepted as i32 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never accepted: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fed.cleanup().await;
+}

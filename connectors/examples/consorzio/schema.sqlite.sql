@@ -130,3 +130,32 @@ INSERT INTO catalogo VALUES
   'ANZ,LAV', 'I849', 0, 0, 0, 'gratuito', NULL, NULL, 'N', 11, 0, 'ATT', 'mar,ven 09:00-12:00', 'it', 'Iscrizione in cooperativa', '2026-06-01 09:00:00'),
  ('TEL-LAVANDERIA', 'TEL', 'Lavanderia sociale', 'Servizio cessato: sostituito dalla stireria a domicilio.',
   'FAM', 'I849', 0, 0, 900, 'a cesto', NULL, NULL, 'N', NULL, NULL, 'CESS', NULL, 'it', NULL, '2026-05-31 09:00:00');
+
+-- Requests for a service sent through Trama by the comune's social services
+-- or the listening centre: the connector writes each once, keyed by Trama's
+-- id; the consortium's coordinators then take them up in the management
+-- system, which updates the status the sender follows.
+CREATE TABLE richieste_in (
+    id_trama         TEXT PRIMARY KEY,
+    ente             TEXT NOT NULL,
+    operatore_ente   TEXT,
+    servizio         TEXT,            -- the catalogue's cod_servizio asked for
+    priorita         TEXT NOT NULL,
+    cod_fiscale      TEXT,
+    cognome          TEXT,
+    nome             TEXT,
+    data_nascita     TEXT,
+    comune_nascita   TEXT,
+    motivi           TEXT NOT NULL,
+    messaggio        TEXT,
+    finalita         TEXT,
+    pratica_ente     TEXT,
+    ricevuta         TEXT NOT NULL,
+    entro            TEXT,
+    stato            TEXT NOT NULL,   -- RICEVUTA, ACCOLTA, RESPINTA, ATTIVA, CONCLUSA, NON_ATTIVATA, ANNULLATA
+    nota             TEXT,
+    coordinatore     TEXT,
+    modificata       TEXT NOT NULL    -- YYYY-MM-DD HH:MM:SS (UTC)
+);
+CREATE INDEX richieste_in_modificata ON richieste_in (modificata);
+

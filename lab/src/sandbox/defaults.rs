@@ -139,6 +139,8 @@ fn release_rules(partner: Partner) -> Vec<ExportRule> {
             ExportRule::new(&["comune"], &["presa_in_carico"], &["interventions"])
                 .case_id_required()
                 .note("Services the cooperatives deliver, for the comune that pays for them."),
+            ExportRule::referrals_from(&["comune", "caritas"], &["segnalazione"])
+                .note("Requests for a service from the social services and the listening centre."),
         ],
     }
 }

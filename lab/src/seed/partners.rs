@@ -224,9 +224,10 @@ impl Partner {
     }
 
     /// Whether the partner's mapping has an inbox of referrals
-    /// (`[referrals]`): the comune's social services take them.
+    /// (`[referrals]`): the comune's social services and the consortium's
+    /// cooperatives take them.
     pub fn takes_referrals(self) -> bool {
-        matches!(self, Partner::Comune)
+        matches!(self, Partner::Comune | Partner::Consorzio)
     }
 
     /// The partner with organisation id `name`.
