@@ -64,7 +64,7 @@ async fn a_draft_of_a_new_partner_database_passes_the_check_and_finds_a_person()
         .await
         .unwrap();
 
-    let fed = Sandbox::start_with(|b| b.without_gateway()).await;
+    let mut fed = Sandbox::start_with(|b| b.cases_taken_as_stated(&["comune"])).await;
     let out = fed.dir().join("soci");
     std::fs::create_dir_all(&out).unwrap();
     let out_arg = out.display().to_string();
@@ -136,6 +136,92 @@ async fn a_draft_of_a_new_partner_database_passes_the_check_and_finds_a_person()
         "{said}"
     );
     assert!(said.contains("every value read converted"), "{said}");
+
+    // Completed as the guide says (the reason for a contribution is the
+    // intervention's kind, coded; its amount in cents), the draft passes
+    // conformance.
+    let mapping = std::fs::read_to_string(out.join("mapping.toml")).unwrap();
+    let completed: String = mapping
+        .lines()
+        .map(|l| {
+            if l.starts_with("# columns.<field> = \"causale\"") {
+                "columns.kind = { column = \"causale\", codes = \"causale\" }".to_string()
+            } else if l.starts_with("# columns.<field> = \"importo_cent\"") {
+                "columns.amount = { column = \"importo_cent\", unit = \"cents\" }".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n[codes.causale]\nsystem = \"urn:trama:cs:intervention\"\n\
+           map = { AFFITTO = \"economic-contribution\", BOLLETTE = \"bill-payment\" }\n";
+    std::fs::write(out.join("mapping.toml"), completed).unwrap();
+    let (ok, said) = trama(&["conformance", "--config", &config_arg]);
+    assert!(ok, "{said}");
+
+    // The partner joins: its connector with a certificate of the
+    // federation, and a gateway that asks it; the comune reads the member's
+    // record through the gateway.
+    let pki = fed.dir().join("pki");
+    trama_lab::sandbox::issue(&pki, "soci", trama_tls::Role::Connector).unwrap();
+    let connector = trama_lab::sandbox::ConnectorFile {
+        federation: "demo".into(),
+        organisation: "soci".into(),
+        listen: "127.0.0.1:0".into(),
+        database: url.clone(),
+        mapping: "mapping.toml".into(),
+        pki: "../pki".into(),
+        limits: Default::default(),
+        export: vec![support::ExportRule::new(
+            &["comune"],
+            &["presa_in_carico"],
+            &["interventions"],
+        )],
+        tracing: Default::default(),
+        linkage_key: None,
+    };
+    let address = fed
+        .running
+        .start_connector("soci", connector)
+        .await
+        .unwrap();
+    let gateway = fed
+        .running
+        .start_gateway(
+            "gateway-soci",
+            vec![trama_lab::sandbox::Source {
+                organisation: "soci".into(),
+                address,
+                timeout_ms: 2000,
+            }],
+        )
+        .await
+        .unwrap();
+    let mut client = fed
+        .running
+        .client_at(&gateway, &fed.tls("comune", "client"))
+        .unwrap();
+    let record = client
+        .get_record(trama_proto::v1::GetRecordRequest {
+            context: support::ctx("assistente_sociale", "presa_in_carico", "CS-SOCI-1"),
+            subject: Some(trama_proto::v1::SubjectKey {
+                tax_code: "RSSMRA80A01D150J".into(),
+                local_ids: vec![],
+            }),
+            sections: vec![trama_proto::v1::Section::Interventions as i32],
+        })
+        .await
+        .expect("the record through the gateway")
+        .into_inner();
+    let sections = record.record.and_then(|r| r.sections).unwrap_or_default();
+    let kinds: Vec<String> = sections
+        .interventions
+        .iter()
+        .filter_map(|i| i.kind.as_ref().map(|k| k.code.clone()))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds.contains(&"bill-payment".to_string()), "{kinds:?}");
     db.close().await;
     fed.cleanup().await;
     let _ = trama_lab::sandbox::databases::drop_database(&server, &name).await;
