@@ -67,7 +67,7 @@ async fn every_demo_partner_conforms_and_broken_mappings_fail_where_they_are_bro
     assert!(report["checks"].as_array().is_some_and(|c| c.len() >= 7));
 
     let keep = |c: &str| c.to_string();
-    let cases: [(&str, PathBuf, &[&str]); 3] = [
+    let cases: [(&str, PathBuf, &[&str]); 5] = [
         (
             // The birth date's format left out: the column holds 19580714.
             "no-date-format",
@@ -99,6 +99,49 @@ async fn every_demo_partner_conforms_and_broken_mappings_fail_where_they_are_bro
             &[
                 "FAIL  codes belong to the common vocabularies",
                 "sections.interventions field kind: code `PASTI`",
+            ],
+        ),
+        (
+            // A section declared but not mapped: its record id alone.
+            "unmapped",
+            broken(
+                &fed,
+                "unmapped",
+                |m| {
+                    m.replace(
+                        "[[statistics.facts]]",
+                        "[[sections.needs]]\nsql = \"\"\"\nSELECT id_erogazione FROM erogazioni WHERE cod_utente = :local_id\"\"\"\ncolumns.record_id = \"id_erogazione\"\n\n[[statistics.facts]]",
+                    )
+                },
+                |c| {
+                    c.replace(
+                        r#"sections = ["interventions"]"#,
+                        r#"sections = ["interventions", "needs"]"#,
+                    )
+                },
+            ),
+            &[
+                "FAIL  every declared section is mapped",
+                "sections.needs[0] binds no field",
+            ],
+        ),
+        (
+            // A join that repeats the person's row for each delivery.
+            "repeated",
+            broken(
+                &fed,
+                "repeated",
+                |m| {
+                    m.replace(
+                        "SELECT cod_utente, cod_fiscale, cognome, nome, data_nascita, comune_nascita, sesso, modificato\nFROM anagrafica_utenti WHERE cod_utente = :local_id",
+                        "SELECT u.cod_utente, u.cod_fiscale, u.cognome, u.nome, u.data_nascita, u.comune_nascita, u.sesso, u.modificato\nFROM anagrafica_utenti u JOIN erogazioni e ON e.cod_utente = u.cod_utente WHERE u.cod_utente = :local_id",
+                    )
+                },
+                keep,
+            ),
+            &[
+                "FAIL  sampled people are found first",
+                "read twice: a query returns two rows where one is expected",
             ],
         ),
         (

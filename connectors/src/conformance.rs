@@ -85,6 +85,7 @@ pub async fn run(config: &ConnectorConfig, samples: &[String]) -> Report {
         "every query prepared, planned on an index",
     );
     declared(&connector, &mut report);
+    bound(&connector, &mut report);
     exported(&connector, config, &mut report);
     let people = match samples {
         [] => sampled(&connector).await,
@@ -119,6 +120,28 @@ fn declared(connector: &Connector, report: &mut Report) {
     );
     let something = !sections.is_empty() || !m.facts.is_empty() || !m.services.is_empty();
     report.push("the mapping declares what it serves", something, detail);
+}
+
+/// Every section query binds at least one field besides its record id: a
+/// section declared but not mapped would send entries that say nothing.
+fn bound(connector: &Connector, report: &mut Report) {
+    let empty: Vec<&str> = connector
+        .mapping
+        .sections
+        .values()
+        .flatten()
+        .filter(|q| q.fields.is_empty())
+        .map(|q| q.key.as_str())
+        .collect();
+    let detail = if empty.is_empty() {
+        "every section query binds fields".to_string()
+    } else {
+        format!(
+            "{} binds no field besides its record id: bind the columns that hold the section's fields, or drop the section",
+            empty.join(", ")
+        )
+    };
+    report.push("every declared section is mapped", empty.is_empty(), detail);
 }
 
 /// Every declared section released by some export rule.
@@ -294,9 +317,27 @@ async fn read_one(
         .fetch_record(&key, sections)
         .await
         .map_err(|e| e.to_string())?;
-    record
+    let entries = record
         .map(|r| r.entries)
-        .ok_or_else(|| "found but its record is not read by its local id ([match.local_id])".into())
+        .ok_or("found but its record is not read by its local id ([match.local_id])")?;
+    // The same row twice: the same id with the same values (two tables
+    // of one section may reuse an id for different rows).
+    for (i, e) in entries.iter().enumerate() {
+        let again = entries[..i].iter().any(|d| {
+            d.section == e.section
+                && d.record_id == e.record_id
+                && d.last_updated == e.last_updated
+                && d.fields == e.fields
+        });
+        if again {
+            return Err(format!(
+                "entry {} of {} read twice: a query returns two rows where one is expected (a join that repeats the person's row in [match.local_id], or the entry's in its section query?)",
+                e.record_id,
+                trama_proto::sections::name(e.section)
+            ));
+        }
+    }
+    Ok(entries)
 }
 
 /// Whether code `code` of the local system `system`
