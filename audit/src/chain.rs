@@ -58,7 +58,18 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The bytes signed.
+    /// The bytes signed: for a replica's chain, its name too, so that a
+    /// checkpoint moved to another chain does not verify there; the only
+    /// chain of a log (`""`) keeps the first layout, which every earlier
+    /// checkpoint signed.
+    pub fn message_of(chain: &str, seq: i64, hash: &str, time: &str) -> Vec<u8> {
+        if chain.is_empty() {
+            return Checkpoint::message(seq, hash, time);
+        }
+        format!("trama-audit-checkpoint/v2\n{chain}\n{seq}\n{hash}\n{time}").into_bytes()
+    }
+
+    /// The bytes signed for the only chain of a log.
     pub fn message(seq: i64, hash: &str, time: &str) -> Vec<u8> {
         format!("trama-audit-checkpoint/v1\n{seq}\n{hash}\n{time}").into_bytes()
     }
@@ -149,7 +160,7 @@ impl Signer {
     /// signed now.
     pub fn seal(&self, chain: &str, seq: i64, hash: &str) -> Result<Checkpoint, String> {
         let time = trama_plumbing::clock::now();
-        let (scheme, signature) = self.sign(&Checkpoint::message(seq, hash, &time))?;
+        let (scheme, signature) = self.sign(&Checkpoint::message_of(chain, seq, hash, &time))?;
         Ok(Checkpoint {
             seq,
             hash: hash.to_string(),
@@ -253,7 +264,12 @@ impl SignatureVerifier {
         let Some(sig) = hex::decode(&checkpoint.signature).ok() else {
             return SignatureCheck::Invalid;
         };
-        let message = Checkpoint::message(checkpoint.seq, &checkpoint.hash, &checkpoint.time);
+        let message = Checkpoint::message_of(
+            &checkpoint.chain,
+            checkpoint.seq,
+            &checkpoint.hash,
+            &checkpoint.time,
+        );
         if candidates.iter().any(|k| {
             UnparsedPublicKey::new(alg, k.as_slice())
                 .verify(&message, &sig)

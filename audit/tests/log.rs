@@ -1013,3 +1013,53 @@ async fn a_starting_replica_seals_the_chains_of_replicas_that_are_gone() {
         .await;
     admin.close().await;
 }
+
+#[tokio::test]
+async fn a_checkpoint_moved_to_another_chain_does_not_vouch_for_it() {
+    let Some((admin, url)) = postgres_database("moved").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let minutes = |from: usize| -> Vec<String> {
+        (from..from + 10)
+            .map(|m| format!("2026-07-14T09:{m:02}:00Z"))
+            .collect()
+    };
+    let (file_a, file_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let a = replica(&url, "gateway-a", &keys, &file_a, &minutes(0)).await;
+    let b = replica(&url, "gateway-b", &keys, &file_b, &minutes(20)).await;
+    // The attack: b's entries deleted, a's checkpoint at entry 10 copied
+    // into b and made b's retention horizon, as if retention had cut there.
+    for sql in [
+        "DELETE FROM trama_audit_subject WHERE chain = 'gateway-b'",
+        "DELETE FROM trama_audit_entry WHERE chain = 'gateway-b'",
+        "DELETE FROM trama_audit_checkpoint WHERE chain = 'gateway-b'",
+        "INSERT INTO trama_audit_checkpoint (chain, seq, hash, time, scheme, signature, key_id) \
+         SELECT 'gateway-b', seq, hash, time, scheme, signature, key_id FROM trama_audit_checkpoint \
+         WHERE chain = 'gateway-a' AND seq = 10",
+        "INSERT INTO trama_audit_horizon (id, chain, seq, hash, pruned_at) \
+         SELECT 1, 'gateway-b', seq, hash, '2026-07-15T00:00:00Z' FROM trama_audit_checkpoint \
+         WHERE chain = 'gateway-a' AND seq = 10",
+    ] {
+        a.execute_owned(sql.to_string()).await.unwrap();
+    }
+    let verifier = SignatureVerifier::load(&keys.cert).unwrap();
+    let reports = verify::verify_all(&a, &verifier, &[]).await.unwrap();
+    let (_, b_report) = reports.iter().find(|(c, _)| c == "gateway-b").unwrap();
+    assert!(!b_report.ok(), "a's checkpoint vouched for b: {b_report:?}");
+    assert!(
+        b_report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("no valid signature")),
+        "{b_report:?}"
+    );
+    a.close().await;
+    b.close().await;
+    let (_, name) = url.rsplit_once('/').unwrap();
+    let _ = admin
+        .execute_owned(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin.close().await;
+}
