@@ -296,6 +296,8 @@ async fn two_consoles_share_sessions_and_a_restart_signs_nobody_out() {
         .await
         .expect("a database of its own");
     let mut fed = Sandbox::start().await;
+    // The session key every replica is given, made once beforehand.
+    trama_plumbing::sealed::create_key_file(&fed.dir().join("console-sessions.key")).unwrap();
     let a = console(&mut fed, "console-a", &sessions).await;
     let b = console(&mut fed, "console-b", &sessions).await;
     let ca = fed.dir().join("pki/ca.pem");

@@ -401,7 +401,7 @@ fn subject(d: &mut Draft, people: &Table, sampled: &Sampled) {
         let pairs: Vec<String> = found
             .into_iter()
             .flatten()
-            .map(|v| format!("\"{v}\" = \"TODO: male or female\""))
+            .map(|v| format!("\"{}\" = \"TODO: male or female\"", v.escape_debug()))
             .collect();
         let _ = writeln!(
             d.mapping,
@@ -455,7 +455,11 @@ fn matches(d: &mut Draft, people: &Table, key: &str) {
 /// and whose name says which section; other tables are listed for a person
 /// to place.
 fn section(d: &mut Draft, t: &Table, key: &str, sampled: &Sampled) {
-    let Some(link) = t.find(&[key]) else { return };
+    // A table's own key is not a link to the people, even under their
+    // key's name (two tables keyed `id`).
+    let Some(link) = t.find(&[key]).filter(|l| t.key.as_deref() != Some(*l)) else {
+        return;
+    };
     let lower = t.name.to_ascii_lowercase();
     let guessed = SECTIONS
         .iter()
@@ -494,7 +498,10 @@ fn section(d: &mut Draft, t: &Table, key: &str, sampled: &Sampled) {
             .codes
             .get(&(t.name.clone(), c.name.clone()))
             .map(|v| {
-                let quoted: Vec<String> = v.iter().map(|x| format!("\"{x}\"")).collect();
+                let quoted: Vec<String> = v
+                    .iter()
+                    .map(|x| format!("\"{}\"", x.escape_debug()))
+                    .collect();
                 format!(", values {}", quoted.join(", "))
             })
             .unwrap_or_default();

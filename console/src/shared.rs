@@ -90,7 +90,7 @@ impl Shared {
     /// Opens the store at `url` (migrating it) with the key at `key_file`,
     /// made on first start if missing.
     pub async fn open(url: &str, key_file: &Path) -> Result<Shared, SharedError> {
-        let key = session_key(key_file)?;
+        let key = session_key(key_file, url.starts_with("sqlite:"))?;
         let shown = trama_plumbing::redact(url);
         let database = |source| SharedError::Database {
             url: shown.clone(),
@@ -264,12 +264,21 @@ impl Shared {
     }
 }
 
-/// The session key at `path`, made on first start.
-fn session_key(path: &Path) -> Result<SealingKey, SharedError> {
+/// The session key at `path`, made on first start of a console alone (a
+/// SQLite store); consoles sharing a database must be given one key, so a
+/// missing file is refused there rather than made anew by each replica.
+fn session_key(path: &Path, alone: bool) -> Result<SealingKey, SharedError> {
     let problem = |problem: String| SharedError::Key {
         path: path.to_path_buf(),
         problem,
     };
+    if !path.exists() && !alone {
+        return Err(problem(
+            "missing: consoles sharing a database need the same key; make it once \
+             (openssl rand -hex 32 > sessions.key) and give every replica that file"
+                .into(),
+        ));
+    }
     if !path.exists() {
         trama_plumbing::sealed::create_key_file(path).map_err(|e| problem(e.to_string()))?;
         tracing::warn!(file = %path.display(), "created a new session key; give every console replica this same file");

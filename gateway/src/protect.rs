@@ -322,7 +322,12 @@ impl RateLimiter {
         let b = buckets
             .entry(organisation.to_string())
             .or_insert_with(|| Bucket::full(allowance, now));
-        b.spend(allowance, organisation, now)
+        b.spend(
+            allowance,
+            organisation,
+            now,
+            OffsetDateTime::now_utc().date(),
+        )
     }
 }
 
@@ -336,9 +341,15 @@ impl Bucket {
         }
     }
 
-    /// Refills the bucket to `now` and takes one call, or says why not.
-    fn spend(&mut self, allowance: Allowance, organisation: &str, now: f64) -> Result<(), Limited> {
-        let today = OffsetDateTime::now_utc().date();
+    /// Refills the bucket to `now` and takes one call on day `today` (the
+    /// clock's that keeps the bucket), or says why not.
+    fn spend(
+        &mut self,
+        allowance: Allowance,
+        organisation: &str,
+        now: f64,
+        today: time::Date,
+    ) -> Result<(), Limited> {
         if self.day != today {
             self.day = today;
             self.today = 0;
@@ -389,7 +400,8 @@ async fn take_shared(
         "INSERT INTO trama_allowance (organisation, tokens, at, day, today) \
          VALUES ($1, $2, extract(epoch from clock_timestamp())::float8, $3, 0) \
          ON CONFLICT (organisation) DO UPDATE SET organisation = EXCLUDED.organisation \
-         RETURNING tokens, at, day, today, extract(epoch from clock_timestamp())::float8",
+         RETURNING tokens, at, day, today, extract(epoch from clock_timestamp())::float8, \
+         ((clock_timestamp() AT TIME ZONE 'UTC')::date)::text",
     )
     .bind(organisation)
     .bind(allowance.burst)
@@ -406,7 +418,14 @@ async fn take_shared(
             .unwrap_or(time::Date::MIN),
         today: u64::try_from(row.try_get::<i64, _>(3)?).unwrap_or(0),
     };
-    let taken = bucket.spend(allowance, organisation, now);
+    // The day on the database's clock too, so replicas agree on midnight.
+    let db_day: String = row.try_get(5)?;
+    let today = time::Date::parse(
+        &db_day,
+        &time::format_description::well_known::Iso8601::DATE,
+    )
+    .unwrap_or_else(|_| OffsetDateTime::now_utc().date());
+    let taken = bucket.spend(allowance, organisation, now, today);
     sqlx::query(
         "UPDATE trama_allowance SET tokens = $2, at = $3, day = $4, today = $5 \
          WHERE organisation = $1",

@@ -203,10 +203,16 @@ fn interleaved(
         .collect()
 }
 
-/// The median of `values` (0 for none).
+/// The median of `values`: the middle one, or the mean of the two in the
+/// middle of an even count (0 for none).
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
+    let n = values.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 fn print_ratios(runs: &Runs) {
