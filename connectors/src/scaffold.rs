@@ -289,13 +289,18 @@ pub struct Sampled {
     pub birth_format: Option<&'static str>,
     /// Distinct values of text columns that look like codes.
     pub codes: BTreeMap<(String, String), Vec<String>>,
+    /// Whether the engine quotes identifiers with backticks (MySQL).
+    pub backticks: bool,
 }
 
 /// Samples `db` for the draft of `tables`: the birth dates' format and the
 /// values of every text column of the people and of the tables that point
 /// at them.
 pub async fn sampled(db: &Database, tables: &[Table]) -> Result<Sampled, SourceError> {
-    let mut found = Sampled::default();
+    let mut found = Sampled {
+        backticks: db.engine() == "mysql",
+        ..Sampled::default()
+    };
     let Some(people) = people_table(tables) else {
         return Ok(found);
     };
@@ -341,6 +346,25 @@ pub struct Draft {
     pub indexes: String,
     /// What a person must still decide, in words.
     pub todo: Vec<String>,
+    /// Whether identifiers are quoted with backticks (MySQL).
+    backticks: bool,
+}
+
+impl Draft {
+    /// A name from the catalogue as the draft's SQL writes it: as it is when
+    /// it is a plain lower-case identifier, else quoted (mixed case, spaces,
+    /// reserved words).
+    fn ident(&self, name: &str) -> String {
+        let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        match (plain, self.backticks) {
+            (true, _) => name.to_string(),
+            (false, true) => format!("`{}`", name.replace('`', "``")),
+            (false, false) => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
 }
 
 /// The draft mapping for `tables`, the people's birth dates written in
@@ -351,7 +375,10 @@ pub fn draft(system: &str, tables: &[Table], sampled: &Sampled) -> Result<Draft,
          (and, ideally, a tax code and a birth date); write [subject.columns] by hand (docs/connector-guide.md)",
     )?;
     let key = people.key.clone().unwrap_or_default();
-    let mut d = Draft::default();
+    let mut d = Draft {
+        backticks: sampled.backticks,
+        ..Draft::default()
+    };
     let _ = writeln!(
         d.mapping,
         "# Draft mapping of `{system}`, written by `trama connector init` from the database's\n\
@@ -424,11 +451,23 @@ fn subject(d: &mut Draft, people: &Table, sampled: &Sampled) {
 /// The match queries: by tax code, by local id, by family name and birth
 /// date; each with the index it needs.
 fn matches(d: &mut Draft, people: &Table, key: &str) {
-    let fields: Vec<&str> = [TAX_CODE, FAMILY, GIVEN, BIRTH, BIRTHPLACE, SEX, UPDATED]
+    let fields: Vec<String> = [TAX_CODE, FAMILY, GIVEN, BIRTH, BIRTHPLACE, SEX, UPDATED]
         .iter()
         .filter_map(|names| people.find(names))
+        .map(|c| d.ident(c))
         .collect();
-    let select = format!("SELECT {key}, {} FROM {}", fields.join(", "), people.name);
+    let select = format!(
+        "SELECT {}, {} FROM {}",
+        d.ident(key),
+        fields.join(", "),
+        d.ident(&people.name)
+    );
+    let (cf, family, birth, id) = (
+        people.find(TAX_CODE).map(|c| d.ident(c)),
+        people.find(FAMILY).map(|c| d.ident(c)),
+        people.find(BIRTH).map(|c| d.ident(c)),
+        d.ident(key),
+    );
     let mut query = |header: &str, filter: &str, looked_up: &[&str]| {
         let _ = writeln!(
             d.mapping,
@@ -438,15 +477,15 @@ fn matches(d: &mut Draft, people: &Table, key: &str) {
             index(d, people, column);
         }
     };
-    if let Some(cf) = people.find(TAX_CODE) {
-        query("[match.tax_code]", &format!("{cf} = :tax_code"), &[cf]);
+    if let (Some(cf), Some(column)) = (cf, people.find(TAX_CODE)) {
+        query("[match.tax_code]", &format!("{cf} = :tax_code"), &[column]);
     }
-    query("[match.local_id]", &format!("{key} = :local_id"), &[key]);
-    if let (Some(family), Some(birth)) = (people.find(FAMILY), people.find(BIRTH)) {
+    query("[match.local_id]", &format!("{id} = :local_id"), &[key]);
+    if let (Some(family), Some(birth), Some(column)) = (family, birth, people.find(FAMILY)) {
         query(
             "# Candidates by family name and birth date; add more blocking queries as the guide shows.\n[[match.demographics]]",
             &format!("{family} = :family_name AND {birth} = :birth_date"),
-            &[family],
+            &[column],
         );
     }
 }
@@ -474,13 +513,14 @@ fn section(d: &mut Draft, t: &Table, key: &str, sampled: &Sampled) {
         d.todo.push(format!("where table {} belongs", t.name));
         return;
     };
-    let columns: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let columns: Vec<String> = t.columns.iter().map(|c| d.ident(&c.name)).collect();
     let _ = writeln!(
         d.mapping,
-        "# Table `{}`: one entry of {section} per row.\n[[sections.{section}]]\nsql = \"\"\"\nSELECT {}\nFROM {} WHERE {link} = :local_id\"\"\"\ncolumns.record_id = \"{record_id}\"",
+        "# Table `{}`: one entry of {section} per row.\n[[sections.{section}]]\nsql = \"\"\"\nSELECT {}\nFROM {} WHERE {} = :local_id\"\"\"\ncolumns.record_id = \"{record_id}\"",
         t.name,
         columns.join(", "),
-        t.name
+        d.ident(&t.name),
+        d.ident(link)
     );
     if let Some(c) = t.find(UPDATED) {
         let _ = writeln!(d.mapping, "columns.last_updated = \"{c}\"");
@@ -521,11 +561,23 @@ fn index(d: &mut Draft, t: &Table, column: &str) {
     if t.indexed.iter().any(|c| c.eq_ignore_ascii_case(column)) {
         return;
     }
+    let plain = |n: &str| -> String {
+        n.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
     let statement = format!(
-        "CREATE INDEX trama_{}_{} ON {} ({column});\n",
-        t.name.to_ascii_lowercase(),
-        column.to_ascii_lowercase(),
-        t.name
+        "CREATE INDEX trama_{}_{} ON {} ({});\n",
+        plain(&t.name),
+        plain(column),
+        d.ident(&t.name),
+        d.ident(column)
     );
     if !d.indexes.contains(&statement) {
         d.indexes.push_str(&statement);
@@ -580,6 +632,7 @@ mod tests {
             table("sedi", &["codice", "indirizzo"], "codice"),
         ];
         let sampled = Sampled {
+            backticks: false,
             birth_format: Some("dd/mm/yyyy"),
             codes: BTreeMap::from([(
                 ("iscritti".to_string(), "sesso".to_string()),
@@ -610,6 +663,31 @@ mod tests {
              CREATE INDEX trama_pratiche_fiscali_matricola ON pratiche_fiscali (matricola);\n"
         );
         assert_eq!(d.todo.len(), 3, "{:?}", d.todo);
+    }
+
+    #[test]
+    fn names_that_need_it_are_quoted_for_the_engine() {
+        let tables = [table("Soci", &["ID", "Cognome", "Nome", "cf"], "ID")];
+        let Ok(d) = draft("gestionale", &tables, &Sampled::default()) else {
+            panic!("a draft")
+        };
+        for line in [
+            r#"SELECT "ID", cf, "Cognome", "Nome" FROM "Soci""#,
+            r#"WHERE "ID" = :local_id"#,
+            "WHERE cf = :tax_code",
+            r#"local_id = "ID""#,
+        ] {
+            assert!(d.mapping.contains(line), "{line}\n{}", d.mapping);
+        }
+        assert_eq!(d.indexes, "CREATE INDEX trama_soci_cf ON \"Soci\" (cf);\n");
+        let mysql = Sampled {
+            backticks: true,
+            ..Sampled::default()
+        };
+        let Ok(d) = draft("gestionale", &tables, &mysql) else {
+            panic!("a draft")
+        };
+        assert!(d.mapping.contains("FROM `Soci`"), "{}", d.mapping);
     }
 
     #[test]
