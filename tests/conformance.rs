@@ -6,25 +6,17 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use support::{Sandbox, exe};
+use support::Sandbox;
 
 /// Runs `trama conformance` on `config` with `args`: whether it passed,
 /// and what it printed.
 fn conformance(config: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(exe())
-        .args(["conformance", "--config"])
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
+    let head = ["conformance", "--config"].map(std::ffi::OsStr::new);
+    support::run_trama(
+        head.into_iter()
+            .chain([config.as_os_str()])
+            .chain(args.iter().map(std::ffi::OsStr::new)),
+    )
 }
 
 /// The consortium's connector with its mapping changed by `change` and its

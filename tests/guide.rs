@@ -8,9 +8,7 @@
 
 mod support;
 
-use std::process::Command;
-
-use support::{Sandbox, exe};
+use support::Sandbox;
 
 const GUIDE: &str = include_str!("../docs/connector-guide.md");
 
@@ -24,15 +22,7 @@ fn block<'a>(heading: &str, language: &str) -> &'a str {
 }
 
 fn trama(args: &[&str]) -> (bool, String) {
-    let out = Command::new(exe()).args(args).output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    support::run_trama(args)
 }
 
 /// ACLI's database with `members` of the synthetic population, each with

@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::process::Command;
-
-use support::{Sandbox, exe};
+use support::Sandbox;
 
 const SCHEMA: &str = "
 CREATE TABLE iscritti (
@@ -38,15 +36,7 @@ INSERT INTO contributi VALUES
 ";
 
 fn trama(args: &[&str]) -> (bool, String) {
-    let out = Command::new(exe()).args(args).output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    support::run_trama(args)
 }
 
 #[tokio::test]

@@ -13,18 +13,13 @@ use support::{Sandbox, exe, featured_tax_code};
 /// Runs `trama connector try` on `config` for `args`: whether it
 /// succeeded, and what it printed.
 fn try_mapping(config: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(exe())
-        .args(["connector", "try", "--config"])
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
+    let config = config.as_os_str();
+    let head = ["connector", "try", "--config"].map(std::ffi::OsStr::new);
+    support::run_trama(
+        head.into_iter()
+            .chain([config])
+            .chain(args.iter().map(std::ffi::OsStr::new)),
+    )
 }
 
 #[tokio::test]

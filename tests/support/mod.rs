@@ -38,6 +38,22 @@ pub fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_trama"))
 }
 
+/// Runs the `trama` binary with `args`: whether it succeeded, and what it
+/// printed (standard output, then standard error).
+#[allow(dead_code, reason = "not every test binary runs commands")]
+pub fn run_trama<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> (bool, String) {
+    let out = std::process::Command::new(exe())
+        .args(args)
+        .output()
+        .expect("the trama binary runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
 /// A running federation; stopped when dropped (children are killed on
 /// drop).
 pub struct Sandbox {
